@@ -1,0 +1,108 @@
+package tokend
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrorCode is the stable, machine-readable kind of a failed operation. The
+// HTTP layer maps each to one status.
+type ErrorCode string
+
+const (
+	ECodeInvalid            ErrorCode = "VALIDATION_FAILED"   // 422 (400 for a body that is not JSON)
+	ECodeMalformedRequest   ErrorCode = "MALFORMED_REQUEST"   // 400
+	ECodeUnauthenticated    ErrorCode = "UNAUTHENTICATED"     // 401
+	ECodeForbidden          ErrorCode = "FORBIDDEN"           // 403
+	ECodeNotFound           ErrorCode = "NOT_FOUND"           // 404
+	ECodeConflict           ErrorCode = "CONFLICT"            // 409
+	ECodePreconditionFailed ErrorCode = "PRECONDITION_FAILED" // 412
+	ECodeTooLarge           ErrorCode = "TOO_LARGE"           // 413
+	ECodeRateLimited        ErrorCode = "RATE_LIMITED"        // 429
+	ECodeUnavailable        ErrorCode = "UNAVAILABLE"         // 503
+	ECodeInternal           ErrorCode = "INTERNAL"            // 500
+)
+
+// Sentinel errors that stores return, translated from driver errors by code.
+var (
+	ErrNotFound = &Error{Code: ECodeNotFound, Message: "not found"}
+	ErrConflict = &Error{Code: ECodeConflict, Message: "conflict"}
+	// ErrStale is returned by an update whose expected version is not the
+	// stored one.
+	ErrStale = &Error{Code: ECodePreconditionFailed, Message: "the resource was changed since it was read; fetch it again"}
+)
+
+// FieldError is one problem with one field of a request.
+type FieldError struct {
+	Field   string `json:"field" example:"name"`
+	Message string `json:"message" example:"must be 1 to 50 characters"`
+}
+
+// Error is tokend's one error type: a stable Code, a Message safe to show to
+// any caller, per-field problems, and an internal cause that is only logged.
+type Error struct {
+	Code    ErrorCode
+	Message string
+	Fields  []FieldError
+	Cause   error
+}
+
+func (e *Error) Error() string {
+	if e.Cause != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Cause)
+	}
+	return string(e.Code) + ": " + e.Message
+}
+
+func (e *Error) Unwrap() error { return e.Cause }
+
+// Is makes errors.Is(err, ErrNotFound) true for any NOT_FOUND error.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code && (t == ErrNotFound || t == ErrConflict || t == ErrStale)
+}
+
+// Errorf makes an *Error with a public message.
+func Errorf(code ErrorCode, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Internal wraps a cause that must not reach the caller.
+func Internal(cause error) *Error {
+	return &Error{Code: ECodeInternal, Message: "internal error", Cause: cause}
+}
+
+// Unavailable wraps a storage outage.
+func Unavailable(cause error) *Error {
+	return &Error{Code: ECodeUnavailable, Message: "storage is unavailable; try again shortly", Cause: cause}
+}
+
+// CodeOf returns the ErrorCode of err, ECodeInternal for a foreign error.
+func CodeOf(err error) ErrorCode {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ECodeInternal
+}
+
+// Problems collects field errors so that validation reports everything wrong
+// with a request at once.
+type Problems []FieldError
+
+// Add records a problem with field.
+func (p *Problems) Add(field, format string, args ...any) {
+	*p = append(*p, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+// Err is nil without problems, else a VALIDATION_FAILED error listing them.
+func (p Problems) Err() error {
+	if len(p) == 0 {
+		return nil
+	}
+	msg := "the request has 1 invalid field"
+	if len(p) > 1 {
+		msg = fmt.Sprintf("the request has %d invalid fields", len(p))
+	}
+	return &Error{Code: ECodeInvalid, Message: msg, Fields: p}
+}

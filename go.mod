@@ -1,0 +1,3 @@
+module github.com/tokend/tokend
+
+go 1.26.8

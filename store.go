@@ -1,0 +1,134 @@
+package tokend
+
+import (
+	"context"
+	"time"
+)
+
+// Store keeps apps, tokens, audit events and usage. Implementations (sqlite,
+// postgres) pass the storetest conformance suite. Every method returns the
+// sentinels ErrNotFound and ErrConflict (wrapped or not) where they apply, and
+// writes the audit Event it is given in the same transaction as the change.
+type Store interface {
+	CreateApp(ctx context.Context, a App, ev Event) error
+	App(ctx context.Context, id string) (App, error)
+	Apps(ctx context.Context, f AppFilter) (Page[App], error)
+	// UpdateApp runs fn on the stored app inside one transaction and stores
+	// the result with Version+1 and the Event fn returns. fn's error aborts.
+	UpdateApp(ctx context.Context, id string, fn func(a *App) (Event, error)) (App, error)
+	// DeleteApp deletes the app and all of its tokens.
+	DeleteApp(ctx context.Context, id string, ev Event) error
+
+	// CreateToken stores a new token; ErrConflict when another live token of
+	// the app has the same name or the secret hash exists.
+	CreateToken(ctx context.Context, t Token, ev Event) error
+	Token(ctx context.Context, id string) (Token, error)
+	// TokenBySecret finds the token whose current or retired secret has this
+	// hash.
+	TokenBySecret(ctx context.Context, hash []byte) (Credential, error)
+	Tokens(ctx context.Context, f TokenFilter) (Page[Token], error)
+	// UpdateToken runs fn on the stored token inside one transaction and
+	// stores the result with Version+1 and the Event fn returns. When fn
+	// changes SecretHash, the old hash is kept as a retired secret that
+	// verifies until the new PreviousSecretExpiresAt (not at all when nil).
+	UpdateToken(ctx context.Context, id string, fn func(t *Token) (Event, error)) (Token, error)
+	DeleteToken(ctx context.Context, id string, ev Event) error
+	// RevokeAppTokens revokes every token of the app that is not revoked yet
+	// and answers how many it revoked. ev is recorded once.
+	RevokeAppTokens(ctx context.Context, appID string, at time.Time, ev Event) (int, error)
+
+	AppendEvent(ctx context.Context, ev Event) error
+	Events(ctx context.Context, f EventFilter) (Page[Event], error)
+
+	// RecordUsage merges a batch of usage collected in memory: counts are
+	// added, last use is kept only when newer than the stored one.
+	RecordUsage(ctx context.Context, b UsageBatch) error
+	// Usage answers hourly counts for a token in [from, to), oldest first.
+	Usage(ctx context.Context, tokenID string, from, to time.Time) ([]UsageCount, error)
+
+	// Ping reports whether the storage answers.
+	Ping(ctx context.Context) error
+}
+
+// Credential is a token found by secret hash.
+type Credential struct {
+	Token Token
+	// Retired is true when the hash is of a secret replaced by rotation.
+	Retired bool
+	// GraceUntil is when a retired secret stops verifying (zero: at once).
+	GraceUntil time.Time
+}
+
+// Page is one page of a keyset-paginated list. NextCursor is empty on the
+// last page.
+type Page[T any] struct {
+	Items      []T    `json:"items" nullable:"false"`
+	NextCursor string `json:"next_cursor" doc:"Pass as cursor to get the next page; empty on the last page."`
+}
+
+// Pagination limits.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 200
+)
+
+// TokenFilter selects tokens, newest first.
+type TokenFilter struct {
+	AppID  string
+	Status Status // "" for any; StatusExpired and StatusActive consider Now
+	Type   TokenType
+	Query  string // case-insensitive substring of the name
+	Now    time.Time
+	Limit  int
+	Cursor string
+}
+
+// AppFilter selects apps, oldest first.
+type AppFilter struct {
+	Limit  int
+	Cursor string
+}
+
+// EventFilter selects audit events, newest first.
+type EventFilter struct {
+	TokenID string
+	AppID   string
+	Action  string
+	Since   time.Time // inclusive; zero for no bound
+	Until   time.Time // exclusive; zero for no bound
+	Limit   int
+	Cursor  string
+}
+
+// UsageBatch is what the verification engine collected since its last
+// flush.
+type UsageBatch struct {
+	Counts []UsageCount
+	Last   []LastUse
+}
+
+// UsageCount is the number of verifications of a token with one outcome in
+// the hour starting at Hour (UTC, truncated).
+type UsageCount struct {
+	TokenID string    `json:"-"`
+	Hour    time.Time `json:"hour"`
+	Code    Code      `json:"code"`
+	Count   int64     `json:"count"`
+}
+
+// LastUse is a token's latest successful verification and how many successful
+// verifications to add to its use count.
+type LastUse struct {
+	TokenID string
+	At      time.Time
+	IP      string
+	Uses    int64
+}
+
+// Invalidator is told about changes so that caches of verification answers
+// stop serving stale ones. The verification engine implements it; a store
+// that spans instances relays it to the others.
+type Invalidator interface {
+	TokenChanged(id string)
+	AppChanged(id string)
+}
