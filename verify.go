@@ -71,8 +71,10 @@ type RateLimitState struct {
 }
 
 // Verifier answers verification questions. The verify package implements it.
+// An error means the question could not be answered (storage unavailable for
+// a token not in a fresh cache): callers answer 503, never VALID.
 type Verifier interface {
-	Verify(ctx context.Context, r VerifyRequest) VerifyResult
+	Verify(ctx context.Context, r VerifyRequest) (VerifyResult, error)
 }
 
 // IsReadAction reports whether a permission only reads: the abstract "read",
