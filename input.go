@@ -70,6 +70,12 @@ func (p *TokenPatch) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// MarshalJSON writes the set fields, and null for each field in Null.
+func (p TokenPatch) MarshalJSON() ([]byte, error) {
+	type plain TokenPatch
+	return marshalWithNulls(plain(p), p.Null)
+}
+
 // IsNull reports whether field was sent as null.
 func (p TokenPatch) IsNull(field string) bool {
 	for _, f := range p.Null {
@@ -86,6 +92,21 @@ func (p TokenPatch) Empty() bool {
 		p.Permissions == nil && p.ExpiresIn == nil && p.ExpiresAt == nil && p.AllowedIPs == nil &&
 		p.AllowedOrigins == nil && p.RateLimit == nil && p.MaxUses == nil && p.Metadata == nil &&
 		len(p.Null) == 0
+}
+
+func marshalWithNulls(v any, nulls []string) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil || len(nulls) == 0 {
+		return b, err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	for _, k := range nulls {
+		m[k] = json.RawMessage("null")
+	}
+	return json.Marshal(m)
 }
 
 func nullKeys(b []byte) []string {
@@ -130,6 +151,12 @@ func (p *AppPatch) UnmarshalJSON(b []byte) error {
 	*p = AppPatch(v)
 	p.Null = nullKeys(b)
 	return nil
+}
+
+// MarshalJSON writes the set fields, and null for each field in Null.
+func (p AppPatch) MarshalJSON() ([]byte, error) {
+	type plain AppPatch
+	return marshalWithNulls(plain(p), p.Null)
 }
 
 // IsNull reports whether field was sent as null.
