@@ -214,3 +214,19 @@ func Equal(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }
 // unsafeBytes views s as bytes without copying, for read-only use by
 // crc32 on the hot path.
 func unsafeBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
+// IDLen is the number of random base62 characters in an id (≈131 bits).
+const IDLen = 22
+
+// NewID makes a public identifier such as "tok_4Lx0u1ZbT5uJ9mYtq2c3Qe". Ids are
+// random so that they reveal nothing about how many tokens exist.
+func NewID(kind string) (string, error) {
+	b := make([]byte, 0, len(kind)+1+IDLen)
+	b = append(b, kind...)
+	b = append(b, '_')
+	b, err := appendRandom(b, IDLen)
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}

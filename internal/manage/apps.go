@@ -1,0 +1,214 @@
+package manage
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/tokend/tokend"
+	"github.com/tokend/tokend/secret"
+)
+
+func checkApp(p *tokend.Problems, a *tokend.App) {
+	tokend.CheckName(p, "name", a.Name)
+	tokend.CheckPrefix(p, "token_prefix", a.TokenPrefix)
+	tokend.CheckPermissionCatalog(p, "permissions", a.Permissions)
+	a.Permissions = dedupe(a.Permissions)
+	if d := a.MaxTokenLifetime; d != nil && (time.Duration(*d) < time.Minute || time.Duration(*d) > 100*365*24*time.Hour) {
+		p.Add("max_token_lifetime", "must be between 1m and 36500d")
+	}
+}
+
+// CreateApp creates an application.
+func (s *Service) CreateApp(ctx context.Context, a tokend.Actor, in tokend.AppInput) (tokend.App, error) {
+	if err := a.Require(tokend.PermAppsWrite); err != nil {
+		return tokend.App{}, err
+	}
+	now := s.Now()
+	app := tokend.App{
+		Name: in.Name, TokenPrefix: in.TokenPrefix, Permissions: in.Permissions,
+		MaxTokenLifetime: in.MaxTokenLifetime, CreatedAt: now, UpdatedAt: now, Version: 1,
+	}
+	if app.TokenPrefix == "" {
+		app.TokenPrefix = tokend.DefaultPrefix
+	}
+	var p tokend.Problems
+	checkApp(&p, &app)
+	if err := p.Err(); err != nil {
+		return tokend.App{}, err
+	}
+	var err error
+	if app.ID, err = secret.NewID("app"); err != nil {
+		return tokend.App{}, tokend.Internal(err)
+	}
+	ev := s.event(a, tokend.ActionAppCreate, app.ID, "", map[string]any{
+		"name": app.Name, "token_prefix": app.TokenPrefix, "permissions": app.Permissions,
+		"max_token_lifetime": fmtDuration(app.MaxTokenLifetime),
+	})
+	if err := s.store.CreateApp(ctx, app, ev); err != nil {
+		return tokend.App{}, storeErr(err, "app")
+	}
+	return app, nil
+}
+
+// App answers one application.
+func (s *Service) App(ctx context.Context, a tokend.Actor, id string) (tokend.App, error) {
+	if err := a.Require(tokend.PermAppsRead); err != nil {
+		return tokend.App{}, err
+	}
+	app, err := s.store.App(ctx, id)
+	return app, storeErr(err, "app")
+}
+
+// Apps lists applications, oldest first.
+func (s *Service) Apps(ctx context.Context, a tokend.Actor, f tokend.AppFilter) (tokend.Page[tokend.App], error) {
+	if err := a.Require(tokend.PermAppsRead); err != nil {
+		return tokend.Page[tokend.App]{}, err
+	}
+	var p tokend.Problems
+	checkLimit(&p, f.Limit)
+	if err := p.Err(); err != nil {
+		return tokend.Page[tokend.App]{}, err
+	}
+	page, err := s.store.Apps(ctx, f)
+	if page.Items == nil {
+		page.Items = []tokend.App{}
+	}
+	return page, storeErr(err, "app")
+}
+
+// UpdateApp edits an application. The system app cannot be edited.
+func (s *Service) UpdateApp(ctx context.Context, a tokend.Actor, id string, patch tokend.AppPatch, version int64) (tokend.App, error) {
+	if err := a.Require(tokend.PermAppsWrite); err != nil {
+		return tokend.App{}, err
+	}
+	now := s.Now()
+	app, err := s.store.UpdateApp(ctx, id, func(app *tokend.App) (tokend.Event, error) {
+		if err := versionCheck(version, app.Version); err != nil {
+			return tokend.Event{}, err
+		}
+		if app.System {
+			return tokend.Event{}, tokend.Errorf(tokend.ECodeForbidden, "the system application is built in and cannot be changed")
+		}
+		before := *app
+		var p tokend.Problems
+		if patch.Name != nil {
+			app.Name = *patch.Name
+		}
+		if patch.TokenPrefix != nil {
+			app.TokenPrefix = *patch.TokenPrefix
+		}
+		if patch.Permissions != nil {
+			app.Permissions = *patch.Permissions
+		}
+		if patch.MaxTokenLifetime != nil {
+			app.MaxTokenLifetime = patch.MaxTokenLifetime
+		} else if patch.IsNull("max_token_lifetime") {
+			app.MaxTokenLifetime = nil
+		}
+		for _, f := range patch.Null {
+			if f != "max_token_lifetime" {
+				p.Add(f, "cannot be null")
+			}
+		}
+		checkApp(&p, app)
+		if err := p.Err(); err != nil {
+			return tokend.Event{}, err
+		}
+		d := map[string]any{}
+		if before.Name != app.Name {
+			change(d, "name", before.Name, app.Name)
+		}
+		if before.TokenPrefix != app.TokenPrefix {
+			change(d, "token_prefix", before.TokenPrefix, app.TokenPrefix)
+		}
+		if !slices.Equal(before.Permissions, app.Permissions) {
+			change(d, "permissions", before.Permissions, app.Permissions)
+		}
+		if !equalPtr(before.MaxTokenLifetime, app.MaxTokenLifetime) {
+			change(d, "max_token_lifetime", fmtDuration(before.MaxTokenLifetime), fmtDuration(app.MaxTokenLifetime))
+		}
+		if len(d) == 0 {
+			return tokend.Event{}, errNothing
+		}
+		app.UpdatedAt = now
+		return s.event(a, tokend.ActionAppUpdate, app.ID, "", d), nil
+	})
+	if errors.Is(err, errNothing) {
+		return s.App(ctx, a, id)
+	}
+	if err != nil {
+		return tokend.App{}, storeErr(err, "app")
+	}
+	s.inval.AppChanged(id)
+	return app, nil
+}
+
+// DeleteApp deletes an application and every token it has.
+func (s *Service) DeleteApp(ctx context.Context, a tokend.Actor, id string, version int64) error {
+	if err := a.Require(tokend.PermAppsWrite, tokend.PermTokensDelete); err != nil {
+		return err
+	}
+	app, err := s.store.App(ctx, id)
+	if err != nil {
+		return storeErr(err, "app")
+	}
+	if err := versionCheck(version, app.Version); err != nil {
+		return err
+	}
+	if app.System {
+		return tokend.Errorf(tokend.ECodeForbidden, "the system application is built in and cannot be deleted")
+	}
+	ev := s.event(a, tokend.ActionAppDelete, id, "", map[string]any{"name": app.Name})
+	if err := s.store.DeleteApp(ctx, id, ev); err != nil {
+		return storeErr(err, "app")
+	}
+	s.inval.AppChanged(id)
+	s.log.InfoContext(ctx, "app deleted", "app_id", id, "actor", a.Ref())
+	return nil
+}
+
+// RevokeAll revokes every token of an application and answers how many.
+func (s *Service) RevokeAll(ctx context.Context, a tokend.Actor, appID string) (int, error) {
+	if err := a.Require(tokend.PermTokensWrite); err != nil {
+		return 0, err
+	}
+	app, err := s.store.App(ctx, appID)
+	if err != nil {
+		return 0, storeErr(err, "app")
+	}
+	if app.System {
+		if err := requireAtLeast(a, tokend.AccessFull, nil); err != nil {
+			return 0, err
+		}
+	}
+	now := s.Now()
+	n, err := s.store.RevokeAppTokens(ctx, appID, now, s.event(a, tokend.ActionAppRevokeAll, appID, "", map[string]any{"name": app.Name}))
+	if err != nil {
+		return 0, storeErr(err, "app")
+	}
+	s.inval.AppChanged(appID)
+	s.log.InfoContext(ctx, "all tokens of app revoked", "app_id", appID, "count", n, "actor", a.Ref())
+	return n, nil
+}
+
+// Events lists audit events, newest first.
+func (s *Service) Events(ctx context.Context, a tokend.Actor, f tokend.EventFilter) (tokend.Page[tokend.Event], error) {
+	if err := a.Require(tokend.PermAuditRead); err != nil {
+		return tokend.Page[tokend.Event]{}, err
+	}
+	var p tokend.Problems
+	checkLimit(&p, f.Limit)
+	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
+		p.Add("since", "must be before until")
+	}
+	if err := p.Err(); err != nil {
+		return tokend.Page[tokend.Event]{}, err
+	}
+	page, err := s.store.Events(ctx, f)
+	if page.Items == nil {
+		page.Items = []tokend.Event{}
+	}
+	return page, storeErr(err, "event")
+}

@@ -1,0 +1,200 @@
+// Package manage is the token lifecycle: creating, editing, disabling,
+// revoking, rotating and deleting tokens and apps, with validation, the
+// permission checks of the actor, and the audit record of every change.
+//
+// The REST API, the CLI (through the API) and the dashboard all go through
+// this one service, so every rule holds whatever the front door. It must not
+// know about HTTP, and it never keeps or logs a plaintext secret: a new secret
+// leaves it once, in the answer to Create or Rotate.
+package manage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/tokend/tokend"
+	"github.com/tokend/tokend/secret"
+)
+
+// Options wires a Service.
+type Options struct {
+	Store       tokend.Store
+	Hasher      *secret.Hasher
+	Invalidator tokend.Invalidator // told after each committed change; may be nil
+	Now         func() time.Time
+	Logger      *slog.Logger
+}
+
+// Service is the lifecycle service.
+type Service struct {
+	store  tokend.Store
+	hasher *secret.Hasher
+	inval  tokend.Invalidator
+	now    func() time.Time
+	log    *slog.Logger
+}
+
+// New makes a Service.
+func New(o Options) *Service {
+	s := &Service{store: o.Store, hasher: o.Hasher, inval: o.Invalidator, now: o.Now, log: o.Logger}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if s.inval == nil {
+		s.inval = nopInvalidator{}
+	}
+	return s
+}
+
+type nopInvalidator struct{}
+
+func (nopInvalidator) TokenChanged(string) {}
+func (nopInvalidator) AppChanged(string)   {}
+
+// Store answers the service's store, for read-only wiring such as readiness.
+func (s *Service) Store() tokend.Store { return s.store }
+
+// Now answers the service clock.
+func (s *Service) Now() time.Time { return s.now().UTC() }
+
+// SystemPrefix is the secret prefix of admin tokens.
+const SystemPrefix = "tkd_admin"
+
+// EnsureSystemApp creates the built-in system app if it is missing.
+func (s *Service) EnsureSystemApp(ctx context.Context) error {
+	if _, err := s.store.App(ctx, tokend.SystemAppID); err == nil {
+		return nil
+	} else if !errors.Is(err, tokend.ErrNotFound) {
+		return err
+	}
+	now := s.Now()
+	app := tokend.App{
+		ID: tokend.SystemAppID, Name: "tokend administration", TokenPrefix: SystemPrefix,
+		Permissions: slices.Clone(tokend.AdminPermissions), System: true,
+		CreatedAt: now, UpdatedAt: now, Version: 1,
+	}
+	err := s.store.CreateApp(ctx, app, s.event(tokend.SystemActor, tokend.ActionAppCreate, app.ID, "", map[string]any{"name": app.Name}))
+	if errors.Is(err, tokend.ErrConflict) {
+		return nil // another instance made it first
+	}
+	return err
+}
+
+// HasAdminTokens reports whether any live admin token exists.
+func (s *Service) HasAdminTokens(ctx context.Context) (bool, error) {
+	page, err := s.store.Tokens(ctx, tokend.TokenFilter{AppID: tokend.SystemAppID, Status: tokend.StatusActive, Now: s.Now(), Limit: 1})
+	if err != nil {
+		return false, err
+	}
+	return len(page.Items) > 0, nil
+}
+
+// Bootstrap creates an owner admin token: every admin permission, no expiry.
+func (s *Service) Bootstrap(ctx context.Context) (tokend.Token, secret.Secret, error) {
+	if err := s.EnsureSystemApp(ctx); err != nil {
+		return tokend.Token{}, secret.Secret{}, err
+	}
+	name := "owner (bootstrap " + s.Now().Format("2006-01-02 15:04:05") + ")"
+	return s.CreateToken(ctx, tokend.SystemActor, tokend.TokenInput{
+		AppID: tokend.SystemAppID, Name: name, Description: "Created by tokend bootstrap.",
+		Access: tokend.AccessCustom, Permissions: slices.Clone(tokend.AdminPermissions), ExpiresIn: "unlimited",
+	})
+}
+
+func (s *Service) event(a tokend.Actor, action, appID, tokenID string, details map[string]any) tokend.Event {
+	return tokend.Event{
+		Time: s.Now(), Actor: a.Ref(), ActorName: a.Name, IP: a.IP, Action: action,
+		AppID: appID, TokenID: tokenID, Details: details,
+	}
+}
+
+// storeErr turns a store error into a public one: sentinels become messages
+// about what, anything else stays internal.
+func storeErr(err error, what string) error {
+	var e *tokend.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, tokend.ErrNotFound):
+		return tokend.Errorf(tokend.ECodeNotFound, "%s not found", what)
+	case errors.Is(err, tokend.ErrStale):
+		return tokend.ErrStale
+	case errors.As(err, &e):
+		return e
+	default:
+		return tokend.Internal(err)
+	}
+}
+
+func (s *Service) present(t tokend.Token) tokend.Token {
+	t.Status = t.StatusAt(s.Now())
+	return t
+}
+
+// effective answers what an admin token with this access may do, for the
+// rule that nobody creates or manages a token more powerful than themselves.
+func effective(access tokend.Access, perms []string) []string {
+	switch access {
+	case tokend.AccessFull:
+		return tokend.AdminPermissions
+	case tokend.AccessReadOnly:
+		var out []string
+		for _, p := range tokend.AdminPermissions {
+			if tokend.IsReadAction(p) {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+	return perms
+}
+
+func requireAtLeast(a tokend.Actor, access tokend.Access, perms []string) error {
+	for _, p := range effective(access, perms) {
+		if !a.Can(p) {
+			return tokend.Errorf(tokend.ECodeForbidden, "an admin token may not hold %s, which you do not hold", p)
+		}
+	}
+	return nil
+}
+
+func change(d map[string]any, field string, from, to any) {
+	d[field] = map[string]any{"from": from, "to": to}
+}
+
+func fmtTime(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func versionCheck(want, have int64) error {
+	if want != 0 && want != have {
+		return tokend.ErrStale
+	}
+	return nil
+}
+
+func checkLimit(p *tokend.Problems, limit int) {
+	if limit < 0 || limit > tokend.MaxPageSize {
+		p.Add("limit", "must be between 1 and %d", tokend.MaxPageSize)
+	}
+}
+
+func fmtDuration(d *tokend.Duration) any {
+	if d == nil {
+		return nil
+	}
+	return d.String()
+}
+
+var errNothing = fmt.Errorf("nothing changed")

@@ -1,0 +1,612 @@
+package manage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/tokend/tokend"
+	"github.com/tokend/tokend/secret"
+)
+
+// DefaultExpiresIn applies when a create names no expiry.
+const DefaultExpiresIn = "30d"
+
+// MaxGracePeriod bounds how long a rotated-out secret keeps working.
+const MaxGracePeriod = tokend.Duration(30 * 24 * time.Hour)
+
+// CreateToken issues a token and answers it with its secret, which is never
+// available again.
+func (s *Service) CreateToken(ctx context.Context, a tokend.Actor, in tokend.TokenInput) (tokend.Token, secret.Secret, error) {
+	if err := a.Require(tokend.PermTokensWrite); err != nil {
+		return tokend.Token{}, secret.Secret{}, err
+	}
+	now := s.Now()
+	var p tokend.Problems
+	app, err := s.appFor(ctx, &p, in.AppID)
+	if err != nil {
+		return tokend.Token{}, secret.Secret{}, err
+	}
+	if in.Type == "" {
+		in.Type = tokend.TypeStandard
+	}
+	if in.Access == "" {
+		in.Access = tokend.AccessReadOnly
+	}
+	if in.ExpiresIn == "" && in.ExpiresAt == nil {
+		in.ExpiresIn = DefaultExpiresIn
+		if app.MaxTokenLifetime != nil && time.Duration(*app.MaxTokenLifetime) < 30*24*time.Hour {
+			in.ExpiresIn = app.MaxTokenLifetime.String()
+		}
+	}
+	t := tokend.Token{
+		AppID: in.AppID, Name: in.Name, Description: in.Description, Type: in.Type, Access: in.Access,
+		Permissions: in.Permissions, AllowedIPs: in.AllowedIPs, AllowedOrigins: in.AllowedOrigins,
+		RateLimit: in.RateLimit, MaxUses: in.MaxUses, Metadata: in.Metadata,
+		Status: tokend.StatusActive, CreatedAt: now, CreatedBy: a.Ref(), UpdatedAt: now, Version: 1,
+	}
+	t.ExpiresAt = tokend.ResolveExpiry(&p, in.ExpiresIn, in.ExpiresAt, now)
+	checkToken(&p, &t, app, now)
+	if err := p.Err(); err != nil {
+		return tokend.Token{}, secret.Secret{}, err
+	}
+	if app.System {
+		if err := requireAtLeast(a, t.Access, t.Permissions); err != nil {
+			return tokend.Token{}, secret.Secret{}, err
+		}
+	}
+	if t.ID, err = secret.NewID("tok"); err != nil {
+		return tokend.Token{}, secret.Secret{}, tokend.Internal(err)
+	}
+	sec, err := s.newSecret(&t, app)
+	if err != nil {
+		return tokend.Token{}, secret.Secret{}, err
+	}
+	ev := s.event(a, tokend.ActionTokenCreate, t.AppID, t.ID, map[string]any{
+		"name": t.Name, "type": t.Type, "access": t.Access, "permissions": t.Permissions,
+		"expires_at": fmtTime(t.ExpiresAt), "allowed_ips": t.AllowedIPs, "allowed_origins": t.AllowedOrigins,
+	})
+	if err := s.store.CreateToken(ctx, t, ev); err != nil {
+		if errors.Is(err, tokend.ErrConflict) {
+			p.Add("name", "a live token of this application is already named %q", t.Name)
+			return tokend.Token{}, secret.Secret{}, conflict(p)
+		}
+		return tokend.Token{}, secret.Secret{}, storeErr(err, "token")
+	}
+	s.log.InfoContext(ctx, "token created", "token_id", t.ID, "app_id", t.AppID, "actor", a.Ref())
+	return s.present(t), sec, nil
+}
+
+func conflict(p tokend.Problems) error {
+	e := p.Err().(*tokend.Error)
+	e.Code = tokend.ECodeConflict
+	e.Message = p[0].Message
+	return e
+}
+
+func (s *Service) newSecret(t *tokend.Token, app tokend.App) (secret.Secret, error) {
+	sec, err := secret.Generate(app.TokenPrefix)
+	if err != nil {
+		return secret.Secret{}, tokend.Internal(err)
+	}
+	sum := s.hasher.Sum(sec.Reveal())
+	t.SecretHash = sum[:]
+	t.Masked = sec.String()
+	return sec, nil
+}
+
+// appFor loads the app a token belongs to, recording a field problem when
+// there is none.
+func (s *Service) appFor(ctx context.Context, p *tokend.Problems, appID string) (tokend.App, error) {
+	if appID == "" {
+		p.Add("app_id", "is required")
+		return tokend.App{}, nil
+	}
+	app, err := s.store.App(ctx, appID)
+	if errors.Is(err, tokend.ErrNotFound) {
+		p.Add("app_id", "no application with this id")
+		return tokend.App{}, nil
+	}
+	return app, storeErr(err, "app")
+}
+
+// checkToken validates a token's settings against its app and puts lists in
+// their canonical form.
+func checkToken(p *tokend.Problems, t *tokend.Token, app tokend.App, now time.Time) {
+	tokend.CheckName(p, "name", t.Name)
+	tokend.CheckDescription(p, "description", t.Description)
+	switch t.Type {
+	case tokend.TypeStandard, tokend.TypePlugin:
+	default:
+		p.Add("type", "must be standard or plugin")
+	}
+	switch t.Access {
+	case tokend.AccessCustom:
+		if app.ID != "" {
+			tokend.CheckGranted(p, "permissions", t.Permissions, app.Permissions)
+		}
+		t.Permissions = dedupe(t.Permissions)
+	case tokend.AccessReadOnly, tokend.AccessFull:
+		if len(t.Permissions) > 0 {
+			p.Add("permissions", "are only for access custom")
+		}
+		t.Permissions = nil
+	default:
+		p.Add("access", "must be read_only, full_access or custom")
+	}
+	tokend.CheckIPs(p, "allowed_ips", t.AllowedIPs)
+	if len(*p) == 0 || !hasField(*p, "allowed_ips") {
+		t.AllowedIPs = canonicalIPs(t.AllowedIPs)
+	}
+	tokend.CheckOrigins(p, "allowed_origins", t.AllowedOrigins)
+	if !hasField(*p, "allowed_origins") {
+		t.AllowedOrigins = canonicalOrigins(t.AllowedOrigins)
+	}
+	if t.Type == tokend.TypePlugin && len(t.AllowedOrigins) == 0 {
+		p.Add("allowed_origins", "a plugin token needs at least one allowed origin")
+	}
+	tokend.CheckRateLimit(p, "rate_limit", t.RateLimit)
+	if t.MaxUses != nil && *t.MaxUses < 1 {
+		p.Add("max_uses", "must be at least 1")
+	}
+	tokend.CheckMetadata(p, "metadata", t.Metadata)
+	if app.ID != "" {
+		tokend.CheckLifetime(p, "expires_in", t.ExpiresAt, app, now)
+	}
+}
+
+func hasField(p tokend.Problems, prefix string) bool {
+	for _, f := range p {
+		if len(f.Field) >= len(prefix) && f.Field[:len(prefix)] == prefix {
+			return true
+		}
+	}
+	return false
+}
+
+func canonicalIPs(ips []string) []string {
+	var out []string
+	for _, s := range ips {
+		if pfx, err := tokend.ParsePrefix(s); err == nil {
+			out = append(out, pfx.String())
+		}
+	}
+	return dedupe(out)
+}
+
+func canonicalOrigins(origins []string) []string {
+	var out []string
+	for _, o := range origins {
+		if n := tokend.NormalizeOrigin(o); n != "" {
+			out = append(out, n)
+		}
+	}
+	return dedupe(out)
+}
+
+func dedupe(in []string) []string {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(in))
+	for _, s := range in {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Token answers one token.
+func (s *Service) Token(ctx context.Context, a tokend.Actor, id string) (tokend.Token, error) {
+	if err := a.Require(tokend.PermTokensRead); err != nil {
+		return tokend.Token{}, err
+	}
+	t, err := s.store.Token(ctx, id)
+	if err != nil {
+		return tokend.Token{}, storeErr(err, "token")
+	}
+	return s.present(t), nil
+}
+
+// Tokens lists tokens, newest first.
+func (s *Service) Tokens(ctx context.Context, a tokend.Actor, f tokend.TokenFilter) (tokend.Page[tokend.Token], error) {
+	if err := a.Require(tokend.PermTokensRead); err != nil {
+		return tokend.Page[tokend.Token]{}, err
+	}
+	var p tokend.Problems
+	switch f.Status {
+	case "", tokend.StatusActive, tokend.StatusDisabled, tokend.StatusRevoked, tokend.StatusExpired:
+	default:
+		p.Add("status", "must be active, disabled, revoked or expired")
+	}
+	switch f.Type {
+	case "", tokend.TypeStandard, tokend.TypePlugin:
+	default:
+		p.Add("type", "must be standard or plugin")
+	}
+	if len(f.Query) > 100 {
+		p.Add("q", "must be at most 100 characters")
+	}
+	checkLimit(&p, f.Limit)
+	if err := p.Err(); err != nil {
+		return tokend.Page[tokend.Token]{}, err
+	}
+	f.Now = s.Now()
+	page, err := s.store.Tokens(ctx, f)
+	if err != nil {
+		return page, storeErr(err, "token")
+	}
+	for i := range page.Items {
+		page.Items[i] = s.present(page.Items[i])
+	}
+	if page.Items == nil {
+		page.Items = []tokend.Token{}
+	}
+	return page, nil
+}
+
+// UpdateToken edits a token. version, when not 0, must be the stored one.
+func (s *Service) UpdateToken(ctx context.Context, a tokend.Actor, id string, patch tokend.TokenPatch, version int64) (tokend.Token, error) {
+	if err := a.Require(tokend.PermTokensWrite); err != nil {
+		return tokend.Token{}, err
+	}
+	now := s.Now()
+	var app tokend.App
+	t, err := s.store.UpdateToken(ctx, id, func(t *tokend.Token) (tokend.Event, error) {
+		if err := versionCheck(version, t.Version); err != nil {
+			return tokend.Event{}, err
+		}
+		if t.Status == tokend.StatusRevoked {
+			return tokend.Event{}, tokend.Errorf(tokend.ECodeConflict, "a revoked token cannot be edited")
+		}
+		var err error
+		if app, err = s.store.App(ctx, t.AppID); err != nil {
+			return tokend.Event{}, storeErr(err, "app")
+		}
+		if app.System {
+			if err := requireAtLeast(a, t.Access, t.Permissions); err != nil {
+				return tokend.Event{}, err
+			}
+		}
+		d, err := applyPatch(t, patch, app, now)
+		if err != nil {
+			return tokend.Event{}, err
+		}
+		if app.System {
+			if err := requireAtLeast(a, t.Access, t.Permissions); err != nil {
+				return tokend.Event{}, err
+			}
+		}
+		if len(d) == 0 {
+			return tokend.Event{}, errNothing
+		}
+		t.UpdatedAt = now
+		return s.event(a, tokend.ActionTokenUpdate, t.AppID, t.ID, d), nil
+	})
+	if errors.Is(err, errNothing) {
+		return s.Token(ctx, a, id)
+	}
+	if errors.Is(err, tokend.ErrConflict) {
+		var p tokend.Problems
+		p.Add("name", "a live token of this application already has this name")
+		return tokend.Token{}, conflict(p)
+	}
+	if err != nil {
+		return tokend.Token{}, storeErr(err, "token")
+	}
+	s.inval.TokenChanged(id)
+	return s.present(t), nil
+}
+
+// applyPatch changes t as the patch says, validates the result, and answers
+// what changed.
+func applyPatch(t *tokend.Token, patch tokend.TokenPatch, app tokend.App, now time.Time) (map[string]any, error) {
+	before := *t
+	var p tokend.Problems
+	if patch.Name != nil {
+		t.Name = *patch.Name
+	}
+	if patch.Description != nil {
+		t.Description = *patch.Description
+	} else if patch.IsNull("description") {
+		t.Description = ""
+	}
+	if patch.Type != nil {
+		t.Type = *patch.Type
+	}
+	if patch.Access != nil {
+		t.Access = *patch.Access
+		if t.Access != tokend.AccessCustom && patch.Permissions == nil {
+			t.Permissions = nil
+		}
+	}
+	if patch.Permissions != nil {
+		t.Permissions = *patch.Permissions
+	}
+	switch {
+	case patch.ExpiresIn != nil && patch.ExpiresAt != nil:
+		p.Add("expires_in", "give either expires_in or expires_at, not both")
+	case patch.ExpiresIn != nil:
+		t.ExpiresAt = tokend.ResolveExpiry(&p, *patch.ExpiresIn, nil, now)
+	case patch.ExpiresAt != nil:
+		t.ExpiresAt = tokend.ResolveExpiry(&p, "", patch.ExpiresAt, now)
+	case patch.IsNull("expires_at"):
+		t.ExpiresAt = nil
+	}
+	if patch.AllowedIPs != nil {
+		t.AllowedIPs = *patch.AllowedIPs
+	} else if patch.IsNull("allowed_ips") {
+		t.AllowedIPs = nil
+	}
+	if patch.AllowedOrigins != nil {
+		t.AllowedOrigins = *patch.AllowedOrigins
+	} else if patch.IsNull("allowed_origins") {
+		t.AllowedOrigins = nil
+	}
+	if patch.RateLimit != nil {
+		t.RateLimit = patch.RateLimit
+	} else if patch.IsNull("rate_limit") {
+		t.RateLimit = nil
+	}
+	if patch.MaxUses != nil {
+		t.MaxUses = patch.MaxUses
+	} else if patch.IsNull("max_uses") {
+		t.MaxUses = nil
+	}
+	if patch.Metadata != nil {
+		t.Metadata = *patch.Metadata
+	} else if patch.IsNull("metadata") {
+		t.Metadata = nil
+	}
+	for _, f := range patch.Null {
+		switch f {
+		case "name", "type", "access", "permissions", "expires_in":
+			p.Add(f, "cannot be null")
+		}
+	}
+	checkToken(&p, t, app, now)
+	if t.ExpiresAt != nil && before.ExpiresAt != nil && t.ExpiresAt.Equal(*before.ExpiresAt) {
+		t.ExpiresAt = before.ExpiresAt
+	}
+	if err := p.Err(); err != nil {
+		return nil, err
+	}
+	return diff(before, *t), nil
+}
+
+func diff(a, b tokend.Token) map[string]any {
+	d := map[string]any{}
+	if a.Name != b.Name {
+		change(d, "name", a.Name, b.Name)
+	}
+	if a.Description != b.Description {
+		change(d, "description", a.Description, b.Description)
+	}
+	if a.Type != b.Type {
+		change(d, "type", a.Type, b.Type)
+	}
+	if a.Access != b.Access {
+		change(d, "access", a.Access, b.Access)
+	}
+	if !slices.Equal(a.Permissions, b.Permissions) {
+		change(d, "permissions", a.Permissions, b.Permissions)
+	}
+	if !equalTime(a.ExpiresAt, b.ExpiresAt) {
+		change(d, "expires_at", fmtTime(a.ExpiresAt), fmtTime(b.ExpiresAt))
+	}
+	if !slices.Equal(a.AllowedIPs, b.AllowedIPs) {
+		change(d, "allowed_ips", a.AllowedIPs, b.AllowedIPs)
+	}
+	if !slices.Equal(a.AllowedOrigins, b.AllowedOrigins) {
+		change(d, "allowed_origins", a.AllowedOrigins, b.AllowedOrigins)
+	}
+	if !equalPtr(a.RateLimit, b.RateLimit) {
+		change(d, "rate_limit", a.RateLimit, b.RateLimit)
+	}
+	if !equalPtr(a.MaxUses, b.MaxUses) {
+		change(d, "max_uses", a.MaxUses, b.MaxUses)
+	}
+	if !maps.EqualFunc(a.Metadata, b.Metadata, func(x, y any) bool { return jsonEqual(x, y) }) || (a.Metadata == nil) != (b.Metadata == nil) {
+		change(d, "metadata", a.Metadata, b.Metadata)
+	}
+	return d
+}
+
+func jsonEqual(a, b any) bool {
+	x, err1 := json.Marshal(a)
+	y, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && string(x) == string(y)
+}
+
+func equalTime(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Equal(*b)
+}
+
+func equalPtr[T comparable](a, b *T) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+// setStatus moves a token to a new status, idempotently.
+func (s *Service) setStatus(ctx context.Context, a tokend.Actor, id string, version int64, action string, to tokend.Status) (tokend.Token, error) {
+	now := s.Now()
+	t, err := s.store.UpdateToken(ctx, id, func(t *tokend.Token) (tokend.Event, error) {
+		if err := versionCheck(version, t.Version); err != nil {
+			return tokend.Event{}, err
+		}
+		if t.Status == to {
+			return tokend.Event{}, errNothing
+		}
+		if t.Status == tokend.StatusRevoked {
+			return tokend.Event{}, tokend.Errorf(tokend.ECodeConflict, "the token is revoked; revocation is permanent")
+		}
+		if err := s.requireForToken(ctx, a, *t); err != nil {
+			return tokend.Event{}, err
+		}
+		from := t.Status
+		t.Status = to
+		t.UpdatedAt = now
+		if to == tokend.StatusRevoked {
+			t.RevokedAt = &now
+		}
+		return s.event(a, action, t.AppID, t.ID, map[string]any{"status": map[string]any{"from": from, "to": to}, "name": t.Name}), nil
+	})
+	if errors.Is(err, errNothing) {
+		return s.Token(ctx, a, id)
+	}
+	if err != nil {
+		return tokend.Token{}, storeErr(err, "token")
+	}
+	s.inval.TokenChanged(id)
+	s.log.InfoContext(ctx, "token "+string(to), "token_id", id, "actor", a.Ref())
+	return s.present(t), nil
+}
+
+// requireForToken checks that the actor may manage this token: admin tokens
+// only by someone holding at least their permissions.
+func (s *Service) requireForToken(ctx context.Context, a tokend.Actor, t tokend.Token) error {
+	if t.AppID != tokend.SystemAppID {
+		return nil
+	}
+	return requireAtLeast(a, t.Access, t.Permissions)
+}
+
+// DisableToken stops a token until it is enabled again.
+func (s *Service) DisableToken(ctx context.Context, a tokend.Actor, id string, version int64) (tokend.Token, error) {
+	if err := a.Require(tokend.PermTokensWrite); err != nil {
+		return tokend.Token{}, err
+	}
+	return s.setStatus(ctx, a, id, version, tokend.ActionTokenDisable, tokend.StatusDisabled)
+}
+
+// EnableToken lets a disabled token work again; a revoked one cannot.
+func (s *Service) EnableToken(ctx context.Context, a tokend.Actor, id string, version int64) (tokend.Token, error) {
+	if err := a.Require(tokend.PermTokensWrite); err != nil {
+		return tokend.Token{}, err
+	}
+	return s.setStatus(ctx, a, id, version, tokend.ActionTokenEnable, tokend.StatusActive)
+}
+
+// RevokeToken stops a token for good; it is kept for the audit trail.
+func (s *Service) RevokeToken(ctx context.Context, a tokend.Actor, id string, version int64) (tokend.Token, error) {
+	if err := a.Require(tokend.PermTokensWrite); err != nil {
+		return tokend.Token{}, err
+	}
+	return s.setStatus(ctx, a, id, version, tokend.ActionTokenRevoke, tokend.StatusRevoked)
+}
+
+// RotateToken gives a token a new secret, keeping its id and settings. The
+// old secret keeps working for grace (0: not at all).
+func (s *Service) RotateToken(ctx context.Context, a tokend.Actor, id string, grace tokend.Duration, version int64) (tokend.Token, secret.Secret, error) {
+	if err := a.Require(tokend.PermTokensRotate); err != nil {
+		return tokend.Token{}, secret.Secret{}, err
+	}
+	if grace < 0 || grace > MaxGracePeriod {
+		var p tokend.Problems
+		p.Add("grace_period", "must be between 0s and %s", MaxGracePeriod)
+		return tokend.Token{}, secret.Secret{}, p.Err()
+	}
+	now := s.Now()
+	var sec secret.Secret
+	t, err := s.store.UpdateToken(ctx, id, func(t *tokend.Token) (tokend.Event, error) {
+		if err := versionCheck(version, t.Version); err != nil {
+			return tokend.Event{}, err
+		}
+		if t.Status == tokend.StatusRevoked {
+			return tokend.Event{}, tokend.Errorf(tokend.ECodeConflict, "a revoked token cannot be rotated")
+		}
+		if err := s.requireForToken(ctx, a, *t); err != nil {
+			return tokend.Event{}, err
+		}
+		app, err := s.store.App(ctx, t.AppID)
+		if err != nil {
+			return tokend.Event{}, storeErr(err, "app")
+		}
+		if sec, err = s.newSecret(t, app); err != nil {
+			return tokend.Event{}, err
+		}
+		t.PreviousSecretExpiresAt = nil
+		if grace > 0 {
+			until := now.Add(time.Duration(grace))
+			t.PreviousSecretExpiresAt = &until
+		}
+		t.UpdatedAt = now
+		return s.event(a, tokend.ActionTokenRotate, t.AppID, t.ID, map[string]any{
+			"name": t.Name, "grace_period": grace.String(), "previous_secret_expires_at": fmtTime(t.PreviousSecretExpiresAt),
+		}), nil
+	})
+	if err != nil {
+		return tokend.Token{}, secret.Secret{}, storeErr(err, "token")
+	}
+	s.inval.TokenChanged(id)
+	s.log.InfoContext(ctx, "token rotated", "token_id", id, "actor", a.Ref())
+	return s.present(t), sec, nil
+}
+
+// DeleteToken removes a token for good; its audit trail stays.
+func (s *Service) DeleteToken(ctx context.Context, a tokend.Actor, id string, version int64) error {
+	if err := a.Require(tokend.PermTokensDelete); err != nil {
+		return err
+	}
+	t, err := s.store.Token(ctx, id)
+	if err != nil {
+		return storeErr(err, "token")
+	}
+	if err := versionCheck(version, t.Version); err != nil {
+		return err
+	}
+	if err := s.requireForToken(ctx, a, t); err != nil {
+		return err
+	}
+	ev := s.event(a, tokend.ActionTokenDelete, t.AppID, t.ID, map[string]any{"name": t.Name})
+	if err := s.store.DeleteToken(ctx, id, ev); err != nil {
+		return storeErr(err, "token")
+	}
+	s.inval.TokenChanged(id)
+	s.log.InfoContext(ctx, "token deleted", "token_id", id, "actor", a.Ref())
+	return nil
+}
+
+// TokenUsage answers a token's hourly verification counts in [from, to).
+// Zero times mean the last 7 days.
+func (s *Service) TokenUsage(ctx context.Context, a tokend.Actor, id string, from, to time.Time) ([]tokend.UsageCount, error) {
+	if err := a.Require(tokend.PermTokensRead); err != nil {
+		return nil, err
+	}
+	if _, err := s.store.Token(ctx, id); err != nil {
+		return nil, storeErr(err, "token")
+	}
+	now := s.Now()
+	if to.IsZero() {
+		to = now.Truncate(time.Hour).Add(time.Hour)
+	}
+	if from.IsZero() {
+		from = to.Add(-7 * 24 * time.Hour)
+	}
+	var p tokend.Problems
+	if !from.Before(to) {
+		p.Add("from", "must be before to")
+	} else if to.Sub(from) > 92*24*time.Hour {
+		p.Add("from", "the range may span at most 92 days")
+	}
+	if err := p.Err(); err != nil {
+		return nil, err
+	}
+	u, err := s.store.Usage(ctx, id, from.UTC(), to.UTC())
+	if err != nil {
+		return nil, storeErr(err, "usage")
+	}
+	if u == nil {
+		u = []tokend.UsageCount{}
+	}
+	return u, nil
+}
