@@ -198,3 +198,9 @@ func fmtDuration(d *tokend.Duration) any {
 }
 
 var errNothing = fmt.Errorf("nothing changed")
+
+// AdminActor is the actor for a verified admin token: what its access grants
+// of the admin permissions.
+func AdminActor(t tokend.VerifiedToken, ip string) tokend.Actor {
+	return tokend.Actor{Kind: "token", ID: t.ID, Name: t.Name, IP: ip, Permissions: effective(t.Access, t.Permissions)}
+}

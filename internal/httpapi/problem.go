@@ -1,0 +1,155 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/tokend/tokend"
+)
+
+// Problem is an RFC 9457 problem document, the one shape of every error
+// answer. huma writes it; newProblem is the one place that makes it.
+type Problem struct {
+	Type   string              `json:"type" example:"about:blank"`
+	Title  string              `json:"title" example:"Unprocessable Entity"`
+	Status int                 `json:"status" example:"422"`
+	Detail string              `json:"detail,omitempty" example:"the request has 1 invalid field"`
+	Code   tokend.ErrorCode    `json:"code" example:"VALIDATION_FAILED" doc:"Stable machine-readable code."`
+	Errors []tokend.FieldError `json:"errors,omitempty" doc:"Per-field problems."`
+	Reason tokend.Code         `json:"reason,omitempty" doc:"For a refused token: the verification code, e.g. REVOKED."`
+
+	headers http.Header
+	cause   error // logged, never sent
+}
+
+func (p *Problem) Error() string           { return string(p.Code) + ": " + p.Detail }
+func (p *Problem) GetStatus() int          { return p.Status }
+func (p *Problem) GetHeaders() http.Header { return p.headers }
+
+// ContentType makes huma send problem+json whatever JSON type was asked for.
+func (p *Problem) ContentType(string) string { return "application/problem+json" }
+
+func (p *Problem) withHeader(k, v string) *Problem {
+	if p.headers == nil {
+		p.headers = http.Header{}
+	}
+	p.headers.Set(k, v)
+	return p
+}
+
+var statusOf = map[tokend.ErrorCode]int{
+	tokend.ECodeInvalid:            http.StatusUnprocessableEntity,
+	tokend.ECodeMalformedRequest:   http.StatusBadRequest,
+	tokend.ECodeUnauthenticated:    http.StatusUnauthorized,
+	tokend.ECodeForbidden:          http.StatusForbidden,
+	tokend.ECodeNotFound:           http.StatusNotFound,
+	tokend.ECodeConflict:           http.StatusConflict,
+	tokend.ECodePreconditionFailed: http.StatusPreconditionFailed,
+	tokend.ECodeTooLarge:           http.StatusRequestEntityTooLarge,
+	tokend.ECodeRateLimited:        http.StatusTooManyRequests,
+	tokend.ECodeUnavailable:        http.StatusServiceUnavailable,
+	tokend.ECodeInternal:           http.StatusInternalServerError,
+}
+
+func codeForStatus(status int) tokend.ErrorCode {
+	switch {
+	case status == http.StatusUnprocessableEntity:
+		return tokend.ECodeInvalid
+	case status == http.StatusNotFound:
+		return tokend.ECodeNotFound
+	case status == http.StatusRequestEntityTooLarge:
+		return tokend.ECodeTooLarge
+	case status == http.StatusUnauthorized:
+		return tokend.ECodeUnauthenticated
+	case status == http.StatusForbidden:
+		return tokend.ECodeForbidden
+	case status == http.StatusConflict:
+		return tokend.ECodeConflict
+	case status == http.StatusPreconditionFailed:
+		return tokend.ECodePreconditionFailed
+	case status == http.StatusTooManyRequests:
+		return tokend.ECodeRateLimited
+	case status == http.StatusServiceUnavailable:
+		return tokend.ECodeUnavailable
+	case status >= 500:
+		return tokend.ECodeInternal
+	default:
+		return tokend.ECodeMalformedRequest
+	}
+}
+
+// newProblem is installed as huma.NewError: it turns huma's own errors
+// (validation, unreadable bodies) and ours into a Problem.
+func newProblem(status int, msg string, errs ...error) huma.StatusError {
+	for _, err := range errs {
+		if p, ok := err.(*Problem); ok {
+			return p
+		}
+	}
+	p := &Problem{Type: "about:blank", Status: status, Title: http.StatusText(status), Detail: msg, Code: codeForStatus(status)}
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		var te *tokend.Error
+		var d *huma.ErrorDetail
+		switch {
+		case errors.As(err, &te):
+			if s, ok := statusOf[te.Code]; ok && status >= 500 {
+				p.Status, p.Title, p.Code = s, http.StatusText(s), te.Code
+			}
+			if te.Code != tokend.ECodeInternal {
+				p.Detail = te.Message
+			}
+			p.Errors = append(p.Errors, te.Fields...)
+		case errors.As(err, &d):
+			p.Errors = append(p.Errors, tokend.FieldError{Field: fieldName(d.Location), Message: d.Message})
+		default:
+			if status < 500 {
+				p.Errors = append(p.Errors, tokend.FieldError{Message: err.Error()})
+			}
+		}
+	}
+	if p.Code == tokend.ECodeInvalid && len(p.Errors) > 0 {
+		p.Detail = tokend.Problems(p.Errors).Err().(*tokend.Error).Message
+	}
+	return p
+}
+
+// fieldName turns huma's locations ("body.rate_limit.limit", "query.limit")
+// into the field names our own validation uses.
+func fieldName(loc string) string {
+	for _, pfx := range []string{"body.", "query.", "path.", "header."} {
+		if rest, ok := strings.CutPrefix(loc, pfx); ok {
+			return rest
+		}
+	}
+	if loc == "body" {
+		return ""
+	}
+	return loc
+}
+
+// problemFrom turns any error a handler returns into a Problem. A foreign
+// error is internal: its text never reaches the caller.
+func problemFrom(err error) *Problem {
+	var p *Problem
+	if errors.As(err, &p) {
+		return p
+	}
+	var te *tokend.Error
+	if !errors.As(err, &te) {
+		te = tokend.Internal(err)
+	}
+	status, ok := statusOf[te.Code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	return &Problem{
+		Type: "about:blank", Status: status, Title: http.StatusText(status),
+		Detail: te.Message, Code: te.Code, Errors: te.Fields, cause: te.Cause,
+	}
+}

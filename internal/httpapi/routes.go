@@ -1,0 +1,68 @@
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/danielgtaylor/huma/v2"
+)
+
+// addRoutes lists the whole API on one screen.
+func addRoutes(api huma.API, d Deps) {
+	svc, log := d.Service, d.Logger
+	admin := []map[string][]string{{"bearer": {}}}
+	op := func(method, path, id, summary, tag string, status int) huma.Operation {
+		return huma.Operation{
+			OperationID: id, Method: method, Path: path, Summary: summary, Tags: []string{tag},
+			DefaultStatus: status, Security: admin, MaxBodyBytes: MaxBodyBytes,
+			Errors: []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound,
+				http.StatusUnprocessableEntity, http.StatusServiceUnavailable},
+		}
+	}
+	public := func(o huma.Operation) huma.Operation { o.Security = nil; return o }
+	withErrors := func(o huma.Operation, codes ...int) huma.Operation { o.Errors = append(o.Errors, codes...); return o }
+
+	register(api, log, public(op(http.MethodGet, "/healthz", "health", "Liveness", "Operations", 200)), handleHealth)
+	register(api, log, public(op(http.MethodGet, "/readyz", "ready", "Readiness: storage reachable", "Operations", 200)), handleReady(d.Ready))
+
+	register(api, log, public(withErrors(op(http.MethodPost, "/v1/verify", "verify", "Verify a token", "Verification", 200), http.StatusTooManyRequests)), handleVerify(d.Verifier))
+	register(api, log, public(withErrors(op(http.MethodGet, "/v1/auth", "forward-auth", "Forward auth for reverse proxies", "Verification", 200), http.StatusTooManyRequests)), handleForwardAuth(d.Verifier))
+
+	register(api, log, op(http.MethodGet, "/v1/apps", "list-apps", "List applications", "Apps", 200), handleAppList(svc))
+	register(api, log, op(http.MethodPost, "/v1/apps", "create-app", "Create an application", "Apps", 201), handleAppCreate(svc))
+	register(api, log, op(http.MethodGet, "/v1/apps/{id}", "get-app", "Get an application", "Apps", 200), handleAppGet(svc))
+	register(api, log, withErrors(op(http.MethodPatch, "/v1/apps/{id}", "update-app", "Edit an application", "Apps", 200), http.StatusPreconditionFailed), handleAppPatch(svc))
+	register(api, log, withErrors(op(http.MethodDelete, "/v1/apps/{id}", "delete-app", "Delete an application and all its tokens", "Apps", 204), http.StatusPreconditionFailed), handleAppDelete(svc))
+	register(api, log, op(http.MethodPost, "/v1/apps/{id}/revoke-all", "revoke-all", "Revoke every token of an application", "Apps", 200), handleAppRevokeAll(svc))
+
+	register(api, log, op(http.MethodGet, "/v1/tokens", "list-tokens", "List tokens", "Tokens", 200), handleTokenList(svc))
+	register(api, log, withErrors(op(http.MethodPost, "/v1/tokens", "create-token", "Create a token; the answer holds its secret, shown only once", "Tokens", 201), http.StatusConflict), handleTokenCreate(svc))
+	register(api, log, op(http.MethodGet, "/v1/tokens/{id}", "get-token", "Get a token", "Tokens", 200), handleTokenGet(svc))
+	register(api, log, withErrors(op(http.MethodPatch, "/v1/tokens/{id}", "update-token", "Edit a token", "Tokens", 200), http.StatusConflict, http.StatusPreconditionFailed), handleTokenPatch(svc))
+	register(api, log, withErrors(op(http.MethodPost, "/v1/tokens/{id}/disable", "disable-token", "Disable a token", "Tokens", 200), http.StatusConflict, http.StatusPreconditionFailed), handleTokenState(svc.DisableToken))
+	register(api, log, withErrors(op(http.MethodPost, "/v1/tokens/{id}/enable", "enable-token", "Enable a disabled token", "Tokens", 200), http.StatusConflict, http.StatusPreconditionFailed), handleTokenState(svc.EnableToken))
+	register(api, log, withErrors(op(http.MethodPost, "/v1/tokens/{id}/revoke", "revoke-token", "Revoke a token for good", "Tokens", 200), http.StatusPreconditionFailed), handleTokenState(svc.RevokeToken))
+	register(api, log, withErrors(op(http.MethodPost, "/v1/tokens/{id}/rotate", "rotate-token", "Give a token a new secret, shown only once", "Tokens", 200), http.StatusConflict, http.StatusPreconditionFailed), handleTokenRotate(svc))
+	register(api, log, withErrors(op(http.MethodDelete, "/v1/tokens/{id}", "delete-token", "Delete a token for good", "Tokens", 204), http.StatusPreconditionFailed), handleTokenDelete(svc))
+	register(api, log, op(http.MethodGet, "/v1/tokens/{id}/usage", "token-usage", "Hourly verification counts by outcome", "Tokens", 200), handleTokenUsage(svc))
+
+	register(api, log, op(http.MethodGet, "/v1/audit", "list-audit", "The audit log", "Audit", 200), handleAudit(svc))
+}
+
+// register adds an operation whose handler errors all pass through
+// problemFrom, the one adapter from errors to problem documents; internal
+// causes are logged here, once.
+func register[I, O any](api huma.API, log *slog.Logger, op huma.Operation, h func(context.Context, *I) (*O, error)) {
+	huma.Register(api, op, func(ctx context.Context, in *I) (*O, error) {
+		out, err := h(ctx, in)
+		if err == nil {
+			return out, nil
+		}
+		p := problemFrom(err)
+		if p.Status >= 500 {
+			log.ErrorContext(ctx, "request failed", "operation", op.OperationID, "code", p.Code, "err", p.cause)
+		}
+		return nil, p
+	})
+}

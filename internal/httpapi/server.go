@@ -1,0 +1,243 @@
+// Package httpapi is tokend's HTTP face: the REST management API under /v1,
+// POST /v1/verify, forward auth at GET /v1/auth, health and readiness, and
+// the OpenAPI document generated from the handlers themselves (huma).
+//
+// Handlers only translate between HTTP and the manage and verify services;
+// rules live there. Every error answer is an RFC 9457 problem made in one
+// place (problem.go). Nothing here logs a secret, a request body, or a query
+// string.
+package httpapi
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+
+	"github.com/tokend/tokend"
+	"github.com/tokend/tokend/internal/manage"
+)
+
+// Deps is what the HTTP API needs.
+type Deps struct {
+	Service  *manage.Service
+	Verifier tokend.Verifier
+	Logger   *slog.Logger
+	// TrustedProxies are the peers whose X-Forwarded-For / X-Real-IP are
+	// believed.
+	TrustedProxies []netip.Prefix
+	// Ready answers nil when the instance can serve (storage reachable).
+	Ready   func(ctx context.Context) error
+	Version string
+	// Extra, when set, serves every path the API does not (the dashboard).
+	Extra http.Handler
+}
+
+// MaxBodyBytes bounds every request body.
+const MaxBodyBytes = 64 << 10
+
+var installErrors sync.Once
+
+// NewServer answers the HTTP handler for the whole API.
+func NewServer(d Deps) http.Handler {
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Version == "" {
+		d.Version = "dev"
+	}
+	// huma makes its own errors (validation, unreadable bodies) through
+	// this hook; ours must have the same shape, so install it once.
+	installErrors.Do(func() {
+		huma.NewError = newProblem
+	})
+	mux := http.NewServeMux()
+	api := humago.New(mux, apiConfig(d.Version))
+	api.UseMiddleware(authenticate(api, d.Verifier, d.Logger))
+	addRoutes(api, d)
+	fallback := d.Extra
+	if fallback == nil {
+		fallback = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			writeProblem(api, w, r, &Problem{Type: "about:blank", Status: http.StatusNotFound,
+				Title: http.StatusText(http.StatusNotFound), Code: tokend.ECodeNotFound, Detail: "no such endpoint"})
+		})
+	}
+	mux.Handle("/", fallback)
+	var h http.Handler = mux
+	h = secureHeaders(h)
+	h = recoverPanics(api, d.Logger, h)
+	h = logRequests(d.Logger, h)
+	h = clientIP(d.TrustedProxies, h)
+	return h
+}
+
+func apiConfig(version string) huma.Config {
+	cfg := huma.DefaultConfig("tokend", version)
+	cfg.Info.Description = "Issue, manage and verify API tokens. Management endpoints take an admin token as a bearer token; " +
+		"/v1/verify and /v1/auth take the token being verified."
+	cfg.CreateHooks = nil // no $schema links in answers
+	cfg.DocsPath = ""     // the docs UI would load scripts from elsewhere
+	cfg.SchemasPath = ""
+	cfg.OpenAPIPath = "/openapi"
+	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
+		"bearer": {Type: "http", Scheme: "bearer", Description: "The secret of an admin token (an owner token comes from `tokend bootstrap`)."},
+	}
+	return cfg
+}
+
+func writeProblem(api huma.API, w http.ResponseWriter, r *http.Request, p *Problem) {
+	for k, v := range p.headers {
+		w.Header()[k] = v
+	}
+	huma.WriteErr(api, humago.NewContext(nil, r, w), p.Status, p.Detail, p)
+}
+
+type ctxKey int
+
+const (
+	keyClientIP ctxKey = iota
+	keyActor
+)
+
+// ClientIP answers the client address of a request as clientIP found it.
+func ClientIP(ctx context.Context) string {
+	ip, _ := ctx.Value(keyClientIP).(string)
+	return ip
+}
+
+func actorFrom(ctx context.Context) tokend.Actor {
+	a, _ := ctx.Value(keyActor).(tokend.Actor)
+	return a
+}
+
+// clientIP works out the client address: the peer, or, when the peer is a
+// trusted proxy, the nearest untrusted address in X-Forwarded-For (or
+// X-Real-IP). Headers from anybody else are ignored so that they cannot
+// forge an address to pass allowed_ips.
+func clientIP(trusted []netip.Prefix, next http.Handler) http.Handler {
+	isTrusted := func(a netip.Addr) bool {
+		for _, p := range trusted {
+			if p.Contains(a) {
+				return true
+			}
+		}
+		return false
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			host = r.RemoteAddr
+		}
+		peer, err := netip.ParseAddr(host)
+		ip := ""
+		if err == nil {
+			peer = peer.Unmap()
+			ip = peer.String()
+			if isTrusted(peer) {
+				ip = forwardedFor(r, isTrusted, ip)
+			}
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyClientIP, ip)))
+	})
+}
+
+func forwardedFor(r *http.Request, isTrusted func(netip.Addr) bool, peer string) string {
+	var hops []string
+	for _, v := range r.Header.Values("X-Forwarded-For") {
+		hops = append(hops, strings.Split(v, ",")...)
+	}
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break
+		}
+		a = a.Unmap()
+		if !isTrusted(a) || i == 0 {
+			return a.String()
+		}
+	}
+	if v := strings.TrimSpace(r.Header.Get("X-Real-IP")); v != "" {
+		if a, err := netip.ParseAddr(v); err == nil {
+			return a.Unmap().String()
+		}
+	}
+	return peer
+}
+
+func secureHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		if strings.HasPrefix(r.URL.Path, "/v1/") {
+			// Answers can hold secrets (create, rotate): never cache them.
+			h.Set("Cache-Control", "no-store")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// recoverPanics turns a panic into a logged 500 problem; the server goes on.
+func recoverPanics(api huma.API, log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				log.ErrorContext(r.Context(), "panic serving request", "method", r.Method, "path", r.URL.Path,
+					"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				writeProblem(api, w, r, problemFrom(tokend.Internal(fmt.Errorf("panic: %v", v))))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// logRequests logs method, path (never the query), status and duration.
+// Verification traffic is logged at debug level: it is the hot path.
+func logRequests(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		next.ServeHTTP(rec, r)
+		level := slog.LevelInfo
+		if r.URL.Path == "/v1/verify" || r.URL.Path == "/v1/auth" || r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
+			level = slog.LevelDebug
+		}
+		if !log.Enabled(r.Context(), level) {
+			return
+		}
+		log.Log(r.Context(), level, "request", "method", r.Method, "path", r.URL.Path,
+			"status", rec.status, "duration", time.Since(start), "client_ip", ClientIP(r.Context()))
+	})
+}

@@ -1,0 +1,219 @@
+package httpapi
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tokend/tokend"
+	"github.com/tokend/tokend/internal/manage"
+)
+
+// etag is the strong ETag of a version.
+func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
+
+// ifMatch reads an If-Match header: 0 when absent or "*", else the version
+// it names. A value that names no version can match nothing: 412.
+func ifMatch(h string) (int64, error) {
+	h = strings.TrimSpace(h)
+	if h == "" || h == "*" {
+		return 0, nil
+	}
+	h = strings.TrimPrefix(h, "W/")
+	v, err := strconv.ParseInt(strings.Trim(h, `"`), 10, 64)
+	if err != nil || v <= 0 {
+		return 0, tokend.ErrStale
+	}
+	return v, nil
+}
+
+type idPath struct {
+	ID string `path:"id" maxLength:"64" doc:"The token id (tok_…)."`
+}
+
+type idMatchInput struct {
+	idPath
+	IfMatch string `header:"If-Match" doc:"The ETag from a previous read; 412 if the token changed since."`
+}
+
+type tokenOutput struct {
+	ETag string `header:"ETag"`
+	Body tokend.Token
+}
+
+func tokenOut(t tokend.Token, err error) (*tokenOutput, error) {
+	if err != nil {
+		return nil, err
+	}
+	return &tokenOutput{ETag: etag(t.Version), Body: t}, nil
+}
+
+// TokenWithSecret is the answer to create and rotate: the only time the
+// secret is ever shown.
+type TokenWithSecret struct {
+	Token  tokend.Token `json:"token"`
+	Secret string       `json:"secret" doc:"The secret. It is shown only this once and cannot be retrieved again." example:"tkd_4X0bVg6sW2mR8qJ1pLk9cT3nH5yZ7aE2dF0gB4uQ1wM_1a2B3c"`
+}
+
+type tokenSecretOutput struct {
+	ETag string `header:"ETag"`
+	Body TokenWithSecret
+}
+
+type createTokenInput struct {
+	Body tokend.TokenInput
+}
+
+func handleTokenCreate(svc *manage.Service) func(context.Context, *createTokenInput) (*tokenSecretOutput, error) {
+	return func(ctx context.Context, in *createTokenInput) (*tokenSecretOutput, error) {
+		t, sec, err := svc.CreateToken(ctx, actorFrom(ctx), in.Body)
+		if err != nil {
+			return nil, err
+		}
+		return &tokenSecretOutput{ETag: etag(t.Version), Body: TokenWithSecret{Token: t, Secret: sec.Reveal()}}, nil
+	}
+}
+
+type listTokensInput struct {
+	AppID  string `query:"app_id" maxLength:"64"`
+	Status string `query:"status" enum:"active,disabled,revoked,expired"`
+	Type   string `query:"type" enum:"standard,plugin"`
+	Q      string `query:"q" maxLength:"100" doc:"Case-insensitive search in names."`
+	Limit  int    `query:"limit" minimum:"1" maximum:"200" doc:"Page size, default 50."`
+	Cursor string `query:"cursor" maxLength:"512"`
+}
+
+type tokenPageOutput struct {
+	Body tokend.Page[tokend.Token]
+}
+
+func handleTokenList(svc *manage.Service) func(context.Context, *listTokensInput) (*tokenPageOutput, error) {
+	return func(ctx context.Context, in *listTokensInput) (*tokenPageOutput, error) {
+		page, err := svc.Tokens(ctx, actorFrom(ctx), tokend.TokenFilter{
+			AppID: in.AppID, Status: tokend.Status(in.Status), Type: tokend.TokenType(in.Type),
+			Query: in.Q, Limit: in.Limit, Cursor: in.Cursor,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return &tokenPageOutput{Body: page}, nil
+	}
+}
+
+func handleTokenGet(svc *manage.Service) func(context.Context, *idPath) (*tokenOutput, error) {
+	return func(ctx context.Context, in *idPath) (*tokenOutput, error) {
+		return tokenOut(svc.Token(ctx, actorFrom(ctx), in.ID))
+	}
+}
+
+type patchTokenInput struct {
+	idMatchInput
+	Body tokend.TokenPatch
+}
+
+func handleTokenPatch(svc *manage.Service) func(context.Context, *patchTokenInput) (*tokenOutput, error) {
+	return func(ctx context.Context, in *patchTokenInput) (*tokenOutput, error) {
+		v, err := ifMatch(in.IfMatch)
+		if err != nil {
+			return nil, err
+		}
+		return tokenOut(svc.UpdateToken(ctx, actorFrom(ctx), in.ID, in.Body, v))
+	}
+}
+
+// handleTokenState serves disable, enable and revoke, which differ only in
+// the service call.
+func handleTokenState(do func(context.Context, tokend.Actor, string, int64) (tokend.Token, error)) func(context.Context, *idMatchInput) (*tokenOutput, error) {
+	return func(ctx context.Context, in *idMatchInput) (*tokenOutput, error) {
+		v, err := ifMatch(in.IfMatch)
+		if err != nil {
+			return nil, err
+		}
+		return tokenOut(do(ctx, actorFrom(ctx), in.ID, v))
+	}
+}
+
+// RotateRequest is the optional body of rotate.
+type RotateRequest struct {
+	GracePeriod string `json:"grace_period,omitempty" doc:"How long the old secret keeps working, e.g. 1h; default 0 (stops at once), at most 30d."`
+}
+
+type rotateInput struct {
+	idMatchInput
+	Body *RotateRequest `required:"false"`
+}
+
+func handleTokenRotate(svc *manage.Service) func(context.Context, *rotateInput) (*tokenSecretOutput, error) {
+	return func(ctx context.Context, in *rotateInput) (*tokenSecretOutput, error) {
+		v, err := ifMatch(in.IfMatch)
+		if err != nil {
+			return nil, err
+		}
+		var grace tokend.Duration
+		if in.Body != nil && in.Body.GracePeriod != "" {
+			if grace, err = tokend.ParseDuration(in.Body.GracePeriod); err != nil {
+				var p tokend.Problems
+				p.Add("grace_period", "must be a duration such as 30m, 1h or 1d")
+				return nil, p.Err()
+			}
+		}
+		t, sec, err := svc.RotateToken(ctx, actorFrom(ctx), in.ID, grace, v)
+		if err != nil {
+			return nil, err
+		}
+		return &tokenSecretOutput{ETag: etag(t.Version), Body: TokenWithSecret{Token: t, Secret: sec.Reveal()}}, nil
+	}
+}
+
+func handleTokenDelete(svc *manage.Service) func(context.Context, *idMatchInput) (*struct{}, error) {
+	return func(ctx context.Context, in *idMatchInput) (*struct{}, error) {
+		v, err := ifMatch(in.IfMatch)
+		if err != nil {
+			return nil, err
+		}
+		return nil, svc.DeleteToken(ctx, actorFrom(ctx), in.ID, v)
+	}
+}
+
+type usageInput struct {
+	idPath
+	From string `query:"from" doc:"RFC 3339 start (inclusive); default 7 days before to."`
+	To   string `query:"to" doc:"RFC 3339 end (exclusive); default the end of this hour."`
+}
+
+// UsageAnswer lists hourly counts by outcome.
+type UsageAnswer struct {
+	Items []tokend.UsageCount `json:"items" nullable:"false"`
+}
+
+type usageOutput struct {
+	Body UsageAnswer
+}
+
+func handleTokenUsage(svc *manage.Service) func(context.Context, *usageInput) (*usageOutput, error) {
+	return func(ctx context.Context, in *usageInput) (*usageOutput, error) {
+		var p tokend.Problems
+		from := parseTime(&p, "from", in.From)
+		to := parseTime(&p, "to", in.To)
+		if err := p.Err(); err != nil {
+			return nil, err
+		}
+		u, err := svc.TokenUsage(ctx, actorFrom(ctx), in.ID, from, to)
+		if err != nil {
+			return nil, err
+		}
+		return &usageOutput{Body: UsageAnswer{Items: u}}, nil
+	}
+}
+
+func parseTime(p *tokend.Problems, field, s string) time.Time {
+	if s == "" {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		p.Add(field, "must be an RFC 3339 time such as 2026-01-02T15:04:05Z")
+	}
+	return t
+}
