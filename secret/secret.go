@@ -193,18 +193,24 @@ func NewHasher(pepper []byte) (*Hasher, error) {
 	}
 	key := append([]byte(nil), pepper...)
 	h := &Hasher{}
-	h.pool.New = func() any { return hmac.New(sha256.New, key) }
+	h.pool.New = func() any { return &hmacState{mac: hmac.New(sha256.New, key)} }
 	return h, nil
+}
+
+// hmacState is a reusable HMAC with its own output buffer, so that Sum's
+// result does not escape to the heap through the hash.Hash interface.
+type hmacState struct {
+	mac hash.Hash
+	buf [sha256.Size]byte
 }
 
 // Sum answers the digest of s.
 func (h *Hasher) Sum(s string) [sha256.Size]byte {
-	m := h.pool.Get().(hash.Hash)
-	m.Reset()
-	io.WriteString(m, s)
-	var out [sha256.Size]byte
-	m.Sum(out[:0])
-	h.pool.Put(m)
+	st := h.pool.Get().(*hmacState)
+	st.mac.Reset()
+	st.mac.Write(unsafeBytes(s)) // HMAC only reads its input
+	out := [sha256.Size]byte(st.mac.Sum(st.buf[:0]))
+	h.pool.Put(st)
 	return out
 }
 

@@ -1,0 +1,200 @@
+package secret
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+)
+
+func TestGenerateRoundTrip(t *testing.T) {
+	for _, prefix := range []string{"tkd", "acme", "tkd_admin", "a", "abcdefghijklmnop"} {
+		s, err := Generate(prefix)
+		if err != nil {
+			t.Fatalf("Generate(%q): %v", prefix, err)
+		}
+		plain := s.Reveal()
+		if !strings.HasPrefix(plain, prefix+"_") {
+			t.Errorf("secret %q does not start with %q", Mask(plain), prefix+"_")
+		}
+		if want := len(prefix) + 1 + RandomLen + 1 + ChecksumLen; len(plain) != want {
+			t.Errorf("len = %d, want %d", len(plain), want)
+		}
+		got, ok := Check(plain)
+		if !ok || got != prefix {
+			t.Errorf("Check(generated) = %q, %v; want %q, true", got, ok, prefix)
+		}
+	}
+}
+
+func TestGenerateRejectsBadPrefix(t *testing.T) {
+	for _, p := range []string{"", strings.Repeat("a", MaxPrefixLen+1)} {
+		if _, err := Generate(p); err == nil {
+			t.Errorf("Generate(%q) succeeded", p)
+		}
+	}
+}
+
+func TestGenerateIsRandom(t *testing.T) {
+	seen := map[string]bool{}
+	counts := map[byte]int{}
+	const n = 2000
+	for range n {
+		s, err := Generate("tkd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[s.Reveal()] {
+			t.Fatal("the same secret twice")
+		}
+		seen[s.Reveal()] = true
+		for _, c := range []byte(s.Reveal()[4 : 4+RandomLen]) {
+			counts[c]++
+		}
+	}
+	if len(counts) != 62 {
+		t.Fatalf("random part uses %d distinct characters, want all 62", len(counts))
+	}
+	// Each character is expected n*43/62 ≈ 1387 times; a biased sampler
+	// (plain byte%62) would skew the first 8 characters by about 25%.
+	for c, k := range counts {
+		if k < 1100 || k > 1700 {
+			t.Errorf("character %q appears %d times, expected about 1387", c, k)
+		}
+	}
+}
+
+func TestCheckRejects(t *testing.T) {
+	good, _ := Generate("tkd")
+	g := good.Reveal()
+	flip := func(s string, i int) string {
+		b := []byte(s)
+		if b[i] == 'a' {
+			b[i] = 'b'
+		} else {
+			b[i] = 'a'
+		}
+		return string(b)
+	}
+	cases := map[string]string{
+		"empty":                         "",
+		"garbage":                       "hello",
+		"one character mistyped":        flip(g, 10),
+		"checksum mistyped":             flip(g, len(g)-1),
+		"prefix changed":                "tkx" + g[3:],
+		"truncated":                     g[:len(g)-1],
+		"extra character":               g + "a",
+		"upper-case prefix":             "TKD" + g[3:],
+		"missing separator":             strings.Replace(g, "_", "", 1),
+		"non-base62 in random":          g[:10] + "-" + g[11:],
+		"too long":                      strings.Repeat("a", MaxLen+1),
+		"prefix replaced by underscore": "_" + g[3:],
+	}
+	for name, s := range cases {
+		t.Run(name, func(t *testing.T) {
+			if _, ok := Check(s); ok {
+				t.Errorf("Check(%q) accepted", s)
+			}
+		})
+	}
+}
+
+func TestCheckDoesNotAllocate(t *testing.T) {
+	s, _ := Generate("tkd")
+	plain := s.Reveal()
+	if n := testing.AllocsPerRun(100, func() { Check(plain) }); n != 0 {
+		t.Errorf("Check allocates %v times", n)
+	}
+}
+
+func TestMask(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"acme_0123456789abcdefghijABCDEFGHIJ0123456789abc_x7Qa12", "acme_…Qa12"},
+		{"tkd_admin_0123456789abcdefghijABCDEFGHIJ0123456789abc_x7Qa12", "tkd_admin_…Qa12"},
+		{"short", "…"},
+		{"", "…"},
+		{"no-underscores-at-all-but-long", "…"},
+	}
+	for _, c := range cases {
+		if got := Mask(c.in); got != c.want {
+			t.Errorf("Mask(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+func TestSecretNeverPrintsPlaintext(t *testing.T) {
+	s, _ := Generate("tkd")
+	plain := s.Reveal()
+	var buf bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&buf, nil))
+	log.Info("x", "secret", s)
+	fmt.Fprintf(&buf, "%v %s %+v %#v %q", s, s, s, s, s)
+	buf.WriteString(s.String())
+	b, _ := s.MarshalText()
+	buf.Write(b)
+	if strings.Contains(buf.String(), plain[4:20]) {
+		t.Fatalf("plaintext leaked: %s", buf.String())
+	}
+	if !strings.Contains(buf.String(), Mask(plain)) {
+		t.Fatalf("masked form missing: %s", buf.String())
+	}
+}
+
+func TestHasher(t *testing.T) {
+	if _, err := NewHasher([]byte("short")); err == nil {
+		t.Fatal("a short pepper was accepted")
+	}
+	h1, _ := NewHasher(bytes.Repeat([]byte("a"), 32))
+	h2, _ := NewHasher(bytes.Repeat([]byte("b"), 32))
+	a, b := h1.Sum("tkd_x"), h1.Sum("tkd_x")
+	if !Equal(a[:], b[:]) {
+		t.Fatal("same input, different digests")
+	}
+	c := h2.Sum("tkd_x")
+	if Equal(a[:], c[:]) {
+		t.Fatal("the pepper does not change the digest")
+	}
+	d := h1.Sum("tkd_y")
+	if Equal(a[:], d[:]) {
+		t.Fatal("different inputs, same digest")
+	}
+	if n := testing.AllocsPerRun(100, func() { h1.Sum("tkd_0123456789") }); n != 0 {
+		t.Errorf("Sum allocates %v times", n)
+	}
+}
+
+func TestNewID(t *testing.T) {
+	id, err := NewID("tok")
+	if err != nil || !strings.HasPrefix(id, "tok_") || len(id) != 4+IDLen {
+		t.Fatalf("NewID = %q, %v", id, err)
+	}
+}
+
+func BenchmarkCheck(b *testing.B) {
+	s, _ := Generate("tkd")
+	plain := s.Reveal()
+	b.ReportAllocs()
+	for b.Loop() {
+		Check(plain)
+	}
+}
+
+func BenchmarkHash(b *testing.B) {
+	h, _ := NewHasher(bytes.Repeat([]byte("p"), 32))
+	s, _ := Generate("tkd")
+	plain := s.Reveal()
+	b.ReportAllocs()
+	for b.Loop() {
+		h.Sum(plain)
+	}
+}
+
+func BenchmarkGenerate(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Generate("tkd"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,155 @@
+package tokend_test
+
+import (
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tokend/tokend"
+)
+
+// The domain package must stay free of everything but the standard library.
+func TestDomainImportsOnlyStandardLibrary(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", ".").Output()
+	if err != nil {
+		t.Skipf("go list unavailable: %v", err)
+	}
+	for _, p := range strings.Fields(string(out)) {
+		if p != "github.com/tokend/tokend" {
+			t.Errorf("the domain package depends on %s", p)
+		}
+	}
+}
+
+func TestAllows(t *testing.T) {
+	cases := []struct {
+		name    string
+		access  tokend.Access
+		granted []string
+		perm    string
+		want    bool
+	}{
+		{"read_only passes orders:read", tokend.AccessReadOnly, nil, "orders:read", true},
+		{"read_only passes orders:list", tokend.AccessReadOnly, nil, "orders:list", true},
+		{"read_only passes abstract read", tokend.AccessReadOnly, nil, "read", true},
+		{"read_only refused orders:write", tokend.AccessReadOnly, nil, "orders:write", false},
+		{"read_only refused orders:delete", tokend.AccessReadOnly, nil, "orders:delete", false},
+		{"read_only refused abstract write", tokend.AccessReadOnly, nil, "write", false},
+		{"read_only refused a permission without action", tokend.AccessReadOnly, nil, "orders", false},
+		{"full passes anything", tokend.AccessFull, nil, "orders:delete", true},
+		{"custom passes a listed permission", tokend.AccessCustom, []string{"orders:write"}, "orders:write", true},
+		{"custom refuses an unlisted one", tokend.AccessCustom, []string{"orders:write"}, "orders:read", false},
+		{"custom wildcard covers the resource", tokend.AccessCustom, []string{"orders:*"}, "orders:delete", true},
+		{"custom wildcard does not cover other resources", tokend.AccessCustom, []string{"orders:*"}, "users:read", false},
+		{"custom with a write permission passes abstract write", tokend.AccessCustom, []string{"orders:write"}, "write", true},
+		{"custom with only reads refuses abstract write", tokend.AccessCustom, []string{"orders:read"}, "write", false},
+		{"custom with any permission passes abstract read", tokend.AccessCustom, []string{"orders:write"}, "read", true},
+		{"unknown access refuses", tokend.Access("root"), nil, "orders:read", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := tokend.Allows(c.access, c.granted, c.perm); got != c.want {
+				t.Errorf("Allows(%s, %v, %q) = %v, want %v", c.access, c.granted, c.perm, got, c.want)
+			}
+		})
+	}
+}
+
+func TestStatusAt(t *testing.T) {
+	exp := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	tok := tokend.Token{Status: tokend.StatusActive, ExpiresAt: &exp}
+	if got := tok.StatusAt(exp.Add(-time.Nanosecond)); got != tokend.StatusActive {
+		t.Errorf("before expiry: %s", got)
+	}
+	if got := tok.StatusAt(exp); got != tokend.StatusExpired {
+		t.Errorf("at expiry: %s", got)
+	}
+	tok.Status = tokend.StatusRevoked
+	if got := tok.StatusAt(exp.Add(time.Hour)); got != tokend.StatusRevoked {
+		t.Errorf("revoked and expired: %s", got)
+	}
+}
+
+func TestDuration(t *testing.T) {
+	for in, want := range map[string]time.Duration{"7d": 7 * 24 * time.Hour, "1h": time.Hour, "90s": 90 * time.Second} {
+		d, err := tokend.ParseDuration(in)
+		if err != nil || time.Duration(d) != want {
+			t.Errorf("ParseDuration(%q) = %v, %v", in, d, err)
+		}
+	}
+	for _, bad := range []string{"", "x", "-1d", "1y", "99999999d"} {
+		if _, err := tokend.ParseDuration(bad); err == nil {
+			t.Errorf("ParseDuration(%q) accepted", bad)
+		}
+	}
+	b, _ := json.Marshal(tokend.Duration(30 * 24 * time.Hour))
+	if string(b) != `"30d"` {
+		t.Errorf("30 days marshal to %s", b)
+	}
+}
+
+func TestPatchNulls(t *testing.T) {
+	var p tokend.TokenPatch
+	if err := json.Unmarshal([]byte(`{"name":"x","rate_limit":null,"max_uses":null}`), &p); err != nil {
+		t.Fatal(err)
+	}
+	if *p.Name != "x" || !p.IsNull("rate_limit") || !p.IsNull("max_uses") || p.IsNull("name") {
+		t.Fatalf("patch = %+v", p)
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back map[string]any
+	json.Unmarshal(b, &back)
+	if v, ok := back["rate_limit"]; !ok || v != nil {
+		t.Errorf("round trip lost the null: %s", b)
+	}
+}
+
+func TestValidation(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var p tokend.Problems
+	tokend.CheckName(&p, "name", "")
+	tokend.CheckName(&p, "name2", strings.Repeat("é", 51))
+	tokend.CheckIPs(&p, "allowed_ips", []string{"10.0.0.0/8", "2001:db8::/32", "192.0.2.1", "300.1.1.1", "10.0.0.0/33"})
+	tokend.CheckOrigins(&p, "allowed_origins", []string{"https://app.example.com", "https://x.com/path", "ftp://x.com", "chrome-extension://abcdef"})
+	tokend.CheckRateLimit(&p, "rate_limit", &tokend.RateLimit{Limit: 0, Window: 0})
+	tokend.ResolveExpiry(&p, "", ptr(now.Add(-time.Second)), now)
+	tokend.ResolveExpiry(&p, "5y", nil, now)
+	got := map[string]bool{}
+	for _, f := range p {
+		got[f.Field] = true
+	}
+	want := []string{"name", "name2", "allowed_ips[3]", "allowed_ips[4]", "allowed_origins[1]", "allowed_origins[2]",
+		"rate_limit.limit", "rate_limit.window", "expires_at", "expires_in"}
+	for _, w := range want {
+		if !got[w] {
+			t.Errorf("no problem reported for %s; got %v", w, p)
+		}
+	}
+	if len(p) != len(want) {
+		t.Errorf("got %d problems, want %d: %v", len(p), len(want), p)
+	}
+	if err := p.Err(); tokend.CodeOf(err) != tokend.ECodeInvalid {
+		t.Errorf("Err code = %v", tokend.CodeOf(err))
+	}
+}
+
+func TestResolveExpiry(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	for in, want := range map[string]*time.Time{
+		"7d": ptr(now.Add(7 * 24 * time.Hour)), "30d": ptr(now.Add(30 * 24 * time.Hour)),
+		"90d": ptr(now.Add(90 * 24 * time.Hour)), "unlimited": nil,
+	} {
+		var p tokend.Problems
+		got := tokend.ResolveExpiry(&p, in, nil, now)
+		if len(p) > 0 || (got == nil) != (want == nil) || (got != nil && !got.Equal(*want)) {
+			t.Errorf("ResolveExpiry(%q) = %v (%v), want %v", in, got, p, want)
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
