@@ -1,0 +1,382 @@
+package verify
+
+import (
+	"encoding/binary"
+	"hash/maphash"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tokend/tokend"
+)
+
+// shards is the number of independently locked parts of every table. A
+// power of two well above the core count keeps two requests for different
+// tokens from meeting on a lock.
+const shards = 64
+
+// evictionSamples is how many entries a full shard looks at to choose one to
+// evict (the oldest of them, or the first already stale): sampled LRU in the
+// manner of Redis, without a list to update on every hit.
+const evictionSamples = 5
+
+// entry is what the cache knows about one digest: either that no token has
+// it (negative) or everything the checks need, prepared once per read from
+// storage. It is immutable once installed; counters live in its tokenState.
+// It never holds the secret.
+type entry struct {
+	negative bool
+	born     int64 // when read from storage (unix ns)
+	until    int64 // negative entries: forgotten at this instant
+
+	state *tokenState
+	gen   uint64 // state.gen when read; stale once they differ
+
+	token        *tokend.VerifiedToken // shared by every answer; never modified
+	status       tokend.Status
+	typ          tokend.TokenType
+	access       tokend.Access
+	permissions  []string
+	expires      int64 // unix ns; 0 for never
+	retired      bool
+	graceUntil   int64
+	ipRestricted bool
+	prefixes     []netip.Prefix
+	origins      []string // normalised
+	maxUses      int64    // 0 for no limit
+	limit        *limitSpec
+}
+
+func newEntry(c tokend.Credential, st *tokenState, gen uint64, now int64) *entry {
+	t := c.Token
+	ent := &entry{
+		born:        now,
+		state:       st,
+		gen:         gen,
+		status:      t.Status,
+		typ:         t.Type,
+		access:      t.Access,
+		permissions: append([]string(nil), t.Permissions...),
+		retired:     c.Retired,
+	}
+	if c.Retired && !c.GraceUntil.IsZero() {
+		ent.graceUntil = c.GraceUntil.UnixNano()
+	}
+	var exp *time.Time
+	if t.ExpiresAt != nil {
+		x := *t.ExpiresAt
+		exp = &x
+		ent.expires = x.UnixNano()
+		if ent.expires == 0 { // the epoch itself: long past, not "never"
+			ent.expires = 1
+		}
+	}
+	if len(t.AllowedIPs) > 0 {
+		// A range that does not parse is skipped, not a reason to open
+		// the token to every address: with none left, nothing passes.
+		ent.ipRestricted = true
+		for _, s := range t.AllowedIPs {
+			p, err := tokend.ParsePrefix(s)
+			if err != nil {
+				continue
+			}
+			ent.prefixes = append(ent.prefixes, unmapPrefix(p))
+		}
+	}
+	for _, o := range t.AllowedOrigins {
+		if n := tokend.NormalizeOrigin(o); n != "" {
+			ent.origins = append(ent.origins, n)
+		}
+	}
+	if t.MaxUses != nil {
+		ent.maxUses = *t.MaxUses
+		if ent.maxUses <= 0 { // a limit of zero uses: nothing passes
+			ent.maxUses = -1
+		}
+	}
+	if t.RateLimit != nil {
+		ent.limit = newLimitSpec(*t.RateLimit)
+	}
+	ent.token = &tokend.VerifiedToken{
+		ID:          t.ID,
+		AppID:       t.AppID,
+		Name:        t.Name,
+		Type:        t.Type,
+		Access:      t.Access,
+		Permissions: ent.permissions,
+		ExpiresAt:   exp,
+		Metadata:    t.Metadata,
+	}
+	return ent
+}
+
+// unmapPrefix turns a v4-mapped v6 range (::ffff:10.0.0.0/104) into its v4
+// form, since request addresses are unmapped before they are compared.
+func unmapPrefix(p netip.Prefix) netip.Prefix {
+	a := p.Addr()
+	if a.Is4In6() && p.Bits() >= 96 {
+		return netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+	}
+	return p
+}
+
+// cache maps HMAC digests to entries, in shards each with its own lock.
+type cache struct {
+	perShard int
+	shard    [shards]cacheShard
+}
+
+type cacheShard struct {
+	mu sync.RWMutex
+	m  map[[32]byte]*entry
+	_  [40]byte // keep neighbouring shards' locks off one cache line
+}
+
+func (c *cache) init(max int) {
+	c.perShard = max / shards
+	if c.perShard < 1 {
+		c.perShard = 1
+	}
+	for i := range c.shard {
+		c.shard[i].m = make(map[[32]byte]*entry)
+	}
+}
+
+func (c *cache) shardOf(d [32]byte) *cacheShard {
+	// HMAC output is uniform: any of its bits pick a shard evenly.
+	return &c.shard[binary.LittleEndian.Uint64(d[:8])%shards]
+}
+
+// get answers the fresh entry for d, or nil when storage must be asked.
+func (c *cache) get(d [32]byte, now, ttl int64) *entry {
+	sh := c.shardOf(d)
+	sh.mu.RLock()
+	ent := sh.m[d]
+	sh.mu.RUnlock()
+	if ent == nil || !ent.fresh(now, ttl) {
+		return nil
+	}
+	return ent
+}
+
+func (ent *entry) fresh(now, ttl int64) bool {
+	if ent.negative {
+		return now < ent.until
+	}
+	return now-ent.born < ttl && ent.gen == ent.state.gen.Load()
+}
+
+// put installs ent for d. With epoch set, it refuses (answering old == ent)
+// when epoch no longer holds want. It answers the entry replaced and the one
+// evicted to make room, for the caller to release outside the shard lock.
+func (c *cache) put(d [32]byte, ent *entry, epoch *atomic.Uint64, want uint64, ttl int64) (old, victim *entry) {
+	sh := c.shardOf(d)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if epoch != nil && epoch.Load() != want {
+		return ent, nil
+	}
+	old = sh.m[d]
+	if old == nil && len(sh.m) >= c.perShard {
+		victim = sh.evictLocked(ent.born, ttl)
+	}
+	sh.m[d] = ent
+	return old, victim
+}
+
+func (sh *cacheShard) evictLocked(now, ttl int64) *entry {
+	var (
+		key   [32]byte
+		pick  *entry
+		found bool
+		n     int
+	)
+	// Map iteration starts at a random place, which makes this a random
+	// sample.
+	for k, v := range sh.m {
+		if !v.fresh(now, ttl) {
+			key, pick, found = k, v, true
+			break
+		}
+		if !found || v.born < pick.born {
+			key, pick, found = k, v, true
+		}
+		if n++; n >= evictionSamples {
+			break
+		}
+	}
+	if !found {
+		return nil
+	}
+	delete(sh.m, key)
+	return pick
+}
+
+// tokenState is what the engine keeps per token id across re-reads and
+// rotations: the use counter, the rate limiter, the generation that
+// invalidations bump. It lives while a cache entry refers to it or uses are
+// waiting to be flushed, so that a re-read never forgets uses that storage
+// has not seen yet.
+type tokenState struct {
+	id    string
+	appID string
+	shard uint64 // index into the usage and token tables
+
+	gen         atomic.Uint64
+	uses        atomic.Int64 // successful verifications known here
+	unflushed   atomic.Int64 // of which not yet written to storage
+	limiter     limiter
+	oldSecretAt atomic.Int64 // last old-secret event (unix ns)
+
+	refs int // cache entries referring to it; under the table shard's lock
+}
+
+// seedUses raises the use counter to what storage counted, never lowering
+// it: storage lags the uses counted here until the next flush.
+func (st *tokenState) seedUses(stored int64) {
+	for {
+		cur := st.uses.Load()
+		if cur >= stored || st.uses.CompareAndSwap(cur, stored) {
+			return
+		}
+	}
+}
+
+// takeUse counts one use if that stays within max.
+func (st *tokenState) takeUse(max int64) bool {
+	for {
+		cur := st.uses.Load()
+		if cur >= max {
+			return false
+		}
+		if st.uses.CompareAndSwap(cur, cur+1) {
+			return true
+		}
+	}
+}
+
+// tokenTable finds token states by token id, and token states by app id for
+// AppChanged, so that invalidation touches only the tokens concerned.
+type tokenTable struct {
+	seed maphash.Seed
+	// epoch changes on every invalidation, so that a read from storage that
+	// overlapped one is not cached.
+	epoch atomic.Uint64
+	shard [shards]tokenShard
+	apps  [shards]appShard
+}
+
+type tokenShard struct {
+	mu   sync.RWMutex
+	byID map[string]*tokenState
+}
+
+// appShard indexes token states by app id. Its locks are a family of their
+// own, always taken after a token shard's and never before, so the two
+// cannot deadlock.
+type appShard struct {
+	mu    sync.RWMutex
+	byApp map[string]map[*tokenState]struct{}
+}
+
+func (t *tokenTable) init() {
+	t.seed = maphash.MakeSeed()
+	for i := range t.shard {
+		t.shard[i].byID = make(map[string]*tokenState)
+		t.apps[i].byApp = make(map[string]map[*tokenState]struct{})
+	}
+}
+
+func (t *tokenTable) shardIndex(s string) uint64 { return maphash.String(t.seed, s) % shards }
+
+// acquire finds or makes the state of a token and holds it for one cache
+// entry.
+func (t *tokenTable) acquire(id, appID string) *tokenState {
+	i := t.shardIndex(id)
+	sh := &t.shard[i]
+	sh.mu.Lock()
+	st := sh.byID[id]
+	if st == nil {
+		st = &tokenState{id: id, appID: appID, shard: i}
+		sh.byID[id] = st
+		t.indexApp(st, true)
+	}
+	st.refs++
+	sh.mu.Unlock()
+	return st
+}
+
+// release ends one hold and forgets the state when nothing needs it.
+func (t *tokenTable) release(st *tokenState) {
+	sh := &t.shard[st.shard]
+	sh.mu.Lock()
+	st.refs--
+	t.dropIfUnusedLocked(sh, st)
+	sh.mu.Unlock()
+}
+
+// settled is told that n uses of the token reached storage.
+func (t *tokenTable) settled(id string, n int64) {
+	sh := &t.shard[t.shardIndex(id)]
+	sh.mu.Lock()
+	if st := sh.byID[id]; st != nil {
+		st.unflushed.Add(-n)
+		t.dropIfUnusedLocked(sh, st)
+	}
+	sh.mu.Unlock()
+}
+
+func (t *tokenTable) dropIfUnusedLocked(sh *tokenShard, st *tokenState) {
+	if st.refs > 0 || st.unflushed.Load() > 0 || sh.byID[st.id] != st {
+		return
+	}
+	delete(sh.byID, st.id)
+	t.indexApp(st, false)
+}
+
+// indexApp adds or removes st in the app index; the caller holds st's
+// token shard lock.
+func (t *tokenTable) indexApp(st *tokenState, add bool) {
+	ash := &t.apps[t.shardIndex(st.appID)]
+	ash.mu.Lock()
+	defer ash.mu.Unlock()
+	set := ash.byApp[st.appID]
+	if add {
+		if set == nil {
+			set = make(map[*tokenState]struct{})
+			ash.byApp[st.appID] = set
+		}
+		set[st] = struct{}{}
+		return
+	}
+	delete(set, st)
+	if len(set) == 0 {
+		delete(ash.byApp, st.appID)
+	}
+}
+
+// tokenChanged makes every cached entry of the token stale. The epoch moves
+// first: a read from storage that has not installed its entry yet will see it
+// and not install (see Engine.load).
+func (t *tokenTable) tokenChanged(id string) {
+	t.epoch.Add(1)
+	sh := &t.shard[t.shardIndex(id)]
+	sh.mu.RLock()
+	if st := sh.byID[id]; st != nil {
+		st.gen.Add(1)
+	}
+	sh.mu.RUnlock()
+}
+
+// appChanged makes every cached entry of the app's tokens stale; it visits
+// only that app's tokens.
+func (t *tokenTable) appChanged(appID string) {
+	t.epoch.Add(1)
+	ash := &t.apps[t.shardIndex(appID)]
+	ash.mu.RLock()
+	for st := range ash.byApp[appID] {
+		st.gen.Add(1)
+	}
+	ash.mu.RUnlock()
+}

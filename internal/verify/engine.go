@@ -1,0 +1,352 @@
+// Package verify is tokend's verification engine: it answers "is this secret
+// good for this request?" for the HTTP verify endpoint, forward auth and the
+// in-process middleware, fast enough to sit in front of every API call.
+//
+// A verification runs checksum → HMAC → cache → checks → rate limit → answer.
+// The checksum rejects mistyped and made-up secrets before any hashing or
+// storage; the cache, keyed by the HMAC digest, spares storage for tokens in
+// use; expiry, IP ranges, origins, permissions, max_uses and rate limits are
+// checked on every request, from the cached entry.
+//
+// What it must not do: write to storage on the hot path (usage, last use and
+// audit events are collected in memory and written in batches by Run and
+// Flush), keep or log a plaintext secret (cache entries hold only the digest
+// and what the token allows), take a lock shared by every request (all state
+// is sharded), or answer VALID when storage could not be asked.
+package verify
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/tokend/tokend"
+	"github.com/tokend/tokend/secret"
+)
+
+// Options configure an Engine. Store and Hasher are required.
+type Options struct {
+	Store  tokend.Store
+	Hasher *secret.Hasher
+	Now    func() time.Time // default time.Now
+	Logger *slog.Logger     // default discards
+
+	CacheEntries  int           // max cached positive+negative entries; default 100_000
+	CacheTTL      time.Duration // a positive entry is re-read from storage after this; default 60s
+	NegativeTTL   time.Duration // unknown hashes are remembered this long; default 5s
+	FlushInterval time.Duration // usage batches written this often; default 1s
+	FailureLimit  int           // failed verifications allowed per client IP per FailureWindow; 0 disables the throttle
+	FailureWindow time.Duration // default 1m
+}
+
+// Defaults for the zero Options fields.
+const (
+	DefaultCacheEntries  = 100_000
+	DefaultCacheTTL      = 60 * time.Second
+	DefaultNegativeTTL   = 5 * time.Second
+	DefaultFlushInterval = time.Second
+	DefaultFailureWindow = time.Minute
+)
+
+// ReasonClientThrottled is the Reason of a RATE_LIMITED answer given to a
+// client address that failed too many verifications, before its secret was
+// even looked at.
+const ReasonClientThrottled = "client_throttled"
+
+// Engine verifies secrets. It implements tokend.Verifier and
+// tokend.Invalidator, and is safe for concurrent use.
+type Engine struct {
+	store tokend.Store
+	// sum is Hasher.Sum; a field so that tests can count HMACs.
+	sum           func(string) [32]byte
+	now           func() time.Time
+	log           *slog.Logger
+	cacheTTL      int64 // nanoseconds, like every instant the hot path compares
+	negativeTTL   int64
+	flushInterval time.Duration
+
+	cache    cache
+	tokens   tokenTable
+	usage    usageTable
+	throttle *throttle // nil when disabled
+	events   eventQueue
+}
+
+// New makes an Engine. It panics without a Store or a Hasher: that is a
+// wiring mistake, not a runtime condition.
+func New(o Options) *Engine {
+	if o.Store == nil || o.Hasher == nil {
+		panic("verify: Options.Store and Options.Hasher are required")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.CacheEntries <= 0 {
+		o.CacheEntries = DefaultCacheEntries
+	}
+	if o.CacheTTL <= 0 {
+		o.CacheTTL = DefaultCacheTTL
+	}
+	if o.NegativeTTL <= 0 {
+		o.NegativeTTL = DefaultNegativeTTL
+	}
+	if o.FlushInterval <= 0 {
+		o.FlushInterval = DefaultFlushInterval
+	}
+	if o.FailureWindow <= 0 {
+		o.FailureWindow = DefaultFailureWindow
+	}
+	e := &Engine{
+		store:         o.Store,
+		sum:           o.Hasher.Sum,
+		now:           o.Now,
+		log:           o.Logger,
+		cacheTTL:      int64(o.CacheTTL),
+		negativeTTL:   int64(o.NegativeTTL),
+		flushInterval: o.FlushInterval,
+	}
+	e.cache.init(o.CacheEntries)
+	e.tokens.init()
+	e.usage.init(e.tokens.shardIndex)
+	if o.FailureLimit > 0 {
+		e.throttle = newThrottle(o.FailureLimit, o.FailureWindow)
+	}
+	return e
+}
+
+var (
+	_ tokend.Verifier    = (*Engine)(nil)
+	_ tokend.Invalidator = (*Engine)(nil)
+)
+
+// Verify answers whether r.Token is good for the request. An error means
+// storage could not be asked about a secret that is not in the cache; the
+// caller must answer 503, never treat it as valid.
+func (e *Engine) Verify(ctx context.Context, r tokend.VerifyRequest) (tokend.VerifyResult, error) {
+	now := e.now().UnixNano()
+	var client clientKey
+	throttled := e.throttle != nil && r.IP != ""
+	if throttled {
+		client = makeClientKey(r.IP)
+		if retry, blocked := e.throttle.blocked(client, now); blocked {
+			return tokend.VerifyResult{
+				Code:   tokend.CodeRateLimited,
+				Reason: ReasonClientThrottled,
+				RateLimit: &tokend.RateLimitState{
+					Limit: e.throttle.limit, Remaining: 0, Reset: retry, RetryAfter: retry,
+				},
+			}, nil
+		}
+	}
+	res, err := e.verify(ctx, r, now)
+	if err == nil && throttled && res.Code != tokend.CodeValid {
+		e.throttle.fail(client, now)
+	}
+	return res, err
+}
+
+func (e *Engine) verify(ctx context.Context, r tokend.VerifyRequest, now int64) (tokend.VerifyResult, error) {
+	if _, ok := secret.Check(r.Token); !ok {
+		return tokend.VerifyResult{Code: tokend.CodeMalformed}, nil
+	}
+	d := e.sum(r.Token)
+	ent := e.cache.get(d, now, e.cacheTTL)
+	if ent == nil {
+		var installed bool
+		var err error
+		ent, installed, err = e.load(ctx, d, now)
+		if err != nil {
+			return tokend.VerifyResult{}, err
+		}
+		if !installed && ent.state != nil {
+			// The entry answers this request only; its hold on the token
+			// state ends after the use below is counted, so that the
+			// counter is not dropped under our feet.
+			defer e.tokens.release(ent.state)
+		}
+	}
+	if ent.negative {
+		return tokend.VerifyResult{Code: tokend.CodeNotFound}, nil
+	}
+	res := e.check(ent, &r, now)
+	e.usage.record(ent.state, now, res.Code, r.IP)
+	return res, nil
+}
+
+// load reads the secret's token from storage and caches the answer. The
+// entry is not cached when an invalidation ran during the read, since what
+// was read may predate the change.
+func (e *Engine) load(ctx context.Context, d [32]byte, now int64) (ent *entry, installed bool, err error) {
+	epoch := e.tokens.epoch.Load()
+	cred, err := e.store.TokenBySecret(ctx, d[:])
+	if errors.Is(err, tokend.ErrNotFound) {
+		ent = &entry{negative: true, born: now, until: now + e.negativeTTL}
+		e.install(d, ent)
+		return ent, true, nil
+	}
+	if err != nil {
+		if tokend.CodeOf(err) == tokend.ECodeInternal {
+			// A foreign error from a driver: storage is down or failing,
+			// which callers answer with 503.
+			err = tokend.Unavailable(err)
+		}
+		return nil, false, err
+	}
+	st := e.tokens.acquire(cred.Token.ID, cred.Token.AppID)
+	st.seedUses(cred.Token.UseCount)
+	// The generation is read before the epoch is compared (in install):
+	// an invalidation bumps the epoch first, so either install sees the new
+	// epoch or this entry carries the old generation and goes stale.
+	ent = newEntry(cred, st, st.gen.Load(), now)
+	if e.installIfEpoch(d, ent, epoch) {
+		return ent, true, nil
+	}
+	return ent, false, nil
+}
+
+func (e *Engine) install(d [32]byte, ent *entry) {
+	old, victim := e.cache.put(d, ent, nil, 0, e.cacheTTL)
+	e.releaseEntries(old, victim)
+}
+
+func (e *Engine) installIfEpoch(d [32]byte, ent *entry, epoch uint64) bool {
+	old, victim := e.cache.put(d, ent, &e.tokens.epoch, epoch, e.cacheTTL)
+	if old == ent { // refused
+		return false
+	}
+	e.releaseEntries(old, victim)
+	return true
+}
+
+func (e *Engine) releaseEntries(es ...*entry) {
+	for _, x := range es {
+		if x != nil && x.state != nil {
+			e.tokens.release(x.state)
+		}
+	}
+}
+
+// check applies the rules in their order of precedence to a known token.
+func (e *Engine) check(ent *entry, r *tokend.VerifyRequest, now int64) tokend.VerifyResult {
+	res := tokend.VerifyResult{Token: ent.token}
+	code := e.rules(ent, r, now, &res)
+	res.Code = code
+	res.Valid = code == tokend.CodeValid
+	return res
+}
+
+func (e *Engine) rules(ent *entry, r *tokend.VerifyRequest, now int64, res *tokend.VerifyResult) tokend.Code {
+	st := ent.state
+	lim := ent.limit
+	// peek reports the limit without consuming it, for answers decided
+	// before the rate limit is reached.
+	peek := func() {
+		if lim != nil {
+			res.RateLimit = st.limiter.peek(lim, now)
+		}
+	}
+	switch ent.status {
+	case tokend.StatusRevoked:
+		peek()
+		return tokend.CodeRevoked
+	case tokend.StatusDisabled:
+		peek()
+		return tokend.CodeDisabled
+	}
+	if ent.expires != 0 && now >= ent.expires {
+		peek()
+		return tokend.CodeExpired
+	}
+	if ent.retired && now >= ent.graceUntil {
+		e.oldSecretUsed(ent, r.IP, now)
+		peek()
+		return tokend.CodeRevoked
+	}
+	if ent.ipRestricted && !ent.ipAllowed(r.IP) {
+		peek()
+		return tokend.CodeIPNotAllowed
+	}
+	if !ent.originAllowed(r.Origin) {
+		peek()
+		return tokend.CodeOriginNotAllowed
+	}
+	for _, p := range r.Permissions {
+		if !tokend.Allows(ent.access, ent.permissions, p) {
+			peek()
+			return tokend.CodeInsufficientPermissions
+		}
+	}
+	if ent.maxUses > 0 && st.uses.Load() >= ent.maxUses {
+		peek()
+		return tokend.CodeUsageExceeded
+	}
+	if lim != nil {
+		state, ok := st.limiter.take(lim, now)
+		res.RateLimit = state
+		if !ok {
+			return tokend.CodeRateLimited
+		}
+	}
+	if ent.maxUses > 0 && !st.takeUse(ent.maxUses) {
+		// Another request took the last use between the check above and
+		// here: give the rate limit slot back, the answer is the use limit.
+		if lim != nil {
+			st.limiter.refund(lim)
+			res.RateLimit = st.limiter.peek(lim, now)
+		}
+		return tokend.CodeUsageExceeded
+	}
+	return tokend.CodeValid
+}
+
+// ipAllowed reports whether the request address is inside one of the
+// token's ranges. An address that does not parse is refused: the token is
+// restricted and we cannot show the client is inside.
+func (ent *entry) ipAllowed(ip string) bool {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap().WithZone("")
+	for _, p := range ent.prefixes {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// originAllowed applies the origin rules: a plugin token needs one of its
+// origins; a standard token passes without an Origin (server to server) and,
+// with one, only if it lists that origin.
+func (ent *entry) originAllowed(origin string) bool {
+	if origin == "" {
+		return ent.typ != tokend.TypePlugin
+	}
+	if len(ent.origins) == 0 {
+		return false
+	}
+	// Browsers send origins in canonical form already; the exact match
+	// spares NormalizeOrigin's URL parse (and its allocations).
+	for _, o := range ent.origins {
+		if o == origin {
+			return true
+		}
+	}
+	n := tokend.NormalizeOrigin(origin)
+	if n == "" || n == origin {
+		return false
+	}
+	for _, o := range ent.origins {
+		if o == n {
+			return true
+		}
+	}
+	return false
+}

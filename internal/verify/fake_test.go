@@ -1,0 +1,205 @@
+package verify
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tokend/tokend"
+	"github.com/tokend/tokend/secret"
+)
+
+// fakeStore keeps credentials by secret hash and records what the engine
+// writes. Only the methods the engine calls are implemented; any other call
+// panics on the nil embedded interface, which is what a test wants.
+type fakeStore struct {
+	tokend.Store
+
+	mu      sync.Mutex
+	creds   map[[32]byte]tokend.Credential
+	batches []tokend.UsageBatch
+	events  []tokend.Event
+
+	lookups    atomic.Int64
+	lookupErr  error // answered by TokenBySecret when set
+	usageErr   error // answered by RecordUsage when set
+	eventErr   error
+	usageCalls atomic.Int64
+}
+
+func newFakeStore() *fakeStore {
+	return &fakeStore{creds: make(map[[32]byte]tokend.Credential)}
+}
+
+func (s *fakeStore) TokenBySecret(ctx context.Context, hash []byte) (tokend.Credential, error) {
+	s.lookups.Add(1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lookupErr != nil {
+		return tokend.Credential{}, s.lookupErr
+	}
+	c, ok := s.creds[[32]byte(hash)]
+	if !ok {
+		return tokend.Credential{}, tokend.ErrNotFound
+	}
+	return c, nil
+}
+
+func (s *fakeStore) RecordUsage(ctx context.Context, b tokend.UsageBatch) error {
+	s.usageCalls.Add(1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.usageErr != nil {
+		return s.usageErr
+	}
+	s.batches = append(s.batches, b)
+	return nil
+}
+
+func (s *fakeStore) AppendEvent(ctx context.Context, ev tokend.Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.eventErr != nil {
+		return s.eventErr
+	}
+	s.events = append(s.events, ev)
+	return nil
+}
+
+// put stores a credential under the hash of sec.
+func (s *fakeStore) put(h *secret.Hasher, sec string, c tokend.Credential) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.creds[h.Sum(sec)] = c
+}
+
+// update changes the stored token of every credential with this id, as an
+// UpdateToken would.
+func (s *fakeStore) update(id string, fn func(t *tokend.Token)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, c := range s.creds {
+		if c.Token.ID == id {
+			fn(&c.Token)
+			s.creds[k] = c
+		}
+	}
+}
+
+func (s *fakeStore) set(fn func(s *fakeStore)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fn(s)
+}
+
+func (s *fakeStore) recorded() ([]tokend.UsageBatch, []tokend.Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]tokend.UsageBatch(nil), s.batches...), append([]tokend.Event(nil), s.events...)
+}
+
+// clock is a fake time source that tests move by hand.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock {
+	return &clock{t: time.Date(2030, 5, 17, 10, 20, 30, 0, time.UTC)}
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+// harness wires an engine to a fake store and clock, and counts HMACs.
+type harness struct {
+	t      testing.TB
+	e      *Engine
+	store  *fakeStore
+	clock  *clock
+	hasher *secret.Hasher
+	hmacs  atomic.Int64
+}
+
+func newHarness(t testing.TB, edit ...func(o *Options)) *harness {
+	t.Helper()
+	h, err := secret.NewHasher([]byte("0123456789abcdef0123456789abcdef-test-pepper"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &harness{t: t, store: newFakeStore(), clock: newClock(), hasher: h}
+	o := Options{Store: hs.store, Hasher: h, Now: hs.clock.Now}
+	for _, f := range edit {
+		f(&o)
+	}
+	hs.e = New(o)
+	sum := hs.e.sum
+	hs.e.sum = func(s string) [32]byte {
+		hs.hmacs.Add(1)
+		return sum(s)
+	}
+	return hs
+}
+
+var tokenSeq atomic.Int64
+
+// token stores a new active full_access standard token, changed by edit,
+// and answers its secret.
+func (h *harness) token(edit ...func(t *tokend.Token)) string {
+	h.t.Helper()
+	sec, err := secret.Generate("tkd")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	tok := tokend.Token{
+		ID:     fmt.Sprintf("tok_%d", tokenSeq.Add(1)),
+		AppID:  "app_1",
+		Name:   "test",
+		Type:   tokend.TypeStandard,
+		Access: tokend.AccessFull,
+		Status: tokend.StatusActive,
+	}
+	for _, f := range edit {
+		f(&tok)
+	}
+	h.store.put(h.hasher, sec.Reveal(), tokend.Credential{Token: tok})
+	return sec.Reveal()
+}
+
+func (h *harness) verify(r tokend.VerifyRequest) tokend.VerifyResult {
+	h.t.Helper()
+	res, err := h.e.Verify(context.Background(), r)
+	if err != nil {
+		h.t.Fatalf("Verify: %v", err)
+	}
+	return res
+}
+
+func (h *harness) code(tok string) tokend.Code {
+	h.t.Helper()
+	return h.verify(tokend.VerifyRequest{Token: tok}).Code
+}
+
+func newTextLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}

@@ -1,0 +1,192 @@
+package verify
+
+import (
+	"hash/maphash"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tokend/tokend"
+)
+
+// limitSpec is a token's rate limit prepared for the limiter: Limit
+// verifications per Window, one every interval.
+type limitSpec struct {
+	limit    int
+	interval int64 // window / limit, rounded down, in ns
+	burst    int64 // (limit-1) * interval: the most backlog a request may find
+	window   int64
+}
+
+func newLimitSpec(rl tokend.RateLimit) *limitSpec {
+	l := int64(rl.Limit)
+	w := int64(time.Duration(rl.Window))
+	if l < 1 {
+		l = 1
+	}
+	if w < 1 {
+		w = 1
+	}
+	iv := w / l
+	if iv < 1 {
+		iv = 1
+	}
+	return &limitSpec{limit: int(l), interval: iv, burst: (l - 1) * iv, window: w}
+}
+
+// limiter is a GCRA (generic cell rate algorithm) limiter: one atomic
+// instant, the theoretical arrival time of the next request, no lock and no
+// timer. A request is allowed when the backlog ahead of it (tat - now) is at
+// most (limit-1) intervals; it then adds one interval. Comparing the backlog
+// with whole intervals, rather than with the window, keeps the count exact
+// when the window does not divide by the limit: exactly Limit requests pass
+// in a burst, and after a full Window of quiet the whole Limit is back.
+type limiter struct {
+	tat atomic.Int64
+}
+
+// take consumes one request if the limit allows it.
+func (l *limiter) take(s *limitSpec, now int64) (*tokend.RateLimitState, bool) {
+	for {
+		tat := l.tat.Load()
+		backlog := max(tat-now, 0)
+		if backlog > s.burst {
+			wait := backlog - s.burst
+			return &tokend.RateLimitState{
+				Limit:      s.limit,
+				Remaining:  0,
+				Reset:      ceilSeconds(backlog),
+				RetryAfter: max(ceilSeconds(wait), 1),
+			}, false
+		}
+		next := now + backlog + s.interval
+		if l.tat.CompareAndSwap(tat, next) {
+			return s.state(backlog + s.interval), true
+		}
+	}
+}
+
+// refund gives back one interval taken by take.
+func (l *limiter) refund(s *limitSpec) { l.tat.Add(-s.interval) }
+
+// peek reports the limit's state without consuming it.
+func (l *limiter) peek(s *limitSpec, now int64) *tokend.RateLimitState {
+	return s.state(max(l.tat.Load()-now, 0))
+}
+
+func (s *limitSpec) state(backlog int64) *tokend.RateLimitState {
+	used := (backlog + s.interval - 1) / s.interval // intervals still owed
+	return &tokend.RateLimitState{
+		Limit:     s.limit,
+		Remaining: int(max(int64(s.limit)-used, 0)),
+		Reset:     ceilSeconds(backlog),
+	}
+}
+
+func ceilSeconds(ns int64) int {
+	return int((ns + int64(time.Second) - 1) / int64(time.Second))
+}
+
+// maxThrottled bounds the client addresses the failure throttle remembers.
+const maxThrottled = 65_536
+
+// throttle counts failed verifications per client address in fixed windows
+// and refuses an address that used up its failures until its window ends,
+// before any hashing or storage work: a client guessing secrets costs us a
+// map lookup.
+type throttle struct {
+	limit  int
+	window int64
+	per    int
+	seed   maphash.Seed
+	shard  [shards]throttleShard
+}
+
+type throttleShard struct {
+	mu sync.RWMutex
+	m  map[clientKey]failures
+}
+
+type failures struct {
+	start int64 // window start (unix ns)
+	count int
+}
+
+// clientKey is an address, unmapped so that 1.2.3.4 and ::ffff:1.2.3.4 share
+// one allowance; raw holds what did not parse.
+type clientKey struct {
+	addr netip.Addr
+	raw  string
+}
+
+func makeClientKey(ip string) clientKey {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return clientKey{raw: ip}
+	}
+	return clientKey{addr: a.Unmap().WithZone("")}
+}
+
+func newThrottle(limit int, window time.Duration) *throttle {
+	t := &throttle{limit: limit, window: int64(window), per: maxThrottled / shards, seed: maphash.MakeSeed()}
+	for i := range t.shard {
+		t.shard[i].m = make(map[clientKey]failures)
+	}
+	return t
+}
+
+func (t *throttle) shardOf(k clientKey) *throttleShard {
+	return &t.shard[maphash.Comparable(t.seed, k)%shards]
+}
+
+// blocked reports whether the client is over its failures, and for how many
+// seconds more.
+func (t *throttle) blocked(k clientKey, now int64) (int, bool) {
+	sh := t.shardOf(k)
+	sh.mu.RLock()
+	f, ok := sh.m[k]
+	sh.mu.RUnlock()
+	if !ok || f.count < t.limit || now >= f.start+t.window {
+		return 0, false
+	}
+	return max(ceilSeconds(f.start+t.window-now), 1), true
+}
+
+// fail counts one failed verification.
+func (t *throttle) fail(k clientKey, now int64) {
+	sh := t.shardOf(k)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	f, ok := sh.m[k]
+	if !ok && len(sh.m) >= t.per {
+		t.evictLocked(sh, now)
+	}
+	if !ok || now >= f.start+t.window {
+		f = failures{start: now}
+	}
+	f.count++
+	sh.m[k] = f
+}
+
+// evictLocked makes room: ended windows first, else any entry. Losing an
+// entry only forgives a client early; the table never grows past its bound.
+func (t *throttle) evictLocked(sh *throttleShard, now int64) {
+	var first clientKey
+	seen, ended := 0, 0
+	for k, f := range sh.m {
+		if seen == 0 {
+			first = k
+		}
+		if now >= f.start+t.window {
+			delete(sh.m, k)
+			ended++
+		}
+		if seen++; seen >= evictionSamples*4 {
+			break
+		}
+	}
+	if ended == 0 {
+		delete(sh.m, first)
+	}
+}

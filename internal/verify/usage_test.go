@@ -1,0 +1,230 @@
+package verify
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tokend/tokend"
+)
+
+// usage sums what the store received, by token, hour and code, and the last
+// use per token.
+func usage(batches []tokend.UsageBatch) (map[tokend.UsageCount]int64, map[string]tokend.LastUse) {
+	counts := map[tokend.UsageCount]int64{}
+	last := map[string]tokend.LastUse{}
+	for _, b := range batches {
+		for _, c := range b.Counts {
+			k := c
+			k.Count = 0
+			counts[k] += c.Count
+		}
+		for _, l := range b.Last {
+			cur := last[l.TokenID]
+			if l.At.After(cur.At) {
+				cur.At, cur.IP = l.At, l.IP
+			}
+			cur.TokenID = l.TokenID
+			cur.Uses += l.Uses
+			last[l.TokenID] = cur
+		}
+	}
+	return counts, last
+}
+
+func key(id string, hour time.Time, code tokend.Code) tokend.UsageCount {
+	return tokend.UsageCount{TokenID: id, Hour: hour, Code: code}
+}
+
+func TestUsageIsCountedByHourAndCodeAndFlushed(t *testing.T) {
+	h := newHarness(t)
+	sec := h.token(func(t *tokend.Token) { t.ID = "tok_use"; t.Access = tokend.AccessReadOnly })
+	h.clock.Set(time.Date(2030, 1, 1, 9, 59, 58, 0, time.UTC))
+	h.verify(tokend.VerifyRequest{Token: sec, IP: "192.0.2.1"})
+	h.verify(tokend.VerifyRequest{Token: sec, IP: "192.0.2.2", Permissions: []string{"write"}})
+	h.clock.Advance(time.Second)
+	h.verify(tokend.VerifyRequest{Token: sec, IP: "192.0.2.3"})
+	h.clock.Advance(time.Second) // 10:00:00, the next hour
+	h.verify(tokend.VerifyRequest{Token: sec, IP: "192.0.2.4"})
+	h.verify(tokend.VerifyRequest{Token: sec, IP: "192.0.2.5", Origin: "https://x.example"})
+	h.verify(tokend.VerifyRequest{Token: "not a token"}) // identifies no token: not counted
+
+	if n := h.store.usageCalls.Load(); n != 0 {
+		t.Fatalf("usage written on the hot path: %d calls", n)
+	}
+	if err := h.e.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := h.store.recorded()
+	counts, last := usage(b)
+	nine := time.Date(2030, 1, 1, 9, 0, 0, 0, time.UTC)
+	ten := nine.Add(time.Hour)
+	want := map[tokend.UsageCount]int64{
+		key("tok_use", nine, tokend.CodeValid):                   2,
+		key("tok_use", nine, tokend.CodeInsufficientPermissions): 1,
+		key("tok_use", ten, tokend.CodeValid):                    1,
+		key("tok_use", ten, tokend.CodeOriginNotAllowed):         1,
+	}
+	if len(counts) != len(want) {
+		t.Errorf("counts = %v, want %v", counts, want)
+	}
+	for k, n := range want {
+		if counts[k] != n {
+			t.Errorf("count %s %s = %d, want %d", k.Hour.Format("15:04"), k.Code, counts[k], n)
+		}
+	}
+	l := last["tok_use"]
+	if !l.At.Equal(ten) || l.IP != "192.0.2.4" || l.Uses != 3 || len(last) != 1 {
+		t.Errorf("last use = %+v, want 10:00 from 192.0.2.4 with 3 uses", l)
+	}
+	for _, batch := range b {
+		for _, c := range batch.Counts {
+			if c.Hour.Location() != time.UTC {
+				t.Errorf("hour %v is not UTC", c.Hour)
+			}
+		}
+	}
+
+	// Nothing new, nothing written.
+	h.e.Flush(context.Background())
+	if n := h.store.usageCalls.Load(); n != 1 {
+		t.Errorf("an empty flush called RecordUsage (%d calls)", n)
+	}
+}
+
+func TestFailedFlushKeepsUsageForTheNextOne(t *testing.T) {
+	h := newHarness(t)
+	sec := h.token(func(t *tokend.Token) { t.ID = "tok_keep" })
+	start := h.clock.Now()
+	h.verify(tokend.VerifyRequest{Token: sec, IP: "192.0.2.1"})
+	h.clock.Advance(time.Second)
+	h.verify(tokend.VerifyRequest{Token: sec, IP: "192.0.2.2"})
+
+	down := errors.New("disk full")
+	h.store.set(func(s *fakeStore) { s.usageErr = down })
+	if err := h.e.Flush(context.Background()); !errors.Is(err, down) {
+		t.Fatalf("Flush = %v, want the store's error", err)
+	}
+	// Collected while storage was down, merged with what was kept; the
+	// older last use of the kept batch must not win over this one.
+	h.clock.Advance(time.Second)
+	h.verify(tokend.VerifyRequest{Token: sec, IP: "192.0.2.3"})
+	h.e.Flush(context.Background()) // fails again
+	h.verify(tokend.VerifyRequest{Token: "tkd_x", IP: "192.0.2.9"})
+
+	h.store.set(func(s *fakeStore) { s.usageErr = nil })
+	if err := h.e.Close(context.Background()); err != nil {
+		t.Fatalf("Close = %v", err)
+	}
+	b, _ := h.store.recorded()
+	if len(b) != 1 {
+		t.Fatalf("batches = %d, want 1 merged batch", len(b))
+	}
+	counts, last := usage(b)
+	hour := start.Truncate(time.Hour)
+	if n := counts[key("tok_keep", hour, tokend.CodeValid)]; n != 3 {
+		t.Errorf("VALID count = %d, want 3", n)
+	}
+	if rows := len(b[0].Counts); rows != 1 {
+		t.Errorf("merged batch has %d count rows for one key, want 1", rows)
+	}
+	l := last["tok_keep"]
+	if l.Uses != 3 || l.IP != "192.0.2.3" || !l.At.Equal(start.Add(2*time.Second)) {
+		t.Errorf("last use = %+v, want 3 uses, latest from 192.0.2.3", l)
+	}
+}
+
+func TestFailedEventWriteIsRetried(t *testing.T) {
+	h := newHarness(t)
+	sec := h.token(func(t *tokend.Token) { t.ID = "tok_ev" })
+	h.store.set(func(s *fakeStore) {
+		c := s.creds[h.hasher.Sum(sec)]
+		s.creds[h.hasher.Sum(sec)] = tokend.Credential{Token: c.Token, Retired: true}
+	})
+	h.verify(tokend.VerifyRequest{Token: sec, IP: "192.0.2.7"})
+	h.store.set(func(s *fakeStore) { s.eventErr = errors.New("locked") })
+	if err := h.e.Flush(context.Background()); err == nil {
+		t.Fatal("Flush hid the event write failure")
+	}
+	h.store.set(func(s *fakeStore) { s.eventErr = nil })
+	h.e.Flush(context.Background())
+	if _, evs := h.store.recorded(); len(evs) != 1 || evs[0].IP != "192.0.2.7" {
+		t.Fatalf("events = %+v", evs)
+	}
+}
+
+func TestOldSecretWarningNeverCarriesTheSecret(t *testing.T) {
+	var logs strings.Builder
+	h := newHarness(t, func(o *Options) { o.Logger = newTextLogger(&logs) })
+	sec := h.token(func(t *tokend.Token) { t.ID = "tok_log" })
+	h.store.set(func(s *fakeStore) {
+		c := s.creds[h.hasher.Sum(sec)]
+		s.creds[h.hasher.Sum(sec)] = tokend.Credential{Token: c.Token, Retired: true}
+	})
+	h.store.set(func(s *fakeStore) { s.usageErr = errors.New("x") })
+	h.verify(tokend.VerifyRequest{Token: sec, IP: "192.0.2.7"})
+	h.e.Flush(context.Background())
+	out := logs.String()
+	if !strings.Contains(out, "tok_log") || !strings.Contains(out, "level=WARN") {
+		t.Errorf("no warning naming the token: %s", out)
+	}
+	if strings.Contains(out, sec[4:24]) {
+		t.Errorf("the log holds the secret: %s", out)
+	}
+}
+
+func TestRunFlushesOnItsTicker(t *testing.T) {
+	h := newHarness(t, func(o *Options) { o.FlushInterval = time.Millisecond })
+	sec := h.token()
+	h.code(sec)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		h.e.Run(ctx)
+		close(done)
+	}()
+	// Wait on the condition, with a deadline, rather than sleeping.
+	deadline := time.Now().Add(5 * time.Second)
+	for h.store.usageCalls.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("Run did not flush within 5s")
+		}
+		<-time.After(time.Millisecond)
+	}
+	cancel()
+	<-done
+	b, _ := h.store.recorded()
+	if _, last := usage(b); len(last) != 1 {
+		t.Fatalf("batches = %+v", b)
+	}
+}
+
+func TestUsageOfEveryCodeThatIdentifiedAToken(t *testing.T) {
+	h := newHarness(t)
+	past := h.clock.Now().Add(-time.Second)
+	secs := map[tokend.Code]string{
+		tokend.CodeDisabled: h.token(func(t *tokend.Token) { t.ID = "tok_d"; t.Status = tokend.StatusDisabled }),
+		tokend.CodeExpired:  h.token(func(t *tokend.Token) { t.ID = "tok_e"; t.ExpiresAt = &past }),
+		tokend.CodeRevoked:  h.token(func(t *tokend.Token) { t.ID = "tok_r"; t.Status = tokend.StatusRevoked }),
+	}
+	for _, s := range secs {
+		h.code(s)
+	}
+	h.e.Flush(context.Background())
+	b, _ := h.store.recorded()
+	counts, last := usage(b)
+	var got []string
+	for k := range counts {
+		got = append(got, k.TokenID+" "+string(k.Code))
+	}
+	slices.Sort(got)
+	if want := []string{"tok_d DISABLED", "tok_e EXPIRED", "tok_r REVOKED"}; !slices.Equal(got, want) {
+		t.Errorf("counts = %v, want %v", got, want)
+	}
+	if len(last) != 0 {
+		t.Errorf("refused verifications updated last use: %+v", last)
+	}
+}
