@@ -1,0 +1,264 @@
+package storetest
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/tokend/tokend"
+)
+
+var listTests = []test{
+	{name: "filters", run: testListFilters},
+	{name: "pages through every token without duplicates or gaps", runEach: testListPages},
+	{name: "default and maximum page size", run: testListPageSize},
+	{name: "malformed cursor is invalid", run: testListBadCursor},
+	{name: "unknown status is invalid", run: testListBadStatus},
+}
+
+func testListFilters(t *testing.T, s tokend.Store) {
+	now := at(10 * 24 * time.Hour)
+	mustCreateApp(t, s, newApp("app_a"))
+	mustCreateApp(t, s, newApp("app_b"))
+
+	// Created a minute apart in this order, so newest first is the reverse.
+	type spec struct {
+		id, app, name string
+		status        tokend.Status
+		typ           tokend.TokenType
+		expires       *time.Time
+	}
+	specs := []spec{
+		{"tok_a_active", "app_a", "Deploy bot", tokend.StatusActive, tokend.TypeStandard, nil},
+		{"tok_a_future", "app_a", "Browser 50% off", tokend.StatusActive, tokend.TypePlugin, ptr(now.Add(time.Hour))},
+		{"tok_a_expired", "app_a", "CI_runner", tokend.StatusActive, tokend.TypeStandard, ptr(now.Add(-time.Hour))},
+		{"tok_a_edge", "app_a", "expires right now", tokend.StatusActive, tokend.TypeStandard, ptr(now)},
+		{"tok_a_disabled", "app_a", "Paused", tokend.StatusDisabled, tokend.TypeStandard, ptr(now.Add(time.Hour))},
+		{"tok_a_dis_exp", "app_a", "Paused old", tokend.StatusDisabled, tokend.TypeStandard, ptr(now.Add(-24 * time.Hour))},
+		{"tok_a_revoked", "app_a", "deploy BOT", tokend.StatusRevoked, tokend.TypeStandard, ptr(now.Add(-time.Hour))},
+		{"tok_b_deploy", "app_b", "deploy", tokend.StatusActive, tokend.TypeStandard, nil},
+		{"tok_b_cix", "app_b", "CIXrunner", tokend.StatusActive, tokend.TypeStandard, nil},
+		{"tok_b_50", "app_b", "50 items", tokend.StatusActive, tokend.TypeStandard, nil},
+	}
+	for i, sp := range specs {
+		tok := newToken(sp.id, sp.app, sp.name)
+		tok.Status, tok.Type, tok.ExpiresAt = sp.status, sp.typ, sp.expires
+		if sp.status == tokend.StatusRevoked {
+			tok.RevokedAt = ptr(t0)
+		}
+		tok.CreatedAt = at(time.Duration(i) * time.Minute)
+		mustCreateToken(t, s, tok)
+	}
+
+	cases := []struct {
+		name string
+		f    tokend.TokenFilter
+		want []string
+	}{
+		{"no filter lists all, newest first", tokend.TokenFilter{}, []string{
+			"tok_b_50", "tok_b_cix", "tok_b_deploy", "tok_a_revoked", "tok_a_dis_exp",
+			"tok_a_disabled", "tok_a_edge", "tok_a_expired", "tok_a_future", "tok_a_active"}},
+		{"one app", tokend.TokenFilter{AppID: "app_b"}, []string{"tok_b_50", "tok_b_cix", "tok_b_deploy"}},
+		{"active leaves out expired, disabled and revoked", tokend.TokenFilter{Status: tokend.StatusActive},
+			[]string{"tok_b_50", "tok_b_cix", "tok_b_deploy", "tok_a_future", "tok_a_active"}},
+		{"disabled leaves out expired", tokend.TokenFilter{Status: tokend.StatusDisabled}, []string{"tok_a_disabled"}},
+		{"expired takes active and disabled past expiry, at Now included", tokend.TokenFilter{Status: tokend.StatusExpired},
+			[]string{"tok_a_dis_exp", "tok_a_edge", "tok_a_expired"}},
+		{"revoked stays revoked past its expiry", tokend.TokenFilter{Status: tokend.StatusRevoked}, []string{"tok_a_revoked"}},
+		{"type", tokend.TokenFilter{Type: tokend.TypePlugin}, []string{"tok_a_future"}},
+		{"query ignores case", tokend.TokenFilter{Query: "DEPLOY"}, []string{"tok_b_deploy", "tok_a_revoked", "tok_a_active"}},
+		{"query percent is literal", tokend.TokenFilter{Query: "50%"}, []string{"tok_a_future"}},
+		{"query underscore is literal", tokend.TokenFilter{Query: "i_R"}, []string{"tok_a_expired"}},
+		{"query backslash is literal", tokend.TokenFilter{Query: `\`}, []string{}},
+		{"filters combine", tokend.TokenFilter{AppID: "app_a", Status: tokend.StatusActive, Type: tokend.TypeStandard, Query: "bot"},
+			[]string{"tok_a_active"}},
+		{"nothing matches", tokend.TokenFilter{AppID: "app_b", Query: "bot"}, []string{}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			c.f.Now = now
+			page, err := s.Tokens(t.Context(), c.f)
+			if err != nil {
+				t.Fatalf("Tokens: %v", err)
+			}
+			if d := diff(c.want, tokenIDs(page.Items)); d != "" {
+				t.Errorf("ids (-want +got):\n%s", d)
+			}
+			if page.NextCursor != "" {
+				t.Errorf("NextCursor = %q on the only page", page.NextCursor)
+			}
+		})
+	}
+}
+
+func testListPages(t *testing.T, newStore func(t *testing.T) tokend.Store) {
+	s := newStore(t)
+	mustCreateApp(t, s, newApp("app_a"))
+	mustCreateApp(t, s, newApp("app_b"))
+	// 25 tokens in two apps. Creation times come in threes, and ids are
+	// shuffled against creation order, so that the id alone breaks ties.
+	var all []tokend.Token
+	for i := range 25 {
+		tok := newToken(fmt.Sprintf("tok_%02d", (i*7)%25), []string{"app_a", "app_b"}[i%2], fmt.Sprintf("token %d", i))
+		tok.CreatedAt = at(time.Duration(i/3) * time.Second)
+		mustCreateToken(t, s, tok)
+		all = append(all, tok)
+	}
+	newestFirst := func(ts []tokend.Token) []string {
+		ts = slices.Clone(ts)
+		slices.SortFunc(ts, func(a, b tokend.Token) int {
+			return cmp.Or(b.CreatedAt.Compare(a.CreatedAt), cmp.Compare(b.ID, a.ID))
+		})
+		return tokenIDs(ts)
+	}
+	want := newestFirst(all)
+	wantA := newestFirst(slices.DeleteFunc(slices.Clone(all), func(tok tokend.Token) bool { return tok.AppID != "app_a" }))
+
+	for _, limit := range []int{1, 4, 5, 7, 24, 25, 26} {
+		t.Run(fmt.Sprintf("limit %d", limit), func(t *testing.T) {
+			got := allPages(t, limit, func(cursor string) (tokend.Page[tokend.Token], error) {
+				return s.Tokens(t.Context(), tokend.TokenFilter{Now: t0, Limit: limit, Cursor: cursor})
+			})
+			if d := diff(want, tokenIDs(got)); d != "" {
+				t.Errorf("ids over all pages (-want +got):\n%s", d)
+			}
+		})
+		t.Run(fmt.Sprintf("one app, limit %d", limit), func(t *testing.T) {
+			got := allPages(t, limit, func(cursor string) (tokend.Page[tokend.Token], error) {
+				return s.Tokens(t.Context(), tokend.TokenFilter{AppID: "app_a", Now: t0, Limit: limit, Cursor: cursor})
+			})
+			if d := diff(wantA, tokenIDs(got)); d != "" {
+				t.Errorf("ids over all pages (-want +got):\n%s", d)
+			}
+		})
+	}
+
+	t.Run("a token created meanwhile does not shift later pages", func(t *testing.T) {
+		first, err := s.Tokens(t.Context(), tokend.TokenFilter{Now: t0, Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		newer := newToken("tok_zz", "app_a", "newest")
+		newer.CreatedAt = at(time.Hour)
+		mustCreateToken(t, s, newer)
+		rest := allPages(t, 10, func(cursor string) (tokend.Page[tokend.Token], error) {
+			if cursor == "" {
+				cursor = first.NextCursor
+			}
+			return s.Tokens(t.Context(), tokend.TokenFilter{Now: t0, Limit: 10, Cursor: cursor})
+		})
+		if d := diff(want, tokenIDs(append(first.Items, rest...))); d != "" {
+			t.Errorf("ids over all pages (-want +got):\n%s", d)
+		}
+	})
+}
+
+func testListPageSize(t *testing.T, s tokend.Store) {
+	ctx := t.Context()
+	mustCreateApp(t, s, newApp("app_a"))
+	n := tokend.MaxPageSize + 1
+	for i := range n {
+		tok := newToken(fmt.Sprintf("tok_%04d", i), "app_a", fmt.Sprintf("token %d", i))
+		tok.CreatedAt = at(time.Duration(i) * time.Millisecond)
+		mustCreateToken(t, s, tok)
+	}
+	for _, c := range []struct {
+		name  string
+		limit int
+		want  int
+	}{
+		{"zero limit is the default", 0, tokend.DefaultPageSize},
+		{"negative limit is the default", -1, tokend.DefaultPageSize},
+		{"limit above the maximum is the maximum", tokend.MaxPageSize * 10, tokend.MaxPageSize},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			page, err := s.Tokens(ctx, tokend.TokenFilter{Now: t0, Limit: c.limit})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page.Items) != c.want || page.NextCursor == "" {
+				t.Errorf("first page has %d items, cursor %q; want %d and a cursor", len(page.Items), page.NextCursor, c.want)
+			}
+		})
+	}
+	// The events of all those creates page the same way.
+	page, err := s.Events(ctx, tokend.EventFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Items) != tokend.DefaultPageSize || page.NextCursor == "" {
+		t.Errorf("first page of events has %d items, cursor %q; want %d and a cursor", len(page.Items), page.NextCursor, tokend.DefaultPageSize)
+	}
+	page, err = s.Events(ctx, tokend.EventFilter{Limit: tokend.MaxPageSize + 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Items) != tokend.MaxPageSize || page.NextCursor == "" {
+		t.Errorf("events with limit above the maximum: %d items, cursor %q; want %d and a cursor", len(page.Items), page.NextCursor, tokend.MaxPageSize)
+	}
+}
+
+func testListBadCursor(t *testing.T, s tokend.Store) {
+	ctx := t.Context()
+	// Two of each, so that a page of one has a real cursor to misuse.
+	mustCreateApp(t, s, newApp("app_a"))
+	mustCreateApp(t, s, newApp("app_b"))
+	mustCreateToken(t, s, newToken("tok_0001", "app_a", "one"))
+	mustCreateToken(t, s, newToken("tok_0002", "app_a", "two"))
+	tp, err := s.Tokens(ctx, tokend.TokenFilter{Now: t0, Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap, err := s.Apps(ctx, tokend.AppFilter{Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := s.Events(ctx, tokend.EventFilter{Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tp.NextCursor == "" || ap.NextCursor == "" || ep.NextCursor == "" {
+		t.Fatalf("want cursors from pages of one, got %q %q %q", tp.NextCursor, ap.NextCursor, ep.NextCursor)
+	}
+
+	lists := []struct {
+		name   string
+		list   func(cursor string) error
+		others []string // real cursors of the other lists
+	}{
+		{"tokens", func(c string) error {
+			_, err := s.Tokens(ctx, tokend.TokenFilter{Now: t0, Cursor: c})
+			return err
+		}, []string{ap.NextCursor, ep.NextCursor}},
+		{"apps", func(c string) error {
+			_, err := s.Apps(ctx, tokend.AppFilter{Cursor: c})
+			return err
+		}, []string{tp.NextCursor, ep.NextCursor}},
+		{"events", func(c string) error {
+			_, err := s.Events(ctx, tokend.EventFilter{Cursor: c})
+			return err
+		}, []string{tp.NextCursor, ap.NextCursor}},
+	}
+	for _, l := range lists {
+		cursors := map[string]string{
+			"not base64":            "!!not a cursor!!",
+			"base64 of nonsense":    "bm9uc2Vuc2U",
+			"padded base64":         "bm9uc2Vuc2U=",
+			"SQL in a cursor":       "' OR 1=1 --",
+			"another list's cursor": l.others[0],
+			"a third list's cursor": l.others[1],
+		}
+		for what, c := range cursors {
+			t.Run(l.name+", "+what, func(t *testing.T) {
+				wantInvalidField(t, fmt.Sprintf("%s with cursor %q", l.name, c), l.list(c), "cursor")
+			})
+		}
+	}
+}
+
+func testListBadStatus(t *testing.T, s tokend.Store) {
+	_, err := s.Tokens(t.Context(), tokend.TokenFilter{Now: t0, Status: "sleeping"})
+	wantInvalidField(t, "Tokens with an unknown status", err, "status")
+}

@@ -1,0 +1,466 @@
+package storetest
+
+import (
+	"bytes"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tokend/tokend"
+)
+
+var tokenTests = []test{
+	{name: "round trip keeps every field", run: testTokenRoundTrip},
+	{name: "missing token is not found", run: testTokenNotFound},
+	{name: "create conflicts", runEach: testTokenConflicts},
+	{name: "create for a missing app is not found", run: testTokenMissingApp},
+	{name: "rename onto a live name conflicts and changes nothing", run: testTokenRenameConflict},
+	{name: "lookup by current and retired secret", run: testTokenBySecret},
+	{name: "update bumps version and writes the event", run: testTokenUpdate},
+	{name: "update error changes nothing and writes no event", run: testTokenUpdateError},
+	{name: "concurrent updates lose nothing", run: testTokenConcurrentUpdates},
+	{name: "delete keeps its events and drops its secrets and usage", run: testTokenDelete},
+}
+
+// fullToken has every field set, each to a value that tells it apart.
+func fullToken() tokend.Token {
+	tok := newToken("tok_full0001", "app_a", "Deploy bot")
+	tok.Description = "Pushes releases from CI"
+	tok.Type = tokend.TypePlugin
+	tok.Access = tokend.AccessCustom
+	tok.Permissions = []string{"orders:read", "orders:write"}
+	tok.ExpiresAt = ptr(at(30 * 24 * time.Hour))
+	tok.AllowedIPs = []string{"192.0.2.0/24", "2001:db8::/32"}
+	tok.AllowedOrigins = []string{"https://shop.example", "chrome-extension://abcdefghijklmnop"}
+	tok.RateLimit = &tokend.RateLimit{Limit: 1000, Window: tokend.Duration(time.Hour)}
+	tok.MaxUses = ptr(int64(5000))
+	tok.UseCount = 42
+	// Numbers are float64, as they are after any JSON request body.
+	tok.Metadata = map[string]any{
+		"customer": "cus_123",
+		"tier":     float64(3),
+		"beta":     true,
+		"nothing":  nil,
+		"tags":     []any{"a", "b"},
+		"nested":   map[string]any{"region": "eu-west-1"},
+	}
+	tok.Status = tokend.StatusDisabled
+	tok.Masked = "tkd_…x7Qa"
+	tok.CreatedAt = at(-time.Hour)
+	tok.CreatedBy = "token:tok_admin"
+	tok.UpdatedAt = at(-time.Minute)
+	tok.LastUsedAt = ptr(at(-30 * time.Second))
+	tok.LastUsedIP = "2001:db8::1"
+	tok.PreviousSecretExpiresAt = ptr(at(time.Hour))
+	tok.Version = 12
+	return tok
+}
+
+func testTokenRoundTrip(t *testing.T, s tokend.Store) {
+	mustCreateApp(t, s, newApp("app_a"))
+
+	minimal := newToken("tok_min00001", "app_a", "minimal")
+
+	empty := newToken("tok_empty001", "app_a", "empty lists")
+	empty.Permissions = []string{}
+	empty.AllowedIPs = []string{}
+	empty.AllowedOrigins = []string{}
+	empty.Metadata = map[string]any{}
+
+	revoked := newToken("tok_revoked1", "app_a", "revoked")
+	revoked.Status = tokend.StatusRevoked
+	revoked.RevokedAt = ptr(at(-time.Second))
+	revoked.RateLimit = &tokend.RateLimit{Limit: 1, Window: tokend.Duration(24 * time.Hour)}
+	revoked.MaxUses = ptr(int64(0))
+
+	cases := []struct {
+		name string
+		tok  tokend.Token
+	}{
+		{"every field set", fullToken()},
+		{"nil lists, maps and pointers stay nil", minimal},
+		{"empty lists and maps stay empty", empty},
+		{"revoked with zero max uses", revoked},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			mustCreateToken(t, s, c.tok)
+			got := mustToken(t, s, c.tok.ID)
+			if d := diff(c.tok, got); d != "" {
+				t.Errorf("Token (-want +got):\n%s", d)
+			}
+			cred, err := s.TokenBySecret(t.Context(), c.tok.SecretHash)
+			if err != nil {
+				t.Fatalf("TokenBySecret: %v", err)
+			}
+			if d := diff(tokend.Credential{Token: c.tok}, cred); d != "" {
+				t.Errorf("TokenBySecret (-want +got):\n%s", d)
+			}
+			page, err := s.Tokens(t.Context(), tokend.TokenFilter{AppID: "app_a", Now: t0, Limit: tokend.MaxPageSize})
+			if err != nil {
+				t.Fatal(err)
+			}
+			found := false
+			for _, listed := range page.Items {
+				if listed.ID == c.tok.ID {
+					found = true
+					if d := diff(c.tok, listed); d != "" {
+						t.Errorf("Tokens item (-want +got):\n%s", d)
+					}
+				}
+			}
+			if !found {
+				t.Errorf("Tokens does not list %s", c.tok.ID)
+			}
+		})
+	}
+}
+
+func testTokenNotFound(t *testing.T, s tokend.Store) {
+	ctx := t.Context()
+	mustCreateApp(t, s, newApp("app_a"))
+	_, err := s.Token(ctx, "tok_nope")
+	wantErrIs(t, "Token", err, tokend.ErrNotFound)
+	_, err = s.TokenBySecret(ctx, hashOf("never issued"))
+	wantErrIs(t, "TokenBySecret", err, tokend.ErrNotFound)
+	called := false
+	_, err = s.UpdateToken(ctx, "tok_nope", func(tok *tokend.Token) (tokend.Event, error) {
+		called = true
+		return newEvent(tokend.ActionTokenUpdate, tok.AppID, tok.ID), nil
+	})
+	wantErrIs(t, "UpdateToken", err, tokend.ErrNotFound)
+	if called {
+		t.Error("UpdateToken called fn for a missing token")
+	}
+	err = s.DeleteToken(ctx, "tok_nope", newEvent(tokend.ActionTokenDelete, "app_a", "tok_nope"))
+	wantErrIs(t, "DeleteToken", err, tokend.ErrNotFound)
+	if n := countEvents(t, s); n != 1 {
+		t.Errorf("%d events, want only the app's create", n)
+	}
+}
+
+func testTokenConflicts(t *testing.T, newStore func(t *testing.T) tokend.Store) {
+	// Every case gets its own store with the same tokens: in app_a a live
+	// "ci", a disabled "paused" and a revoked "old"; in app_b a live "ci".
+	setup := func(t *testing.T, s tokend.Store) {
+		mustCreateApp(t, s, newApp("app_a"))
+		mustCreateApp(t, s, newApp("app_b"))
+		mustCreateToken(t, s, newToken("tok_a_ci", "app_a", "ci"))
+		paused := newToken("tok_a_paused", "app_a", "paused")
+		paused.Status = tokend.StatusDisabled
+		mustCreateToken(t, s, paused)
+		old := newToken("tok_a_old", "app_a", "old")
+		old.Status = tokend.StatusRevoked
+		old.RevokedAt = ptr(t0)
+		mustCreateToken(t, s, old)
+		mustCreateToken(t, s, newToken("tok_b_ci", "app_b", "ci"))
+	}
+	cases := []struct {
+		name     string
+		tok      tokend.Token
+		conflict bool
+	}{
+		{"same name as a live token of the app", newToken("tok_new1", "app_a", "ci"), true},
+		{"same name as a disabled token of the app", newToken("tok_new1", "app_a", "paused"), true},
+		{"same name as a revoked token of the app is allowed", newToken("tok_new1", "app_a", "old"), false},
+		{"same name in another app is allowed", newToken("tok_new1", "app_b", "paused"), false},
+		{"name differing in case is another name", newToken("tok_new1", "app_a", "CI"), false},
+		{"taken id", newToken("tok_a_ci", "app_b", "fresh"), true},
+		{"taken secret hash, even in another app", func() tokend.Token {
+			tok := newToken("tok_new1", "app_b", "fresh")
+			tok.SecretHash = hashOf("secret of tok_a_ci")
+			return tok
+		}(), true},
+		{"a second revoked token with a revoked name is allowed", func() tokend.Token {
+			tok := newToken("tok_new1", "app_a", "old")
+			tok.Status = tokend.StatusRevoked
+			return tok
+		}(), false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := newStore(t)
+			setup(t, s)
+			before := countEvents(t, s)
+			err := s.CreateToken(t.Context(), c.tok, newEvent(tokend.ActionTokenCreate, c.tok.AppID, c.tok.ID))
+			if !c.conflict {
+				if err != nil {
+					t.Fatalf("CreateToken: %v, want success", err)
+				}
+				if got := mustToken(t, s, c.tok.ID); got.Name != c.tok.Name {
+					t.Errorf("stored name %q, want %q", got.Name, c.tok.Name)
+				}
+				return
+			}
+			wantErrIs(t, "CreateToken", err, tokend.ErrConflict)
+			if n := countEvents(t, s); n != before {
+				t.Errorf("%d events after a refused create, want %d", n, before)
+			}
+		})
+	}
+}
+
+func testTokenMissingApp(t *testing.T, s tokend.Store) {
+	err := s.CreateToken(t.Context(), newToken("tok_orphan", "app_nope", "orphan"),
+		newEvent(tokend.ActionTokenCreate, "app_nope", "tok_orphan"))
+	wantErrIs(t, "CreateToken for a missing app", err, tokend.ErrNotFound)
+	_, err = s.Token(t.Context(), "tok_orphan")
+	wantErrIs(t, "Token", err, tokend.ErrNotFound)
+}
+
+func testTokenRenameConflict(t *testing.T, s tokend.Store) {
+	ctx := t.Context()
+	mustCreateApp(t, s, newApp("app_a"))
+	mustCreateToken(t, s, newToken("tok_one1", "app_a", "one"))
+	two := newToken("tok_two2", "app_a", "two")
+	mustCreateToken(t, s, two)
+	before := countEvents(t, s)
+
+	_, err := s.UpdateToken(ctx, "tok_two2", func(tok *tokend.Token) (tokend.Event, error) {
+		tok.Name = "one"
+		return newEvent(tokend.ActionTokenUpdate, tok.AppID, tok.ID), nil
+	})
+	wantErrIs(t, "rename onto a live name", err, tokend.ErrConflict)
+	if d := diff(two, mustToken(t, s, "tok_two2")); d != "" {
+		t.Errorf("token changed by a refused rename (-want +got):\n%s", d)
+	}
+	if n := countEvents(t, s); n != before {
+		t.Errorf("%d events after a refused rename, want %d", n, before)
+	}
+
+	// Revoking frees the name for the other token.
+	if _, err := s.UpdateToken(ctx, "tok_one1", func(tok *tokend.Token) (tokend.Event, error) {
+		tok.Status, tok.RevokedAt = tokend.StatusRevoked, ptr(t0)
+		return newEvent(tokend.ActionTokenRevoke, tok.AppID, tok.ID), nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateToken(ctx, "tok_two2", func(tok *tokend.Token) (tokend.Event, error) {
+		tok.Name = "one"
+		return newEvent(tokend.ActionTokenUpdate, tok.AppID, tok.ID), nil
+	}); err != nil {
+		t.Errorf("rename onto a revoked token's name: %v", err)
+	}
+}
+
+func testTokenBySecret(t *testing.T, s tokend.Store) {
+	ctx := t.Context()
+	mustCreateApp(t, s, newApp("app_a"))
+	tok := newToken("tok_rot1", "app_a", "rotating")
+	mustCreateToken(t, s, tok)
+
+	cred, err := s.TokenBySecret(ctx, hashOf("secret of tok_rot1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := diff(tokend.Credential{Token: tok}, cred); d != "" {
+		t.Errorf("before rotation (-want +got):\n%s", d)
+	}
+
+	// First rotation with a grace period of an hour.
+	grace := at(time.Hour)
+	first := rotate(t, s, "tok_rot1", "second secret", at(time.Minute), &grace)
+	if !bytes.Equal(first.SecretHash, hashOf("second secret")) {
+		t.Fatalf("rotation answered the old hash")
+	}
+	cred, err = s.TokenBySecret(ctx, hashOf("second secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := diff(tokend.Credential{Token: first}, cred); d != "" {
+		t.Errorf("new secret (-want +got):\n%s", d)
+	}
+	cred, err = s.TokenBySecret(ctx, hashOf("secret of tok_rot1"))
+	if err != nil {
+		t.Fatalf("TokenBySecret(retired): %v", err)
+	}
+	if d := diff(tokend.Credential{Token: first, Retired: true, GraceUntil: grace}, cred); d != "" {
+		t.Errorf("retired secret in its grace period (-want +got):\n%s", d)
+	}
+
+	// Second rotation without grace: the replaced secret stops at once, and
+	// the first one keeps its own grace.
+	second := rotate(t, s, "tok_rot1", "third secret", at(2*time.Minute), nil)
+	cred, err = s.TokenBySecret(ctx, hashOf("second secret"))
+	if err != nil {
+		t.Fatalf("TokenBySecret(retired without grace): %v", err)
+	}
+	if !cred.Retired || cred.Token.ID != "tok_rot1" {
+		t.Errorf("retired without grace: Retired=%v token %s, want Retired for tok_rot1", cred.Retired, cred.Token.ID)
+	}
+	if cred.GraceUntil.After(at(2 * time.Minute)) {
+		t.Errorf("secret retired without grace verifies until %v, after its rotation at %v", cred.GraceUntil, at(2*time.Minute))
+	}
+	if d := diff(second, cred.Token); d != "" {
+		t.Errorf("a retired secret answers the current token (-want +got):\n%s", d)
+	}
+	cred, err = s.TokenBySecret(ctx, hashOf("secret of tok_rot1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cred.Retired || !cred.GraceUntil.Equal(grace) {
+		t.Errorf("first secret after a second rotation: Retired=%v GraceUntil=%v, want true, %v", cred.Retired, cred.GraceUntil, grace)
+	}
+	if cred.Token.Version != second.Version {
+		t.Errorf("first secret answers version %d, want the current %d", cred.Token.Version, second.Version)
+	}
+}
+
+func testTokenUpdate(t *testing.T, s tokend.Store) {
+	mustCreateApp(t, s, newApp("app_a"))
+	tok := newToken("tok_upd1", "app_a", "before")
+	mustCreateToken(t, s, tok)
+
+	ev := newEvent(tokend.ActionTokenUpdate, "app_a", "tok_upd1")
+	ev.Time = at(time.Minute)
+	ev.Details = map[string]any{"description": map[string]any{"from": "", "to": "now described"}}
+	got, err := s.UpdateToken(t.Context(), "tok_upd1", func(cur *tokend.Token) (tokend.Event, error) {
+		if d := diff(tok, *cur); d != "" {
+			t.Errorf("fn got a different token than stored (-want +got):\n%s", d)
+		}
+		cur.Description = "now described"
+		cur.AllowedIPs = []string{"198.51.100.0/24"}
+		cur.ExpiresAt = ptr(at(7 * 24 * time.Hour))
+		return ev, nil
+	})
+	if err != nil {
+		t.Fatalf("UpdateToken: %v", err)
+	}
+	// Only Version moves by itself; UpdatedAt is the service's to set, and
+	// this fn did not.
+	want := tok
+	want.Description = "now described"
+	want.AllowedIPs = []string{"198.51.100.0/24"}
+	want.ExpiresAt = ptr(at(7 * 24 * time.Hour))
+	want.Version = tok.Version + 1
+	if d := diff(want, got); d != "" {
+		t.Errorf("UpdateToken answered (-want +got):\n%s", d)
+	}
+	if d := diff(want, mustToken(t, s, "tok_upd1")); d != "" {
+		t.Errorf("stored token (-want +got):\n%s", d)
+	}
+	evs := eventsOf(t, s, tokend.EventFilter{TokenID: "tok_upd1"})
+	wantEvs := []tokend.Event{ev, newEvent(tokend.ActionTokenCreate, "app_a", "tok_upd1")}
+	if d := diff(wantEvs, evs, ignoreEventID); d != "" {
+		t.Errorf("events, newest first (-want +got):\n%s", d)
+	}
+	// The same secret still finds it: no rotation happened.
+	if _, err := s.TokenBySecret(t.Context(), tok.SecretHash); err != nil {
+		t.Errorf("TokenBySecret after an update that kept the secret: %v", err)
+	}
+}
+
+func testTokenUpdateError(t *testing.T, s tokend.Store) {
+	mustCreateApp(t, s, newApp("app_a"))
+	tok := newToken("tok_err1", "app_a", "steady")
+	tok.AllowedIPs = []string{"192.0.2.0/24"}
+	mustCreateToken(t, s, tok)
+	before := countEvents(t, s)
+
+	_, err := s.UpdateToken(t.Context(), "tok_err1", func(cur *tokend.Token) (tokend.Event, error) {
+		cur.Name = "half-done"
+		cur.Status = tokend.StatusRevoked
+		cur.AllowedIPs[0] = "0.0.0.0/0"
+		cur.SecretHash[0] ^= 0xff // in place, as careless code might
+		return newEvent(tokend.ActionTokenUpdate, cur.AppID, cur.ID), errBoom
+	})
+	if err != errBoom {
+		t.Errorf("UpdateToken error = %v, want fn's error as is", err)
+	}
+	if d := diff(tok, mustToken(t, s, "tok_err1")); d != "" {
+		t.Errorf("token changed by a failed update (-want +got):\n%s", d)
+	}
+	if n := countEvents(t, s); n != before {
+		t.Errorf("%d events after a failed update, want %d", n, before)
+	}
+	cred, err := s.TokenBySecret(t.Context(), tok.SecretHash)
+	if err != nil || cred.Retired {
+		t.Errorf("TokenBySecret after a failed update = retired %v, %v; want the current secret", cred.Retired, err)
+	}
+}
+
+func testTokenConcurrentUpdates(t *testing.T, s tokend.Store) {
+	mustCreateApp(t, s, newApp("app_a"))
+	tok := newToken("tok_race", "app_a", "counter")
+	mustCreateToken(t, s, tok)
+
+	const workers, each = 8, 10
+	var wg sync.WaitGroup
+	errs := make(chan error, workers*each)
+	for range workers {
+		wg.Go(func() {
+			for range each {
+				_, err := s.UpdateToken(t.Context(), "tok_race", func(cur *tokend.Token) (tokend.Event, error) {
+					cur.UseCount++ // read-modify-write: lost if two runs interleave
+					return newEvent(tokend.ActionTokenUpdate, cur.AppID, cur.ID), nil
+				})
+				if err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("UpdateToken: %v", err)
+	}
+	got := mustToken(t, s, "tok_race")
+	if got.UseCount != workers*each {
+		t.Errorf("UseCount = %d after %d increments: updates were lost", got.UseCount, workers*each)
+	}
+	if got.Version != tok.Version+workers*each {
+		t.Errorf("Version = %d, want %d", got.Version, tok.Version+workers*each)
+	}
+	if n := len(eventsOf(t, s, tokend.EventFilter{TokenID: "tok_race", Action: tokend.ActionTokenUpdate})); n != workers*each {
+		t.Errorf("%d update events, want %d", n, workers*each)
+	}
+}
+
+func testTokenDelete(t *testing.T, s tokend.Store) {
+	ctx := t.Context()
+	mustCreateApp(t, s, newApp("app_a"))
+	mustCreateToken(t, s, newToken("tok_del1", "app_a", "doomed"))
+	rotate(t, s, "tok_del1", "rotated secret", at(time.Minute), ptr(at(time.Hour)))
+	hour := t0.Truncate(time.Hour)
+	if err := s.RecordUsage(ctx, tokend.UsageBatch{
+		Counts: []tokend.UsageCount{{TokenID: "tok_del1", Hour: hour, Code: tokend.CodeValid, Count: 2}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	del := newEvent(tokend.ActionTokenDelete, "app_a", "tok_del1")
+	del.Time = at(2 * time.Minute)
+	if err := s.DeleteToken(ctx, "tok_del1", del); err != nil {
+		t.Fatalf("DeleteToken: %v", err)
+	}
+
+	_, err := s.Token(ctx, "tok_del1")
+	wantErrIs(t, "Token after delete", err, tokend.ErrNotFound)
+	for _, secret := range []string{"rotated secret", "secret of tok_del1"} {
+		_, err := s.TokenBySecret(ctx, hashOf(secret))
+		wantErrIs(t, "TokenBySecret("+secret+") after delete", err, tokend.ErrNotFound)
+	}
+	usage, err := s.Usage(ctx, "tok_del1", hour, hour.Add(time.Hour))
+	if err != nil || len(usage) != 0 {
+		t.Errorf("Usage after delete = %v, %v; want none", usage, err)
+	}
+	var actions []string
+	for _, ev := range eventsOf(t, s, tokend.EventFilter{TokenID: "tok_del1"}) {
+		actions = append(actions, ev.Action)
+	}
+	wantActions := []string{tokend.ActionTokenDelete, tokend.ActionTokenRotate, tokend.ActionTokenCreate}
+	if d := diff(wantActions, actions); d != "" {
+		t.Errorf("events of the deleted token, newest first (-want +got):\n%s", d)
+	}
+
+	err = s.DeleteToken(ctx, "tok_del1", del)
+	wantErrIs(t, "second DeleteToken", err, tokend.ErrNotFound)
+	if n := len(eventsOf(t, s, tokend.EventFilter{TokenID: "tok_del1"})); n != 3 {
+		t.Errorf("%d events after a second delete, want still 3", n)
+	}
+	// Its name and its secrets are free again.
+	again := newToken("tok_del2", "app_a", "doomed")
+	again.SecretHash = hashOf("rotated secret")
+	mustCreateToken(t, s, again)
+}
