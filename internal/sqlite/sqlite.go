@@ -1,0 +1,226 @@
+// Package sqlite keeps tokend's apps, tokens, audit events and usage in one
+// SQLite database file, through the pure-Go driver modernc.org/sqlite. It
+// implements tokend.Store and passes the storetest conformance suite.
+//
+// It must not log anything, and it never sees a secret: only keyed hashes
+// arrive here, and no error it returns carries a stored value. It holds no
+// business rules beyond what the Store contract says; validation, clocks and
+// audit wording belong to the service.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"runtime"
+
+	"github.com/pressly/goose/v3"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/tokend/tokend"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store is a tokend.Store on one SQLite database file.
+//
+// Writes go through a pool of exactly one connection whose transactions
+// begin IMMEDIATE: in-process writers queue in database/sql instead of
+// spinning on SQLITE_BUSY, and a read-modify-write (UpdateToken) holds the
+// write lock from its first read, so no other writer, in this process or
+// another, can slip in between. Reads use their own pool: in WAL mode they
+// neither wait for nor block the writer.
+type Store struct {
+	w *sql.DB // the single writer connection
+	r *sql.DB // read-only connections
+}
+
+var _ tokend.Store = (*Store)(nil)
+
+// busyTimeoutMS bounds how long a connection waits for a lock held by another
+// process (another tokend, or the sqlite3 shell) before giving up.
+const busyTimeoutMS = 10000
+
+// Open opens (creating if needed) the database at path and brings its schema
+// up to date.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("sqlite: empty database path")
+	}
+	w, err := sql.Open("sqlite", dsn(path, true))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+
+	r, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	n := max(4, runtime.GOMAXPROCS(0))
+	r.SetMaxOpenConns(n)
+	r.SetMaxIdleConns(n)
+
+	s := &Store{w: w, r: r}
+	// The writer connects first: it switches the file to WAL, which is
+	// persistent, before any reader opens it.
+	if err := w.PingContext(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// dsn builds the driver's connection string. Every pragma is applied on every
+// new connection, because foreign_keys, synchronous and busy_timeout are per
+// connection in SQLite.
+func dsn(path string, writer bool) string {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeoutMS))
+	q.Add("_pragma", "foreign_keys(1)")
+	// FULL syncs the WAL on every commit: an acknowledged write survives a
+	// power loss, not only a crash of the process.
+	q.Add("_pragma", "synchronous(FULL)")
+	if writer {
+		q.Add("_pragma", "journal_mode(WAL)")
+		q.Set("_txlock", "immediate")
+	} else {
+		// A bug that writes through the read pool fails loudly instead of
+		// racing the writer for the lock.
+		q.Add("_pragma", "query_only(1)")
+	}
+	u := url.URL{Scheme: "file", Path: path, RawQuery: q.Encode()}
+	if path[0] != '/' {
+		// A relative path stays relative: "file:data/tokend.db".
+		u = url.URL{Scheme: "file", Opaque: (&url.URL{Path: path}).EscapedPath(), RawQuery: q.Encode()}
+	}
+	return u.String()
+}
+
+// Migrate applies the embedded migrations that the database lacks. Open
+// calls it; running it again is harmless.
+func (s *Store) Migrate(ctx context.Context) error {
+	p, err := s.migrator()
+	if err != nil {
+		return err
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("sqlite: migrate: %w", err)
+	}
+	return nil
+}
+
+// SchemaVersion answers the version of the newest migration applied to the
+// database and the newest one this build knows.
+func (s *Store) SchemaVersion(ctx context.Context) (current, latest int64, err error) {
+	p, err := s.migrator()
+	if err != nil {
+		return 0, 0, err
+	}
+	current, latest, err = p.GetVersions(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("sqlite: schema version: %w", err)
+	}
+	return current, latest, nil
+}
+
+func (s *Store) migrator() (*goose.Provider, error) {
+	// The sub-FS puts the files at its root, where goose looks. Go migrations
+	// registered globally by other packages must never run against this
+	// database.
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: migrations: %w", err)
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, s.w, fsys, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: migrations: %w", err)
+	}
+	return p, nil
+}
+
+// Close closes the database. Pending transactions are rolled back by SQLite.
+func (s *Store) Close() error {
+	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+// Ping reports whether both pools can reach the database.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.r.PingContext(ctx); err != nil {
+		return storeErr("ping", err)
+	}
+	if err := s.w.PingContext(ctx); err != nil {
+		return storeErr("ping", err)
+	}
+	return nil
+}
+
+// write runs fn in one write transaction (BEGIN IMMEDIATE) and commits when
+// fn returns nil. fn's error is returned unchanged, so that an updater's own
+// error reaches the caller as is.
+func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return storeErr("begin", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return storeErr("commit", err)
+	}
+	return nil
+}
+
+// storeErr translates a driver error into the domain's errors by SQLite's
+// extended result code, never by its message: a uniqueness violation is a
+// conflict, a missing row is not found, a lock that stayed busy past the
+// timeout is an outage worth retrying. Anything else is internal.
+func storeErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var te *tokend.Error
+	if errors.As(err, &te) {
+		return err
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return tokend.ErrNotFound
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("sqlite: %s: %w", op, err)
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return &tokend.Error{Code: tokend.ECodeConflict, Message: "conflicts with an existing record", Cause: fmt.Errorf("sqlite: %s: %w", op, err)}
+		}
+		switch se.Code() & 0xff { // the primary result code
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+			return tokend.Unavailable(fmt.Errorf("sqlite: %s: %w", op, err))
+		}
+	}
+	return tokend.Internal(fmt.Errorf("sqlite: %s: %w", op, err))
+}
+
+// isForeignKey reports whether err is a foreign key violation.
+func isForeignKey(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
+}

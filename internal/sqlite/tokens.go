@@ -1,0 +1,354 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+	"time"
+
+	"github.com/tokend/tokend"
+)
+
+// tokenCols are the columns of tokens in the order tokenArgs and scanToken
+// use. The INSERT and UPDATE statements are spelled from this one list so
+// that a new column cannot be forgotten in one of them.
+var tokenCols = []string{
+	"id", "app_id", "name", "description", "type", "access", "permissions",
+	"expires_at", "allowed_ips", "allowed_origins", "rate_limit", "rate_window",
+	"max_uses", "use_count", "metadata", "status", "masked", "created_at",
+	"created_by", "updated_at", "last_used_at", "last_used_ip", "revoked_at",
+	"previous_secret_expires_at", "version", "secret_hash",
+}
+
+var (
+	tokenColumns = strings.Join(tokenCols, ", ")
+	// tokenColumnsT names the same columns of the table aliased t.
+	tokenColumnsT = "t." + strings.Join(tokenCols, ", t.")
+	insertToken   = `INSERT INTO tokens (` + tokenColumns + `) VALUES (?` + strings.Repeat(", ?", len(tokenCols)-1) + `)`
+	// updateToken binds the same arguments as insertToken: ?1 is the id.
+	updateToken = func() string {
+		set := make([]string, 0, len(tokenCols)-1)
+		for i, c := range tokenCols[1:] {
+			set = append(set, fmt.Sprintf("%s = ?%d", c, i+2))
+		}
+		return `UPDATE tokens SET ` + strings.Join(set, ", ") + ` WHERE id = ?1`
+	}()
+)
+
+func (s *Store) CreateToken(ctx context.Context, t tokend.Token, ev tokend.Event) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		if err := checkLiveName(ctx, tx, t); err != nil {
+			return err
+		}
+		args, err := tokenArgs(t)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, insertToken, args...); err != nil {
+			if isForeignKey(err) {
+				return &tokend.Error{Code: tokend.ECodeNotFound, Message: "app not found", Cause: err}
+			}
+			return storeErr("create token", err)
+		}
+		return insertEvent(ctx, tx, ev)
+	})
+}
+
+// checkLiveName answers a conflict that names the field when another live
+// token of t's app has t's name. The partial unique index enforces the rule
+// anyway; asking first only gives the caller a better answer than "conflict".
+func checkLiveName(ctx context.Context, tx *sql.Tx, t tokend.Token) error {
+	if t.Status == tokend.StatusRevoked {
+		return nil
+	}
+	var one int
+	err := tx.QueryRowContext(ctx, `
+		SELECT 1 FROM tokens
+		WHERE app_id = ? AND name = ? AND status <> 'revoked' AND id <> ?`,
+		t.AppID, t.Name, t.ID).Scan(&one)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
+	case err != nil:
+		return storeErr("check token name", err)
+	}
+	return &tokend.Error{
+		Code:    tokend.ECodeConflict,
+		Message: "another token of this app already has this name",
+		Fields:  []tokend.FieldError{{Field: "name", Message: "is taken by another live token of this app"}},
+	}
+}
+
+func (s *Store) Token(ctx context.Context, id string) (tokend.Token, error) {
+	return scanToken(s.r.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE id = ?`, id))
+}
+
+func (s *Store) TokenBySecret(ctx context.Context, hash []byte) (tokend.Credential, error) {
+	t, err := scanToken(s.r.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE secret_hash = ?`, hash))
+	if err == nil {
+		return tokend.Credential{Token: t}, nil
+	}
+	if !errors.Is(err, tokend.ErrNotFound) {
+		return tokend.Credential{}, err
+	}
+	// Not a current secret: perhaps one replaced by rotation. Checked second
+	// because verification of current secrets is the hot path.
+	var grace int64
+	t, err = scanToken(s.r.QueryRowContext(ctx, `
+		SELECT `+tokenColumnsT+`, r.grace_until
+		FROM retired_secrets r JOIN tokens t ON t.id = r.token_id
+		WHERE r.hash = ?`, hash), &grace)
+	if err != nil {
+		return tokend.Credential{}, err
+	}
+	return tokend.Credential{Token: t, Retired: true, GraceUntil: fromMicros(grace)}, nil
+}
+
+// Tokens lists tokens newest first, keyed by (created_at, id).
+func (s *Store) Tokens(ctx context.Context, f tokend.TokenFilter) (tokend.Page[tokend.Token], error) {
+	var (
+		where []string
+		args  []any
+	)
+	if f.AppID != "" {
+		where, args = append(where, "app_id = ?"), append(args, f.AppID)
+	}
+	if f.Type != "" {
+		where, args = append(where, "type = ?"), append(args, string(f.Type))
+	}
+	if f.Query != "" {
+		// SQLite's LIKE ignores case for ASCII letters only.
+		where, args = append(where, `name LIKE ? ESCAPE '\'`), append(args, likeContains(f.Query))
+	}
+	if f.Status != "" {
+		now := f.Now
+		if now.IsZero() {
+			// A caller that forgot Now still gets today's answer, not one
+			// in which nothing has ever expired.
+			now = time.Now()
+		}
+		n := micros(now)
+		switch f.Status {
+		case tokend.StatusActive, tokend.StatusDisabled:
+			where = append(where, "status = ? AND (expires_at IS NULL OR expires_at > ?)")
+			args = append(args, string(f.Status), n)
+		case tokend.StatusRevoked:
+			where = append(where, "status = 'revoked'")
+		case tokend.StatusExpired:
+			where = append(where, "status <> 'revoked' AND expires_at <= ?")
+			args = append(args, n)
+		default:
+			var p tokend.Problems
+			p.Add("status", "must be one of active, disabled, revoked or expired")
+			return tokend.Page[tokend.Token]{}, p.Err()
+		}
+	}
+	if f.Cursor != "" {
+		at, id, err := parseTimeCursor(kindToken, f.Cursor)
+		if err != nil {
+			return tokend.Page[tokend.Token]{}, err
+		}
+		where, args = append(where, "(created_at, id) < (?, ?)"), append(args, at, id)
+	}
+	limit := pageLimit(f.Limit)
+	q := `SELECT ` + tokenColumns + ` FROM tokens`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY created_at DESC, id DESC LIMIT ?"
+	args = append(args, limit+1) // one more tells whether a next page exists
+
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return tokend.Page[tokend.Token]{}, storeErr("list tokens", err)
+	}
+	defer rows.Close()
+	page := tokend.Page[tokend.Token]{Items: []tokend.Token{}}
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return tokend.Page[tokend.Token]{}, err
+		}
+		page.Items = append(page.Items, t)
+	}
+	if err := rows.Err(); err != nil {
+		return tokend.Page[tokend.Token]{}, storeErr("list tokens", err)
+	}
+	if len(page.Items) > limit {
+		page.Items = page.Items[:limit]
+		last := page.Items[limit-1]
+		page.NextCursor = timeCursor(kindToken, last.CreatedAt, last.ID)
+	}
+	return page, nil
+}
+
+func (s *Store) UpdateToken(ctx context.Context, id string, fn func(t *tokend.Token) (tokend.Event, error)) (tokend.Token, error) {
+	var t tokend.Token
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var err error
+		t, err = scanToken(tx.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE id = ?`, id))
+		if err != nil {
+			return err
+		}
+		// fn may overwrite the hash in place; keep our own copy.
+		oldHash := bytes.Clone(t.SecretHash)
+		version := t.Version
+		ev, err := fn(&t)
+		if err != nil {
+			return err
+		}
+		// The id is the row's identity, and the version is the store's to
+		// keep; whatever fn did to them is undone.
+		t.ID, t.Version = id, version+1
+		if err := checkLiveName(ctx, tx, t); err != nil {
+			return err
+		}
+		args, err := tokenArgs(t)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, updateToken, args...); err != nil {
+			if isForeignKey(err) {
+				return &tokend.Error{Code: tokend.ECodeNotFound, Message: "app not found", Cause: err}
+			}
+			return storeErr("update token", err)
+		}
+		if !bytes.Equal(oldHash, t.SecretHash) {
+			if err := retireSecret(ctx, tx, t, oldHash); err != nil {
+				return err
+			}
+		}
+		return insertEvent(ctx, tx, ev)
+	})
+	if err != nil {
+		return tokend.Token{}, err
+	}
+	return t, nil
+}
+
+// retireSecret keeps a hash replaced by rotation. It verifies until the
+// token's PreviousSecretExpiresAt; without one, its grace ends at the
+// rotation itself, and a later use is only recognised as an old secret.
+func retireSecret(ctx context.Context, tx *sql.Tx, t tokend.Token, hash []byte) error {
+	retired := t.UpdatedAt // the service stamps the rotation time here
+	if retired.IsZero() {
+		retired = time.Now()
+	}
+	grace := retired
+	if t.PreviousSecretExpiresAt != nil {
+		grace = *t.PreviousSecretExpiresAt
+	}
+	_, err := tx.ExecContext(ctx, `
+		INSERT INTO retired_secrets (hash, token_id, retired_at, grace_until)
+		VALUES (?, ?, ?, ?)`,
+		hash, t.ID, micros(retired), micros(grace))
+	return storeErr("retire secret", err)
+}
+
+// DeleteToken deletes the token; its retired secrets and usage go by ON
+// DELETE CASCADE. Its events stay: the audit log outlives what it is about.
+func (s *Store) DeleteToken(ctx context.Context, id string, ev tokend.Event) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM tokens WHERE id = ?`, id)
+		if err := affectedOne(res, err, "delete token"); err != nil {
+			return err
+		}
+		return insertEvent(ctx, tx, ev)
+	})
+}
+
+func (s *Store) RevokeAppTokens(ctx context.Context, appID string, at time.Time, ev tokend.Event) (int, error) {
+	var n int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		var one int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM apps WHERE id = ?`, appID).Scan(&one)
+		if err != nil {
+			return storeErr("revoke app tokens", err)
+		}
+		res, err := tx.ExecContext(ctx, `
+			UPDATE tokens
+			SET status = 'revoked', revoked_at = ?1, updated_at = ?1, version = version + 1
+			WHERE app_id = ?2 AND status <> 'revoked'`,
+			micros(at), appID)
+		if err != nil {
+			return storeErr("revoke app tokens", err)
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return storeErr("revoke app tokens", err)
+		}
+		// The caller's map is theirs; the count goes into a copy.
+		d := maps.Clone(ev.Details)
+		if d == nil {
+			d = map[string]any{}
+		}
+		d["count"] = n
+		ev.Details = d
+		return insertEvent(ctx, tx, ev)
+	})
+	if err != nil {
+		return 0, err
+	}
+	return int(n), nil
+}
+
+// tokenArgs lists t's columns in the order of tokenCols.
+func tokenArgs(t tokend.Token) ([]any, error) {
+	var j jsonCodec
+	perms, ips := j.encode(t.Permissions), j.encode(t.AllowedIPs)
+	origins, meta := j.encode(t.AllowedOrigins), j.encode(t.Metadata)
+	if j.err != nil {
+		return nil, tokend.Internal(fmt.Errorf("sqlite: token %s: %w", t.ID, j.err))
+	}
+	var limit, window any
+	if t.RateLimit != nil {
+		limit, window = int64(t.RateLimit.Limit), int64(t.RateLimit.Window)
+	}
+	return []any{
+		t.ID, t.AppID, t.Name, t.Description, string(t.Type), string(t.Access), perms,
+		nullMicros(t.ExpiresAt), ips, origins, limit, window,
+		nullInt64(t.MaxUses), t.UseCount, meta, string(t.Status), t.Masked, micros(t.CreatedAt),
+		t.CreatedBy, micros(t.UpdatedAt), nullMicros(t.LastUsedAt), t.LastUsedIP, nullMicros(t.RevokedAt),
+		nullMicros(t.PreviousSecretExpiresAt), t.Version, t.SecretHash,
+	}, nil
+}
+
+// scanToken reads the columns of tokenCols, then any extra ones into extra.
+func scanToken(sc scanner, extra ...any) (tokend.Token, error) {
+	var (
+		t                                  tokend.Token
+		typ, access, status                string
+		perms, ips, origins, meta          string
+		expires, lastUsed, revoked, prevEx sql.NullInt64
+		limit, window, maxUses             sql.NullInt64
+		created, updated                   int64
+	)
+	dest := []any{
+		&t.ID, &t.AppID, &t.Name, &t.Description, &typ, &access, &perms,
+		&expires, &ips, &origins, &limit, &window,
+		&maxUses, &t.UseCount, &meta, &status, &t.Masked, &created,
+		&t.CreatedBy, &updated, &lastUsed, &t.LastUsedIP, &revoked,
+		&prevEx, &t.Version, &t.SecretHash,
+	}
+	if err := sc.Scan(append(dest, extra...)...); err != nil {
+		return tokend.Token{}, storeErr("read token", err)
+	}
+	t.Type, t.Access, t.Status = tokend.TokenType(typ), tokend.Access(access), tokend.Status(status)
+	t.ExpiresAt, t.LastUsedAt = fromNullMicros(expires), fromNullMicros(lastUsed)
+	t.RevokedAt, t.PreviousSecretExpiresAt = fromNullMicros(revoked), fromNullMicros(prevEx)
+	t.CreatedAt, t.UpdatedAt = fromMicros(created), fromMicros(updated)
+	t.MaxUses = fromNullInt64(maxUses)
+	if limit.Valid {
+		t.RateLimit = &tokend.RateLimit{Limit: int(limit.Int64), Window: tokend.Duration(window.Int64)}
+	}
+	var j jsonCodec
+	t.Permissions, t.AllowedIPs = decode[[]string](&j, perms), decode[[]string](&j, ips)
+	t.AllowedOrigins, t.Metadata = decode[[]string](&j, origins), decode[map[string]any](&j, meta)
+	if j.err != nil {
+		return tokend.Token{}, tokend.Internal(fmt.Errorf("sqlite: token %s: %w", t.ID, j.err))
+	}
+	return t, nil
+}
