@@ -229,6 +229,15 @@ type tokenState struct {
 	limiter     limiter
 	oldSecretAt atomic.Int64 // last old-secret event (unix ns)
 
+	// Usage since the last flush (see usageTable).
+	usage     atomic.Pointer[hourUsage]
+	lastAt    atomic.Int64
+	lastIP    atomic.Pointer[string]
+	dirty     atomic.Bool
+	mu        sync.Mutex   // guards past and the change of hour
+	past      []*hourUsage // earlier hours not yet written
+	flushedAt int64        // flush-only: lastAt when last written
+
 	refs int // cache entries referring to it; under the table shard's lock
 }
 

@@ -81,6 +81,9 @@ func New(o Options) *Engine {
 	if o.Store == nil || o.Hasher == nil {
 		panic("verify: Options.Store and Options.Hasher are required")
 	}
+	if len(tokend.Codes) > maxCodes {
+		panic("verify: more verification codes than usage counters; raise maxCodes")
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -113,7 +116,6 @@ func New(o Options) *Engine {
 	}
 	e.cache.init(o.CacheEntries)
 	e.tokens.init()
-	e.usage.init(e.tokens.shardIndex)
 	if o.FailureLimit > 0 {
 		e.throttle = newThrottle(o.FailureLimit, o.FailureWindow)
 	}

@@ -661,8 +661,11 @@ func TestFailureThrottle(t *testing.T) {
 			t.Fatalf("failure %d: %s, want NOT_FOUND", i+1, c)
 		}
 	}
-	h.verify(tokend.VerifyRequest{Token: "garbage", IP: attacker}) // the 4th failure: MALFORMED
 	lookups, hmacs := h.store.lookups.Load(), h.hmacs.Load()
+	// Three failures are allowed; whatever comes next is refused unread.
+	if res := h.verify(tokend.VerifyRequest{Token: "garbage", IP: attacker}); res.Reason != ReasonClientThrottled {
+		t.Fatalf("after 3 failures: %+v, want client_throttled", res)
+	}
 
 	for _, tok := range []string{unknown.Reveal(), good} {
 		res := h.verify(tokend.VerifyRequest{Token: tok, IP: attacker})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tokend/tokend"
@@ -41,15 +42,18 @@ func (e *Engine) Flush(ctx context.Context) error {
 	e.usage.flushMu.Lock()
 	defer e.usage.flushMu.Unlock()
 	var errs []error
-	if b := e.usage.take(); len(b.Counts) > 0 || len(b.Last) > 0 {
-		if err := e.store.RecordUsage(ctx, b); err != nil {
-			e.usage.putBack(b)
+	counts, last := e.usage.take()
+	if len(counts) > 0 || len(last) > 0 {
+		if err := e.store.RecordUsage(ctx, batchOf(counts, last)); err != nil {
+			// Kept whole and merged into the next batch, so one key never
+			// reaches storage as two rows of a batch.
+			e.usage.carry, e.usage.carryLast = counts, last
 			e.log.Error("verify: writing usage failed; it is kept for the next flush",
-				"err", err, "counts", len(b.Counts), "tokens", len(b.Last))
+				"err", err, "counts", len(counts), "tokens", len(last))
 			errs = append(errs, err)
 		} else {
-			for _, l := range b.Last {
-				e.tokens.settled(l.TokenID, l.Uses)
+			for id, l := range last {
+				e.tokens.settled(id, l.uses)
 			}
 		}
 	}
@@ -113,111 +117,214 @@ type lastUse struct {
 	uses int64
 }
 
-// usageTable collects usage between flushes, in shards chosen by token so
-// that requests for different tokens do not share a lock.
+// maxCodes bounds the verification codes counted per hour; New checks
+// that tokend.Codes fits.
+const maxCodes = 16
+
+// codeSlot is the index of c in tokend.Codes.
+func codeSlot(c tokend.Code) int {
+	for i, x := range tokend.Codes {
+		if x == c {
+			return i
+		}
+	}
+	panic("verify: unknown verification code " + string(c))
+}
+
+// hourUsage counts one token's verifications in one hour, by code, with
+// atomics: a hot token verified from every core meets no lock and no map.
+type hourUsage struct {
+	hour    int64
+	n       [maxCodes]atomic.Int64
+	drained bool // flush-only: emptied by an earlier flush
+}
+
+// usageTable collects usage between flushes. The counters live in each
+// token's state; the table only lists the states that have something to
+// write (marked dirty once per flush interval, not once per request).
 type usageTable struct {
 	flushMu sync.Mutex // one flush at a time; never taken by Verify
-	index   func(tokenID string) uint64
-	shard   [shards]usageShard
+	dirty   [shards]dirtyShard
+
+	// carry is what the last flush could not write; flush-only, under
+	// flushMu.
+	carry     map[usageKey]int64
+	carryLast map[string]lastUse
 }
 
-type usageShard struct {
+type dirtyShard struct {
 	mu     sync.Mutex
-	counts map[usageKey]int64
-	last   map[string]lastUse
-}
-
-func (u *usageTable) init(index func(string) uint64) {
-	u.index = index
-	for i := range u.shard {
-		u.shard[i].counts = make(map[usageKey]int64)
-		u.shard[i].last = make(map[string]lastUse)
-	}
+	states []*tokenState
 }
 
 // record counts one verification of a known token.
 func (u *usageTable) record(st *tokenState, now int64, code tokend.Code, ip string) {
-	valid := code == tokend.CodeValid
-	if valid {
-		// Before the use is visible to a flush, which subtracts it once
+	hour := now - now%hourNs
+	hu := st.usage.Load()
+	if hu == nil || hu.hour != hour {
+		hu = st.newHour(hour)
+	}
+	if code == tokend.CodeValid {
+		// Before the use can be drained by a flush, which subtracts it once
 		// written: the state is kept while this is above zero.
 		st.unflushed.Add(1)
+		st.lastUse(now, ip)
 	}
-	hour := now - now%hourNs
-	sh := &u.shard[st.shard]
-	sh.mu.Lock()
-	sh.counts[usageKey{id: st.id, hour: hour, code: code}]++
-	if valid {
-		lu := sh.last[st.id]
-		if now >= lu.at {
-			lu.at, lu.ip = now, ip
-		}
-		lu.uses++
-		sh.last[st.id] = lu
+	hu.n[codeSlot(code)].Add(1)
+	// After counting: a flush clears the mark before it drains, so a count
+	// it misses is marked again for the next one.
+	if !st.dirty.Load() && st.dirty.CompareAndSwap(false, true) {
+		sh := &u.dirty[st.shard]
+		sh.mu.Lock()
+		sh.states = append(sh.states, st)
+		sh.mu.Unlock()
 	}
-	sh.mu.Unlock()
 }
 
-// take swaps out everything collected so far as one batch.
-func (u *usageTable) take() tokend.UsageBatch {
-	var b tokend.UsageBatch
-	for i := range u.shard {
-		sh := &u.shard[i]
+// newHour starts the counters of a new hour, keeping the last one's until a
+// flush has written them.
+func (st *tokenState) newHour(hour int64) *hourUsage {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	hu := st.usage.Load()
+	if hu != nil && hu.hour == hour {
+		return hu
+	}
+	if hu != nil {
+		st.past = append(st.past, hu)
+	}
+	hu = &hourUsage{hour: hour}
+	st.usage.Store(hu)
+	return hu
+}
+
+// lastUse moves the last use forward. The address is stored only when it
+// changes, so that a client calling from one address allocates nothing.
+func (st *tokenState) lastUse(now int64, ip string) {
+	for {
+		cur := st.lastAt.Load()
+		if now < cur {
+			return
+		}
+		if now == cur || st.lastAt.CompareAndSwap(cur, now) {
+			break
+		}
+	}
+	if p := st.lastIP.Load(); p == nil || *p != ip {
+		s := new(string)
+		*s = ip
+		st.lastIP.Store(s)
+	}
+}
+
+// take drains every dirty token's counters into one batch, together with
+// what the last flush could not write.
+func (u *usageTable) take() (map[usageKey]int64, map[string]lastUse) {
+	counts, last := u.carry, u.carryLast
+	u.carry, u.carryLast = nil, nil
+	if counts == nil {
+		counts = make(map[usageKey]int64)
+		last = make(map[string]lastUse)
+	}
+	var again []*tokenState
+	for i := range u.dirty {
+		sh := &u.dirty[i]
 		sh.mu.Lock()
-		// An empty map stays in place: taking it would only allocate a
-		// new one every flush for nothing.
-		var counts map[usageKey]int64
-		var last map[string]lastUse
-		if len(sh.counts) > 0 {
-			counts = sh.counts
-			sh.counts = make(map[usageKey]int64, len(counts))
-		}
-		if len(sh.last) > 0 {
-			last = sh.last
-			sh.last = make(map[string]lastUse, len(last))
-		}
+		states := sh.states
+		sh.states = nil
 		sh.mu.Unlock()
-		for k, n := range counts {
-			b.Counts = append(b.Counts, tokend.UsageCount{
-				TokenID: k.id, Hour: time.Unix(0, k.hour).UTC(), Code: k.code, Count: n,
-			})
+		for _, st := range states {
+			if st.drain(counts, last) {
+				again = append(again, st)
+			}
 		}
-		for id, l := range last {
-			b.Last = append(b.Last, tokend.LastUse{
-				TokenID: id, At: time.Unix(0, l.at).UTC(), IP: l.ip, Uses: l.uses,
-			})
+	}
+	// Tokens with an old hour still held are looked at again next time.
+	for _, st := range again {
+		if st.dirty.CompareAndSwap(false, true) {
+			sh := &u.dirty[st.shard]
+			sh.mu.Lock()
+			sh.states = append(sh.states, st)
+			sh.mu.Unlock()
 		}
+	}
+	return counts, last
+}
+
+// drain moves the token's counts into the batch maps, and answers whether
+// it still holds a past hour to look at next time.
+func (st *tokenState) drain(counts map[usageKey]int64, last map[string]lastUse) (keep bool) {
+	st.dirty.Store(false)
+	st.mu.Lock()
+	hours := append([]*hourUsage{st.usage.Load()}, st.past...)
+	// A past hour is forgotten once a flush found it empty after an
+	// earlier one drained it: a request that loaded it just before the
+	// hour turned has long finished adding to it.
+	past := st.past[:0]
+	for _, hu := range st.past {
+		if hu.drained && empty(hu) {
+			continue
+		}
+		hu.drained = true
+		past = append(past, hu)
+	}
+	clear(st.past[len(past):])
+	st.past = past
+	st.mu.Unlock()
+
+	var uses int64
+	for _, hu := range hours {
+		if hu == nil {
+			continue
+		}
+		for i := range hu.n {
+			if v := hu.n[i].Swap(0); v != 0 {
+				code := tokend.Codes[i]
+				counts[usageKey{id: st.id, hour: hu.hour, code: code}] += v
+				if code == tokend.CodeValid {
+					uses += v
+				}
+			}
+		}
+	}
+	if at := st.lastAt.Load(); uses > 0 || at > st.flushedAt {
+		st.flushedAt = at
+		l := last[st.id]
+		if at > l.at {
+			l.at = at
+			if p := st.lastIP.Load(); p != nil {
+				l.ip = *p
+			}
+		}
+		l.uses += uses
+		last[st.id] = l
+	}
+	return len(past) > 0
+}
+
+func empty(hu *hourUsage) bool {
+	for i := range hu.n {
+		if hu.n[i].Load() != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func batchOf(counts map[usageKey]int64, last map[string]lastUse) tokend.UsageBatch {
+	var b tokend.UsageBatch
+	for k, n := range counts {
+		b.Counts = append(b.Counts, tokend.UsageCount{
+			TokenID: k.id, Hour: time.Unix(0, k.hour).UTC(), Code: k.code, Count: n,
+		})
+	}
+	for id, l := range last {
+		b.Last = append(b.Last, tokend.LastUse{
+			TokenID: id, At: time.Unix(0, l.at).UTC(), IP: l.ip, Uses: l.uses,
+		})
 	}
 	return b
 }
-
-// putBack merges a batch that could not be written into what was collected
-// meanwhile.
-func (u *usageTable) putBack(b tokend.UsageBatch) {
-	for _, c := range b.Counts {
-		sh := u.shardFor(c.TokenID)
-		sh.mu.Lock()
-		sh.counts[usageKey{id: c.TokenID, hour: c.Hour.UnixNano(), code: c.Code}] += c.Count
-		sh.mu.Unlock()
-	}
-	for _, l := range b.Last {
-		sh := u.shardFor(l.TokenID)
-		sh.mu.Lock()
-		cur := sh.last[l.TokenID]
-		if at := l.At.UnixNano(); at > cur.at {
-			cur.at, cur.ip = at, l.IP
-		}
-		cur.uses += l.Uses
-		sh.last[l.TokenID] = cur
-		sh.mu.Unlock()
-	}
-}
-
-// shardFor finds the shard of a token id by hashing it, for the flush path
-// only (the hot path has the index in the token state). It must be the
-// token's own shard: one key in two shards would reach storage as two rows
-// of one batch.
-func (u *usageTable) shardFor(id string) *usageShard { return &u.shard[u.index(id)] }
 
 // maxPendingEvents bounds the audit events waiting for a flush while storage
 // refuses them.

@@ -228,3 +228,28 @@ func TestUsageOfEveryCodeThatIdentifiedAToken(t *testing.T) {
 		t.Errorf("refused verifications updated last use: %+v", last)
 	}
 }
+
+func TestPastHoursAreForgottenOnceWritten(t *testing.T) {
+	h := newHarness(t)
+	sec := h.token(func(t *tokend.Token) { t.ID = "tok_hours" })
+	for range 5 {
+		h.code(sec)
+		h.clock.Advance(time.Hour)
+	}
+	h.code(sec)
+	for range 3 {
+		h.e.Flush(context.Background())
+	}
+	st := h.e.cache.get(h.hasher.Sum(sec), h.clock.Now().UnixNano(), int64(time.Hour)).state
+	st.mu.Lock()
+	n := len(st.past)
+	st.mu.Unlock()
+	if n != 0 {
+		t.Errorf("%d past hours still held after they were written", n)
+	}
+	b, _ := h.store.recorded()
+	counts, _ := usage(b)
+	if len(counts) != 6 {
+		t.Errorf("counts = %v, want one VALID row for each of 6 hours", counts)
+	}
+}

@@ -1,0 +1,138 @@
+package verify
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/tokend/tokend"
+	"github.com/tokend/tokend/secret"
+)
+
+// benchHarness uses the real clock and HMAC, as production does.
+func benchHarness(b *testing.B, edit ...func(o *Options)) *harness {
+	h := newHarness(b, edit...)
+	h.e.now = time.Now
+	h.e.sum = h.hasher.Sum
+	return h
+}
+
+func BenchmarkVerifyCachedValid(b *testing.B) {
+	h := benchHarness(b)
+	sec := h.token(func(t *tokend.Token) { t.Access = tokend.AccessReadOnly })
+	r := tokend.VerifyRequest{Token: sec, IP: "192.0.2.1", Permissions: []string{"orders:read"}}
+	ctx := context.Background()
+	h.e.Verify(ctx, r)
+	b.ReportAllocs()
+	for b.Loop() {
+		if res, _ := h.e.Verify(ctx, r); res.Code != tokend.CodeValid {
+			b.Fatal(res.Code)
+		}
+	}
+}
+
+func BenchmarkVerifyCachedValidParallel(b *testing.B) {
+	h := benchHarness(b)
+	var secs []string
+	for range 64 {
+		secs = append(secs, h.token(func(t *tokend.Token) { t.Access = tokend.AccessReadOnly }))
+	}
+	ctx := context.Background()
+	for _, s := range secs {
+		h.e.Verify(ctx, tokend.VerifyRequest{Token: s})
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	perms := []string{"orders:read"}
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			r := tokend.VerifyRequest{Token: secs[i%len(secs)], IP: "192.0.2.1", Permissions: perms}
+			i++
+			if res, _ := h.e.Verify(ctx, r); res.Code != tokend.CodeValid {
+				b.Error(res.Code)
+				return
+			}
+		}
+	})
+}
+
+// One hot token from every core: the worst case for shared cache lines.
+func BenchmarkVerifyCachedValidParallelOneToken(b *testing.B) {
+	h := benchHarness(b)
+	sec := h.token()
+	ctx := context.Background()
+	r := tokend.VerifyRequest{Token: sec, IP: "192.0.2.1"}
+	h.e.Verify(ctx, r)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if res, _ := h.e.Verify(ctx, r); res.Code != tokend.CodeValid {
+				b.Error(res.Code)
+				return
+			}
+		}
+	})
+}
+
+// Every check configured: IP range, plugin origin, custom permissions,
+// max_uses and a rate limit (whose state is the one allocation).
+func BenchmarkVerifyCachedValidAllChecks(b *testing.B) {
+	h := benchHarness(b, func(o *Options) { o.FailureLimit = 100 })
+	sec := h.token(func(t *tokend.Token) {
+		t.Type = tokend.TypePlugin
+		t.AllowedOrigins = []string{"https://app.example.com"}
+		t.AllowedIPs = []string{"10.0.0.0/8", "2001:db8::/32"}
+		t.Access, t.Permissions = tokend.AccessCustom, []string{"orders:*"}
+		t.MaxUses = ptr(int64(1 << 62))
+		t.RateLimit = &tokend.RateLimit{Limit: 1_000_000_000, Window: tokend.Duration(time.Second)}
+	})
+	r := tokend.VerifyRequest{Token: sec, IP: "2001:db8::5", Origin: "https://app.example.com", Permissions: []string{"orders:write"}}
+	ctx := context.Background()
+	h.e.Verify(ctx, r)
+	b.ReportAllocs()
+	for b.Loop() {
+		if res, _ := h.e.Verify(ctx, r); res.Code != tokend.CodeValid {
+			b.Fatal(res.Code)
+		}
+	}
+}
+
+func BenchmarkVerifyMalformed(b *testing.B) {
+	h := benchHarness(b)
+	sec, _ := secret.Generate("tkd")
+	bad := []byte(sec.Reveal())
+	bad[12] ^= 1
+	r := tokend.VerifyRequest{Token: string(bad)}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if res, _ := h.e.Verify(ctx, r); res.Code != tokend.CodeMalformed {
+			b.Fatal(res.Code)
+		}
+	}
+}
+
+// Every verification misses the cache and asks the (in-memory) store: the
+// cost of the engine around a storage read.
+func BenchmarkVerifyCacheMiss(b *testing.B) {
+	h := benchHarness(b)
+	sec := h.token()
+	r := tokend.VerifyRequest{Token: sec}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		h.e.TokenChanged("tok_none") // bumps the epoch: nothing stays cached
+		h.e.cache.shardOf(h.hasher.Sum(sec)).drop()
+		if res, _ := h.e.Verify(ctx, r); res.Code != tokend.CodeValid {
+			b.Fatal(res.Code)
+		}
+	}
+}
+
+func (sh *cacheShard) drop() {
+	sh.mu.Lock()
+	clear(sh.m)
+	sh.mu.Unlock()
+}
