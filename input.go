@@ -126,7 +126,7 @@ func nullKeys(b []byte) []string {
 // AppInput is what creating an app takes.
 type AppInput struct {
 	Name             string    `json:"name" minLength:"1" maxLength:"50"`
-	TokenPrefix      string    `json:"token_prefix,omitempty" maxLength:"16" doc:"Lower-case letters, digits and underscores, starting with a letter. Default tkd."`
+	TokenPrefix      string    `json:"token_prefix,omitempty" maxLength:"16" pattern:"^[a-z][a-z0-9_]{0,15}$" doc:"Lower-case letters, digits and underscores, starting with a letter. Default tkd."`
 	Permissions      []string  `json:"permissions,omitempty" maxItems:"100" doc:"Permission catalog: resource:action strings."`
 	MaxTokenLifetime *Duration `json:"max_token_lifetime,omitempty" doc:"Longest lifetime a token may have, e.g. 90d."`
 }
@@ -134,7 +134,7 @@ type AppInput struct {
 // AppPatch is an edit of an app; null max_token_lifetime removes the limit.
 type AppPatch struct {
 	Name             *string   `json:"name,omitempty" minLength:"1" maxLength:"50"`
-	TokenPrefix      *string   `json:"token_prefix,omitempty" maxLength:"16"`
+	TokenPrefix      *string   `json:"token_prefix,omitempty" maxLength:"16" pattern:"^[a-z][a-z0-9_]{0,15}$"`
 	Permissions      *[]string `json:"permissions,omitempty" maxItems:"100"`
 	MaxTokenLifetime *Duration `json:"max_token_lifetime,omitempty" nullable:"true"`
 

@@ -135,7 +135,7 @@ type App struct {
 	Name             string    `json:"name"`
 	TokenPrefix      string    `json:"token_prefix" doc:"Prefix of this app's secrets." example:"tkd"`
 	Permissions      []string  `json:"permissions" doc:"Permission catalog: resource:action strings." nullable:"false"`
-	MaxTokenLifetime *Duration `json:"max_token_lifetime" doc:"Longest lifetime a token of this app may have; null for no limit."`
+	MaxTokenLifetime *Duration `json:"max_token_lifetime" nullable:"true" doc:"Longest lifetime a token of this app may have; null for no limit."`
 	System           bool      `json:"system" doc:"True for the built-in app that holds admin tokens."`
 	CreatedAt        time.Time `json:"created_at"`
 	UpdatedAt        time.Time `json:"updated_at"`

@@ -12,7 +12,7 @@ type appIDPath struct {
 }
 
 type appMatchInput struct {
-	appIDPath
+	ID      string `path:"id" maxLength:"64" doc:"The app id (app_…)."`
 	IfMatch string `header:"If-Match" doc:"The ETag from a previous read; 412 if the app changed since."`
 }
 
@@ -64,8 +64,9 @@ func handleAppGet(svc *manage.Service) func(context.Context, *appIDPath) (*appOu
 }
 
 type patchAppInput struct {
-	appMatchInput
-	Body tokend.AppPatch
+	ID      string `path:"id" maxLength:"64" doc:"The app id (app_…)."`
+	IfMatch string `header:"If-Match" doc:"The ETag from a previous read; 412 if the app changed since."`
+	Body    tokend.AppPatch
 }
 
 func handleAppPatch(svc *manage.Service) func(context.Context, *patchAppInput) (*appOutput, error) {

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"reflect"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -88,6 +89,8 @@ func apiConfig(version string) huma.Config {
 	cfg.DocsPath = ""     // the docs UI would load scripts from elsewhere
 	cfg.SchemasPath = ""
 	cfg.OpenAPIPath = "/openapi"
+	// Durations travel as text ("1h", "30d"), not as nanoseconds.
+	cfg.Components.Schemas.RegisterTypeAlias(reflect.TypeFor[tokend.Duration](), reflect.TypeFor[string]())
 	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		"bearer": {Type: "http", Scheme: "bearer", Description: "The secret of an admin token (an owner token comes from `tokend bootstrap`)."},
 	}

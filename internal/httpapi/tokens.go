@@ -33,7 +33,7 @@ type idPath struct {
 }
 
 type idMatchInput struct {
-	idPath
+	ID      string `path:"id" maxLength:"64" doc:"The token id (tok_…)."`
 	IfMatch string `header:"If-Match" doc:"The ETag from a previous read; 412 if the token changed since."`
 }
 
@@ -108,8 +108,9 @@ func handleTokenGet(svc *manage.Service) func(context.Context, *idPath) (*tokenO
 }
 
 type patchTokenInput struct {
-	idMatchInput
-	Body tokend.TokenPatch
+	ID      string `path:"id" maxLength:"64" doc:"The token id (tok_…)."`
+	IfMatch string `header:"If-Match" doc:"The ETag from a previous read; 412 if the token changed since."`
+	Body    tokend.TokenPatch
 }
 
 func handleTokenPatch(svc *manage.Service) func(context.Context, *patchTokenInput) (*tokenOutput, error) {
@@ -140,8 +141,9 @@ type RotateRequest struct {
 }
 
 type rotateInput struct {
-	idMatchInput
-	Body *RotateRequest `required:"false"`
+	ID      string         `path:"id" maxLength:"64" doc:"The token id (tok_…)."`
+	IfMatch string         `header:"If-Match" doc:"The ETag from a previous read; 412 if the token changed since."`
+	Body    *RotateRequest `required:"false"`
 }
 
 func handleTokenRotate(svc *manage.Service) func(context.Context, *rotateInput) (*tokenSecretOutput, error) {
@@ -177,7 +179,7 @@ func handleTokenDelete(svc *manage.Service) func(context.Context, *idMatchInput)
 }
 
 type usageInput struct {
-	idPath
+	ID   string `path:"id" maxLength:"64" doc:"The token id (tok_…)."`
 	From string `query:"from" doc:"RFC 3339 start (inclusive); default 7 days before to."`
 	To   string `query:"to" doc:"RFC 3339 end (exclusive); default the end of this hour."`
 }

@@ -49,7 +49,7 @@ func (s *Service) CreateApp(ctx context.Context, a tokend.Actor, in tokend.AppIn
 	if err := s.store.CreateApp(ctx, app, ev); err != nil {
 		return tokend.App{}, storeErr(err, "app")
 	}
-	return app, nil
+	return presentApp(app), nil
 }
 
 // App answers one application.
@@ -58,7 +58,7 @@ func (s *Service) App(ctx context.Context, a tokend.Actor, id string) (tokend.Ap
 		return tokend.App{}, err
 	}
 	app, err := s.store.App(ctx, id)
-	return app, storeErr(err, "app")
+	return presentApp(app), storeErr(err, "app")
 }
 
 // Apps lists applications, oldest first.
@@ -74,6 +74,9 @@ func (s *Service) Apps(ctx context.Context, a tokend.Actor, f tokend.AppFilter) 
 	page, err := s.store.Apps(ctx, f)
 	if page.Items == nil {
 		page.Items = []tokend.App{}
+	}
+	for i := range page.Items {
+		page.Items[i] = presentApp(page.Items[i])
 	}
 	return page, storeErr(err, "app")
 }
@@ -142,7 +145,7 @@ func (s *Service) UpdateApp(ctx context.Context, a tokend.Actor, id string, patc
 		return tokend.App{}, storeErr(err, "app")
 	}
 	s.inval.AppChanged(id)
-	return app, nil
+	return presentApp(app), nil
 }
 
 // DeleteApp deletes an application and every token it has.

@@ -110,6 +110,11 @@ func (s *Service) Bootstrap(ctx context.Context) (tokend.Token, secret.Secret, e
 }
 
 func (s *Service) event(a tokend.Actor, action, appID, tokenID string, details map[string]any) tokend.Event {
+	for k, v := range details {
+		if isEmpty(v) {
+			delete(details, k) // an audit entry says what was set, not every blank
+		}
+	}
 	return tokend.Event{
 		Time: s.Now(), Actor: a.Ref(), ActorName: a.Name, IP: a.IP, Action: action,
 		AppID: appID, TokenID: tokenID, Details: details,
@@ -134,9 +139,29 @@ func storeErr(err error, what string) error {
 	}
 }
 
+// present puts a token in the form callers see: the derived status, and
+// empty lists and objects rather than nulls.
 func (s *Service) present(t tokend.Token) tokend.Token {
 	t.Status = t.StatusAt(s.Now())
+	t.Permissions = orEmpty(t.Permissions)
+	t.AllowedIPs = orEmpty(t.AllowedIPs)
+	t.AllowedOrigins = orEmpty(t.AllowedOrigins)
+	if t.Metadata == nil {
+		t.Metadata = map[string]any{}
+	}
 	return t
+}
+
+func presentApp(a tokend.App) tokend.App {
+	a.Permissions = orEmpty(a.Permissions)
+	return a
+}
+
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 // effective answers what an admin token with this access may do, for the
@@ -203,4 +228,22 @@ var errNothing = fmt.Errorf("nothing changed")
 // of the admin permissions.
 func AdminActor(t tokend.VerifiedToken, ip string) tokend.Actor {
 	return tokend.Actor{Kind: "token", ID: t.ID, Name: t.Name, IP: ip, Permissions: effective(t.Access, t.Permissions)}
+}
+
+func isEmpty(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case []string:
+		return len(x) == 0
+	case string:
+		return x == ""
+	case *tokend.RateLimit:
+		return x == nil
+	case *int64:
+		return x == nil
+	case map[string]any:
+		return x == nil
+	}
+	return false
 }
