@@ -87,7 +87,7 @@ func (e *Engine) oldSecretUsed(ent *entry, ip string, now int64) {
 	if ent.graceUntil != 0 {
 		details["grace_until"] = time.Unix(0, ent.graceUntil).UTC().Format(time.RFC3339)
 	}
-	e.events.add(tokend.Event{
+	queued := e.events.add(tokend.Event{
 		Time:      time.Unix(0, now).UTC(),
 		Actor:     "system",
 		ActorName: "tokend verification",
@@ -96,7 +96,11 @@ func (e *Engine) oldSecretUsed(ent *entry, ip string, now int64) {
 		AppID:     st.appID,
 		TokenID:   st.id,
 		Details:   details,
-	}, e)
+	})
+	if !queued {
+		e.log.Error("verify: too many audit events waiting for storage; one was dropped",
+			"action", tokend.ActionTokenOldSecret, "token_id", st.id)
+	}
 	e.log.Warn("verify: a secret replaced by rotation was used after its grace period; it may have leaked",
 		"token_id", st.id, "app_id", st.appID, "ip", ip)
 }
@@ -335,15 +339,15 @@ type eventQueue struct {
 	pending []tokend.Event
 }
 
-func (q *eventQueue) add(ev tokend.Event, e *Engine) {
+// add queues ev, or answers false when the queue is full.
+func (q *eventQueue) add(ev tokend.Event) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if len(q.pending) >= maxPendingEvents {
-		e.log.Error("verify: too many audit events waiting for storage; dropping one",
-			"action", ev.Action, "token_id", ev.TokenID)
-		return
+		return false
 	}
 	q.pending = append(q.pending, ev)
+	return true
 }
 
 func (q *eventQueue) take() []tokend.Event {
