@@ -1,0 +1,359 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/tokend/tokend"
+	"github.com/tokend/tokend/internal/httpapi"
+	"github.com/tokend/tokend/internal/manage"
+	"github.com/tokend/tokend/internal/sqlite"
+	"github.com/tokend/tokend/internal/verify"
+	"github.com/tokend/tokend/secret"
+)
+
+// config is the server configuration. Every flag has a TOKEND_* twin in the
+// environment; a flag given on the command line wins.
+type config struct {
+	addr           string
+	dataDir        string
+	database       string
+	pepperFile     string
+	trustedProxies []string
+	logLevel       string
+	logFormat      string
+	cacheEntries   int
+	cacheTTL       time.Duration
+	negativeTTL    time.Duration
+	flushInterval  time.Duration
+	failureLimit   int
+	shutdown       time.Duration
+}
+
+// storageFlags are shared by serve, bootstrap and migrate.
+func storageFlags(fs *pflag.FlagSet, c *config) {
+	fs.StringVar(&c.dataDir, "data-dir", "./tokend-data", "directory for the SQLite database and the pepper file (TOKEND_DATA_DIR)")
+	fs.StringVar(&c.database, "database", "", "SQLite file path or postgres:// URL; default <data-dir>/tokend.db (TOKEND_DATABASE)")
+	fs.StringVar(&c.pepperFile, "pepper-file", "", "file holding the HMAC pepper; default <data-dir>/pepper, created on first start; TOKEND_PEPPER gives the pepper itself (TOKEND_PEPPER_FILE)")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error (TOKEND_LOG_LEVEL)")
+	fs.StringVar(&c.logFormat, "log-format", "text", "text or json (TOKEND_LOG_FORMAT)")
+}
+
+// applyEnv fills every flag not given on the command line from its
+// TOKEND_* twin: --data-dir from TOKEND_DATA_DIR, and so on.
+func applyEnv(fs *pflag.FlagSet, getenv func(string) string) error {
+	var errs []error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Changed {
+			return
+		}
+		name := "TOKEND_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := getenv(name); v != "" {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", name, err))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+func newLogger(c config, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch c.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format must be text or json, not %q", c.logFormat)
+}
+
+// backend is an opened store and the pepper's hasher.
+type backend struct {
+	store  tokend.Store
+	hasher *secret.Hasher
+	close  func() error
+}
+
+func openBackend(ctx context.Context, c config, getenv func(string) string) (*backend, error) {
+	if strings.HasPrefix(c.database, "postgres://") || strings.HasPrefix(c.database, "postgresql://") {
+		return nil, errors.New("PostgreSQL is not supported yet; leave --database empty or give a SQLite file path")
+	}
+	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating the data directory: %w", err)
+	}
+	pepper, err := loadPepper(c, getenv)
+	if err != nil {
+		return nil, err
+	}
+	hasher, err := secret.NewHasher(pepper)
+	if err != nil {
+		return nil, err
+	}
+	path := c.database
+	if path == "" {
+		path = filepath.Join(c.dataDir, "tokend.db")
+	}
+	st, err := sqlite.Open(ctx, path)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	return &backend{store: st, hasher: hasher, close: st.Close}, nil
+}
+
+// loadPepper reads the pepper from TOKEND_PEPPER, else from the pepper file,
+// creating the file (0600, 32 random bytes as hex) when it does not exist.
+// The pepper never goes into the database: a stolen database alone cannot be
+// used to test guesses.
+func loadPepper(c config, getenv func(string) string) ([]byte, error) {
+	if v := getenv("TOKEND_PEPPER"); v != "" {
+		if len(v) < secret.MinPepperLen {
+			return nil, fmt.Errorf("TOKEND_PEPPER must be at least %d characters", secret.MinPepperLen)
+		}
+		return []byte(v), nil
+	}
+	path := c.pepperFile
+	if path == "" {
+		path = filepath.Join(c.dataDir, "pepper")
+	}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if c.pepperFile != "" {
+			return nil, fmt.Errorf("the pepper file %s does not exist", path)
+		}
+		raw := make([]byte, 32)
+		if _, err := rand.Read(raw); err != nil {
+			return nil, err
+		}
+		b = []byte(hex.EncodeToString(raw) + "\n")
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("creating the pepper file: %w", err)
+		}
+		if _, err := f.Write(b); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("writing the pepper file: %w", err)
+		}
+		if err := f.Sync(); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("writing the pepper file: %w", err)
+		}
+		if err := f.Close(); err != nil {
+			return nil, err
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("reading the pepper file: %w", err)
+	}
+	p := []byte(strings.TrimSpace(string(b)))
+	if len(p) < secret.MinPepperLen {
+		return nil, fmt.Errorf("the pepper in %s is shorter than %d characters", path, secret.MinPepperLen)
+	}
+	return p, nil
+}
+
+func serveCmd(e env) *cobra.Command {
+	var c config
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the tokend server",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyEnv(cmd.Flags(), e.getenv); err != nil {
+				return err
+			}
+			return serve(cmd.Context(), c, e)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to listen on (TOKEND_ADDR)")
+	storageFlags(fs, &c)
+	fs.StringSliceVar(&c.trustedProxies, "trusted-proxies", nil, "CIDR ranges of reverse proxies whose X-Forwarded-For is believed (TOKEND_TRUSTED_PROXIES)")
+	fs.IntVar(&c.cacheEntries, "cache-entries", 100_000, "verification cache size (TOKEND_CACHE_ENTRIES)")
+	fs.DurationVar(&c.cacheTTL, "cache-ttl", time.Minute, "how long a cached token is trusted before it is read again (TOKEND_CACHE_TTL)")
+	fs.DurationVar(&c.negativeTTL, "negative-ttl", 5*time.Second, "how long an unknown token is remembered as unknown (TOKEND_NEGATIVE_TTL)")
+	fs.DurationVar(&c.flushInterval, "flush-interval", time.Second, "how often usage and last-used times are written (TOKEND_FLUSH_INTERVAL)")
+	fs.IntVar(&c.failureLimit, "failure-limit", 100, "failed verifications allowed per client address per minute before it is throttled; 0 disables (TOKEND_FAILURE_LIMIT)")
+	fs.DurationVar(&c.shutdown, "shutdown-timeout", 15*time.Second, "how long a graceful shutdown may take (TOKEND_SHUTDOWN_TIMEOUT)")
+	return cmd
+}
+
+func serve(ctx context.Context, c config, e env) error {
+	log, err := newLogger(c, e.stderr)
+	if err != nil {
+		return err
+	}
+	var trusted []netip.Prefix
+	for _, s := range c.trustedProxies {
+		p, err := tokend.ParsePrefix(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("--trusted-proxies: %q is not a CIDR range", s)
+		}
+		trusted = append(trusted, p)
+	}
+	b, err := openBackend(ctx, c, e.getenv)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+
+	engine := verify.New(verify.Options{
+		Store: b.store, Hasher: b.hasher, Logger: log,
+		CacheEntries: c.cacheEntries, CacheTTL: c.cacheTTL, NegativeTTL: c.negativeTTL,
+		FlushInterval: c.flushInterval, FailureLimit: c.failureLimit, FailureWindow: time.Minute,
+	})
+	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
+	engineDone := make(chan struct{})
+	go func() { engine.Run(engineCtx); close(engineDone) }()
+	defer func() {
+		stopEngine()
+		<-engineDone
+		flushCtx, cancel := context.WithTimeout(context.Background(), c.shutdown)
+		defer cancel()
+		if err := engine.Close(flushCtx); err != nil {
+			log.Error("final usage flush failed", "err", err)
+		}
+	}()
+
+	svc := manage.New(manage.Options{Store: b.store, Hasher: b.hasher, Invalidator: engine, Logger: log})
+	if err := svc.EnsureSystemApp(ctx); err != nil {
+		return fmt.Errorf("preparing the store: %w", err)
+	}
+	var bootstrapSecret string
+	page, err := b.store.Tokens(ctx, tokend.TokenFilter{AppID: tokend.SystemAppID, Limit: 1, Now: time.Now()})
+	if err != nil {
+		return err
+	}
+	if len(page.Items) == 0 {
+		_, sec, err := svc.Bootstrap(ctx)
+		if err != nil {
+			return fmt.Errorf("creating the bootstrap admin token: %w", err)
+		}
+		bootstrapSecret = sec.Reveal()
+	}
+
+	handler := httpapi.NewServer(httpapi.Deps{
+		Service: svc, Verifier: engine, Logger: log, TrustedProxies: trusted,
+		Ready: b.store.Ping, Version: version(),
+	})
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	url := "http://" + ln.Addr().String()
+	printBanner(e.stdout, url, bootstrapSecret)
+	log.Info("tokend started", "addr", ln.Addr().String(), "version", version())
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.Background(), c.shutdown)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		log.Error("graceful shutdown incomplete", "err", err)
+	}
+	return nil
+}
+
+func printBanner(w io.Writer, url, bootstrapSecret string) {
+	fmt.Fprintf(w, "tokend is listening on %s\n", url)
+	fmt.Fprintf(w, "  REST API:  %s/v1   (OpenAPI document: %s/openapi.json)\n", url, url)
+	fmt.Fprintf(w, "  verify:    POST %s/v1/verify   forward auth: GET %s/v1/auth\n", url, url)
+	if bootstrapSecret != "" {
+		fmt.Fprintf(w, "\nThis is the first start: an owner admin token was created. It is shown only this once:\n\n")
+		fmt.Fprintf(w, "    %s\n\n", bootstrapSecret)
+		fmt.Fprintf(w, "Keep it somewhere safe, for example:\n    export TOKEND_URL=%s TOKEND_TOKEN=%s\n\n", url, bootstrapSecret)
+	}
+	fmt.Fprintln(w, "Press Ctrl+C to stop.")
+}
+
+func version() string { return "0.1.0" }
+
+func bootstrapCmd(e env) *cobra.Command {
+	var c config
+	cmd := &cobra.Command{
+		Use:   "bootstrap",
+		Short: "Create an owner admin token and print only its secret",
+		Long:  "Create an owner admin token (every admin permission, no expiry) and print only its secret on stdout, for scripts.",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyEnv(cmd.Flags(), e.getenv); err != nil {
+				return err
+			}
+			log, err := newLogger(c, e.stderr)
+			if err != nil {
+				return err
+			}
+			b, err := openBackend(cmd.Context(), c, e.getenv)
+			if err != nil {
+				return err
+			}
+			defer b.close()
+			svc := manage.New(manage.Options{Store: b.store, Hasher: b.hasher, Logger: log})
+			_, sec, err := svc.Bootstrap(cmd.Context())
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintln(e.stdout, sec.Reveal())
+			return err
+		},
+	}
+	storageFlags(cmd.Flags(), &c)
+	return cmd
+}
+
+func migrateCmd(e env) *cobra.Command {
+	var c config
+	cmd := &cobra.Command{
+		Use:   "migrate",
+		Short: "Apply database migrations and exit",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyEnv(cmd.Flags(), e.getenv); err != nil {
+				return err
+			}
+			b, err := openBackend(cmd.Context(), c, e.getenv)
+			if err != nil {
+				return err
+			}
+			defer b.close()
+			_, err = fmt.Fprintln(e.stdout, "migrations applied; the schema is up to date")
+			return err
+		},
+	}
+	storageFlags(cmd.Flags(), &c)
+	return cmd
+}

@@ -1,0 +1,323 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tokend/tokend"
+)
+
+// instance is a tokend server started through run, in-process, the way
+// `tokend serve` starts.
+type instance struct {
+	url       string
+	bootstrap string // the owner secret from the first-start banner, if any
+	stderr    *lockedBuffer
+	stdout    *lockedBuffer
+	stop      func() // graceful shutdown, waits for run to return
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+var (
+	listeningRE = regexp.MustCompile(`listening on (http://\S+)`)
+	secretRE    = regexp.MustCompile(`(?m)^\s+(tkd_admin_[0-9A-Za-z]+_[0-9A-Za-z]{6})\s*$`)
+)
+
+// startTokend runs `tokend serve` on a free port with dataDir and extra
+// environment, and waits until the banner says where it listens.
+func startTokend(t *testing.T, dataDir string, env map[string]string, args ...string) *instance {
+	t.Helper()
+	getenv := func(k string) string { return env[k] }
+	pr, pw := io.Pipe()
+	stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	argv := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--flush-interval", "50ms"}, args...)
+	go func() {
+		done <- run(ctx, argv, getenv, strings.NewReader(""), io.MultiWriter(pw, stdout), stderr)
+		pw.Close()
+	}()
+	inst := &instance{stdout: stdout, stderr: stderr}
+	found := make(chan struct{})
+	var closeFound sync.Once
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			line := sc.Text()
+			if m := listeningRE.FindStringSubmatch(line); m != nil && inst.url == "" {
+				inst.url = m[1]
+			}
+			if m := secretRE.FindStringSubmatch(line); m != nil {
+				inst.bootstrap = m[1]
+			}
+			if strings.HasPrefix(line, "Press Ctrl+C") {
+				closeFound.Do(func() { close(found) })
+			}
+		}
+		closeFound.Do(func() { close(found) })
+	}()
+	select {
+	case <-found:
+	case err := <-done:
+		cancel()
+		t.Fatalf("tokend serve exited: %v\nstderr: %s", err, stderr.String())
+	case <-time.After(30 * time.Second):
+		cancel()
+		t.Fatalf("tokend serve did not start; stdout: %s stderr: %s", stdout.String(), stderr.String())
+	}
+	var once sync.Once
+	inst.stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("tokend serve: %v", err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Error("tokend serve did not shut down")
+			}
+		})
+	}
+	t.Cleanup(inst.stop)
+	return inst
+}
+
+func (in *instance) call(t *testing.T, method, path, token string, body any) (int, []byte) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, in.url+path, rd)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, b
+}
+
+func (in *instance) verifyCode(t *testing.T, sec string) tokend.Code {
+	t.Helper()
+	status, b := in.call(t, "POST", "/v1/verify", "", tokend.VerifyRequest{Token: sec})
+	if status != 200 {
+		t.Fatalf("verify = %d %s", status, b)
+	}
+	var res tokend.VerifyResult
+	json.Unmarshal(b, &res)
+	return res.Code
+}
+
+type created struct {
+	Token  tokend.Token `json:"token"`
+	Secret string       `json:"secret"`
+}
+
+func TestFirstStartBootstrapsOnceAndDataSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	a := startTokend(t, dir, nil)
+	if a.bootstrap == "" {
+		t.Fatalf("the first start printed no bootstrap token:\n%s", a.stdout.String())
+	}
+	if st, err := os.Stat(filepath.Join(dir, "pepper")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("pepper file: %v %v", st, err)
+	}
+	status, b := a.call(t, "POST", "/v1/apps", a.bootstrap, tokend.AppInput{Name: "shop"})
+	if status != 201 {
+		t.Fatalf("create app = %d %s", status, b)
+	}
+	var app tokend.App
+	json.Unmarshal(b, &app)
+	var keep, gone created
+	_, b = a.call(t, "POST", "/v1/tokens", a.bootstrap, tokend.TokenInput{AppID: app.ID, Name: "keep"})
+	json.Unmarshal(b, &keep)
+	_, b = a.call(t, "POST", "/v1/tokens", a.bootstrap, tokend.TokenInput{AppID: app.ID, Name: "gone"})
+	json.Unmarshal(b, &gone)
+	if status, b := a.call(t, "POST", "/v1/tokens/"+gone.Token.ID+"/revoke", a.bootstrap, nil); status != 200 {
+		t.Fatalf("revoke = %d %s", status, b)
+	}
+	if c := a.verifyCode(t, keep.Secret); c != tokend.CodeValid {
+		t.Fatalf("before restart: %s", c)
+	}
+	a.stop() // graceful: flushes usage
+
+	b2 := startTokend(t, dir, nil)
+	if b2.bootstrap != "" || strings.Contains(b2.stdout.String(), "first start") {
+		t.Fatalf("a restart printed a bootstrap token again:\n%s", b2.stdout.String())
+	}
+	if c := b2.verifyCode(t, keep.Secret); c != tokend.CodeValid {
+		t.Errorf("after restart the token is %s", c)
+	}
+	if c := b2.verifyCode(t, gone.Secret); c != tokend.CodeRevoked {
+		t.Errorf("after restart the revoked token is %s", c)
+	}
+	if c := b2.verifyCode(t, a.bootstrap); c != tokend.CodeValid {
+		t.Errorf("after restart the owner token is %s", c)
+	}
+	_, b = b2.call(t, "GET", "/v1/tokens/"+keep.Token.ID, a.bootstrap, nil)
+	var got tokend.Token
+	json.Unmarshal(b, &got)
+	if got.LastUsedAt == nil || got.UseCount != 1 {
+		t.Errorf("the last use recorded before shutdown was lost: %s", b)
+	}
+}
+
+func TestNoSecretInLogsAuditOrDatabase(t *testing.T) {
+	dir := t.TempDir()
+	a := startTokend(t, dir, nil, "--log-level", "debug")
+	_, b := a.call(t, "POST", "/v1/apps", a.bootstrap, tokend.AppInput{Name: "shop"})
+	var app tokend.App
+	json.Unmarshal(b, &app)
+	var tok created
+	_, b = a.call(t, "POST", "/v1/tokens", a.bootstrap, tokend.TokenInput{AppID: app.ID, Name: "secretive"})
+	json.Unmarshal(b, &tok)
+	a.verifyCode(t, tok.Secret)
+	var rot created
+	_, b = a.call(t, "POST", "/v1/tokens/"+tok.Token.ID+"/rotate", a.bootstrap, map[string]string{"grace_period": "1h"})
+	json.Unmarshal(b, &rot)
+	a.verifyCode(t, tok.Secret)
+	a.verifyCode(t, rot.Secret)
+	a.verifyCode(t, tok.Secret[:len(tok.Secret)-2]+"xx") // a mistyped one
+	_, audit := a.call(t, "GET", "/v1/audit?limit=200", a.bootstrap, nil)
+	a.stop()
+
+	secrets := map[string]string{"owner": a.bootstrap, "created": tok.Secret, "rotated": rot.Secret}
+	// The random part alone is what must never be kept anywhere.
+	for name, s := range secrets {
+		random := s[strings.LastIndex(s[:strings.LastIndex(s, "_")], "_")+1 : strings.LastIndex(s, "_")]
+		if strings.Contains(a.stderr.String(), random) {
+			t.Errorf("the %s secret is in the logs", name)
+		}
+		if bytes.Contains(audit, []byte(random)) {
+			t.Errorf("the %s secret is in the audit log", name)
+		}
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Contains(data, []byte(random)) {
+				t.Errorf("the %s secret is in %s", name, e.Name())
+			}
+		}
+	}
+	if !strings.Contains(a.stderr.String(), tok.Token.ID) {
+		t.Error("the logs do not mention the token id at all; is logging on?")
+	}
+}
+
+func TestBootstrapPrintsOnlyTheSecret(t *testing.T) {
+	dir := t.TempDir()
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"bootstrap", "--data-dir", dir}, func(string) string { return "" }, nil, &out, &errOut); err != nil {
+		t.Fatalf("bootstrap: %v %s", err, errOut.String())
+	}
+	sec := strings.TrimSpace(out.String())
+	if !regexp.MustCompile(`^tkd_admin_[0-9A-Za-z]{43}_[0-9A-Za-z]{6}$`).MatchString(sec) {
+		t.Fatalf("stdout = %q, want just the secret", out.String())
+	}
+	// The server started on the same data then accepts it, and makes no
+	// bootstrap token of its own.
+	a := startTokend(t, dir, nil)
+	if a.bootstrap != "" {
+		t.Error("serve bootstrapped although an admin token exists")
+	}
+	if status, b := a.call(t, "GET", "/v1/tokens", sec, nil); status != 200 {
+		t.Errorf("the bootstrap token is refused: %d %s", status, b)
+	}
+}
+
+func TestEnvironmentTwinsAndPepper(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"TOKEND_DATA_DIR": dir, "TOKEND_PEPPER": strings.Repeat("p", 40), "TOKEND_LOG_FORMAT": "json"}
+	a := startTokendEnv(t, env)
+	if _, err := os.Stat(filepath.Join(dir, "tokend.db")); err != nil {
+		t.Errorf("TOKEND_DATA_DIR not used: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "pepper")); err == nil {
+		t.Error("a pepper file was made although TOKEND_PEPPER was given")
+	}
+	if !strings.HasPrefix(strings.TrimSpace(a.stderr.String()), "{") {
+		t.Errorf("TOKEND_LOG_FORMAT=json not used: %s", a.stderr.String())
+	}
+	a.stop()
+	// The same database with another pepper knows none of its secrets.
+	env["TOKEND_PEPPER"] = strings.Repeat("q", 40)
+	b := startTokendEnv(t, env)
+	if c := b.verifyCode(t, a.bootstrap); c != tokend.CodeNotFound {
+		t.Errorf("with another pepper the owner token is %s", c)
+	}
+}
+
+func startTokendEnv(t *testing.T, env map[string]string) *instance {
+	t.Helper()
+	return startTokend(t, env["TOKEND_DATA_DIR"], env)
+}
+
+func TestServeRefusesBadConfiguration(t *testing.T) {
+	cases := map[string][]string{
+		"postgres not yet":   {"serve", "--database", "postgres://localhost/x"},
+		"bad trusted proxy":  {"serve", "--trusted-proxies", "nope"},
+		"bad log level":      {"serve", "--log-level", "loud"},
+		"a short pepper":     {"serve", "--pepper-file", "PEPPER"},
+		"an unknown command": {"frobnicate"},
+	}
+	for name, args := range cases {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			os.WriteFile(filepath.Join(dir, "short"), []byte("tiny"), 0o600)
+			for i, a := range args {
+				if a == "PEPPER" {
+					args[i] = filepath.Join(dir, "short")
+				}
+			}
+			args = append(args, "--data-dir", dir, "--addr", "127.0.0.1:0")
+			if name == "an unknown command" {
+				args = args[:1]
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			var out, errOut bytes.Buffer
+			if err := run(ctx, args, func(string) string { return "" }, nil, &out, &errOut); err == nil {
+				t.Fatalf("run %v succeeded", args)
+			}
+		})
+	}
+}
