@@ -1,0 +1,322 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tokend/tokend"
+	"github.com/tokend/tokend/client"
+)
+
+// appCmd is `tokend app`: the applications that own tokens, with their
+// permission catalogs.
+func appCmd(e env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "app",
+		Short: "Create and manage applications (the owners of tokens)",
+		Long: `Create and manage applications through the tokend server's REST API.
+
+An application is a product or environment that owns tokens; its permission
+catalog lists the resource:action permissions its tokens may be granted.`,
+	}
+	f := addAPIFlags(cmd, e)
+	cmd.AddCommand(appCreateCmd(e, f), appListCmd(e, f), appGetCmd(e, f), appEditCmd(e, f), appDeleteCmd(e, f), appRevokeAllCmd(e, f))
+	explainErrors(cmd, f)
+	return cmd
+}
+
+func appCreateCmd(e env, f *apiFlags) *cobra.Command {
+	var (
+		in       tokend.AppInput
+		lifetime string
+	)
+	cmd := &cobra.Command{
+		Use:     "create --name NAME [flags]",
+		Short:   "Create an application",
+		Example: `  tokend app create --name shop --prefix shop --permission orders:read --permission orders:write --max-lifetime 90d`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("max-lifetime") {
+				d, err := tokend.ParseDuration(lifetime)
+				if err != nil {
+					return fmt.Errorf("invalid --max-lifetime: %w", err)
+				}
+				in.MaxTokenLifetime = &d
+			}
+			c, err := f.client(cmd)
+			if err != nil {
+				return err
+			}
+			a, err := c.CreateApp(cmd.Context(), in)
+			if err != nil {
+				return err
+			}
+			if f.json {
+				return printJSON(e.stdout, a)
+			}
+			fmt.Fprintf(e.stdout, "Created app %s (%s).\n\n", a.ID, a.Name)
+			return printApp(e.stdout, false, a)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&in.Name, "name", "", "name of the application (required)")
+	fl.StringVar(&in.TokenPrefix, "prefix", "", "prefix of its token secrets, e.g. shop (default tkd)")
+	fl.StringSliceVar(&in.Permissions, "permission", nil, "a resource:action permission of its catalog (repeatable)")
+	fl.StringVar(&lifetime, "max-lifetime", "", "longest lifetime its tokens may have, e.g. 90d")
+	_ = cmd.MarkFlagRequired("name")
+	return cmd
+}
+
+func appListCmd(e env, f *apiFlags) *cobra.Command {
+	var (
+		o   client.ListOptions
+		all bool
+	)
+	cmd := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List applications, oldest first",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.client(cmd)
+			if err != nil {
+				return err
+			}
+			var page tokend.Page[tokend.App]
+			if all {
+				page.Items = []tokend.App{}
+				for a, err := range c.AllApps(cmd.Context(), o) {
+					if err != nil {
+						return err
+					}
+					page.Items = append(page.Items, a)
+				}
+			} else if page, err = c.Apps(cmd.Context(), o); err != nil {
+				return err
+			}
+			if f.json {
+				return printJSON(e.stdout, page)
+			}
+			if len(page.Items) == 0 {
+				fmt.Fprintln(e.stderr, "No applications.")
+				return nil
+			}
+			rows := make([][]string, 0, len(page.Items))
+			for _, a := range page.Items {
+				rows = append(rows, []string{a.ID, a.Name, a.TokenPrefix, strconv.Itoa(len(a.Permissions)), fmtLifetime(a.MaxTokenLifetime), fmtTime(a.CreatedAt)})
+			}
+			if err := printTable(e.stdout, []string{"ID", "NAME", "PREFIX", "PERMISSIONS", "MAX LIFETIME", "CREATED"}, rows); err != nil {
+				return err
+			}
+			moreHint(e.stderr, page.NextCursor)
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&o.Limit, "limit", 0, "page size (server default 50, at most 200)")
+	cmd.Flags().StringVar(&o.Cursor, "cursor", "", "continue after this cursor (from a previous page)")
+	cmd.Flags().BoolVar(&all, "all", false, "follow cursors and list every page")
+	return cmd
+}
+
+func fmtLifetime(d *tokend.Duration) string {
+	if d == nil {
+		return "unlimited"
+	}
+	return fmtDuration(*d)
+}
+
+func appGetCmd(e env, f *apiFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:     "get ID",
+		Aliases: []string{"view"},
+		Short:   "Show an application",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.client(cmd)
+			if err != nil {
+				return err
+			}
+			a, err := c.App(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return printApp(e.stdout, f.json, a)
+		},
+	}
+}
+
+func printApp(w io.Writer, asJSON bool, a tokend.App) error {
+	if asJSON {
+		return printJSON(w, a)
+	}
+	fields := []field{
+		{"id", a.ID},
+		{"name", a.Name},
+		{"token prefix", a.TokenPrefix},
+		{"permissions", fmtList(a.Permissions)},
+		{"max token lifetime", fmtLifetime(a.MaxTokenLifetime)},
+	}
+	if a.System {
+		fields = append(fields, field{"system", "yes: holds the admin tokens"})
+	}
+	fields = append(fields,
+		field{"created", fmtTime(a.CreatedAt)},
+		field{"updated", fmtTime(a.UpdatedAt)},
+		field{"version", strconv.FormatInt(a.Version, 10)},
+	)
+	return printFields(w, fields)
+}
+
+func appEditCmd(e env, f *apiFlags) *cobra.Command {
+	var (
+		name, prefix, lifetime string
+		perms                  []string
+		clearPerms, noLifetime bool
+		version                int64
+	)
+	cmd := &cobra.Command{
+		Use:     "edit ID [flags]",
+		Short:   "Change an application; only the flags given are changed",
+		Example: `  tokend app edit app_123 --permission orders:read --permission refunds:write --no-max-lifetime`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fl := cmd.Flags()
+			var p tokend.AppPatch
+			if fl.Changed("name") {
+				p.Name = &name
+			}
+			if fl.Changed("prefix") {
+				p.TokenPrefix = &prefix
+			}
+			if fl.Changed("permission") {
+				p.Permissions = &perms
+			}
+			if fl.Changed("clear-permissions") && clearPerms {
+				empty := []string{}
+				p.Permissions = &empty
+			}
+			if fl.Changed("max-lifetime") {
+				d, err := tokend.ParseDuration(lifetime)
+				if err != nil {
+					return fmt.Errorf("invalid --max-lifetime: %w", err)
+				}
+				p.MaxTokenLifetime = &d
+			}
+			if fl.Changed("no-max-lifetime") && noLifetime {
+				p.Null = append(p.Null, "max_token_lifetime")
+			}
+			if p.Name == nil && p.TokenPrefix == nil && p.Permissions == nil && p.MaxTokenLifetime == nil && len(p.Null) == 0 {
+				return fmt.Errorf("nothing to change: give at least one flag to edit (see tokend app edit --help)")
+			}
+			c, err := f.client(cmd)
+			if err != nil {
+				return err
+			}
+			a, err := c.UpdateApp(cmd.Context(), args[0], p, client.IfVersion(version))
+			if err != nil {
+				return err
+			}
+			if f.json {
+				return printJSON(e.stdout, a)
+			}
+			fmt.Fprintf(e.stdout, "Updated app %s (%s).\n\n", a.ID, a.Name)
+			return printApp(e.stdout, false, a)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&name, "name", "", "new name")
+	fl.StringVar(&prefix, "prefix", "", "new prefix for secrets issued from now on")
+	fl.StringSliceVar(&perms, "permission", nil, "replace the permission catalog with these (repeatable)")
+	fl.BoolVar(&clearPerms, "clear-permissions", false, "empty the permission catalog")
+	fl.StringVar(&lifetime, "max-lifetime", "", "new longest token lifetime, e.g. 90d")
+	fl.BoolVar(&noLifetime, "no-max-lifetime", false, "remove the limit on token lifetime")
+	addIfVersion(cmd, &version)
+	cmd.MarkFlagsMutuallyExclusive("permission", "clear-permissions")
+	cmd.MarkFlagsMutuallyExclusive("max-lifetime", "no-max-lifetime")
+	return cmd
+}
+
+func appDeleteCmd(e env, f *apiFlags) *cobra.Command {
+	var (
+		yes     bool
+		version int64
+	)
+	cmd := &cobra.Command{
+		Use:   "delete ID [--yes]",
+		Short: "Delete an application and every one of its tokens",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.client(cmd)
+			if err != nil {
+				return err
+			}
+			what := "delete app " + args[0] + " and all of its tokens"
+			if !yes && interactive(e.stdin) {
+				a, err := c.App(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				what = fmt.Sprintf("delete app %s (%s) and all of its tokens", a.ID, a.Name)
+			}
+			if err := confirm(e, yes, what); err != nil {
+				return err
+			}
+			if err := c.DeleteApp(cmd.Context(), args[0], client.IfVersion(version)); err != nil {
+				return err
+			}
+			if !f.json {
+				fmt.Fprintf(e.stdout, "Deleted app %s and its tokens.\n", args[0])
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
+	addIfVersion(cmd, &version)
+	return cmd
+}
+
+func appRevokeAllCmd(e env, f *apiFlags) *cobra.Command {
+	var yes bool
+	cmd := &cobra.Command{
+		Use:   "revoke-all ID [--yes]",
+		Short: "Revoke every token of an application",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.client(cmd)
+			if err != nil {
+				return err
+			}
+			what := "revoke every token of app " + args[0]
+			if !yes && interactive(e.stdin) {
+				a, err := c.App(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				what = fmt.Sprintf("revoke every token of app %s (%s)", a.ID, a.Name)
+			}
+			if err := confirm(e, yes, what); err != nil {
+				return err
+			}
+			n, err := c.RevokeAll(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if f.json {
+				return printJSON(e.stdout, struct {
+					Revoked int `json:"revoked"`
+				}{n})
+			}
+			noun := "tokens"
+			if n == 1 {
+				noun = "token"
+			}
+			fmt.Fprintf(e.stdout, "Revoked %d %s of app %s.\n", n, noun, args[0])
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
+	return cmd
+}
