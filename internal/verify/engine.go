@@ -147,10 +147,22 @@ func (e *Engine) Verify(ctx context.Context, r tokend.VerifyRequest) (tokend.Ver
 		}
 	}
 	res, err := e.verify(ctx, r, now)
-	if err == nil && throttled && res.Code != tokend.CodeValid {
+	if err == nil && throttled && isGuess(res.Code) {
 		e.throttle.fail(client, now)
 	}
 	return res, err
+}
+
+// isGuess reports whether a failure looks like someone trying secrets: a
+// token that is malformed, unknown or dead. A real token refused for its
+// own rate limit, permissions or address is a client's honest mistake and
+// must not get the whole address throttled.
+func isGuess(c tokend.Code) bool {
+	switch c {
+	case tokend.CodeMalformed, tokend.CodeNotFound, tokend.CodeRevoked, tokend.CodeExpired, tokend.CodeDisabled:
+		return true
+	}
+	return false
 }
 
 func (e *Engine) verify(ctx context.Context, r tokend.VerifyRequest, now int64) (tokend.VerifyResult, error) {

@@ -710,6 +710,23 @@ func TestFailureThrottleIgnoresValidTraffic(t *testing.T) {
 	}
 }
 
+func TestFailureThrottleIgnoresHonestRefusals(t *testing.T) {
+	h := newHarness(t, func(o *Options) { o.FailureLimit = 2 })
+	limited := h.token(func(t *tokend.Token) {
+		t.RateLimit = &tokend.RateLimit{Limit: 1, Window: tokend.Duration(time.Hour)}
+		t.Access = tokend.AccessReadOnly
+	})
+	const ip = "192.0.2.7"
+	h.verify(tokend.VerifyRequest{Token: limited, IP: ip})
+	for range 5 {
+		h.verify(tokend.VerifyRequest{Token: limited, IP: ip})                                   // its own rate limit
+		h.verify(tokend.VerifyRequest{Token: limited, IP: ip, Permissions: []string{"x:write"}}) // a permission it lacks
+	}
+	if res := h.verify(tokend.VerifyRequest{Token: limited, IP: ip}); res.Reason == ReasonClientThrottled {
+		t.Fatalf("a real token's own refusals throttled its address: %+v", res)
+	}
+}
+
 func TestFailureThrottleMemoryIsBounded(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.FailureLimit = 1 })
 	for i := range maxThrottled + 5000 {
