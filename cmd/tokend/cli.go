@@ -115,6 +115,9 @@ func explain(err error, server string) error {
 			b.WriteString(nonEmpty(ce.Detail, ce.Title))
 		}
 		for _, fe := range ce.Fields {
+			if fe.Message == ce.Detail && len(ce.Fields) == 1 {
+				continue // the detail already says it
+			}
 			b.WriteString("\n  ")
 			if fe.Field != "" {
 				b.WriteString(fe.Field + ": ")
@@ -296,7 +299,7 @@ func confirm(e env, yes bool, what string) error {
 	line, err := bufio.NewReader(e.stdin).ReadString('\n')
 	if err != nil && line == "" {
 		fmt.Fprintln(e.stderr)
-		return errAborted
+		return fmt.Errorf("%w (no answer was read; pass --yes to confirm without a prompt)", errAborted)
 	}
 	switch strings.ToLower(strings.TrimSpace(line)) {
 	case "y", "yes":

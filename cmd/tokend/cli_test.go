@@ -592,7 +592,7 @@ func TestConfirmation(t *testing.T) {
 			name:       "token delete stops at the end of input",
 			args:       []string{"token", "delete", "tok_1"},
 			stdin:      tty{strings.NewReader("")},
-			wantErr:    "aborted: nothing was changed",
+			wantErr:    "aborted: nothing was changed (no answer was read; pass --yes to confirm without a prompt)",
 			wantPrompt: "Delete token tok_1 (ci) of app app_1? This cannot be undone. [y/N] \n",
 			wantCalls:  []string{"GET /v1/tokens/tok_1"},
 		},
@@ -689,7 +689,9 @@ func TestErrorMessages(t *testing.T) {
 	a := newFakeAPI(t, map[string]reply{
 		"POST /v1/tokens": {422, `{"type":"about:blank","title":"Unprocessable Entity","status":422,"code":"VALIDATION_FAILED",` +
 			`"detail":"the request has 2 invalid fields","errors":[{"field":"name","message":"is required"},{"field":"rate_limit.window","message":"must be between 1s and 31d"}]}`},
-		"GET /v1/apps":           {401, `{"title":"Unauthorized","status":401,"detail":"the token is revoked","code":"UNAUTHENTICATED"}`},
+		"GET /v1/apps": {401, `{"title":"Unauthorized","status":401,"detail":"the token is revoked","code":"UNAUTHENTICATED"}`},
+		"POST /v1/apps": {409, `{"title":"Conflict","status":409,"detail":"an app is already named \"Shop\"","code":"CONFLICT",` +
+			`"errors":[{"field":"name","message":"an app is already named \"Shop\""}]}`},
 		"GET /v1/audit":          {403, `{"title":"Forbidden","status":403,"detail":"this requires the audit:read permission","code":"FORBIDDEN"}`},
 		"PATCH /v1/tokens/tok_1": {412, `{"title":"Precondition Failed","status":412,"detail":"the resource was changed since it was read; fetch it again","code":"PRECONDITION_FAILED"}`},
 	})
@@ -707,6 +709,11 @@ func TestErrorMessages(t *testing.T) {
 			name: "a refused admin token says what to check",
 			args: []string{"app", "list"},
 			want: "the server refused the admin token (check --token or TOKEND_TOKEN): the token is revoked",
+		},
+		{
+			name: "a field error that repeats the detail is not shown twice",
+			args: []string{"app", "create", "--name", "Shop"},
+			want: `an app is already named "Shop"`,
 		},
 		{
 			name: "a missing permission is named",
