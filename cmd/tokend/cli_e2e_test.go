@@ -1,0 +1,276 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tokend/tokend"
+	"github.com/tokend/tokend/client"
+)
+
+var (
+	e2eListeningRE = regexp.MustCompile(`listening on (http://\S+)`)
+	e2eSecretRE    = regexp.MustCompile(`^\s+(tkd_admin_[0-9A-Za-z_]+)\s*$`)
+)
+
+// e2eServer runs the real `tokend serve` in-process on a free port with a
+// fresh data directory, and answers its URL and the bootstrap admin secret
+// that its first start prints.
+func e2eServer(t *testing.T) (url, admin string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	var stderr syncBuilder
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir()},
+			func(string) string { return "" }, strings.NewReader(""), pw, &stderr)
+		pw.Close()
+	}()
+
+	type banner struct{ url, secret string }
+	ready := make(chan banner, 1)
+	go func() {
+		var b banner
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			if m := e2eListeningRE.FindStringSubmatch(sc.Text()); m != nil && b.url == "" {
+				b.url = m[1]
+			}
+			if m := e2eSecretRE.FindStringSubmatch(sc.Text()); m != nil && b.secret == "" {
+				b.secret = m[1]
+			}
+			if b.url != "" && b.secret != "" {
+				ready <- b
+				break
+			}
+		}
+		io.Copy(io.Discard, pr) // keep the server's writes from blocking
+	}()
+
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("tokend serve: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("tokend serve did not shut down")
+		}
+	})
+	select {
+	case b := <-ready:
+		return b.url, b.secret
+	case err := <-done:
+		t.Fatalf("tokend serve exited: %v\nstderr: %s", err, stderr.String())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("tokend serve printed no address and bootstrap token; stderr: %s", stderr.String())
+	}
+	return "", ""
+}
+
+type syncBuilder struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuilder) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuilder) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestCLIEndToEnd drives the CLI against the real server: what an
+// administrator does on a first day, and what they see.
+func TestCLIEndToEnd(t *testing.T) {
+	url, admin := e2eServer(t)
+	vars := map[string]string{"TOKEND_URL": url, "TOKEND_TOKEN": admin}
+	cmd := func(stdin io.Reader, args ...string) result {
+		t.Helper()
+		if stdin == nil {
+			stdin = strings.NewReader("")
+		}
+		var out, errOut strings.Builder
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		err := run(ctx, args, func(k string) string { return vars[k] }, stdin, &out, &errOut)
+		return result{out.String(), errOut.String(), err}
+	}
+	must := func(args ...string) string {
+		t.Helper()
+		r := cmd(nil, args...)
+		if r.err != nil {
+			t.Fatalf("tokend %s: %v\nstderr: %s", strings.Join(args, " "), r.err, r.stderr)
+		}
+		return r.stdout
+	}
+	decode := func(s string, v any) {
+		t.Helper()
+		if err := json.Unmarshal([]byte(s), v); err != nil {
+			t.Fatalf("decoding %q: %v", s, err)
+		}
+	}
+	sdk, err := client.New(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verify := func(secret string, perms ...string) tokend.Code {
+		t.Helper()
+		res, err := sdk.Verify(context.Background(), tokend.VerifyRequest{Token: secret, Permissions: perms})
+		if err != nil {
+			t.Fatalf("verify: %v", err)
+		}
+		return res.Code
+	}
+
+	// An app with a permission catalog.
+	var app tokend.App
+	decode(must("app", "create", "--name", "Shop", "--prefix", "shop", "--permission", "orders:read,orders:write", "--max-lifetime", "90d", "--json"), &app)
+	if app.ID == "" || app.TokenPrefix != "shop" || len(app.Permissions) != 2 {
+		t.Fatalf("app %+v", app)
+	}
+	if out := must("app", "get", app.ID); !strings.Contains(out, "max token lifetime: 90d") {
+		t.Errorf("app get:\n%s", out)
+	}
+
+	// A token, whose secret is shown once and works.
+	out := must("token", "create", "--app", app.ID, "--name", "ci", "--permission", "orders:read",
+		"--rate-limit", "1000/1h", "--max-uses", "50", "--expires-in", "30d", "--metadata", `{"team":"infra"}`)
+	if !strings.Contains(out, "it will not be shown again") {
+		t.Errorf("token create:\n%s", out)
+	}
+	m := regexp.MustCompile(`(?m)^  (shop_\S+)$`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no secret in:\n%s", out)
+	}
+	sec := m[1]
+	if c := verify(sec, "orders:read"); c != tokend.CodeValid {
+		t.Errorf("new token verifies %s", c)
+	}
+	if c := verify(sec, "orders:write"); c != tokend.CodeInsufficientPermissions {
+		t.Errorf("write with a read grant verifies %s", c)
+	}
+
+	var page tokend.Page[tokend.Token]
+	decode(must("token", "list", "--app", app.ID, "--json"), &page)
+	if len(page.Items) != 1 || page.Items[0].Name != "ci" {
+		t.Fatalf("token list %+v", page)
+	}
+	tok := page.Items[0]
+	if tok.RateLimit == nil || tok.RateLimit.Limit != 1000 || time.Duration(tok.RateLimit.Window) != time.Hour ||
+		tok.MaxUses == nil || *tok.MaxUses != 50 || tok.Metadata["team"] != "infra" {
+		t.Errorf("token as created: %+v", tok)
+	}
+	if out := must("token", "list", "--app", app.ID); !strings.Contains(out, tok.ID+"  ci") || !strings.HasPrefix(out, "ID ") {
+		t.Errorf("token list:\n%s", out)
+	}
+	if out := must("token", "get", tok.ID); !strings.Contains(out, "rate limit:      1000 per 1h") {
+		t.Errorf("token get:\n%s", out)
+	}
+
+	// Edits send only what is given, clear with nulls, and honour versions.
+	var edited tokend.Token
+	decode(must("token", "edit", tok.ID, "--name", "deploy", "--clear-rate-limit", "--clear-max-uses", "--if-version", strconv.FormatInt(tok.Version, 10), "--json"), &edited)
+	if edited.Name != "deploy" || edited.RateLimit != nil || edited.MaxUses != nil || edited.ExpiresAt == nil || edited.Metadata["team"] != "infra" {
+		t.Errorf("edited token %+v", edited)
+	}
+	r := cmd(nil, "token", "edit", tok.ID, "--description", "stale", "--if-version", strconv.FormatInt(tok.Version, 10))
+	if r.err == nil || !strings.Contains(r.err.Error(), "--if-version") {
+		t.Errorf("stale edit: %v", r.err)
+	}
+	r = cmd(nil, "token", "edit", tok.ID, "--allow-ip", "not-an-ip", "--allow-origin", "nope")
+	if r.err == nil || !strings.Contains(r.err.Error(), "\n  allowed_ips") || !strings.Contains(r.err.Error(), "\n  allowed_origins") {
+		t.Errorf("invalid edit: %v", r.err)
+	}
+
+	// Rotation with a grace period: both secrets work for now.
+	var rotated struct {
+		Token  tokend.Token `json:"token"`
+		Secret string       `json:"secret"`
+	}
+	decode(must("token", "rotate", tok.ID, "--grace", "1h", "--json"), &rotated)
+	if rotated.Secret == "" || rotated.Secret == sec || rotated.Token.ID != tok.ID || rotated.Token.PreviousSecretExpiresAt == nil {
+		t.Fatalf("rotate: %+v", rotated.Token)
+	}
+	if c := verify(rotated.Secret, "orders:read"); c != tokend.CodeValid {
+		t.Errorf("new secret verifies %s", c)
+	}
+	if c := verify(sec, "orders:read"); c != tokend.CodeValid {
+		t.Errorf("old secret in its grace period verifies %s", c)
+	}
+
+	// Disable takes effect at once; enable undoes it.
+	if out := must("token", "disable", tok.ID); out != "Disabled token "+tok.ID+" (deploy); its status is now disabled.\n" {
+		t.Errorf("disable: %q", out)
+	}
+	if c := verify(rotated.Secret); c != tokend.CodeDisabled {
+		t.Errorf("disabled token verifies %s", c)
+	}
+	must("token", "enable", tok.ID)
+	if c := verify(rotated.Secret); c != tokend.CodeValid {
+		t.Errorf("enabled token verifies %s", c)
+	}
+
+	// A second token, then revoke-all (confirmed) and delete (confirmed).
+	must("token", "create", "--app", app.ID, "--name", "other", "--access", "full_access")
+	r = cmd(nil, "app", "revoke-all", app.ID)
+	if r.err == nil || !strings.Contains(r.err.Error(), "pass --yes") {
+		t.Errorf("revoke-all without --yes: %v", r.err)
+	}
+	if out := must("app", "revoke-all", app.ID, "--yes"); out != "Revoked 2 tokens of app "+app.ID+".\n" {
+		t.Errorf("revoke-all: %q", out)
+	}
+	if c := verify(rotated.Secret); c != tokend.CodeRevoked {
+		t.Errorf("revoked token verifies %s", c)
+	}
+	r = cmd(tty{strings.NewReader("y\n")}, "token", "delete", tok.ID)
+	if r.err != nil || !strings.Contains(r.stderr, "Delete token "+tok.ID+" (deploy)") {
+		t.Errorf("delete: %v, stderr %q", r.err, r.stderr)
+	}
+	r = cmd(nil, "token", "get", tok.ID)
+	if r.err == nil || !strings.Contains(strings.ToLower(r.err.Error()), "not found") {
+		t.Errorf("get after delete: %v", r.err)
+	}
+
+	// The audit log tells the story.
+	var events tokend.Page[tokend.Event]
+	decode(must("audit", "--app", app.ID, "--all", "--json"), &events)
+	seen := map[string]bool{}
+	for _, ev := range events.Items {
+		seen[ev.Action] = true
+		if strings.Contains(mustJSON(t, ev), sec) || strings.Contains(mustJSON(t, ev), rotated.Secret) {
+			t.Errorf("a secret is in the audit log: %+v", ev)
+		}
+	}
+	for _, a := range []string{tokend.ActionAppCreate, tokend.ActionTokenCreate, tokend.ActionTokenUpdate, tokend.ActionTokenRotate,
+		tokend.ActionTokenDisable, tokend.ActionTokenEnable, tokend.ActionAppRevokeAll, tokend.ActionTokenDelete} {
+		if !seen[a] {
+			t.Errorf("no %s event in %v", a, seen)
+		}
+	}
+	if out := must("audit", "--token-id", tok.ID, "--action", "token.rotate"); !strings.Contains(out, "token.rotate") || strings.Contains(out, "token.create") {
+		t.Errorf("filtered audit:\n%s", out)
+	}
+
+	// A wrong admin token is refused with a message that says what to check.
+	vars["TOKEND_TOKEN"] = "tkd_admin_wrong"
+	r = cmd(nil, "app", "list")
+	if r.err == nil || !strings.Contains(r.err.Error(), "the server refused the admin token") {
+		t.Errorf("wrong admin token: %v", r.err)
+	}
+}
