@@ -490,6 +490,14 @@ func TestBadInputChangesNothing(t *testing.T) {
 
 func TestVerifyEndpoint(t *testing.T) {
 	h := newHarness(t)
+	// curl -d sends JSON labelled as a form; it is read as the JSON it is.
+	r := h.do("POST", "/v1/verify", "", `{"token":"x"}`, "Content-Type", "application/x-www-form-urlencoded")
+	if r.status != 200 {
+		t.Errorf("a JSON body sent as a form = %d %s", r.status, r.body)
+	}
+	if r := h.do("POST", "/v1/verify", "", `{"token":"x"}`, "Content-Type", "text/xml"); r.status != 415 {
+		t.Errorf("an XML body = %d", r.status)
+	}
 	for _, body := range []string{"{", `{"token": 5}`, ""} {
 		if r := h.do("POST", "/v1/verify", "", body); r.status != 400 && r.status != 422 {
 			t.Errorf("verify %q = %d", body, r.status)

@@ -113,6 +113,11 @@ func newProblem(status int, msg string, errs ...error) huma.StatusError {
 			}
 		}
 	}
+	if p.Code != tokend.ECodeInvalid && len(p.Errors) == 1 && p.Errors[0].Field == "" {
+		// huma says "validation failed" for a body it cannot read; the
+		// one error it holds says why.
+		p.Detail, p.Errors = p.Errors[0].Message, nil
+	}
 	if p.Code == tokend.ECodeInvalid && len(p.Errors) > 0 {
 		p.Detail = tokend.Problems(p.Errors).Err().(*tokend.Error).Message
 	}

@@ -74,6 +74,7 @@ func NewServer(d Deps) http.Handler {
 	}
 	mux.Handle("/", fallback)
 	var h http.Handler = mux
+	h = jsonByDefault(h)
 	h = secureHeaders(h)
 	h = recoverPanics(api, d.Logger, h)
 	h = logRequests(d.Logger, h)
@@ -174,6 +175,21 @@ func forwardedFor(r *http.Request, isTrusted func(netip.Addr) bool, peer string)
 		}
 	}
 	return peer
+}
+
+// jsonByDefault reads API bodies sent without a content type, or as
+// curl -d sends them (form-encoded), as the JSON they are: the API takes no
+// forms, and `curl -d '{...}'` is how most people first try it.
+func jsonByDefault(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v1/") {
+			switch ct := r.Header.Get("Content-Type"); {
+			case ct == "", strings.HasPrefix(ct, "application/x-www-form-urlencoded"):
+				r.Header.Set("Content-Type", "application/json")
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func secureHeaders(next http.Handler) http.Handler {
