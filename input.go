@@ -23,35 +23,35 @@ const (
 
 // TokenInput is what creating a token takes.
 type TokenInput struct {
-	AppID          string         `json:"app_id" minLength:"1" maxLength:"64"`
-	Name           string         `json:"name" minLength:"1" maxLength:"50"`
-	Description    string         `json:"description,omitempty" maxLength:"500"`
-	Type           TokenType      `json:"type,omitempty" enum:"standard,plugin" doc:"Default standard."`
-	Access         Access         `json:"access,omitempty" enum:"read_only,full_access,custom" doc:"Default read_only."`
-	Permissions    []string       `json:"permissions,omitempty" maxItems:"100" doc:"With access custom: permissions from the app's catalog."`
+	AppID          string         `json:"app_id"`
+	Name           string         `json:"name" doc:"1 to 50 characters, unique among the app's live tokens."`
+	Description    string         `json:"description,omitempty" doc:"Up to 500 characters."`
+	Type           TokenType      `json:"type,omitempty" doc:"standard (default) or plugin."`
+	Access         Access         `json:"access,omitempty" doc:"read_only (default), full_access or custom."`
+	Permissions    []string       `json:"permissions,omitempty" doc:"With access custom: permissions from the app's catalog."`
 	ExpiresIn      string         `json:"expires_in,omitempty" doc:"7d, 30d, 90d, unlimited, or any duration such as 12h. Default 30d unless expires_at is given."`
 	ExpiresAt      *time.Time     `json:"expires_at,omitempty" doc:"An explicit expiry instead of expires_in."`
-	AllowedIPs     []string       `json:"allowed_ips,omitempty" maxItems:"100" doc:"CIDR ranges or single addresses, IPv4 or IPv6."`
-	AllowedOrigins []string       `json:"allowed_origins,omitempty" maxItems:"100" doc:"Plugin tokens: browser origins such as https://app.example.com."`
+	AllowedIPs     []string       `json:"allowed_ips,omitempty" doc:"CIDR ranges or single addresses, IPv4 or IPv6."`
+	AllowedOrigins []string       `json:"allowed_origins,omitempty" doc:"Plugin tokens: browser origins such as https://app.example.com."`
 	RateLimit      *RateLimit     `json:"rate_limit,omitempty"`
-	MaxUses        *int64         `json:"max_uses,omitempty" minimum:"1"`
+	MaxUses        *int64         `json:"max_uses,omitempty"`
 	Metadata       map[string]any `json:"metadata,omitempty"`
 }
 
 // TokenPatch is an edit of a token: absent fields stay as they are; fields
 // sent as null are cleared (Null lists them).
 type TokenPatch struct {
-	Name           *string         `json:"name,omitempty" minLength:"1" maxLength:"50"`
-	Description    *string         `json:"description,omitempty" maxLength:"500"`
-	Type           *TokenType      `json:"type,omitempty" enum:"standard,plugin"`
-	Access         *Access         `json:"access,omitempty" enum:"read_only,full_access,custom"`
-	Permissions    *[]string       `json:"permissions,omitempty" maxItems:"100"`
+	Name           *string         `json:"name,omitempty" doc:"1 to 50 characters."`
+	Description    *string         `json:"description,omitempty"`
+	Type           *TokenType      `json:"type,omitempty" doc:"standard or plugin."`
+	Access         *Access         `json:"access,omitempty" doc:"read_only, full_access or custom."`
+	Permissions    *[]string       `json:"permissions,omitempty"`
 	ExpiresIn      *string         `json:"expires_in,omitempty" doc:"7d, 30d, 90d, a duration from now, or unlimited to remove the expiry."`
 	ExpiresAt      *time.Time      `json:"expires_at,omitempty" nullable:"true" doc:"A new expiry; null removes it."`
-	AllowedIPs     *[]string       `json:"allowed_ips,omitempty" maxItems:"100"`
-	AllowedOrigins *[]string       `json:"allowed_origins,omitempty" maxItems:"100"`
+	AllowedIPs     *[]string       `json:"allowed_ips,omitempty"`
+	AllowedOrigins *[]string       `json:"allowed_origins,omitempty"`
 	RateLimit      *RateLimit      `json:"rate_limit,omitempty" doc:"A new limit; null removes it."`
-	MaxUses        *int64          `json:"max_uses,omitempty" nullable:"true" minimum:"1" doc:"null removes the limit."`
+	MaxUses        *int64          `json:"max_uses,omitempty" nullable:"true" doc:"null removes the limit."`
 	Metadata       *map[string]any `json:"metadata,omitempty"`
 
 	// Null holds the JSON names of fields sent as null.
@@ -125,17 +125,17 @@ func nullKeys(b []byte) []string {
 
 // AppInput is what creating an app takes.
 type AppInput struct {
-	Name             string    `json:"name" minLength:"1" maxLength:"50"`
-	TokenPrefix      string    `json:"token_prefix,omitempty" maxLength:"16" pattern:"^[a-z][a-z0-9_]{0,15}$" doc:"Lower-case letters, digits and underscores, starting with a letter. Default tkd."`
-	Permissions      []string  `json:"permissions,omitempty" maxItems:"100" doc:"Permission catalog: resource:action strings."`
+	Name             string    `json:"name" doc:"1 to 50 characters."`
+	TokenPrefix      string    `json:"token_prefix,omitempty" doc:"Lower-case letters, digits and underscores, starting with a letter. Default tkd."`
+	Permissions      []string  `json:"permissions,omitempty" doc:"Permission catalog: resource:action strings."`
 	MaxTokenLifetime *Duration `json:"max_token_lifetime,omitempty" doc:"Longest lifetime a token may have, e.g. 90d."`
 }
 
 // AppPatch is an edit of an app; null max_token_lifetime removes the limit.
 type AppPatch struct {
-	Name             *string   `json:"name,omitempty" minLength:"1" maxLength:"50"`
-	TokenPrefix      *string   `json:"token_prefix,omitempty" maxLength:"16" pattern:"^[a-z][a-z0-9_]{0,15}$"`
-	Permissions      *[]string `json:"permissions,omitempty" maxItems:"100"`
+	Name             *string   `json:"name,omitempty" doc:"1 to 50 characters."`
+	TokenPrefix      *string   `json:"token_prefix,omitempty"`
+	Permissions      *[]string `json:"permissions,omitempty"`
 	MaxTokenLifetime *Duration `json:"max_token_lifetime,omitempty" nullable:"true"`
 
 	Null []string `json:"-"`

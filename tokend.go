@@ -124,7 +124,7 @@ func (t Token) StatusAt(now time.Time) Status {
 // RateLimit allows Limit successful verifications per Window.
 type RateLimit struct {
 	_      struct{} `nullable:"true"`
-	Limit  int      `json:"limit" minimum:"1" maximum:"1000000000"`
+	Limit  int      `json:"limit" doc:"1 to 1000000000."`
 	Window Duration `json:"window" doc:"A duration such as 1s, 1m, 1h or 1d."`
 }
 
@@ -162,11 +162,17 @@ func ParseDuration(s string) (Duration, error) {
 	return Duration(d), nil
 }
 
-// String writes whole days as "Nd" and anything else as Go does.
+// String writes the shortest whole unit: "30d", "1h", "90m", "45s"; other
+// values as Go does.
 func (d Duration) String() string {
 	td := time.Duration(d)
-	if td > 0 && td%(24*time.Hour) == 0 {
-		return strconv.FormatInt(int64(td/(24*time.Hour)), 10) + "d"
+	for _, u := range []struct {
+		unit time.Duration
+		sfx  string
+	}{{24 * time.Hour, "d"}, {time.Hour, "h"}, {time.Minute, "m"}, {time.Second, "s"}} {
+		if td > 0 && td%u.unit == 0 {
+			return strconv.FormatInt(int64(td/u.unit), 10) + u.sfx
+		}
 	}
 	return td.String()
 }

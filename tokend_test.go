@@ -84,8 +84,8 @@ func TestDuration(t *testing.T) {
 			t.Errorf("ParseDuration(%q) accepted", bad)
 		}
 	}
-	b, _ := json.Marshal(tokend.Duration(30 * 24 * time.Hour))
-	if string(b) != `"30d"` {
+	b, _ := json.Marshal([]tokend.Duration{tokend.Duration(30 * 24 * time.Hour), tokend.Duration(time.Hour), tokend.Duration(90 * time.Second)})
+	if string(b) != `["30d","1h","90s"]` {
 		t.Errorf("30 days marshal to %s", b)
 	}
 }

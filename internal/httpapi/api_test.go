@@ -86,13 +86,11 @@ func TestApps(t *testing.T) {
 	}
 
 	t.Run("every invalid field is reported at once", func(t *testing.T) {
-		// Shape errors are found by the schema, rules by the service; each
-		// reports all of its kind in one answer.
 		for _, c := range []struct {
 			body any
 			want []string
 		}{
-			{map[string]any{"name": "", "token_prefix": "Bad-Prefix"}, []string{"name", "token_prefix"}},
+			{map[string]any{"name": "", "token_prefix": "Bad-Prefix", "permissions": []string{"orders"}}, []string{"name", "token_prefix", "permissions[0]"}},
 			{map[string]any{"name": "  ", "permissions": []string{"orders", "orders:read", "orders:read"}, "max_token_lifetime": "1s"},
 				[]string{"name", "permissions[0]", "permissions[2]", "max_token_lifetime"}},
 		} {
@@ -366,6 +364,17 @@ func TestRotate(t *testing.T) {
 		}
 		if c := h.code(out.Secret); c != tokend.CodeValid {
 			t.Errorf("new secret: %s", c)
+		}
+	})
+
+	t.Run("a rule-breaking create reports every field at once", func(t *testing.T) {
+		r := h.do("POST", "/v1/tokens", h.owner, map[string]any{"app_id": app.ID, "name": "", "type": "root",
+			"allowed_ips": []string{"10.0.0.0/99"}, "rate_limit": map[string]any{"limit": 0, "window": "1h"}})
+		got := fields(r.problem(t))
+		for _, f := range []string{"name", "type", "allowed_ips[0]", "rate_limit.limit"} {
+			if !slices.Contains(got, f) {
+				t.Errorf("no error for %s in %v", f, got)
+			}
 		}
 	})
 
