@@ -241,7 +241,7 @@ func TestMethods(t *testing.T) {
 				return []any{tok, sec}, err
 			},
 			method: "POST", path: "/v1/tokens",
-			body:   `{"app_id":"app_1","name":"ci","access":"custom","permissions":["orders:read"],"expires_in":"30d","rate_limit":{"limit":1000,"window":"1h0m0s"},"max_uses":10}`,
+			body:   `{"app_id":"app_1","name":"ci","access":"custom","permissions":["orders:read"],"expires_in":"30d","rate_limit":{"limit":1000,"window":"1h"},"max_uses":10}`,
 			status: 201, answer: `{"token":` + js(t, sampleToken) + `,"secret":"acme_secret_x7Qa"}`,
 			want: []any{sampleToken, "acme_secret_x7Qa"},
 		},
@@ -290,7 +290,7 @@ func TestMethods(t *testing.T) {
 				tok, sec, err := c.RotateToken(ctx, "tok_1", tokend.Duration(time.Hour))
 				return []any{tok, sec}, err
 			},
-			method: "POST", path: "/v1/tokens/tok_1/rotate", body: `{"grace_period":"1h0m0s"}`,
+			method: "POST", path: "/v1/tokens/tok_1/rotate", body: `{"grace_period":"1h"}`,
 			status: 200, answer: `{"token":` + js(t, sampleToken) + `,"secret":"acme_new"}`,
 			want: []any{sampleToken, "acme_new"},
 		},
