@@ -198,3 +198,18 @@ func BenchmarkGenerate(b *testing.B) {
 		}
 	}
 }
+
+// FuzzCheck: Check never panics, and whatever it accepts masks and hashes.
+func FuzzCheck(f *testing.F) {
+	s, _ := Generate("tkd")
+	f.Add(s.Reveal())
+	f.Add("tkd__")
+	f.Add("")
+	f.Add(strings.Repeat("_", MaxLen))
+	f.Fuzz(func(t *testing.T, in string) {
+		prefix, ok := Check(in)
+		if ok && (prefix == "" || !strings.HasPrefix(in, prefix+"_") || Mask(in) == "…") {
+			t.Fatalf("accepted %q with prefix %q, mask %q", in, prefix, Mask(in))
+		}
+	})
+}
