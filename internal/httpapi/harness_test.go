@@ -30,7 +30,7 @@ import (
 // service) behind httptest, with every answer checked against the OpenAPI
 // document the server itself serves.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *httptest.Server
 	engine *verify.Engine
 	svc    *manage.Service
@@ -61,7 +61,7 @@ type harnessOpts struct {
 	trusted []netip.Prefix
 }
 
-func newHarness(t *testing.T, opts ...harnessOpts) *harness {
+func newHarness(t testing.TB, opts ...harnessOpts) *harness {
 	t.Helper()
 	var o harnessOpts
 	if len(opts) > 0 {
@@ -126,14 +126,14 @@ type resp struct {
 	body   []byte
 }
 
-func (r resp) json(t *testing.T, v any) {
+func (r resp) json(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal(r.body, v); err != nil {
 		t.Fatalf("answer is not JSON (%v): %s", err, r.body)
 	}
 }
 
-func (r resp) problem(t *testing.T) httpapi.Problem {
+func (r resp) problem(t testing.TB) httpapi.Problem {
 	t.Helper()
 	if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
 		t.Errorf("error Content-Type = %q, want application/problem+json", ct)
