@@ -266,3 +266,19 @@ func TestErrorTranslation(t *testing.T) {
 		t.Errorf("canceled: %v, want it to wrap context.Canceled", got)
 	}
 }
+
+// The unique index is what enforces live names; the store asks first only
+// so that the answer can point at the field.
+func TestNameConflictNamesTheField(t *testing.T) {
+	s := openTemp(t, filepath.Join(t.TempDir(), "tokend.db"))
+	seed(t, s, bytes.Repeat([]byte{7}, 32))
+	dup := tokend.Token{
+		ID: "tok_a2", AppID: "app_a", Name: "ci", Type: tokend.TypeStandard, Access: tokend.AccessFull,
+		Status: tokend.StatusActive, CreatedAt: t0, UpdatedAt: t0, Version: 1, SecretHash: bytes.Repeat([]byte{8}, 32),
+	}
+	err := s.CreateToken(t.Context(), dup, event(tokend.ActionTokenCreate, "app_a", "tok_a2"))
+	var e *tokend.Error
+	if !errors.As(err, &e) || e.Code != tokend.ECodeConflict || len(e.Fields) != 1 || e.Fields[0].Field != "name" {
+		t.Errorf("CreateToken with a taken name: %#v, want a CONFLICT naming the field name", err)
+	}
+}
