@@ -39,6 +39,7 @@ type config struct {
 	logLevel       string
 	logFormat      string
 	cacheEntries   int
+	cacheBytes     int64
 	cacheTTL       time.Duration
 	negativeTTL    time.Duration
 	flushInterval  time.Duration
@@ -189,6 +190,7 @@ func serveCmd(e env) *cobra.Command {
 	storageFlags(fs, &c)
 	fs.StringSliceVar(&c.trustedProxies, "trusted-proxies", nil, "CIDR ranges of reverse proxies whose X-Forwarded-For is believed (TOKEND_TRUSTED_PROXIES)")
 	fs.IntVar(&c.cacheEntries, "cache-entries", 100_000, "verification cache size (TOKEND_CACHE_ENTRIES)")
+	fs.Int64Var(&c.cacheBytes, "cache-bytes", 64<<20, "approximate memory the verification cache may hold, in bytes (TOKEND_CACHE_BYTES)")
 	fs.DurationVar(&c.cacheTTL, "cache-ttl", time.Minute, "how long a cached token is trusted before it is read again (TOKEND_CACHE_TTL)")
 	fs.DurationVar(&c.negativeTTL, "negative-ttl", 5*time.Second, "how long an unknown token is remembered as unknown (TOKEND_NEGATIVE_TTL)")
 	fs.DurationVar(&c.flushInterval, "flush-interval", time.Second, "how often usage and last-used times are written (TOKEND_FLUSH_INTERVAL)")
@@ -218,7 +220,7 @@ func serve(ctx context.Context, c config, e env) error {
 
 	engine := verify.New(verify.Options{
 		Store: b.store, Hasher: b.hasher, Logger: log,
-		CacheEntries: c.cacheEntries, CacheTTL: c.cacheTTL, NegativeTTL: c.negativeTTL,
+		CacheEntries: c.cacheEntries, CacheBytes: c.cacheBytes, CacheTTL: c.cacheTTL, NegativeTTL: c.negativeTTL,
 		FlushInterval: c.flushInterval, FailureLimit: c.failureLimit, FailureWindow: time.Minute,
 	})
 	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))

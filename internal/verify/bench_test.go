@@ -134,5 +134,6 @@ func BenchmarkVerifyCacheMiss(b *testing.B) {
 func (sh *cacheShard) drop() {
 	sh.mu.Lock()
 	clear(sh.m)
+	sh.bytes = 0
 	sh.mu.Unlock()
 }

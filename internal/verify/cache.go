@@ -2,11 +2,13 @@ package verify
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"hash/maphash"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/tokend/tokend"
 )
@@ -27,6 +29,7 @@ const evictionSamples = 5
 // It never holds the secret.
 type entry struct {
 	negative bool
+	size     int64 // approximate bytes held, estimated once (see estimateSize)
 	born     int64 // when read from storage (unix ns)
 	until    int64 // negative entries: forgotten at this instant
 
@@ -108,7 +111,105 @@ func newEntry(c tokend.Credential, st *tokenState, gen uint64, now int64) *entry
 		ExpiresAt:   exp,
 		Metadata:    t.Metadata,
 	}
+	ent.size = ent.estimateSize()
 	return ent
+}
+
+func newNegativeEntry(now, ttl int64) *entry {
+	return &entry{negative: true, born: now, until: now + ttl, size: negativeEntrySize}
+}
+
+// Sizes for the estimate of what an entry holds. They are approximations of
+// the Go runtime's layout, meant to bound the cache's memory within a small
+// factor, not to account for every byte.
+const (
+	// slotOverhead is a shard map's slot (32-byte key, pointer, control
+	// byte) at a typical load, plus the entry's allocation rounding.
+	slotOverhead      = 64
+	negativeEntrySize = int64(unsafe.Sizeof(entry{})) + slotOverhead
+	stringHeader      = int64(unsafe.Sizeof(""))
+	ifaceHeader       = int64(unsafe.Sizeof(any(nil)))
+	sliceHeader       = int64(unsafe.Sizeof([]any(nil)))
+	// mapEntryOverhead is what a map[string]any spends per element beyond
+	// the key and value headers (control bytes, load factor, growth).
+	mapEntryOverhead = 24
+	mapHeader        = 48
+	// metadataMaxDepth stops the walk of metadata nested deeper than any
+	// JSON object tokend accepts; what lies below is sized by its JSON.
+	metadataMaxDepth = 32
+)
+
+// estimateSize answers roughly how many bytes a positive entry keeps alive:
+// the entry, its VerifiedToken, their strings and slices, the limit, and the
+// token state it holds (counted in full even when another entry shares it,
+// which errs on the side of a smaller cache).
+func (ent *entry) estimateSize() int64 {
+	n := int64(unsafe.Sizeof(*ent)) + slotOverhead
+	n += int64(unsafe.Sizeof(tokenState{})) + int64(unsafe.Sizeof(hourUsage{}))
+	for _, p := range ent.permissions {
+		n += stringHeader + int64(len(p))
+	}
+	n += int64(cap(ent.prefixes)) * int64(unsafe.Sizeof(netip.Prefix{}))
+	n += int64(cap(ent.origins)) * stringHeader
+	for _, o := range ent.origins {
+		n += int64(len(o))
+	}
+	if ent.limit != nil {
+		n += int64(unsafe.Sizeof(*ent.limit))
+	}
+	if t := ent.token; t != nil {
+		n += int64(unsafe.Sizeof(*t))
+		n += int64(len(t.ID) + len(t.AppID) + len(t.Name) + len(t.Type) + len(t.Access))
+		if t.ExpiresAt != nil {
+			n += int64(unsafe.Sizeof(*t.ExpiresAt))
+		}
+		if t.Metadata != nil {
+			n += metadataSize(t.Metadata, 0)
+		}
+	}
+	return n
+}
+
+// metadataSize estimates the memory of decoded JSON: maps, slices, strings,
+// numbers and booleans held in interfaces. Anything else is sized by its JSON
+// encoding.
+func metadataSize(v any, depth int) int64 {
+	if depth > metadataMaxDepth {
+		return jsonSize(v)
+	}
+	switch x := v.(type) {
+	case nil, bool:
+		return 0 // interfaces of these need no allocation
+	case string:
+		return stringHeader + int64(len(x))
+	case json.Number:
+		return stringHeader + int64(len(x))
+	case float64, int64, int:
+		return 8
+	case map[string]any:
+		n := int64(mapHeader)
+		for k, e := range x {
+			n += stringHeader + int64(len(k)) + ifaceHeader + mapEntryOverhead + metadataSize(e, depth+1)
+		}
+		return n
+	case []any:
+		n := sliceHeader + int64(cap(x))*ifaceHeader
+		for _, e := range x {
+			n += metadataSize(e, depth+1)
+		}
+		return n
+	}
+	return jsonSize(v)
+}
+
+// jsonSize is the length of v's JSON encoding, doubled for the decoded
+// form's headers; what cannot be encoded counts a kibibyte.
+func jsonSize(v any) int64 {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return 1 << 10
+	}
+	return 2 * int64(len(b))
 }
 
 // unmapPrefix turns a v4-mapped v6 range (::ffff:10.0.0.0/104) into its v4
@@ -122,22 +223,27 @@ func unmapPrefix(p netip.Prefix) netip.Prefix {
 }
 
 // cache maps HMAC digests to entries, in shards each with its own lock.
+// Every shard holds at most perShard entries and bytesPerShard bytes of
+// entries by their estimated size.
 type cache struct {
-	perShard int
-	shard    [shards]cacheShard
+	perShard      int
+	bytesPerShard int64
+	shard         [shards]cacheShard
 }
 
 type cacheShard struct {
-	mu sync.RWMutex
-	m  map[[32]byte]*entry
-	_  [40]byte // keep neighbouring shards' locks off one cache line
+	mu    sync.RWMutex
+	m     map[[32]byte]*entry
+	bytes int64    // sum of the entries' sizes; under mu
+	_     [32]byte // keep neighbouring shards' locks off one cache line
 }
 
-func (c *cache) init(max int) {
-	c.perShard = max / shards
+func (c *cache) init(maxEntries int, maxBytes int64) {
+	c.perShard = maxEntries / shards
 	if c.perShard < 1 {
 		c.perShard = 1
 	}
+	c.bytesPerShard = maxBytes / shards
 	for i := range c.shard {
 		c.shard[i].m = make(map[[32]byte]*entry)
 	}
@@ -167,22 +273,37 @@ func (ent *entry) fresh(now, ttl int64) bool {
 	return now-ent.born < ttl && ent.gen == ent.state.gen.Load()
 }
 
-// put installs ent for d. With epoch set, it refuses (answering old == ent)
-// when epoch no longer holds want. It answers the entry replaced and the one
-// evicted to make room, for the caller to release outside the shard lock.
-func (c *cache) put(d [32]byte, ent *entry, epoch *atomic.Uint64, want uint64, ttl int64) (old, victim *entry) {
+// put installs ent for d, evicting entries until the shard is within both
+// its bounds. With epoch set, it refuses when epoch no longer holds want; an
+// entry bigger than a shard's byte budget is refused too (and the entry it
+// would have replaced dropped). It reports whether ent was installed, and
+// appends the entries it removed to out, for the caller to release outside
+// the shard lock.
+func (c *cache) put(d [32]byte, ent *entry, epoch *atomic.Uint64, want uint64, ttl int64, out []*entry) (bool, []*entry) {
 	sh := c.shardOf(d)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if epoch != nil && epoch.Load() != want {
-		return ent, nil
+		return false, out
 	}
-	old = sh.m[d]
-	if old == nil && len(sh.m) >= c.perShard {
-		victim = sh.evictLocked(ent.born, ttl)
+	if old := sh.m[d]; old != nil {
+		delete(sh.m, d)
+		sh.bytes -= old.size
+		out = append(out, old)
+	}
+	if ent.size > c.bytesPerShard {
+		return false, out
+	}
+	for len(sh.m) >= c.perShard || sh.bytes+ent.size > c.bytesPerShard {
+		victim := sh.evictLocked(ent.born, ttl)
+		if victim == nil { // empty: the bounds hold
+			break
+		}
+		out = append(out, victim)
 	}
 	sh.m[d] = ent
-	return old, victim
+	sh.bytes += ent.size
+	return true, out
 }
 
 func (sh *cacheShard) evictLocked(now, ttl int64) *entry {
@@ -210,6 +331,7 @@ func (sh *cacheShard) evictLocked(now, ttl int64) *entry {
 		return nil
 	}
 	delete(sh.m, key)
+	sh.bytes -= pick.size
 	return pick
 }
 

@@ -28,6 +28,14 @@ import (
 )
 
 // Options configure an Engine. Store and Hasher are required.
+//
+// The cache is bounded twice: by CacheEntries and by CacheBytes, the
+// approximate memory its entries (positive and negative) hold, estimated
+// once per entry from its strings, slices, IP ranges, metadata and token.
+// Both are split evenly between the cache's 64 shards, and a shard evicts
+// until it is within both. A token whose entry alone is bigger than a
+// shard's share of CacheBytes is verified from storage every time, never
+// cached.
 type Options struct {
 	Store  tokend.Store
 	Hasher *secret.Hasher
@@ -35,6 +43,7 @@ type Options struct {
 	Logger *slog.Logger     // default discards
 
 	CacheEntries  int           // max cached positive+negative entries; default 100_000
+	CacheBytes    int64         // max approximate bytes held by cached entries; default 64 MiB (see above)
 	CacheTTL      time.Duration // a positive entry is re-read from storage after this; default 60s
 	NegativeTTL   time.Duration // unknown hashes are remembered this long; default 5s
 	FlushInterval time.Duration // usage batches written this often; default 1s
@@ -45,6 +54,7 @@ type Options struct {
 // Defaults for the zero Options fields.
 const (
 	DefaultCacheEntries  = 100_000
+	DefaultCacheBytes    = 64 << 20
 	DefaultCacheTTL      = 60 * time.Second
 	DefaultNegativeTTL   = 5 * time.Second
 	DefaultFlushInterval = time.Second
@@ -93,6 +103,9 @@ func New(o Options) *Engine {
 	if o.CacheEntries <= 0 {
 		o.CacheEntries = DefaultCacheEntries
 	}
+	if o.CacheBytes <= 0 {
+		o.CacheBytes = DefaultCacheBytes
+	}
 	if o.CacheTTL <= 0 {
 		o.CacheTTL = DefaultCacheTTL
 	}
@@ -114,7 +127,7 @@ func New(o Options) *Engine {
 		negativeTTL:   int64(o.NegativeTTL),
 		flushInterval: o.FlushInterval,
 	}
-	e.cache.init(o.CacheEntries)
+	e.cache.init(o.CacheEntries, o.CacheBytes)
 	e.tokens.init()
 	if o.FailureLimit > 0 {
 		e.throttle = newThrottle(o.FailureLimit, o.FailureWindow)
@@ -200,7 +213,7 @@ func (e *Engine) load(ctx context.Context, d [32]byte, now int64) (ent *entry, i
 	epoch := e.tokens.epoch.Load()
 	cred, err := e.store.TokenBySecret(ctx, d[:])
 	if errors.Is(err, tokend.ErrNotFound) {
-		ent = &entry{negative: true, born: now, until: now + e.negativeTTL}
+		ent = newNegativeEntry(now, e.negativeTTL)
 		e.install(d, ent)
 		return ent, true, nil
 	}
@@ -224,21 +237,23 @@ func (e *Engine) load(ctx context.Context, d [32]byte, now int64) (ent *entry, i
 	return ent, false, nil
 }
 
+// install caches a negative entry, or leaves it to answer this request only.
 func (e *Engine) install(d [32]byte, ent *entry) {
-	old, victim := e.cache.put(d, ent, nil, 0, e.cacheTTL)
-	e.releaseEntries(old, victim)
+	var buf [4]*entry
+	_, removed := e.cache.put(d, ent, nil, 0, e.cacheTTL, buf[:0])
+	e.releaseEntries(removed)
 }
 
+// installIfEpoch caches a positive entry unless an invalidation ran since
+// epoch was read or the entry is too big to cache; it reports which.
 func (e *Engine) installIfEpoch(d [32]byte, ent *entry, epoch uint64) bool {
-	old, victim := e.cache.put(d, ent, &e.tokens.epoch, epoch, e.cacheTTL)
-	if old == ent { // refused
-		return false
-	}
-	e.releaseEntries(old, victim)
-	return true
+	var buf [4]*entry
+	ok, removed := e.cache.put(d, ent, &e.tokens.epoch, epoch, e.cacheTTL, buf[:0])
+	e.releaseEntries(removed)
+	return ok
 }
 
-func (e *Engine) releaseEntries(es ...*entry) {
+func (e *Engine) releaseEntries(es []*entry) {
 	for _, x := range es {
 		if x != nil && x.state != nil {
 			e.tokens.release(x.state)
