@@ -26,7 +26,7 @@ func addRoutes(api huma.API, d Deps) {
 	register(api, log, public(op(http.MethodGet, "/healthz", "health", "Liveness", "Operations", 200)), handleHealth)
 	register(api, log, public(op(http.MethodGet, "/readyz", "ready", "Readiness: storage reachable", "Operations", 200)), handleReady(d.Ready))
 
-	register(api, log, public(withErrors(op(http.MethodPost, "/v1/verify", "verify", "Verify a token", "Verification", 200), http.StatusTooManyRequests)), handleVerify(d.Verifier))
+	registerVerify(api, log, public(withErrors(op(http.MethodPost, "/v1/verify", "verify", "Verify a token", "Verification", 200), http.StatusTooManyRequests)), d.Verifier)
 	register(api, log, public(withErrors(op(http.MethodGet, "/v1/auth", "forward-auth", "Forward auth for reverse proxies", "Verification", 200), http.StatusTooManyRequests)), handleForwardAuth(d.Verifier))
 
 	register(api, log, op(http.MethodGet, "/v1/apps", "list-apps", "List applications", "Apps", 200), handleAppList(svc))

@@ -1,13 +1,18 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
 	"github.com/tokend/tokend"
 	"github.com/tokend/tokend/internal/manage"
@@ -26,15 +31,15 @@ func bearer(h string) string {
 // token that is no good, 403 for a good token that may not do this, 429 when
 // rate limited.
 func refusal(res tokend.VerifyResult) *Problem {
-	p := &Problem{Type: "about:blank", Reason: res.Code}
-	switch res.Code {
-	case tokend.CodeIPNotAllowed, tokend.CodeOriginNotAllowed, tokend.CodeInsufficientPermissions:
-		p.Status, p.Code = http.StatusForbidden, tokend.ECodeForbidden
+	p := &Problem{Type: "about:blank", Reason: res.Code, Status: res.Code.Status()}
+	switch p.Status {
+	case http.StatusForbidden:
+		p.Code = tokend.ECodeForbidden
 		if res.Code == tokend.CodeInsufficientPermissions {
 			p.withHeader("WWW-Authenticate", `Bearer realm="tokend", error="insufficient_scope"`)
 		}
-	case tokend.CodeRateLimited:
-		p.Status, p.Code = http.StatusTooManyRequests, tokend.ECodeRateLimited
+	case http.StatusTooManyRequests:
+		p.Code = tokend.ECodeRateLimited
 		retry := 1
 		if res.RateLimit != nil && res.RateLimit.RetryAfter > 0 {
 			retry = res.RateLimit.RetryAfter
@@ -45,38 +50,10 @@ func refusal(res tokend.VerifyResult) *Problem {
 		p.withHeader("WWW-Authenticate", `Bearer realm="tokend", error="invalid_token"`)
 	}
 	p.Title = http.StatusText(p.Status)
-	p.Detail = describe(res)
+	p.Detail = res.Describe()
 	return p
 }
 
-func describe(res tokend.VerifyResult) string {
-	switch res.Code {
-	case tokend.CodeMalformed:
-		return "the token is malformed"
-	case tokend.CodeNotFound:
-		return "the token is not known"
-	case tokend.CodeExpired:
-		return "the token has expired"
-	case tokend.CodeDisabled:
-		return "the token is disabled"
-	case tokend.CodeRevoked:
-		return "the token is revoked"
-	case tokend.CodeUsageExceeded:
-		return "the token has reached its maximum number of uses"
-	case tokend.CodeIPNotAllowed:
-		return "the token may not be used from this address"
-	case tokend.CodeOriginNotAllowed:
-		return "the token may not be used from this origin"
-	case tokend.CodeInsufficientPermissions:
-		return "the token lacks a permission this request needs"
-	case tokend.CodeRateLimited:
-		if res.Reason != "" {
-			return "too many failed attempts from this address; slow down"
-		}
-		return "the token's rate limit is used up"
-	}
-	return string(res.Code)
-}
 
 func missingCredentials() *Problem {
 	p := &Problem{Type: "about:blank", Status: http.StatusUnauthorized, Title: http.StatusText(http.StatusUnauthorized),
@@ -219,4 +196,227 @@ func addRateLimitHeaders(p *Problem, rl *tokend.RateLimitState) {
 	p.withHeader("RateLimit-Limit", strconv.Itoa(rl.Limit))
 	p.withHeader("RateLimit-Remaining", strconv.Itoa(rl.Remaining))
 	p.withHeader("RateLimit-Reset", strconv.Itoa(rl.Reset))
+}
+
+// registerVerify serves POST /v1/verify, the hot path, with a plain
+// net/http handler: huma's generic request handling (the body decoded twice,
+// once into a map to validate it against the schema) cost more than the
+// whole verification. The operation is still registered through huma, on a
+// view of the API whose adapter keeps the handler instead of routing it, so
+// the OpenAPI document describes it exactly as every other operation, and
+// that handler still answers every request the fast path does not take
+// (unusual content types, bodies that are not a plain valid question): all
+// errors keep coming from huma's one error path, newProblem.
+func registerVerify(api huma.API, log *slog.Logger, op huma.Operation, v tokend.Verifier) {
+	kept := &keptRoute{Adapter: api.Adapter()}
+	register(docOnly{API: api, adapter: kept}, log, op, handleVerify(v))
+	slow, kop := kept.handler, kept.op
+	api.Adapter().Handle(kop, func(hctx huma.Context) {
+		r, w := humago.Unwrap(hctx)
+		if !fastVerifyAsk(r) {
+			slow(hctx)
+			return
+		}
+		buf := bodyPool.Get().(*bytes.Buffer)
+		defer func() {
+			if buf.Cap() <= 4<<10 {
+				buf.Reset()
+				bodyPool.Put(buf)
+			}
+		}()
+		buf.Reset()
+		_, err := buf.ReadFrom(io.LimitReader(r.Body, MaxBodyBytes+1))
+		if err != nil || buf.Len() > MaxBodyBytes {
+			// huma answers it, having read the same bytes: 413, or the
+			// read error.
+			r.Body = replay{io.MultiReader(bytes.NewReader(buf.Bytes()), r.Body), r.Body}
+			slow(hctx)
+			return
+		}
+		req, ok := decodeVerifyRequest(buf.Bytes())
+		if !ok {
+			r.Body = replay{bytes.NewReader(buf.Bytes()), r.Body}
+			slow(hctx)
+			return
+		}
+		res, err := v.Verify(r.Context(), req)
+		if err != nil {
+			p := problemFrom(tokend.Unavailable(err))
+			log.ErrorContext(r.Context(), "request failed", "operation", op.OperationID, "code", p.Code, "err", p.cause)
+			writeProblem(api, w, r, p)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		enc := json.NewEncoder(w)
+		enc.SetEscapeHTML(false) // as huma's JSON format writes
+		enc.Encode(res)
+	})
+}
+
+var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// replay gives back a body the fast path read, to huma's handler.
+type replay struct {
+	io.Reader
+	io.Closer
+}
+
+// docOnly is the API as huma.Register sees it for the verify operation:
+// everything is the real API's, but the route goes to keptRoute.
+type docOnly struct {
+	huma.API
+	adapter huma.Adapter
+}
+
+func (d docOnly) Adapter() huma.Adapter { return d.adapter }
+
+// Config passes the API's configuration through to huma.Register.
+func (d docOnly) Config() huma.Config {
+	if c, ok := d.API.(interface{ Config() huma.Config }); ok {
+		return c.Config()
+	}
+	return huma.Config{}
+}
+
+// keptRoute keeps the handler huma.Register makes instead of routing it.
+type keptRoute struct {
+	huma.Adapter
+	op      *huma.Operation
+	handler func(huma.Context)
+}
+
+func (k *keptRoute) Handle(op *huma.Operation, h func(huma.Context)) { k.op, k.handler = op, h }
+
+// fastVerifyAsk reports whether the request asks in JSON for a JSON answer:
+// anything else (CBOR, other types) is huma's to negotiate.
+func fastVerifyAsk(r *http.Request) bool {
+	ct := r.Header.Get("Content-Type")
+	if ct != "application/json" && !strings.HasPrefix(ct, "application/json;") {
+		return false
+	}
+	switch r.Header.Get("Accept") {
+	case "", "*/*", "application/json":
+		return true
+	}
+	return false
+}
+
+// decodeVerifyRequest decodes a body that huma's validation would pass
+// unchanged: one JSON object whose keys are exactly fields of VerifyRequest
+// (token among them), holding strings and lists of strings within the
+// schema's limits, no null anywhere. Whatever else it refuses goes to huma,
+// which decides and explains.
+func decodeVerifyRequest(b []byte) (tokend.VerifyRequest, bool) {
+	var req tokend.VerifyRequest
+	if len(b) == 0 || bytes.Contains(b, []byte("null")) {
+		return req, false
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return req, false
+	}
+	if len(bytes.TrimLeft(b[dec.InputOffset():], " \t\r\n")) != 0 {
+		return req, false
+	}
+	// Byte lengths bound rune counts (the schema's unit) from above.
+	if len(req.Token) > 512 || len(req.IP) > 64 || len(req.Origin) > 512 || len(req.Permissions) > 32 {
+		return req, false
+	}
+	// encoding/json matched keys without regard to case; the schema does
+	// not.
+	return req, exactVerifyKeys(b)
+}
+
+// exactVerifyKeys reports whether every key of the object b (which decoded
+// into a VerifyRequest, so its values are strings or lists of strings) is
+// spelled exactly as a VerifyRequest field, and token is present.
+func exactVerifyKeys(b []byte) bool {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return false
+	}
+	i++
+	token := false
+	for {
+		i = skipSpace(b, i)
+		if i >= len(b) {
+			return false
+		}
+		switch b[i] {
+		case '}':
+			return token
+		case ',':
+			i++
+			continue
+		case '"':
+		default:
+			return false
+		}
+		end := bytes.IndexByte(b[i+1:], '"')
+		if end < 0 {
+			return false
+		}
+		key := b[i+1 : i+1+end]
+		if bytes.IndexByte(key, '\\') >= 0 {
+			return false
+		}
+		switch string(key) {
+		case "token":
+			token = true
+		case "permissions", "ip", "origin":
+		default:
+			return false
+		}
+		i = skipSpace(b, i+1+end+1)
+		if i >= len(b) || b[i] != ':' {
+			return false
+		}
+		i = skipSpace(b, i+1)
+		if i < len(b) && b[i] == '[' {
+			for i++; ; {
+				i = skipSpace(b, i)
+				if i >= len(b) {
+					return false
+				}
+				if b[i] == ']' {
+					i++
+					break
+				}
+				if b[i] == ',' {
+					i++
+					continue
+				}
+				if i = skipString(b, i); i < 0 {
+					return false
+				}
+			}
+		} else if i = skipString(b, i); i < 0 {
+			return false
+		}
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
+		i++
+	}
+	return i
+}
+
+// skipString answers the index after the JSON string at b[i], or -1.
+func skipString(b []byte, i int) int {
+	if i >= len(b) || b[i] != '"' {
+		return -1
+	}
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return -1
 }

@@ -1,0 +1,166 @@
+// Command cold measures, in-process, what verification costs when the
+// secret is not in the engine's cache: the engine (verify.New) over the
+// SQLite store that bench/seed filled, one goroutine, each sampled secret
+// verified once (distinct secrets, so every one is a cache miss and a read
+// from storage), then the same secrets again (cache hits) for comparison.
+// Then it fills a fresh engine's cache with --mem-tokens tokens and reports
+// the heap growth per cached token (runtime.MemStats.HeapAlloc after
+// runtime.GC, before and after).
+package main
+
+import (
+	"bufio"
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"math/rand/v2"
+	"os"
+	"reflect"
+	"runtime"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/tokend/tokend"
+	"github.com/tokend/tokend/internal/sqlite"
+	"github.com/tokend/tokend/internal/verify"
+	"github.com/tokend/tokend/secret"
+)
+
+// pepper is bench/seed's.
+const pepper = "tokend-bench-pepper-0123456789abcdef"
+
+func main() {
+	db := flag.String("db", "bench.db", "SQLite database file made by bench/seed")
+	secretsPath := flag.String("secrets", "bench-secrets.txt", "secrets file made by bench/seed")
+	samples := flag.Int("samples", 20_000, "cache-miss verifications to time")
+	memTokens := flag.Int("mem-tokens", 100_000, "tokens to cache for the memory measure")
+	flag.Parse()
+	if err := run(*db, *secretsPath, *samples, *memTokens); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run(path, secretsPath string, samples, memTokens int) error {
+	ctx := context.Background()
+	secrets, err := readLines(secretsPath)
+	if err != nil {
+		return err
+	}
+	st, err := sqlite.Open(ctx, path)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	h, err := secret.NewHasher([]byte(pepper))
+	if err != nil {
+		return err
+	}
+	fmt.Printf("cold: %d tokens in %s; GOMAXPROCS %d\n", len(secrets), path, runtime.GOMAXPROCS(0))
+	rand.Shuffle(len(secrets), func(i, j int) { secrets[i], secrets[j] = secrets[j], secrets[i] })
+	samples = min(samples, len(secrets))
+	memTokens = min(memTokens, len(secrets)-samples)
+
+	cs := &countingStore{Store: st}
+	newEngine := func(entries int) *verify.Engine {
+		o := verify.Options{Store: cs, Hasher: h, CacheEntries: entries, FailureLimit: 0}
+		// When the engine also bounds its cache in bytes (CacheBytes),
+		// lift that bound too, so that the fill measures the cost of
+		// entries rather than evictions. Set by name so that this program
+		// builds whether or not the option exists.
+		if f := reflect.ValueOf(&o).Elem().FieldByName("CacheBytes"); f.IsValid() && f.CanSet() && f.Kind() == reflect.Int64 {
+			f.SetInt(1 << 40)
+		}
+		return verify.New(o)
+	}
+	e := newEngine(2 * samples)
+	timeAll := func(label string, secs []string) error {
+		lat := make([]time.Duration, 0, len(secs))
+		start := time.Now()
+		for _, s := range secs {
+			t0 := time.Now()
+			res, err := e.Verify(ctx, tokend.VerifyRequest{Token: s, Permissions: []string{"read"}, IP: "203.0.113.7"})
+			lat = append(lat, time.Since(t0))
+			if err != nil {
+				return err
+			}
+			if res.Code != tokend.CodeValid {
+				return fmt.Errorf("%s: a seeded token answered %s", label, res.Code)
+			}
+		}
+		el := time.Since(start)
+		slices.Sort(lat)
+		fmt.Printf("%-28s n=%d  p50 %s  p90 %s  p99 %s  max %s  (%.0f/s on one goroutine)\n", label, len(lat),
+			q(lat, 0.50), q(lat, 0.90), q(lat, 0.99), lat[len(lat)-1], float64(len(lat))/el.Seconds())
+		return nil
+	}
+	if err := timeAll("miss (read from SQLite)", secrets[:samples]); err != nil {
+		return err
+	}
+	if err := timeAll("hit (same secrets again)", secrets[:samples]); err != nil {
+		return err
+	}
+
+	// Memory per cached token: a fresh engine, big enough not to evict.
+	fill := secrets[samples : samples+memTokens]
+	e = nil
+	runtime.GC()
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	m := newEngine(2 * memTokens)
+	for _, s := range fill {
+		if res, err := m.Verify(ctx, tokend.VerifyRequest{Token: s}); err != nil || res.Code != tokend.CodeValid {
+			return fmt.Errorf("filling the cache: %v %v", res.Code, err)
+		}
+	}
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	// A second pass must be all hits: the cache really holds them.
+	reads := cs.calls.Load()
+	hits := time.Now()
+	for _, s := range fill {
+		m.Verify(ctx, tokend.VerifyRequest{Token: s})
+	}
+	hitTime := time.Since(hits)
+	misses := cs.calls.Load() - reads
+	runtime.KeepAlive(m)
+	grow := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	fmt.Printf("memory: %d tokens cached, heap +%.1f MiB = %d bytes per cached token (second pass: %s per verification, %d storage reads: the cache held %s)\n",
+		memTokens, float64(grow)/(1<<20), grow/int64(memTokens), hitTime/time.Duration(memTokens), misses,
+		map[bool]string{true: "every token", false: "NOT every token; the figure is a lower bound"}[misses == 0])
+	return nil
+}
+
+// countingStore counts TokenBySecret calls.
+type countingStore struct {
+	tokend.Store
+	calls atomic.Int64
+}
+
+func (c *countingStore) TokenBySecret(ctx context.Context, hash []byte) (tokend.Credential, error) {
+	c.calls.Add(1)
+	return c.Store.TokenBySecret(ctx, hash)
+}
+
+func q(s []time.Duration, p float64) time.Duration {
+	return s[min(len(s)-1, int(float64(len(s))*p))]
+}
+
+func readLines(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if l := sc.Text(); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out, sc.Err()
+}
