@@ -129,3 +129,50 @@ func Allows(access Access, granted []string, perm string) bool {
 	}
 	return false
 }
+
+// Status is the HTTP status every front door (forward auth, the SDK
+// middleware) answers for this code: 200 for VALID, 401 for a token that is
+// no good, 403 for a good token that may not do this, 429 when rate limited.
+func (c Code) Status() int {
+	switch c {
+	case CodeValid:
+		return 200
+	case CodeIPNotAllowed, CodeOriginNotAllowed, CodeInsufficientPermissions:
+		return 403
+	case CodeRateLimited:
+		return 429
+	}
+	return 401
+}
+
+// Describe says in words why a verification answered as it did.
+func (r VerifyResult) Describe() string {
+	switch r.Code {
+	case CodeValid:
+		return "the token is valid"
+	case CodeMalformed:
+		return "the token is malformed"
+	case CodeNotFound:
+		return "the token is not known"
+	case CodeExpired:
+		return "the token has expired"
+	case CodeDisabled:
+		return "the token is disabled"
+	case CodeRevoked:
+		return "the token is revoked"
+	case CodeUsageExceeded:
+		return "the token has reached its maximum number of uses"
+	case CodeIPNotAllowed:
+		return "the token may not be used from this address"
+	case CodeOriginNotAllowed:
+		return "the token may not be used from this origin"
+	case CodeInsufficientPermissions:
+		return "the token lacks a permission this request needs"
+	case CodeRateLimited:
+		if r.Reason != "" {
+			return "too many failed attempts from this address; slow down"
+		}
+		return "the token's rate limit is used up"
+	}
+	return "the token was refused (" + string(r.Code) + ")"
+}

@@ -601,21 +601,22 @@ type problemBody struct {
 // does: 401 for a token that is no good, 403 for a good token that may not
 // do this, 429 when rate limited.
 func refuse(w http.ResponseWriter, res tokend.VerifyResult) {
-	status, challenge := http.StatusUnauthorized, `Bearer realm="tokend", error="invalid_token"`
-	switch res.Code {
-	case tokend.CodeIPNotAllowed, tokend.CodeOriginNotAllowed:
-		status, challenge = http.StatusForbidden, ""
-	case tokend.CodeInsufficientPermissions:
-		status, challenge = http.StatusForbidden, `Bearer realm="tokend", error="insufficient_scope"`
-	case tokend.CodeRateLimited:
-		status, challenge = http.StatusTooManyRequests, ""
+	status, challenge := res.Code.Status(), ""
+	switch status {
+	case http.StatusUnauthorized:
+		challenge = `Bearer realm="tokend", error="invalid_token"`
+	case http.StatusForbidden:
+		if res.Code == tokend.CodeInsufficientPermissions {
+			challenge = `Bearer realm="tokend", error="insufficient_scope"`
+		}
+	case http.StatusTooManyRequests:
 		retry := 1
 		if res.RateLimit != nil && res.RateLimit.RetryAfter > 0 {
 			retry = res.RateLimit.RetryAfter
 		}
 		w.Header().Set("Retry-After", strconv.Itoa(retry))
 	}
-	writeRefusal(w, status, challenge, res, describe(res))
+	writeRefusal(w, status, challenge, res, res.Describe())
 }
 
 func writeRefusal(w http.ResponseWriter, status int, challenge string, res tokend.VerifyResult, detail string) {
@@ -647,32 +648,3 @@ func writeProblem(w http.ResponseWriter, p problemBody) {
 	_, _ = w.Write(b)
 }
 
-// describe says what a code means, in the words tokend uses.
-func describe(res tokend.VerifyResult) string {
-	switch res.Code {
-	case tokend.CodeMalformed:
-		return "the token is malformed"
-	case tokend.CodeNotFound:
-		return "the token is not known"
-	case tokend.CodeExpired:
-		return "the token has expired"
-	case tokend.CodeDisabled:
-		return "the token is disabled"
-	case tokend.CodeRevoked:
-		return "the token is revoked"
-	case tokend.CodeUsageExceeded:
-		return "the token has reached its maximum number of uses"
-	case tokend.CodeIPNotAllowed:
-		return "the token may not be used from this address"
-	case tokend.CodeOriginNotAllowed:
-		return "the token may not be used from this origin"
-	case tokend.CodeInsufficientPermissions:
-		return "the token lacks a permission this request needs"
-	case tokend.CodeRateLimited:
-		if res.Reason != "" {
-			return "too many failed attempts from this address; slow down"
-		}
-		return "the token's rate limit is used up"
-	}
-	return "the token was refused (" + string(res.Code) + ")"
-}

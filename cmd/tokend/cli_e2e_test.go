@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"io"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,83 +14,16 @@ import (
 	"github.com/tokend/tokend/client"
 )
 
-var (
-	e2eListeningRE = regexp.MustCompile(`listening on (http://\S+)`)
-	e2eSecretRE    = regexp.MustCompile(`^\s+(tkd_admin_[0-9A-Za-z_]+)\s*$`)
-)
-
 // e2eServer runs the real `tokend serve` in-process on a free port with a
 // fresh data directory, and answers its URL and the bootstrap admin secret
 // that its first start prints.
 func e2eServer(t *testing.T) (url, admin string) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	var stderr syncBuilder
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir()},
-			func(string) string { return "" }, strings.NewReader(""), pw, &stderr)
-		pw.Close()
-	}()
-
-	type banner struct{ url, secret string }
-	ready := make(chan banner, 1)
-	go func() {
-		var b banner
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			if m := e2eListeningRE.FindStringSubmatch(sc.Text()); m != nil && b.url == "" {
-				b.url = m[1]
-			}
-			if m := e2eSecretRE.FindStringSubmatch(sc.Text()); m != nil && b.secret == "" {
-				b.secret = m[1]
-			}
-			if b.url != "" && b.secret != "" {
-				ready <- b
-				break
-			}
-		}
-		io.Copy(io.Discard, pr) // keep the server's writes from blocking
-	}()
-
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("tokend serve: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("tokend serve did not shut down")
-		}
-	})
-	select {
-	case b := <-ready:
-		return b.url, b.secret
-	case err := <-done:
-		t.Fatalf("tokend serve exited: %v\nstderr: %s", err, stderr.String())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("tokend serve printed no address and bootstrap token; stderr: %s", stderr.String())
+	in := startTokend(t, t.TempDir(), nil)
+	if in.bootstrap == "" {
+		t.Fatalf("tokend serve printed no bootstrap token: %s", in.stdout.String())
 	}
-	return "", ""
-}
-
-type syncBuilder struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuilder) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuilder) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	return in.url, in.bootstrap
 }
 
 // TestCLIEndToEnd drives the CLI against the real server: what an
