@@ -647,4 +647,3 @@ func writeProblem(w http.ResponseWriter, p problemBody) {
 	w.WriteHeader(p.Status)
 	_, _ = w.Write(b)
 }
-
