@@ -54,7 +54,6 @@ func refusal(res tokend.VerifyResult) *Problem {
 	return p
 }
 
-
 func missingCredentials() *Problem {
 	p := &Problem{Type: "about:blank", Status: http.StatusUnauthorized, Title: http.StatusText(http.StatusUnauthorized),
 		Code: tokend.ECodeUnauthenticated, Detail: "a bearer token is required"}
