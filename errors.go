@@ -106,3 +106,62 @@ func (p Problems) Err() error {
 	}
 	return &Error{Code: ECodeInvalid, Message: msg, Fields: p}
 }
+
+// Status is the HTTP status that answers an error of this code.
+func (c ErrorCode) Status() int {
+	switch c {
+	case ECodeInvalid:
+		return 422
+	case ECodeMalformedRequest:
+		return 400
+	case ECodeUnauthenticated:
+		return 401
+	case ECodeForbidden:
+		return 403
+	case ECodeNotFound:
+		return 404
+	case ECodeConflict:
+		return 409
+	case ECodePreconditionFailed:
+		return 412
+	case ECodeTooLarge:
+		return 413
+	case ECodeRateLimited:
+		return 429
+	case ECodeUnavailable:
+		return 503
+	}
+	return 500
+}
+
+// CodeForStatus is the code of an error answered with an HTTP status, for
+// answers that carry none: the inverse of Status, with other client errors
+// read as malformed requests and other server errors as internal ones.
+func CodeForStatus(status int) ErrorCode {
+	switch status {
+	case 400:
+		return ECodeMalformedRequest
+	case 401:
+		return ECodeUnauthenticated
+	case 403:
+		return ECodeForbidden
+	case 404:
+		return ECodeNotFound
+	case 409:
+		return ECodeConflict
+	case 412:
+		return ECodePreconditionFailed
+	case 413:
+		return ECodeTooLarge
+	case 422:
+		return ECodeInvalid
+	case 429:
+		return ECodeRateLimited
+	case 502, 503, 504:
+		return ECodeUnavailable
+	}
+	if status >= 500 {
+		return ECodeInternal
+	}
+	return ECodeMalformedRequest
+}

@@ -153,3 +153,19 @@ func TestResolveExpiry(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestErrorCodeStatusRoundTrip(t *testing.T) {
+	for _, c := range []tokend.ErrorCode{tokend.ECodeInvalid, tokend.ECodeMalformedRequest, tokend.ECodeUnauthenticated,
+		tokend.ECodeForbidden, tokend.ECodeNotFound, tokend.ECodeConflict, tokend.ECodePreconditionFailed,
+		tokend.ECodeTooLarge, tokend.ECodeRateLimited, tokend.ECodeUnavailable, tokend.ECodeInternal} {
+		if got := tokend.CodeForStatus(c.Status()); got != c {
+			t.Errorf("%s → %d → %s", c, c.Status(), got)
+		}
+	}
+	for code, want := range map[tokend.Code]int{tokend.CodeValid: 200, tokend.CodeRevoked: 401, tokend.CodeMalformed: 401,
+		tokend.CodeInsufficientPermissions: 403, tokend.CodeIPNotAllowed: 403, tokend.CodeRateLimited: 429} {
+		if got := code.Status(); got != want {
+			t.Errorf("%s.Status() = %d, want %d", code, got, want)
+		}
+	}
+}

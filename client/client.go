@@ -30,6 +30,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tokend/tokend"
 )
 
 // Answer size limits: a page of the largest size with large metadata fits
@@ -264,7 +266,7 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 // readError turns a non-2xx answer into an *Error, from its problem document
 // when it has one.
 func readError(resp *http.Response) error {
-	e := &Error{Status: resp.StatusCode, Code: codeForStatus(resp.StatusCode)}
+	e := &Error{Status: resp.StatusCode, Code: string(tokend.CodeForStatus(resp.StatusCode))}
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxProblemBytes))
 	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	if mt == "application/problem+json" || mt == "application/json" {

@@ -1,7 +1,6 @@
 package client
 
 import (
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -65,34 +64,4 @@ type problem struct {
 	Detail string              `json:"detail"`
 	Code   string              `json:"code"`
 	Errors []tokend.FieldError `json:"errors"`
-}
-
-// codeForStatus guesses the code of an answer that has no problem document.
-func codeForStatus(status int) string {
-	var c tokend.ErrorCode
-	switch status {
-	case http.StatusBadRequest:
-		c = tokend.ECodeMalformedRequest
-	case http.StatusUnauthorized:
-		c = tokend.ECodeUnauthenticated
-	case http.StatusForbidden:
-		c = tokend.ECodeForbidden
-	case http.StatusNotFound:
-		c = tokend.ECodeNotFound
-	case http.StatusConflict:
-		c = tokend.ECodeConflict
-	case http.StatusPreconditionFailed:
-		c = tokend.ECodePreconditionFailed
-	case http.StatusRequestEntityTooLarge:
-		c = tokend.ECodeTooLarge
-	case http.StatusUnprocessableEntity:
-		c = tokend.ECodeInvalid
-	case http.StatusTooManyRequests:
-		c = tokend.ECodeRateLimited
-	case http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout:
-		c = tokend.ECodeUnavailable
-	default:
-		c = tokend.ECodeInternal
-	}
-	return string(c)
 }

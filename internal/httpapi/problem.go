@@ -40,47 +40,6 @@ func (p *Problem) withHeader(k, v string) *Problem {
 	return p
 }
 
-var statusOf = map[tokend.ErrorCode]int{
-	tokend.ECodeInvalid:            http.StatusUnprocessableEntity,
-	tokend.ECodeMalformedRequest:   http.StatusBadRequest,
-	tokend.ECodeUnauthenticated:    http.StatusUnauthorized,
-	tokend.ECodeForbidden:          http.StatusForbidden,
-	tokend.ECodeNotFound:           http.StatusNotFound,
-	tokend.ECodeConflict:           http.StatusConflict,
-	tokend.ECodePreconditionFailed: http.StatusPreconditionFailed,
-	tokend.ECodeTooLarge:           http.StatusRequestEntityTooLarge,
-	tokend.ECodeRateLimited:        http.StatusTooManyRequests,
-	tokend.ECodeUnavailable:        http.StatusServiceUnavailable,
-	tokend.ECodeInternal:           http.StatusInternalServerError,
-}
-
-func codeForStatus(status int) tokend.ErrorCode {
-	switch {
-	case status == http.StatusUnprocessableEntity:
-		return tokend.ECodeInvalid
-	case status == http.StatusNotFound:
-		return tokend.ECodeNotFound
-	case status == http.StatusRequestEntityTooLarge:
-		return tokend.ECodeTooLarge
-	case status == http.StatusUnauthorized:
-		return tokend.ECodeUnauthenticated
-	case status == http.StatusForbidden:
-		return tokend.ECodeForbidden
-	case status == http.StatusConflict:
-		return tokend.ECodeConflict
-	case status == http.StatusPreconditionFailed:
-		return tokend.ECodePreconditionFailed
-	case status == http.StatusTooManyRequests:
-		return tokend.ECodeRateLimited
-	case status == http.StatusServiceUnavailable:
-		return tokend.ECodeUnavailable
-	case status >= 500:
-		return tokend.ECodeInternal
-	default:
-		return tokend.ECodeMalformedRequest
-	}
-}
-
 // newProblem is installed as huma.NewError: it turns huma's own errors
 // (validation, unreadable bodies) and ours into a Problem.
 func newProblem(status int, msg string, errs ...error) huma.StatusError {
@@ -89,7 +48,7 @@ func newProblem(status int, msg string, errs ...error) huma.StatusError {
 			return p
 		}
 	}
-	p := &Problem{Type: "about:blank", Status: status, Title: http.StatusText(status), Detail: msg, Code: codeForStatus(status)}
+	p := &Problem{Type: "about:blank", Status: status, Title: http.StatusText(status), Detail: msg, Code: tokend.CodeForStatus(status)}
 	for _, err := range errs {
 		if err == nil {
 			continue
@@ -98,7 +57,8 @@ func newProblem(status int, msg string, errs ...error) huma.StatusError {
 		var d *huma.ErrorDetail
 		switch {
 		case errors.As(err, &te):
-			if s, ok := statusOf[te.Code]; ok && status >= 500 {
+			if status >= 500 {
+				s := te.Code.Status()
 				p.Status, p.Title, p.Code = s, http.StatusText(s), te.Code
 			}
 			if te.Code != tokend.ECodeInternal {
@@ -149,10 +109,7 @@ func problemFrom(err error) *Problem {
 	if !errors.As(err, &te) {
 		te = tokend.Internal(err)
 	}
-	status, ok := statusOf[te.Code]
-	if !ok {
-		status = http.StatusInternalServerError
-	}
+	status := te.Code.Status()
 	return &Problem{
 		Type: "about:blank", Status: status, Title: http.StatusText(status),
 		Detail: te.Message, Code: te.Code, Errors: te.Fields, cause: te.Cause,
