@@ -23,6 +23,7 @@ import (
 	"github.com/tokend/tokend"
 	"github.com/tokend/tokend/internal/httpapi"
 	"github.com/tokend/tokend/internal/manage"
+	"github.com/tokend/tokend/internal/postgres"
 	"github.com/tokend/tokend/internal/sqlite"
 	"github.com/tokend/tokend/internal/verify"
 	"github.com/tokend/tokend/secret"
@@ -98,7 +99,7 @@ type backend struct {
 
 func openBackend(ctx context.Context, c config, getenv func(string) string) (*backend, error) {
 	if strings.HasPrefix(c.database, "postgres://") || strings.HasPrefix(c.database, "postgresql://") {
-		return nil, errors.New("PostgreSQL is not supported yet; leave --database empty or give a SQLite file path")
+		return openPostgres(ctx, c, getenv)
 	}
 	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating the data directory: %w", err)
@@ -118,6 +119,30 @@ func openBackend(ctx context.Context, c config, getenv func(string) string) (*ba
 	st, err := sqlite.Open(ctx, path)
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	return &backend{store: st, hasher: hasher, close: st.Close}, nil
+}
+
+// openPostgres opens the PostgreSQL database named by --database. The data
+// directory plays no part: nothing is kept on local disk. The pepper must be
+// given, never generated, because every instance on the database must hash
+// secrets with the same one, and a pepper made up by one instance on its own
+// disk would leave the others unable to verify its tokens.
+func openPostgres(ctx context.Context, c config, getenv func(string) string) (*backend, error) {
+	if getenv("TOKEND_PEPPER") == "" && c.pepperFile == "" {
+		return nil, errors.New("with PostgreSQL, several instances must share one pepper: set TOKEND_PEPPER or --pepper-file")
+	}
+	pepper, err := loadPepper(c, getenv)
+	if err != nil {
+		return nil, err
+	}
+	hasher, err := secret.NewHasher(pepper)
+	if err != nil {
+		return nil, err
+	}
+	st, err := postgres.Open(ctx, c.database)
+	if err != nil {
+		return nil, fmt.Errorf("opening the PostgreSQL database: %w", err)
 	}
 	return &backend{store: st, hasher: hasher, close: st.Close}, nil
 }

@@ -1,0 +1,154 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tokend/tokend"
+)
+
+const appColumns = `id, name, token_prefix, permissions, max_token_lifetime, system, created_at, updated_at, version`
+
+func (s *Store) CreateApp(ctx context.Context, a tokend.App, ev tokend.Event) error {
+	return s.write(ctx, func(tx pgx.Tx) error {
+		args, err := appArgs(a)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO apps (`+appColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, args...); err != nil {
+			return storeErr("create app", err)
+		}
+		return insertEvent(ctx, tx, ev)
+	})
+}
+
+func (s *Store) App(ctx context.Context, id string) (tokend.App, error) {
+	return scanApp(s.pool.QueryRow(ctx, `SELECT `+appColumns+` FROM apps WHERE id = $1`, id))
+}
+
+// Apps lists apps oldest first, keyed by (created_at, id).
+func (s *Store) Apps(ctx context.Context, f tokend.AppFilter) (tokend.Page[tokend.App], error) {
+	var w whereArgs
+	if f.Cursor != "" {
+		at, id, err := parseTimeCursor(kindApp, f.Cursor)
+		if err != nil {
+			return tokend.Page[tokend.App]{}, err
+		}
+		w.add(`(created_at, id) > (?, ?)`, at, id)
+	}
+	limit := pageLimit(f.Limit)
+	q := `SELECT ` + appColumns + ` FROM apps` + w.clause() + ` ORDER BY created_at, id LIMIT ` + w.arg(limit+1)
+
+	rows, err := s.pool.Query(ctx, q, w.args...)
+	if err != nil {
+		return tokend.Page[tokend.App]{}, storeErr("list apps", err)
+	}
+	defer rows.Close()
+	page := tokend.Page[tokend.App]{Items: []tokend.App{}}
+	for rows.Next() {
+		a, err := scanApp(rows)
+		if err != nil {
+			return tokend.Page[tokend.App]{}, err
+		}
+		page.Items = append(page.Items, a)
+	}
+	if err := rows.Err(); err != nil {
+		return tokend.Page[tokend.App]{}, storeErr("list apps", err)
+	}
+	if len(page.Items) > limit {
+		page.Items = page.Items[:limit]
+		last := page.Items[limit-1]
+		page.NextCursor = timeCursor(kindApp, last.CreatedAt, last.ID)
+	}
+	return page, nil
+}
+
+// UpdateApp locks the row it reads, as UpdateToken does.
+func (s *Store) UpdateApp(ctx context.Context, id string, fn func(a *tokend.App) (tokend.Event, error)) (tokend.App, error) {
+	var a tokend.App
+	err := s.write(ctx, func(tx pgx.Tx) error {
+		var err error
+		a, err = scanApp(tx.QueryRow(ctx, `SELECT `+appColumns+` FROM apps WHERE id = $1 FOR UPDATE`, id))
+		if err != nil {
+			return err
+		}
+		version := a.Version
+		ev, err := fn(&a)
+		if err != nil {
+			return err
+		}
+		// The id is the row's identity, and the version is the store's to
+		// keep; whatever fn did to them is undone.
+		a.ID, a.Version = id, version+1
+		args, err := appArgs(a)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `
+			UPDATE apps
+			SET name = $2, token_prefix = $3, permissions = $4, max_token_lifetime = $5,
+			    system = $6, created_at = $7, updated_at = $8, version = $9
+			WHERE id = $1`, args...)
+		if err != nil {
+			return storeErr("update app", err)
+		}
+		return insertEvent(ctx, tx, ev)
+	})
+	if err != nil {
+		return tokend.App{}, err
+	}
+	return a, nil
+}
+
+// DeleteApp deletes the app; its tokens, and with them their retired secrets
+// and usage, go by ON DELETE CASCADE. Events stay.
+func (s *Store) DeleteApp(ctx context.Context, id string, ev tokend.Event) error {
+	return s.write(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM apps WHERE id = $1`, id)
+		if err := affectedOne(tag.RowsAffected(), err, "delete app"); err != nil {
+			return err
+		}
+		return insertEvent(ctx, tx, ev)
+	})
+}
+
+// appArgs lists a's columns in the order of appColumns.
+func appArgs(a tokend.App) ([]any, error) {
+	perms, err := toJSON(a.Permissions)
+	if err != nil {
+		return nil, tokend.Internal(fmt.Errorf("postgres: app permissions: %w", err))
+	}
+	var lifetime any
+	if a.MaxTokenLifetime != nil {
+		lifetime = int64(*a.MaxTokenLifetime)
+	}
+	return []any{
+		a.ID, a.Name, a.TokenPrefix, perms, lifetime, a.System,
+		ts(a.CreatedAt), ts(a.UpdatedAt), a.Version,
+	}, nil
+}
+
+func scanApp(sc pgx.Row) (tokend.App, error) {
+	var (
+		a                tokend.App
+		perms            []byte
+		lifetime         *int64
+		created, updated time.Time
+	)
+	err := sc.Scan(&a.ID, &a.Name, &a.TokenPrefix, &perms, &lifetime, &a.System, &created, &updated, &a.Version)
+	if err != nil {
+		return tokend.App{}, storeErr("read app", err)
+	}
+	if a.Permissions, err = fromJSON[[]string](perms); err != nil {
+		return tokend.App{}, tokend.Internal(fmt.Errorf("postgres: app %s: %w", a.ID, err))
+	}
+	if lifetime != nil {
+		d := tokend.Duration(time.Duration(*lifetime))
+		a.MaxTokenLifetime = &d
+	}
+	a.CreatedAt, a.UpdatedAt = created.UTC(), updated.UTC()
+	return a, nil
+}

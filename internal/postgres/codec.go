@@ -1,0 +1,195 @@
+package postgres
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tokend/tokend"
+)
+
+// Times are written as whole microseconds in UTC, truncated the way the
+// SQLite store truncates them, so that both backends give back the same
+// times; timestamptz keeps exactly that. PostgreSQL would round a nanosecond
+// remainder instead, so the store never lets one reach it.
+func ts(t time.Time) time.Time { return time.UnixMicro(t.UnixMicro()).UTC() }
+
+// nullTS stores a nil time as NULL.
+func nullTS(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return ts(*t)
+}
+
+// fromNullTS reads a nullable timestamptz; pgx answers times in the local
+// zone, the domain keeps UTC.
+func fromNullTS(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func nullInt64(p *int64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+// toJSON encodes lists and objects. A nil slice or map becomes the JSON
+// literal null and an empty one [] or {}, so that each reads back as it was
+// written. The text goes to a jsonb column as is.
+func toJSON(v any) (string, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", fmt.Errorf("encode %T: %w", v, err)
+	}
+	return string(b), nil
+}
+
+// fromJSON decodes what toJSON wrote. Numbers in maps come back as float64,
+// as they do from any JSON request body.
+func fromJSON[T any](b []byte) (T, error) {
+	var v T
+	if err := json.Unmarshal(b, &v); err != nil {
+		return v, fmt.Errorf("decode %T: %w", v, err)
+	}
+	return v, nil
+}
+
+// jsonCodec encodes or decodes several columns and keeps the first error, so
+// that a row's JSON columns are handled in a few lines.
+type jsonCodec struct{ err error }
+
+func (j *jsonCodec) encode(v any) string {
+	if j.err != nil {
+		return ""
+	}
+	s, err := toJSON(v)
+	j.err = err
+	return s
+}
+
+func decode[T any](j *jsonCodec, b []byte) T {
+	if j.err != nil {
+		var zero T
+		return zero
+	}
+	v, err := fromJSON[T](b)
+	j.err = err
+	return v
+}
+
+// pageLimit applies the default and the cap of tokend's page sizes.
+func pageLimit(n int) int {
+	switch {
+	case n <= 0:
+		return tokend.DefaultPageSize
+	case n > tokend.MaxPageSize:
+		return tokend.MaxPageSize
+	}
+	return n
+}
+
+// Cursors are base64url of "<kind>:<sort key>", as on SQLite. The kind stops
+// a cursor of one list from being replayed against another.
+const (
+	kindToken = "t"
+	kindApp   = "a"
+	kindEvent = "e"
+)
+
+// badCursor answers a cursor this store did not give out (or gave out for
+// another list) as the caller's mistake, not a server error.
+func badCursor() error {
+	var p tokend.Problems
+	p.Add("cursor", "is not a cursor from a previous page of this list")
+	return p.Err()
+}
+
+// timeCursor encodes a (created_at, id) sort key.
+func timeCursor(kind string, at time.Time, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(kind + ":" + strconv.FormatInt(at.UnixMicro(), 10) + ":" + id))
+}
+
+func parseTimeCursor(kind, s string) (at time.Time, id string, err error) {
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return time.Time{}, "", badCursor()
+	}
+	k, rest, ok := strings.Cut(string(raw), ":")
+	if !ok || k != kind {
+		return time.Time{}, "", badCursor()
+	}
+	n, id, ok := strings.Cut(rest, ":")
+	if !ok || id == "" {
+		return time.Time{}, "", badCursor()
+	}
+	us, err := strconv.ParseInt(n, 10, 64)
+	if err != nil {
+		return time.Time{}, "", badCursor()
+	}
+	return time.UnixMicro(us).UTC(), id, nil
+}
+
+func idCursor(kind string, id int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(kind + ":" + strconv.FormatInt(id, 10)))
+}
+
+func parseIDCursor(kind, s string) (int64, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return 0, badCursor()
+	}
+	k, n, ok := strings.Cut(string(raw), ":")
+	if !ok || k != kind {
+		return 0, badCursor()
+	}
+	id, err := strconv.ParseInt(n, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, badCursor()
+	}
+	return id, nil
+}
+
+// likeContains is a LIKE pattern (with ESCAPE '\') matching q anywhere, with
+// q's own wildcards taken literally: a search for "50%" must not match every
+// name starting with "50".
+func likeContains(q string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return "%" + r.Replace(q) + "%"
+}
+
+// whereArgs builds a WHERE clause with numbered placeholders.
+type whereArgs struct {
+	conds []string
+	args  []any
+}
+
+// add appends a condition in which each "?" is the next argument.
+func (w *whereArgs) add(cond string, args ...any) {
+	for _, a := range args {
+		w.args = append(w.args, a)
+		cond = strings.Replace(cond, "?", "$"+strconv.Itoa(len(w.args)), 1)
+	}
+	w.conds = append(w.conds, cond)
+}
+
+// arg adds an argument without a condition and answers its placeholder.
+func (w *whereArgs) arg(a any) string {
+	w.args = append(w.args, a)
+	return "$" + strconv.Itoa(len(w.args))
+}
+
+func (w *whereArgs) clause() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}

@@ -1,0 +1,254 @@
+// Package postgres keeps tokend's apps, tokens, audit events and usage in a
+// PostgreSQL database, through pgx. It implements tokend.Store with the same
+// semantics as package sqlite and passes the storetest conformance suite.
+// Several tokend instances may share one database: migrations take an
+// advisory lock, updates lock the row they read, and usage merges add up.
+//
+// It must not log anything, and it never sees a secret: only keyed hashes
+// arrive here, and no error it returns carries a stored value. It holds no
+// business rules beyond what the Store contract says; validation, clocks and
+// audit wording belong to the service. Telling other instances about changes
+// (cache invalidation) is not its job.
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/tokend/tokend"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store is a tokend.Store on one PostgreSQL database, through a pool of
+// connections.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+var _ tokend.Store = (*Store)(nil)
+
+// Open connects to the database at url (postgres://…), and brings its
+// schema up to date.
+func Open(ctx context.Context, url string) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// The parse error may quote the URL, password included.
+		return nil, errors.New("postgres: the database URL is not a valid PostgreSQL connection string")
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: connect: %w", err)
+	}
+	s := &Store{pool: pool}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, storeErr("connect", err)
+	}
+	if err := s.Migrate(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Migrate applies the embedded migrations that the database lacks, holding
+// an advisory lock so that instances starting together apply each migration
+// once. Open calls it; running it again is harmless.
+func (s *Store) Migrate(ctx context.Context) error {
+	db := stdlib.OpenDBFromPool(s.pool)
+	defer db.Close()
+	p, err := migrator(db)
+	if err != nil {
+		return err
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("postgres: migrate: %w", err)
+	}
+	return nil
+}
+
+// SchemaVersion answers the version of the newest migration applied to the
+// database and the newest one this build knows.
+func (s *Store) SchemaVersion(ctx context.Context) (current, latest int64, err error) {
+	db := stdlib.OpenDBFromPool(s.pool)
+	defer db.Close()
+	p, err := migrator(db)
+	if err != nil {
+		return 0, 0, err
+	}
+	current, latest, err = p.GetVersions(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("postgres: schema version: %w", err)
+	}
+	return current, latest, nil
+}
+
+func migrator(db *sql.DB) (*goose.Provider, error) {
+	// The sub-FS puts the files at its root, where goose looks. Go migrations
+	// registered globally by other packages must never run against this
+	// database.
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return nil, fmt.Errorf("postgres: migrations: %w", err)
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys,
+		goose.WithDisableGlobalRegistry(true),
+		goose.WithSessionLocker(advisoryLock{}))
+	if err != nil {
+		return nil, fmt.Errorf("postgres: migrations: %w", err)
+	}
+	return p, nil
+}
+
+// migrationLockID keys the advisory lock held while migrating. Advisory
+// locks are per database, so tokend databases on one server do not wait for
+// each other.
+const migrationLockID int64 = 0x746f6b656e64 // "tokend"
+
+// advisoryLock is a session-level advisory lock that waits in the server
+// for its holder to finish, rather than polling: goose's own PostgreSQL
+// locker retries every few seconds, which would make every instance that
+// starts alongside another wait that long.
+type advisoryLock struct{}
+
+var _ lock.SessionLocker = advisoryLock{}
+
+func (advisoryLock) SessionLock(ctx context.Context, conn *sql.Conn) error {
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, migrationLockID); err != nil {
+		return fmt.Errorf("taking the migration lock: %w", err)
+	}
+	return nil
+}
+
+func (advisoryLock) SessionUnlock(ctx context.Context, conn *sql.Conn) error {
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_unlock($1)`, migrationLockID); err != nil {
+		return fmt.Errorf("releasing the migration lock: %w", err)
+	}
+	return nil
+}
+
+// Close closes the pool, waiting for connections in use to be returned.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	return storeErr("ping", s.pool.Ping(ctx))
+}
+
+// write runs fn in one transaction and commits when fn returns nil. fn's
+// error is returned unchanged, so that an updater's own error reaches the
+// caller as is.
+func (s *Store) write(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return storeErr("begin", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback(ctx)
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return storeErr("commit", err)
+	}
+	return nil
+}
+
+// SQLSTATE codes the store tells apart.
+const (
+	sqlUniqueViolation     = "23505"
+	sqlForeignKeyViolation = "23503"
+	sqlSerialization       = "40001"
+	sqlDeadlock            = "40P01"
+	sqlTooManyConnections  = "53300"
+	sqlAdminShutdown       = "57P01"
+	sqlCrashShutdown       = "57P02"
+	sqlCannotConnectNow    = "57P03"
+)
+
+// liveNameIndex is the unique index on the names of live tokens (see the
+// migration); a violation of it is a conflict on the name field.
+const liveNameIndex = "tokens_live_name"
+
+// storeErr translates a driver error into the domain's errors by SQLSTATE
+// and error type, never by message: a uniqueness violation is a conflict, a
+// missing row is not found, a lost or refused connection is an outage worth
+// retrying. Anything else is internal.
+func storeErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var te *tokend.Error
+	if errors.As(err, &te) {
+		return err
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return tokend.ErrNotFound
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("postgres: %s: %w", op, err)
+	}
+	cause := fmt.Errorf("postgres: %s: %w", op, err)
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code == sqlUniqueViolation && pe.ConstraintName == liveNameIndex:
+			return nameTaken(cause)
+		case pe.Code == sqlUniqueViolation:
+			return &tokend.Error{Code: tokend.ECodeConflict, Message: "conflicts with an existing record", Cause: cause}
+		case strings.HasPrefix(pe.Code, "08"), // connection exception
+			pe.Code == sqlSerialization, pe.Code == sqlDeadlock,
+			pe.Code == sqlTooManyConnections, pe.Code == sqlAdminShutdown,
+			pe.Code == sqlCrashShutdown, pe.Code == sqlCannotConnectNow:
+			return tokend.Unavailable(cause)
+		}
+		return tokend.Internal(cause)
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	if errors.As(err, &ce) || errors.As(err, &ne) || pgconn.SafeToRetry(err) || pgconn.Timeout(err) {
+		return tokend.Unavailable(cause)
+	}
+	return tokend.Internal(cause)
+}
+
+// nameTaken is the conflict of a token name with another live token of the
+// same app, naming the field as the SQLite store does.
+func nameTaken(cause error) error {
+	return &tokend.Error{
+		Code:    tokend.ECodeConflict,
+		Message: "another token of this app already has this name",
+		Fields:  []tokend.FieldError{{Field: "name", Message: "is taken by another live token of this app"}},
+		Cause:   cause,
+	}
+}
+
+// retryable reports whether err is a deadlock or serialization failure, after
+// which the server rolled the transaction back and running it again is safe.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == sqlDeadlock || pe.Code == sqlSerialization)
+}
+
+// isForeignKey reports whether err is a foreign key violation.
+func isForeignKey(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == sqlForeignKeyViolation
+}
