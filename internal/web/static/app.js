@@ -1,0 +1,2 @@
+// tokend dashboard: small progressive enhancements. Pages work without it.
+"use strict";

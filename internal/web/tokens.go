@@ -1,0 +1,5 @@
+package web
+
+// STUB — replaced by the helper that owns this page.
+
+func (s *Server) tokenRoutes() {}
