@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tokend/tokend"
+	"github.com/tokend/tokend/internal/password"
 	"github.com/tokend/tokend/secret"
 )
 
@@ -28,6 +29,12 @@ type Options struct {
 	Invalidator tokend.Invalidator // told after each committed change; may be nil
 	Now         func() time.Time
 	Logger      *slog.Logger
+	// Users keeps dashboard users and sessions; nil takes Store when it
+	// implements tokend.UserStore (both stores do).
+	Users tokend.UserStore
+	// Password is the argon2id cost of new password hashes; nil for
+	// password.Default. Tests pass tiny parameters to stay fast.
+	Password *password.Params
 }
 
 // Service is the lifecycle service.
@@ -37,6 +44,7 @@ type Service struct {
 	inval  tokend.Invalidator
 	now    func() time.Time
 	log    *slog.Logger
+	users  userState // users.go
 }
 
 // New makes a Service.
@@ -51,6 +59,7 @@ func New(o Options) *Service {
 	if s.inval == nil {
 		s.inval = nopInvalidator{}
 	}
+	s.users = newUserState(o)
 	return s
 }
 
