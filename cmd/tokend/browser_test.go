@@ -223,8 +223,11 @@ func (b *browser) navigate(t *testing.T, what string, steps ...chromedp.Action[c
 func (b *browser) open(t *testing.T, path string, want int64) {
 	t.Helper()
 	res := get(t, b, "opening "+path, chromedp.NavigateResponse(b.base+path))
-	if res == nil || res.Status != want {
-		t.Fatalf("GET %s = %v, want %d", path, res, want)
+	if res == nil {
+		t.Fatalf("GET %s: no response", path)
+	}
+	if res.Status != want {
+		t.Fatalf("GET %s = %d %s, want %d", path, res.Status, res.StatusText, want)
 	}
 }
 
@@ -326,5 +329,36 @@ func (s *steps) run(name string, f func(t *testing.T)) {
 		f(t)
 	}) {
 		s.failed = true
+	}
+}
+
+// clickText clicks the rendered button, link or summary inside scope whose
+// text is text (spaces trimmed), the way a person picks a control by its
+// label. It fails when none or several match.
+func (b *browser) clickText(t *testing.T, scope, text string) {
+	t.Helper()
+	b.markText(t, scope, text)
+	b.run(t, "clicking "+text, chromedp.Click(chromedp.CSS("[data-e2e-target]")))
+}
+
+// clickTextAndWait clicks like clickText and waits for the page it loads; it
+// answers the HTTP status of that page.
+func (b *browser) clickTextAndWait(t *testing.T, scope, text string) int64 {
+	t.Helper()
+	b.markText(t, scope, text)
+	return b.navigate(t, "clicking "+text, chromedp.Click(chromedp.CSS("[data-e2e-target]")))
+}
+
+// markText marks the one control clickText means with data-e2e-target.
+func (b *browser) markText(t *testing.T, scope, text string) {
+	t.Helper()
+	n := eval[int](t, b, fmt.Sprintf(`(() => {
+		for (const e of document.querySelectorAll("[data-e2e-target]")) e.removeAttribute("data-e2e-target");
+		const all = [...document.querySelectorAll(%q + " :is(button, a, summary, input[type=submit])")]
+			.filter(e => (e.innerText || e.value || "").trim() === %q && e.checkVisibility({visibilityProperty: true}));
+		if (all.length === 1) all[0].setAttribute("data-e2e-target", "");
+		return all.length })()`, scope, text))
+	if n != 1 {
+		t.Fatalf("%d visible controls in %s read %q, want 1", n, scope, text)
 	}
 }
