@@ -97,17 +97,13 @@ func (s *Store) CountUsers(ctx context.Context) (int, error) {
 func (s *Store) UpdateUser(ctx context.Context, id string, fn func(u *tokend.User, all []tokend.User) (tokend.Event, error)) (tokend.User, error) {
 	var u tokend.User
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		all, err := allUsers(ctx, tx)
-		if err != nil {
+		var all []tokend.User
+		var err error
+		if u, all, err = userAmongAll(ctx, tx, id); err != nil {
 			return err
 		}
-		i := slices.IndexFunc(all, func(x tokend.User) bool { return x.ID == id })
-		if i < 0 {
-			return tokend.ErrNotFound
-		}
-		u = all[i]
 		version, email := u.Version, u.Email
-		ev, err := fn(&u, slices.Clone(all))
+		ev, err := fn(&u, all)
 		if err != nil {
 			return err
 		}
@@ -142,15 +138,11 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(u *tokend.Use
 // its sessions go by ON DELETE CASCADE. Events stay.
 func (s *Store) DeleteUser(ctx context.Context, id string, check func(u tokend.User, all []tokend.User) error, ev tokend.Event) error {
 	return s.write(ctx, func(tx *sql.Tx) error {
-		all, err := allUsers(ctx, tx)
+		u, all, err := userAmongAll(ctx, tx, id)
 		if err != nil {
 			return err
 		}
-		i := slices.IndexFunc(all, func(x tokend.User) bool { return x.ID == id })
-		if i < 0 {
-			return tokend.ErrNotFound
-		}
-		if err := check(all[i], slices.Clone(all)); err != nil {
+		if err := check(u, all); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, id)
@@ -159,6 +151,21 @@ func (s *Store) DeleteUser(ctx context.Context, id string, check func(u tokend.U
 		}
 		return insertEvent(ctx, tx, ev)
 	})
+}
+
+// userAmongAll reads every user in the transaction and answers the one
+// with id (ErrNotFound when none) and the list, which the caller's
+// callback may keep or change freely.
+func userAmongAll(ctx context.Context, tx *sql.Tx, id string) (tokend.User, []tokend.User, error) {
+	all, err := allUsers(ctx, tx)
+	if err != nil {
+		return tokend.User{}, nil, err
+	}
+	i := slices.IndexFunc(all, func(x tokend.User) bool { return x.ID == id })
+	if i < 0 {
+		return tokend.User{}, nil, tokend.ErrNotFound
+	}
+	return all[i], slices.Clone(all), nil
 }
 
 // querier is a *sql.DB or *sql.Tx.
