@@ -1,5 +1,84 @@
 package web
 
-// STUB — replaced by the helper that owns this page.
+// The home page: how many tokens are active, expiring soon and revoked,
+// the tokens about to expire, a shortcut to generate one, and the latest
+// audit events for users who may read them.
 
-func (s *Server) homeRoutes() {}
+import (
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/tokend/tokend"
+)
+
+func (s *Server) homeRoutes() {
+	s.handle("GET /{$}", "", s.homePage)
+}
+
+// homeExpiringShown is how many soon-expiring tokens the home page lists.
+const (
+	homeExpiringShown = 5
+	homeEventsShown   = 10
+)
+
+type homeData struct {
+	Now       time.Time
+	CanTokens bool
+	Active    tokenCount
+	Expiring  tokenCount
+	Revoked   tokenCount
+	// Soon lists the tokens that expire first, within 7 days.
+	Soon     []tokenRow
+	Events   []tokend.Event
+	AppNames map[string]string
+	NoApps   bool
+}
+
+func (s *Server) homePage(w http.ResponseWriter, r *http.Request) {
+	ctx, a := r.Context(), s.actor(r)
+	now := s.now().UTC()
+	d := &homeData{Now: now, CanTokens: a.Can(tokend.PermTokensRead)}
+	if a.Can(tokend.PermAppsRead) {
+		apps, err := s.allApps(ctx, a)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		d.AppNames, d.NoApps = appNames(apps), len(apps) == 0
+	}
+	if d.CanTokens {
+		var err error
+		active := tokend.TokenFilter{Status: tokend.StatusActive}
+		if d.Active, err = s.countTokens(ctx, a, active, nil); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		d.Expiring, err = s.countTokens(ctx, a, active, func(t tokend.Token) bool {
+			if !expiringSoon(t, now) {
+				return false
+			}
+			d.Soon = append(d.Soon, tokenRow{Token: t, AppName: d.AppNames[t.AppID]})
+			return true
+		})
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		slices.SortFunc(d.Soon, func(x, y tokenRow) int { return x.ExpiresAt.Compare(*y.ExpiresAt) })
+		d.Soon = d.Soon[:min(len(d.Soon), homeExpiringShown)]
+		if d.Revoked, err = s.countTokens(ctx, a, tokend.TokenFilter{Status: tokend.StatusRevoked}, nil); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	if a.Can(tokend.PermAuditRead) {
+		ev, err := s.svc.Events(ctx, a, tokend.EventFilter{Limit: homeEventsShown})
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		d.Events = ev.Items
+	}
+	s.render(w, r, http.StatusOK, "home.html", &page{Title: "Home", Nav: "home", Data: d})
+}

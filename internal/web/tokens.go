@@ -1,5 +1,744 @@
 package web
 
-// STUB — replaced by the helper that owns this page.
+// The API tokens pages: the list with its filters, the create dialog (and
+// its page for browsers without JavaScript), the token page with its edit
+// form, usage chart and audit trail, and the confirmation of every action.
 
-func (s *Server) tokenRoutes() {}
+import (
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tokend/tokend"
+)
+
+var _ = addFuncs(template.FuncMap{
+	"rel": func(now time.Time, t any) string {
+		switch v := t.(type) {
+		case time.Time:
+			if !v.IsZero() {
+				return relTime(now, v)
+			}
+		case *time.Time:
+			if v != nil && !v.IsZero() {
+				return relTime(now, *v)
+			}
+		}
+		return "never"
+	},
+	"isoTime": func(t any) string {
+		switch v := t.(type) {
+		case time.Time:
+			return v.UTC().Format(time.RFC3339)
+		case *time.Time:
+			if v != nil {
+				return v.UTC().Format(time.RFC3339)
+			}
+		}
+		return ""
+	},
+	"has":         contains,
+	"lines":       func(s []string) string { return strings.Join(s, "\n") },
+	"accessLabel": accessLabel,
+	"typeLabel": func(t tokend.TokenType) string {
+		if t == tokend.TypePlugin {
+			return "Plugin"
+		}
+		return "Standard"
+	},
+	"statusLabel": func(s any) string {
+		v := fmt.Sprint(s)
+		if v == "" {
+			return ""
+		}
+		return strings.ToUpper(v[:1]) + v[1:]
+	},
+	"toJSON": func(v any) string {
+		b, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			return ""
+		}
+		return string(b)
+	},
+	"errs": func(fe *formError, field string) []string {
+		if fe == nil {
+			return nil
+		}
+		return fe.Fields[field]
+	},
+	"runes": func(s string) int { return len([]rune(s)) },
+	"list":  func(v ...string) []string { return v },
+	// at is what the "when" partial shows: t relative to now, or els.
+	"at": func(now time.Time, t any, els string) whenData {
+		switch v := t.(type) {
+		case *time.Time:
+			if v == nil {
+				t = nil
+			}
+		case time.Time:
+			if v.IsZero() {
+				t = nil
+			}
+		}
+		return whenData{Now: now, T: t, Else: els}
+	},
+	"past": func(now time.Time, t *time.Time) bool { return t != nil && !now.Before(*t) },
+})
+
+type whenData struct {
+	Now  time.Time
+	T    any
+	Else string
+}
+
+func accessLabel(a tokend.Access) string {
+	switch a {
+	case tokend.AccessReadOnly:
+		return "Read-only"
+	case tokend.AccessFull:
+		return "Full access"
+	case tokend.AccessCustom:
+		return "Custom"
+	}
+	return string(a)
+}
+
+func (s *Server) tokenRoutes() {
+	s.handle("GET /tokens", tokend.PermTokensRead, s.tokensPage)
+	s.handle("GET /tokens/new", tokend.PermTokensWrite, s.tokenNewPage)
+	s.handle("POST /tokens", tokend.PermTokensWrite, s.tokenCreate)
+	s.handle("GET /tokens/{id}", tokend.PermTokensRead, s.tokenPage)
+	s.handle("POST /tokens/{id}", tokend.PermTokensWrite, s.tokenUpdate)
+	for _, a := range tokenActions {
+		s.handle("GET /tokens/{id}/"+a.Name, a.Perm, s.tokenConfirmPage(a))
+		s.handle("POST /tokens/{id}/"+a.Name, a.Perm, s.tokenAction(a))
+	}
+}
+
+// ---- the list ----
+
+// tokenFilters are the list's query parameters.
+type tokenFilters struct {
+	AppID, Status, Type, Query, Cursor string
+	Limit                              int
+}
+
+func (f tokenFilters) Any() bool {
+	return f.AppID != "" || f.Status != "" || f.Type != "" || f.Query != ""
+}
+
+// URL answers the list with these filters at cursor ("" for the first page).
+func (f tokenFilters) URL(cursor string) string {
+	q := url.Values{}
+	set := func(k, v string) {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	set("app_id", f.AppID)
+	set("status", f.Status)
+	set("type", f.Type)
+	set("q", f.Query)
+	if f.Limit != 0 {
+		q.Set("limit", strconv.Itoa(f.Limit))
+	}
+	set("cursor", cursor)
+	if len(q) == 0 {
+		return "/tokens"
+	}
+	return "/tokens?" + q.Encode()
+}
+
+type tokenRow struct {
+	tokend.Token
+	AppName string
+	// ExpiringSoon is true for a live token that expires within 7 days.
+	ExpiringSoon bool
+	// Actions are those the user may take on the token in its state.
+	Actions []tokenAction
+}
+
+type tokensData struct {
+	Now      time.Time
+	Filters  tokenFilters
+	Rows     []tokenRow
+	NextURL  string
+	FirstURL string
+	Apps     []tokend.App
+	// NoApps is true when there is nowhere to create a token yet.
+	NoApps bool
+	Error  string
+	Form   tokenForm // the create dialog
+	Back   string    // this list, for actions to come back to
+}
+
+const soon = 7 * 24 * time.Hour
+
+func (s *Server) tokensPage(w http.ResponseWriter, r *http.Request) {
+	ctx, a := r.Context(), s.actor(r)
+	q := r.URL.Query()
+	f := tokenFilters{
+		AppID: q.Get("app_id"), Status: q.Get("status"), Type: q.Get("type"),
+		Query: strings.TrimSpace(q.Get("q")), Cursor: q.Get("cursor"),
+	}
+	if n, err := strconv.Atoi(q.Get("limit")); err == nil && n > 0 && n <= tokend.MaxPageSize {
+		f.Limit = n
+	}
+	apps, err := s.allApps(ctx, a)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	now := s.now().UTC()
+	d := &tokensData{Now: now, Filters: f, Apps: apps, NoApps: len(apps) == 0, Back: f.URL(f.Cursor)}
+	status := http.StatusOK
+	list, err := s.svc.Tokens(ctx, a, tokend.TokenFilter{
+		AppID: f.AppID, Status: tokend.Status(f.Status), Type: tokend.TokenType(f.Type),
+		Query: f.Query, Cursor: f.Cursor, Limit: f.Limit,
+	})
+	switch {
+	case err == nil:
+	case tokend.CodeOf(err) == tokend.ECodeInvalid || tokend.CodeOf(err) == tokend.ECodeMalformedRequest:
+		// A hand-edited address: say what is wrong, keep the filters usable.
+		status = http.StatusBadRequest
+		fe := s.formErrorOf(r, err)
+		d.Error = strings.Join(fe.General, " ")
+	default:
+		s.fail(w, r, err)
+		return
+	}
+	names := appNames(apps)
+	for _, t := range list.Items {
+		d.Rows = append(d.Rows, tokenRow{Token: t, AppName: names[t.AppID], ExpiringSoon: expiringSoon(t, now),
+			Actions: actionsFor(a, t)})
+	}
+	if list.NextCursor != "" {
+		d.NextURL = f.URL(list.NextCursor)
+	}
+	if f.Cursor != "" {
+		d.FirstURL = f.URL("")
+	}
+	d.Form = newTokenForm(apps, f.AppID)
+	d.Form.InDialog = true
+	s.render(w, r, status, "tokens.html", &page{Title: "API tokens", Nav: "tokens", Data: d})
+}
+
+func expiringSoon(t tokend.Token, now time.Time) bool {
+	return t.Status == tokend.StatusActive && t.ExpiresAt != nil && t.ExpiresAt.Sub(now) <= soon
+}
+
+// ---- the create and edit form ----
+
+// tokenForm is the create or edit form as typed, with its problems.
+type tokenForm struct {
+	Edit        bool
+	TokenID     string
+	Version     int64
+	AppID       string
+	Name        string
+	Description string
+	Type        string
+	Access      string
+	Permissions []string
+	// Expiry is keep (edit only), 7d, 30d, 90d, unlimited or custom.
+	Expiry     string
+	ExpiresOn  string // yyyy-mm-dd, with Expiry custom
+	IPs        string
+	Origins    string
+	RateLimit  string
+	RateWindow string
+	MaxUses    string
+	// Apps are the choices of the create form; the edit form gets the
+	// token's app only, for its permission catalog.
+	Apps []tokend.App
+	Err  *formError
+	// InDialog is true for the form in the list page's dialog.
+	InDialog bool
+}
+
+var tokenFormFields = []string{"app_id", "name", "description", "type", "access", "permissions",
+	"expires_in", "allowed_ips", "allowed_origins", "rate_limit", "max_uses"}
+
+// rateWindows are the windows the form offers.
+var rateWindows = []string{"1s", "1m", "1h", "1d"}
+
+// Windows answers the window choices, with the current one if unusual.
+func (f tokenForm) Windows() []string {
+	if f.RateWindow == "" || contains(rateWindows, f.RateWindow) {
+		return rateWindows
+	}
+	return append([]string{f.RateWindow}, rateWindows...)
+}
+
+func newTokenForm(apps []tokend.App, appID string) tokenForm {
+	f := tokenForm{Type: string(tokend.TypeStandard), Access: string(tokend.AccessReadOnly), Expiry: "30d", RateWindow: "1h", Apps: apps}
+	f.AppID = appID
+	if f.AppID == "" {
+		// Suggest the first app a customer's token would belong to.
+		for _, a := range apps {
+			if !a.System {
+				f.AppID = a.ID
+				break
+			}
+		}
+	}
+	return f
+}
+
+// editForm fills the edit form from the token.
+func editForm(t tokend.Token, app tokend.App) tokenForm {
+	f := tokenForm{
+		Edit: true, TokenID: t.ID, Version: t.Version, AppID: t.AppID, Name: t.Name,
+		Description: t.Description, Type: string(t.Type), Access: string(t.Access),
+		Permissions: t.Permissions, Expiry: "keep",
+		IPs: strings.Join(t.AllowedIPs, "\n"), Origins: strings.Join(t.AllowedOrigins, "\n"),
+		RateWindow: "1h",
+	}
+	if app.ID != "" {
+		f.Apps = []tokend.App{app}
+	}
+	if t.RateLimit != nil {
+		f.RateLimit = strconv.Itoa(t.RateLimit.Limit)
+		f.RateWindow = t.RateLimit.Window.String()
+	}
+	if t.MaxUses != nil {
+		f.MaxUses = strconv.FormatInt(*t.MaxUses, 10)
+	}
+	return f
+}
+
+// readTokenForm reads the posted form as typed.
+func readTokenForm(r *http.Request, edit bool) tokenForm {
+	v := r.PostForm
+	f := tokenForm{
+		Edit: edit, AppID: v.Get("app_id"), Name: v.Get("name"), Description: v.Get("description"),
+		Type: v.Get("type"), Access: v.Get("access"), Expiry: v.Get("expires_in"),
+		ExpiresOn: strings.TrimSpace(v.Get("expires_on")), IPs: v.Get("allowed_ips"),
+		Origins: v.Get("allowed_origins"), RateLimit: strings.TrimSpace(v.Get("rate_limit")),
+		RateWindow: v.Get("rate_window"), MaxUses: strings.TrimSpace(v.Get("max_uses")),
+	}
+	// Each app's catalog has its own checkboxes; only the chosen app's count.
+	f.Permissions = v["perm_"+f.AppID]
+	f.Version, _ = strconv.ParseInt(v.Get("version"), 10, 64)
+	return f
+}
+
+// parsed is what the form's text fields mean; problems go to f.Err.
+type parsed struct {
+	expiresIn string
+	expiresAt *time.Time
+	ips       []string
+	origins   []string
+	rate      *tokend.RateLimit
+	maxUses   *int64
+}
+
+func (f *tokenForm) parse() parsed {
+	var p parsed
+	fe := &formError{Status: http.StatusUnprocessableEntity}
+	switch f.Expiry {
+	case "keep":
+		if !f.Edit {
+			fe.add("expires_in", "choose when the token expires")
+		}
+	case "custom":
+		day, err := time.Parse("2006-01-02", f.ExpiresOn)
+		if err != nil {
+			fe.add("expires_in", "choose the date on which the token expires")
+			break
+		}
+		// The token works through the whole of the chosen day (UTC).
+		end := day.Add(24*time.Hour - time.Second)
+		p.expiresAt = &end
+	default:
+		p.expiresIn = f.Expiry
+	}
+	p.ips = splitList(f.IPs)
+	p.origins = splitList(f.Origins)
+	if f.RateLimit != "" {
+		n, err := strconv.Atoi(f.RateLimit)
+		w, werr := tokend.ParseDuration(f.RateWindow)
+		switch {
+		case err != nil:
+			fe.add("rate_limit", "the limit must be a whole number of requests")
+		case werr != nil:
+			fe.add("rate_limit", "choose a window such as 1m or 1h")
+		default:
+			p.rate = &tokend.RateLimit{Limit: n, Window: w}
+		}
+	}
+	if f.MaxUses != "" {
+		n, err := strconv.ParseInt(f.MaxUses, 10, 64)
+		if err != nil {
+			fe.add("max_uses", "must be a whole number")
+		} else {
+			p.maxUses = &n
+		}
+	}
+	if fe.Has() {
+		f.Err = fe
+	}
+	return p
+}
+
+func (f *tokenForm) input(p parsed) tokend.TokenInput {
+	in := tokend.TokenInput{
+		AppID: f.AppID, Name: f.Name, Description: f.Description,
+		Type: tokend.TokenType(f.Type), Access: tokend.Access(f.Access),
+		ExpiresIn: p.expiresIn, ExpiresAt: p.expiresAt,
+		AllowedIPs: p.ips, AllowedOrigins: p.origins, RateLimit: p.rate, MaxUses: p.maxUses,
+	}
+	if in.Access == tokend.AccessCustom {
+		in.Permissions = f.Permissions
+	}
+	return in
+}
+
+func (f *tokenForm) patch(p parsed) tokend.TokenPatch {
+	typ, access := tokend.TokenType(f.Type), tokend.Access(f.Access)
+	pt := tokend.TokenPatch{
+		Name: &f.Name, Description: &f.Description, Type: &typ, Access: &access,
+		AllowedIPs: &p.ips, AllowedOrigins: &p.origins, RateLimit: p.rate, MaxUses: p.maxUses,
+	}
+	if access == tokend.AccessCustom {
+		perms := f.Permissions
+		pt.Permissions = &perms
+	}
+	switch {
+	case p.expiresAt != nil:
+		pt.ExpiresAt = p.expiresAt
+	case p.expiresIn != "":
+		pt.ExpiresIn = &p.expiresIn
+	}
+	if p.rate == nil {
+		pt.Null = append(pt.Null, "rate_limit")
+	}
+	if p.maxUses == nil {
+		pt.Null = append(pt.Null, "max_uses")
+	}
+	return pt
+}
+
+type tokenNewData struct {
+	Form   tokenForm
+	NoApps bool
+}
+
+func (s *Server) tokenNewPage(w http.ResponseWriter, r *http.Request) {
+	apps, err := s.allApps(r.Context(), s.actor(r))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	d := &tokenNewData{Form: newTokenForm(apps, r.URL.Query().Get("app_id")), NoApps: len(apps) == 0}
+	s.render(w, r, http.StatusOK, "token_new.html", &page{Title: "Generate API token", Nav: "tokens", Data: d})
+}
+
+func (s *Server) tokenCreate(w http.ResponseWriter, r *http.Request) {
+	if !s.readForm(w, r) {
+		return
+	}
+	ctx, a := r.Context(), s.actor(r)
+	f := readTokenForm(r, false)
+	p := f.parse()
+	if f.Err == nil {
+		t, sec, err := s.svc.CreateToken(ctx, a, f.input(p))
+		if err == nil {
+			s.reveal(w, r, t.ID, sec.Reveal())
+			s.setFlash(w, "ok", "Token “"+t.Name+"” created.")
+			http.Redirect(w, r, "/tokens/"+url.PathEscape(t.ID), http.StatusSeeOther)
+			return
+		}
+		f.Err = s.formErrorOf(r, err, tokenFormFields...)
+	}
+	apps, err := s.allApps(ctx, a)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	f.Apps = apps
+	d := &tokenNewData{Form: f, NoApps: len(apps) == 0}
+	s.render(w, r, f.Err.Status, "token_new.html", &page{Title: "Generate API token", Nav: "tokens", Data: d})
+}
+
+// ---- the token page ----
+
+type tokenData struct {
+	Now     time.Time
+	Token   tokend.Token
+	App     tokend.App
+	AppName string
+	Form    tokenForm
+	// Secret is the new secret, present only on the one page view after
+	// create or rotate.
+	Secret     string
+	Chart      usageChart
+	Events     []tokend.Event
+	EventsMore bool
+	Actions    []tokenAction
+	// Stale is true when an edit failed its version check.
+	Stale bool
+}
+
+// Action answers the action named n, for the page's dialogs.
+func (d *tokenData) Action(n string) tokenActionForm {
+	for _, a := range tokenActions {
+		if a.Name == n {
+			return tokenActionForm{tokenAction: a, Token: d.Token, InDialog: true}
+		}
+	}
+	return tokenActionForm{}
+}
+
+// tokenEventsShown is how much of a token's audit trail its page shows.
+const tokenEventsShown = 20
+
+// loadToken gathers everything the token page shows; the form is the
+// token's own unless the caller replaces it.
+func (s *Server) loadToken(r *http.Request, id string) (*tokenData, error) {
+	ctx, a := r.Context(), s.actor(r)
+	t, err := s.svc.Token(ctx, a, id)
+	if err != nil {
+		return nil, err
+	}
+	d := &tokenData{Now: s.now().UTC(), Token: t, AppName: t.AppID}
+	if app, err := s.svc.App(ctx, a, t.AppID); err == nil {
+		d.App, d.AppName = app, app.Name
+	}
+	d.Form = editForm(t, d.App)
+	to := d.Now.Truncate(time.Hour).Add(time.Hour)
+	from := to.Add(-chartHours * time.Hour)
+	usage, err := s.svc.TokenUsage(ctx, a, id, from, to)
+	if err != nil {
+		return nil, err
+	}
+	d.Chart = newUsageChart(usage, from)
+	if a.Can(tokend.PermAuditRead) {
+		ev, err := s.svc.Events(ctx, a, tokend.EventFilter{TokenID: id, Limit: tokenEventsShown})
+		if err != nil {
+			return nil, err
+		}
+		d.Events, d.EventsMore = ev.Items, ev.NextCursor != ""
+	}
+	d.Actions = actionsFor(a, t)
+	return d, nil
+}
+
+// actionsFor answers the actions a may take on t in its state.
+func actionsFor(a tokend.Actor, t tokend.Token) []tokenAction {
+	var out []tokenAction
+	for _, ac := range tokenActions {
+		if ac.applies(t) && a.Can(ac.Perm) {
+			out = append(out, ac)
+		}
+	}
+	return out
+}
+
+func (s *Server) tokenPage(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	d, err := s.loadToken(r, id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if sec, ok := s.takeReveal(w, r, id); ok {
+		d.Secret = sec
+	}
+	s.render(w, r, http.StatusOK, "token.html", &page{Title: d.Token.Name, Nav: "tokens", Data: d})
+}
+
+func (s *Server) tokenUpdate(w http.ResponseWriter, r *http.Request) {
+	if !s.readForm(w, r) {
+		return
+	}
+	id := r.PathValue("id")
+	f := readTokenForm(r, true)
+	f.TokenID = id
+	p := f.parse()
+	var stale bool
+	if f.Err == nil {
+		t, err := s.svc.UpdateToken(r.Context(), s.actor(r), id, f.patch(p), f.Version)
+		var done bool
+		if done, f.Err, stale = s.afterEdit(w, r, err, t.Name, "/tokens/"+url.PathEscape(id), tokenFormFields); done {
+			return
+		}
+	}
+	d, err := s.loadToken(r, id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	// Show what was typed, against the catalog of the token's own app.
+	f.AppID, f.Apps = d.Form.AppID, d.Form.Apps
+	f.Permissions = r.PostForm["perm_"+f.AppID]
+	d.Form, d.Stale = f, stale
+	s.render(w, r, f.Err.Status, "token.html", &page{Title: d.Token.Name, Nav: "tokens", Data: d})
+}
+
+// ---- actions ----
+
+// tokenAction is one of the actions a token page offers, each confirmed
+// first: in a dialog on the token page, or on a page of its own.
+type tokenAction struct {
+	Name   string // path segment and form name
+	Perm   string
+	Title  string // "Revoke token"
+	Button string // the confirming button's text
+	Danger bool
+	// applies reports whether the action makes sense for the token.
+	applies func(t tokend.Token) bool
+}
+
+var tokenActions = []tokenAction{
+	{Name: "disable", Perm: tokend.PermTokensWrite, Title: "Disable token", Button: "Disable token",
+		applies: func(t tokend.Token) bool { return t.Status == tokend.StatusActive || t.Status == tokend.StatusExpired }},
+	{Name: "enable", Perm: tokend.PermTokensWrite, Title: "Enable token", Button: "Enable token",
+		applies: func(t tokend.Token) bool { return t.Status == tokend.StatusDisabled }},
+	{Name: "rotate", Perm: tokend.PermTokensRotate, Title: "Rotate token", Button: "Rotate token",
+		applies: func(t tokend.Token) bool { return t.Status != tokend.StatusRevoked }},
+	{Name: "revoke", Perm: tokend.PermTokensWrite, Title: "Revoke token", Button: "Revoke token", Danger: true,
+		applies: func(t tokend.Token) bool { return t.Status != tokend.StatusRevoked }},
+	{Name: "delete", Perm: tokend.PermTokensDelete, Title: "Delete token", Button: "Delete token", Danger: true,
+		applies: func(tokend.Token) bool { return true }},
+}
+
+// tokenActionForm is an action's confirmation: in a dialog, on its page.
+type tokenActionForm struct {
+	tokenAction
+	Token       tokend.Token
+	InDialog    bool
+	ConfirmName string
+	Grace       string
+	Err         *formError
+	// Back is where the form returns after the action.
+	Back string
+}
+
+// GracePeriods are the rotation grace periods offered.
+func (tokenActionForm) GracePeriods() []gracePeriod { return gracePeriods }
+
+type gracePeriod struct{ Value, Label string }
+
+var gracePeriods = []gracePeriod{
+	{"0s", "None: the current secret stops working at once"},
+	{"1h", "1 hour"}, {"24h", "24 hours"}, {"7d", "7 days"}, {"30d", "30 days"},
+}
+
+func (s *Server) tokenConfirmPage(ac tokenAction) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		t, err := s.svc.Token(r.Context(), s.actor(r), r.PathValue("id"))
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		f := tokenActionForm{tokenAction: ac, Token: t, Back: safeBack(r.URL.Query().Get("back"), "")}
+		s.renderConfirm(w, r, http.StatusOK, f)
+	}
+}
+
+func (s *Server) renderConfirm(w http.ResponseWriter, r *http.Request, status int, f tokenActionForm) {
+	s.render(w, r, status, "token_confirm.html", &page{Title: f.Title, Nav: "tokens", Data: &f})
+}
+
+func (s *Server) tokenAction(ac tokenAction) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.readForm(w, r) {
+			return
+		}
+		ctx, a, id := r.Context(), s.actor(r), r.PathValue("id")
+		tokenURL := "/tokens/" + url.PathEscape(id)
+		back := safeBack(r.PostForm.Get("back"), tokenURL)
+		f := tokenActionForm{tokenAction: ac, Back: safeBack(r.PostForm.Get("back"), ""),
+			ConfirmName: r.PostForm.Get("confirm_name"), Grace: r.PostForm.Get("grace_period")}
+		var (
+			t   tokend.Token
+			err error
+			msg string
+		)
+		switch ac.Name {
+		case "disable":
+			t, err = s.svc.DisableToken(ctx, a, id, 0)
+			msg = "Token “%s” disabled: it is refused until you enable it."
+		case "enable":
+			t, err = s.svc.EnableToken(ctx, a, id, 0)
+			msg = "Token “%s” enabled."
+		case "revoke":
+			t, err = s.svc.RevokeToken(ctx, a, id, 0)
+			msg = "Token “%s” revoked."
+		case "rotate":
+			t, err = s.rotate(w, r, &f)
+			msg = "Token “%s” rotated."
+			if err == nil && t.PreviousSecretExpiresAt != nil {
+				msg += " The previous secret works until " + t.PreviousSecretExpiresAt.UTC().Format("2006-01-02 15:04 UTC") + "."
+			}
+		case "delete":
+			t, err = s.deleteToken(r, &f)
+			msg = "Token “%s” deleted."
+			back = safeBack(r.PostForm.Get("back"), "/tokens")
+			if back == tokenURL {
+				back = "/tokens"
+			}
+		}
+		if err == nil && f.Err == nil {
+			s.setFlash(w, "ok", strings.Replace(msg, "%s", t.Name, 1))
+			http.Redirect(w, r, back, http.StatusSeeOther)
+			return
+		}
+		if err != nil {
+			if tokend.CodeOf(err) == tokend.ECodeNotFound {
+				s.fail(w, r, err)
+				return
+			}
+			f.Err = s.formErrorOf(r, err, "grace_period", "confirm_name")
+		}
+		if f.Token.ID == "" {
+			if f.Token, err = s.svc.Token(ctx, a, id); err != nil {
+				s.fail(w, r, err)
+				return
+			}
+		}
+		s.renderConfirm(w, r, f.Err.Status, f)
+	}
+}
+
+func (s *Server) rotate(w http.ResponseWriter, r *http.Request, f *tokenActionForm) (tokend.Token, error) {
+	grace := tokend.Duration(0)
+	if f.Grace != "" {
+		g, err := tokend.ParseDuration(f.Grace)
+		if err != nil {
+			f.Err = &formError{Status: http.StatusUnprocessableEntity}
+			f.Err.add("grace_period", "choose a grace period from the list")
+			return tokend.Token{}, nil
+		}
+		grace = g
+	}
+	t, sec, err := s.svc.RotateToken(r.Context(), s.actor(r), r.PathValue("id"), grace, 0)
+	if err != nil {
+		return t, err
+	}
+	s.reveal(w, r, t.ID, sec.Reveal())
+	return t, nil
+}
+
+// deleteToken deletes the token when the typed name is its name: deleting
+// is permanent, so the server checks the confirmation, not only the page.
+func (s *Server) deleteToken(r *http.Request, f *tokenActionForm) (tokend.Token, error) {
+	ctx, a, id := r.Context(), s.actor(r), r.PathValue("id")
+	t, err := s.svc.Token(ctx, a, id)
+	if err != nil {
+		return t, err
+	}
+	f.Token = t
+	if strings.TrimSpace(f.ConfirmName) != t.Name {
+		f.Err = &formError{Status: http.StatusUnprocessableEntity}
+		f.Err.add("confirm_name", "type the token's name exactly as shown to confirm")
+		return t, nil
+	}
+	return t, s.svc.DeleteToken(ctx, a, id, t.Version)
+}

@@ -1,2 +1,179 @@
-// tokend dashboard: small progressive enhancements. Pages work without it.
+// tokend dashboard: small progressive enhancements. Every page works
+// without this file: dialogs fall back to their own pages, filters to a
+// submit button, copy buttons to selecting the text by hand.
 "use strict";
+
+(function () {
+  const canDialog = typeof HTMLDialogElement === "function" &&
+    typeof HTMLDialogElement.prototype.showModal === "function";
+
+  function announce(text) {
+    const live = document.getElementById("live");
+    if (!live) return;
+    live.textContent = "";
+    // A change of text is what screen readers announce.
+    window.setTimeout(function () { live.textContent = text; }, 50);
+  }
+
+  function openDialog(dialog) {
+    if (!canDialog) return false;
+    if (dialog.open) dialog.close();
+    dialog.showModal();
+    const first = dialog.querySelector("[aria-invalid=true], input:not([type=hidden]):not([readonly]), select, textarea, button.primary, button");
+    if (first) first.focus();
+    return true;
+  }
+
+  // Links and buttons that open a <dialog>; without JS they lead to a page.
+  document.addEventListener("click", function (ev) {
+    const opener = ev.target.closest("[data-dialog]");
+    if (opener) {
+      const dialog = document.getElementById(opener.getAttribute("data-dialog"));
+      if (dialog && openDialog(dialog)) {
+        ev.preventDefault();
+        const menu = opener.closest("details.menu");
+        if (menu) menu.open = false;
+      }
+      return;
+    }
+    const closer = ev.target.closest("[data-close]");
+    if (closer) {
+      const dialog = closer.closest("dialog");
+      if (dialog) {
+        ev.preventDefault();
+        dialog.close();
+      }
+      return;
+    }
+    const copier = ev.target.closest("[data-copy], [data-copy-text]");
+    if (copier) {
+      ev.preventDefault();
+      copy(copier);
+      return;
+    }
+    // A click elsewhere closes open action menus.
+    document.querySelectorAll("details.menu[open]").forEach(function (menu) {
+      if (!menu.contains(ev.target)) menu.open = false;
+    });
+  });
+
+  document.addEventListener("keydown", function (ev) {
+    if (ev.key !== "Escape") return;
+    document.querySelectorAll("details.menu[open]").forEach(function (menu) {
+      menu.open = false;
+      const summary = menu.querySelector("summary");
+      if (summary) summary.focus();
+    });
+  });
+
+  // Copy buttons: data-copy names an input whose value is copied,
+  // data-copy-text holds the text itself.
+  function copy(button) {
+    let text = button.getAttribute("data-copy-text");
+    let source = null;
+    if (text === null) {
+      source = document.getElementById(button.getAttribute("data-copy"));
+      if (!source) return;
+      text = source.value;
+    }
+    const done = function () {
+      const label = button.getAttribute("data-copied") || "Copied";
+      announce(label + ".");
+      button.classList.add("copied");
+      window.setTimeout(function () { button.classList.remove("copied"); }, 1500);
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, function () { fallbackCopy(text, source, done); });
+    } else {
+      fallbackCopy(text, source, done);
+    }
+  }
+
+  // Outside a secure context (plain HTTP on a LAN address) the clipboard
+  // API is missing: copy through a selection instead.
+  function fallbackCopy(text, source, done) {
+    let el = source;
+    let temp = null;
+    if (!el) {
+      temp = document.createElement("textarea");
+      temp.value = text;
+      temp.setAttribute("readonly", "");
+      temp.className = "offscreen";
+      document.body.appendChild(temp);
+      el = temp;
+    }
+    el.focus();
+    el.select();
+    let ok = false;
+    try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+    if (temp) temp.remove();
+    if (ok) done(); else announce("Press Ctrl+C or Cmd+C to copy.");
+  }
+
+  // The secret of a new or rotated token opens as a modal dialog.
+  document.querySelectorAll("dialog[data-autoshow]").forEach(function (dialog) {
+    if (!canDialog) return;
+    dialog.close();
+    dialog.showModal();
+    const secret = dialog.querySelector("input[readonly]");
+    if (secret) {
+      secret.focus();
+      secret.select();
+    }
+  });
+
+  // Live character counters.
+  document.querySelectorAll("[data-counter-for]").forEach(function (counter) {
+    const input = document.getElementById(counter.getAttribute("data-counter-for"));
+    const max = parseInt(counter.getAttribute("data-max"), 10);
+    if (!input) return;
+    const update = function () {
+      const n = Array.from(input.value).length;
+      counter.textContent = n + "/" + max;
+      counter.classList.toggle("over", n > max);
+    };
+    input.addEventListener("input", update);
+    update();
+  });
+
+  // Parts of a form shown only for some choices: data-show-when="name=value",
+  // and permission lists only for the chosen application (data-app).
+  function refreshForm(form) {
+    const appSelect = form.querySelector("[data-app-select]");
+    form.querySelectorAll("[data-show-when]").forEach(function (el) {
+      const rule = el.getAttribute("data-show-when").split("=");
+      const field = form.elements.namedItem(rule[0]);
+      let value = "";
+      if (field instanceof RadioNodeList) value = field.value;
+      else if (field) value = field.value;
+      let show = value === rule[1];
+      const app = el.getAttribute("data-app");
+      if (show && app && appSelect) show = appSelect.value === app;
+      el.hidden = !show;
+    });
+  }
+  document.querySelectorAll("form").forEach(function (form) {
+    if (!form.querySelector("[data-show-when]")) return;
+    form.addEventListener("change", function () { refreshForm(form); });
+    refreshForm(form);
+  });
+
+  // Filters apply as soon as a choice changes.
+  document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
+    select.addEventListener("change", function () {
+      if (select.form && typeof select.form.requestSubmit === "function") select.form.requestSubmit();
+    });
+  });
+
+  // Dangerous confirmations stay disabled until the name is typed; the
+  // server checks it again.
+  document.querySelectorAll("[data-enable-on-match]").forEach(function (button) {
+    const input = document.getElementById(button.getAttribute("data-enable-on-match"));
+    if (!input) return;
+    const update = function () {
+      button.disabled = input.value.trim() !== input.getAttribute("data-match");
+    };
+    input.addEventListener("input", update);
+    update();
+  });
+})();

@@ -1,0 +1,325 @@
+package web
+
+// What the page handlers share: turning service errors into pages or
+// messages next to form fields, reading list fields, safe return paths,
+// relative times, and loading everything a select needs.
+
+import (
+	"context"
+	"errors"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/tokend/tokend"
+)
+
+var _ = addFuncs(template.FuncMap{
+	// withCSRF hands a partial its data and the page's form token.
+	"withCSRF": func(v any, csrf string) partialData { return partialData{V: v, CSRF: csrf} },
+})
+
+// partialData is what a form partial gets: its own data and the form token.
+type partialData struct {
+	V    any
+	CSRF string
+}
+
+// fieldErrors maps a form field to its messages.
+type fieldErrors map[string][]string
+
+// formError is a failed form submission as a page shows it: messages by
+// field, messages that belong to no field, and the HTTP status to answer.
+type formError struct {
+	Fields  fieldErrors
+	General []string
+	Status  int
+}
+
+// Has reports whether the form has any problem at all.
+func (e *formError) Has() bool { return e != nil && (len(e.Fields) > 0 || len(e.General) > 0) }
+
+// add records a message for a field.
+func (e *formError) add(field, msg string) {
+	if e.Fields == nil {
+		e.Fields = fieldErrors{}
+	}
+	e.Fields[field] = append(e.Fields[field], sentence(msg))
+}
+
+// fieldAliases send problems reported on one request field to the form
+// control that sets it.
+var fieldAliases = map[string]string{
+	"expires_at": "expires_in",
+	"grace":      "grace_period",
+}
+
+// formErrorOf turns a service error into messages for a form whose
+// controls are named known. Problems on other fields, and errors without
+// fields, become general messages; internal causes are logged, never shown.
+func (s *Server) formErrorOf(r *http.Request, err error, known ...string) *formError {
+	fe := &formError{Status: tokend.CodeOf(err).Status()}
+	var e *tokend.Error
+	if !errors.As(err, &e) || fe.Status >= 500 {
+		s.logFailure(r, err)
+		fe.General = append(fe.General, publicMessage(err))
+		return fe
+	}
+	for _, f := range e.Fields {
+		base := f.Field
+		if i := strings.IndexAny(base, "[."); i >= 0 {
+			base = base[:i]
+		}
+		if a, ok := fieldAliases[base]; ok {
+			base = a
+		}
+		if contains(known, base) {
+			fe.add(base, f.Message)
+		} else {
+			fe.General = append(fe.General, sentence(f.Field+": "+f.Message))
+		}
+	}
+	if len(e.Fields) == 0 {
+		fe.General = append(fe.General, publicMessage(err))
+	}
+	return fe
+}
+
+// staleMessage explains a failed version check in a form.
+const staleMessage = "Someone changed this while you were editing it. Your changes were not saved: " +
+	"reload the page to see the current values, then make your changes again."
+
+// publicMessage is what a user may read about err.
+func publicMessage(err error) string {
+	var e *tokend.Error
+	switch {
+	case errors.Is(err, tokend.ErrStale):
+		return staleMessage
+	case errors.As(err, &e) && e.Code != tokend.ECodeInternal:
+		return sentence(e.Message)
+	}
+	return "Something went wrong on the server. Try again; if it keeps happening, the server log has the details."
+}
+
+// fail answers a page for an error of the service: its status and public
+// message.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status := tokend.CodeOf(err).Status()
+	if status >= 500 {
+		s.logFailure(r, err)
+	}
+	s.errorPage(w, r, status, publicMessage(err))
+}
+
+func (s *Server) logFailure(r *http.Request, err error) {
+	s.log.ErrorContext(r.Context(), "dashboard request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+}
+
+// sentence starts msg with a capital letter and ends it with a full stop.
+func sentence(msg string) string {
+	msg = strings.TrimSpace(msg)
+	if msg == "" {
+		return msg
+	}
+	r, n := utf8.DecodeRuneInString(msg)
+	msg = string(unicode.ToUpper(r)) + msg[n:]
+	if !strings.HasSuffix(msg, ".") && !strings.HasSuffix(msg, "?") && !strings.HasSuffix(msg, "!") {
+		msg += "."
+	}
+	return msg
+}
+
+// splitList reads a list typed one entry per line or separated by commas
+// or spaces.
+func splitList(s string) []string {
+	f := strings.FieldsFunc(s, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
+	if len(f) == 0 {
+		return nil
+	}
+	return f
+}
+
+// safeBack answers v when it is a path on this site, else def: a return
+// address from a form must never send the browser elsewhere.
+func safeBack(v, def string) string {
+	if v == "" || len(v) > 2000 || !strings.HasPrefix(v, "/") || strings.HasPrefix(v, "//") ||
+		strings.ContainsAny(v, "\\\r\n\t") {
+		return def
+	}
+	u, err := url.Parse(v)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
+		return def
+	}
+	return v
+}
+
+// maxFormBytes bounds what a dashboard form may post.
+const maxFormBytes = 64 << 10
+
+// readForm reads a posted form within maxFormBytes, answering a 400 page
+// when it cannot.
+func (s *Server) readForm(w http.ResponseWriter, r *http.Request) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		s.errorPage(w, r, http.StatusBadRequest, "The form could not be read.")
+		return false
+	}
+	return true
+}
+
+// afterEdit finishes a version-checked edit. Saved: the flash and the
+// redirect to where, and done is true. A missing thing: its 404 page, done.
+// Anything else: the problems to show in the form again, and whether the
+// version check failed.
+func (s *Server) afterEdit(w http.ResponseWriter, r *http.Request, err error, name, where string, fields []string) (done bool, fe *formError, stale bool) {
+	switch {
+	case err == nil:
+		s.setFlash(w, "ok", "Changes to “"+name+"” saved.")
+		http.Redirect(w, r, where, http.StatusSeeOther)
+		return true, nil, false
+	case tokend.CodeOf(err) == tokend.ECodeNotFound:
+		s.fail(w, r, err)
+		return true, nil, false
+	}
+	return false, s.formErrorOf(r, err, fields...), errors.Is(err, tokend.ErrStale)
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// relTime says when t is relative to now in words: "3 hours ago", "in 5
+// days", "just now".
+func relTime(now, t time.Time) string {
+	d := t.Sub(now)
+	future := d > 0
+	if !future {
+		d = -d
+	}
+	var n int64
+	var unit string
+	switch {
+	case d < time.Minute:
+		return "just now"
+	case d < time.Hour:
+		n, unit = int64(d/time.Minute), "minute"
+	case d < 48*time.Hour:
+		n, unit = int64(d/time.Hour), "hour"
+	case d < 60*24*time.Hour:
+		n, unit = int64(d/(24*time.Hour)), "day"
+	case d < 730*24*time.Hour:
+		n, unit = int64(d/(30*24*time.Hour)), "month"
+	default:
+		n, unit = int64(d/(365*24*time.Hour)), "year"
+	}
+	s := strconv.FormatInt(n, 10) + " " + unit
+	if n != 1 {
+		s += "s"
+	}
+	if future {
+		return "in " + s
+	}
+	return s + " ago"
+}
+
+// maxListedApps bounds how many apps a select offers.
+const maxListedApps = 1000
+
+// allApps answers the apps the actor may see, oldest first, for selects
+// and for naming apps in tables.
+func (s *Server) allApps(ctx context.Context, a tokend.Actor) ([]tokend.App, error) {
+	var out []tokend.App
+	cursor := ""
+	for len(out) < maxListedApps {
+		page, err := s.svc.Apps(ctx, a, tokend.AppFilter{Limit: tokend.MaxPageSize, Cursor: cursor})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page.Items...)
+		if page.NextCursor == "" {
+			break
+		}
+		cursor = page.NextCursor
+	}
+	return out, nil
+}
+
+// appNames maps app ids to names.
+func appNames(apps []tokend.App) map[string]string {
+	m := make(map[string]string, len(apps))
+	for _, a := range apps {
+		m[a.ID] = a.Name
+	}
+	return m
+}
+
+// countCap bounds what a count reports, and scanCap how many tokens it
+// reads to find them: past either a page says "1000+".
+const (
+	countCap = 1000
+	scanCap  = 10 * countCap
+)
+
+// tokenCount is a count of tokens that may have stopped at countCap.
+type tokenCount struct {
+	N    int
+	More bool
+}
+
+func (c tokenCount) String() string {
+	if c.More {
+		return strconv.Itoa(c.N) + "+"
+	}
+	return strconv.Itoa(c.N)
+}
+
+// countTokens counts the tokens of f for which keep is true (all when keep
+// is nil), up to countCap matches or scanCap tokens read.
+func (s *Server) countTokens(ctx context.Context, a tokend.Actor, f tokend.TokenFilter, keep func(tokend.Token) bool) (tokenCount, error) {
+	var c tokenCount
+	more, err := s.scanTokens(ctx, a, f, func(t tokend.Token) bool {
+		if keep == nil || keep(t) {
+			c.N++
+		}
+		return c.N < countCap
+	})
+	c.More = more
+	return c, err
+}
+
+// scanTokens calls fn on the tokens of f, page by page through the
+// service, until fn answers false or scanCap tokens were read; more is
+// true when it stopped before the end.
+func (s *Server) scanTokens(ctx context.Context, a tokend.Actor, f tokend.TokenFilter, fn func(tokend.Token) bool) (more bool, err error) {
+	scanned := 0
+	f.Limit = tokend.MaxPageSize
+	for {
+		page, err := s.svc.Tokens(ctx, a, f)
+		if err != nil {
+			return false, err
+		}
+		for i, t := range page.Items {
+			scanned++
+			if !fn(t) {
+				return i < len(page.Items)-1 || page.NextCursor != "", nil
+			}
+		}
+		if page.NextCursor == "" {
+			return false, nil
+		}
+		if scanned >= scanCap {
+			return true, nil
+		}
+		f.Cursor = page.NextCursor
+	}
+}
