@@ -37,6 +37,7 @@ func Run(t *testing.T, newStore func(t *testing.T) tokend.Store) {
 		{"Revoke", revokeTests},
 		{"Events", eventTests},
 		{"Usage", usageTests},
+		{"Users", userTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
