@@ -9,8 +9,8 @@
 //
 // Files by area: web.go (wiring, headers, errors), render.go (templates),
 // auth.go (setup, sign-in, sessions, CSRF, throttling), users.go (users
-// page), home.go, tokens.go, apps.go, audit.go (the pages), reveal.go (the
-// once-only secret hand-over).
+// page), home.go, tokens.go, apps.go, audit.go (the pages), seal.go (sealed
+// cookies: flash messages and the once-only secret hand-over).
 package web
 
 import (
@@ -43,6 +43,13 @@ type Options struct {
 	// ClientIP answers the client address of a request (the API's
 	// trusted-proxy logic).
 	ClientIP func(ctx context.Context) string
+	// IdleTimeout ends a session after this long without a request (default
+	// 30 min); AbsoluteTimeout ends it this long after sign-in, whatever
+	// its activity (default 12 h).
+	IdleTimeout     time.Duration
+	AbsoluteTimeout time.Duration
+	// LoginThrottle bounds failed sign-ins per account and per address.
+	LoginThrottle LoginThrottle
 	// Insecure drops the Secure attribute and the __Host- prefix from
 	// cookies, for tests over plain HTTP on a non-loopback address only.
 	Insecure bool
@@ -58,6 +65,9 @@ type Server struct {
 	now      func() time.Time
 	clientIP func(ctx context.Context) string
 	insecure bool
+	idle     time.Duration
+	absolute time.Duration
+	throttle LoginThrottle
 
 	pages *pages
 	mux   *http.ServeMux
@@ -70,6 +80,7 @@ func New(o Options) *Server {
 	s := &Server{
 		svc: o.Service, users: o.Users, verifier: o.Verifier, key: o.Key,
 		log: o.Logger, now: o.Now, clientIP: o.ClientIP, insecure: o.Insecure,
+		idle: o.IdleTimeout, absolute: o.AbsoluteTimeout, throttle: o.LoginThrottle,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
