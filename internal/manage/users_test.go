@@ -618,7 +618,7 @@ func TestSessions(t *testing.T) {
 
 	// Keep it active every 20 minutes up to the absolute end.
 	at := t0.Add(2 * time.Minute)
-	for at.Add(20*time.Minute).Before(t0.Add(absolute)) {
+	for at.Add(20 * time.Minute).Before(t0.Add(absolute)) {
 		at = at.Add(20 * time.Minute)
 		if _, _, err := check(at); err != nil {
 			t.Fatalf("an active session ended at %v: %v", at, err)
