@@ -558,8 +558,15 @@ func (s *Server) tokenUpdate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
+	cur, err := s.svc.Token(r.Context(), s.actor(r), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	f := readTokenForm(r, true)
-	f.TokenID = id
+	// The checkboxes that count are those of the token's own app.
+	f.TokenID, f.AppID = id, cur.AppID
+	f.Permissions = r.PostForm["perm_"+f.AppID]
 	p := f.parse()
 	var stale bool
 	if f.Err == nil {
@@ -575,8 +582,7 @@ func (s *Server) tokenUpdate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Show what was typed, against the catalog of the token's own app.
-	f.AppID, f.Apps = d.Form.AppID, d.Form.Apps
-	f.Permissions = r.PostForm["perm_"+f.AppID]
+	f.Apps = d.Form.Apps
 	d.Form, d.Stale = f, stale
 	s.render(w, r, f.Err.Status, "token.html", &page{Title: d.Token.Name, Nav: "tokens", Data: d})
 }
