@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -26,6 +28,7 @@ import (
 	"github.com/tokend/tokend/internal/postgres"
 	"github.com/tokend/tokend/internal/sqlite"
 	"github.com/tokend/tokend/internal/verify"
+	"github.com/tokend/tokend/internal/web"
 	"github.com/tokend/tokend/secret"
 )
 
@@ -93,7 +96,9 @@ func newLogger(c config, w io.Writer) (*slog.Logger, error) {
 // backend is an opened store and the pepper's hasher.
 type backend struct {
 	store  tokend.Store
+	users  tokend.UserStore
 	hasher *secret.Hasher
+	pepper []byte // for keys derived from it (the dashboard's cookies)
 	close  func() error
 }
 
@@ -120,7 +125,7 @@ func openBackend(ctx context.Context, c config, getenv func(string) string) (*ba
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
-	return &backend{store: st, hasher: hasher, close: st.Close}, nil
+	return &backend{store: st, users: st, hasher: hasher, pepper: pepper, close: st.Close}, nil
 }
 
 // openPostgres opens the PostgreSQL database named by --database. The data
@@ -144,7 +149,7 @@ func openPostgres(ctx context.Context, c config, getenv func(string) string) (*b
 	if err != nil {
 		return nil, fmt.Errorf("opening the PostgreSQL database: %w", err)
 	}
-	return &backend{store: st, hasher: hasher, close: st.Close}, nil
+	return &backend{store: st, users: st, hasher: hasher, pepper: pepper, close: st.Close}, nil
 }
 
 // loadPepper reads the pepper from TOKEND_PEPPER, else from the pepper file,
@@ -261,7 +266,7 @@ func serve(ctx context.Context, c config, e env) error {
 		}
 	}()
 
-	svc := manage.New(manage.Options{Store: b.store, Hasher: b.hasher, Invalidator: engine, Logger: log})
+	svc := manage.New(manage.Options{Store: b.store, Users: b.users, Hasher: b.hasher, Invalidator: engine, Logger: log})
 	if err := svc.EnsureSystemApp(ctx); err != nil {
 		return fmt.Errorf("preparing the store: %w", err)
 	}
@@ -278,9 +283,19 @@ func serve(ctx context.Context, c config, e env) error {
 		bootstrapSecret = sec.Reveal()
 	}
 
+	needsSetup, err := svc.NeedsSetup(ctx)
+	if err != nil {
+		return err
+	}
+	dash, stopDash, err := newDashboard(ctx, b, svc, engine, log)
+	if err != nil {
+		return err
+	}
+	defer stopDash()
+
 	handler := httpapi.NewServer(httpapi.Deps{
 		Service: svc, Verifier: engine, Logger: log, TrustedProxies: trusted,
-		Ready: b.store.Ping, Version: version(),
+		Ready: b.store.Ping, Version: version(), Extra: dash,
 	})
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
@@ -296,7 +311,7 @@ func serve(ctx context.Context, c config, e env) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	url := "http://" + ln.Addr().String()
-	printBanner(e.stdout, url, bootstrapSecret)
+	printBanner(e.stdout, url, bootstrapSecret, needsSetup)
 	log.Info("tokend started", "addr", ln.Addr().String(), "version", version())
 
 	errc := make(chan error, 1)
@@ -315,16 +330,44 @@ func serve(ctx context.Context, c config, e env) error {
 	return nil
 }
 
-func printBanner(w io.Writer, url, bootstrapSecret string) {
+func printBanner(w io.Writer, url, bootstrapSecret string, needsSetup bool) {
 	fmt.Fprintf(w, "tokend is listening on %s\n", url)
+	fmt.Fprintf(w, "  dashboard: %s/\n", url)
 	fmt.Fprintf(w, "  REST API:  %s/v1   (OpenAPI document: %s/openapi.json)\n", url, url)
 	fmt.Fprintf(w, "  verify:    POST %s/v1/verify   forward auth: GET %s/v1/auth\n", url, url)
 	if bootstrapSecret != "" {
 		fmt.Fprintf(w, "\nThis is the first start: an owner admin token was created. It is shown only this once:\n\n")
 		fmt.Fprintf(w, "    %s\n\n", bootstrapSecret)
 		fmt.Fprintf(w, "Keep it somewhere safe, for example:\n    export TOKEND_URL=%s TOKEND_TOKEN=%s\n\n", url, bootstrapSecret)
+		if needsSetup {
+			fmt.Fprintf(w, "To create the dashboard's owner account, open %s/setup and paste the token above.\n\n", url)
+		}
+	} else if needsSetup {
+		fmt.Fprintf(w, "\nNo dashboard user yet: open %s/setup and paste an owner admin token (`tokend bootstrap` makes one).\n\n", url)
 	}
 	fmt.Fprintln(w, "Press Ctrl+C to stop.")
+}
+
+// sessionSweep is how often expired dashboard sessions are deleted; they
+// are refused anyway, this only keeps the table small.
+const sessionSweep = 10 * time.Minute
+
+// newDashboard makes the dashboard. Its cookie key comes from the pepper
+// through HKDF with a label of its own, so that every instance sharing the
+// pepper can open the cookies another sealed, and the key reveals nothing
+// of the pepper. stop ends the sweep of expired sessions and waits for it.
+func newDashboard(ctx context.Context, b *backend, svc *manage.Service, v tokend.Verifier, log *slog.Logger) (h http.Handler, stop func(), err error) {
+	key, err := hkdf.Key(sha256.New, b.pepper, nil, "tokend dashboard cookies v1", 32)
+	if err != nil {
+		return nil, nil, err
+	}
+	dash := web.New(web.Options{
+		Service: svc, Users: b.users, Verifier: v, Key: key, Logger: log, ClientIP: httpapi.ClientIP,
+	})
+	sweepCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() { dash.Run(sweepCtx, sessionSweep); close(done) }()
+	return dash, func() { cancel(); <-done }, nil
 }
 
 func version() string { return "0.1.0" }

@@ -100,6 +100,12 @@ func New(o Options) *Server {
 	s.mux = http.NewServeMux()
 	static, _ := fs.Sub(assets, "static")
 	s.mux.Handle("GET /static/", http.StripPrefix("/static/", staticFiles(http.FileServerFS(static))))
+	// Browsers ask every site for /favicon.ico; a 404 would be an error in
+	// the console of every page.
+	s.mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=86400")
+		w.WriteHeader(http.StatusNoContent)
+	})
 	s.authRoutes()
 	s.userRoutes()
 	s.homeRoutes()
