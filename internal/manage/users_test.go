@@ -6,6 +6,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -706,3 +707,63 @@ func TestEndAndSweepSessions(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestLastOwnerRace demotes two owners at once through the service: the
+// rule is checked inside the store's transaction, so one must fail.
+func TestLastOwnerRace(t *testing.T) {
+	f := newUserFixture(t)
+	owner := f.owner(t)
+	second := f.create(t, owner, "Second", "second@example.com", tokend.RoleOwner)
+	admins := tokend.RoleAdmin
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i, id := range []string{owner.ID, second.ID} {
+		wg.Go(func() {
+			_, errs[i] = f.svc.UpdateUser(t.Context(), owner.Actor(""), id, manage.UserPatch{Role: &admins}, 0)
+		})
+	}
+	wg.Wait()
+	conflicts := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+		case tokend.CodeOf(err) == tokend.ECodeConflict:
+			conflicts++
+		default:
+			t.Errorf("UpdateUser: %v", err)
+		}
+	}
+	if conflicts != 1 {
+		t.Errorf("errors %v: want exactly one conflict", errs)
+	}
+}
+
+// BenchmarkAuthenticate measures sign-in with the default argon2id cost:
+// a known user with the right password (hash check plus the durable write
+// of the last login), a wrong password, and an unknown email, which must
+// cost about what a wrong password does.
+func BenchmarkAuthenticate(b *testing.B) {
+	st, err := sqlite.Open(b.Context(), b.TempDir()+"/tokend.db")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	svc := manage.New(manage.Options{Store: st})
+	if _, err := svc.Setup(b.Context(), bootActor, "Ada", "ada@example.com", goodPassword); err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct{ name, email, password string }{
+		{"right_password", "ada@example.com", goodPassword},
+		{"wrong_password", "ada@example.com", "wrong password!!"},
+		{"unknown_email", "nobody@example.com", goodPassword},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				_, err := svc.Authenticate(b.Context(), c.email, c.password, "")
+				if (err == nil) != (c.password == goodPassword && c.email == "ada@example.com") {
+					b.Fatalf("Authenticate: %v", err)
+				}
+			}
+		})
+	}
+}
