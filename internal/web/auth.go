@@ -162,6 +162,11 @@ func (s *Server) remoteIP(r *http.Request) string {
 // valid CSRF token (403).
 func (s *Server) protect(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		safe := r.Method == http.MethodGet || r.Method == http.MethodHead
+		if safe && (strings.HasPrefix(r.URL.Path, "/static/") || r.URL.Path == "/favicon.ico") {
+			next.ServeHTTP(w, r) // assets need no session: spare the store
+			return
+		}
 		if c, err := r.Cookie(s.cookieName(cookieSession)); err == nil {
 			sess, u, err := s.svc.SessionUser(r.Context(), c.Value, s.now(), s.auth.idle, s.auth.absolute)
 			switch code := tokend.CodeOf(err); {
@@ -177,7 +182,7 @@ func (s *Server) protect(next http.Handler) http.Handler {
 				http.SetCookie(w, s.clearCookie(cookieSession))
 			}
 		}
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		if !safe {
 			if err := s.auth.cop.Check(r); err != nil {
 				s.errorPage(w, r, http.StatusForbidden, "This request came from another site and was refused.")
 				return
@@ -496,7 +501,9 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	f := r.PostForm
 	d := loginData{Email: strings.TrimSpace(f.Get("email")), Next: safeBack(f.Get("next"), "/")}
 	ip := s.remoteIP(r)
-	account, addr := "acct:"+strings.ToLower(d.Email), "ip:"+ip
+	// Clipped: a longer email matches no account, and a key must not let
+	// anyone fill the throttle's memory with megabytes of "email".
+	account, addr := "acct:"+clip(manage.NormalizeEmail(d.Email), manage.MaxEmailLen+1), "ip:"+ip
 	if wait, blocked := s.auth.throttle.blocked(s.now(), account, addr); blocked {
 		w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
 		d.Error = tooMany(wait)
@@ -520,6 +527,13 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, d.Next, http.StatusSeeOther)
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }
 
 func tooMany(wait time.Duration) string {

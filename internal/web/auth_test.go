@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -333,4 +334,35 @@ func TestNoOpenRedirect(t *testing.T) {
 			t.Errorf("the form does not carry next:\n%s", page.Body)
 		}
 	})
+}
+
+func TestSetupAttemptsAreThrottledPerAddress(t *testing.T) {
+	h := newBareHarness(t, func(o *Options) { o.LoginThrottle = LoginThrottle{PerAddress: 3} })
+	c := h.client()
+	for range 3 {
+		wantStatus(t, c.submit(t, "/setup", "/setup", setupForm("tkd_admin_guess_abcdef")), http.StatusUnprocessableEntity)
+	}
+	res := c.submit(t, "/setup", "/setup", setupForm(h.bootstrap))
+	wantStatus(t, res, http.StatusTooManyRequests)
+	if n := countUsers(t, h); n != 0 {
+		t.Fatalf("%d users after a throttled setup", n)
+	}
+	h.clock.Advance(15 * time.Minute)
+	wantRedirect(t, c.submit(t, "/setup", "/setup", setupForm(h.bootstrap)), "/")
+}
+
+func TestThrottleMemoryIsBounded(t *testing.T) {
+	th := newThrottle(LoginThrottle{})
+	now := time.Now()
+	for i := range maxThrottleKeys + 1000 {
+		th.fail(now, "acct:"+strconv.Itoa(i)+"@example.com")
+	}
+	if n := len(th.fails); n > maxThrottleKeys {
+		t.Fatalf("%d keys kept, bound %d", n, maxThrottleKeys)
+	}
+	// Old failures are forgotten by prune.
+	th.prune(now.Add(15*time.Minute + time.Second))
+	if n := len(th.fails); n != 0 {
+		t.Fatalf("%d keys after the window", n)
+	}
 }

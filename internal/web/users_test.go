@@ -99,6 +99,15 @@ func TestPostsWithoutAValidCSRFTokenAreRefused(t *testing.T) {
 		}
 	})
 
+	t.Run("a sign-in form's token does not act for a session", func(t *testing.T) {
+		planted := "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB"
+		owner.setCookie("__Host-tokend_csrf", planted)
+		wantStatus(t, owner.post(t, "/users/"+target.ID+"/role", url.Values{"role": {"admin"}, "csrf": {planted}}), http.StatusForbidden)
+		if got := storedUser(t, h, target.ID); got.Role != tokend.RoleViewer {
+			t.Errorf("role changed with the sign-in form's token: %s", got.Role)
+		}
+	})
+
 	t.Run("the sign-in form's token must match its cookie", func(t *testing.T) {
 		c := h.client()
 		c.csrf(t, "/login") // sets the cookie
