@@ -16,7 +16,7 @@ package web
 // http.CrossOriginProtection refuses cross-origin browser requests first,
 // by Sec-Fetch-Site or Origin, as a second layer.
 //
-// Throttling counts failed sign-ins per account (the email as typed) and
+// Throttling counts failed sign-ins per account (the email, lower-cased) and
 // per client address, in this instance's memory: with several instances
 // behind a load balancer each keeps its own counts.
 

@@ -2,6 +2,8 @@ package web
 
 import (
 	"context"
+	"crypto/sha256"
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -364,5 +366,30 @@ func TestThrottleMemoryIsBounded(t *testing.T) {
 	th.prune(now.Add(15*time.Minute + time.Second))
 	if n := len(th.fails); n != 0 {
 		t.Fatalf("%d keys after the window", n)
+	}
+}
+
+func TestRunSweepsExpiredSessions(t *testing.T) {
+	h := newHarness(t)
+	c := h.login(t, tokend.RoleViewer)
+	ck, _ := c.cookie(sessionCookie)
+	sum := sha256.Sum256([]byte(ck.Value))
+	if _, err := h.store.Session(context.Background(), sum[:]); err != nil {
+		t.Fatalf("the session is not stored under its id's SHA-256: %v", err)
+	}
+	h.clock.Advance(manage.DefaultSessionIdle + time.Minute)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { h.web.Run(ctx, 5*time.Millisecond); close(done) }()
+	defer func() { cancel(); <-done }()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		_, err := h.store.Session(context.Background(), sum[:])
+		if errors.Is(err, tokend.ErrNotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the idle session is still stored: %v", err)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
