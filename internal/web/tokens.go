@@ -483,6 +483,8 @@ type tokenData struct {
 	Actions    []tokenAction
 	// Stale is true when an edit failed its version check.
 	Stale bool
+	// CreatedBy names who created the token, when the audit log says.
+	CreatedBy string
 }
 
 // Action answers the action named n, for the page's dialogs.
@@ -524,6 +526,14 @@ func (s *Server) loadToken(r *http.Request, id string) (*tokenData, error) {
 			return nil, err
 		}
 		d.Events, d.EventsMore = ev.Items, ev.NextCursor != ""
+		// created_by is a reference; the creation's audit entry has the name.
+		created, err := s.svc.Events(ctx, a, tokend.EventFilter{TokenID: id, Action: tokend.ActionTokenCreate, Limit: 1})
+		if err != nil {
+			return nil, err
+		}
+		if len(created.Items) > 0 {
+			d.CreatedBy = created.Items[0].ActorName
+		}
 	}
 	d.Actions = actionsFor(a, t)
 	return d, nil
