@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -46,8 +48,9 @@ func chromiumPath() string {
 }
 
 // actionTimeout bounds one browser step, so that a missing element fails the
-// test with its selector rather than hanging it until go test gives up.
-const actionTimeout = 10 * time.Second
+// test with its selector rather than hanging it until go test gives up. It
+// is no performance bound: a loaded CI machine must not make it flaky.
+const actionTimeout = 30 * time.Second
 
 // newBrowser starts Chromium with a fresh profile and opens a tab. Without
 // Chromium the test is skipped, except under CI=true where it fails.
@@ -273,7 +276,8 @@ func (b *browser) fill(t *testing.T, form string, values map[string]string) {
 		case "":
 			t.Fatalf("no field %s", sel)
 		case "input:text", "input:email", "input:password", "input:search", "input:url", "input:number", "textarea:textarea":
-			b.run(t, "typing into "+sel, chromedp.Clear(chromedp.CSS(sel)), chromedp.SendKeys(chromedp.CSS(sel), v))
+			eval[bool](t, b, fmt.Sprintf(`(() => { document.querySelector(%q).value = ""; return true })()`, sel))
+			b.run(t, "typing into "+sel, chromedp.SendKeys(chromedp.CSS(sel), v))
 		case "input:radio":
 			b.run(t, "choosing "+v+" in "+sel, chromedp.Click(chromedp.CSS(fmt.Sprintf("%s [name=%q][value=%q]", form, name, v))))
 		default:
@@ -311,8 +315,8 @@ func screenshotDir(t *testing.T) string {
 	return dir
 }
 
-// steps runs dependent subtests in order and stops at the first failure:
-// each step needs the state the one before it left.
+// steps runs subtests in order. A step that fails stops the walk, since
+// the steps after it need the state it leaves; a check (also) only reports.
 type steps struct {
 	t      *testing.T
 	b      *browser
@@ -321,15 +325,21 @@ type steps struct {
 
 func (s *steps) run(name string, f func(t *testing.T)) {
 	s.t.Helper()
-	if s.failed {
-		return
-	}
-	if !s.t.Run(name, func(t *testing.T) {
-		defer s.b.check(t)
-		f(t)
-	}) {
+	if !s.also(name, f) {
 		s.failed = true
 	}
+}
+
+// also runs a step whose failure leaves the state the next steps need.
+func (s *steps) also(name string, f func(t *testing.T)) bool {
+	s.t.Helper()
+	if s.failed {
+		return false
+	}
+	return s.t.Run(name, func(t *testing.T) {
+		defer s.b.check(t)
+		f(t)
+	})
 }
 
 // clickText clicks the rendered button, link or summary inside scope whose
@@ -361,4 +371,45 @@ func (b *browser) markText(t *testing.T, scope, text string) {
 	if n != 1 {
 		t.Fatalf("%d visible controls in %s read %q, want 1", n, scope, text)
 	}
+}
+
+// keys are the keys press knows: the DOM key name, its Windows key code, and
+// the text a keydown of it carries.
+var keys = map[string]struct {
+	code int64
+	text string
+}{
+	"Tab": {9, ""}, "Enter": {13, "\r"}, "Escape": {27, ""}, " ": {32, " "},
+}
+
+// press presses and releases a key on the focused element, as a keyboard
+// does: the keydown carries the key's text, which is what makes Enter
+// follow a focused link or press a focused button.
+func (b *browser) press(t *testing.T, key string) {
+	t.Helper()
+	k, ok := keys[key]
+	if !ok {
+		t.Fatalf("press: unknown key %q", key)
+	}
+	code := key
+	if key == " " {
+		code = "Space"
+	}
+	down := input.DispatchKeyEventParams{
+		Type: input.DispatchKeyEventTypeKeyDown, Key: key, Code: code,
+		WindowsVirtualKeyCode: k.code, NativeVirtualKeyCode: k.code, Text: k.text, UnmodifiedText: k.text,
+	}
+	if k.text == "" {
+		down.Type = input.DispatchKeyEventTypeRawKeyDown
+	}
+	up := down
+	up.Type, up.Text, up.UnmodifiedText = input.DispatchKeyEventTypeKeyUp, "", ""
+	b.run(t, "pressing "+key, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		for _, p := range []input.DispatchKeyEventParams{down, up} {
+			if _, err := cdp.Call(ctx, tg, input.DispatchKeyEvent, p); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
 }
