@@ -27,6 +27,9 @@ type Store interface {
 	// hash.
 	TokenBySecret(ctx context.Context, hash []byte) (Credential, error)
 	Tokens(ctx context.Context, f TokenFilter) (Page[Token], error)
+	// CountTokens counts the tokens Tokens would list over all of its
+	// pages; f's Cursor and Limit do not apply.
+	CountTokens(ctx context.Context, f TokenFilter) (int, error)
 	// UpdateToken runs fn on the stored token inside one transaction and
 	// stores the result with Version+1 and the Event fn returns. When fn
 	// changes SecretHash, the old hash is kept as a retired secret that
@@ -78,9 +81,12 @@ type TokenFilter struct {
 	Status Status // "" for any; StatusExpired and StatusActive consider Now
 	Type   TokenType
 	Query  string // case-insensitive substring of the name
-	Now    time.Time
-	Limit  int
-	Cursor string
+	// ExpiresBefore, when set, keeps only tokens whose expiry is before it
+	// (a token that never expires is never kept).
+	ExpiresBefore time.Time
+	Now           time.Time
+	Limit         int
+	Cursor        string
 }
 
 // AppFilter selects apps, oldest first.

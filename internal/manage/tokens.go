@@ -217,6 +217,37 @@ func (s *Service) Tokens(ctx context.Context, a tokend.Actor, f tokend.TokenFilt
 	if err := a.Require(tokend.PermTokensRead); err != nil {
 		return tokend.Page[tokend.Token]{}, err
 	}
+	if err := checkTokenFilter(f); err != nil {
+		return tokend.Page[tokend.Token]{}, err
+	}
+	f.Now = s.Now()
+	page, err := s.store.Tokens(ctx, f)
+	if err != nil {
+		return page, storeErr(err, "token")
+	}
+	for i := range page.Items {
+		page.Items[i] = s.present(page.Items[i])
+	}
+	if page.Items == nil {
+		page.Items = []tokend.Token{}
+	}
+	return page, nil
+}
+
+// CountTokens counts the tokens Tokens would list over all of its pages.
+func (s *Service) CountTokens(ctx context.Context, a tokend.Actor, f tokend.TokenFilter) (int, error) {
+	if err := a.Require(tokend.PermTokensRead); err != nil {
+		return 0, err
+	}
+	if err := checkTokenFilter(f); err != nil {
+		return 0, err
+	}
+	f.Now = s.Now()
+	n, err := s.store.CountTokens(ctx, f)
+	return n, storeErr(err, "token")
+}
+
+func checkTokenFilter(f tokend.TokenFilter) error {
 	var p tokend.Problems
 	switch f.Status {
 	case "", tokend.StatusActive, tokend.StatusDisabled, tokend.StatusRevoked, tokend.StatusExpired:
@@ -232,21 +263,7 @@ func (s *Service) Tokens(ctx context.Context, a tokend.Actor, f tokend.TokenFilt
 		p.Add("q", "must be at most 100 characters")
 	}
 	checkLimit(&p, f.Limit)
-	if err := p.Err(); err != nil {
-		return tokend.Page[tokend.Token]{}, err
-	}
-	f.Now = s.Now()
-	page, err := s.store.Tokens(ctx, f)
-	if err != nil {
-		return page, storeErr(err, "token")
-	}
-	for i := range page.Items {
-		page.Items[i] = s.present(page.Items[i])
-	}
-	if page.Items == nil {
-		page.Items = []tokend.Token{}
-	}
-	return page, nil
+	return p.Err()
 }
 
 // UpdateToken edits a token. version, when not 0, must be the stored one.

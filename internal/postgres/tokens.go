@@ -96,9 +96,9 @@ func (s *Store) TokenBySecret(ctx context.Context, hash []byte) (tokend.Credenti
 	return tokend.Credential{Token: t, Retired: true, GraceUntil: grace.UTC()}, nil
 }
 
-// Tokens lists tokens newest first, keyed by (created_at, id).
-func (s *Store) Tokens(ctx context.Context, f tokend.TokenFilter) (tokend.Page[tokend.Token], error) {
-	var w whereArgs
+// tokenWhere adds the conditions of the tokens f selects, its cursor
+// aside.
+func tokenWhere(w *whereArgs, f tokend.TokenFilter) error {
 	if f.AppID != "" {
 		w.add("app_id = ?", f.AppID)
 	}
@@ -107,6 +107,9 @@ func (s *Store) Tokens(ctx context.Context, f tokend.TokenFilter) (tokend.Page[t
 	}
 	if f.Query != "" {
 		w.add(`name ILIKE ? ESCAPE '\'`, likeContains(f.Query))
+	}
+	if !f.ExpiresBefore.IsZero() {
+		w.add("expires_at < ?", ts(f.ExpiresBefore))
 	}
 	if f.Status != "" {
 		now := f.Now
@@ -125,8 +128,17 @@ func (s *Store) Tokens(ctx context.Context, f tokend.TokenFilter) (tokend.Page[t
 		default:
 			var p tokend.Problems
 			p.Add("status", "must be one of active, disabled, revoked or expired")
-			return tokend.Page[tokend.Token]{}, p.Err()
+			return p.Err()
 		}
+	}
+	return nil
+}
+
+// Tokens lists tokens newest first, keyed by (created_at, id).
+func (s *Store) Tokens(ctx context.Context, f tokend.TokenFilter) (tokend.Page[tokend.Token], error) {
+	var w whereArgs
+	if err := tokenWhere(&w, f); err != nil {
+		return tokend.Page[tokend.Token]{}, err
 	}
 	if f.Cursor != "" {
 		at, id, err := parseTimeCursor(kindToken, f.Cursor)
@@ -162,6 +174,19 @@ func (s *Store) Tokens(ctx context.Context, f tokend.TokenFilter) (tokend.Page[t
 		page.NextCursor = timeCursor(kindToken, last.CreatedAt, last.ID)
 	}
 	return page, nil
+}
+
+// CountTokens counts what Tokens lists over all its pages.
+func (s *Store) CountTokens(ctx context.Context, f tokend.TokenFilter) (int, error) {
+	var w whereArgs
+	if err := tokenWhere(&w, f); err != nil {
+		return 0, err
+	}
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM tokens`+w.clause(), w.args...).Scan(&n); err != nil {
+		return 0, storeErr("count tokens", err)
+	}
+	return n, nil
 }
 
 // UpdateToken locks the row it reads (SELECT … FOR UPDATE), so an update by

@@ -108,12 +108,9 @@ func (s *Store) TokenBySecret(ctx context.Context, hash []byte) (tokend.Credenti
 	return tokend.Credential{Token: t, Retired: true, GraceUntil: fromMicros(grace)}, nil
 }
 
-// Tokens lists tokens newest first, keyed by (created_at, id).
-func (s *Store) Tokens(ctx context.Context, f tokend.TokenFilter) (tokend.Page[tokend.Token], error) {
-	var (
-		where []string
-		args  []any
-	)
+// tokenWhere is the WHERE clause (with its arguments) of the tokens f
+// selects, its cursor aside.
+func tokenWhere(f tokend.TokenFilter) (where []string, args []any, err error) {
 	if f.AppID != "" {
 		where, args = append(where, "app_id = ?"), append(args, f.AppID)
 	}
@@ -123,6 +120,9 @@ func (s *Store) Tokens(ctx context.Context, f tokend.TokenFilter) (tokend.Page[t
 	if f.Query != "" {
 		// SQLite's LIKE ignores case for ASCII letters only.
 		where, args = append(where, `name LIKE ? ESCAPE '\'`), append(args, likeContains(f.Query))
+	}
+	if !f.ExpiresBefore.IsZero() {
+		where, args = append(where, "expires_at < ?"), append(args, micros(f.ExpiresBefore))
 	}
 	if f.Status != "" {
 		now := f.Now
@@ -144,8 +144,17 @@ func (s *Store) Tokens(ctx context.Context, f tokend.TokenFilter) (tokend.Page[t
 		default:
 			var p tokend.Problems
 			p.Add("status", "must be one of active, disabled, revoked or expired")
-			return tokend.Page[tokend.Token]{}, p.Err()
+			return nil, nil, p.Err()
 		}
+	}
+	return where, args, nil
+}
+
+// Tokens lists tokens newest first, keyed by (created_at, id).
+func (s *Store) Tokens(ctx context.Context, f tokend.TokenFilter) (tokend.Page[tokend.Token], error) {
+	where, args, err := tokenWhere(f)
+	if err != nil {
+		return tokend.Page[tokend.Token]{}, err
 	}
 	if f.Cursor != "" {
 		at, id, err := parseTimeCursor(kindToken, f.Cursor)
@@ -184,6 +193,23 @@ func (s *Store) Tokens(ctx context.Context, f tokend.TokenFilter) (tokend.Page[t
 		page.NextCursor = timeCursor(kindToken, last.CreatedAt, last.ID)
 	}
 	return page, nil
+}
+
+// CountTokens counts what Tokens lists over all its pages.
+func (s *Store) CountTokens(ctx context.Context, f tokend.TokenFilter) (int, error) {
+	where, args, err := tokenWhere(f)
+	if err != nil {
+		return 0, err
+	}
+	q := `SELECT count(*) FROM tokens`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	var n int
+	if err := s.r.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+		return 0, storeErr("count tokens", err)
+	}
+	return n, nil
 }
 
 func (s *Store) UpdateToken(ctx context.Context, id string, fn func(t *tokend.Token) (tokend.Event, error)) (tokend.Token, error) {

@@ -75,6 +75,12 @@ func testListFilters(t *testing.T, s tokend.Store) {
 		{"filters combine", tokend.TokenFilter{AppID: "app_a", Status: tokend.StatusActive, Type: tokend.TypeStandard, Query: "bot"},
 			[]string{"tok_a_active"}},
 		{"nothing matches", tokend.TokenFilter{AppID: "app_b", Query: "bot"}, []string{}},
+		{"expires before leaves out tokens that never expire", tokend.TokenFilter{ExpiresBefore: now.Add(2 * time.Hour)},
+			[]string{"tok_a_revoked", "tok_a_dis_exp", "tok_a_disabled", "tok_a_edge", "tok_a_expired", "tok_a_future"}},
+		{"expires before is exclusive", tokend.TokenFilter{ExpiresBefore: now},
+			[]string{"tok_a_revoked", "tok_a_dis_exp", "tok_a_expired"}},
+		{"active and expiring soon", tokend.TokenFilter{Status: tokend.StatusActive, ExpiresBefore: now.Add(2 * time.Hour)},
+			[]string{"tok_a_future"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -89,8 +95,22 @@ func testListFilters(t *testing.T, s tokend.Store) {
 			if page.NextCursor != "" {
 				t.Errorf("NextCursor = %q on the only page", page.NextCursor)
 			}
+			n, err := s.CountTokens(t.Context(), c.f)
+			if err != nil || n != len(c.want) {
+				t.Errorf("CountTokens = %d, %v; want %d", n, err, len(c.want))
+			}
 		})
 	}
+	t.Run("a count is of every page, whatever the limit and cursor", func(t *testing.T) {
+		first, err := s.Tokens(t.Context(), tokend.TokenFilter{Now: now, Limit: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := s.CountTokens(t.Context(), tokend.TokenFilter{Now: now, Limit: 2, Cursor: first.NextCursor})
+		if err != nil || n != len(specs) {
+			t.Errorf("CountTokens = %d, %v; want %d", n, err, len(specs))
+		}
+	})
 }
 
 func testListPages(t *testing.T, newStore func(t *testing.T) tokend.Store) {
@@ -261,4 +281,6 @@ func testListBadCursor(t *testing.T, s tokend.Store) {
 func testListBadStatus(t *testing.T, s tokend.Store) {
 	_, err := s.Tokens(t.Context(), tokend.TokenFilter{Now: t0, Status: "sleeping"})
 	wantInvalidField(t, "Tokens with an unknown status", err, "status")
+	_, err = s.CountTokens(t.Context(), tokend.TokenFilter{Now: t0, Status: "sleeping"})
+	wantInvalidField(t, "CountTokens with an unknown status", err, "status")
 }
