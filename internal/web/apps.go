@@ -27,7 +27,6 @@ var _ = addFuncs(template.FuncMap{
 		}
 		return sum
 	},
-	"scanLimit": func() int { return scanCap },
 })
 
 // appActionData is what the app-action partial gets.
@@ -137,8 +136,6 @@ func (s *Server) appCreate(w http.ResponseWriter, r *http.Request) {
 // appTokens counts an app's tokens by status.
 type appTokens struct {
 	Active, Disabled, Expired, Revoked int
-	// More is true when there were too many to count them all.
-	More bool
 }
 
 // Live is how many tokens revoking all would revoke: every one not
@@ -147,21 +144,20 @@ func (c appTokens) Live() int { return c.Active + c.Disabled + c.Expired }
 
 func (s *Server) countAppTokens(ctx context.Context, a tokend.Actor, appID string) (appTokens, error) {
 	var c appTokens
-	more, err := s.scanTokens(ctx, a, tokend.TokenFilter{AppID: appID}, func(t tokend.Token) bool {
-		switch t.Status {
-		case tokend.StatusActive:
-			c.Active++
-		case tokend.StatusDisabled:
-			c.Disabled++
-		case tokend.StatusExpired:
-			c.Expired++
-		case tokend.StatusRevoked:
-			c.Revoked++
+	for _, st := range []struct {
+		n      *int
+		status tokend.Status
+	}{
+		{&c.Active, tokend.StatusActive}, {&c.Disabled, tokend.StatusDisabled},
+		{&c.Expired, tokend.StatusExpired}, {&c.Revoked, tokend.StatusRevoked},
+	} {
+		n, err := s.svc.CountTokens(ctx, a, tokend.TokenFilter{AppID: appID, Status: st.status})
+		if err != nil {
+			return c, err
 		}
-		return true
-	})
-	c.More = more
-	return c, err
+		*st.n = n
+	}
+	return c, nil
 }
 
 type appData struct {
@@ -277,7 +273,7 @@ func (s *Server) appDelete(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if strings.TrimSpace(typed) != app.Name {
+	if !sameName(typed, app.Name) {
 		fe := &formError{Status: http.StatusUnprocessableEntity}
 		fe.add("confirm_name", "type the application's name exactly as shown to confirm")
 		s.appConfirmFailed(w, r, "delete", fe, typed)

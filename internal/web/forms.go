@@ -189,6 +189,12 @@ func (s *Server) afterEdit(w http.ResponseWriter, r *http.Request, err error, na
 	return false, s.formErrorOf(r, err, fields...), errors.Is(err, tokend.ErrStale)
 }
 
+// sameName reports whether a name typed to confirm is the name shown:
+// spaces around either do not count.
+func sameName(typed, name string) bool {
+	return strings.TrimSpace(typed) == strings.TrimSpace(name)
+}
+
 func contains(list []string, s string) bool {
 	for _, v := range list {
 		if v == s {
@@ -238,6 +244,9 @@ const maxListedApps = 1000
 // allApps answers the apps the actor may see, oldest first, for selects
 // and for naming apps in tables.
 func (s *Server) allApps(ctx context.Context, a tokend.Actor) ([]tokend.App, error) {
+	if !a.Can(tokend.PermAppsRead) {
+		return nil, nil // pages show ids instead of names
+	}
 	var out []tokend.App
 	cursor := ""
 	for len(out) < maxListedApps {
@@ -261,65 +270,4 @@ func appNames(apps []tokend.App) map[string]string {
 		m[a.ID] = a.Name
 	}
 	return m
-}
-
-// countCap bounds what a count reports, and scanCap how many tokens it
-// reads to find them: past either a page says "1000+".
-const (
-	countCap = 1000
-	scanCap  = 10 * countCap
-)
-
-// tokenCount is a count of tokens that may have stopped at countCap.
-type tokenCount struct {
-	N    int
-	More bool
-}
-
-func (c tokenCount) String() string {
-	if c.More {
-		return strconv.Itoa(c.N) + "+"
-	}
-	return strconv.Itoa(c.N)
-}
-
-// countTokens counts the tokens of f for which keep is true (all when keep
-// is nil), up to countCap matches or scanCap tokens read.
-func (s *Server) countTokens(ctx context.Context, a tokend.Actor, f tokend.TokenFilter, keep func(tokend.Token) bool) (tokenCount, error) {
-	var c tokenCount
-	more, err := s.scanTokens(ctx, a, f, func(t tokend.Token) bool {
-		if keep == nil || keep(t) {
-			c.N++
-		}
-		return c.N < countCap
-	})
-	c.More = more
-	return c, err
-}
-
-// scanTokens calls fn on the tokens of f, page by page through the
-// service, until fn answers false or scanCap tokens were read; more is
-// true when it stopped before the end.
-func (s *Server) scanTokens(ctx context.Context, a tokend.Actor, f tokend.TokenFilter, fn func(tokend.Token) bool) (more bool, err error) {
-	scanned := 0
-	f.Limit = tokend.MaxPageSize
-	for {
-		page, err := s.svc.Tokens(ctx, a, f)
-		if err != nil {
-			return false, err
-		}
-		for i, t := range page.Items {
-			scanned++
-			if !fn(t) {
-				return i < len(page.Items)-1 || page.NextCursor != "", nil
-			}
-		}
-		if page.NextCursor == "" {
-			return false, nil
-		}
-		if scanned >= scanCap {
-			return true, nil
-		}
-		f.Cursor = page.NextCursor
-	}
 }

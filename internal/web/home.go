@@ -25,9 +25,9 @@ const (
 type homeData struct {
 	Now       time.Time
 	CanTokens bool
-	Active    tokenCount
-	Expiring  tokenCount
-	Revoked   tokenCount
+	Active    int
+	Expiring  int
+	Revoked   int
 	// Soon lists the tokens that expire first, within 7 days.
 	Soon     []tokenRow
 	Events   []tokend.Event
@@ -39,38 +39,39 @@ func (s *Server) homePage(w http.ResponseWriter, r *http.Request) {
 	ctx, a := r.Context(), s.actor(r)
 	now := s.now().UTC()
 	d := &homeData{Now: now, CanTokens: a.Can(tokend.PermTokensRead)}
-	if a.Can(tokend.PermAppsRead) {
-		apps, err := s.allApps(ctx, a)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		d.AppNames, d.NoApps = appNames(apps), len(apps) == 0
+	apps, err := s.allApps(ctx, a)
+	if err != nil {
+		s.fail(w, r, err)
+		return
 	}
+	d.AppNames, d.NoApps = appNames(apps), len(apps) == 0
 	if d.CanTokens {
-		var err error
-		active := tokend.TokenFilter{Status: tokend.StatusActive}
-		if d.Active, err = s.countTokens(ctx, a, active, nil); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		d.Expiring, err = s.countTokens(ctx, a, active, func(t tokend.Token) bool {
-			if !expiringSoon(t, now) {
-				return false
+		expiring := tokend.TokenFilter{Status: tokend.StatusActive, ExpiresBefore: now.Add(soon)}
+		for _, c := range []struct {
+			n *int
+			f tokend.TokenFilter
+		}{
+			{&d.Active, tokend.TokenFilter{Status: tokend.StatusActive}},
+			{&d.Expiring, expiring},
+			{&d.Revoked, tokend.TokenFilter{Status: tokend.StatusRevoked}},
+		} {
+			if *c.n, err = s.svc.CountTokens(ctx, a, c.f); err != nil {
+				s.fail(w, r, err)
+				return
 			}
-			d.Soon = append(d.Soon, tokenRow{Token: t, AppName: d.AppNames[t.AppID]})
-			return true
-		})
+		}
+		// The list is newest first: of one page, show those expiring first.
+		expiring.Limit = tokend.MaxPageSize
+		list, err := s.svc.Tokens(ctx, a, expiring)
 		if err != nil {
 			s.fail(w, r, err)
 			return
+		}
+		for _, t := range list.Items {
+			d.Soon = append(d.Soon, tokenRow{Token: t, AppName: d.AppNames[t.AppID]})
 		}
 		slices.SortFunc(d.Soon, func(x, y tokenRow) int { return x.ExpiresAt.Compare(*y.ExpiresAt) })
 		d.Soon = d.Soon[:min(len(d.Soon), homeExpiringShown)]
-		if d.Revoked, err = s.countTokens(ctx, a, tokend.TokenFilter{Status: tokend.StatusRevoked}, nil); err != nil {
-			s.fail(w, r, err)
-			return
-		}
 	}
 	if a.Can(tokend.PermAuditRead) {
 		ev, err := s.svc.Events(ctx, a, tokend.EventFilter{Limit: homeEventsShown})

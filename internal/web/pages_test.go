@@ -623,11 +623,13 @@ func TestApplicationsCreateEditDelete(t *testing.T) {
 func TestHomeCountsAndActivity(t *testing.T) {
 	h := newHarness(t)
 	f := newFixture(t, h)
-	if _, _, err := h.svc.CreateToken(context.Background(), tokend.SystemActor,
-		tokend.TokenInput{AppID: f.app.ID, Name: "soon gone", ExpiresIn: "3d"}); err != nil {
+	gone, _, err := h.svc.CreateToken(context.Background(), tokend.SystemActor,
+		tokend.TokenInput{AppID: f.app.ID, Name: "soon gone", ExpiresIn: "3d"})
+	if err != nil {
 		t.Fatal(err)
 	}
-	body := h.login(t, tokend.RoleViewer).get(t, "/").Body
+	viewer := h.login(t, tokend.RoleViewer)
+	body := viewer.get(t, "/").Body
 	count := func(id string) string {
 		m := regexp.MustCompile(`data-testid="` + id + `"><span class="stat-n">([^<]*)<`).FindStringSubmatch(body)
 		if m == nil {
@@ -641,6 +643,10 @@ func TestHomeCountsAndActivity(t *testing.T) {
 	}
 	if !strings.Contains(body, "soon gone</a>") || !strings.Contains(body, "token.revoke") {
 		t.Errorf("no expiring token or no recent activity:\n%s", body)
+	}
+	// The expiring count links to the same tokens in the list.
+	if got := tokenRows(viewer.get(t, "/tokens?status=expiring").Body); !slices.Equal(got, []string{gone.ID}) {
+		t.Errorf("expiring tokens listed: %v", got)
 	}
 	if !strings.Contains(h.login(t, tokend.RoleAdmin).get(t, "/").Body, `href="/tokens/new"`) {
 		t.Error("no Generate API token shortcut for an admin")

@@ -177,7 +177,11 @@ type tokensData struct {
 	Back   string    // this list, for actions to come back to
 }
 
+// soon is how close an expiry must be for the pages to warn of it.
 const soon = 7 * 24 * time.Hour
+
+// statusExpiring is the list's filter for active tokens expiring soon.
+const statusExpiring = "expiring"
 
 func (s *Server) tokensPage(w http.ResponseWriter, r *http.Request) {
 	ctx, a := r.Context(), s.actor(r)
@@ -197,10 +201,14 @@ func (s *Server) tokensPage(w http.ResponseWriter, r *http.Request) {
 	now := s.now().UTC()
 	d := &tokensData{Now: now, Filters: f, Apps: apps, NoApps: len(apps) == 0, Back: f.URL(f.Cursor)}
 	status := http.StatusOK
-	list, err := s.svc.Tokens(ctx, a, tokend.TokenFilter{
+	tf := tokend.TokenFilter{
 		AppID: f.AppID, Status: tokend.Status(f.Status), Type: tokend.TokenType(f.Type),
 		Query: f.Query, Cursor: f.Cursor, Limit: f.Limit,
-	})
+	}
+	if f.Status == statusExpiring {
+		tf.Status, tf.ExpiresBefore = tokend.StatusActive, now.Add(soon)
+	}
+	list, err := s.svc.Tokens(ctx, a, tf)
 	switch {
 	case err == nil:
 	case tokend.CodeOf(err) == tokend.ECodeInvalid || tokend.CodeOf(err) == tokend.ECodeMalformedRequest:
@@ -751,7 +759,7 @@ func (s *Server) deleteToken(r *http.Request, f *tokenActionForm) (tokend.Token,
 		return t, err
 	}
 	f.Token = t
-	if strings.TrimSpace(f.ConfirmName) != t.Name {
+	if !sameName(f.ConfirmName, t.Name) {
 		f.Err = &formError{Status: http.StatusUnprocessableEntity}
 		f.Err.add("confirm_name", "type the token's name exactly as shown to confirm")
 		return t, nil

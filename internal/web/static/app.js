@@ -171,7 +171,7 @@
     const input = document.getElementById(button.getAttribute("data-enable-on-match"));
     if (!input) return;
     const update = function () {
-      button.disabled = input.value.trim() !== input.getAttribute("data-match");
+      button.disabled = input.value.trim() !== input.getAttribute("data-match").trim();
     };
     input.addEventListener("input", update);
     update();
