@@ -58,6 +58,11 @@ type Options struct {
 	// the verification fails. Default 5s; negative trusts no cached answer
 	// at all while out of sync.
 	StaleWindow time.Duration
+	// ReadTimeout bounds a read from storage on the verification path: a
+	// database behind a network that went silent answers nothing, and the
+	// verification fails (503) rather than waiting for TCP to give up.
+	// Default 5s.
+	ReadTimeout time.Duration
 }
 
 // Defaults for the zero Options fields.
@@ -69,6 +74,7 @@ const (
 	DefaultFlushInterval = time.Second
 	DefaultFailureWindow = time.Minute
 	DefaultStaleWindow   = 5 * time.Second
+	DefaultReadTimeout   = 5 * time.Second
 )
 
 // ReasonClientThrottled is the Reason of a RATE_LIMITED answer given to a
@@ -88,6 +94,7 @@ type Engine struct {
 	negativeTTL   int64
 	flushInterval time.Duration
 	staleWindow   int64 // nanoseconds; -1 when no stale answer may be served
+	readTimeout   time.Duration
 
 	// outOfSync is when invalidations may have started to go missing (unix
 	// ns), 0 while every change is told. One atomic load on the hot path.
@@ -133,6 +140,9 @@ func New(o Options) *Engine {
 	if o.FailureWindow <= 0 {
 		o.FailureWindow = DefaultFailureWindow
 	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = DefaultReadTimeout
+	}
 	staleWindow := int64(o.StaleWindow)
 	switch {
 	case o.StaleWindow == 0:
@@ -149,6 +159,7 @@ func New(o Options) *Engine {
 		negativeTTL:   int64(o.NegativeTTL),
 		flushInterval: o.FlushInterval,
 		staleWindow:   staleWindow,
+		readTimeout:   o.ReadTimeout,
 	}
 	e.cache.init(o.CacheEntries, o.CacheBytes)
 	e.tokens.init()
@@ -246,7 +257,9 @@ func (e *Engine) trusted(ent *entry, now int64) bool {
 // was read may predate the change.
 func (e *Engine) load(ctx context.Context, d [32]byte, now int64) (ent *entry, installed bool, err error) {
 	epoch := e.tokens.epoch.Load()
+	ctx, cancel := context.WithTimeout(ctx, e.readTimeout)
 	cred, err := e.store.TokenBySecret(ctx, d[:])
+	cancel()
 	if errors.Is(err, tokend.ErrNotFound) {
 		ent = newNegativeEntry(now, e.negativeTTL)
 		e.install(d, ent)

@@ -208,3 +208,28 @@ func TestResyncKeepsRateLimits(t *testing.T) {
 		t.Fatalf("third verification after Resync: %s, want RATE_LIMITED", c)
 	}
 }
+
+// hangingStore answers nothing until the caller gives up, as a database
+// behind a network that went silent.
+type hangingStore struct{ *fakeStore }
+
+func (s hangingStore) TokenBySecret(ctx context.Context, hash []byte) (tokend.Credential, error) {
+	<-ctx.Done()
+	return tokend.Credential{}, ctx.Err()
+}
+
+func TestAStorageReadThatHangsFailsAfterTheReadTimeout(t *testing.T) {
+	h := newHarness(t, func(o *Options) { o.ReadTimeout = 20 * time.Millisecond })
+	sec := h.token()
+	h.e.store = hangingStore{h.store}
+	// The caller's own deadline is far away: the engine's must fire first.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, err := h.e.Verify(ctx, tokend.VerifyRequest{Token: sec})
+	if tokend.CodeOf(err) != tokend.ECodeUnavailable || !errors.Is(err, context.DeadlineExceeded) || res.Valid {
+		t.Fatalf("Verify = %+v, %v; want UNAVAILABLE after the read timeout", res, err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the caller's deadline ran out: the engine set none of its own")
+	}
+}
