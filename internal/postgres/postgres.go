@@ -204,8 +204,8 @@ const liveNameIndex = "tokens_live_name"
 
 // storeErr translates a driver error into the domain's errors by SQLSTATE
 // and error type, never by message: a uniqueness violation is a conflict, a
-// missing row is not found, a lost or refused connection is an outage worth
-// retrying. Anything else is internal.
+// missing row is not found, a lost or refused connection or a deadline that
+// ran out is an outage worth retrying. Anything else is internal.
 func storeErr(op string, err error) error {
 	if err == nil {
 		return nil
@@ -217,10 +217,15 @@ func storeErr(op string, err error) error {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return tokend.ErrNotFound
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("postgres: %s: %w", op, err)
-	}
 	cause := fmt.Errorf("postgres: %s: %w", op, err)
+	if errors.Is(err, context.Canceled) {
+		return cause // the caller gave up; nothing to say about the database
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		// The database did not answer in time: down, or behind a network
+		// that went silent.
+		return tokend.Unavailable(cause)
+	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		switch {
