@@ -138,3 +138,19 @@ type Invalidator interface {
 	TokenChanged(id string)
 	AppChanged(id string)
 }
+
+// Resyncer is an Invalidator whose changes arrive over a connection that can
+// break (PostgreSQL LISTEN, in package postgres). While the connection is
+// down, changes made by other instances may go untold, so the listener says
+// so, and says again when nothing can be missed any more.
+type Resyncer interface {
+	Invalidator
+	// OutOfSync says that changes made since t (when the connection was last
+	// known to work) may not have been told. Until Resync, cached answers
+	// may be trusted only for a bounded time. Repeated calls keep the
+	// earliest t.
+	OutOfSync(since time.Time)
+	// Resync says that every change from now on will be told: whatever was
+	// cached before must be forgotten, as changes may have been missed.
+	Resync()
+}

@@ -48,6 +48,7 @@ type config struct {
 	negativeTTL    time.Duration
 	flushInterval  time.Duration
 	failureLimit   int
+	staleWindow    time.Duration
 	shutdown       time.Duration
 }
 
@@ -100,6 +101,9 @@ type backend struct {
 	hasher *secret.Hasher
 	pepper []byte // for keys derived from it (the dashboard's cookies)
 	close  func() error
+	// pg is the store again when it is PostgreSQL, shared by instances that
+	// must hear of each other's changes; nil for SQLite.
+	pg *postgres.Store
 }
 
 func openBackend(ctx context.Context, c config, getenv func(string) string) (*backend, error) {
@@ -149,7 +153,7 @@ func openPostgres(ctx context.Context, c config, getenv func(string) string) (*b
 	if err != nil {
 		return nil, fmt.Errorf("opening the PostgreSQL database: %w", err)
 	}
-	return &backend{store: st, users: st, hasher: hasher, pepper: pepper, close: st.Close}, nil
+	return &backend{store: st, users: st, hasher: hasher, pepper: pepper, close: st.Close, pg: st}, nil
 }
 
 // loadPepper reads the pepper from TOKEND_PEPPER, else from the pepper file,
@@ -225,6 +229,7 @@ func serveCmd(e env) *cobra.Command {
 	fs.DurationVar(&c.negativeTTL, "negative-ttl", 5*time.Second, "how long an unknown token is remembered as unknown (TOKEND_NEGATIVE_TTL)")
 	fs.DurationVar(&c.flushInterval, "flush-interval", time.Second, "how often usage and last-used times are written (TOKEND_FLUSH_INTERVAL)")
 	fs.IntVar(&c.failureLimit, "failure-limit", 100, "failed verifications allowed per client address per minute before it is throttled; 0 disables (TOKEND_FAILURE_LIMIT)")
+	fs.DurationVar(&c.staleWindow, "stale-window", verify.DefaultStaleWindow, "PostgreSQL: how long cached answers are still trusted once changes from other instances may be missed (the database or the connection that carries them is lost); 0 trusts none (TOKEND_STALE_WINDOW)")
 	fs.DurationVar(&c.shutdown, "shutdown-timeout", 15*time.Second, "how long a graceful shutdown may take (TOKEND_SHUTDOWN_TIMEOUT)")
 	return cmd
 }
@@ -242,6 +247,13 @@ func serve(ctx context.Context, c config, e env) error {
 		}
 		trusted = append(trusted, p)
 	}
+	if c.staleWindow < 0 {
+		return errors.New("--stale-window must not be negative")
+	}
+	staleWindow := c.staleWindow
+	if staleWindow == 0 {
+		staleWindow = -1 // the engine's "none"; its zero is the default
+	}
 	b, err := openBackend(ctx, c, e.getenv)
 	if err != nil {
 		return err
@@ -252,6 +264,7 @@ func serve(ctx context.Context, c config, e env) error {
 		Store: b.store, Hasher: b.hasher, Logger: log,
 		CacheEntries: c.cacheEntries, CacheBytes: c.cacheBytes, CacheTTL: c.cacheTTL, NegativeTTL: c.negativeTTL,
 		FlushInterval: c.flushInterval, FailureLimit: c.failureLimit, FailureWindow: time.Minute,
+		StaleWindow: staleWindow,
 	})
 	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
 	engineDone := make(chan struct{})
@@ -265,6 +278,18 @@ func serve(ctx context.Context, c config, e env) error {
 			log.Error("final usage flush failed", "err", err)
 		}
 	}()
+
+	if b.pg != nil {
+		// Changes made through other instances reach this engine through
+		// the database; until the listener listens, and whenever it loses
+		// its connection, the engine trusts its cache only for the stale
+		// window.
+		listener := b.pg.Listener(engine, postgres.ListenOptions{Logger: log})
+		listenCtx, stopListening := context.WithCancel(context.WithoutCancel(ctx))
+		listenDone := make(chan struct{})
+		go func() { listener.Run(listenCtx); close(listenDone) }()
+		defer func() { stopListening(); <-listenDone }()
+	}
 
 	svc := manage.New(manage.Options{Store: b.store, Users: b.users, Hasher: b.hasher, Invalidator: engine, Logger: log})
 	if err := svc.EnsureSystemApp(ctx); err != nil {

@@ -65,24 +65,7 @@ func startTokend(t *testing.T, dataDir string, env map[string]string, args ...st
 		pw.Close()
 	}()
 	inst := &instance{stdout: stdout, stderr: stderr}
-	found := make(chan struct{})
-	var closeFound sync.Once
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			line := sc.Text()
-			if m := listeningRE.FindStringSubmatch(line); m != nil && inst.url == "" {
-				inst.url = m[1]
-			}
-			if m := secretRE.FindStringSubmatch(line); m != nil {
-				inst.bootstrap = m[1]
-			}
-			if strings.HasPrefix(line, "Press Ctrl+C") {
-				closeFound.Do(func() { close(found) })
-			}
-		}
-		closeFound.Do(func() { close(found) })
-	}()
+	found := inst.readBanner(pr)
 	select {
 	case <-found:
 	case err := <-done:
@@ -110,7 +93,42 @@ func startTokend(t *testing.T, dataDir string, env map[string]string, args ...st
 	return inst
 }
 
+// readBanner reads serve's standard output for the address and the
+// bootstrap secret; the channel closes once the banner is complete, or the
+// output ended without one.
+func (in *instance) readBanner(stdout io.Reader) <-chan struct{} {
+	found := make(chan struct{})
+	var closeFound sync.Once
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			line := sc.Text()
+			if m := listeningRE.FindStringSubmatch(line); m != nil && in.url == "" {
+				in.url = m[1]
+			}
+			if m := secretRE.FindStringSubmatch(line); m != nil {
+				in.bootstrap = m[1]
+			}
+			if strings.HasPrefix(line, "Press Ctrl+C") {
+				closeFound.Do(func() { close(found) })
+			}
+		}
+		closeFound.Do(func() { close(found) })
+	}()
+	return found
+}
+
 func (in *instance) call(t *testing.T, method, path, token string, body any) (int, []byte) {
+	t.Helper()
+	res := in.do(t, method, path, token, body)
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, b
+}
+
+// do sends a request with an optional bearer token and JSON body, and
+// answers the response for the caller to read and close.
+func (in *instance) do(t *testing.T, method, path, token string, body any) *http.Response {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -128,9 +146,7 @@ func (in *instance) call(t *testing.T, method, path, token string, body any) (in
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, b
+	return res
 }
 
 func (in *instance) verifyCode(t *testing.T, sec string) tokend.Code {
@@ -296,6 +312,7 @@ func TestServeRefusesBadConfiguration(t *testing.T) {
 		"postgres not yet":   {"serve", "--database", "postgres://localhost/x"},
 		"bad trusted proxy":  {"serve", "--trusted-proxies", "nope"},
 		"bad log level":      {"serve", "--log-level", "loud"},
+		"a negative window":  {"serve", "--stale-window", "-1s"},
 		"a short pepper":     {"serve", "--pepper-file", "PEPPER"},
 		"an unknown command": {"frobnicate"},
 	}

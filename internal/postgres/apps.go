@@ -95,6 +95,9 @@ func (s *Store) UpdateApp(ctx context.Context, id string, fn func(a *tokend.App)
 		if err != nil {
 			return storeErr("update app", err)
 		}
+		if err := notify(ctx, tx, changedApp, id); err != nil {
+			return err
+		}
 		return insertEvent(ctx, tx, ev)
 	})
 	if err != nil {
@@ -109,6 +112,9 @@ func (s *Store) DeleteApp(ctx context.Context, id string, ev tokend.Event) error
 	return s.write(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM apps WHERE id = $1`, id)
 		if err := affectedOne(tag.RowsAffected(), err, "delete app"); err != nil {
+			return err
+		}
+		if err := notify(ctx, tx, changedApp, id); err != nil {
 			return err
 		}
 		return insertEvent(ctx, tx, ev)

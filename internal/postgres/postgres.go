@@ -7,8 +7,11 @@
 // It must not log anything, and it never sees a secret: only keyed hashes
 // arrive here, and no error it returns carries a stored value. It holds no
 // business rules beyond what the Store contract says; validation, clocks and
-// audit wording belong to the service. Telling other instances about changes
-// (cache invalidation) is not its job.
+// audit wording belong to the service.
+//
+// Every write that changes what verification answers also announces the
+// change (NOTIFY, delivered on commit), and a Listener relays what every
+// instance announces to the local verification cache (listen.go).
 package postgres
 
 import (
@@ -20,6 +23,7 @@ import (
 	"io/fs"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -33,6 +37,10 @@ import (
 
 //go:embed migrations/*.sql
 var migrations embed.FS
+
+// DefaultConnectTimeout bounds a new connection when the database URL sets
+// no connect_timeout.
+const DefaultConnectTimeout = 5 * time.Second
 
 // Store is a tokend.Store on one PostgreSQL database, through a pool of
 // connections.
@@ -49,6 +57,13 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if err != nil {
 		// The parse error may quote the URL, password included.
 		return nil, errors.New("postgres: the database URL is not a valid PostgreSQL connection string")
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		// Without connect_timeout in the URL, a server whose network drops
+		// packets would hold every request that needs a new connection
+		// for as long as the kernel retries (minutes); this answers
+		// UNAVAILABLE instead.
+		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -189,8 +204,8 @@ const liveNameIndex = "tokens_live_name"
 
 // storeErr translates a driver error into the domain's errors by SQLSTATE
 // and error type, never by message: a uniqueness violation is a conflict, a
-// missing row is not found, a lost or refused connection is an outage worth
-// retrying. Anything else is internal.
+// missing row is not found, a lost or refused connection or a deadline that
+// ran out is an outage worth retrying. Anything else is internal.
 func storeErr(op string, err error) error {
 	if err == nil {
 		return nil
@@ -202,10 +217,15 @@ func storeErr(op string, err error) error {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return tokend.ErrNotFound
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("postgres: %s: %w", op, err)
-	}
 	cause := fmt.Errorf("postgres: %s: %w", op, err)
+	if errors.Is(err, context.Canceled) {
+		return cause // the caller gave up; nothing to say about the database
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		// The database did not answer in time: down, or behind a network
+		// that went silent.
+		return tokend.Unavailable(cause)
+	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		switch {

@@ -275,6 +275,13 @@ func TestErrorsTranslate(t *testing.T) {
 		t.Errorf("a malformed URL: %v", err)
 	}
 
+	// A deadline that runs out is a database that does not answer; a
+	// caller that gives up says nothing about the database.
+	wantCode(t, "a deadline", storeErr("op", fmt.Errorf("read: %w", context.DeadlineExceeded)), tokend.ECodeUnavailable)
+	if err := storeErr("op", context.Canceled); !errors.Is(err, context.Canceled) || tokend.CodeOf(err) == tokend.ECodeUnavailable {
+		t.Errorf("a cancelled call: %v", err)
+	}
+
 	for code, want := range map[string]tokend.ErrorCode{
 		"08006": tokend.ECodeUnavailable, // connection_failure
 		"57P01": tokend.ECodeUnavailable, // admin_shutdown

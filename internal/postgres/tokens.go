@@ -224,6 +224,9 @@ func (s *Store) UpdateToken(ctx context.Context, id string, fn func(t *tokend.To
 				return err
 			}
 		}
+		if err := notify(ctx, tx, changedToken, id); err != nil {
+			return err
+		}
 		return insertEvent(ctx, tx, ev)
 	})
 	if err != nil {
@@ -259,6 +262,9 @@ func (s *Store) DeleteToken(ctx context.Context, id string, ev tokend.Event) err
 		if err := affectedOne(tag.RowsAffected(), err, "delete token"); err != nil {
 			return err
 		}
+		if err := notify(ctx, tx, changedToken, id); err != nil {
+			return err
+		}
 		return insertEvent(ctx, tx, ev)
 	})
 }
@@ -285,6 +291,9 @@ func (s *Store) RevokeAppTokens(ctx context.Context, appID string, at time.Time,
 			return storeErr("revoke app tokens", err)
 		}
 		n = tag.RowsAffected()
+		if err := notify(ctx, tx, changedApp, appID); err != nil {
+			return err
+		}
 		// The caller's map is theirs; the count goes into a copy.
 		d := maps.Clone(ev.Details)
 		if d == nil {

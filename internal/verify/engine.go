@@ -21,6 +21,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/tokend/tokend"
@@ -49,6 +50,19 @@ type Options struct {
 	FlushInterval time.Duration // usage batches written this often; default 1s
 	FailureLimit  int           // failed verifications allowed per client IP per FailureWindow; 0 disables the throttle
 	FailureWindow time.Duration // default 1m
+
+	// StaleWindow bounds how long a cached answer is trusted while the
+	// engine is out of sync (see OutOfSync): measured from when the answer
+	// was read or from when invalidations may have started to go missing,
+	// whichever is later. Past it, storage is asked, and if storage fails
+	// the verification fails. Default 5s; negative trusts no cached answer
+	// at all while out of sync.
+	StaleWindow time.Duration
+	// ReadTimeout bounds a read from storage on the verification path: a
+	// database behind a network that went silent answers nothing, and the
+	// verification fails (503) rather than waiting for TCP to give up.
+	// Default 5s.
+	ReadTimeout time.Duration
 }
 
 // Defaults for the zero Options fields.
@@ -59,6 +73,8 @@ const (
 	DefaultNegativeTTL   = 5 * time.Second
 	DefaultFlushInterval = time.Second
 	DefaultFailureWindow = time.Minute
+	DefaultStaleWindow   = 5 * time.Second
+	DefaultReadTimeout   = 5 * time.Second
 )
 
 // ReasonClientThrottled is the Reason of a RATE_LIMITED answer given to a
@@ -67,7 +83,7 @@ const (
 const ReasonClientThrottled = "client_throttled"
 
 // Engine verifies secrets. It implements tokend.Verifier and
-// tokend.Invalidator, and is safe for concurrent use.
+// tokend.Resyncer, and is safe for concurrent use.
 type Engine struct {
 	store tokend.Store
 	// sum is Hasher.Sum; a field so that tests can count HMACs.
@@ -77,6 +93,12 @@ type Engine struct {
 	cacheTTL      int64 // nanoseconds, like every instant the hot path compares
 	negativeTTL   int64
 	flushInterval time.Duration
+	staleWindow   int64 // nanoseconds; -1 when no stale answer may be served
+	readTimeout   time.Duration
+
+	// outOfSync is when invalidations may have started to go missing (unix
+	// ns), 0 while every change is told. One atomic load on the hot path.
+	outOfSync atomic.Int64
 
 	cache    cache
 	tokens   tokenTable
@@ -118,6 +140,16 @@ func New(o Options) *Engine {
 	if o.FailureWindow <= 0 {
 		o.FailureWindow = DefaultFailureWindow
 	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = DefaultReadTimeout
+	}
+	staleWindow := int64(o.StaleWindow)
+	switch {
+	case o.StaleWindow == 0:
+		staleWindow = int64(DefaultStaleWindow)
+	case o.StaleWindow < 0:
+		staleWindow = -1
+	}
 	e := &Engine{
 		store:         o.Store,
 		sum:           o.Hasher.Sum,
@@ -126,6 +158,8 @@ func New(o Options) *Engine {
 		cacheTTL:      int64(o.CacheTTL),
 		negativeTTL:   int64(o.NegativeTTL),
 		flushInterval: o.FlushInterval,
+		staleWindow:   staleWindow,
+		readTimeout:   o.ReadTimeout,
 	}
 	e.cache.init(o.CacheEntries, o.CacheBytes)
 	e.tokens.init()
@@ -136,8 +170,8 @@ func New(o Options) *Engine {
 }
 
 var (
-	_ tokend.Verifier    = (*Engine)(nil)
-	_ tokend.Invalidator = (*Engine)(nil)
+	_ tokend.Verifier = (*Engine)(nil)
+	_ tokend.Resyncer = (*Engine)(nil)
 )
 
 // Verify answers whether r.Token is good for the request. An error means
@@ -184,6 +218,9 @@ func (e *Engine) verify(ctx context.Context, r tokend.VerifyRequest, now int64) 
 	}
 	d := e.sum(r.Token)
 	ent := e.cache.get(d, now, e.cacheTTL)
+	if ent != nil && !e.trusted(ent, now) {
+		ent = nil // read again below; an outage answers an error, not this
+	}
 	if ent == nil {
 		var installed bool
 		var err error
@@ -206,12 +243,23 @@ func (e *Engine) verify(ctx context.Context, r tokend.VerifyRequest, now int64) 
 	return res, nil
 }
 
+// trusted reports whether a fresh cache entry may answer: always while every
+// change is told, and while out of sync only within the stale window of the
+// later of its read and the start of the trouble (an entry read since then
+// is as good as that read).
+func (e *Engine) trusted(ent *entry, now int64) bool {
+	since := e.outOfSync.Load()
+	return since == 0 || now-max(since, ent.born) <= e.staleWindow
+}
+
 // load reads the secret's token from storage and caches the answer. The
 // entry is not cached when an invalidation ran during the read, since what
 // was read may predate the change.
 func (e *Engine) load(ctx context.Context, d [32]byte, now int64) (ent *entry, installed bool, err error) {
 	epoch := e.tokens.epoch.Load()
+	ctx, cancel := context.WithTimeout(ctx, e.readTimeout)
 	cred, err := e.store.TokenBySecret(ctx, d[:])
+	cancel()
 	if errors.Is(err, tokend.ErrNotFound) {
 		ent = newNegativeEntry(now, e.negativeTTL)
 		e.install(d, ent)

@@ -808,6 +808,10 @@ func TestConcurrentVerifyInvalidateAndFlush(t *testing.T) {
 			h.e.TokenChanged("tok_x")
 			h.e.AppChanged([]string{"app_x", "app_y"}[i%2])
 			h.e.Flush(ctx)
+			if i%10 == 0 { // a listener losing its connection and coming back
+				h.e.OutOfSync(h.clock.Now())
+				h.e.Resync()
+			}
 		}
 	})
 	wg.Wait()
