@@ -49,6 +49,11 @@ type Options struct {
 	FlushInterval time.Duration // usage batches written this often; default 1s
 	FailureLimit  int           // failed verifications allowed per client IP per FailureWindow; 0 disables the throttle
 	FailureWindow time.Duration // default 1m
+
+	// Shared, when set, keeps rate limits and failure counts for every
+	// instance together (see tokend.SharedLimiter); the engine falls back
+	// on its own counts whenever Shared answers an error.
+	Shared tokend.SharedLimiter
 }
 
 // Defaults for the zero Options fields.
@@ -83,6 +88,8 @@ type Engine struct {
 	usage    usageTable
 	throttle *throttle // nil when disabled
 	events   eventQueue
+	shared   tokend.SharedLimiter // nil: limits are this instance's own
+	stats    stats
 }
 
 // New makes an Engine. It panics without a Store or a Hasher: that is a
@@ -126,6 +133,7 @@ func New(o Options) *Engine {
 		cacheTTL:      int64(o.CacheTTL),
 		negativeTTL:   int64(o.NegativeTTL),
 		flushInterval: o.FlushInterval,
+		shared:        o.Shared,
 	}
 	e.cache.init(o.CacheEntries, o.CacheBytes)
 	e.tokens.init()
@@ -140,10 +148,8 @@ var (
 	_ tokend.Invalidator = (*Engine)(nil)
 )
 
-// Verify answers whether r.Token is good for the request. An error means
-// storage could not be asked about a secret that is not in the cache; the
-// caller must answer 503, never treat it as valid.
-func (e *Engine) Verify(ctx context.Context, r tokend.VerifyRequest) (tokend.VerifyResult, error) {
+// screen answers Verify, after the failure throttle has screened the client.
+func (e *Engine) screen(ctx context.Context, r tokend.VerifyRequest) (tokend.VerifyResult, error) {
 	now := e.now().UnixNano()
 	var client clientKey
 	throttled := e.throttle != nil && r.IP != ""
@@ -161,7 +167,7 @@ func (e *Engine) Verify(ctx context.Context, r tokend.VerifyRequest) (tokend.Ver
 	}
 	res, err := e.verify(ctx, r, now)
 	if err == nil && throttled && isGuess(res.Code) {
-		e.throttle.fail(client, now)
+		e.failed(ctx, client, now)
 	}
 	return res, err
 }
@@ -201,7 +207,7 @@ func (e *Engine) verify(ctx context.Context, r tokend.VerifyRequest, now int64) 
 	if ent.negative {
 		return tokend.VerifyResult{Code: tokend.CodeNotFound}, nil
 	}
-	res := e.check(ent, &r, now)
+	res := e.check(ctx, ent, &r, now)
 	e.usage.record(ent.state, now, res.Code, r.IP)
 	return res, nil
 }
@@ -262,22 +268,22 @@ func (e *Engine) releaseEntries(es []*entry) {
 }
 
 // check applies the rules in their order of precedence to a known token.
-func (e *Engine) check(ent *entry, r *tokend.VerifyRequest, now int64) tokend.VerifyResult {
+func (e *Engine) check(ctx context.Context, ent *entry, r *tokend.VerifyRequest, now int64) tokend.VerifyResult {
 	res := tokend.VerifyResult{Token: ent.token}
-	code := e.rules(ent, r, now, &res)
+	code := e.rules(ctx, ent, r, now, &res)
 	res.Code = code
 	res.Valid = code == tokend.CodeValid
 	return res
 }
 
-func (e *Engine) rules(ent *entry, r *tokend.VerifyRequest, now int64, res *tokend.VerifyResult) tokend.Code {
+func (e *Engine) rules(ctx context.Context, ent *entry, r *tokend.VerifyRequest, now int64, res *tokend.VerifyResult) tokend.Code {
 	st := ent.state
 	lim := ent.limit
 	// peek reports the limit without consuming it, for answers decided
 	// before the rate limit is reached.
 	peek := func() {
 		if lim != nil {
-			res.RateLimit = st.limiter.peek(lim, now)
+			res.RateLimit = e.peekRate(ctx, ent, now)
 		}
 	}
 	switch ent.status {
@@ -316,7 +322,7 @@ func (e *Engine) rules(ent *entry, r *tokend.VerifyRequest, now int64, res *toke
 		return tokend.CodeUsageExceeded
 	}
 	if lim != nil {
-		state, ok := st.limiter.take(lim, now)
+		state, ok := e.takeRate(ctx, ent, now)
 		res.RateLimit = state
 		if !ok {
 			return tokend.CodeRateLimited
@@ -326,8 +332,7 @@ func (e *Engine) rules(ent *entry, r *tokend.VerifyRequest, now int64, res *toke
 		// Another request took the last use between the check above and
 		// here: give the rate limit slot back, the answer is the use limit.
 		if lim != nil {
-			st.limiter.refund(lim)
-			res.RateLimit = st.limiter.peek(lim, now)
+			res.RateLimit = e.refundRate(ctx, ent, now)
 		}
 		return tokend.CodeUsageExceeded
 	}
