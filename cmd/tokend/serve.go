@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,7 +24,9 @@ import (
 	"github.com/tokend/tokend"
 	"github.com/tokend/tokend/internal/httpapi"
 	"github.com/tokend/tokend/internal/manage"
+	"github.com/tokend/tokend/internal/metrics"
 	"github.com/tokend/tokend/internal/postgres"
+	"github.com/tokend/tokend/internal/redislimit"
 	"github.com/tokend/tokend/internal/sqlite"
 	"github.com/tokend/tokend/internal/verify"
 	"github.com/tokend/tokend/secret"
@@ -46,6 +49,9 @@ type config struct {
 	flushInterval  time.Duration
 	failureLimit   int
 	shutdown       time.Duration
+	redis          string
+	redisPrefix    string
+	redisTimeout   time.Duration
 }
 
 // storageFlags are shared by serve, bootstrap and migrate.
@@ -221,6 +227,9 @@ func serveCmd(e env) *cobra.Command {
 	fs.DurationVar(&c.flushInterval, "flush-interval", time.Second, "how often usage and last-used times are written (TOKEND_FLUSH_INTERVAL)")
 	fs.IntVar(&c.failureLimit, "failure-limit", 100, "failed verifications allowed per client address per minute before it is throttled; 0 disables (TOKEND_FAILURE_LIMIT)")
 	fs.DurationVar(&c.shutdown, "shutdown-timeout", 15*time.Second, "how long a graceful shutdown may take (TOKEND_SHUTDOWN_TIMEOUT)")
+	fs.StringVar(&c.redis, "redis", "", "redis:// or rediss:// URL: share rate limits and the failure throttle with every instance on it; without, each instance limits on its own (TOKEND_REDIS)")
+	fs.StringVar(&c.redisPrefix, "redis-prefix", redislimit.DefaultPrefix, "prefix of tokend's Redis keys, for several deployments on one Redis (TOKEND_REDIS_PREFIX)")
+	fs.DurationVar(&c.redisTimeout, "redis-timeout", redislimit.DefaultTimeout, "longest wait for a Redis command before limits fall back on this instance's own (TOKEND_REDIS_TIMEOUT)")
 	return cmd
 }
 
@@ -243,11 +252,23 @@ func serve(ctx context.Context, c config, e env) error {
 	}
 	defer b.close()
 
-	engine := verify.New(verify.Options{
+	opts := verify.Options{
 		Store: b.store, Hasher: b.hasher, Logger: log,
 		CacheEntries: c.cacheEntries, CacheBytes: c.cacheBytes, CacheTTL: c.cacheTTL, NegativeTTL: c.negativeTTL,
 		FlushInterval: c.flushInterval, FailureLimit: c.failureLimit, FailureWindow: time.Minute,
-	})
+	}
+	var shared *redislimit.Limiter
+	if c.redis != "" {
+		// Closed after the engine, which uses it until its last flush.
+		shared, err = redislimit.Open(c.redis, redislimit.Options{Prefix: c.redisPrefix, Timeout: c.redisTimeout, Logger: log})
+		if err != nil {
+			return fmt.Errorf("--redis: %w", err)
+		}
+		defer shared.Close()
+		opts.Shared = shared
+		log.Info("rate limits and the failure throttle are shared through Redis", "redis", redactURL(c.redis), "prefix", c.redisPrefix)
+	}
+	engine := verify.New(opts)
 	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
 	engineDone := make(chan struct{})
 	go func() { engine.Run(engineCtx); close(engineDone) }()
@@ -278,9 +299,14 @@ func serve(ctx context.Context, c config, e env) error {
 		bootstrapSecret = sec.Reveal()
 	}
 
+	reg := metrics.New(version())
+	reg.Engine(engine)
+	if shared != nil {
+		reg.Redis(shared)
+	}
 	handler := httpapi.NewServer(httpapi.Deps{
 		Service: svc, Verifier: engine, Logger: log, TrustedProxies: trusted,
-		Ready: b.store.Ping, Version: version(),
+		Ready: b.store.Ping, Version: version(), Metrics: reg.Handler(),
 	})
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
@@ -313,6 +339,15 @@ func serve(ctx context.Context, c config, e env) error {
 		log.Error("graceful shutdown incomplete", "err", err)
 	}
 	return nil
+}
+
+// redactURL hides the password of a URL that is logged.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(a URL that does not parse)"
+	}
+	return u.Redacted()
 }
 
 func printBanner(w io.Writer, url, bootstrapSecret string) {
