@@ -148,7 +148,8 @@ var (
 	_ tokend.Invalidator = (*Engine)(nil)
 )
 
-// screen answers Verify, after the failure throttle has screened the client.
+// screen is Verify before the answer is counted: the failure throttle
+// screens the client, then verify looks at the secret.
 func (e *Engine) screen(ctx context.Context, r tokend.VerifyRequest) (tokend.VerifyResult, error) {
 	now := e.now().UnixNano()
 	var client clientKey
