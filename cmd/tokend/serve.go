@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,7 +26,9 @@ import (
 	"github.com/tokend/tokend"
 	"github.com/tokend/tokend/internal/httpapi"
 	"github.com/tokend/tokend/internal/manage"
+	"github.com/tokend/tokend/internal/metrics"
 	"github.com/tokend/tokend/internal/postgres"
+	"github.com/tokend/tokend/internal/redislimit"
 	"github.com/tokend/tokend/internal/sqlite"
 	"github.com/tokend/tokend/internal/verify"
 	"github.com/tokend/tokend/internal/web"
@@ -50,6 +53,9 @@ type config struct {
 	failureLimit   int
 	staleWindow    time.Duration
 	shutdown       time.Duration
+	redis          string
+	redisPrefix    string
+	redisTimeout   time.Duration
 }
 
 // storageFlags are shared by serve, bootstrap and migrate.
@@ -231,6 +237,9 @@ func serveCmd(e env) *cobra.Command {
 	fs.IntVar(&c.failureLimit, "failure-limit", 100, "failed verifications allowed per client address per minute before it is throttled; 0 disables (TOKEND_FAILURE_LIMIT)")
 	fs.DurationVar(&c.staleWindow, "stale-window", verify.DefaultStaleWindow, "PostgreSQL: how long cached answers are still trusted once changes from other instances may be missed (the database or the connection that carries them is lost); 0 trusts none (TOKEND_STALE_WINDOW)")
 	fs.DurationVar(&c.shutdown, "shutdown-timeout", 15*time.Second, "how long a graceful shutdown may take (TOKEND_SHUTDOWN_TIMEOUT)")
+	fs.StringVar(&c.redis, "redis", "", "redis:// or rediss:// URL: share rate limits and the failure throttle with every instance on it; without, each instance limits on its own (TOKEND_REDIS)")
+	fs.StringVar(&c.redisPrefix, "redis-prefix", redislimit.DefaultPrefix, "prefix of tokend's Redis keys, for several deployments on one Redis (TOKEND_REDIS_PREFIX)")
+	fs.DurationVar(&c.redisTimeout, "redis-timeout", redislimit.DefaultTimeout, "longest wait for a Redis command before limits fall back on this instance's own (TOKEND_REDIS_TIMEOUT)")
 	return cmd
 }
 
@@ -260,12 +269,24 @@ func serve(ctx context.Context, c config, e env) error {
 	}
 	defer b.close()
 
-	engine := verify.New(verify.Options{
+	opts := verify.Options{
 		Store: b.store, Hasher: b.hasher, Logger: log,
 		CacheEntries: c.cacheEntries, CacheBytes: c.cacheBytes, CacheTTL: c.cacheTTL, NegativeTTL: c.negativeTTL,
 		FlushInterval: c.flushInterval, FailureLimit: c.failureLimit, FailureWindow: time.Minute,
 		StaleWindow: staleWindow,
-	})
+	}
+	var shared *redislimit.Limiter
+	if c.redis != "" {
+		// Closed after the engine, which uses it until its last flush.
+		shared, err = redislimit.Open(c.redis, redislimit.Options{Prefix: c.redisPrefix, Timeout: c.redisTimeout, Logger: log})
+		if err != nil {
+			return fmt.Errorf("--redis: %w", err)
+		}
+		defer shared.Close()
+		opts.Shared = shared
+		log.Info("rate limits and the failure throttle are shared through Redis", "redis", redactURL(c.redis), "prefix", c.redisPrefix)
+	}
+	engine := verify.New(opts)
 	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
 	engineDone := make(chan struct{})
 	go func() { engine.Run(engineCtx); close(engineDone) }()
@@ -279,12 +300,13 @@ func serve(ctx context.Context, c config, e env) error {
 		}
 	}()
 
+	var listener *postgres.Listener
 	if b.pg != nil {
 		// Changes made through other instances reach this engine through
 		// the database; until the listener listens, and whenever it loses
 		// its connection, the engine trusts its cache only for the stale
 		// window.
-		listener := b.pg.Listener(engine, postgres.ListenOptions{Logger: log})
+		listener = b.pg.Listener(engine, postgres.ListenOptions{Logger: log})
 		listenCtx, stopListening := context.WithCancel(context.WithoutCancel(ctx))
 		listenDone := make(chan struct{})
 		go func() { listener.Run(listenCtx); close(listenDone) }()
@@ -318,9 +340,17 @@ func serve(ctx context.Context, c config, e env) error {
 	}
 	defer stopDash()
 
+	reg := metrics.New(version())
+	reg.Engine(engine)
+	if shared != nil {
+		reg.Redis(shared)
+	}
+	if listener != nil {
+		reg.Listener(listener)
+	}
 	handler := httpapi.NewServer(httpapi.Deps{
 		Service: svc, Verifier: engine, Logger: log, TrustedProxies: trusted,
-		Ready: b.store.Ping, Version: version(), Extra: dash,
+		Ready: b.store.Ping, Version: version(), Extra: dash, Metrics: reg.Handler(),
 	})
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
@@ -353,6 +383,15 @@ func serve(ctx context.Context, c config, e env) error {
 		log.Error("graceful shutdown incomplete", "err", err)
 	}
 	return nil
+}
+
+// redactURL hides the password of a URL that is logged.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(a URL that does not parse)"
+	}
+	return u.Redacted()
 }
 
 func printBanner(w io.Writer, url, bootstrapSecret string, needsSetup bool) {

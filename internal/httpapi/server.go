@@ -41,6 +41,10 @@ type Deps struct {
 	Version string
 	// Extra, when set, serves every path the API does not (the dashboard).
 	Extra http.Handler
+	// Metrics, when set, answers GET /metrics (Prometheus). It is not part
+	// of the OpenAPI document: it is for the monitoring system, not for API
+	// clients, and shows only counts, never a token or an address.
+	Metrics http.Handler
 }
 
 // MaxBodyBytes bounds every request body.
@@ -73,6 +77,9 @@ func NewServer(d Deps) http.Handler {
 		})
 	}
 	mux.Handle("/", fallback)
+	if d.Metrics != nil {
+		mux.Handle("GET /metrics", d.Metrics)
+	}
 	var h http.Handler = mux
 	h = jsonByDefault(h)
 	h = secureHeaders(h)

@@ -63,6 +63,10 @@ type Options struct {
 	// verification fails (503) rather than waiting for TCP to give up.
 	// Default 5s.
 	ReadTimeout time.Duration
+	// Shared, when set, keeps rate limits and failure counts for every
+	// instance together (see tokend.SharedLimiter); the engine falls back
+	// on its own counts whenever Shared answers an error.
+	Shared tokend.SharedLimiter
 }
 
 // Defaults for the zero Options fields.
@@ -105,6 +109,8 @@ type Engine struct {
 	usage    usageTable
 	throttle *throttle // nil when disabled
 	events   eventQueue
+	shared   tokend.SharedLimiter // nil: limits are this instance's own
+	stats    stats
 }
 
 // New makes an Engine. It panics without a Store or a Hasher: that is a
@@ -160,6 +166,7 @@ func New(o Options) *Engine {
 		flushInterval: o.FlushInterval,
 		staleWindow:   staleWindow,
 		readTimeout:   o.ReadTimeout,
+		shared:        o.Shared,
 	}
 	e.cache.init(o.CacheEntries, o.CacheBytes)
 	e.tokens.init()
@@ -174,10 +181,9 @@ var (
 	_ tokend.Resyncer = (*Engine)(nil)
 )
 
-// Verify answers whether r.Token is good for the request. An error means
-// storage could not be asked about a secret that is not in the cache; the
-// caller must answer 503, never treat it as valid.
-func (e *Engine) Verify(ctx context.Context, r tokend.VerifyRequest) (tokend.VerifyResult, error) {
+// screen is Verify before the answer is counted: the failure throttle
+// screens the client, then verify looks at the secret.
+func (e *Engine) screen(ctx context.Context, r tokend.VerifyRequest) (tokend.VerifyResult, error) {
 	now := e.now().UnixNano()
 	var client clientKey
 	throttled := e.throttle != nil && r.IP != ""
@@ -195,7 +201,7 @@ func (e *Engine) Verify(ctx context.Context, r tokend.VerifyRequest) (tokend.Ver
 	}
 	res, err := e.verify(ctx, r, now)
 	if err == nil && throttled && isGuess(res.Code) {
-		e.throttle.fail(client, now)
+		e.failed(ctx, client, now)
 	}
 	return res, err
 }
@@ -238,7 +244,7 @@ func (e *Engine) verify(ctx context.Context, r tokend.VerifyRequest, now int64) 
 	if ent.negative {
 		return tokend.VerifyResult{Code: tokend.CodeNotFound}, nil
 	}
-	res := e.check(ent, &r, now)
+	res := e.check(ctx, ent, &r, now)
 	e.usage.record(ent.state, now, res.Code, r.IP)
 	return res, nil
 }
@@ -310,22 +316,22 @@ func (e *Engine) releaseEntries(es []*entry) {
 }
 
 // check applies the rules in their order of precedence to a known token.
-func (e *Engine) check(ent *entry, r *tokend.VerifyRequest, now int64) tokend.VerifyResult {
+func (e *Engine) check(ctx context.Context, ent *entry, r *tokend.VerifyRequest, now int64) tokend.VerifyResult {
 	res := tokend.VerifyResult{Token: ent.token}
-	code := e.rules(ent, r, now, &res)
+	code := e.rules(ctx, ent, r, now, &res)
 	res.Code = code
 	res.Valid = code == tokend.CodeValid
 	return res
 }
 
-func (e *Engine) rules(ent *entry, r *tokend.VerifyRequest, now int64, res *tokend.VerifyResult) tokend.Code {
+func (e *Engine) rules(ctx context.Context, ent *entry, r *tokend.VerifyRequest, now int64, res *tokend.VerifyResult) tokend.Code {
 	st := ent.state
 	lim := ent.limit
 	// peek reports the limit without consuming it, for answers decided
 	// before the rate limit is reached.
 	peek := func() {
 		if lim != nil {
-			res.RateLimit = st.limiter.peek(lim, now)
+			res.RateLimit = e.peekRate(ctx, ent, now)
 		}
 	}
 	switch ent.status {
@@ -364,7 +370,7 @@ func (e *Engine) rules(ent *entry, r *tokend.VerifyRequest, now int64, res *toke
 		return tokend.CodeUsageExceeded
 	}
 	if lim != nil {
-		state, ok := st.limiter.take(lim, now)
+		state, ok := e.takeRate(ctx, ent, now)
 		res.RateLimit = state
 		if !ok {
 			return tokend.CodeRateLimited
@@ -374,8 +380,7 @@ func (e *Engine) rules(ent *entry, r *tokend.VerifyRequest, now int64, res *toke
 		// Another request took the last use between the check above and
 		// here: give the rate limit slot back, the answer is the use limit.
 		if lim != nil {
-			st.limiter.refund(lim)
-			res.RateLimit = st.limiter.peek(lim, now)
+			res.RateLimit = e.refundRate(ctx, ent, now)
 		}
 		return tokend.CodeUsageExceeded
 	}

@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"context"
 	"hash/maphash"
 	"net/netip"
 	"sync"
@@ -13,6 +14,7 @@ import (
 // limitSpec is a token's rate limit prepared for the limiter: Limit
 // verifications per Window, one every interval.
 type limitSpec struct {
+	rl       tokend.RateLimit // as configured, for the shared limiter
 	limit    int
 	interval int64 // window / limit, rounded down, in ns
 	burst    int64 // (limit-1) * interval: the most backlog a request may find
@@ -32,7 +34,7 @@ func newLimitSpec(rl tokend.RateLimit) *limitSpec {
 	if iv < 1 {
 		iv = 1
 	}
-	return &limitSpec{limit: int(l), interval: iv, burst: (l - 1) * iv, window: w}
+	return &limitSpec{rl: rl, limit: int(l), interval: iv, burst: (l - 1) * iv, window: w}
 }
 
 // limiter is a GCRA (generic cell rate algorithm) limiter: one atomic
@@ -188,5 +190,88 @@ func (t *throttle) evictLocked(sh *throttleShard, now int64) {
 	}
 	if ended == 0 {
 		delete(sh.m, first)
+	}
+}
+
+// block refuses the client until the instant until, as the shared limiter
+// asks once every instance together has counted enough failures from it. A
+// block already running longer is kept.
+func (t *throttle) block(k clientKey, until int64) {
+	sh := t.shardOf(k)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	f, ok := sh.m[k]
+	if ok && f.count >= t.limit && f.start+t.window >= until {
+		return
+	}
+	if !ok && len(sh.m) >= t.per {
+		t.evictLocked(sh, until-t.window)
+	}
+	sh.m[k] = failures{start: until - t.window, count: max(f.count, t.limit)}
+}
+
+func (k clientKey) String() string {
+	if k.addr.IsValid() {
+		return k.addr.String()
+	}
+	return k.raw
+}
+
+// With a shared limiter (Options.Shared) the limits of every instance are
+// kept in one place and asked first. This instance's own limiter follows
+// what the shared one allowed, so that when the shared one cannot be reached
+// the instance falls back on limits that already count its own recent
+// verifications, not on fresh ones.
+
+// takeRate spends one verification of the entry's rate limit.
+func (e *Engine) takeRate(ctx context.Context, ent *entry, now int64) (*tokend.RateLimitState, bool) {
+	st, lim := ent.state, ent.limit
+	if e.shared != nil {
+		s, ok, err := e.shared.TakeRate(ctx, st.id, lim.rl)
+		if err == nil {
+			if ok {
+				st.limiter.take(lim, now)
+			}
+			return &s, ok
+		}
+	}
+	return st.limiter.take(lim, now)
+}
+
+// peekRate reports the entry's rate limit without spending it.
+func (e *Engine) peekRate(ctx context.Context, ent *entry, now int64) *tokend.RateLimitState {
+	if e.shared != nil {
+		if s, err := e.shared.PeekRate(ctx, ent.state.id, ent.limit.rl); err == nil {
+			return &s
+		}
+	}
+	return ent.state.limiter.peek(ent.limit, now)
+}
+
+// refundRate gives back what takeRate spent and reports the limit after it.
+func (e *Engine) refundRate(ctx context.Context, ent *entry, now int64) *tokend.RateLimitState {
+	ent.state.limiter.refund(ent.limit)
+	if e.shared != nil {
+		if s, err := e.shared.RefundRate(ctx, ent.state.id, ent.limit.rl); err == nil {
+			return &s
+		}
+	}
+	return ent.state.limiter.peek(ent.limit, now)
+}
+
+// failed counts a failure that looks like guessing from the client, here
+// and in the shared limiter, whose answer blocks the address here too once
+// the instances together have seen enough failures from it. Blocks are then
+// checked here alone, without a round trip: an instance learns of a block
+// at the latest with the next failure it sees from the address itself.
+func (e *Engine) failed(ctx context.Context, client clientKey, now int64) {
+	t := e.throttle
+	t.fail(client, now)
+	if e.shared == nil {
+		return
+	}
+	d, err := e.shared.Failed(ctx, client.String(), t.limit, time.Duration(t.window))
+	if err == nil && d > 0 {
+		t.block(client, now+int64(d))
 	}
 }

@@ -48,6 +48,7 @@ func (e *Engine) Flush(ctx context.Context) error {
 			// Kept whole and merged into the next batch, so one key never
 			// reaches storage as two rows of a batch.
 			e.usage.carry, e.usage.carryLast = counts, last
+			e.stats.flushErrors.Add(1)
 			e.log.Error("verify: writing usage failed; it is kept for the next flush",
 				"err", err, "counts", len(counts), "tokens", len(last))
 			errs = append(errs, err)

@@ -1,0 +1,147 @@
+// Package metrics shows tokend's state to Prometheus: a registry that the
+// server serves at GET /metrics, and the metrics of the parts wired into it.
+//
+// Metrics are read from the parts when Prometheus scrapes (CounterFunc,
+// GaugeFunc), never pushed from the request path: a component exposes plain
+// methods (counts kept in atomics, a connected flag) and registers them
+// here, so that counting costs a request at most an atomic add. A part added
+// later does the same with Counter and Gauge, or Register for a collector of
+// its own.
+//
+// What it must not do: use a secret, a token id or a client address as a
+// label. Labels take only a few fixed values (verification codes, names of
+// operations), so that a scrape stays small whatever the traffic.
+package metrics
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tokend/tokend"
+)
+
+// Registry holds tokend's metrics, with the Go runtime's and the process's.
+type Registry struct {
+	reg *prometheus.Registry
+}
+
+// New makes a registry; version labels tokend_build_info.
+func New(version string) *Registry {
+	r := &Registry{reg: prometheus.NewRegistry()}
+	r.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	r.Gauge("tokend_build_info", "Always 1; the version is a label.",
+		prometheus.Labels{"version": version}, func() float64 { return 1 })
+	return r
+}
+
+// Handler serves the metrics in Prometheus' text (or protobuf) format.
+func (r *Registry) Handler() http.Handler {
+	return promhttp.HandlerFor(r.reg, promhttp.HandlerOpts{})
+}
+
+// Register adds collectors of a part's own. It fails when a metric is
+// registered twice.
+func (r *Registry) Register(cs ...prometheus.Collector) error {
+	for _, c := range cs {
+		if err := r.reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Counter registers a counter read from f at each scrape. Metrics of one
+// name may be registered several times with different values of the same
+// labels, to make one metric with a label.
+func (r *Registry) Counter(name, help string, labels prometheus.Labels, f func() uint64) {
+	r.reg.MustRegister(prometheus.NewCounterFunc(
+		prometheus.CounterOpts{Name: name, Help: help, ConstLabels: labels},
+		func() float64 { return float64(f()) }))
+}
+
+// Gauge registers a gauge read from f at each scrape.
+func (r *Registry) Gauge(name, help string, labels prometheus.Labels, f func() float64) {
+	r.reg.MustRegister(prometheus.NewGaugeFunc(
+		prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: labels}, f))
+}
+
+// Engine is what the verification engine (internal/verify) reports.
+type Engine interface {
+	Verifications(tokend.Code) uint64
+	Throttled() uint64
+	StorageErrors() uint64
+	FlushErrors() uint64
+	CacheSize() (entries int, bytes int64)
+}
+
+// Engine registers the verification engine's metrics.
+func (r *Registry) Engine(e Engine) {
+	for _, c := range tokend.Codes {
+		r.Counter("tokend_verifications_total",
+			"Verifications answered, by code (a client refused by the failure throttle counts as RATE_LIMITED).",
+			prometheus.Labels{"code": string(c)}, func() uint64 { return e.Verifications(c) })
+	}
+	r.Counter("tokend_verifications_throttled_total",
+		"Verifications refused by the failure throttle before the secret was looked at.", nil, e.Throttled)
+	r.Counter("tokend_storage_errors_total",
+		"Storage failures: reads for verifications that could not be answered (503), and usage flushes refused.",
+		prometheus.Labels{"op": "verify"}, e.StorageErrors)
+	r.Counter("tokend_storage_errors_total",
+		"Storage failures: reads for verifications that could not be answered (503), and usage flushes refused.",
+		prometheus.Labels{"op": "usage_flush"}, e.FlushErrors)
+	r.Gauge("tokend_cache_entries", "Entries in the verification cache, known and unknown secrets.", nil,
+		func() float64 { n, _ := e.CacheSize(); return float64(n) })
+	r.Gauge("tokend_cache_bytes", "Estimated bytes held by the verification cache's entries.", nil,
+		func() float64 { _, b := e.CacheSize(); return float64(b) })
+}
+
+// Redis is what the shared limiter (internal/redislimit) reports.
+type Redis interface {
+	Up() bool
+	Fallbacks() uint64
+	Errors() uint64
+}
+
+// Redis registers the shared limiter's metrics. Without Redis they are not
+// registered at all.
+func (r *Registry) Redis(x Redis) {
+	r.Gauge("tokend_redis_up", "1 while Redis answers and limits are shared; 0 while each instance limits on its own.", nil,
+		func() float64 {
+			if x.Up() {
+				return 1
+			}
+			return 0
+		})
+	r.Counter("tokend_redis_fallbacks_total",
+		"Rate-limit and failure-throttle decisions made with this instance's own counts because Redis was unavailable.", nil, x.Fallbacks)
+	r.Counter("tokend_redis_errors_total", "Redis commands that failed (timeouts, refused connections, errors).", nil, x.Errors)
+}
+
+// Listener is what the PostgreSQL invalidation listener reports.
+type Listener interface {
+	Connected() bool
+	Reconnects() int64
+	Notifications() int64
+}
+
+// Listener registers the invalidation listener's metrics (PostgreSQL only).
+func (r *Registry) Listener(l Listener) {
+	r.Gauge("tokend_invalidation_listener_up",
+		"1 while this instance listens for changes made through other instances; 0 while changes may be missed (cached answers are then trusted only for --stale-window).", nil,
+		func() float64 {
+			if l.Connected() {
+				return 1
+			}
+			return 0
+		})
+	r.Counter("tokend_invalidation_reconnects_total", "Times the invalidation listener connected again after losing its connection.", nil,
+		func() uint64 { return uint64(l.Reconnects()) })
+	r.Counter("tokend_invalidations_received_total", "Change notifications received from the database.", nil,
+		func() uint64 { return uint64(l.Notifications()) })
+}
