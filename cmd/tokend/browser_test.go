@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -262,31 +263,38 @@ func (b *browser) text(t *testing.T, sel string) string {
 	return strings.TrimSpace(get(t, b, "reading "+sel, chromedp.Text(chromedp.CSS(sel))))
 }
 
-// fill types into the form fields named in values, inside the element
-// matching form. Text fields are cleared and typed into, so that the page's
-// input handlers run; selects, checkboxes and radios are set and get a
-// change event.
+// fill sets the form fields named in values, inside the element matching
+// form, in one step, and fires the input and change events a person's
+// editing would: a text field gets the value, a select the option, a radio
+// group the radio with that value, a checkbox "on" or "off". Use typeInto
+// where the keystrokes themselves matter.
 func (b *browser) fill(t *testing.T, form string, values map[string]string) {
 	t.Helper()
-	for name, v := range values {
-		sel := fmt.Sprintf("%s [name=%q]", form, name)
-		kind := eval[string](t, b, fmt.Sprintf(`(() => { const e = document.querySelector(%q);
-			return e === null ? "" : e.tagName.toLowerCase() + ":" + (e.type || "") })()`, sel))
-		switch kind {
-		case "":
-			t.Fatalf("no field %s", sel)
-		case "input:text", "input:email", "input:password", "input:search", "input:url", "input:number", "textarea:textarea":
-			eval[bool](t, b, fmt.Sprintf(`(() => { document.querySelector(%q).value = ""; return true })()`, sel))
-			b.run(t, "typing into "+sel, chromedp.SendKeys(chromedp.CSS(sel), v))
-		case "input:radio":
-			b.run(t, "choosing "+v+" in "+sel, chromedp.Click(chromedp.CSS(fmt.Sprintf("%s [name=%q][value=%q]", form, name, v))))
-		default:
-			eval[bool](t, b, fmt.Sprintf(`(() => { const e = document.querySelector(%q);
-				if (e.type === "checkbox") { e.checked = %q === "on" } else { e.value = %q }
-				e.dispatchEvent(new Event("input", {bubbles: true}));
-				e.dispatchEvent(new Event("change", {bubbles: true})); return true })()`, sel, v, v))
+	js, _ := json.Marshal(values)
+	missing := eval[[]string](t, b, fmt.Sprintf(`((form, values) => {
+		const f = document.querySelector(form), missing = [];
+		for (const [name, v] of Object.entries(values)) {
+			const all = f === null ? [] : [...f.querySelectorAll("[name=" + CSS.escape(name) + "]")];
+			let e = all[0];
+			if (e && e.type === "radio") e = all.find(r => r.value === v);
+			if (!e) { missing.push(name); continue }
+			if (e.type === "radio") e.checked = true;
+			else if (e.type === "checkbox") e.checked = v === "on";
+			else e.value = v;
+			e.dispatchEvent(new Event("input", {bubbles: true}));
+			e.dispatchEvent(new Event("change", {bubbles: true}));
 		}
+		return missing })(%q, %s)`, form, js))
+	if len(missing) > 0 {
+		t.Fatalf("%s has no field for %v", form, missing)
 	}
+}
+
+// typeInto clears a text field and types v into it key by key.
+func (b *browser) typeInto(t *testing.T, sel, v string) {
+	t.Helper()
+	eval[bool](t, b, fmt.Sprintf(`(() => { const e = document.querySelector(%q); if (e) e.value = ""; return e !== null })()`, sel))
+	b.run(t, "typing into "+sel, chromedp.SendKeys(chromedp.CSS(sel), v))
 }
 
 // shot saves a full-page screenshot as <name>.png in the screenshot

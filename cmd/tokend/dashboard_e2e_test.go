@@ -160,7 +160,8 @@ func (d *dashboard) newToken(t *testing.T, name, appID string) (id, secret strin
 	b.run(t, "opening the create dialog", chromedp.Click(chromedp.ID("generate-token")))
 	b.run(t, "waiting for the create dialog", chromedp.WaitVisible(chromedp.ID("create-token-form")))
 	form := "#create-token-form"
-	b.fill(t, form, map[string]string{"app_id": appID, "name": name, "access": "full_access"})
+	b.fill(t, form, map[string]string{"app_id": appID, "access": "full_access"})
+	b.typeInto(t, "#f-name", name)
 	if got := b.text(t, "#f-name-count"); got != fmt.Sprintf("%d/50", len(name)) {
 		t.Errorf("name counter reads %q after typing %q", got, name)
 	}
@@ -354,7 +355,7 @@ func (d *dashboard) keyboard(t *testing.T) {
 
 func (d *dashboard) narrow(t *testing.T) {
 	b := d.b
-	b.run(t, "narrowing the window", chromedp.EmulateViewport(375, 812, chromedp.EmulateScale(2)))
+	b.run(t, "narrowing the window", chromedp.EmulateViewport(375, 812))
 	defer b.run(t, "widening the window again", chromedp.EmulateViewport(1280, 900))
 	for _, p := range []struct{ path, name string }{
 		{"/tokens", "17-tokens-375"}, {"/tokens/" + d.kept, "18-token-375"}, {"/", "19-home-375"}, {"/audit", "19-audit-375"},
