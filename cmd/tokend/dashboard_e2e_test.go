@@ -347,6 +347,9 @@ func (d *dashboard) keyboard(t *testing.T) {
 	if !eval[bool](t, b, `document.getElementById("create-dialog").contains(document.activeElement)`) {
 		t.Error("the focus is not inside the create dialog once it opens")
 	}
+	if id := eval[string](t, b, "document.activeElement.id"); id != "f-name" {
+		t.Errorf("the create dialog opens with the focus on #%s, want the name field #f-name", id)
+	}
 	b.press(t, "Escape")
 	if b.visible(t, "#create-token-form") {
 		t.Error("Escape does not close the create dialog")

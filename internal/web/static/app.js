@@ -19,8 +19,14 @@
     if (!canDialog) return false;
     if (dialog.open) dialog.close();
     dialog.showModal();
-    const first = dialog.querySelector("[aria-invalid=true], input:not([type=hidden]):not([readonly]), select, textarea, button.primary, button");
-    if (first) first.focus();
+    // The first field in error, else the first field, else the main button:
+    // tried in that order (one selector list would pick whichever comes first
+    // in the document, such as the close button).
+    const wanted = ["[aria-invalid=true]", "input:not([type=hidden]):not([readonly])", "select", "textarea", "button.primary", "button"];
+    for (const sel of wanted) {
+      const el = dialog.querySelector(sel);
+      if (el) { el.focus(); break; }
+    }
     return true;
   }
 
