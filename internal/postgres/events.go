@@ -88,7 +88,7 @@ func (s *Store) Events(ctx context.Context, f tokend.EventFilter) (tokend.Page[t
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, eventsLockID); err != nil {
 			return storeErr("list events", err)
 		}
-		rows, err := tx.Query(ctx, q, w.args...)
+		rows, err := tx.Query(ctx, q, listArgs(w.args)...)
 		if err != nil {
 			return storeErr("list events", err)
 		}
