@@ -41,6 +41,10 @@ type Store interface {
 	RevokeAppTokens(ctx context.Context, appID string, at time.Time, ev Event) (int, error)
 
 	AppendEvent(ctx context.Context, ev Event) error
+	// Events lists events newest first, by id. Ids grow with every append
+	// and become visible in that order: once a read has answered an event,
+	// no later read finds a new one with a lower id, so a reader can follow
+	// the log by reading down to the highest id it has seen.
 	Events(ctx context.Context, f EventFilter) (Page[Event], error)
 
 	// RecordUsage merges a batch of usage collected in memory: counts are

@@ -61,7 +61,7 @@ type config struct {
 // storageFlags are shared by serve, bootstrap and migrate.
 func storageFlags(fs *pflag.FlagSet, c *config) {
 	fs.StringVar(&c.dataDir, "data-dir", "./tokend-data", "directory for the SQLite database and the pepper file (TOKEND_DATA_DIR)")
-	fs.StringVar(&c.database, "database", "", "SQLite file path or postgres:// URL; default <data-dir>/tokend.db (TOKEND_DATABASE)")
+	fs.StringVar(&c.database, "database", "", "SQLite file path, or a postgres:// URL that several instances may share (PostgreSQL needs the same TOKEND_PEPPER or --pepper-file on every instance); default <data-dir>/tokend.db (TOKEND_DATABASE)")
 	fs.StringVar(&c.pepperFile, "pepper-file", "", "file holding the HMAC pepper; default <data-dir>/pepper, created on first start; TOKEND_PEPPER gives the pepper itself (TOKEND_PEPPER_FILE)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error (TOKEND_LOG_LEVEL)")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json (TOKEND_LOG_FORMAT)")

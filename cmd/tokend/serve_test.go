@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -308,32 +309,40 @@ func startTokendEnv(t *testing.T, env map[string]string) *instance {
 }
 
 func TestServeRefusesBadConfiguration(t *testing.T) {
-	cases := map[string][]string{
-		"postgres not yet":   {"serve", "--database", "postgres://localhost/x"},
-		"bad trusted proxy":  {"serve", "--trusted-proxies", "nope"},
-		"bad log level":      {"serve", "--log-level", "loud"},
-		"a negative window":  {"serve", "--stale-window", "-1s"},
-		"a short pepper":     {"serve", "--pepper-file", "PEPPER"},
-		"an unknown command": {"frobnicate"},
+	cases := map[string]struct {
+		args []string
+		want string // in the error
+	}{
+		"postgres without a pepper": {[]string{"serve", "--database", "postgres://localhost/x"},
+			"with PostgreSQL, several instances must share one pepper: set TOKEND_PEPPER or --pepper-file"},
+		"bad trusted proxy":  {[]string{"serve", "--trusted-proxies", "nope"}, `--trusted-proxies: "nope" is not a CIDR range`},
+		"bad log level":      {[]string{"serve", "--log-level", "loud"}, "--log-level"},
+		"a negative window":  {[]string{"serve", "--stale-window", "-1s"}, "--stale-window must not be negative"},
+		"a short pepper":     {[]string{"serve", "--pepper-file", "PEPPER"}, "is shorter than"},
+		"an unknown command": {[]string{"frobnicate"}, `unknown command "frobnicate"`},
 	}
-	for name, args := range cases {
+	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			os.WriteFile(filepath.Join(dir, "short"), []byte("tiny"), 0o600)
+			args := slices.Clone(c.args)
 			for i, a := range args {
 				if a == "PEPPER" {
 					args[i] = filepath.Join(dir, "short")
 				}
 			}
-			args = append(args, "--data-dir", dir, "--addr", "127.0.0.1:0")
-			if name == "an unknown command" {
-				args = args[:1]
+			if name != "an unknown command" {
+				args = append(args, "--data-dir", dir, "--addr", "127.0.0.1:0")
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			var out, errOut bytes.Buffer
-			if err := run(ctx, args, func(string) string { return "" }, nil, &out, &errOut); err == nil {
+			err := run(ctx, args, func(string) string { return "" }, nil, &out, &errOut)
+			if err == nil {
 				t.Fatalf("run %v succeeded", args)
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Errorf("run %v: %v, want an error saying %q", args, err, c.want)
 			}
 		})
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/tokend/tokend"
 )
 
@@ -164,6 +166,16 @@ func parseIDCursor(kind, s string) (int64, error) {
 func likeContains(q string) string {
 	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 	return "%" + r.Replace(q) + "%"
+}
+
+// listArgs are the arguments of a filtered list query, run so that the
+// server plans it for these very values. A statement prepared once and run
+// many times gets, after a few runs, a generic plan made without them; with
+// a million tokens the generic plan of "expired" walks every token when few
+// have expired, and that of a name search that matches every token sorts
+// them all, where the plans for the values take milliseconds.
+func listArgs(args []any) []any {
+	return append([]any{pgx.QueryExecModeExec}, args...)
 }
 
 // whereArgs builds a WHERE clause with numbered placeholders.

@@ -152,7 +152,7 @@ func (s *Store) Tokens(ctx context.Context, f tokend.TokenFilter) (tokend.Page[t
 	q := `SELECT ` + tokenColumns + ` FROM tokens` + w.clause() +
 		` ORDER BY created_at DESC, id DESC LIMIT ` + w.arg(limit+1)
 
-	rows, err := s.pool.Query(ctx, q, w.args...)
+	rows, err := s.pool.Query(ctx, q, listArgs(w.args)...)
 	if err != nil {
 		return tokend.Page[tokend.Token]{}, storeErr("list tokens", err)
 	}

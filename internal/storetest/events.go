@@ -3,6 +3,7 @@ package storetest
 import (
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ var eventTests = []test{
 	{name: "round trip keeps every field", run: testEventRoundTrip},
 	{name: "filters", run: testEventFilters},
 	{name: "pages through every event newest first", run: testEventPages},
+	{name: "a reader following the log misses no event of concurrent writers", run: testEventFollow},
 }
 
 func testEventRoundTrip(t *testing.T, s tokend.Store) {
@@ -159,4 +161,90 @@ func testEventPages(t *testing.T, s tokend.Store) {
 			t.Errorf("events of app_a over all pages (-want +got):\n%s", d)
 		}
 	})
+}
+
+// Many writers at once, and a reader polling the newest page meanwhile:
+// every event the reader finds for the first time has a higher id than
+// every event it had found before, and in the end it has found them all.
+func testEventFollow(t *testing.T, s tokend.Store) {
+	ctx := t.Context()
+	const writers, each = 8, 40
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				ev := newEvent(tokend.ActionTokenUpdate, "app_a", fmt.Sprintf("tok_%d_%d", w, i))
+				if err := s.AppendEvent(ctx, ev); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	writing := make(chan struct{})
+	go func() { wg.Wait(); close(writing) }()
+
+	seen := map[int64]bool{}
+	var highest int64
+	for done := false; !done; {
+		select {
+		case <-writing:
+			done = true // one last poll after every writer committed
+		default:
+		}
+		// Newest first, down to the highest id of the previous poll: what
+		// a client following the audit log reads.
+		var fresh []int64
+		cursor := ""
+		for {
+			page, err := s.Events(ctx, tokend.EventFilter{Limit: tokend.MaxPageSize, Cursor: cursor})
+			if err != nil {
+				t.Fatal(err)
+			}
+			stop := false
+			for _, ev := range page.Items {
+				if ev.ID <= highest {
+					stop = true
+					break
+				}
+				fresh = append(fresh, ev.ID)
+			}
+			if stop || page.NextCursor == "" {
+				break
+			}
+			cursor = page.NextCursor
+		}
+		for _, id := range fresh {
+			seen[id] = true
+			highest = max(highest, id)
+		}
+	}
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	page, err := s.Events(ctx, tokend.EventFilter{Limit: tokend.MaxPageSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := page.Items
+	for page.NextCursor != "" {
+		if page, err = s.Events(ctx, tokend.EventFilter{Limit: tokend.MaxPageSize, Cursor: page.NextCursor}); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, page.Items...)
+	}
+	if len(all) != writers*each {
+		t.Fatalf("%d events stored, want %d", len(all), writers*each)
+	}
+	var missed []int64
+	for _, ev := range all {
+		if !seen[ev.ID] {
+			missed = append(missed, ev.ID)
+		}
+	}
+	if len(missed) > 0 {
+		t.Errorf("the following reader never saw %d of %d events (ids %v): they became visible after a higher id", len(missed), len(all), missed)
+	}
 }
