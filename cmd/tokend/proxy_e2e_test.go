@@ -248,7 +248,7 @@ func checkForwardAuth(t *testing.T, base string, in *instance, up *upstream, tk 
 		status             int
 	}{
 		{"no token is refused with 401", "GET", "/missing", nil, 401},
-		{"a token with a bad checksum is refused with 401", "GET", "/malformed", bearer(tk.reader.Secret[:len(tk.reader.Secret)-1] + "x"), 401},
+		{"a token with a bad checksum is refused with 401", "GET", "/malformed", bearer(mistype(tk.reader.Secret)), 401},
 		{"a revoked token is refused with 401", "GET", "/revoked", bearer(tk.revoked.Secret), 401},
 		{"a read_only token may not POST: 403", "POST", "/read-only-post", bearer(tk.reader.Secret), 403},
 		{"a read_only token may not DELETE: 403", "DELETE", "/read-only-delete", bearer(tk.reader.Secret), 403},
@@ -388,4 +388,14 @@ func TestForwardAuthBehindCaddy(t *testing.T) {
 	startProxy(t, port, env, bin, "run", "--config", filepath.Join(dir, "Caddyfile"), "--adapter", "caddyfile")
 
 	checkForwardAuth(t, "http://127.0.0.1:"+strconv.Itoa(port), in, up, tk)
+}
+
+// mistype changes the secret's last character, whatever it is, so that
+// its checksum no longer matches.
+func mistype(sec string) string {
+	c := byte('x')
+	if sec[len(sec)-1] == c {
+		c = 'y'
+	}
+	return sec[:len(sec)-1] + string(c)
 }
