@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tokend/tokend"
+	"github.com/tokend/tokend/internal/testclock"
 	"github.com/tokend/tokend/secret"
 )
 
@@ -140,24 +141,9 @@ func (f *fakeTokend) lastRequest() tokend.VerifyRequest {
 }
 
 // clock is a settable time for the middleware.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type clock = testclock.Clock
 
-func newClock() *clock { return &clock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newClock() *clock { return testclock.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)) }
 
 func withClock(c *clock) MiddlewareOption {
 	return func(m *middleware) { m.now = c.Now }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tokend/tokend"
+	"github.com/tokend/tokend/internal/testclock"
 	"github.com/tokend/tokend/secret"
 )
 
@@ -104,32 +105,9 @@ func (s *fakeStore) recorded() ([]tokend.UsageBatch, []tokend.Event) {
 }
 
 // clock is a fake time source that tests move by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type clock = testclock.Clock
 
-func newClock() *clock {
-	return &clock{t: time.Date(2030, 5, 17, 10, 20, 30, 0, time.UTC)}
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
+func newClock() *clock { return testclock.New(time.Date(2030, 5, 17, 10, 20, 30, 0, time.UTC)) }
 
 // harness wires an engine to a fake store and clock, and counts HMACs.
 type harness struct {

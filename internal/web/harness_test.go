@@ -26,7 +26,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -35,6 +34,7 @@ import (
 	"github.com/tokend/tokend/internal/manage"
 	"github.com/tokend/tokend/internal/password"
 	"github.com/tokend/tokend/internal/sqlite"
+	"github.com/tokend/tokend/internal/testclock"
 	"github.com/tokend/tokend/internal/verify"
 	"github.com/tokend/tokend/secret"
 )
@@ -64,23 +64,7 @@ type harness struct {
 }
 
 // testClock is a clock the test moves by hand.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Advance moves the clock forward by d.
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+type testClock = testclock.Clock
 
 // newHarness starts the dashboard with an owner, an admin and a viewer.
 // opts adjust the dashboard's Options before it is made.
@@ -113,7 +97,7 @@ func newBareHarness(t *testing.T, opts ...func(*Options)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock := &testClock{now: time.Now().UTC().Truncate(time.Second)}
+	clock := testclock.New(time.Now().UTC().Truncate(time.Second))
 	eng := verify.New(verify.Options{Store: st, Hasher: hasher, Now: clock.Now})
 	svc := manage.New(manage.Options{Store: st, Users: st, Hasher: hasher, Invalidator: eng, Now: clock.Now,
 		Password: &testHashParams})

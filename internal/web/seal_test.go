@@ -9,12 +9,13 @@ import (
 	"time"
 
 	"github.com/tokend/tokend"
+	"github.com/tokend/tokend/internal/testclock"
 )
 
 // sealServer is a dashboard with only what sealed cookies need.
 func sealServer(t *testing.T) (*Server, *testClock) {
 	t.Helper()
-	clock := &testClock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clock := testclock.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	return New(Options{Now: clock.Now, Key: []byte("0123456789abcdef0123456789abcdef")}), clock
 }
 
