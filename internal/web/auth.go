@@ -96,8 +96,9 @@ func (s *Server) authRoutes() {
 	s.mux.HandleFunc("POST /logout", s.logout)
 }
 
-// Run sweeps expired sessions from the store and stale throttle entries
-// from memory every interval until ctx ends.
+// Run sweeps expired sessions and the ended records of shown secrets from
+// the store, and stale throttle entries from memory, every interval until
+// ctx ends.
 func (s *Server) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -112,6 +113,14 @@ func (s *Server) Run(ctx context.Context, interval time.Duration) {
 				s.log.Warn("sweeping expired dashboard sessions", "err", err)
 			} else if n > 0 {
 				s.log.Debug("swept expired dashboard sessions", "count", n)
+			}
+			if s.users != nil {
+				n, err := s.users.DeleteExpiredReveals(ctx, now)
+				if err != nil && ctx.Err() == nil {
+					s.log.Warn("sweeping the records of shown secrets", "err", err)
+				} else if n > 0 {
+					s.log.Debug("swept the records of shown secrets", "count", n)
+				}
 			}
 			s.auth.throttle.prune(now)
 		}
