@@ -129,4 +129,14 @@ type UserStore interface {
 	// DeleteExpiredSessions removes sessions whose ExpiresAt or idle
 	// deadline (LastSeenAt+idle) is before now, and answers how many.
 	DeleteExpiredSessions(ctx context.Context, now time.Time, idle time.Duration) (int, error)
+
+	// ConsumeReveal records that the one-time hand-over id (the dashboard's
+	// shown-once secret) has been used, keeping the record until
+	// expiresAt. It is atomic even against concurrent callers on other
+	// instances: nil for the first caller, ErrConflict for every later one
+	// while the record lasts.
+	ConsumeReveal(ctx context.Context, id []byte, expiresAt time.Time) error
+	// DeleteExpiredReveals removes the records of ConsumeReveal whose
+	// expiresAt is before now, and answers how many.
+	DeleteExpiredReveals(ctx context.Context, now time.Time) (int, error)
 }

@@ -97,6 +97,8 @@ func apiConfig(version string) huma.Config {
 	cfg.DocsPath = ""     // the docs UI would load scripts from elsewhere
 	cfg.SchemasPath = ""
 	cfg.OpenAPIPath = "/openapi"
+	// The API is at the root of whatever address serves this document.
+	cfg.Servers = []*huma.Server{{URL: "/", Description: "This tokend instance: the address the document was fetched from."}}
 	// Durations travel as text ("1h", "30d"), not as nanoseconds.
 	cfg.Components.Schemas.RegisterTypeAlias(reflect.TypeFor[tokend.Duration](), reflect.TypeFor[string]())
 	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{

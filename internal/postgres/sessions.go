@@ -71,3 +71,27 @@ func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time, idle t
 	}
 	return int(tag.RowsAffected()), nil
 }
+
+// ConsumeReveal records the hand-over id as used until expiresAt; the
+// primary key makes the first insert win, on any instance, and every later
+// one a conflict.
+func (s *Store) ConsumeReveal(ctx context.Context, id []byte, expiresAt time.Time) error {
+	tag, err := s.pool.Exec(ctx, `INSERT INTO reveals_used (id, expires_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`,
+		id, ts(expiresAt))
+	if err != nil {
+		return storeErr("consume reveal", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return &tokend.Error{Code: tokend.ECodeConflict, Message: "already shown"}
+	}
+	return nil
+}
+
+// DeleteExpiredReveals deletes the records of hand-overs ended before now.
+func (s *Store) DeleteExpiredReveals(ctx context.Context, now time.Time) (int, error) {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM reveals_used WHERE expires_at < $1`, ts(now))
+	if err != nil {
+		return 0, storeErr("delete expired reveals", err)
+	}
+	return int(tag.RowsAffected()), nil
+}

@@ -79,3 +79,37 @@ func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time, idle t
 	})
 	return int(n), err
 }
+
+// ConsumeReveal records the hand-over id as used until expiresAt; the
+// primary key makes the first insert win and every later one a conflict.
+func (s *Store) ConsumeReveal(ctx context.Context, id []byte, expiresAt time.Time) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO reveals_used (id, expires_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING`,
+			id, micros(expiresAt))
+		if err != nil {
+			return storeErr("consume reveal", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return storeErr("consume reveal", err)
+		}
+		if n == 0 {
+			return &tokend.Error{Code: tokend.ECodeConflict, Message: "already shown"}
+		}
+		return nil
+	})
+}
+
+// DeleteExpiredReveals deletes the records of hand-overs ended before now.
+func (s *Store) DeleteExpiredReveals(ctx context.Context, now time.Time) (int, error) {
+	var n int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM reveals_used WHERE expires_at < ?`, micros(now))
+		if err != nil {
+			return storeErr("delete expired reveals", err)
+		}
+		n, err = res.RowsAffected()
+		return storeErr("delete expired reveals", err)
+	})
+	return int(n), err
+}

@@ -34,6 +34,8 @@ var userTests = []test{
 	users("touch moves last seen forward only", testSessionTouch),
 	users("delete session is idempotent; delete user sessions is per user", testSessionDelete),
 	users("expired sessions are swept, absolute and idle", testSessionSweep),
+	users("a reveal is consumed once; expired records are swept", testRevealConsumeOnce),
+	users("a reveal: of concurrent consumers exactly one wins", testRevealConsumeRace),
 }
 
 // users adapts a test of the UserStore half of a store.

@@ -18,7 +18,11 @@ package web
 //
 // Throttling counts failed sign-ins per account (the email, lower-cased) and
 // per client address, in this instance's memory: with several instances
-// behind a load balancer each keeps its own counts.
+// behind a load balancer each keeps its own counts. An attempt is counted
+// as a failure before its password is checked (a reservation, taken on
+// both keys at once or refused), and given back only when it succeeds or
+// cannot be checked, so concurrent attempts can never check more passwords
+// than the limits allow.
 
 import (
 	"context"
@@ -92,8 +96,9 @@ func (s *Server) authRoutes() {
 	s.mux.HandleFunc("POST /logout", s.logout)
 }
 
-// Run sweeps expired sessions from the store and stale throttle entries
-// from memory every interval until ctx ends.
+// Run sweeps expired sessions and the ended records of shown secrets from
+// the store, and stale throttle entries from memory, every interval until
+// ctx ends.
 func (s *Server) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -108,6 +113,14 @@ func (s *Server) Run(ctx context.Context, interval time.Duration) {
 				s.log.Warn("sweeping expired dashboard sessions", "err", err)
 			} else if n > 0 {
 				s.log.Debug("swept expired dashboard sessions", "count", n)
+			}
+			if s.users != nil {
+				n, err := s.users.DeleteExpiredReveals(ctx, now)
+				if err != nil && ctx.Err() == nil {
+					s.log.Warn("sweeping the records of shown secrets", "err", err)
+				} else if n > 0 {
+					s.log.Debug("swept the records of shown secrets", "count", n)
+				}
 			}
 			s.auth.throttle.prune(now)
 		}
@@ -407,7 +420,8 @@ func (s *Server) setupSubmit(w http.ResponseWriter, r *http.Request) {
 		d.Errors.Status = status
 		s.render(w, r, status, "setup.html", &page{Title: "Set up tokend", Data: d})
 	}
-	if wait, blocked := s.auth.throttle.blocked(s.now(), "ip:"+ip); blocked {
+	attempt, wait, ok := s.auth.throttle.reserve(s.now(), "ip:"+ip)
+	if !ok {
 		w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
 		d.Errors.General = append(d.Errors.General, tooMany(wait))
 		show(http.StatusTooManyRequests)
@@ -420,11 +434,14 @@ func (s *Server) setupSubmit(w http.ResponseWriter, r *http.Request) {
 	actor, err := s.bootstrapActor(ctx, strings.TrimSpace(f.Get("token")), ip)
 	if err != nil {
 		if c := tokend.CodeOf(err); c == tokend.ECodeUnavailable || c == tokend.ECodeInternal {
+			attempt.release()
 			s.fail(w, r, err)
 			return
 		}
-		s.auth.throttle.fail(s.now(), "ip:"+ip)
+		// The reservation stays: it is the failure.
 		d.Errors.add("token", "this is not the bootstrap admin token; copy it from the output of the first `tokend serve`")
+	} else {
+		attempt.release()
 	}
 	if d.Errors.Has() {
 		show(http.StatusUnprocessableEntity)
@@ -504,7 +521,10 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	// Clipped: a longer email matches no account, and a key must not let
 	// anyone fill the throttle's memory with megabytes of "email".
 	account, addr := "acct:"+clip(manage.NormalizeEmail(d.Email), manage.MaxEmailLen+1), "ip:"+ip
-	if wait, blocked := s.auth.throttle.blocked(s.now(), account, addr); blocked {
+	// The attempt counts before the password is checked, so that attempts
+	// sent at once cannot all pass a check made before any of them failed.
+	attempt, wait, ok := s.auth.throttle.reserve(s.now(), account, addr)
+	if !ok {
 		w.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
 		d.Error = tooMany(wait)
 		s.render(w, r, http.StatusTooManyRequests, "login.html", &page{Title: "Sign in", Data: d})
@@ -513,14 +533,16 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	u, err := s.svc.Authenticate(ctx, d.Email, f.Get("password"), ip)
 	if err != nil {
 		if c := tokend.CodeOf(err); c == tokend.ECodeUnavailable || c == tokend.ECodeInternal {
+			attempt.release()
 			s.fail(w, r, err)
 			return
 		}
-		s.auth.throttle.fail(s.now(), account, addr)
+		// The reservation stays: it is the failure.
 		d.Error = badLogin
 		s.render(w, r, http.StatusUnauthorized, "login.html", &page{Title: "Sign in", Data: d})
 		return
 	}
+	attempt.release()
 	s.auth.throttle.reset(account)
 	if err := s.startSession(w, r, u); err != nil {
 		s.fail(w, r, err)
@@ -560,7 +582,9 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
-// throttle counts failures per key in a sliding window, in memory.
+// throttle counts failures per key in a sliding window, in memory. An
+// attempt in flight counts as a failure until it gives its reservation
+// back.
 type throttle struct {
 	limits LoginThrottle
 	mu     sync.Mutex
@@ -601,35 +625,61 @@ func (t *throttle) recent(key string, now time.Time) []time.Time {
 	return f[i:]
 }
 
-// blocked reports whether any key has used up its failures, and how long
-// until one more attempt is allowed.
-func (t *throttle) blocked(now time.Time, keys ...string) (time.Duration, bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	var wait time.Duration
-	for _, k := range keys {
-		f := t.recent(k, now)
-		if len(f) >= t.limit(k) {
-			wait = max(wait, f[len(f)-t.limit(k)].Add(t.limits.Window).Sub(now))
-		}
-	}
-	return wait, wait > 0
+// attempt is a sign-in attempt counted as a failure on its keys before it
+// is checked. Left alone, it stays the failure; release gives it back.
+type attempt struct {
+	t    *throttle
+	at   time.Time
+	keys []string
 }
 
-// fail records a failure on each key.
-func (t *throttle) fail(now time.Time, keys ...string) {
+// reserve counts one attempt on every key, in one step under the lock, or
+// on none: when a key has used up its limit (failures and attempts in
+// flight within the window) it answers ok false and how long until one
+// more attempt is allowed.
+func (t *throttle) reserve(now time.Time, keys ...string) (a *attempt, wait time.Duration, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	for _, k := range keys {
+		f := t.recent(k, now)
+		if n := t.limit(k); len(f) >= n {
+			wait = max(wait, f[len(f)-n].Add(t.limits.Window).Sub(now))
+		}
+	}
+	if wait > 0 {
+		return nil, wait, false
+	}
 	if len(t.fails) >= maxThrottleKeys {
 		t.pruneLocked(now)
 	}
 	for _, k := range keys {
-		f := append(t.recent(k, now), now)
-		if n := t.limit(k); len(f) > n {
-			f = f[len(f)-n:]
-		}
-		t.fails[k] = f
+		t.fails[k] = append(t.recent(k, now), now)
 	}
+	return &attempt{t: t, at: now, keys: keys}, 0, true
+}
+
+// release gives the attempt back on every key: it succeeded, or it could
+// not be checked. Releasing twice gives back once.
+func (a *attempt) release() {
+	t := a.t
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, k := range a.keys {
+		f := t.fails[k]
+		// Any entry of the same time will do: they are all alike.
+		for i := len(f) - 1; i >= 0; i-- {
+			if f[i].Equal(a.at) {
+				f = append(f[:i:i], f[i+1:]...)
+				break
+			}
+		}
+		if len(f) == 0 {
+			delete(t.fails, k)
+		} else {
+			t.fails[k] = f
+		}
+	}
+	a.keys = nil
 }
 
 func (t *throttle) reset(key string) {

@@ -357,7 +357,7 @@ func TestThrottleMemoryIsBounded(t *testing.T) {
 	th := newThrottle(LoginThrottle{})
 	now := time.Now()
 	for i := range maxThrottleKeys + 1000 {
-		th.fail(now, "acct:"+strconv.Itoa(i)+"@example.com")
+		th.reserve(now, "acct:"+strconv.Itoa(i)+"@example.com")
 	}
 	if n := len(th.fails); n > maxThrottleKeys {
 		t.Fatalf("%d keys kept, bound %d", n, maxThrottleKeys)

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"net/http"
 	"time"
+
+	"github.com/tokend/tokend"
 )
 
 // Sealed cookies carry what the browser must bring back on its next request
@@ -20,6 +22,9 @@ import (
 // another sealed. Each kind seals with its own additional data, and the
 // secret's also names the session and the token, so a cookie cannot be
 // replayed in another session, for another token, or as another kind.
+// Sealing alone cannot stop the same cookie being sent twice, so a secret's
+// also carries a random id that the page showing it records as used in the
+// store (see takeReveal): once means once, across instances.
 
 // sealer encrypts and authenticates small cookie values.
 type sealer struct {
@@ -119,8 +124,29 @@ func (s *Server) takeFlash(w http.ResponseWriter, r *http.Request) *flash {
 }
 
 type revealed struct {
+	// ID names this hand-over; showing it records the id as used in the
+	// store, so the secret is shown once even when the cookie is sent again.
+	ID     []byte `json:"i"`
 	Secret string `json:"s"`
 }
+
+// revealIDLen is the length of a hand-over's random id.
+const revealIDLen = 16
+
+// revealKeep is how long past a hand-over's end its id stays recorded as
+// used: the sweep may run on an instance whose clock is ahead of the one
+// that opens the cookie.
+const revealKeep = 5 * time.Minute
+
+// revealState is what a token page finds of a hand-over.
+type revealState int
+
+const (
+	revealNone        revealState = iota // no hand-over for this page
+	revealShown                          // the secret, shown now and never again
+	revealUsed                           // already shown: the cookie was sent again
+	revealUnavailable                    // the store did not answer: not shown, the cookie kept
+)
 
 // revealAD binds a handed-over secret to the session and the token.
 func revealAD(sessionHash []byte, tokenID string) string {
@@ -128,14 +154,17 @@ func revealAD(sessionHash []byte, tokenID string) string {
 }
 
 // reveal hands a new secret to the next GET of the token's page, once:
-// sealed in a short-lived cookie bound to the session, never stored and
-// never logged.
+// sealed in a short-lived cookie bound to the session, with a random id
+// that the page records as used when it shows the secret. The secret is
+// never stored and never logged.
 func (s *Server) reveal(w http.ResponseWriter, r *http.Request, tokenID, secret string) {
 	sess, ok := currentSession(r.Context())
 	if !ok {
 		return
 	}
-	v, err := s.auth.seal.seal(revealAD(sess.IDHash, tokenID), revealed{Secret: secret}, s.now().Add(revealTTL))
+	id := make([]byte, revealIDLen)
+	_, _ = rand.Read(id) // never fails (crypto/rand panics instead)
+	v, err := s.auth.seal.seal(revealAD(sess.IDHash, tokenID), revealed{ID: id, Secret: secret}, s.now().Add(revealTTL))
 	if err != nil {
 		s.log.Error("sealing a new secret for its page", "token_id", tokenID, "err", err)
 		return
@@ -143,23 +172,44 @@ func (s *Server) reveal(w http.ResponseWriter, r *http.Request, tokenID, secret 
 	http.SetCookie(w, s.cookie(cookieReveal, v, revealTTL, http.SameSiteStrictMode))
 }
 
-// takeReveal answers the secret handed over by reveal for this token and
-// clears it; ok is false when there is none (reload, other token, other
-// session, expired). Whatever it finds is cleared, so a reload or a later
-// visit never shows a secret again.
-func (s *Server) takeReveal(w http.ResponseWriter, r *http.Request, tokenID string) (secret string, ok bool) {
+// takeReveal answers the secret handed over by reveal for this token,
+// once: the first request to record the hand-over's id as used in the
+// store, on any instance sharing it, gets revealShown; a request that
+// brings the same cookie again gets revealUsed and no secret. Whatever it
+// finds is cleared from the browser, except when the store does not answer
+// (revealUnavailable, no secret): then a reload may try again.
+func (s *Server) takeReveal(w http.ResponseWriter, r *http.Request, tokenID string) (secret string, state revealState) {
 	c, err := r.Cookie(s.cookieName(cookieReveal))
 	if err != nil {
-		return "", false
+		return "", revealNone
 	}
-	http.SetCookie(w, s.clearCookie(cookieReveal))
 	sess, ok := currentSession(r.Context())
 	if !ok {
-		return "", false
+		http.SetCookie(w, s.clearCookie(cookieReveal))
+		return "", revealNone
 	}
 	v, ok := open[revealed](s.auth.seal, revealAD(sess.IDHash, tokenID), c.Value, s.now())
-	if !ok || v.Secret == "" {
-		return "", false
+	if !ok || v.Secret == "" || len(v.ID) != revealIDLen {
+		// Another token's, another session's, expired, or not ours.
+		http.SetCookie(w, s.clearCookie(cookieReveal))
+		return "", revealNone
 	}
-	return v.Secret, true
+	if s.users == nil {
+		s.log.Error("no user store: a new secret cannot be shown once", "token_id", tokenID)
+		return "", revealUnavailable
+	}
+	// The cookie opens until revealTTL after now at most; the record
+	// outlives it.
+	err = s.users.ConsumeReveal(r.Context(), v.ID, s.now().Add(revealTTL+revealKeep))
+	switch {
+	case err == nil:
+		http.SetCookie(w, s.clearCookie(cookieReveal))
+		return v.Secret, revealShown
+	case errors.Is(err, tokend.ErrConflict):
+		http.SetCookie(w, s.clearCookie(cookieReveal))
+		return "", revealUsed
+	default:
+		s.log.Error("recording a new secret as shown", "token_id", tokenID, "err", err)
+		return "", revealUnavailable
+	}
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tokend/tokend"
+	"github.com/tokend/tokend/internal/sqlite"
 	"github.com/tokend/tokend/internal/testclock"
 )
 
@@ -16,7 +18,12 @@ import (
 func sealServer(t *testing.T) (*Server, *testClock) {
 	t.Helper()
 	clock := testclock.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
-	return New(Options{Now: clock.Now, Key: []byte("0123456789abcdef0123456789abcdef")}), clock
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "tokend.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return New(Options{Users: st, Now: clock.Now, Key: []byte("0123456789abcdef0123456789abcdef")}), clock
 }
 
 // inSession answers a request of the session with id hash idHash.
@@ -58,8 +65,11 @@ func TestRevealHandsTheSecretOverOnce(t *testing.T) {
 
 	take := func(sessionByte byte, tokenID string) (string, bool, *httptest.ResponseRecorder) {
 		w := httptest.NewRecorder()
-		got, ok := s.takeReveal(w, withCookie(inSession("GET", "/tokens/"+tokenID, sessionByte), c), tokenID)
-		return got, ok, w
+		got, state := s.takeReveal(w, withCookie(inSession("GET", "/tokens/"+tokenID, sessionByte), c), tokenID)
+		if (state == revealShown) != (got != "") {
+			t.Errorf("takeReveal = %q, state %d", got, state)
+		}
+		return got, state == revealShown, w
 	}
 	if _, ok, _ := take(8, "tok_1"); ok {
 		t.Error("another session took the secret")
@@ -73,6 +83,15 @@ func TestRevealHandsTheSecretOverOnce(t *testing.T) {
 	}
 	if cleared := sentCookie(t, w2, "__Host-tokend_reveal"); cleared.MaxAge >= 0 || cleared.Value != "" {
 		t.Errorf("taking it does not clear the cookie: %q", cleared.Raw)
+	}
+
+	// The same cookie again, as a client that kept it would send it.
+	w3 := httptest.NewRecorder()
+	if got, state := s.takeReveal(w3, withCookie(inSession("GET", "/tokens/tok_1", 7), c), "tok_1"); got != "" || state != revealUsed {
+		t.Errorf("the replayed hand-over: takeReveal = %q, state %d; want none, revealUsed", got, state)
+	}
+	if cleared := sentCookie(t, w3, "__Host-tokend_reveal"); cleared.MaxAge >= 0 {
+		t.Errorf("the replayed cookie is not cleared: %q", cleared.Raw)
 	}
 
 	clock.Advance(revealTTL)
@@ -90,7 +109,7 @@ func TestRevealHandsTheSecretOverOnce(t *testing.T) {
 			b[len(b)/2] = 'A'
 		}
 		c.Value = string(b)
-		if _, ok := s.takeReveal(httptest.NewRecorder(), withCookie(inSession("GET", "/tokens/tok_1", 7), c), "tok_1"); ok {
+		if _, state := s.takeReveal(httptest.NewRecorder(), withCookie(inSession("GET", "/tokens/tok_1", 7), c), "tok_1"); state != revealNone {
 			t.Error("a changed cookie was opened")
 		}
 	})

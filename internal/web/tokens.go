@@ -493,6 +493,10 @@ type tokenData struct {
 	Stale bool
 	// CreatedBy names who created the token, when the audit log says.
 	CreatedBy string
+
+	// SecretUsed is set when the page was asked to show a new secret that
+	// was shown already; SecretLater when it could not be shown just now.
+	SecretUsed, SecretLater bool
 }
 
 // Action answers the action named n, for the page's dialogs.
@@ -565,9 +569,9 @@ func (s *Server) tokenPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if sec, ok := s.takeReveal(w, r, id); ok {
-		d.Secret = sec
-	}
+	var reveal revealState
+	d.Secret, reveal = s.takeReveal(w, r, id)
+	d.SecretUsed, d.SecretLater = reveal == revealUsed, reveal == revealUnavailable
 	s.render(w, r, http.StatusOK, "token.html", &page{Title: d.Token.Name, Nav: "tokens", Data: d})
 }
 
