@@ -162,17 +162,22 @@ type dirtyShard struct {
 	states []*tokenState
 }
 
-// record counts one verification of a known token.
-func (u *usageTable) record(st *tokenState, now int64, code tokend.Code, ip string) {
+// record counts one verification of a known token. counted says that a
+// successful one was already added to the token's use count in storage (a
+// token with max_uses, see Engine.takeUse): the flush must not add it again.
+func (u *usageTable) record(st *tokenState, now int64, code tokend.Code, ip string, counted bool) {
 	hour := now - now%hourNs
 	hu := st.usage.Load()
 	if hu == nil || hu.hour != hour {
 		hu = st.newHour(hour)
 	}
 	if code == tokend.CodeValid {
-		// Before the use can be drained by a flush, which subtracts it once
-		// written: the state is kept while this is above zero.
-		st.unflushed.Add(1)
+		if !counted {
+			// Before the use can be drained by a flush, which subtracts it
+			// once written: the state is kept while this is above zero.
+			st.unflushed.Add(1)
+			st.batched.Add(1)
+		}
 		st.lastUse(now, ip)
 	}
 	hu.n[codeSlot(code)].Add(1)
@@ -277,7 +282,7 @@ func (st *tokenState) drain(counts map[usageKey]int64, last map[string]lastUse) 
 	st.past = past
 	st.mu.Unlock()
 
-	var uses int64
+	var valid int64
 	for _, hu := range hours {
 		if hu == nil {
 			continue
@@ -287,12 +292,15 @@ func (st *tokenState) drain(counts map[usageKey]int64, last map[string]lastUse) 
 				code := tokend.Codes[i]
 				counts[usageKey{id: st.id, hour: hu.hour, code: code}] += v
 				if code == tokend.CodeValid {
-					uses += v
+					valid += v
 				}
 			}
 		}
 	}
-	if at := st.lastAt.Load(); uses > 0 || at > st.flushedAt {
+	// Only the uses not counted in storage already (see record); the hourly
+	// counts above take every verification.
+	uses := st.batched.Swap(0)
+	if at := st.lastAt.Load(); valid > 0 || uses > 0 || at > st.flushedAt {
 		st.flushedAt = at
 		l := last[st.id]
 		if at > l.at {
