@@ -355,7 +355,7 @@ type tokenState struct {
 	// Usage since the last flush (see usageTable).
 	usage     atomic.Pointer[hourUsage]
 	lastAt    atomic.Int64
-	lastIP    atomic.Pointer[string]
+	lastIP    atomic.Pointer[lastIP]
 	dirty     atomic.Bool
 	mu        sync.Mutex   // guards past and the change of hour
 	past      []*hourUsage // earlier hours not yet written
