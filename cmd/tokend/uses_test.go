@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"strings"
 	"sync"
 	"testing"
@@ -143,4 +144,50 @@ func TestRotationWithoutGraceEndsEveryEarlierSecret(t *testing.T) {
 	in.stop()
 	in = startTokend(t, dir, nil)
 	check("after a restart")
+}
+
+// 20 rotations with grace at once, through the API: afterwards at most the
+// current secret and the one it replaced verify, of all 21 ever issued.
+func TestConcurrentRotationsLeaveAtMostTwoSecrets(t *testing.T) {
+	const rotations = 20
+	in := startTokend(t, t.TempDir(), nil)
+	admin := in.bootstrap
+	app := in.newApp(t, admin, "shop")
+	first := in.newToken(t, admin, app.ID, "rotating")
+	secrets := []string{first.Secret}
+	var (
+		wg sync.WaitGroup
+		mu sync.Mutex
+	)
+	start := make(chan struct{})
+	for range rotations {
+		wg.Go(func() {
+			<-start
+			var c created
+			status, b := in.call(t, "POST", "/v1/tokens/"+first.Token.ID+"/rotate", admin, map[string]any{"grace_period": "1h"})
+			if status != 200 {
+				t.Errorf("rotate: %d %s", status, b)
+				return
+			}
+			if err := json.Unmarshal(b, &c); err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			secrets = append(secrets, c.Secret)
+			mu.Unlock()
+		})
+	}
+	close(start)
+	wg.Wait()
+	valid := 0
+	for _, sec := range secrets {
+		if _, code := in.verifyAt(t, sec, clientIP); code == "VALID" {
+			valid++
+		}
+	}
+	t.Logf("%d concurrent rotations with grace: %d of %d secrets verify", rotations, valid, len(secrets))
+	if len(secrets) != rotations+1 || valid != 2 {
+		t.Errorf("%d of %d secrets verify, want 2 of %d", valid, len(secrets), rotations+1)
+	}
 }
