@@ -5,8 +5,9 @@
 // A verification runs checksum → HMAC → cache → checks → rate limit → answer.
 // The checksum rejects mistyped and made-up secrets before any hashing or
 // storage; the cache, keyed by the HMAC digest, spares storage for tokens in
-// use; expiry, IP ranges, origins, permissions, max_uses and rate limits are
-// checked on every request, from the cached entry.
+// use; expiry, IP ranges, origins, permissions and rate limits are checked on
+// every request, from the cached entry, and a use of a token with max_uses is
+// taken from storage, the authority shared by every instance.
 //
 // What it must not do: write to storage on the hot path (usage, last use and
 // audit events are collected in memory and written in batches by Run and
