@@ -47,6 +47,12 @@ type Store interface {
 	// the log by reading down to the highest id it has seen.
 	Events(ctx context.Context, f EventFilter) (Page[Event], error)
 
+	// TakeUse counts one use of a token that has a MaxUses, in one atomic
+	// conditional update that is durable when TakeUse returns: ok is true
+	// when the use was counted (UseCount was below MaxUses), false when the
+	// token has no uses left, has no MaxUses, or does not exist. Concurrent
+	// callers, on any number of instances, never count more than MaxUses.
+	TakeUse(ctx context.Context, tokenID string) (ok bool, err error)
 	// RecordUsage merges a batch of usage collected in memory: counts are
 	// added, last use is kept only when newer than the stored one.
 	RecordUsage(ctx context.Context, b UsageBatch) error
@@ -127,7 +133,8 @@ type UsageCount struct {
 }
 
 // LastUse is a token's latest successful verification and how many successful
-// verifications to add to its use count.
+// verifications to add to its use count. Uses of a token with MaxUses are
+// counted by TakeUse as they happen, never here.
 type LastUse struct {
 	TokenID string
 	At      time.Time

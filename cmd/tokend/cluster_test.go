@@ -83,6 +83,14 @@ func startProcess(t *testing.T, bin string, env map[string]string, args ...strin
 			t.Errorf("tokend %s did not shut down", inst.url)
 		}
 	}
+	inst.kill = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cmd.Process.Kill()
+		<-exited
+	}
 	t.Cleanup(inst.stop)
 	return inst
 }

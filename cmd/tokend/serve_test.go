@@ -27,6 +27,7 @@ type instance struct {
 	stderr    *lockedBuffer
 	stdout    *lockedBuffer
 	stop      func() // graceful shutdown, waits for run to return
+	kill      func() // SIGKILL, for a process of its own (startProcess) only
 }
 
 type lockedBuffer struct {

@@ -137,3 +137,17 @@ func (s *Store) Usage(ctx context.Context, tokenID string, from, to time.Time) (
 	}
 	return out, nil
 }
+
+// TakeUse counts one use of a token with max_uses in one conditional UPDATE,
+// committed on its own. Concurrent updates of the row, from any instance,
+// wait for its lock and then evaluate the condition again on the row as the
+// winner left it, so no more than max_uses are ever counted.
+func (s *Store) TakeUse(ctx context.Context, tokenID string) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE tokens SET use_count = use_count + 1
+		WHERE id = $1 AND max_uses IS NOT NULL AND use_count < max_uses`, tokenID)
+	if err != nil {
+		return false, storeErr("take use", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}

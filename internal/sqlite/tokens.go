@@ -259,6 +259,10 @@ func (s *Store) UpdateToken(ctx context.Context, id string, fn func(t *tokend.To
 // retireSecret keeps a hash replaced by rotation. It verifies until the
 // token's PreviousSecretExpiresAt; without one, its grace ends at the
 // rotation itself, and a later use is only recognised as an old secret.
+//
+// At most the current secret and the one it replaced verify: every secret
+// retired earlier has its grace ended at this rotation (kept, so that a
+// later use of it is still recognised as an old secret, not an unknown one).
 func retireSecret(ctx context.Context, tx *sql.Tx, t tokend.Token, hash []byte) error {
 	retired := t.UpdatedAt // the service stamps the rotation time here
 	if retired.IsZero() {
@@ -269,6 +273,13 @@ func retireSecret(ctx context.Context, tx *sql.Tx, t tokend.Token, hash []byte) 
 		grace = *t.PreviousSecretExpiresAt
 	}
 	_, err := tx.ExecContext(ctx, `
+		UPDATE retired_secrets SET grace_until = ?2
+		WHERE token_id = ?1 AND grace_until > ?2`,
+		t.ID, micros(retired))
+	if err != nil {
+		return storeErr("retire secret", err)
+	}
+	_, err = tx.ExecContext(ctx, `
 		INSERT INTO retired_secrets (hash, token_id, retired_at, grace_until)
 		VALUES (?, ?, ?, ?)`,
 		hash, t.ID, micros(retired), micros(grace))

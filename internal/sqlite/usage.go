@@ -86,3 +86,22 @@ func (s *Store) Usage(ctx context.Context, tokenID string, from, to time.Time) (
 	}
 	return out, nil
 }
+
+// TakeUse counts one use of a token with max_uses in one conditional UPDATE,
+// committed on its own: the writer connection syncs the WAL on every commit
+// (synchronous FULL), so a use it answers ok for survives a crash of the
+// process and of the machine. The single writer connection, and SQLite's
+// write lock across processes, make the check and the increment one step.
+func (s *Store) TakeUse(ctx context.Context, tokenID string) (bool, error) {
+	res, err := s.w.ExecContext(ctx, `
+		UPDATE tokens SET use_count = use_count + 1
+		WHERE id = ? AND max_uses IS NOT NULL AND use_count < max_uses`, tokenID)
+	if err != nil {
+		return false, storeErr("take use", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, storeErr("take use", err)
+	}
+	return n == 1, nil
+}

@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"bytes"
+	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +18,8 @@ var tokenTests = []test{
 	{name: "create for a missing app is not found", run: testTokenMissingApp},
 	{name: "rename onto a live name conflicts and changes nothing", run: testTokenRenameConflict},
 	{name: "lookup by current and retired secret", run: testTokenBySecret},
+	{name: "a rotation with grace keeps only the secret it replaced", run: testRotationKeepsOnePrevious},
+	{name: "concurrent rotations leave at most two secrets that verify", run: testConcurrentRotations},
 	{name: "update bumps version and writes the event", run: testTokenUpdate},
 	{name: "update error changes nothing and writes no event", run: testTokenUpdateError},
 	{name: "concurrent updates lose nothing", run: testTokenConcurrentUpdates},
@@ -279,7 +283,8 @@ func testTokenBySecret(t *testing.T, s tokend.Store) {
 	}
 
 	// Second rotation without grace: the replaced secret stops at once, and
-	// the first one keeps its own grace.
+	// so does the first one, whose grace had not ended yet: a rotation
+	// without grace leaves only the new secret.
 	second := rotate(t, s, "tok_rot1", "third secret", at(2*time.Minute), nil)
 	cred, err = s.TokenBySecret(ctx, hashOf("second secret"))
 	if err != nil {
@@ -298,8 +303,8 @@ func testTokenBySecret(t *testing.T, s tokend.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !cred.Retired || !cred.GraceUntil.Equal(grace) {
-		t.Errorf("first secret after a second rotation: Retired=%v GraceUntil=%v, want true, %v", cred.Retired, cred.GraceUntil, grace)
+	if !cred.Retired || cred.GraceUntil.After(at(2*time.Minute)) {
+		t.Errorf("first secret after a second rotation without grace: Retired=%v GraceUntil=%v, want retired with its grace ended by %v", cred.Retired, cred.GraceUntil, at(2*time.Minute))
 	}
 	if cred.Token.Version != second.Version {
 		t.Errorf("first secret answers version %d, want the current %d", cred.Token.Version, second.Version)
@@ -463,4 +468,86 @@ func testTokenDelete(t *testing.T, s tokend.Store) {
 	again := newToken("tok_del2", "app_a", "doomed")
 	again.SecretHash = hashOf("rotated secret")
 	mustCreateToken(t, s, again)
+}
+
+// verifying answers which of the secrets verify at now: the current one,
+// and retired ones inside their grace.
+func verifying(t *testing.T, s tokend.Store, now time.Time, secrets []string) []string {
+	t.Helper()
+	var out []string
+	for _, sec := range secrets {
+		cred, err := s.TokenBySecret(t.Context(), hashOf(sec))
+		if errors.Is(err, tokend.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			t.Fatalf("TokenBySecret(%s): %v", sec, err)
+		}
+		if !cred.Retired || cred.GraceUntil.After(now) {
+			out = append(out, sec)
+		}
+	}
+	return out
+}
+
+func testRotationKeepsOnePrevious(t *testing.T, s tokend.Store) {
+	mustCreateApp(t, s, newApp("app_a"))
+	mustCreateToken(t, s, newToken("tok_rot2", "app_a", "rotating"))
+	secrets := []string{"secret of tok_rot2", "s1", "s2", "s3"}
+	steps := []struct {
+		name  string
+		grace *time.Time
+		want  []string
+	}{
+		{"rotation with an hour of grace keeps the replaced secret", ptr(at(time.Hour + time.Minute)), []string{"secret of tok_rot2", "s1"}},
+		{"another rotation with grace keeps only the secret it replaced", ptr(at(time.Hour + 2*time.Minute)), []string{"s1", "s2"}},
+		{"a rotation without grace leaves only the new secret", nil, []string{"s3"}},
+	}
+	for i, st := range steps {
+		when := at(time.Duration(i+1) * time.Minute)
+		rotate(t, s, "tok_rot2", secrets[i+1], when, st.grace)
+		if d := diff(st.want, verifying(t, s, when, secrets)); d != "" {
+			t.Errorf("%s: secrets that verify (-want +got):\n%s", st.name, d)
+		}
+	}
+}
+
+func testConcurrentRotations(t *testing.T, s tokend.Store) {
+	const rotations = 20
+	mustCreateApp(t, s, newApp("app_a"))
+	mustCreateToken(t, s, newToken("tok_rot3", "app_a", "rotating"))
+	secrets := []string{"secret of tok_rot3"}
+	for i := range rotations {
+		secrets = append(secrets, name("secret %d", i))
+	}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range rotations {
+		wg.Go(func() {
+			<-start
+			when := at(time.Duration(i+1) * time.Second)
+			_, err := s.UpdateToken(t.Context(), "tok_rot3", func(tok *tokend.Token) (tokend.Event, error) {
+				tok.SecretHash = hashOf(secrets[i+1])
+				tok.PreviousSecretExpiresAt = ptr(when.Add(time.Hour))
+				tok.UpdatedAt = when
+				return newEvent(tokend.ActionTokenRotate, tok.AppID, tok.ID), nil
+			})
+			if err != nil {
+				t.Errorf("rotation %d: %v", i, err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	// Every rotation is stamped before this instant, and every grace
+	// period ends after it.
+	valid := verifying(t, s, at(time.Minute), secrets)
+	t.Logf("%d concurrent rotations with grace: %d of %d secrets verify", rotations, len(valid), len(secrets))
+	if len(valid) != 2 {
+		t.Errorf("secrets that verify after %d concurrent rotations with grace: %v, want the current one and the one it replaced", rotations, valid)
+	}
+	cur := mustToken(t, s, "tok_rot3")
+	if !slices.ContainsFunc(valid, func(sec string) bool { return bytes.Equal(hashOf(sec), cur.SecretHash) }) {
+		t.Errorf("the current secret is not among those that verify: %v", valid)
+	}
 }

@@ -3,6 +3,7 @@ package storetest
 import (
 	"cmp"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +15,8 @@ var usageTests = []test{
 	{name: "last use keeps the latest and uses add up", run: testUsageLastUse},
 	{name: "usage of a deleted token is ignored", run: testUsageDeletedToken},
 	{name: "an empty batch is fine", run: testUsageEmpty},
+	{name: "take use counts up to max_uses and no further", run: testTakeUse},
+	{name: "take use is exact under 50 concurrent callers", run: testTakeUseConcurrent},
 }
 
 func usageOf(t *testing.T, s tokend.Store, id string, from, to time.Time) []tokend.UsageCount {
@@ -170,5 +173,93 @@ func testUsageDeletedToken(t *testing.T, s tokend.Store) {
 func testUsageEmpty(t *testing.T, s tokend.Store) {
 	if err := s.RecordUsage(t.Context(), tokend.UsageBatch{}); err != nil {
 		t.Errorf("RecordUsage(empty): %v", err)
+	}
+}
+
+func testTakeUse(t *testing.T, s tokend.Store) {
+	ctx := t.Context()
+	mustCreateApp(t, s, newApp("app_a"))
+	limited := newToken("tok_lim2", "app_a", "limited")
+	limited.MaxUses = ptr(int64(3))
+	limited.UseCount = 1
+	mustCreateToken(t, s, limited)
+	mustCreateToken(t, s, newToken("tok_free", "app_a", "unlimited"))
+	zero := newToken("tok_zero", "app_a", "zero")
+	zero.MaxUses = ptr(int64(0))
+	mustCreateToken(t, s, zero)
+
+	take := func(id string) bool {
+		t.Helper()
+		ok, err := s.TakeUse(ctx, id)
+		if err != nil {
+			t.Fatalf("TakeUse(%s): %v", id, err)
+		}
+		return ok
+	}
+	got := []bool{take("tok_lim2"), take("tok_lim2"), take("tok_lim2")}
+	if !slices.Equal(got, []bool{true, true, false}) {
+		t.Errorf("TakeUse with 1 of 3 used = %v, want true, true, false", got)
+	}
+	if tok := mustToken(t, s, "tok_lim2"); tok.UseCount != 3 || tok.Version != limited.Version {
+		t.Errorf("after taking its uses: use count %d, version %d; want 3 and %d unchanged", tok.UseCount, tok.Version, limited.Version)
+	}
+	if take("tok_free") {
+		t.Errorf("TakeUse of a token without max_uses answered ok")
+	}
+	if tok := mustToken(t, s, "tok_free"); tok.UseCount != 0 {
+		t.Errorf("TakeUse of a token without max_uses counted %d uses", tok.UseCount)
+	}
+	if take("tok_zero") {
+		t.Errorf("TakeUse of a token with max_uses 0 answered ok")
+	}
+	if take("tok_none") {
+		t.Errorf("TakeUse of an unknown token answered ok")
+	}
+
+	// A batch flushed later adds its own uses and leaves the limit alone.
+	err := s.RecordUsage(ctx, tokend.UsageBatch{Last: []tokend.LastUse{{TokenID: "tok_lim2", At: at(time.Hour), IP: "192.0.2.9"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok := mustToken(t, s, "tok_lim2"); tok.UseCount != 3 || tok.LastUsedIP != "192.0.2.9" {
+		t.Errorf("after a batch without uses: %d uses from %q, want 3 from 192.0.2.9", tok.UseCount, tok.LastUsedIP)
+	}
+}
+
+func testTakeUseConcurrent(t *testing.T, s tokend.Store) {
+	const callers, max = 50, 10
+	mustCreateApp(t, s, newApp("app_a"))
+	tok := newToken("tok_race", "app_a", "raced")
+	tok.MaxUses = ptr(int64(max))
+	mustCreateToken(t, s, tok)
+
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		taken int
+	)
+	start := make(chan struct{})
+	for range callers {
+		wg.Go(func() {
+			<-start
+			ok, err := s.TakeUse(t.Context(), "tok_race")
+			if err != nil {
+				t.Errorf("TakeUse: %v", err)
+				return
+			}
+			if ok {
+				mu.Lock()
+				taken++
+				mu.Unlock()
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if taken != max {
+		t.Errorf("%d concurrent TakeUse answered ok %d times, want exactly %d", callers, taken, max)
+	}
+	if got := mustToken(t, s, "tok_race"); got.UseCount != max {
+		t.Errorf("use count %d, want %d", got.UseCount, max)
 	}
 }

@@ -348,13 +348,14 @@ type tokenState struct {
 	gen         atomic.Uint64
 	uses        atomic.Int64 // successful verifications known here
 	unflushed   atomic.Int64 // of which not yet written to storage
+	batched     atomic.Int64 // of which not yet taken by a flush
 	limiter     limiter
 	oldSecretAt atomic.Int64 // last old-secret event (unix ns)
 
 	// Usage since the last flush (see usageTable).
 	usage     atomic.Pointer[hourUsage]
 	lastAt    atomic.Int64
-	lastIP    atomic.Pointer[string]
+	lastIP    atomic.Pointer[lastIP]
 	dirty     atomic.Bool
 	mu        sync.Mutex   // guards past and the change of hour
 	past      []*hourUsage // earlier hours not yet written
@@ -364,25 +365,14 @@ type tokenState struct {
 }
 
 // seedUses raises the use counter to what storage counted, never lowering
-// it: storage lags the uses counted here until the next flush.
+// it: storage lags the uses of a token without max_uses counted here until
+// the next flush. (A token with max_uses has its uses counted in storage as
+// they happen; the counter here only refuses early once it is used up.)
 func (st *tokenState) seedUses(stored int64) {
 	for {
 		cur := st.uses.Load()
 		if cur >= stored || st.uses.CompareAndSwap(cur, stored) {
 			return
-		}
-	}
-}
-
-// takeUse counts one use if that stays within max.
-func (st *tokenState) takeUse(max int64) bool {
-	for {
-		cur := st.uses.Load()
-		if cur >= max {
-			return false
-		}
-		if st.uses.CompareAndSwap(cur, cur+1) {
-			return true
 		}
 	}
 }

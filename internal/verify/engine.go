@@ -5,12 +5,14 @@
 // A verification runs checksum → HMAC → cache → checks → rate limit → answer.
 // The checksum rejects mistyped and made-up secrets before any hashing or
 // storage; the cache, keyed by the HMAC digest, spares storage for tokens in
-// use; expiry, IP ranges, origins, permissions, max_uses and rate limits are
-// checked on every request, from the cached entry.
+// use; expiry, IP ranges, origins, permissions and rate limits are checked on
+// every request, from the cached entry, and a use of a token with max_uses is
+// taken from storage, the authority shared by every instance.
 //
 // What it must not do: write to storage on the hot path (usage, last use and
 // audit events are collected in memory and written in batches by Run and
-// Flush), keep or log a plaintext secret (cache entries hold only the digest
+// Flush; the one exception is a token with max_uses, whose every use is
+// counted in storage before it is answered VALID, see takeUse), keep or log a plaintext secret (cache entries hold only the digest
 // and what the token allows), take a lock shared by every request (all state
 // is sharded), or answer VALID when storage could not be asked.
 package verify
@@ -244,8 +246,11 @@ func (e *Engine) verify(ctx context.Context, r tokend.VerifyRequest, now int64) 
 	if ent.negative {
 		return tokend.VerifyResult{Code: tokend.CodeNotFound}, nil
 	}
-	res := e.check(ctx, ent, &r, now)
-	e.usage.record(ent.state, now, res.Code, r.IP)
+	res, err := e.check(ctx, ent, &r, now)
+	if err != nil {
+		return tokend.VerifyResult{}, err
+	}
+	e.usage.record(ent.state, now, res.Code, r.IP, ent.maxUses != 0)
 	return res, nil
 }
 
@@ -316,15 +321,19 @@ func (e *Engine) releaseEntries(es []*entry) {
 }
 
 // check applies the rules in their order of precedence to a known token.
-func (e *Engine) check(ctx context.Context, ent *entry, r *tokend.VerifyRequest, now int64) tokend.VerifyResult {
+// An error means the use of a token with max_uses could not be counted.
+func (e *Engine) check(ctx context.Context, ent *entry, r *tokend.VerifyRequest, now int64) (tokend.VerifyResult, error) {
 	res := tokend.VerifyResult{Token: ent.token}
-	code := e.rules(ctx, ent, r, now, &res)
+	code, err := e.rules(ctx, ent, r, now, &res)
+	if err != nil {
+		return tokend.VerifyResult{}, err
+	}
 	res.Code = code
 	res.Valid = code == tokend.CodeValid
-	return res
+	return res, nil
 }
 
-func (e *Engine) rules(ctx context.Context, ent *entry, r *tokend.VerifyRequest, now int64, res *tokend.VerifyResult) tokend.Code {
+func (e *Engine) rules(ctx context.Context, ent *entry, r *tokend.VerifyRequest, now int64, res *tokend.VerifyResult) (tokend.Code, error) {
 	st := ent.state
 	lim := ent.limit
 	// peek reports the limit without consuming it, for answers decided
@@ -337,54 +346,86 @@ func (e *Engine) rules(ctx context.Context, ent *entry, r *tokend.VerifyRequest,
 	switch ent.status {
 	case tokend.StatusRevoked:
 		peek()
-		return tokend.CodeRevoked
+		return tokend.CodeRevoked, nil
 	case tokend.StatusDisabled:
 		peek()
-		return tokend.CodeDisabled
+		return tokend.CodeDisabled, nil
 	}
 	if ent.expires != 0 && now >= ent.expires {
 		peek()
-		return tokend.CodeExpired
+		return tokend.CodeExpired, nil
 	}
 	if ent.retired && now >= ent.graceUntil {
 		e.oldSecretUsed(ent, r.IP, now)
 		peek()
-		return tokend.CodeRevoked
+		return tokend.CodeRevoked, nil
 	}
 	if ent.ipRestricted && !ent.ipAllowed(r.IP) {
 		peek()
-		return tokend.CodeIPNotAllowed
+		return tokend.CodeIPNotAllowed, nil
 	}
 	if !ent.originAllowed(r.Origin) {
 		peek()
-		return tokend.CodeOriginNotAllowed
+		return tokend.CodeOriginNotAllowed, nil
 	}
 	for _, p := range r.Permissions {
 		if !tokend.Allows(ent.access, ent.permissions, p) {
 			peek()
-			return tokend.CodeInsufficientPermissions
+			return tokend.CodeInsufficientPermissions, nil
 		}
 	}
-	if ent.maxUses > 0 && st.uses.Load() >= ent.maxUses {
+	// The uses known here are a cheap early refusal once the token is known
+	// to be used up; storage, asked below, has the last word.
+	if ent.maxUses != 0 && st.uses.Load() >= ent.maxUses {
 		peek()
-		return tokend.CodeUsageExceeded
+		return tokend.CodeUsageExceeded, nil
 	}
 	if lim != nil {
 		state, ok := e.takeRate(ctx, ent, now)
 		res.RateLimit = state
 		if !ok {
-			return tokend.CodeRateLimited
+			return tokend.CodeRateLimited, nil
 		}
 	}
-	if ent.maxUses > 0 && !st.takeUse(ent.maxUses) {
-		// Another request took the last use between the check above and
-		// here: give the rate limit slot back, the answer is the use limit.
-		if lim != nil {
-			res.RateLimit = e.refundRate(ctx, ent, now)
+	if ent.maxUses != 0 {
+		ok, err := e.takeUse(ctx, st)
+		if err != nil || !ok {
+			// Not a use: give the rate limit slot back.
+			if lim != nil {
+				res.RateLimit = e.refundRate(ctx, ent, now)
+			}
+			if err != nil {
+				return "", err
+			}
+			// Used up, perhaps through other instances: refuse early
+			// from now on.
+			st.seedUses(ent.maxUses)
+			return tokend.CodeUsageExceeded, nil
 		}
-		return tokend.CodeUsageExceeded
 	}
-	return tokend.CodeValid
+	return tokend.CodeValid, nil
+}
+
+// takeUse counts one use of a token with max_uses in storage, durably and
+// exactly across instances, before the answer can say VALID. It is the one
+// storage write of the verification path; a token without max_uses never
+// gets here. An error (storage down or slow past ReadTimeout) fails the
+// verification: a limited token is never answered VALID on a use that was
+// not counted.
+func (e *Engine) takeUse(ctx context.Context, st *tokenState) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, e.readTimeout)
+	ok, err := e.store.TakeUse(ctx, st.id)
+	cancel()
+	if err != nil {
+		if tokend.CodeOf(err) != tokend.ECodeUnavailable {
+			err = tokend.Unavailable(err)
+		}
+		return false, err
+	}
+	if ok {
+		st.uses.Add(1)
+	}
+	return ok, nil
 }
 
 // ipAllowed reports whether the request address is inside one of the

@@ -521,11 +521,127 @@ func TestMaxUsesFromManyGoroutinesNeverExceeds(t *testing.T) {
 	if codes[tokend.CodeValid] != max || codes[tokend.CodeUsageExceeded] != workers*each-max {
 		t.Fatalf("codes = %v, want exactly %d VALID", codes, max)
 	}
+	// Storage counted every use as it was taken; the flush carries the
+	// hourly counts and the last use, and adds no use a second time.
+	if n := storedUses(h, sec); n != max {
+		t.Fatalf("use count in storage = %d, want %d", n, max)
+	}
 	h.e.Flush(context.Background())
 	b, _ := h.store.recorded()
-	if len(b) != 1 || len(b[0].Last) != 1 || b[0].Last[0].Uses != max {
-		t.Fatalf("flushed uses = %+v, want %d", b, max)
+	if len(b) != 1 || len(b[0].Last) != 1 || b[0].Last[0].Uses != 0 {
+		t.Fatalf("flushed uses = %+v, want none: storage counted them already", b)
 	}
+}
+
+// storedUses answers the use count the fake store holds for sec's token.
+func storedUses(h *harness, sec string) int64 {
+	h.store.mu.Lock()
+	defer h.store.mu.Unlock()
+	return h.store.creds[h.hasher.Sum(sec)].Token.UseCount
+}
+
+func TestMaxUsesAreTakenFromStorage(t *testing.T) {
+	limited := func(max int64) func(t *tokend.Token) {
+		return func(t *tokend.Token) {
+			t.MaxUses = ptr(max)
+			t.RateLimit = &tokend.RateLimit{Limit: 10, Window: tokend.Duration(time.Minute)}
+		}
+	}
+	t.Run("every VALID is a use counted in storage, and the flush adds none", func(t *testing.T) {
+		h := newHarness(t)
+		sec := h.token(limited(5))
+		for range 3 {
+			if c := h.code(sec); c != tokend.CodeValid {
+				t.Fatalf("%s, want VALID", c)
+			}
+		}
+		if n := storedUses(h, sec); n != 3 {
+			t.Fatalf("use count in storage after 3 VALID = %d, want 3 before any flush", n)
+		}
+		if err := h.e.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := h.store.recorded()
+		if len(b) != 1 || len(b[0].Last) != 1 || b[0].Last[0].Uses != 0 || b[0].Last[0].At.IsZero() {
+			t.Fatalf("flushed %+v, want the last use with no uses to add", b)
+		}
+		if len(b[0].Counts) != 1 || b[0].Counts[0].Count != 3 {
+			t.Fatalf("flushed counts %+v, want 3 VALID in the hour", b[0].Counts)
+		}
+	})
+	t.Run("uses taken elsewhere refuse the token and give the rate slot back", func(t *testing.T) {
+		h := newHarness(t)
+		sec := h.token(func(tok *tokend.Token) { limited(2)(tok); tok.ID = "tok_elsewhere" })
+		if c := h.code(sec); c != tokend.CodeValid {
+			t.Fatalf("%s, want VALID", c)
+		}
+		// Another instance takes the last use; this one still counts 1 of 2.
+		h.store.update("tok_elsewhere", func(t *tokend.Token) { t.UseCount = 2 })
+		res := h.verify(tokend.VerifyRequest{Token: sec})
+		if res.Code != tokend.CodeUsageExceeded || res.Valid {
+			t.Fatalf("%s, want USAGE_EXCEEDED", res.Code)
+		}
+		if rl := res.RateLimit; rl == nil || rl.Remaining != 9 {
+			t.Fatalf("rate limit %+v, want 9 remaining: the refused request gave its slot back", rl)
+		}
+		// Known to be used up: the next refusal needs no storage write.
+		takes := h.store.takes.Load()
+		if c := h.code(sec); c != tokend.CodeUsageExceeded {
+			t.Fatalf("%s, want USAGE_EXCEEDED", c)
+		}
+		if n := h.store.takes.Load(); n != takes {
+			t.Fatalf("a token known to be used up asked storage again")
+		}
+	})
+	t.Run("storage that cannot count the use fails the verification", func(t *testing.T) {
+		h := newHarness(t)
+		sec := h.token(limited(5))
+		if c := h.code(sec); c != tokend.CodeValid {
+			t.Fatalf("%s, want VALID", c)
+		}
+		h.store.set(func(s *fakeStore) { s.takeErr = errors.New("connection refused") })
+		for range 3 {
+			res, err := h.e.Verify(context.Background(), tokend.VerifyRequest{Token: sec})
+			if err == nil || res.Valid {
+				t.Fatalf("Verify with storage down = %+v, %v; want an error, never VALID", res, err)
+			}
+			if c := tokend.CodeOf(err); c != tokend.ECodeUnavailable {
+				t.Fatalf("error code %s, want %s (503)", c, tokend.ECodeUnavailable)
+			}
+		}
+		h.store.set(func(s *fakeStore) { s.takeErr = nil })
+		res := h.verify(tokend.VerifyRequest{Token: sec})
+		if res.Code != tokend.CodeValid {
+			t.Fatalf("after storage came back: %s, want VALID", res.Code)
+		}
+		// The failed verifications spent no rate slot and no use.
+		if rl := res.RateLimit; rl == nil || rl.Remaining != 8 {
+			t.Fatalf("rate limit %+v, want 8 remaining after 2 VALID", rl)
+		}
+		if n := storedUses(h, sec); n != 2 {
+			t.Fatalf("use count in storage = %d, want 2", n)
+		}
+		h.e.Flush(context.Background())
+		b, _ := h.store.recorded()
+		if len(b) != 1 || b[0].Last[0].Uses != 0 {
+			t.Fatalf("flushed %+v, want no uses to add", b)
+		}
+	})
+	t.Run("a token without max_uses writes nothing on verification", func(t *testing.T) {
+		h := newHarness(t)
+		sec := h.token()
+		for range 3 {
+			h.code(sec)
+		}
+		if n := h.store.takes.Load(); n != 0 {
+			t.Fatalf("%d storage writes for a token without max_uses", n)
+		}
+		h.e.Flush(context.Background())
+		b, _ := h.store.recorded()
+		if len(b) != 1 || b[0].Last[0].Uses != 3 {
+			t.Fatalf("flushed %+v, want 3 uses in the batch", b)
+		}
+	})
 }
 
 func TestRateLimit(t *testing.T) {

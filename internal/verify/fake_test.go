@@ -30,7 +30,36 @@ type fakeStore struct {
 	lookupErr  error // answered by TokenBySecret when set
 	usageErr   error // answered by RecordUsage when set
 	eventErr   error
+	takeErr    error // answered by TakeUse when set
 	usageCalls atomic.Int64
+	takes      atomic.Int64
+	// refuse, when set, makes RecordUsage refuse a batch holding a row it
+	// answers true for, as a database refuses a bad value.
+	refuse func(c *tokend.UsageCount, l *tokend.LastUse) bool
+}
+
+// TakeUse counts a use of every credential of the token, as the one row a
+// real store keeps.
+func (s *fakeStore) TakeUse(ctx context.Context, id string) (bool, error) {
+	s.takes.Add(1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.takeErr != nil {
+		return false, s.takeErr
+	}
+	ok := false
+	for k, c := range s.creds {
+		if c.Token.ID != id || c.Token.MaxUses == nil {
+			continue
+		}
+		if c.Token.UseCount >= *c.Token.MaxUses {
+			return false, nil
+		}
+		c.Token.UseCount++
+		s.creds[k] = c
+		ok = true
+	}
+	return ok, nil
 }
 
 func newFakeStore() *fakeStore {
@@ -57,6 +86,18 @@ func (s *fakeStore) RecordUsage(ctx context.Context, b tokend.UsageBatch) error 
 	defer s.mu.Unlock()
 	if s.usageErr != nil {
 		return s.usageErr
+	}
+	if s.refuse != nil {
+		for i := range b.Counts {
+			if s.refuse(&b.Counts[i], nil) {
+				return fmt.Errorf("fake: a row of the batch is refused")
+			}
+		}
+		for i := range b.Last {
+			if s.refuse(nil, &b.Last[i]) {
+				return fmt.Errorf("fake: a row of the batch is refused")
+			}
+		}
 	}
 	s.batches = append(s.batches, b)
 	return nil

@@ -79,7 +79,8 @@ func (e *Engine) Throttled() uint64 {
 // because storage failed (the caller answered 503).
 func (e *Engine) StorageErrors() uint64 { return e.stats.readErrors.Load() }
 
-// FlushErrors answers how many usage flushes storage refused.
+// FlushErrors answers how many usage flushes storage refused, plus how many
+// usage rows it refused on their own (and that were dropped, see Flush).
 func (e *Engine) FlushErrors() uint64 { return e.stats.flushErrors.Load() }
 
 // CacheSize answers how many entries (positive and negative) the cache

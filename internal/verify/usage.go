@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,25 +38,16 @@ func (e *Engine) Run(ctx context.Context) {
 func (e *Engine) Close(ctx context.Context) error { return e.Flush(ctx) }
 
 // Flush writes the usage and audit events collected since the last flush.
-// What storage refuses is kept for the next try.
+// What storage could not take is kept for the next try; usage rows it
+// refuses on their own are dropped (see writeUsage).
 func (e *Engine) Flush(ctx context.Context) error {
 	e.usage.flushMu.Lock()
 	defer e.usage.flushMu.Unlock()
 	var errs []error
 	counts, last := e.usage.take()
 	if len(counts) > 0 || len(last) > 0 {
-		if err := e.store.RecordUsage(ctx, batchOf(counts, last)); err != nil {
-			// Kept whole and merged into the next batch, so one key never
-			// reaches storage as two rows of a batch.
-			e.usage.carry, e.usage.carryLast = counts, last
-			e.stats.flushErrors.Add(1)
-			e.log.Error("verify: writing usage failed; it is kept for the next flush",
-				"err", err, "counts", len(counts), "tokens", len(last))
+		if err := e.writeUsage(ctx, batchOf(counts, last)); err != nil {
 			errs = append(errs, err)
-		} else {
-			for id, l := range last {
-				e.tokens.settled(id, l.uses)
-			}
 		}
 	}
 	evs := e.events.take()
@@ -69,6 +61,117 @@ func (e *Engine) Flush(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// maxUsageWrites bounds the writes of one flush that looks for the rows
+// storage refuses, so that a database refusing everything for a reason of
+// its own costs a bounded number of failed transactions per flush.
+const maxUsageWrites = 64
+
+// writeUsage writes a batch. When storage refuses it for a reason other than
+// being unavailable, the batch is split in halves, and halves of those, so
+// that every good row lands and only the rows refused on their own are
+// dropped (logged and counted as flush errors): one bad row never holds back
+// the others. What is not written for want of storage (an outage, or the
+// write budget spent, or nothing landing at all, which looks like an outage
+// too) is kept whole for the next flush.
+func (e *Engine) writeUsage(ctx context.Context, b tokend.UsageBatch) error {
+	w := usageWriter{e: e, ctx: ctx}
+	w.write(b)
+	if w.failed.Counts == nil && w.failed.Last == nil && w.bad.Counts == nil && w.bad.Last == nil {
+		return nil
+	}
+	e.stats.flushErrors.Add(1)
+	if !w.landed || w.outage {
+		// Kept and merged into the next batch, so one key never reaches
+		// storage as two rows of a batch.
+		w.failed.Counts = append(w.failed.Counts, w.bad.Counts...)
+		w.failed.Last = append(w.failed.Last, w.bad.Last...)
+		w.bad = tokend.UsageBatch{}
+	}
+	if n := len(w.bad.Counts) + len(w.bad.Last); n > 0 {
+		for _, l := range w.bad.Last {
+			e.tokens.settled(l.TokenID, l.Uses) // lost for good
+		}
+		e.stats.flushErrors.Add(uint64(n))
+		e.log.Error("verify: storage refused usage rows; they are dropped, the rest is written",
+			"err", w.badErr, "rows", n)
+	}
+	if n := len(w.failed.Counts) + len(w.failed.Last); n > 0 {
+		e.usage.carry, e.usage.carryLast = unbatch(w.failed)
+		e.log.Error("verify: writing usage failed; it is kept for the next flush",
+			"err", w.err, "counts", len(w.failed.Counts), "tokens", len(w.failed.Last))
+	}
+	return w.err
+}
+
+type usageWriter struct {
+	e      *Engine
+	ctx    context.Context
+	writes int
+	landed bool // some rows were written
+	outage bool // storage is unavailable: stop trying
+	err    error
+	badErr error
+	failed tokend.UsageBatch // not written, for the next flush
+	bad    tokend.UsageBatch // refused on their own
+}
+
+func (w *usageWriter) write(b tokend.UsageBatch) {
+	if w.outage || w.writes >= maxUsageWrites {
+		w.keep(b)
+		return
+	}
+	w.writes++
+	err := w.e.store.RecordUsage(w.ctx, b)
+	if err == nil {
+		w.landed = true
+		for _, l := range b.Last {
+			w.e.tokens.settled(l.TokenID, l.Uses)
+		}
+		return
+	}
+	w.err = err
+	if w.ctx.Err() != nil || tokend.CodeOf(err) == tokend.ECodeUnavailable {
+		w.outage = true
+		w.keep(b)
+		return
+	}
+	nc, nl := len(b.Counts), len(b.Last)
+	if nc+nl == 1 {
+		w.badErr = err
+		w.bad.Counts = append(w.bad.Counts, b.Counts...)
+		w.bad.Last = append(w.bad.Last, b.Last...)
+		return
+	}
+	// Halve the rows, counts first, then last uses.
+	half := (nc + nl) / 2
+	var x, y tokend.UsageBatch
+	if half <= nc {
+		x.Counts, y.Counts, y.Last = b.Counts[:half], b.Counts[half:], b.Last
+	} else {
+		x.Counts, x.Last, y.Last = b.Counts, b.Last[:half-nc], b.Last[half-nc:]
+	}
+	w.write(x)
+	w.write(y)
+}
+
+func (w *usageWriter) keep(b tokend.UsageBatch) {
+	w.failed.Counts = append(w.failed.Counts, b.Counts...)
+	w.failed.Last = append(w.failed.Last, b.Last...)
+}
+
+// unbatch turns rows back into the maps a flush collects into.
+func unbatch(b tokend.UsageBatch) (map[usageKey]int64, map[string]lastUse) {
+	counts := make(map[usageKey]int64, len(b.Counts))
+	last := make(map[string]lastUse, len(b.Last))
+	for _, c := range b.Counts {
+		counts[usageKey{id: c.TokenID, hour: c.Hour.UnixNano(), code: c.Code}] += c.Count
+	}
+	for _, l := range b.Last {
+		last[l.TokenID] = lastUse{at: l.At.UnixNano(), ip: l.IP, uses: l.Uses}
+	}
+	return counts, last
 }
 
 // oldSecretUsed records that a secret retired by rotation was presented
@@ -162,17 +265,22 @@ type dirtyShard struct {
 	states []*tokenState
 }
 
-// record counts one verification of a known token.
-func (u *usageTable) record(st *tokenState, now int64, code tokend.Code, ip string) {
+// record counts one verification of a known token. counted says that a
+// successful one was already added to the token's use count in storage (a
+// token with max_uses, see Engine.takeUse): the flush must not add it again.
+func (u *usageTable) record(st *tokenState, now int64, code tokend.Code, ip string, counted bool) {
 	hour := now - now%hourNs
 	hu := st.usage.Load()
 	if hu == nil || hu.hour != hour {
 		hu = st.newHour(hour)
 	}
 	if code == tokend.CodeValid {
-		// Before the use can be drained by a flush, which subtracts it once
-		// written: the state is kept while this is above zero.
-		st.unflushed.Add(1)
+		if !counted {
+			// Before the use can be drained by a flush, which subtracts it
+			// once written: the state is kept while this is above zero.
+			st.unflushed.Add(1)
+			st.batched.Add(1)
+		}
 		st.lastUse(now, ip)
 	}
 	hu.n[codeSlot(code)].Add(1)
@@ -203,8 +311,31 @@ func (st *tokenState) newHour(hour int64) *hourUsage {
 	return hu
 }
 
-// lastUse moves the last use forward. The address is stored only when it
-// changes, so that a client calling from one address allocates nothing.
+// lastIP is the address of a token's last use: as the request gave it, and
+// as it may be written to storage.
+type lastIP struct {
+	given string
+	addr  string // given when it is an IP address, its zone dropped; else ""
+}
+
+// storableIP answers what of a request's ip may be written as a last-used
+// address: an address that parses, without a zone; nothing otherwise. A
+// caller's string is never stored as it came (one with a NUL byte made every
+// usage write of PostgreSQL fail).
+func storableIP(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ""
+	}
+	if a.Zone() != "" {
+		return a.WithZone("").String()
+	}
+	return ip
+}
+
+// lastUse moves the last use forward. The address is looked at and stored
+// only when it changes, so that a client calling from one address allocates
+// nothing.
 func (st *tokenState) lastUse(now int64, ip string) {
 	for {
 		cur := st.lastAt.Load()
@@ -215,10 +346,8 @@ func (st *tokenState) lastUse(now int64, ip string) {
 			break
 		}
 	}
-	if p := st.lastIP.Load(); p == nil || *p != ip {
-		s := new(string)
-		*s = ip
-		st.lastIP.Store(s)
+	if p := st.lastIP.Load(); p == nil || p.given != ip {
+		st.lastIP.Store(&lastIP{given: ip, addr: storableIP(ip)})
 	}
 }
 
@@ -277,7 +406,7 @@ func (st *tokenState) drain(counts map[usageKey]int64, last map[string]lastUse) 
 	st.past = past
 	st.mu.Unlock()
 
-	var uses int64
+	var valid int64
 	for _, hu := range hours {
 		if hu == nil {
 			continue
@@ -287,18 +416,21 @@ func (st *tokenState) drain(counts map[usageKey]int64, last map[string]lastUse) 
 				code := tokend.Codes[i]
 				counts[usageKey{id: st.id, hour: hu.hour, code: code}] += v
 				if code == tokend.CodeValid {
-					uses += v
+					valid += v
 				}
 			}
 		}
 	}
-	if at := st.lastAt.Load(); uses > 0 || at > st.flushedAt {
+	// Only the uses not counted in storage already (see record); the hourly
+	// counts above take every verification.
+	uses := st.batched.Swap(0)
+	if at := st.lastAt.Load(); valid > 0 || uses > 0 || at > st.flushedAt {
 		st.flushedAt = at
 		l := last[st.id]
 		if at > l.at {
 			l.at = at
 			if p := st.lastIP.Load(); p != nil {
-				l.ip = *p
+				l.ip = p.addr
 			}
 		}
 		l.uses += uses

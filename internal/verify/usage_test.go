@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -251,5 +252,118 @@ func TestPastHoursAreForgottenOnceWritten(t *testing.T) {
 	counts, _ := usage(b)
 	if len(counts) != 6 {
 		t.Errorf("counts = %v, want one VALID row for each of 6 hours", counts)
+	}
+}
+
+func TestLastUsedIPIsOnlyEverAnAddress(t *testing.T) {
+	tests := []struct{ given, want string }{
+		{"192.0.2.1", "192.0.2.1"},
+		{"2001:db8::1", "2001:db8::1"},
+		{"fe80::1%eth0", "fe80::1"},
+		{"10.0.0.1\x00", ""},
+		{"not an address", ""},
+		{"192.0.2.1, 10.0.0.1", ""},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		h := newHarness(t)
+		sec := h.token(func(t *tokend.Token) { t.ID = "tok_ip" })
+		h.verify(tokend.VerifyRequest{Token: sec, IP: "198.51.100.7"})
+		h.clock.Advance(time.Second)
+		h.verify(tokend.VerifyRequest{Token: sec, IP: tt.given})
+		if err := h.e.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := h.store.recorded()
+		_, last := usage(b)
+		if got := last["tok_ip"].IP; got != tt.want {
+			t.Errorf("last used from %q: stored %q, want %q", tt.given, got, tt.want)
+		}
+	}
+}
+
+// badIP is the fake store's stand-in for a value the database refuses.
+const badIP = "192.0.2.66"
+
+func TestFlushWritesEveryGoodRowAndDropsOnlyTheBadOne(t *testing.T) {
+	h := newHarness(t)
+	h.store.set(func(s *fakeStore) {
+		s.refuse = func(_ *tokend.UsageCount, l *tokend.LastUse) bool { return l != nil && l.IP == badIP }
+	})
+	var secs []string
+	for i := range 20 {
+		secs = append(secs, h.token(func(t *tokend.Token) { t.ID = fmt.Sprintf("tok_row%02d", i) }))
+	}
+	for i, sec := range secs {
+		ip := "198.51.100.1"
+		if i == 7 {
+			ip = badIP
+		}
+		h.verify(tokend.VerifyRequest{Token: sec, IP: ip})
+	}
+	if err := h.e.Flush(context.Background()); err == nil {
+		t.Fatalf("Flush with a refused row answered no error")
+	}
+	if n := h.e.FlushErrors(); n < 2 {
+		t.Errorf("flush errors = %d, want the flush and the dropped row counted", n)
+	}
+	b, _ := h.store.recorded()
+	counts, last := usage(b)
+	for i := range secs {
+		id := fmt.Sprintf("tok_row%02d", i)
+		if counts[key(id, h.clock.Now().Truncate(time.Hour), tokend.CodeValid)] != 1 {
+			t.Errorf("%s: hourly count not written", id)
+		}
+		l, ok := last[id]
+		if i == 7 {
+			if ok {
+				t.Errorf("the refused row was written: %+v", l)
+			}
+			continue
+		}
+		if !ok || l.Uses != 1 {
+			t.Errorf("%s: last use %+v, want written with 1 use", id, l)
+		}
+	}
+	// The bad row is gone for good: the next flush is clean and writes
+	// what came since.
+	h.store.set(func(s *fakeStore) { s.batches = nil })
+	h.verify(tokend.VerifyRequest{Token: secs[0], IP: "198.51.100.2"})
+	if err := h.e.Flush(context.Background()); err != nil {
+		t.Fatalf("the flush after the bad row: %v", err)
+	}
+	b, _ = h.store.recorded()
+	if _, last := usage(b); len(last) != 1 || last["tok_row00"].IP != "198.51.100.2" {
+		t.Fatalf("next flush wrote %+v", b)
+	}
+}
+
+func TestFlushKeepsTheWholeBatchWhileStorageIsDown(t *testing.T) {
+	h := newHarness(t)
+	var secs []string
+	for i := range 5 {
+		secs = append(secs, h.token(func(t *tokend.Token) { t.ID = fmt.Sprintf("tok_out%d", i) }))
+	}
+	for _, sec := range secs {
+		h.verify(tokend.VerifyRequest{Token: sec, IP: "198.51.100.1"})
+	}
+	h.store.set(func(s *fakeStore) { s.usageErr = tokend.Unavailable(errors.New("connection refused")) })
+	if err := h.e.Flush(context.Background()); err == nil {
+		t.Fatal("Flush with storage down answered no error")
+	}
+	if n := h.store.usageCalls.Load(); n != 1 {
+		t.Errorf("%d writes with storage down, want 1: an outage is not split row by row", n)
+	}
+	// Refused for some other reason by every row: nothing landed, so it
+	// is kept too, not dropped.
+	h.store.set(func(s *fakeStore) { s.usageErr = errors.New("disk I/O error") })
+	h.e.Flush(context.Background())
+	h.store.set(func(s *fakeStore) { s.usageErr = nil })
+	if err := h.e.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := h.store.recorded()
+	if _, last := usage(b); len(last) != len(secs) {
+		t.Fatalf("after storage came back: %d last uses written, want %d: %+v", len(last), len(secs), b)
 	}
 }
