@@ -34,7 +34,7 @@ var Codes = []Code{
 type VerifyRequest struct {
 	Token       string   `json:"token" maxLength:"512" doc:"The secret as presented by the client."`
 	Permissions []string `json:"permissions,omitempty" maxItems:"32" doc:"Every permission the request needs (resource:action, or read / write)."`
-	IP          string   `json:"ip,omitempty" maxLength:"64" doc:"The client address, checked against allowed_ips."`
+	IP          string   `json:"ip,omitempty" maxLength:"64" doc:"The end client's address as the caller reports it: checked against allowed_ips and recorded as last used; never a key of tokend's failure throttle."`
 	Origin      string   `json:"origin,omitempty" maxLength:"512" doc:"The browser Origin header, if any."`
 
 	// Peer is what tokend's failure throttle counts failed verifications
