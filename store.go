@@ -24,7 +24,7 @@ type Store interface {
 	CreateToken(ctx context.Context, t Token, ev Event) error
 	Token(ctx context.Context, id string) (Token, error)
 	// TokenBySecret finds the token whose current or retired secret has this
-	// hash.
+	// hash, with its app's permission catalog.
 	TokenBySecret(ctx context.Context, hash []byte) (Credential, error)
 	Tokens(ctx context.Context, f TokenFilter) (Page[Token], error)
 	// CountTokens counts the tokens Tokens would list over all of its
@@ -70,6 +70,9 @@ type Credential struct {
 	Retired bool
 	// GraceUntil is when a retired secret stops verifying (zero: at once).
 	GraceUntil time.Time
+	// Catalog is the permission catalog of the token's app as stored with
+	// the token: the ceiling of what verification grants (see Allows).
+	Catalog []string
 }
 
 // Page is one page of a keyset-paginated list. NextCursor is empty on the

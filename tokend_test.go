@@ -3,6 +3,7 @@ package tokend_test
 import (
 	"encoding/json"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -24,36 +25,77 @@ func TestDomainImportsOnlyStandardLibrary(t *testing.T) {
 }
 
 func TestAllows(t *testing.T) {
+	catalog := []string{"orders:read", "orders:list", "orders:write", "orders:delete", "users:read", "reports:get", "jobs:run"}
 	cases := []struct {
 		name    string
 		access  tokend.Access
 		granted []string
+		catalog []string // nil: catalog above
 		perm    string
 		want    bool
 	}{
-		{"read_only passes orders:read", tokend.AccessReadOnly, nil, "orders:read", true},
-		{"read_only passes orders:list", tokend.AccessReadOnly, nil, "orders:list", true},
-		{"read_only passes abstract read", tokend.AccessReadOnly, nil, "read", true},
-		{"read_only refused orders:write", tokend.AccessReadOnly, nil, "orders:write", false},
-		{"read_only refused orders:delete", tokend.AccessReadOnly, nil, "orders:delete", false},
-		{"read_only refused abstract write", tokend.AccessReadOnly, nil, "write", false},
-		{"read_only refused a permission without action", tokend.AccessReadOnly, nil, "orders", false},
-		{"full passes anything", tokend.AccessFull, nil, "orders:delete", true},
-		{"custom passes a listed permission", tokend.AccessCustom, []string{"orders:write"}, "orders:write", true},
-		{"custom refuses an unlisted one", tokend.AccessCustom, []string{"orders:write"}, "orders:read", false},
-		{"custom wildcard covers the resource", tokend.AccessCustom, []string{"orders:*"}, "orders:delete", true},
-		{"custom wildcard does not cover other resources", tokend.AccessCustom, []string{"orders:*"}, "users:read", false},
-		{"custom with a write permission passes abstract write", tokend.AccessCustom, []string{"orders:write"}, "write", true},
-		{"custom with only reads refuses abstract write", tokend.AccessCustom, []string{"orders:read"}, "write", false},
-		{"custom with any permission passes abstract read", tokend.AccessCustom, []string{"orders:write"}, "read", true},
-		{"unknown access refuses", tokend.Access("root"), nil, "orders:read", false},
+		{"read_only passes orders:read", tokend.AccessReadOnly, nil, nil, "orders:read", true},
+		{"read_only passes orders:list", tokend.AccessReadOnly, nil, nil, "orders:list", true},
+		{"read_only passes reports:get", tokend.AccessReadOnly, nil, nil, "reports:get", true},
+		{"read_only passes abstract read", tokend.AccessReadOnly, nil, nil, "read", true},
+		{"read_only passes abstract read whatever its catalog", tokend.AccessReadOnly, nil, []string{}, "read", true},
+		{"read_only refused orders:write", tokend.AccessReadOnly, nil, nil, "orders:write", false},
+		{"read_only refused orders:delete", tokend.AccessReadOnly, nil, nil, "orders:delete", false},
+		{"read_only refused abstract write", tokend.AccessReadOnly, nil, nil, "write", false},
+		{"read_only refused a permission without action", tokend.AccessReadOnly, nil, nil, "orders", false},
+		{"read_only refused a read its catalog lacks", tokend.AccessReadOnly, nil, nil, "foo:read", false},
+		{"read_only refused orders:* (not only reads)", tokend.AccessReadOnly, nil, nil, "orders:*", false},
+		{"full passes anything in its catalog", tokend.AccessFull, nil, nil, "orders:delete", true},
+		{"full passes resource:* of a resource in its catalog", tokend.AccessFull, nil, nil, "orders:*", true},
+		{"full passes abstract read and write", tokend.AccessFull, nil, []string{}, "write", true},
+		{"full refused what its catalog lacks", tokend.AccessFull, nil, nil, "users:delete", false},
+		{"full refused a permission without action", tokend.AccessFull, nil, nil, "orders", false},
+		{"custom passes a listed permission", tokend.AccessCustom, []string{"orders:write"}, nil, "orders:write", true},
+		{"custom refuses an unlisted one", tokend.AccessCustom, []string{"orders:write"}, nil, "orders:read", false},
+		{"custom refuses a listed one its catalog lost", tokend.AccessCustom, []string{"orders:write", "orders:export"}, nil, "orders:export", false},
+		{"custom wildcard covers the resource", tokend.AccessCustom, []string{"orders:*"}, nil, "orders:delete", true},
+		{"custom wildcard covers only actions in the catalog", tokend.AccessCustom, []string{"orders:*"}, nil, "orders:export", false},
+		{"custom wildcard does not cover other resources", tokend.AccessCustom, []string{"orders:*"}, nil, "users:read", false},
+		{"custom wildcard passes resource:* itself", tokend.AccessCustom, []string{"orders:*"}, nil, "orders:*", true},
+		{"custom with a write permission passes abstract write", tokend.AccessCustom, []string{"orders:write"}, nil, "write", true},
+		{"custom with a non-read action passes abstract write", tokend.AccessCustom, []string{"jobs:run"}, nil, "write", true},
+		{"custom with only reads refuses abstract write", tokend.AccessCustom, []string{"orders:read", "reports:get"}, nil, "write", false},
+		{"custom with only orders:write refuses abstract read", tokend.AccessCustom, []string{"orders:write"}, nil, "read", false},
+		{"custom with orders:list passes abstract read", tokend.AccessCustom, []string{"orders:list"}, nil, "read", true},
+		{"custom with reports:get passes abstract read", tokend.AccessCustom, []string{"reports:get"}, nil, "read", true},
+		{"custom with orders:* passes abstract read", tokend.AccessCustom, []string{"orders:*"}, nil, "read", true},
+		{"custom with orders:* passes abstract write", tokend.AccessCustom, []string{"orders:*"}, nil, "write", true},
+		{"custom with jobs:* has no read action to pass abstract read", tokend.AccessCustom, []string{"jobs:*"}, nil, "read", false},
+		{"custom whose only read left the catalog refuses abstract read", tokend.AccessCustom, []string{"orders:read", "orders:write"}, []string{"orders:write"}, "read", false},
+		{"custom whose only write left the catalog refuses abstract write", tokend.AccessCustom, []string{"orders:read", "orders:write"}, []string{"orders:read"}, "write", false},
+		{"admin catalog: custom users:write passes", tokend.AccessCustom, []string{tokend.PermUsersWrite}, tokend.AdminPermissions, tokend.PermUsersWrite, true},
+		{"admin catalog: full passes tokens:rotate", tokend.AccessFull, nil, tokend.AdminPermissions, tokend.PermTokensRotate, true},
+		{"admin catalog: read_only passes audit:read", tokend.AccessReadOnly, nil, tokend.AdminPermissions, tokend.PermAuditRead, true},
+		{"admin catalog: full refused an app permission", tokend.AccessFull, nil, tokend.AdminPermissions, "orders:read", false},
+		{"unknown access refuses", tokend.Access("root"), nil, nil, "orders:read", false},
+		{"unknown access refuses abstract read", tokend.Access("root"), nil, nil, "read", false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if got := tokend.Allows(c.access, c.granted, c.perm); got != c.want {
-				t.Errorf("Allows(%s, %v, %q) = %v, want %v", c.access, c.granted, c.perm, got, c.want)
+			cat := c.catalog
+			if cat == nil {
+				cat = catalog
+			}
+			if got := tokend.Allows(c.access, c.granted, cat, c.perm); got != c.want {
+				t.Errorf("Allows(%s, %v, %v, %q) = %v, want %v", c.access, c.granted, cat, c.perm, got, c.want)
 			}
 		})
+	}
+}
+
+func TestLivePermissions(t *testing.T) {
+	catalog := []string{"orders:read", "orders:write"}
+	got := tokend.LivePermissions([]string{"orders:read", "orders:export", "orders:*", "users:*"}, catalog)
+	if want := []string{"orders:read", "orders:*"}; !slices.Equal(got, want) {
+		t.Errorf("LivePermissions = %v, want %v", got, want)
+	}
+	if got := tokend.LivePermissions([]string{"users:read"}, catalog); got != nil {
+		t.Errorf("nothing left: %v, want nil", got)
 	}
 }
 

@@ -34,9 +34,30 @@ var Codes = []Code{
 type VerifyRequest struct {
 	Token       string   `json:"token" maxLength:"512" doc:"The secret as presented by the client."`
 	Permissions []string `json:"permissions,omitempty" maxItems:"32" doc:"Every permission the request needs (resource:action, or read / write)."`
-	IP          string   `json:"ip,omitempty" maxLength:"64" doc:"The client address, checked against allowed_ips."`
+	IP          string   `json:"ip,omitempty" maxLength:"64" doc:"The end client's address as the caller reports it: checked against allowed_ips and recorded as last used; never a key of tokend's failure throttle."`
 	Origin      string   `json:"origin,omitempty" maxLength:"512" doc:"The browser Origin header, if any."`
+
+	// Peer is what tokend's failure throttle counts failed verifications
+	// against: the address of whoever asked tokend (the connection's peer,
+	// or the client a trusted proxy names), with the door it came through
+	// (see PeerKey). The HTTP layer sets it from the connection, never from
+	// the body: IP is only what the caller reports about its own client, and
+	// feeds allowed_ips and last use, never a throttle that protects tokend
+	// itself. Empty (in-process callers) is never throttled.
+	Peer string `json:"-"`
 }
+
+// Doors of the failure throttle. Each counts its failures apart, so that
+// failures at one never refuse a peer at the other.
+const (
+	// DoorVerify is verification: POST /v1/verify and forward auth.
+	DoorVerify = "verify"
+	// DoorAdmin is the management API's check of admin tokens.
+	DoorAdmin = "admin"
+)
+
+// PeerKey is the VerifyRequest.Peer of a peer address at a door.
+func PeerKey(door, addr string) string { return door + "|" + addr }
 
 // VerifyResult is the answer. Token is set when the secret identified a
 // token, whatever the code; RateLimit when the token has a limit.
@@ -94,37 +115,82 @@ func IsReadAction(perm string) bool {
 	return false
 }
 
-// Allows reports whether a token with this access and permission list may
-// do perm. A read_only token passes only read permissions; full_access passes
-// everything; custom passes what its list holds, where "resource:*" covers
-// every action on the resource, and the abstract read/write pass when the list
-// holds any permission of that kind.
-func Allows(access Access, granted []string, perm string) bool {
+// Allows reports whether a token with this access and granted list, of an
+// app whose permission catalog is catalog, may do perm. It is the one place
+// this rule lives.
+//
+// The catalog is the ceiling: a named permission (resource:action, or
+// resource:* for every action on the resource) passes only when the catalog
+// has it (as CheckGranted understands the catalog), whatever the access, so
+// that removing a permission from the catalog takes it from every token at
+// once. Within the catalog, read_only passes read actions (read, list, get),
+// full_access passes everything, and custom passes what its list holds,
+// where "resource:*" covers every action on the resource.
+//
+// The abstract permissions ask only about a kind of action (forward auth
+// derives them from the HTTP method): read passes read_only and full_access,
+// and a custom token that may do some read action of its catalog; write
+// passes full_access, and a custom token that may do some other action of
+// its catalog. A custom token holding only orders:write may not read.
+func Allows(access Access, granted, catalog []string, perm string) bool {
+	switch perm {
+	case PermRead, PermWrite:
+		switch access {
+		case AccessFull:
+			return true
+		case AccessReadOnly:
+			return perm == PermRead
+		case AccessCustom:
+			read := perm == PermRead
+			for _, c := range catalog {
+				if IsReadAction(c) == read && covers(granted, c) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	if !inCatalog(perm, catalog) {
+		return false
+	}
 	switch access {
 	case AccessFull:
 		return true
 	case AccessReadOnly:
 		return IsReadAction(perm)
 	case AccessCustom:
-		switch perm {
-		case PermRead:
-			return len(granted) > 0
-		case PermWrite:
-			for _, g := range granted {
-				if !IsReadAction(g) {
-					return true
-				}
-			}
-			return false
+		return covers(granted, perm)
+	}
+	return false
+}
+
+// LivePermissions answers the permissions of a granted list that the
+// catalog still has (as CheckGranted understands the catalog): what a token
+// is reported to hold at verification, once a catalog change has taken some
+// away.
+func LivePermissions(granted, catalog []string) []string {
+	live := make([]string, 0, len(granted))
+	for _, g := range granted {
+		if inCatalog(g, catalog) {
+			live = append(live, g)
 		}
-		res, _, _ := strings.Cut(perm, ":")
-		for _, g := range granted {
-			if g == perm {
-				return true
-			}
-			if gres, act, ok := strings.Cut(g, ":"); ok && act == "*" && gres == res {
-				return true
-			}
+	}
+	if len(live) == 0 {
+		return nil
+	}
+	return live
+}
+
+// covers reports whether a granted list holds perm, itself or as
+// "resource:*".
+func covers(granted []string, perm string) bool {
+	res, _, _ := strings.Cut(perm, ":")
+	for _, g := range granted {
+		if g == perm {
+			return true
+		}
+		if gres, act, ok := strings.Cut(g, ":"); ok && act == "*" && gres == res {
+			return true
 		}
 	}
 	return false

@@ -92,7 +92,7 @@ func (ft fakeToken) answer(known bool, req tokend.VerifyRequest) tokend.VerifyRe
 	if res.Code == "" {
 		res.Code = tokend.CodeValid
 		for _, p := range req.Permissions {
-			if !tokend.Allows(ft.access, nil, p) {
+			if !tokend.Allows(ft.access, nil, fakeCatalog, p) {
 				res.Code = tokend.CodeInsufficientPermissions
 			}
 		}
@@ -100,6 +100,9 @@ func (ft fakeToken) answer(known bool, req tokend.VerifyRequest) tokend.VerifyRe
 	res.Valid = res.Code == tokend.CodeValid
 	return res
 }
+
+// fakeCatalog is the permission catalog of the fake's app.
+var fakeCatalog = []string{"orders:read", "orders:write", "a:read", "z:write"}
 
 // add makes a new well-formed secret that the fake answers for as ft says.
 func (f *fakeTokend) add(t testing.TB, ft fakeToken) string {

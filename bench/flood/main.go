@@ -186,7 +186,7 @@ func runPhase(ctx context.Context, cs *countingStore, h *secret.Hasher, valid st
 				if p.spread > 1 {
 					ip = spreadAddr(k % int64(p.spread))
 				}
-				res, err := e.Verify(ctx, tokend.VerifyRequest{Token: tok, IP: ip})
+				res, err := e.Verify(ctx, tokend.VerifyRequest{Token: tok, IP: ip, Peer: tokend.PeerKey(tokend.DoorVerify, ip)})
 				if err != nil {
 					errs.Add(1)
 					continue

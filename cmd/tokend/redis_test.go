@@ -141,24 +141,37 @@ func TestRateLimitsSharedByTwoInstances(t *testing.T) {
 		t.Fatalf("the last answers were %v, want RATE_LIMITED from both", last)
 	}
 
-	// The failure throttle: 4 failures a minute per address, counted by
-	// both; each instance learns of the block with its next failure from
-	// the address, so at most one failure more gets through.
-	const ip = "198.51.100.44"
+	// The failure throttle: 4 failures a minute per peer, counted by both;
+	// each instance learns of the block with its next failure from the
+	// peer, so at most one failure more gets through. The ip each junk
+	// request names changes every time and does not matter: the peer
+	// (127.0.0.1, both instances see the test) does.
 	failures := 0
 	for i := range 12 {
 		in := []*instance{a, b}[i%2]
-		if in.verifyAs(t, "tkd_made_up", ip).Code == tokend.CodeMalformed {
+		if in.verifyAs(t, "tkd_made_up", fmt.Sprintf("198.51.100.%d", i)).Code == tokend.CodeMalformed {
 			failures++
 		}
 	}
 	if failures < 4 || failures > 5 {
 		t.Fatalf("%d failures got through two instances, want 4 or 5 (limit 4, two instances)", failures)
 	}
+	fresh := c.limitedToken(t, a, 5) // made through the management API, a door of its own
 	for _, in := range []*instance{a, b} {
-		if res := in.verifyAs(t, c.admin, ip); res.Reason != "client_throttled" {
+		if res := in.verifyAs(t, fresh, ""); res.Reason != "client_throttled" {
 			t.Fatalf("after the shared failure limit: %+v, want client_throttled", res)
 		}
+	}
+	// Redis holds the count under the peer at the verification door, the
+	// key every instance computes alike.
+	ctx := t.Context()
+	rdb := redistest.Client(t)
+	if n, err := rdb.Exists(ctx, c.prefix+"fail:verify|127.0.0.1").Result(); err != nil || n != 1 {
+		keys, _ := rdb.Keys(ctx, c.prefix+"fail:*").Result()
+		t.Fatalf("the shared failure count is not under fail:verify|127.0.0.1 (%v): %v", err, keys)
+	}
+	if n, _ := rdb.Exists(ctx, c.prefix+"fail:admin|127.0.0.1").Result(); n != 0 {
+		t.Error("failed verifications were counted at the management API's door")
 	}
 }
 

@@ -58,7 +58,8 @@ func (s *syncBuffer) String() string {
 }
 
 type harnessOpts struct {
-	trusted []netip.Prefix
+	trusted      []netip.Prefix
+	failureLimit int // the engine's FailureLimit; 0: no failure throttle
 }
 
 func newHarness(t testing.TB, opts ...harnessOpts) *harness {
@@ -79,7 +80,7 @@ func newHarness(t testing.TB, opts ...harnessOpts) *harness {
 	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	engine := verify.New(verify.Options{Store: st, Hasher: hasher, Logger: log})
+	engine := verify.New(verify.Options{Store: st, Hasher: hasher, Logger: log, FailureLimit: o.failureLimit})
 	svc := manage.New(manage.Options{Store: st, Hasher: hasher, Invalidator: engine, Logger: log})
 	if err := svc.EnsureSystemApp(ctx); err != nil {
 		t.Fatal(err)

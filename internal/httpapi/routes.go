@@ -17,7 +17,8 @@ func addRoutes(api huma.API, d Deps) {
 			OperationID: id, Method: method, Path: path, Summary: summary, Tags: []string{tag},
 			DefaultStatus: status, Security: admin, MaxBodyBytes: MaxBodyBytes,
 			Errors: []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound,
-				http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType, http.StatusUnprocessableEntity, http.StatusServiceUnavailable},
+				http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType, http.StatusUnprocessableEntity, http.StatusTooManyRequests,
+				http.StatusServiceUnavailable},
 		}
 	}
 	// Public operations declare an empty security requirement: no

@@ -84,7 +84,10 @@ func authenticate(api huma.API, v tokend.Verifier, log *slog.Logger) func(huma.C
 			return
 		}
 		ip := ClientIP(ctx.Context())
-		res, err := v.Verify(ctx.Context(), tokend.VerifyRequest{Token: tok, IP: ip})
+		// Failed admin tokens count against the peer at a door of their
+		// own: failures at verification never lock anybody out of the
+		// management API, nor the other way round.
+		res, err := v.Verify(ctx.Context(), tokend.VerifyRequest{Token: tok, IP: ip, Peer: tokend.PeerKey(tokend.DoorAdmin, ip)})
 		if err != nil {
 			log.ErrorContext(ctx.Context(), "cannot verify admin token", "err", err)
 			fail(problemFrom(tokend.Unavailable(err)))
@@ -108,6 +111,13 @@ func (p *Problem) withDetail(d string) *Problem {
 	return p
 }
 
+// verifyPeer is the failure throttle's key for a verification: the address
+// the request came from (see clientIP), never the ip of its body, which is
+// the caller's word about its own client.
+func verifyPeer(ctx context.Context) string {
+	return tokend.PeerKey(tokend.DoorVerify, ClientIP(ctx))
+}
+
 type verifyInput struct {
 	Body tokend.VerifyRequest
 }
@@ -118,7 +128,9 @@ type verifyOutput struct {
 
 func handleVerify(v tokend.Verifier) func(context.Context, *verifyInput) (*verifyOutput, error) {
 	return func(ctx context.Context, in *verifyInput) (*verifyOutput, error) {
-		res, err := v.Verify(ctx, in.Body)
+		req := in.Body
+		req.Peer = verifyPeer(ctx)
+		res, err := v.Verify(ctx, req)
 		if err != nil {
 			return nil, tokend.Unavailable(err)
 		}
@@ -169,7 +181,9 @@ func handleForwardAuth(v tokend.Verifier) func(context.Context, *forwardAuthInpu
 				perm = tokend.PermWrite
 			}
 		}
-		res, err := v.Verify(ctx, tokend.VerifyRequest{Token: tok, Permissions: []string{perm}, IP: ClientIP(ctx), Origin: in.Origin})
+		ip := ClientIP(ctx)
+		res, err := v.Verify(ctx, tokend.VerifyRequest{Token: tok, Permissions: []string{perm}, IP: ip, Origin: in.Origin,
+			Peer: tokend.PeerKey(tokend.DoorVerify, ip)})
 		if err != nil {
 			return nil, tokend.Unavailable(err)
 		}
@@ -238,6 +252,7 @@ func registerVerify(api huma.API, log *slog.Logger, op huma.Operation, v tokend.
 			slow(hctx)
 			return
 		}
+		req.Peer = verifyPeer(r.Context())
 		res, err := v.Verify(r.Context(), req)
 		if err != nil {
 			p := problemFrom(tokend.Unavailable(err))

@@ -76,9 +76,15 @@ func (s *Store) Token(ctx context.Context, id string) (tokend.Token, error) {
 }
 
 func (s *Store) TokenBySecret(ctx context.Context, hash []byte) (tokend.Credential, error) {
-	t, err := scanToken(s.pool.QueryRow(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE secret_hash = $1`, hash))
+	// The app's catalog comes in the same read: it is the ceiling of what
+	// the token is granted at verification.
+	var catalog []byte
+	t, err := scanToken(s.pool.QueryRow(ctx, `
+		SELECT `+tokenColumnsT+`, a.permissions
+		FROM tokens t JOIN apps a ON a.id = t.app_id
+		WHERE t.secret_hash = $1`, hash), &catalog)
 	if err == nil {
-		return tokend.Credential{Token: t}, nil
+		return credential(t, catalog, false, time.Time{})
 	}
 	if !errors.Is(err, tokend.ErrNotFound) {
 		return tokend.Credential{}, err
@@ -87,13 +93,21 @@ func (s *Store) TokenBySecret(ctx context.Context, hash []byte) (tokend.Credenti
 	// because verification of current secrets is the hot path.
 	var grace time.Time
 	t, err = scanToken(s.pool.QueryRow(ctx, `
-		SELECT `+tokenColumnsT+`, r.grace_until
-		FROM retired_secrets r JOIN tokens t ON t.id = r.token_id
-		WHERE r.hash = $1`, hash), &grace)
+		SELECT `+tokenColumnsT+`, r.grace_until, a.permissions
+		FROM retired_secrets r JOIN tokens t ON t.id = r.token_id JOIN apps a ON a.id = t.app_id
+		WHERE r.hash = $1`, hash), &grace, &catalog)
 	if err != nil {
 		return tokend.Credential{}, err
 	}
-	return tokend.Credential{Token: t, Retired: true, GraceUntil: grace.UTC()}, nil
+	return credential(t, catalog, true, grace.UTC())
+}
+
+func credential(t tokend.Token, catalog []byte, retired bool, grace time.Time) (tokend.Credential, error) {
+	perms, err := fromJSON[[]string](catalog)
+	if err != nil {
+		return tokend.Credential{}, tokend.Internal(fmt.Errorf("postgres: catalog of app %s: %w", t.AppID, err))
+	}
+	return tokend.Credential{Token: t, Retired: retired, GraceUntil: grace, Catalog: perms}, nil
 }
 
 // tokenWhere adds the conditions of the tokens f selects, its cursor

@@ -47,7 +47,8 @@ var ErrDown = errors.New("redislimit: redis is down; limits are counted per inst
 
 // Options configure a Limiter.
 type Options struct {
-	// Prefix starts every key: <prefix>rl:<token id>, <prefix>fail:<address>.
+	// Prefix starts every key: <prefix>rl:<token id>, <prefix>fail:<peer>
+	// (the engine's peer key, "<door>|<address>").
 	Prefix string
 	// Timeout bounds every command, from taking a connection to reading the
 	// answer.

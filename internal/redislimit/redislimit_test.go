@@ -210,6 +210,30 @@ func TestFailuresAreCountedAcrossLimitersAndExpire(t *testing.T) {
 	}
 }
 
+// The engine keys failures by peer and door ("verify|<address>",
+// "admin|<address>"): each key is counted on its own, under fail:<key>.
+func TestFailuresAreCountedPerDoorAndPeer(t *testing.T) {
+	url, prefix := redistest.URL(t), redistest.Prefix(t)
+	l := open(t, url, prefix)
+	ctx := context.Background()
+	for range 2 {
+		l.Failed(ctx, "verify|198.51.100.7", 2, time.Minute)
+	}
+	if d, err := l.Failed(ctx, "verify|198.51.100.7", 2, time.Minute); err != nil || d <= 0 {
+		t.Fatalf("verify|198.51.100.7 after its limit: blocked %v (%v)", d, err)
+	}
+	if d, err := l.Failed(ctx, "admin|198.51.100.7", 2, time.Minute); err != nil || d != 0 {
+		t.Fatalf("the same address at the admin door: blocked %v (%v), want not blocked", d, err)
+	}
+	rdb := redistest.Client(t)
+	for key, want := range map[string]string{"verify|198.51.100.7": "3", "admin|198.51.100.7": "1"} {
+		n, err := rdb.Get(ctx, prefix+"fail:"+key).Result()
+		if err != nil || n != want {
+			t.Errorf("count under fail:%s = %q (%v), want %s", key, n, err, want)
+		}
+	}
+}
+
 func TestFailureWindowEnds(t *testing.T) {
 	url, prefix := redistest.URL(t), redistest.Prefix(t)
 	l := open(t, url, prefix)

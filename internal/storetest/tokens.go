@@ -20,6 +20,7 @@ var tokenTests = []test{
 	{name: "lookup by current and retired secret", run: testTokenBySecret},
 	{name: "a rotation with grace keeps only the secret it replaced", run: testRotationKeepsOnePrevious},
 	{name: "concurrent rotations leave at most two secrets that verify", run: testConcurrentRotations},
+	{name: "lookup by secret answers the app's catalog as it is now", run: testTokenBySecretCatalog},
 	{name: "update bumps version and writes the event", run: testTokenUpdate},
 	{name: "update error changes nothing and writes no event", run: testTokenUpdateError},
 	{name: "concurrent updates lose nothing", run: testTokenConcurrentUpdates},
@@ -97,7 +98,7 @@ func testTokenRoundTrip(t *testing.T, s tokend.Store) {
 			if err != nil {
 				t.Fatalf("TokenBySecret: %v", err)
 			}
-			if d := diff(tokend.Credential{Token: c.tok}, cred); d != "" {
+			if d := diff(tokend.Credential{Token: c.tok, Catalog: newApp("app_a").Permissions}, cred); d != "" {
 				t.Errorf("TokenBySecret (-want +got):\n%s", d)
 			}
 			page, err := s.Tokens(t.Context(), tokend.TokenFilter{AppID: "app_a", Now: t0, Limit: tokend.MaxPageSize})
@@ -257,7 +258,7 @@ func testTokenBySecret(t *testing.T, s tokend.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := diff(tokend.Credential{Token: tok}, cred); d != "" {
+	if d := diff(tokend.Credential{Token: tok, Catalog: newApp("app_a").Permissions}, cred); d != "" {
 		t.Errorf("before rotation (-want +got):\n%s", d)
 	}
 
@@ -271,14 +272,14 @@ func testTokenBySecret(t *testing.T, s tokend.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := diff(tokend.Credential{Token: first}, cred); d != "" {
+	if d := diff(tokend.Credential{Token: first, Catalog: newApp("app_a").Permissions}, cred); d != "" {
 		t.Errorf("new secret (-want +got):\n%s", d)
 	}
 	cred, err = s.TokenBySecret(ctx, hashOf("secret of tok_rot1"))
 	if err != nil {
 		t.Fatalf("TokenBySecret(retired): %v", err)
 	}
-	if d := diff(tokend.Credential{Token: first, Retired: true, GraceUntil: grace}, cred); d != "" {
+	if d := diff(tokend.Credential{Token: first, Retired: true, GraceUntil: grace, Catalog: newApp("app_a").Permissions}, cred); d != "" {
 		t.Errorf("retired secret in its grace period (-want +got):\n%s", d)
 	}
 
@@ -308,6 +309,59 @@ func testTokenBySecret(t *testing.T, s tokend.Store) {
 	}
 	if cred.Token.Version != second.Version {
 		t.Errorf("first secret answers version %d, want the current %d", cred.Token.Version, second.Version)
+	}
+}
+
+// The catalog comes with the token, current or retired secret alike, and
+// follows the app's changes: verification takes it as the ceiling of what a
+// token is granted.
+func testTokenBySecretCatalog(t *testing.T, s tokend.Store) {
+	ctx := t.Context()
+	mustCreateApp(t, s, newApp("app_a"))
+	other := newApp("app_b")
+	other.Permissions = []string{"users:read"}
+	mustCreateApp(t, s, other)
+	tok := newToken("tok_cat1", "app_a", "catalog")
+	tok.Access, tok.Permissions = tokend.AccessCustom, []string{"orders:read", "orders:write"}
+	mustCreateToken(t, s, tok)
+	mustCreateToken(t, s, newToken("tok_cat2", "app_b", "other app"))
+	grace := at(time.Hour)
+	rotate(t, s, "tok_cat1", "new secret of tok_cat1", at(time.Minute), &grace)
+
+	if _, err := s.UpdateApp(ctx, "app_a", func(a *tokend.App) (tokend.Event, error) {
+		a.Permissions = []string{"orders:read"}
+		return newEvent(tokend.ActionAppUpdate, "app_a", ""), nil
+	}); err != nil {
+		t.Fatalf("UpdateApp: %v", err)
+	}
+	for _, c := range []struct {
+		name, secret string
+		want         []string
+	}{
+		{"current secret", "new secret of tok_cat1", []string{"orders:read"}},
+		{"retired secret", "secret of tok_cat1", []string{"orders:read"}},
+		{"a token of another app", "secret of tok_cat2", []string{"users:read"}},
+	} {
+		cred, err := s.TokenBySecret(ctx, hashOf(c.secret))
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if d := diff(c.want, cred.Catalog); d != "" {
+			t.Errorf("%s: catalog (-want +got):\n%s", c.name, d)
+		}
+	}
+	if cred, _ := s.TokenBySecret(ctx, hashOf("new secret of tok_cat1")); !slices.Equal(cred.Token.Permissions, tok.Permissions) {
+		t.Errorf("the token's own permissions changed with the catalog: %v", cred.Token.Permissions)
+	}
+	// An app whose catalog was emptied answers an empty catalog, not an error.
+	if _, err := s.UpdateApp(ctx, "app_b", func(a *tokend.App) (tokend.Event, error) {
+		a.Permissions = []string{}
+		return newEvent(tokend.ActionAppUpdate, "app_b", ""), nil
+	}); err != nil {
+		t.Fatalf("UpdateApp: %v", err)
+	}
+	if cred, err := s.TokenBySecret(ctx, hashOf("secret of tok_cat2")); err != nil || len(cred.Catalog) != 0 {
+		t.Errorf("emptied catalog: %v, %v; want an empty catalog", cred.Catalog, err)
 	}
 }
 

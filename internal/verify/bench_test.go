@@ -93,8 +93,31 @@ func BenchmarkVerifyCachedValidAllChecks(b *testing.B) {
 		t.Access, t.Permissions = tokend.AccessCustom, []string{"orders:*"}
 		t.RateLimit = &tokend.RateLimit{Limit: 1_000_000_000, Window: tokend.Duration(time.Second)}
 	})
-	r := tokend.VerifyRequest{Token: sec, IP: "2001:db8::5", Origin: "https://app.example.com", Permissions: []string{"orders:write"}}
+	r := tokend.VerifyRequest{Token: sec, IP: "2001:db8::5", Origin: "https://app.example.com", Permissions: []string{"orders:write"},
+		Peer: tokend.PeerKey(tokend.DoorVerify, "2001:db8::5")}
 	loop(b, h, r, tokend.CodeValid)
+}
+
+// A token in use, verified for a peer that the failure throttle blocks: the
+// answer still comes from the cache, at the cost of the HMAC.
+func BenchmarkVerifyCachedValidBlockedPeer(b *testing.B) {
+	h := benchHarness(b, func(o *Options) { o.FailureLimit = 1 })
+	peer := tokend.PeerKey(tokend.DoorVerify, "192.0.2.1")
+	sec := h.token(func(t *tokend.Token) { t.Access = tokend.AccessReadOnly })
+	r := tokend.VerifyRequest{Token: sec, IP: "192.0.2.1", Permissions: []string{"orders:read"}, Peer: peer}
+	h.e.Verify(context.Background(), r)
+	h.e.Verify(context.Background(), tokend.VerifyRequest{Token: "x", Peer: peer})
+	loop(b, h, r, tokend.CodeValid)
+}
+
+// A blocked peer sending unknown secrets: refused after the HMAC and a
+// cache lookup, without storage.
+func BenchmarkVerifyBlockedPeerUnknown(b *testing.B) {
+	h := benchHarness(b, func(o *Options) { o.FailureLimit = 1 })
+	peer := tokend.PeerKey(tokend.DoorVerify, "192.0.2.1")
+	h.e.Verify(context.Background(), tokend.VerifyRequest{Token: "x", Peer: peer})
+	unknown, _ := secret.Generate("tkd")
+	loop(b, h, tokend.VerifyRequest{Token: unknown.Reveal(), Peer: peer}, tokend.CodeRateLimited)
 }
 
 func BenchmarkVerifyMalformed(b *testing.B) {

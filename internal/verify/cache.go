@@ -40,8 +40,11 @@ type entry struct {
 	status       tokend.Status
 	typ          tokend.TokenType
 	access       tokend.Access
-	permissions  []string
-	expires      int64 // unix ns; 0 for never
+	permissions  []string // granted and still in the catalog (tokend.LivePermissions)
+	catalog      []string // the app's: the ceiling of every permission
+	canRead      bool     // tokend.Allows of the abstract read
+	canWrite     bool     // and of the abstract write
+	expires      int64    // unix ns; 0 for never
 	retired      bool
 	graceUntil   int64
 	ipRestricted bool
@@ -53,6 +56,12 @@ type entry struct {
 
 func newEntry(c tokend.Credential, st *tokenState, gen uint64, now int64) *entry {
 	t := c.Token
+	catalog := c.Catalog
+	if t.AppID == tokend.SystemAppID {
+		// The admin permissions are the code's, whatever version of
+		// tokend made the stored system app.
+		catalog = tokend.AdminPermissions
+	}
 	ent := &entry{
 		born:        now,
 		state:       st,
@@ -60,9 +69,12 @@ func newEntry(c tokend.Credential, st *tokenState, gen uint64, now int64) *entry
 		status:      t.Status,
 		typ:         t.Type,
 		access:      t.Access,
-		permissions: append([]string(nil), t.Permissions...),
+		permissions: tokend.LivePermissions(t.Permissions, catalog),
+		catalog:     catalog,
 		retired:     c.Retired,
 	}
+	ent.canRead = tokend.Allows(ent.access, ent.permissions, catalog, tokend.PermRead)
+	ent.canWrite = tokend.Allows(ent.access, ent.permissions, catalog, tokend.PermWrite)
 	if c.Retired && !c.GraceUntil.IsZero() {
 		ent.graceUntil = c.GraceUntil.UnixNano()
 	}
@@ -148,6 +160,11 @@ func (ent *entry) estimateSize() int64 {
 	n += int64(unsafe.Sizeof(tokenState{})) + int64(unsafe.Sizeof(hourUsage{}))
 	for _, p := range ent.permissions {
 		n += stringHeader + int64(len(p))
+	}
+	if len(ent.catalog) > 0 && &ent.catalog[0] != &tokend.AdminPermissions[0] {
+		for _, p := range ent.catalog {
+			n += stringHeader + int64(len(p))
+		}
 	}
 	n += int64(cap(ent.prefixes)) * int64(unsafe.Sizeof(netip.Prefix{}))
 	n += int64(cap(ent.origins)) * stringHeader

@@ -50,7 +50,7 @@ type Options struct {
 	CacheTTL      time.Duration // a positive entry is re-read from storage after this; default 60s
 	NegativeTTL   time.Duration // unknown hashes are remembered this long; default 5s
 	FlushInterval time.Duration // usage batches written this often; default 1s
-	FailureLimit  int           // failed verifications allowed per client IP per FailureWindow; 0 disables the throttle
+	FailureLimit  int           // failed verifications allowed per peer (VerifyRequest.Peer) per FailureWindow; 0 disables the throttle
 	FailureWindow time.Duration // default 1m
 
 	// StaleWindow bounds how long a cached answer is trusted while the
@@ -84,8 +84,8 @@ const (
 )
 
 // ReasonClientThrottled is the Reason of a RATE_LIMITED answer given to a
-// client address that failed too many verifications, before its secret was
-// even looked at.
+// peer that failed too many verifications, for a secret that would have
+// needed a storage read.
 const ReasonClientThrottled = "client_throttled"
 
 // Engine verifies secrets. It implements tokend.Verifier and
@@ -184,25 +184,36 @@ var (
 )
 
 // screen is Verify before the answer is counted: the failure throttle
-// screens the client, then verify looks at the secret.
+// screens the peer, then verify looks at the secret.
+//
+// The throttle keys on r.Peer alone, the address tokend sees (set by the
+// HTTP layer, with its door), never on r.IP, which the caller reports and
+// could be anything. A blocked peer is refused what would cost a storage
+// read; a secret already in the positive cache still answers as usual, since
+// a guess cannot be there and the answer costs an HMAC and a map lookup, so
+// that a token in use keeps working from an address that others behind the
+// same NAT or proxy got blocked.
 func (e *Engine) screen(ctx context.Context, r tokend.VerifyRequest) (tokend.VerifyResult, error) {
 	now := e.now().UnixNano()
-	var client clientKey
-	throttled := e.throttle != nil && r.IP != ""
-	if throttled {
-		client = makeClientKey(r.IP)
-		if retry, blocked := e.throttle.blocked(client, now); blocked {
-			return tokend.VerifyResult{
-				Code:   tokend.CodeRateLimited,
-				Reason: ReasonClientThrottled,
-				RateLimit: &tokend.RateLimitState{
-					Limit: e.throttle.limit, Remaining: 0, Reset: retry, RetryAfter: retry,
-				},
-			}, nil
-		}
+	if e.throttle == nil || r.Peer == "" {
+		res, _, err := e.verify(ctx, r, now, false)
+		return res, err
 	}
-	res, err := e.verify(ctx, r, now)
-	if err == nil && throttled && isGuess(res.Code) {
+	client := makeClientKey(r.Peer)
+	if retry, blocked := e.throttle.blocked(client, now); blocked {
+		if res, ok, err := e.verify(ctx, r, now, true); ok {
+			return res, err
+		}
+		return tokend.VerifyResult{
+			Code:   tokend.CodeRateLimited,
+			Reason: ReasonClientThrottled,
+			RateLimit: &tokend.RateLimitState{
+				Limit: e.throttle.limit, Remaining: 0, Reset: retry, RetryAfter: retry,
+			},
+		}, nil
+	}
+	res, _, err := e.verify(ctx, r, now, false)
+	if err == nil && isGuess(res.Code) {
 		e.failed(ctx, client, now)
 	}
 	return res, err
@@ -220,21 +231,27 @@ func isGuess(c tokend.Code) bool {
 	return false
 }
 
-func (e *Engine) verify(ctx context.Context, r tokend.VerifyRequest, now int64) (tokend.VerifyResult, error) {
+// verify answers the secret. With cachedOnly it answers only from a trusted
+// positive cache entry, and reports false for anything else (a malformed or
+// unknown secret, or one that would need storage).
+func (e *Engine) verify(ctx context.Context, r tokend.VerifyRequest, now int64, cachedOnly bool) (tokend.VerifyResult, bool, error) {
 	if _, ok := secret.Check(r.Token); !ok {
-		return tokend.VerifyResult{Code: tokend.CodeMalformed}, nil
+		return tokend.VerifyResult{Code: tokend.CodeMalformed}, !cachedOnly, nil
 	}
 	d := e.sum(r.Token)
 	ent := e.cache.get(d, now, e.cacheTTL)
 	if ent != nil && !e.trusted(ent, now) {
 		ent = nil // read again below; an outage answers an error, not this
 	}
+	if cachedOnly && (ent == nil || ent.negative) {
+		return tokend.VerifyResult{}, false, nil
+	}
 	if ent == nil {
 		var installed bool
 		var err error
 		ent, installed, err = e.load(ctx, d, now)
 		if err != nil {
-			return tokend.VerifyResult{}, err
+			return tokend.VerifyResult{}, false, err
 		}
 		if !installed && ent.state != nil {
 			// The entry answers this request only; its hold on the token
@@ -244,14 +261,14 @@ func (e *Engine) verify(ctx context.Context, r tokend.VerifyRequest, now int64) 
 		}
 	}
 	if ent.negative {
-		return tokend.VerifyResult{Code: tokend.CodeNotFound}, nil
+		return tokend.VerifyResult{Code: tokend.CodeNotFound}, true, nil
 	}
 	res, err := e.check(ctx, ent, &r, now)
 	if err != nil {
-		return tokend.VerifyResult{}, err
+		return tokend.VerifyResult{}, true, err
 	}
 	e.usage.record(ent.state, now, res.Code, r.IP, ent.maxUses != 0)
-	return res, nil
+	return res, true, nil
 }
 
 // trusted reports whether a fresh cache entry may answer: always while every
@@ -369,7 +386,7 @@ func (e *Engine) rules(ctx context.Context, ent *entry, r *tokend.VerifyRequest,
 		return tokend.CodeOriginNotAllowed, nil
 	}
 	for _, p := range r.Permissions {
-		if !tokend.Allows(ent.access, ent.permissions, p) {
+		if !ent.allows(p) {
 			peek()
 			return tokend.CodeInsufficientPermissions, nil
 		}
@@ -426,6 +443,19 @@ func (e *Engine) takeUse(ctx context.Context, st *tokenState) (bool, error) {
 		st.uses.Add(1)
 	}
 	return ok, nil
+}
+
+// allows applies tokend.Allows with the token's access, permissions and its
+// app's catalog; the answers for the abstract read and write, which may scan
+// the whole catalog, were worked out once when the entry was made.
+func (ent *entry) allows(perm string) bool {
+	switch perm {
+	case tokend.PermRead:
+		return ent.canRead
+	case tokend.PermWrite:
+		return ent.canWrite
+	}
+	return tokend.Allows(ent.access, ent.permissions, ent.catalog, perm)
 }
 
 // ipAllowed reports whether the request address is inside one of the

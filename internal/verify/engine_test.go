@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -73,7 +74,13 @@ func TestVerifyCodes(t *testing.T) {
 		{name: "read_only token passes orders:read", tok: access(tokend.AccessReadOnly), req: perms("orders:read"), want: tokend.CodeValid},
 		{name: "read_only token passes read", tok: access(tokend.AccessReadOnly), req: perms("read"), want: tokend.CodeValid},
 		{name: "read_only token refused when one of several is a write", tok: access(tokend.AccessReadOnly), req: perms("orders:read", "orders:delete"), want: tokend.CodeInsufficientPermissions},
-		{name: "full_access token passes any permission", req: perms("orders:write", "write", "users:delete"), want: tokend.CodeValid},
+		{name: "full_access token passes any permission of its catalog", req: perms("orders:write", "write", "read", "users:write", "orders:*"), want: tokend.CodeValid},
+		{name: "full_access token refused a permission its catalog lacks", req: perms("users:delete"), want: tokend.CodeInsufficientPermissions},
+		{name: "read_only token refused a read its catalog lacks", tok: access(tokend.AccessReadOnly), req: perms("foo:read"), want: tokend.CodeInsufficientPermissions},
+		{name: "custom token with only orders:write refused read", tok: access(tokend.AccessCustom, "orders:write"), req: perms("read"), want: tokend.CodeInsufficientPermissions},
+		{name: "custom token with orders:list passes read", tok: access(tokend.AccessCustom, "orders:list"), req: perms("read"), want: tokend.CodeValid},
+		{name: "custom token with orders:* passes read and write", tok: access(tokend.AccessCustom, "orders:*"), req: perms("read", "write"), want: tokend.CodeValid},
+		{name: "custom token holding a permission its catalog lost is refused it", tok: access(tokend.AccessCustom, "orders:write", "orders:export"), req: perms("orders:export"), want: tokend.CodeInsufficientPermissions},
 		{name: "custom token passes a granted permission", tok: access(tokend.AccessCustom, "orders:read"), req: perms("orders:read"), want: tokend.CodeValid},
 		{name: "custom token refused an ungranted permission", tok: access(tokend.AccessCustom, "orders:read"), req: perms("orders:write"), want: tokend.CodeInsufficientPermissions},
 		{name: "custom token with orders:* passes orders:write", tok: access(tokend.AccessCustom, "orders:*"), req: perms("orders:write"), want: tokend.CodeValid},
@@ -309,6 +316,68 @@ func TestTokenDeletedIsNotFoundAtOnce(t *testing.T) {
 	h.e.TokenChanged("tok_del")
 	if c := h.code(sec); c != tokend.CodeNotFound {
 		t.Fatalf("after delete: %s, want NOT_FOUND", c)
+	}
+}
+
+// The app's catalog is the ceiling of what a token is granted: a permission
+// taken from the catalog is taken from every token at once (on the next
+// verification after the app's invalidation), and no longer reported.
+func TestCatalogChangeTakesAPermissionFromEveryToken(t *testing.T) {
+	h := newHarness(t, func(o *Options) { o.CacheTTL = time.Hour })
+	custom := h.token(access(tokend.AccessCustom, "orders:write", "orders:read"))
+	full := h.token()
+	ro := h.token(access(tokend.AccessReadOnly))
+	ask := func(sec string, p ...string) tokend.VerifyResult {
+		return h.verify(tokend.VerifyRequest{Token: sec, Permissions: p})
+	}
+	for _, c := range []struct {
+		sec, perm string
+	}{{custom, "orders:write"}, {full, "orders:write"}, {ro, "orders:read"}} {
+		if res := ask(c.sec, c.perm); res.Code != tokend.CodeValid {
+			t.Fatalf("before the change, %s: %s", c.perm, res.Code)
+		}
+	}
+	h.store.setCatalog("app_1", []string{"orders:read"})
+	h.e.AppChanged("app_1")
+	if res := ask(custom, "orders:write"); res.Code != tokend.CodeInsufficientPermissions {
+		t.Errorf("custom token, orders:write removed from the catalog: %s, want INSUFFICIENT_PERMISSIONS", res.Code)
+	} else if !slices.Equal(res.Token.Permissions, []string{"orders:read"}) {
+		t.Errorf("the answer reports permissions %v, want only [orders:read]", res.Token.Permissions)
+	}
+	if res := ask(custom, "write"); res.Code != tokend.CodeInsufficientPermissions {
+		t.Errorf("custom token left with reads only, abstract write: %s", res.Code)
+	}
+	if res := ask(full, "orders:write"); res.Code != tokend.CodeInsufficientPermissions {
+		t.Errorf("full_access token, orders:write removed from the catalog: %s", res.Code)
+	}
+	if res := ask(custom, "orders:read"); res.Code != tokend.CodeValid {
+		t.Errorf("custom token, orders:read still in the catalog: %s", res.Code)
+	}
+	h.store.setCatalog("app_1", []string{})
+	h.e.AppChanged("app_1")
+	if res := ask(ro, "orders:read"); res.Code != tokend.CodeInsufficientPermissions {
+		t.Errorf("read_only token, empty catalog, orders:read: %s", res.Code)
+	}
+}
+
+// The system app's catalog is the code's admin permissions, whatever the
+// stored app says.
+func TestAdminTokensAreCheckedAgainstTheAdminPermissions(t *testing.T) {
+	h := newHarness(t)
+	sec := h.token(func(t *tokend.Token) {
+		t.AppID = tokend.SystemAppID
+		t.Access, t.Permissions = tokend.AccessCustom, slices.Clone(tokend.AdminPermissions)
+	})
+	h.store.setCatalog(tokend.SystemAppID, []string{"apps:read"}) // an older tokend's
+	res := h.verify(tokend.VerifyRequest{Token: sec, Permissions: []string{tokend.PermUsersWrite, tokend.PermTokensRotate}})
+	if res.Code != tokend.CodeValid {
+		t.Fatalf("owner token: %s, want VALID", res.Code)
+	}
+	if !slices.Equal(res.Token.Permissions, tokend.AdminPermissions) {
+		t.Errorf("owner token reports %v, want every admin permission", res.Token.Permissions)
+	}
+	if c := h.verify(tokend.VerifyRequest{Token: sec, Permissions: []string{"orders:read"}}).Code; c != tokend.CodeInsufficientPermissions {
+		t.Errorf("admin token asked for an app permission: %s", c)
 	}
 }
 
@@ -770,21 +839,24 @@ func TestFailureThrottle(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.FailureLimit = 3; o.FailureWindow = time.Minute })
 	good := h.token()
 	unknown, _ := secret.Generate("tkd")
-	attacker, bystander := "198.51.100.66", "203.0.113.10"
+	attacker := tokend.PeerKey(tokend.DoorVerify, "198.51.100.66")
+	bystander := tokend.PeerKey(tokend.DoorVerify, "203.0.113.10")
 
+	// The reported ip changes on every failure: the peer is what counts.
 	for i := range 3 {
-		if c := h.verify(tokend.VerifyRequest{Token: unknown.Reveal(), IP: attacker}).Code; c != tokend.CodeNotFound {
+		r := tokend.VerifyRequest{Token: unknown.Reveal(), IP: fmt.Sprintf("192.0.2.%d", i), Peer: attacker}
+		if c := h.verify(r).Code; c != tokend.CodeNotFound {
 			t.Fatalf("failure %d: %s, want NOT_FOUND", i+1, c)
 		}
 	}
-	lookups, hmacs := h.store.lookups.Load(), h.hmacs.Load()
-	// Three failures are allowed; whatever comes next is refused unread.
-	if res := h.verify(tokend.VerifyRequest{Token: "garbage", IP: attacker}); res.Reason != ReasonClientThrottled {
+	lookups := h.store.lookups.Load()
+	// Three failures are allowed; whatever would need storage next is
+	// refused unread.
+	if res := h.verify(tokend.VerifyRequest{Token: "garbage", Peer: attacker}); res.Reason != ReasonClientThrottled {
 		t.Fatalf("after 3 failures: %+v, want client_throttled", res)
 	}
-
 	for _, tok := range []string{unknown.Reveal(), good} {
-		res := h.verify(tokend.VerifyRequest{Token: tok, IP: attacker})
+		res := h.verify(tokend.VerifyRequest{Token: tok, Peer: attacker})
 		if res.Code != tokend.CodeRateLimited || res.Reason != ReasonClientThrottled || res.Token != nil {
 			t.Fatalf("throttled client: %+v, want RATE_LIMITED client_throttled", res)
 		}
@@ -792,37 +864,86 @@ func TestFailureThrottle(t *testing.T) {
 			t.Errorf("throttled client rate limit state = %+v, want retry after 60s", rl)
 		}
 	}
-	// The same client written as a v4-mapped v6 address is the same client.
-	if res := h.verify(tokend.VerifyRequest{Token: good, IP: "::ffff:" + attacker}); res.Reason != ReasonClientThrottled {
+	// The same peer written as a v4-mapped v6 address is the same peer.
+	if res := h.verify(tokend.VerifyRequest{Token: good, Peer: tokend.PeerKey(tokend.DoorVerify, "::ffff:198.51.100.66")}); res.Reason != ReasonClientThrottled {
 		t.Errorf("v4-mapped form of the throttled address: %+v", res)
 	}
-	if h.store.lookups.Load() != lookups || h.hmacs.Load() != hmacs {
-		t.Errorf("throttled requests reached HMAC or storage")
+	if h.store.lookups.Load() != lookups {
+		t.Errorf("throttled requests reached storage")
 	}
-	if c := h.verify(tokend.VerifyRequest{Token: good, IP: bystander}).Code; c != tokend.CodeValid {
-		t.Fatalf("another client: %s, want VALID", c)
+	if c := h.verify(tokend.VerifyRequest{Token: good, Peer: bystander}).Code; c != tokend.CodeValid {
+		t.Fatalf("another peer: %s, want VALID", c)
 	}
-	if c := h.verify(tokend.VerifyRequest{Token: good}).Code; c != tokend.CodeValid {
-		t.Fatalf("a request without a client IP: %s, want VALID", c)
+	// Now that the token is in the cache, the blocked peer may use it too:
+	// a guess cannot be there, and the answer costs no storage read.
+	if c := h.verify(tokend.VerifyRequest{Token: good, Peer: attacker}).Code; c != tokend.CodeValid {
+		t.Fatalf("a cached token from the blocked peer: %s, want VALID", c)
+	}
+	if c := h.verify(tokend.VerifyRequest{Token: good, IP: "198.51.100.66"}).Code; c != tokend.CodeValid {
+		t.Fatalf("a request without a peer: %s, want VALID", c)
+	}
+	if c := h.verify(tokend.VerifyRequest{Token: h.token(), Peer: tokend.PeerKey(tokend.DoorAdmin, "198.51.100.66")}).Code; c != tokend.CodeValid {
+		t.Fatalf("the same address at another door: %s, want VALID", c)
 	}
 	h.clock.Advance(time.Minute)
-	if c := h.verify(tokend.VerifyRequest{Token: good, IP: attacker}).Code; c != tokend.CodeValid {
-		t.Fatalf("the throttled client after the window: %s, want VALID", c)
+	if c := h.verify(tokend.VerifyRequest{Token: h.token(), Peer: attacker}).Code; c != tokend.CodeValid {
+		t.Fatalf("the throttled peer after the window: %s, want VALID", c)
+	}
+}
+
+// The ip of a request is the caller's word about its own client: it never
+// throttles anybody, nor escapes the throttle.
+func TestFailureThrottleIgnoresTheReportedIP(t *testing.T) {
+	h := newHarness(t, func(o *Options) { o.FailureLimit = 3 })
+	for range 10 {
+		h.verify(tokend.VerifyRequest{Token: "junk", IP: "127.0.0.1"})
+	}
+	if c := h.verify(tokend.VerifyRequest{Token: h.token(), IP: "127.0.0.1", Peer: tokend.PeerKey(tokend.DoorVerify, "127.0.0.1")}).Code; c != tokend.CodeValid {
+		t.Fatalf("failures without a peer throttled the address they named: %s", c)
+	}
+	peer := tokend.PeerKey(tokend.DoorVerify, "192.0.2.50")
+	for i := range 3 {
+		h.verify(tokend.VerifyRequest{Token: "junk", IP: fmt.Sprintf("10.0.0.%d", i), Peer: peer})
+	}
+	if res := h.verify(tokend.VerifyRequest{Token: h.token(), IP: "10.0.0.99", Peer: peer}); res.Reason != ReasonClientThrottled {
+		t.Fatalf("failures from one peer with varying ip were not throttled: %+v", res)
 	}
 }
 
 func TestFailureThrottleIgnoresValidTraffic(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.FailureLimit = 2 })
 	good := h.token()
+	peer := tokend.PeerKey(tokend.DoorVerify, "192.0.2.1")
 	for i := range 50 {
-		if c := h.verify(tokend.VerifyRequest{Token: good, IP: "192.0.2.1"}).Code; c != tokend.CodeValid {
+		if c := h.verify(tokend.VerifyRequest{Token: good, Peer: peer}).Code; c != tokend.CodeValid {
 			t.Fatalf("valid request %d: %s", i+1, c)
 		}
 	}
-	h.verify(tokend.VerifyRequest{Token: "x", IP: "192.0.2.1"})
-	h.verify(tokend.VerifyRequest{Token: "x", IP: "192.0.2.1"})
-	if c := h.verify(tokend.VerifyRequest{Token: good, IP: "192.0.2.1"}).Code; c != tokend.CodeRateLimited {
-		t.Fatalf("after 2 failures: %s, want RATE_LIMITED", c)
+	h.verify(tokend.VerifyRequest{Token: "x", Peer: peer})
+	h.verify(tokend.VerifyRequest{Token: "x", Peer: peer})
+	if c := h.verify(tokend.VerifyRequest{Token: h.token(), Peer: peer}).Code; c != tokend.CodeRateLimited {
+		t.Fatalf("after 2 failures, a token not yet cached: %s, want RATE_LIMITED", c)
+	}
+	if c := h.verify(tokend.VerifyRequest{Token: good, Peer: peer}).Code; c != tokend.CodeValid {
+		t.Fatalf("after 2 failures, the token in use: %s, want VALID", c)
+	}
+}
+
+// A cached answer to a blocked peer costs no allocation either.
+func TestBlockedPeerCachedAnswerAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts differ under the race detector")
+	}
+	h := newHarness(t, func(o *Options) { o.FailureLimit = 1 })
+	peer := tokend.PeerKey(tokend.DoorVerify, "192.0.2.1")
+	r := tokend.VerifyRequest{Token: h.token(), Peer: peer, Permissions: []string{"read"}}
+	h.verify(r)
+	h.verify(tokend.VerifyRequest{Token: "x", Peer: peer})
+	if res := h.verify(tokend.VerifyRequest{Token: h.token(), Peer: peer}); res.Reason != ReasonClientThrottled {
+		t.Fatalf("the peer is not blocked: %+v", res)
+	}
+	if n := testing.AllocsPerRun(100, func() { h.e.Verify(context.Background(), r) }); n != 0 {
+		t.Fatalf("a cached verification from a blocked peer allocates %v times", n)
 	}
 }
 
@@ -832,13 +953,13 @@ func TestFailureThrottleIgnoresHonestRefusals(t *testing.T) {
 		t.RateLimit = &tokend.RateLimit{Limit: 1, Window: tokend.Duration(time.Hour)}
 		t.Access = tokend.AccessReadOnly
 	})
-	const ip = "192.0.2.7"
-	h.verify(tokend.VerifyRequest{Token: limited, IP: ip})
+	ip := tokend.PeerKey(tokend.DoorVerify, "192.0.2.7")
+	h.verify(tokend.VerifyRequest{Token: limited, Peer: ip})
 	for range 5 {
-		h.verify(tokend.VerifyRequest{Token: limited, IP: ip})                                   // its own rate limit
-		h.verify(tokend.VerifyRequest{Token: limited, IP: ip, Permissions: []string{"x:write"}}) // a permission it lacks
+		h.verify(tokend.VerifyRequest{Token: limited, Peer: ip})                                   // its own rate limit
+		h.verify(tokend.VerifyRequest{Token: limited, Peer: ip, Permissions: []string{"x:write"}}) // a permission it lacks
 	}
-	if res := h.verify(tokend.VerifyRequest{Token: limited, IP: ip}); res.Reason == ReasonClientThrottled {
+	if res := h.verify(tokend.VerifyRequest{Token: h.token(), Peer: ip}); res.Reason == ReasonClientThrottled {
 		t.Fatalf("a real token's own refusals throttled its address: %+v", res)
 	}
 }
@@ -847,7 +968,7 @@ func TestFailureThrottleMemoryIsBounded(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.FailureLimit = 1 })
 	for i := range maxThrottled + 5000 {
 		ip := [4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}
-		h.verify(tokend.VerifyRequest{Token: "x", IP: netip.AddrFrom4(ip).String()})
+		h.verify(tokend.VerifyRequest{Token: "x", Peer: tokend.PeerKey(tokend.DoorVerify, netip.AddrFrom4(ip).String())})
 	}
 	n := 0
 	for i := range h.e.throttle.shard {
@@ -861,9 +982,9 @@ func TestFailureThrottleMemoryIsBounded(t *testing.T) {
 func TestDisabledThrottleNeverThrottles(t *testing.T) {
 	h := newHarness(t)
 	for range 100 {
-		h.verify(tokend.VerifyRequest{Token: "x", IP: "192.0.2.1"})
+		h.verify(tokend.VerifyRequest{Token: "x", Peer: "verify|192.0.2.1"})
 	}
-	if c := h.verify(tokend.VerifyRequest{Token: "x", IP: "192.0.2.1"}).Code; c != tokend.CodeMalformed {
+	if c := h.verify(tokend.VerifyRequest{Token: "x", Peer: "verify|192.0.2.1"}).Code; c != tokend.CodeMalformed {
 		t.Fatalf("%s, want MALFORMED", c)
 	}
 }

@@ -201,8 +201,25 @@ func (h *harness) token(edit ...func(t *tokend.Token)) string {
 	for _, f := range edit {
 		f(&tok)
 	}
-	h.store.put(h.hasher, sec.Reveal(), tokend.Credential{Token: tok})
+	h.store.put(h.hasher, sec.Reveal(), tokend.Credential{Token: tok, Catalog: testCatalog})
 	return sec.Reveal()
+}
+
+// testCatalog is the permission catalog of the harness's app.
+var testCatalog = []string{
+	"orders:read", "orders:list", "orders:write", "orders:delete", "users:read", "users:write", "x:read", "x:write",
+}
+
+// setCatalog changes the catalog of an app, as UpdateApp would.
+func (s *fakeStore) setCatalog(appID string, catalog []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, c := range s.creds {
+		if c.Token.AppID == appID {
+			c.Catalog = catalog
+			s.creds[k] = c
+		}
+	}
 }
 
 func (h *harness) verify(r tokend.VerifyRequest) tokend.VerifyResult {

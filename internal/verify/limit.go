@@ -4,6 +4,7 @@ import (
 	"context"
 	"hash/maphash"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -90,13 +91,13 @@ func ceilSeconds(ns int64) int {
 	return int((ns + int64(time.Second) - 1) / int64(time.Second))
 }
 
-// maxThrottled bounds the client addresses the failure throttle remembers.
+// maxThrottled bounds the peers the failure throttle remembers.
 const maxThrottled = 65_536
 
-// throttle counts failed verifications per client address in fixed windows
-// and refuses an address that used up its failures until its window ends,
-// before any hashing or storage work: a client guessing secrets costs us a
-// map lookup.
+// throttle counts failed verifications per peer (an address at a door) in
+// fixed windows and refuses a peer that used up its failures until its
+// window ends, for anything that would need a storage read: a client
+// guessing secrets costs us a map lookup and an HMAC.
 type throttle struct {
 	limit  int
 	window int64
@@ -115,19 +116,25 @@ type failures struct {
 	count int
 }
 
-// clientKey is an address, unmapped so that 1.2.3.4 and ::ffff:1.2.3.4 share
-// one allowance; raw holds what did not parse.
+// clientKey is a peer at a door (VerifyRequest.Peer, "door|address"), its
+// address unmapped so that 1.2.3.4 and ::ffff:1.2.3.4 share one allowance;
+// raw holds an address that did not parse.
 type clientKey struct {
+	door string
 	addr netip.Addr
 	raw  string
 }
 
-func makeClientKey(ip string) clientKey {
+func makeClientKey(peer string) clientKey {
+	door, ip, ok := strings.Cut(peer, "|")
+	if !ok {
+		door, ip = "", peer
+	}
 	a, err := netip.ParseAddr(ip)
 	if err != nil {
-		return clientKey{raw: ip}
+		return clientKey{door: door, raw: ip}
 	}
-	return clientKey{addr: a.Unmap().WithZone("")}
+	return clientKey{door: door, addr: a.Unmap().WithZone("")}
 }
 
 func newThrottle(limit int, window time.Duration) *throttle {
@@ -210,11 +217,17 @@ func (t *throttle) block(k clientKey, until int64) {
 	sh.m[k] = failures{start: until - t.window, count: max(f.count, t.limit)}
 }
 
+// String is the key as the shared limiter keeps it: the same door and
+// address make the same key on every instance.
 func (k clientKey) String() string {
+	a := k.raw
 	if k.addr.IsValid() {
-		return k.addr.String()
+		a = k.addr.String()
 	}
-	return k.raw
+	if k.door == "" {
+		return a
+	}
+	return tokend.PeerKey(k.door, a)
 }
 
 // With a shared limiter (Options.Shared) the limits of every instance are

@@ -199,11 +199,11 @@ func TestSharedLimiterDownFallsBackOnTheLocalLimit(t *testing.T) {
 func TestSharedFailureThrottle(t *testing.T) {
 	h, shared, es := instances(t, 2, func(o *Options) { o.FailureLimit = 4 })
 	good := h.token()
-	const ip = "198.51.100.23"
+	ip := tokend.PeerKey(tokend.DoorVerify, "198.51.100.23")
 	unknown, _ := secret.Generate("tkd")
 	failures := 0
 	for i := range 20 {
-		res := verifyOn(t, es[i%2], tokend.VerifyRequest{Token: unknown.Reveal(), IP: ip})
+		res := verifyOn(t, es[i%2], tokend.VerifyRequest{Token: unknown.Reveal(), Peer: ip})
 		if res.Reason != ReasonClientThrottled {
 			failures++
 		}
@@ -213,9 +213,15 @@ func TestSharedFailureThrottle(t *testing.T) {
 	if failures < 4 || failures > 5 {
 		t.Fatalf("%d failures got through two instances, want 4 to 5", failures)
 	}
+	shared.mu.Lock()
+	_, keyed := shared.fails["verify|198.51.100.23"]
+	shared.mu.Unlock()
+	if !keyed {
+		t.Errorf("the shared limiter was not told the peer with its door: %v", shared.fails)
+	}
 	calls := shared.calls.Load()
 	for _, e := range es {
-		if res := verifyOn(t, e, tokend.VerifyRequest{Token: good, IP: ip}); res.Reason != ReasonClientThrottled {
+		if res := verifyOn(t, e, tokend.VerifyRequest{Token: good, Peer: ip}); res.Reason != ReasonClientThrottled {
 			t.Fatalf("a blocked address was let through: %+v", res)
 		}
 	}
@@ -225,7 +231,7 @@ func TestSharedFailureThrottle(t *testing.T) {
 	// The block ends with the shared window on every instance.
 	h.clock.Advance(time.Minute)
 	for _, e := range es {
-		if c := verifyOn(t, e, tokend.VerifyRequest{Token: good, IP: ip}).Code; c != tokend.CodeValid {
+		if c := verifyOn(t, e, tokend.VerifyRequest{Token: good, Peer: ip}).Code; c != tokend.CodeValid {
 			t.Fatalf("after the window: %s", c)
 		}
 	}
@@ -236,7 +242,7 @@ func TestFailureThrottleWithTheSharedLimiterDown(t *testing.T) {
 	shared.down.Store(true)
 	failures := 0
 	for i := range 20 {
-		if verifyOn(t, es[i%2], tokend.VerifyRequest{Token: "garbage", IP: "192.0.2.9"}).Reason != ReasonClientThrottled {
+		if verifyOn(t, es[i%2], tokend.VerifyRequest{Token: "garbage", Peer: "verify|192.0.2.9"}).Reason != ReasonClientThrottled {
 			failures++
 		}
 	}
@@ -252,9 +258,9 @@ func TestVerificationsAreCounted(t *testing.T) {
 	for range 3 {
 		h.verify(tokend.VerifyRequest{Token: sec})
 	}
-	h.verify(tokend.VerifyRequest{Token: "garbage", IP: "192.0.2.1"})
-	h.verify(tokend.VerifyRequest{Token: unknown.Reveal(), IP: "192.0.2.1"})
-	h.verify(tokend.VerifyRequest{Token: sec, IP: "192.0.2.1"}) // throttled
+	h.verify(tokend.VerifyRequest{Token: "garbage", Peer: "verify|192.0.2.1"})
+	h.verify(tokend.VerifyRequest{Token: unknown.Reveal(), Peer: "verify|192.0.2.1"})
+	h.verify(tokend.VerifyRequest{Token: h.token(), Peer: "verify|192.0.2.1"}) // throttled
 	other, _ := secret.Generate("tkd")
 	h.store.set(func(s *fakeStore) { s.lookupErr = errors.New("storage down") })
 	if _, err := h.e.Verify(context.Background(), tokend.VerifyRequest{Token: other.Reveal()}); err == nil {
