@@ -300,10 +300,6 @@ func checkForwardAuth(t *testing.T, base string, in *instance, up *upstream, tk 
 	})
 }
 
-// identityHeaders are every header the proxy forwards from tokend's answer:
-// the upstream trusts them, so each must come from tokend or be absent.
-var identityHeaders = []string{"X-Token-Id", "X-Token-App", "X-Token-Name", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"}
-
 // forge adds a client's own value for every identity header to h: a
 // proxy must drop or replace each of them, whatever tokend answers.
 func forge(h map[string]string) map[string]string {
