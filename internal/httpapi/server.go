@@ -64,6 +64,10 @@ func NewServer(d Deps) http.Handler {
 	// this hook; ours must have the same shape, so install it once.
 	installErrors.Do(func() {
 		huma.NewError = newProblem
+		// A key is the field only when spelled exactly so: otherwise
+		// {"token":"a","Token":"b"} validates and encoding/json then
+		// verifies "b", not what a reader of the body sees (FuzzVerifyDecoder).
+		huma.ValidateStrictCasing = true
 	})
 	mux := http.NewServeMux()
 	api := humago.New(mux, apiConfig(d.Version))
