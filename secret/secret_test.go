@@ -309,3 +309,30 @@ func FuzzGenerate(f *testing.F) {
 		checkOne(t, s.Reveal())
 	})
 }
+
+func TestRedact(t *testing.T) {
+	s, _ := Generate("cnry")
+	sec := s.Reveal()
+	random := sec[len("cnry_") : len("cnry_")+RandomLen]
+	mistyped := sec[:len(sec)-1] + "x"
+	if mistyped == sec {
+		mistyped = sec[:len(sec)-1] + "y"
+	}
+	for _, in := range []string{
+		sec, "path=/v1/tokens/" + sec + " status=404", `"` + sec + `" is not in the catalog`,
+		"Bearer " + mistyped, "X" + sec + "Y", sec + "," + sec,
+	} {
+		got := Redact(in)
+		if strings.Contains(got, random) || !strings.Contains(got, "_…") {
+			t.Errorf("Redact(%q) = %q", Mask(in), got)
+		}
+	}
+	for _, in := range []string{"", "tkd__", "the request has 1 invalid field", "tok_4Lx0u1ZbT5uJ9mYtq2c3Qe", strings.Repeat("a_", 40)} {
+		if got := Redact(in); got != in {
+			t.Errorf("Redact(%q) = %q, want it unchanged", in, got)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { Redact("path=/v1/tokens/tok_4Lx0u1ZbT5uJ9mYtq2c3Qe status=404") }); n != 0 {
+		t.Errorf("Redact allocates %v times on text without a secret", n)
+	}
+}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/tokend/tokend"
 	"github.com/tokend/tokend/internal/manage"
+	"github.com/tokend/tokend/secret"
 )
 
 // Deps is what the HTTP API needs.
@@ -267,7 +268,8 @@ func logRequests(log *slog.Logger, next http.Handler) http.Handler {
 		if !log.Enabled(r.Context(), level) {
 			return
 		}
-		log.Log(r.Context(), level, "request", "method", r.Method, "path", r.URL.Path,
+		// The path may hold a secret pasted where an id belongs.
+		log.Log(r.Context(), level, "request", "method", r.Method, "path", secret.Redact(r.URL.Path),
 			"status", rec.status, "duration", time.Since(start), "client_ip", ClientIP(r.Context()))
 	})
 }
