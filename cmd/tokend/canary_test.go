@@ -403,18 +403,22 @@ func runCanary(t *testing.T, dir string, env map[string]string, args ...string) 
 	for _, s := range c.secrets {
 		verifyCode(tokend.VerifyRequest{Token: s})
 	}
-	// Let the batched usage reach storage before it is searched.
-	flushed := time.Now().Add(10 * time.Second)
+	// Wait (10 s at most) for the batched usage to reach storage, so that
+	// it is searched too.
+	deadline := time.After(10 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		var tok tokend.Token
 		json.Unmarshal(api("GET", "/v1/tokens/"+r2.Token.ID, "", 200), &tok)
 		if tok.LastUsedAt != nil {
 			break
 		}
-		if time.Now().After(flushed) {
+		select {
+		case <-deadline:
 			t.Fatal("the newest secret's use is not in storage after 10s")
+		case <-tick.C:
 		}
-		time.Sleep(20 * time.Millisecond) // polls a condition, with the deadline above
 	}
 
 	// The audit log, every page, and the metrics.
