@@ -270,7 +270,14 @@ func CheckIPs(p *Problems, field string, ips []string) {
 	}
 }
 
+// zoneError refuses an address with an IPv6 zone.
+type zoneError struct{}
+
+func (zoneError) Error() string { return "an IP range has no zone (%...)" }
+
 // ParsePrefix reads a CIDR range or a single address (as a /32 or /128).
+// An IPv6 zone ("fe80::1%eth0") is refused: it names an interface of the
+// client's machine, means nothing here, and may hold any byte (NUL too).
 func ParsePrefix(s string) (netip.Prefix, error) {
 	if strings.Contains(s, "/") {
 		pfx, err := netip.ParsePrefix(s)
@@ -282,6 +289,9 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 	a, err := netip.ParseAddr(s)
 	if err != nil {
 		return netip.Prefix{}, err
+	}
+	if a.Zone() != "" {
+		return netip.Prefix{}, zoneError{}
 	}
 	a = a.Unmap()
 	return netip.PrefixFrom(a, a.BitLen()), nil

@@ -21,6 +21,7 @@ import (
 	"hash/crc32"
 	"io"
 	"log/slog"
+	"regexp"
 	"strings"
 	"sync"
 	"unsafe"
@@ -174,6 +175,21 @@ func Mask(s string) string {
 		return "…"
 	}
 	return s[:j] + "_…" + s[len(s)-4:]
+}
+
+// shaped matches anything laid out as a secret, checksum right or not (a
+// mistyped secret is nearly the secret), with letters or digits of any case
+// before the random part so that no part of a prefix stays behind.
+var shaped = regexp.MustCompile(`[0-9A-Za-z_]*_[0-9A-Za-z]{43}_[0-9A-Za-z]{6}`)
+
+// Redact answers s with everything shaped like a secret masked, for text
+// that may echo what a client sent (error messages, logged paths). It
+// allocates only when it finds one.
+func Redact(s string) string {
+	if len(s) < 1+1+RandomLen+1+ChecksumLen || strings.IndexByte(s, '_') < 0 || !shaped.MatchString(s) {
+		return s
+	}
+	return shaped.ReplaceAllStringFunc(s, Mask)
 }
 
 // Hasher computes HMAC-SHA256(pepper, secret). It is safe for concurrent use

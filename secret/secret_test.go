@@ -3,7 +3,9 @@ package secret
 import (
 	"bytes"
 	"fmt"
+	"hash/crc32"
 	"log/slog"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -199,7 +201,13 @@ func BenchmarkGenerate(b *testing.B) {
 	}
 }
 
-// FuzzCheck: Check never panics, and whatever it accepts masks and hashes.
+// FuzzCheck: Check agrees with a plain reading of the format (below), for
+// the input and for the input with its checksum made right (so that the
+// accepting path is explored too, which random bytes almost never reach);
+// Parse agrees with Check; what is accepted is printable ASCII, masks
+// without its random part, and fails once any one character changes.
+// Seeds: the f.Add below and testdata/fuzz/FuzzCheck/.
+// `go test -run '^$' -fuzz '^FuzzCheck$' ./secret/` explores.
 func FuzzCheck(f *testing.F) {
 	s, _ := Generate("tkd")
 	f.Add(s.Reveal())
@@ -207,9 +215,124 @@ func FuzzCheck(f *testing.F) {
 	f.Add("")
 	f.Add(strings.Repeat("_", MaxLen))
 	f.Fuzz(func(t *testing.T, in string) {
-		prefix, ok := Check(in)
-		if ok && (prefix == "" || !strings.HasPrefix(in, prefix+"_") || Mask(in) == "…") {
-			t.Fatalf("accepted %q with prefix %q, mask %q", in, prefix, Mask(in))
+		checkOne(t, in)
+		if len(in) > ChecksumLen {
+			checkOne(t, withChecksum(in))
 		}
 	})
+}
+
+// withChecksum replaces the last ChecksumLen bytes of s with the checksum
+// of what precedes the '_' before them.
+func withChecksum(s string) string {
+	body := s[:len(s)-ChecksumLen-1]
+	return string(appendChecksum([]byte(s[:len(s)-ChecksumLen]), crc32.ChecksumIEEE([]byte(body))))
+}
+
+// wellFormed is the format as DESIGN.md states it, read the slow way:
+// <prefix>_<43 base62>_<6 base62 = CRC32 of "<prefix>_<random>">, the
+// prefix of lower-case letters, digits and '_', 1 to 16 bytes.
+func wellFormed(s string) (prefix string, ok bool) {
+	m := regexp.MustCompile(`^([a-z0-9_]{1,16})_([0-9A-Za-z]{43})_([0-9A-Za-z]{6})$`).FindStringSubmatch(s)
+	if m == nil {
+		return "", false
+	}
+	var v uint64
+	for _, c := range m[3] {
+		v = v*62 + uint64(strings.IndexRune(alphabet, c))
+	}
+	if v != uint64(crc32.ChecksumIEEE([]byte(m[1]+"_"+m[2]))) {
+		return "", false
+	}
+	return m[1], true
+}
+
+func checkOne(t *testing.T, in string) {
+	prefix, ok := Check(in)
+	wantPrefix, wantOK := wellFormed(in)
+	if ok != wantOK || prefix != wantPrefix {
+		t.Fatalf("Check(%q) = %q, %v; the format says %q, %v", in, prefix, ok, wantPrefix, wantOK)
+	}
+	sec, pok := Parse(in)
+	if pok != ok {
+		t.Fatalf("Parse(%q) ok=%v but Check ok=%v", in, pok, ok)
+	}
+	if !ok {
+		return
+	}
+	if sec.Reveal() != in {
+		t.Fatalf("Parse(%q).Reveal() = %q", in, sec.Reveal())
+	}
+	for i := 0; i < len(in); i++ {
+		if in[i] <= ' ' || in[i] >= 0x7f {
+			t.Fatalf("Check accepted %q, which holds byte %#x", in, in[i])
+		}
+	}
+	random := in[len(in)-ChecksumLen-1-RandomLen : len(in)-ChecksumLen-1]
+	for _, shown := range []string{sec.String(), fmt.Sprintf("%v %s %q %+v %#v", sec, sec, sec, sec, sec), Mask(in)} {
+		if strings.Contains(shown, random) || !strings.HasPrefix(shown, prefix+"_…") {
+			t.Fatalf("%q shows as %q", Mask(in), shown)
+		}
+	}
+	// CRC32 catches every change of one character (a burst of at most 8
+	// bits): try each position once, with a character the input derives.
+	for i := len(prefix) + 1; i < len(in); i++ {
+		if in[i] == '_' {
+			continue
+		}
+		c := alphabet[(strings.IndexByte(alphabet, in[i])+1+int(in[0])%61)%62]
+		if _, ok := Check(in[:i] + string(c) + in[i+1:]); ok {
+			t.Fatalf("Check accepted %q with character %d changed to %q", Mask(in), i, c)
+		}
+	}
+}
+
+// FuzzGenerate: a secret made with any prefix an app may have checks,
+// parses and masks as that prefix's.
+func FuzzGenerate(f *testing.F) {
+	for _, p := range []string{"tkd", "tkd_admin", "a", "abcdefghijklmnop", "shop_eu_1", "x9"} {
+		f.Add(p)
+	}
+	appPrefix := regexp.MustCompile(`^[a-z][a-z0-9_]{0,15}$`) // tokend.CheckPrefix
+	f.Fuzz(func(t *testing.T, prefix string) {
+		s, err := Generate(prefix)
+		if !appPrefix.MatchString(prefix) {
+			return // Generate's callers check the prefix first
+		}
+		if err != nil {
+			t.Fatalf("Generate(%q): %v", prefix, err)
+		}
+		got, ok := Check(s.Reveal())
+		if !ok || got != prefix {
+			t.Fatalf("Check(Generate(%q)) = %q, %v", prefix, got, ok)
+		}
+		checkOne(t, s.Reveal())
+	})
+}
+
+func TestRedact(t *testing.T) {
+	s, _ := Generate("cnry")
+	sec := s.Reveal()
+	random := sec[len("cnry_") : len("cnry_")+RandomLen]
+	mistyped := sec[:len(sec)-1] + "x"
+	if mistyped == sec {
+		mistyped = sec[:len(sec)-1] + "y"
+	}
+	for _, in := range []string{
+		sec, "path=/v1/tokens/" + sec + " status=404", `"` + sec + `" is not in the catalog`,
+		"Bearer " + mistyped, "X" + sec + "Y", sec + "," + sec,
+	} {
+		got := Redact(in)
+		if strings.Contains(got, random) || !strings.Contains(got, "_…") {
+			t.Errorf("Redact(%q) = %q", Mask(in), got)
+		}
+	}
+	for _, in := range []string{"", "tkd__", "the request has 1 invalid field", "tok_4Lx0u1ZbT5uJ9mYtq2c3Qe", strings.Repeat("a_", 40)} {
+		if got := Redact(in); got != in {
+			t.Errorf("Redact(%q) = %q, want it unchanged", in, got)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { Redact("path=/v1/tokens/tok_4Lx0u1ZbT5uJ9mYtq2c3Qe status=404") }); n != 0 {
+		t.Errorf("Redact allocates %v times on text without a secret", n)
+	}
 }

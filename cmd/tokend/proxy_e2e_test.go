@@ -201,44 +201,40 @@ func checkForwardAuth(t *testing.T, base string, in *instance, up *upstream, tk 
 	bearer := func(s string) map[string]string { return map[string]string{"Authorization": "Bearer " + s} }
 
 	t.Run("a valid token reaches the upstream with its identity", func(t *testing.T) {
-		h := bearer(tk.reader.Secret)
-		// Identity headers sent by the client must not survive.
-		h["X-Token-Id"], h["X-Token-App"], h["X-Token-Name"] = "tok_forged", tokend.SystemAppID, "forged"
-		h["RateLimit-Limit"] = "999999"
-		res, body := proxyRequest(t, base, "GET", "/valid", h, "")
+		res, body := proxyRequest(t, base, "GET", "/valid", forge(bearer(tk.reader.Secret)), "")
 		if res.StatusCode != 200 || body != "upstream ok" {
 			t.Fatalf("status %d %q, want 200 from the upstream", res.StatusCode, body)
 		}
-		got, ok := up.got("/valid")
-		if !ok {
-			t.Fatal("the upstream did not see the request")
-		}
-		want := map[string]string{"X-Token-Id": tk.reader.Token.ID, "X-Token-App": tk.appID, "X-Token-Name": "reader", "RateLimit-Limit": ""}
-		for k, v := range want {
-			if vs := got.header.Values(k); strings.Join(vs, ",") != v {
-				t.Errorf("the upstream saw %s: %q, want %q", k, vs, v)
-			}
-		}
+		checkIdentity(t, up, "/valid", tk.reader.Token.ID, tk.appID, "reader", nil)
 	})
 
 	t.Run("X-API-Key is read too", func(t *testing.T) {
-		res, _ := proxyRequest(t, base, "GET", "/api-key", map[string]string{"X-API-Key": tk.reader.Secret}, "")
+		res, _ := proxyRequest(t, base, "GET", "/api-key", forge(map[string]string{"X-API-Key": tk.reader.Secret}), "")
 		if res.StatusCode != 200 {
 			t.Fatalf("status %d, want 200", res.StatusCode)
 		}
-		if got, ok := up.got("/api-key"); !ok || got.header.Get("X-Token-Id") != tk.reader.Token.ID {
-			t.Errorf("the upstream saw %v %v", ok, got.header)
-		}
+		checkIdentity(t, up, "/api-key", tk.reader.Token.ID, tk.appID, "reader", nil)
 	})
 
 	t.Run("a full_access token may POST, and the body gets through", func(t *testing.T) {
-		res, _ := proxyRequest(t, base, "POST", "/write", bearer(tk.writer.Secret), `{"order":1}`)
+		res, _ := proxyRequest(t, base, "POST", "/write", forge(bearer(tk.writer.Secret)), `{"order":1}`)
 		if res.StatusCode != 200 {
 			t.Fatalf("status %d, want 200", res.StatusCode)
 		}
 		got, ok := up.got("/write")
-		if !ok || got.method != "POST" || got.body != `{"order":1}` || got.header.Get("X-Token-Id") != tk.writer.Token.ID {
+		if !ok || got.method != "POST" || got.body != `{"order":1}` {
 			t.Errorf("the upstream saw %v %+v", ok, got)
+		}
+		checkIdentity(t, up, "/write", tk.writer.Token.ID, tk.appID, "writer", nil)
+	})
+
+	t.Run("a refused request's forged identity reaches nobody", func(t *testing.T) {
+		res, _ := proxyRequest(t, base, "GET", "/forged-only", forge(nil), "")
+		if res.StatusCode != 401 {
+			t.Errorf("status %d, want 401", res.StatusCode)
+		}
+		if _, ok := up.got("/forged-only"); ok {
+			t.Error("the upstream saw a request with only forged identity headers")
 		}
 	})
 
@@ -271,14 +267,11 @@ func checkForwardAuth(t *testing.T, base string, in *instance, up *upstream, tk 
 	t.Run("a rate-limited token is refused with 429 and Retry-After", func(t *testing.T) {
 		for i := 1; i <= 2; i++ {
 			path := fmt.Sprintf("/limited-%d", i)
-			res, _ := proxyRequest(t, base, "GET", path, bearer(tk.limited.Secret), "")
+			res, _ := proxyRequest(t, base, "GET", path, forge(bearer(tk.limited.Secret)), "")
 			if res.StatusCode != 200 {
 				t.Fatalf("request %d: status %d, want 200", i, res.StatusCode)
 			}
-			got, _ := up.got(path)
-			if l, r := got.header.Get("RateLimit-Limit"), got.header.Get("RateLimit-Remaining"); l != "2" || r != strconv.Itoa(2-i) {
-				t.Errorf("request %d: the upstream saw RateLimit-Limit %q RateLimit-Remaining %q", i, l, r)
-			}
+			checkIdentity(t, up, path, tk.limited.Token.ID, tk.appID, "limited", &rateLimitSeen{limit: 2, remaining: 2 - i})
 		}
 		res, body := proxyRequest(t, base, "GET", "/limited-3", bearer(tk.limited.Secret), "")
 		if res.StatusCode != 429 {
@@ -305,6 +298,59 @@ func checkForwardAuth(t *testing.T, base string, in *instance, up *upstream, tk 
 			t.Error("the upstream saw a request tokend never approved")
 		}
 	})
+}
+
+// forge adds a client's own value for every identity header to h: a
+// proxy must drop or replace each of them, whatever tokend answers.
+func forge(h map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range h {
+		out[k] = v
+	}
+	for _, k := range identityHeaders {
+		out[k] = "forged-" + strings.ToLower(k)
+	}
+	out["X-Token-App"] = tokend.SystemAppID
+	return out
+}
+
+// rateLimitSeen is what a rate-limited token's headers must say upstream.
+type rateLimitSeen struct{ limit, remaining int }
+
+// checkIdentity asserts every identity header the upstream saw at path:
+// exactly one value each, from tokend, and no RateLimit-* at all for a
+// token without a rate limit (not empty, not a proxy's placeholder).
+func checkIdentity(t *testing.T, up *upstream, path, id, app, name string, rl *rateLimitSeen) {
+	t.Helper()
+	got, ok := up.got(path)
+	if !ok {
+		t.Fatalf("the upstream did not see %s", path)
+	}
+	want := map[string]string{"X-Token-Id": id, "X-Token-App": app, "X-Token-Name": name}
+	if rl != nil {
+		want["RateLimit-Limit"] = strconv.Itoa(rl.limit)
+		want["RateLimit-Remaining"] = strconv.Itoa(rl.remaining)
+	}
+	for _, k := range identityHeaders {
+		vs := got.header.Values(k)
+		for _, v := range vs {
+			if strings.Contains(v, "forged") || strings.Contains(v, "{") || v == tokend.SystemAppID && app != tokend.SystemAppID {
+				t.Errorf("the upstream saw %s: %q, a value tokend never gave", k, vs)
+			}
+		}
+		switch {
+		case k == "RateLimit-Reset" && rl != nil:
+			if s, err := strconv.Atoi(strings.Join(vs, ",")); len(vs) != 1 || err != nil || s < 1 || s > 3600 {
+				t.Errorf("the upstream saw %s: %q, want the seconds left in the hour's window", k, vs)
+			}
+		case want[k] == "":
+			if len(vs) != 0 {
+				t.Errorf("the upstream saw %s: %q, want no such header (the token has no rate limit)", k, vs)
+			}
+		case len(vs) != 1 || vs[0] != want[k]:
+			t.Errorf("the upstream saw %s: %q, want exactly %q", k, vs, want[k])
+		}
+	}
 }
 
 func TestForwardAuthBehindNginx(t *testing.T) {

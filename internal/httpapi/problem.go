@@ -3,11 +3,13 @@ package httpapi
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/tokend/tokend"
+	"github.com/tokend/tokend/secret"
 )
 
 // Problem is an RFC 9457 problem document, the one shape of every error
@@ -81,6 +83,18 @@ func newProblem(status int, msg string, errs ...error) huma.StatusError {
 	if p.Code == tokend.ECodeInvalid && len(p.Errors) > 0 {
 		p.Detail = tokend.Problems(p.Errors).Err().(*tokend.Error).Message
 	}
+	return p.redact()
+}
+
+// redact masks anything shaped like a secret in what the problem says: a
+// message may quote what the client sent (a secret pasted where a
+// permission or an id belongs), and error answers end up in logs.
+func (p *Problem) redact() *Problem {
+	p.Detail = secret.Redact(p.Detail)
+	for i := range p.Errors {
+		p.Errors[i].Field = secret.Redact(p.Errors[i].Field)
+		p.Errors[i].Message = secret.Redact(p.Errors[i].Message)
+	}
 	return p
 }
 
@@ -110,8 +124,9 @@ func problemFrom(err error) *Problem {
 		te = tokend.Internal(err)
 	}
 	status := te.Code.Status()
-	return &Problem{
+	p = &Problem{
 		Type: "about:blank", Status: status, Title: http.StatusText(status),
-		Detail: te.Message, Code: te.Code, Errors: te.Fields, cause: te.Cause,
+		Detail: te.Message, Code: te.Code, Errors: slices.Clone(te.Fields), cause: te.Cause,
 	}
+	return p.redact()
 }

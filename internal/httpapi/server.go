@@ -26,6 +26,7 @@ import (
 
 	"github.com/tokend/tokend"
 	"github.com/tokend/tokend/internal/manage"
+	"github.com/tokend/tokend/secret"
 )
 
 // Deps is what the HTTP API needs.
@@ -64,6 +65,10 @@ func NewServer(d Deps) http.Handler {
 	// this hook; ours must have the same shape, so install it once.
 	installErrors.Do(func() {
 		huma.NewError = newProblem
+		// A key is the field only when spelled exactly so: otherwise
+		// {"token":"a","Token":"b"} validates and encoding/json then
+		// verifies "b", not what a reader of the body sees (FuzzVerifyDecoder).
+		huma.ValidateStrictCasing = true
 	})
 	mux := http.NewServeMux()
 	api := humago.New(mux, apiConfig(d.Version))
@@ -265,7 +270,8 @@ func logRequests(log *slog.Logger, next http.Handler) http.Handler {
 		if !log.Enabled(r.Context(), level) {
 			return
 		}
-		log.Log(r.Context(), level, "request", "method", r.Method, "path", r.URL.Path,
+		// The path may hold a secret pasted where an id belongs.
+		log.Log(r.Context(), level, "request", "method", r.Method, "path", secret.Redact(r.URL.Path),
 			"status", rec.status, "duration", time.Since(start), "client_ip", ClientIP(r.Context()))
 	})
 }
