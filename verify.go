@@ -2,6 +2,7 @@ package tokend
 
 import (
 	"context"
+	"net/netip"
 	"strings"
 	"time"
 )
@@ -36,6 +37,22 @@ type VerifyRequest struct {
 	Permissions []string `json:"permissions,omitempty" maxItems:"32" doc:"Every permission the request needs (resource:action, or read / write)."`
 	IP          string   `json:"ip,omitempty" maxLength:"64" doc:"The client address, checked against allowed_ips."`
 	Origin      string   `json:"origin,omitempty" maxLength:"512" doc:"The browser Origin header, if any."`
+}
+
+// Check answers a VALIDATION_FAILED error for a question that is not well
+// formed: an ip that is not one IPv4 or IPv6 address (without a zone). The
+// ip feeds allowed_ips and is stored as the last-used address, so nothing
+// else may pass.
+func (r VerifyRequest) Check() error {
+	if r.IP == "" {
+		return nil
+	}
+	if a, err := netip.ParseAddr(r.IP); err != nil || a.Zone() != "" {
+		var p Problems
+		p.Add("ip", "must be an IPv4 or IPv6 address such as 203.0.113.7 or 2001:db8::7")
+		return p.Err()
+	}
+	return nil
 }
 
 // VerifyResult is the answer. Token is set when the secret identified a
