@@ -17,6 +17,7 @@ const (
 	ECodeNotFound           ErrorCode = "NOT_FOUND"           // 404
 	ECodeConflict           ErrorCode = "CONFLICT"            // 409
 	ECodePreconditionFailed ErrorCode = "PRECONDITION_FAILED" // 412
+	ECodeMethodNotAllowed   ErrorCode = "METHOD_NOT_ALLOWED"  // 405
 	ECodeTooLarge           ErrorCode = "TOO_LARGE"           // 413
 	ECodeRateLimited        ErrorCode = "RATE_LIMITED"        // 429
 	ECodeUnavailable        ErrorCode = "UNAVAILABLE"         // 503
@@ -120,6 +121,8 @@ func (c ErrorCode) Status() int {
 		return 403
 	case ECodeNotFound:
 		return 404
+	case ECodeMethodNotAllowed:
+		return 405
 	case ECodeConflict:
 		return 409
 	case ECodePreconditionFailed:
@@ -147,6 +150,8 @@ func CodeForStatus(status int) ErrorCode {
 		return ECodeForbidden
 	case 404:
 		return ECodeNotFound
+	case 405:
+		return ECodeMethodNotAllowed
 	case 409:
 		return ECodeConflict
 	case 412:

@@ -3,6 +3,7 @@ package tokend
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"net/url"
 	"regexp"
@@ -174,7 +175,8 @@ var (
 	permissionRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]*:([a-z0-9][a-z0-9_.-]*|\*)$`)
 )
 
-// CheckName checks a token or app name.
+// CheckName checks a token, app or user name: one line of printable text
+// (CheckText's LineText rule).
 func CheckName(p *Problems, field, name string) {
 	n := utf8.RuneCountInString(name)
 	switch {
@@ -182,27 +184,105 @@ func CheckName(p *Problems, field, name string) {
 		p.Add(field, "is required")
 	case n > MaxNameLen:
 		p.Add(field, "must be at most %d characters (it has %d)", MaxNameLen, n)
-	case !utf8.ValidString(name) || strings.ContainsFunc(name, isControl):
-		p.Add(field, "must not contain control characters")
+	default:
+		CheckText(p, field, name, LineText)
 	}
 }
 
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
-
-// CheckDescription checks a description.
+// CheckDescription checks a description (CheckText's ProseText rule).
 func CheckDescription(p *Problems, field, d string) {
 	if n := utf8.RuneCountInString(d); n > MaxDescriptionLen {
 		p.Add(field, "must be at most %d characters (it has %d)", MaxDescriptionLen, n)
 	}
-	if !utf8.ValidString(d) {
-		p.Add(field, "must be valid UTF-8")
+	CheckText(p, field, d, ProseText)
+}
+
+// TextKind is the rule a piece of text is held to.
+type TextKind int
+
+const (
+	// LineText is one line shown as is and compared by eye: names,
+	// permissions, origins, email addresses, metadata keys, list filters.
+	// It refuses every control character (C0, DEL, C1), the bidirectional
+	// controls that can make a name read as another (U+202A–U+202E,
+	// U+2066–U+2069, U+200E, U+200F, U+061C), the byte order mark
+	// (U+FEFF) and the invisible zero-width characters (U+200B–U+200D,
+	// U+2060).
+	LineText TextKind = iota
+	// ProseText is free text (descriptions, metadata string values): it
+	// may hold newlines (LF or CR LF) and tabs, but no other control
+	// character and no bidirectional control.
+	ProseText
+)
+
+// CheckText checks that s is valid UTF-8 holding only what text of this kind
+// may hold; it is the one place that decides which characters tokend takes.
+// Stores rely on it: PostgreSQL refuses NUL in text and \u0000 in jsonb.
+func CheckText(p *Problems, field, s string, kind TextKind) {
+	if msg := TextProblem(s, kind); msg != "" {
+		p.Add(field, "%s", msg)
 	}
 }
 
-// CheckPrefix checks a secret prefix.
+// TextProblem answers why s is not text of this kind, or "" when it is.
+func TextProblem(s string, kind TextKind) string {
+	for i, r := range s {
+		if r == utf8.RuneError {
+			if _, size := utf8.DecodeRuneInString(s[i:]); size == 1 {
+				return "must be valid UTF-8"
+			}
+		}
+		if kind == ProseText {
+			if r == '\n' || r == '\t' || (r == '\r' && i+1 < len(s) && s[i+1] == '\n') {
+				continue
+			}
+			if isBidiControl(r) {
+				return fmt.Sprintf("must not contain %U (a bidirectional control character)", r)
+			}
+		} else {
+			switch {
+			case isBidiControl(r):
+				return fmt.Sprintf("must not contain %U (a bidirectional control character)", r)
+			case isInvisible(r):
+				return fmt.Sprintf("must not contain %U (an invisible character)", r)
+			}
+		}
+		if isControl(r) {
+			return fmt.Sprintf("must not contain control characters (%U)", r)
+		}
+	}
+	return ""
+}
+
+// isControl reports C0 and C1 control characters and DEL.
+func isControl(r rune) bool { return r < 0x20 || (r >= 0x7f && r <= 0x9f) }
+
+// isBidiControl reports the characters that change the direction of the
+// text around them (the "Trojan Source" characters) and the marks that
+// steer it.
+func isBidiControl(r rune) bool {
+	return (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) || r == 0x200e || r == 0x200f || r == 0x061c
+}
+
+// isInvisible reports zero-width characters and the byte order mark, which
+// make two names that look the same differ.
+func isInvisible(r rune) bool {
+	return (r >= 0x200b && r <= 0x200d) || r == 0x2060 || r == 0xfeff
+}
+
+// SystemPrefix is the secret prefix of admin tokens (the system app's).
+const SystemPrefix = "tkd_admin"
+
+// CheckPrefix checks a secret prefix. The system app's prefix, and every
+// prefix that begins with it, are reserved: a secret of another app must
+// never look like an admin token (tkd_admin_…, tkd_adminx_…) to a person or
+// a secret scanner.
 func CheckPrefix(p *Problems, field, prefix string) {
-	if !prefixRE.MatchString(prefix) {
+	switch {
+	case !prefixRE.MatchString(prefix):
 		p.Add(field, "must be 1 to 16 lower-case letters, digits or underscores, starting with a letter")
+	case strings.HasPrefix(prefix, SystemPrefix):
+		p.Add(field, "%q is reserved: secrets starting with %s are admin tokens", prefix, SystemPrefix)
 	}
 }
 
@@ -215,7 +295,7 @@ func CheckPermissionCatalog(p *Problems, field string, perms []string) {
 	seen := map[string]bool{}
 	for i, perm := range perms {
 		if len(perm) > MaxPermissionLen || !permissionRE.MatchString(perm) || strings.HasSuffix(perm, ":*") {
-			p.Add(field+"["+strconv.Itoa(i)+"]", "%q is not of the form resource:action (lower case)", perm)
+			p.Add(field+"["+strconv.Itoa(i)+"]", "%s is not of the form resource:action (lower case)", quote(perm))
 		} else if seen[perm] {
 			p.Add(field+"["+strconv.Itoa(i)+"]", "%q is listed twice", perm)
 		}
@@ -235,8 +315,10 @@ func CheckGranted(p *Problems, field string, perms, catalog []string) {
 		return
 	}
 	for i, perm := range perms {
-		if !inCatalog(perm, catalog) {
-			p.Add(field+"["+strconv.Itoa(i)+"]", "%q is not in the application's permission catalog", perm)
+		if msg := TextProblem(perm, LineText); msg != "" {
+			p.Add(field+"["+strconv.Itoa(i)+"]", "%s", msg)
+		} else if !inCatalog(perm, catalog) {
+			p.Add(field+"["+strconv.Itoa(i)+"]", "%s is not in the application's permission catalog", quote(perm))
 		}
 	}
 }
@@ -265,7 +347,7 @@ func CheckIPs(p *Problems, field string, ips []string) {
 	}
 	for i, s := range ips {
 		if _, err := ParsePrefix(s); err != nil {
-			p.Add(field+"["+strconv.Itoa(i)+"]", "%q is not an IP range such as 203.0.113.0/24 or 2001:db8::/32", s)
+			p.Add(field+"["+strconv.Itoa(i)+"]", "%s is not an IP range such as 203.0.113.0/24 or 2001:db8::/32", quote(s))
 		}
 	}
 }
@@ -304,8 +386,10 @@ func CheckOrigins(p *Problems, field string, origins []string) {
 		return
 	}
 	for i, o := range origins {
-		if NormalizeOrigin(o) == "" {
-			p.Add(field+"["+strconv.Itoa(i)+"]", "%q is not an origin such as https://app.example.com", o)
+		if msg := TextProblem(o, LineText); msg != "" {
+			p.Add(field+"["+strconv.Itoa(i)+"]", "%s", msg)
+		} else if NormalizeOrigin(o) == "" {
+			p.Add(field+"["+strconv.Itoa(i)+"]", "%s is not an origin such as https://app.example.com", quote(o))
 		}
 	}
 }
@@ -334,9 +418,13 @@ func CheckRateLimit(p *Problems, field string, rl *RateLimit) {
 	}
 }
 
-// CheckMetadata checks metadata size.
+// CheckMetadata checks metadata: its size, keys that are LineText and
+// string values that are ProseText, at any depth.
 func CheckMetadata(p *Problems, field string, m map[string]any) {
 	if m == nil {
+		return
+	}
+	if checkJSONText(p, field, m) {
 		return
 	}
 	b, err := json.Marshal(m)
@@ -344,6 +432,60 @@ func CheckMetadata(p *Problems, field string, m map[string]any) {
 		p.Add(field, "must be a JSON object")
 	} else if len(b) > MaxMetadataBytes {
 		p.Add(field, "must be at most %d bytes of JSON (it has %d)", MaxMetadataBytes, len(b))
+	}
+}
+
+// quote shows a caller's value in a message: quoted, with anything that is
+// not printable escaped, and cut short when long.
+func quote(s string) string {
+	if len(s) > 100 {
+		s = s[:100] + "…"
+	}
+	return strconv.QuoteToASCII(s)
+}
+
+// checkJSONText checks the keys and strings of a decoded JSON value and
+// reports whether it found a problem.
+func checkJSONText(p *Problems, field string, v any) bool {
+	bad := false
+	switch v := v.(type) {
+	case string:
+		if msg := TextProblem(v, ProseText); msg != "" {
+			p.Add(field, "%s", msg)
+			bad = true
+		}
+	case map[string]any:
+		for k, e := range v {
+			if msg := TextProblem(k, LineText); msg != "" {
+				p.Add(field, "keys %s", msg)
+				bad = true
+				continue
+			}
+			bad = checkJSONText(p, field+"."+k, e) || bad
+		}
+	case []any:
+		for i, e := range v {
+			bad = checkJSONText(p, field+"["+strconv.Itoa(i)+"]", e) || bad
+		}
+	}
+	return bad
+}
+
+// MaxLifetime is the one cap on how far away an expiry may be, however it is
+// given (expires_in of any form, expires_at, an app's max_token_lifetime).
+const MaxLifetime = Duration(36500 * 24 * time.Hour)
+
+// lifetimeTooLong is the one message for an expiry past MaxLifetime.
+const lifetimeTooLong = "must be at most 36500d (100 years)"
+
+// CheckMaxLifetime checks an app's maximum token lifetime.
+func CheckMaxLifetime(p *Problems, field string, d *Duration) {
+	switch {
+	case d == nil:
+	case time.Duration(*d) < time.Minute:
+		p.Add(field, "must be at least 1m")
+	case *d > MaxLifetime:
+		p.Add(field, lifetimeTooLong)
 	}
 }
 
@@ -359,8 +501,8 @@ func ResolveExpiry(p *Problems, in string, at *time.Time, now time.Time) *time.T
 			p.Add("expires_at", "must be in the future")
 			return nil
 		}
-		if at.After(now.AddDate(100, 0, 0)) {
-			p.Add("expires_at", "must be within 100 years")
+		if at.Sub(now) > time.Duration(MaxLifetime) {
+			p.Add("expires_at", lifetimeTooLong)
 			return nil
 		}
 		t := at.UTC().Truncate(time.Second)
@@ -373,6 +515,10 @@ func ResolveExpiry(p *Problems, in string, at *time.Time, now time.Time) *time.T
 	d, err := ParseDuration(in)
 	if err != nil || d <= 0 || time.Duration(d) < time.Minute {
 		p.Add("expires_in", "must be 7d, 30d, 90d, unlimited, or a duration of at least 1m such as 12h")
+		return nil
+	}
+	if d > MaxLifetime {
+		p.Add("expires_in", lifetimeTooLong)
 		return nil
 	}
 	t := now.Add(time.Duration(d)).UTC().Truncate(time.Second)

@@ -16,8 +16,11 @@ type Store interface {
 	// UpdateApp runs fn on the stored app inside one transaction and stores
 	// the result with Version+1 and the Event fn returns. fn's error aborts.
 	UpdateApp(ctx context.Context, id string, fn func(a *App) (Event, error)) (App, error)
-	// DeleteApp deletes the app and all of its tokens.
-	DeleteApp(ctx context.Context, id string, ev Event) error
+	// DeleteApp deletes the app and all of its tokens. version, when not
+	// 0, must be the stored one, checked inside the delete's transaction
+	// (ErrStale otherwise), so that a concurrent update cannot slip in
+	// between the check and the delete.
+	DeleteApp(ctx context.Context, id string, version int64, ev Event) error
 
 	// CreateToken stores a new token; ErrConflict when another live token of
 	// the app has the same name or the secret hash exists.
@@ -35,7 +38,10 @@ type Store interface {
 	// changes SecretHash, the old hash is kept as a retired secret that
 	// verifies until the new PreviousSecretExpiresAt (not at all when nil).
 	UpdateToken(ctx context.Context, id string, fn func(t *Token) (Event, error)) (Token, error)
-	DeleteToken(ctx context.Context, id string, ev Event) error
+	// DeleteToken deletes the token. version, when not 0, must be the
+	// stored one, checked inside the delete's transaction (ErrStale
+	// otherwise).
+	DeleteToken(ctx context.Context, id string, version int64, ev Event) error
 	// RevokeAppTokens revokes every token of the app that is not revoked yet
 	// and answers how many it revoked. ev is recorded once.
 	RevokeAppTokens(ctx context.Context, appID string, at time.Time, ev Event) (int, error)

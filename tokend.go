@@ -10,6 +10,7 @@ package tokend
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -150,7 +151,7 @@ type Duration time.Duration
 func ParseDuration(s string) (Duration, error) {
 	if n, ok := strings.CutSuffix(s, "d"); ok {
 		days, err := strconv.Atoi(n)
-		if err != nil || days < 0 || days > 100*365 {
+		if err != nil || days < 0 || int64(days) > int64(math.MaxInt64/(24*time.Hour)) {
 			return 0, fmt.Errorf("invalid duration %q", s)
 		}
 		return Duration(time.Duration(days) * 24 * time.Hour), nil

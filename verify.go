@@ -2,6 +2,7 @@ package tokend
 
 import (
 	"context"
+	"net/netip"
 	"strings"
 	"time"
 )
@@ -58,6 +59,22 @@ const (
 
 // PeerKey is the VerifyRequest.Peer of a peer address at a door.
 func PeerKey(door, addr string) string { return door + "|" + addr }
+
+// Check answers a VALIDATION_FAILED error for a question that is not well
+// formed: an ip that is not one IPv4 or IPv6 address (without a zone). The
+// ip feeds allowed_ips and is stored as the last-used address, so nothing
+// else may pass.
+func (r VerifyRequest) Check() error {
+	if r.IP == "" {
+		return nil
+	}
+	if a, err := netip.ParseAddr(r.IP); err != nil || a.Zone() != "" {
+		var p Problems
+		p.Add("ip", "must be an IPv4 or IPv6 address such as 203.0.113.7 or 2001:db8::7")
+		return p.Err()
+	}
+	return nil
+}
 
 // VerifyResult is the answer. Token is set when the secret identified a
 // token, whatever the code; RateLimit when the token has a limit.

@@ -58,6 +58,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -443,15 +444,24 @@ func (m *middleware) permissions(r *http.Request) []string {
 	return permsWrite
 }
 
+// clientIP answers the client address as tokend takes it: one IP address
+// without a zone (tokend refuses anything else with 422), or "" when there
+// is none (a Unix socket peer, or an ipFn answer that is not an address).
 func (m *middleware) clientIP(r *http.Request) string {
+	ip := r.RemoteAddr
 	if m.ipFn != nil {
-		return m.ipFn(r)
+		ip = m.ipFn(r)
+	} else if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		ip = host
 	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
+	a, err := netip.ParseAddr(ip)
+	switch {
+	case err != nil:
+		return ""
+	case a.Zone() != "":
+		return a.WithZone("").String()
 	}
-	return host
+	return ip
 }
 
 // credentials reads the token from Authorization: Bearer, or X-API-Key.

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"reflect"
 	"strings"
 	"sync"
@@ -146,6 +147,16 @@ func FuzzVerifyDecoder(f *testing.F) {
 		}
 		if _, ok := m["token"]; !ok {
 			t.Fatalf("%q was answered 200 without a token", body)
+		}
+		// The throttle's key comes from the connection, never the body.
+		if !strings.HasPrefix(fq.Peer, tokend.DoorVerify+"|") {
+			t.Fatalf("%q: the verifier was asked with the peer %q, not the connection's at the verify door", body, fq.Peer)
+		}
+		want.Peer = fq.Peer
+		if want.IP != "" {
+			if a, err := netip.ParseAddr(want.IP); err != nil || a.Zone() != "" {
+				t.Fatalf("%q was answered 200 with an ip that is not an address", body)
+			}
 		}
 		if !reflect.DeepEqual(*fq, want) {
 			t.Fatalf("%q: the verifier was asked %+v, the body says %+v", body, *fq, want)

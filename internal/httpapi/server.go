@@ -82,16 +82,48 @@ func NewServer(d Deps) http.Handler {
 		})
 	}
 	mux.Handle("/", fallback)
+	// Everything under /v1 is the API's, answered in problem+json even
+	// where no route matches; the dashboard never sees it.
+	unrouted := notRouted(api, mux)
+	mux.Handle("/v1/", unrouted)
+	mux.Handle("/v1", unrouted)
 	if d.Metrics != nil {
 		mux.Handle("GET /metrics", d.Metrics)
 	}
 	var h http.Handler = mux
+	h = strictJSON(api, h)
 	h = jsonByDefault(h)
 	h = secureHeaders(h)
 	h = recoverPanics(api, d.Logger, h)
 	h = logRequests(d.Logger, h)
 	h = clientIP(d.TrustedProxies, h)
 	return h
+}
+
+// notRouted answers a /v1 request that no route takes: 405 with Allow when
+// the path has routes for other methods, 404 otherwise. With the /v1/
+// catch-all registered, ServeMux hands it wrong-method requests too instead
+// of answering 405 itself, so the methods the path has are asked of the
+// mux.
+func notRouted(api huma.API, mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var allow []string
+		for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+			probe := *r
+			probe.Method = m
+			if _, pattern := mux.Handler(&probe); pattern != "" && pattern != "/" && pattern != "/v1/" && pattern != "/v1" {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) == 0 {
+			writeProblem(api, w, r, &Problem{Type: "about:blank", Status: http.StatusNotFound,
+				Title: http.StatusText(http.StatusNotFound), Code: tokend.ECodeNotFound, Detail: "no such endpoint"})
+			return
+		}
+		p := &Problem{Type: "about:blank", Status: http.StatusMethodNotAllowed, Title: http.StatusText(http.StatusMethodNotAllowed),
+			Code: tokend.ECodeMethodNotAllowed, Detail: r.Method + " is not allowed here; allowed: " + strings.Join(allow, ", ")}
+		writeProblem(api, w, r, p.withHeader("Allow", strings.Join(allow, ", ")))
+	})
 }
 
 func apiConfig(version string) huma.Config {

@@ -128,6 +128,9 @@ type verifyOutput struct {
 
 func handleVerify(v tokend.Verifier) func(context.Context, *verifyInput) (*verifyOutput, error) {
 	return func(ctx context.Context, in *verifyInput) (*verifyOutput, error) {
+		if err := in.Body.Check(); err != nil {
+			return nil, err
+		}
 		req := in.Body
 		req.Peer = verifyPeer(ctx)
 		res, err := v.Verify(ctx, req)
@@ -246,7 +249,17 @@ func registerVerify(api huma.API, log *slog.Logger, op huma.Operation, v tokend.
 			slow(hctx)
 			return
 		}
+		if p := checkJSON(buf.Bytes()); p != nil {
+			writeProblem(api, w, r, p)
+			return
+		}
 		req, ok := decodeVerifyRequest(buf.Bytes())
+		if ok {
+			if err := req.Check(); err != nil {
+				writeProblem(api, w, r, problemFrom(err))
+				return
+			}
+		}
 		if !ok {
 			r.Body = replay{bytes.NewReader(buf.Bytes()), r.Body}
 			slow(hctx)

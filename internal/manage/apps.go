@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"time"
 
 	"github.com/tokend/tokend"
 	"github.com/tokend/tokend/secret"
@@ -15,9 +14,7 @@ func checkApp(p *tokend.Problems, a *tokend.App) {
 	tokend.CheckPrefix(p, "token_prefix", a.TokenPrefix)
 	tokend.CheckPermissionCatalog(p, "permissions", a.Permissions)
 	a.Permissions = dedupe(a.Permissions)
-	if d := a.MaxTokenLifetime; d != nil && (time.Duration(*d) < time.Minute || time.Duration(*d) > 100*365*24*time.Hour) {
-		p.Add("max_token_lifetime", "must be between 1m and 36500d")
-	}
+	tokend.CheckMaxLifetime(p, "max_token_lifetime", a.MaxTokenLifetime)
 }
 
 // CreateApp creates an application.
@@ -57,6 +54,9 @@ func (s *Service) App(ctx context.Context, a tokend.Actor, id string) (tokend.Ap
 	if err := a.Require(tokend.PermAppsRead); err != nil {
 		return tokend.App{}, err
 	}
+	if err := checkID(id, "app"); err != nil {
+		return tokend.App{}, err
+	}
 	app, err := s.store.App(ctx, id)
 	return presentApp(app), storeErr(err, "app")
 }
@@ -84,6 +84,9 @@ func (s *Service) Apps(ctx context.Context, a tokend.Actor, f tokend.AppFilter) 
 // UpdateApp edits an application. The system app cannot be edited.
 func (s *Service) UpdateApp(ctx context.Context, a tokend.Actor, id string, patch tokend.AppPatch, version int64) (tokend.App, error) {
 	if err := a.Require(tokend.PermAppsWrite); err != nil {
+		return tokend.App{}, err
+	}
+	if err := checkID(id, "app"); err != nil {
 		return tokend.App{}, err
 	}
 	now := s.Now()
@@ -142,7 +145,7 @@ func (s *Service) UpdateApp(ctx context.Context, a tokend.Actor, id string, patc
 		return s.App(ctx, a, id)
 	}
 	if err != nil {
-		return tokend.App{}, storeErr(err, "app")
+		return tokend.App{}, storeErrIfMatch(err, "app", version)
 	}
 	s.inval.AppChanged(id)
 	return presentApp(app), nil
@@ -153,19 +156,24 @@ func (s *Service) DeleteApp(ctx context.Context, a tokend.Actor, id string, vers
 	if err := a.Require(tokend.PermAppsWrite, tokend.PermTokensDelete); err != nil {
 		return err
 	}
+	if err := checkID(id, "app"); err != nil {
+		return err
+	}
 	app, err := s.store.App(ctx, id)
 	if err != nil {
-		return storeErr(err, "app")
-	}
-	if err := versionCheck(version, app.Version); err != nil {
-		return err
+		return storeErrIfMatch(err, "app", version)
 	}
 	if app.System {
 		return tokend.Errorf(tokend.ECodeForbidden, "the system application is built in and cannot be deleted")
 	}
+	if err := versionCheck(version, app.Version); err != nil {
+		return err
+	}
 	ev := s.event(a, tokend.ActionAppDelete, id, "", map[string]any{"name": app.Name})
-	if err := s.store.DeleteApp(ctx, id, ev); err != nil {
-		return storeErr(err, "app")
+	// The store checks the version again inside its delete: a concurrent
+	// edit carrying the same ETag and this delete cannot both win.
+	if err := s.store.DeleteApp(ctx, id, version, ev); err != nil {
+		return storeErrIfMatch(err, "app", version)
 	}
 	s.inval.AppChanged(id)
 	s.log.InfoContext(ctx, "app deleted", "app_id", id, "actor", a.Ref())
@@ -175,6 +183,9 @@ func (s *Service) DeleteApp(ctx context.Context, a tokend.Actor, id string, vers
 // RevokeAll revokes every token of an application and answers how many.
 func (s *Service) RevokeAll(ctx context.Context, a tokend.Actor, appID string) (int, error) {
 	if err := a.Require(tokend.PermTokensWrite); err != nil {
+		return 0, err
+	}
+	if err := checkID(appID, "app"); err != nil {
 		return 0, err
 	}
 	app, err := s.store.App(ctx, appID)
@@ -203,6 +214,13 @@ func (s *Service) Events(ctx context.Context, a tokend.Actor, f tokend.EventFilt
 	}
 	var p tokend.Problems
 	checkLimit(&p, f.Limit)
+	checkFilterID(&p, "token_id", f.TokenID)
+	checkFilterID(&p, "app_id", f.AppID)
+	if len(f.Action) > 100 {
+		p.Add("action", "must be at most 100 characters")
+	} else {
+		tokend.CheckText(&p, "action", f.Action, tokend.LineText)
+	}
 	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
 		p.Add("since", "must be before until")
 	}

@@ -75,7 +75,7 @@ func (s *Service) Store() tokend.Store { return s.store }
 func (s *Service) Now() time.Time { return s.now().UTC() }
 
 // SystemPrefix is the secret prefix of admin tokens.
-const SystemPrefix = "tkd_admin"
+const SystemPrefix = tokend.SystemPrefix
 
 // EnsureSystemApp creates the built-in system app if it is missing.
 func (s *Service) EnsureSystemApp(ctx context.Context) error {
@@ -148,6 +148,17 @@ func storeErr(err error, what string) error {
 	}
 }
 
+// storeErrIfMatch is storeErr for a change made under If-Match (version not
+// 0): a resource that is gone fails the precondition (RFC 9110, 13.1.1), so
+// that of an edit and a delete racing with the same ETag, the one that lost
+// answers 412 whichever it is.
+func storeErrIfMatch(err error, what string, version int64) error {
+	if version != 0 && errors.Is(err, tokend.ErrNotFound) {
+		return tokend.ErrStale
+	}
+	return storeErr(err, what)
+}
+
 // present puts a token in the form callers see: the derived status, and
 // empty lists and objects rather than nulls.
 func (s *Service) present(t tokend.Token) tokend.Token {
@@ -209,6 +220,23 @@ func fmtTime(t *time.Time) any {
 		return nil
 	}
 	return t.UTC().Format(time.RFC3339)
+}
+
+// checkID answers NOT_FOUND for an id of a shape tokend never gives out
+// (control characters, invalid UTF-8, anything else), without asking the
+// store: such an id names nothing, and some stores fail on the bytes.
+func checkID(id, what string) error {
+	if !tokend.ValidID(id) {
+		return tokend.Errorf(tokend.ECodeNotFound, "%s not found", what)
+	}
+	return nil
+}
+
+// checkFilterID checks an id a list is filtered by.
+func checkFilterID(p *tokend.Problems, field, id string) {
+	if id != "" && !tokend.ValidID(id) {
+		p.Add(field, "is not an id such as tok_… or app_…")
+	}
 }
 
 func versionCheck(want, have int64) error {

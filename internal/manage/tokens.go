@@ -105,6 +105,10 @@ func (s *Service) appFor(ctx context.Context, p *tokend.Problems, appID string) 
 		p.Add("app_id", "is required")
 		return tokend.App{}, nil
 	}
+	if !tokend.ValidID(appID) {
+		p.Add("app_id", "no application with this id")
+		return tokend.App{}, nil
+	}
 	app, err := s.store.App(ctx, appID)
 	if errors.Is(err, tokend.ErrNotFound) {
 		p.Add("app_id", "no application with this id")
@@ -205,6 +209,9 @@ func (s *Service) Token(ctx context.Context, a tokend.Actor, id string) (tokend.
 	if err := a.Require(tokend.PermTokensRead); err != nil {
 		return tokend.Token{}, err
 	}
+	if err := checkID(id, "token"); err != nil {
+		return tokend.Token{}, err
+	}
 	t, err := s.store.Token(ctx, id)
 	if err != nil {
 		return tokend.Token{}, storeErr(err, "token")
@@ -261,7 +268,10 @@ func checkTokenFilter(f tokend.TokenFilter) error {
 	}
 	if len(f.Query) > 100 {
 		p.Add("q", "must be at most 100 characters")
+	} else {
+		tokend.CheckText(&p, "q", f.Query, tokend.LineText)
 	}
+	checkFilterID(&p, "app_id", f.AppID)
 	checkLimit(&p, f.Limit)
 	return p.Err()
 }
@@ -269,6 +279,9 @@ func checkTokenFilter(f tokend.TokenFilter) error {
 // UpdateToken edits a token. version, when not 0, must be the stored one.
 func (s *Service) UpdateToken(ctx context.Context, a tokend.Actor, id string, patch tokend.TokenPatch, version int64) (tokend.Token, error) {
 	if err := a.Require(tokend.PermTokensWrite); err != nil {
+		return tokend.Token{}, err
+	}
+	if err := checkID(id, "token"); err != nil {
 		return tokend.Token{}, err
 	}
 	now := s.Now()
@@ -313,7 +326,7 @@ func (s *Service) UpdateToken(ctx context.Context, a tokend.Actor, id string, pa
 		return tokend.Token{}, conflict(p)
 	}
 	if err != nil {
-		return tokend.Token{}, storeErr(err, "token")
+		return tokend.Token{}, storeErrIfMatch(err, "token", version)
 	}
 	s.inval.TokenChanged(id)
 	return s.present(t), nil
@@ -454,9 +467,17 @@ func equalPtr[T comparable](a, b *T) bool {
 }
 
 // setStatus moves a token to a new status, idempotently.
+// The actor's right to manage the token is checked first: one who may not
+// change it learns nothing from "already so" (200) or "revoked" (409).
 func (s *Service) setStatus(ctx context.Context, a tokend.Actor, id string, version int64, action string, to tokend.Status) (tokend.Token, error) {
+	if err := checkID(id, "token"); err != nil {
+		return tokend.Token{}, err
+	}
 	now := s.Now()
 	t, err := s.store.UpdateToken(ctx, id, func(t *tokend.Token) (tokend.Event, error) {
+		if err := s.requireForToken(ctx, a, *t); err != nil {
+			return tokend.Event{}, err
+		}
 		if err := versionCheck(version, t.Version); err != nil {
 			return tokend.Event{}, err
 		}
@@ -465,9 +486,6 @@ func (s *Service) setStatus(ctx context.Context, a tokend.Actor, id string, vers
 		}
 		if t.Status == tokend.StatusRevoked {
 			return tokend.Event{}, tokend.Errorf(tokend.ECodeConflict, "the token is revoked; revocation is permanent")
-		}
-		if err := s.requireForToken(ctx, a, *t); err != nil {
-			return tokend.Event{}, err
 		}
 		from := t.Status
 		t.Status = to
@@ -481,7 +499,7 @@ func (s *Service) setStatus(ctx context.Context, a tokend.Actor, id string, vers
 		return s.Token(ctx, a, id)
 	}
 	if err != nil {
-		return tokend.Token{}, storeErr(err, "token")
+		return tokend.Token{}, storeErrIfMatch(err, "token", version)
 	}
 	s.inval.TokenChanged(id)
 	s.log.InfoContext(ctx, "token "+string(to), "token_id", id, "actor", a.Ref())
@@ -532,17 +550,20 @@ func (s *Service) RotateToken(ctx context.Context, a tokend.Actor, id string, gr
 		p.Add("grace_period", "must be between 0s and %s", MaxGracePeriod)
 		return tokend.Token{}, secret.Secret{}, p.Err()
 	}
+	if err := checkID(id, "token"); err != nil {
+		return tokend.Token{}, secret.Secret{}, err
+	}
 	now := s.Now()
 	var sec secret.Secret
 	t, err := s.store.UpdateToken(ctx, id, func(t *tokend.Token) (tokend.Event, error) {
+		if err := s.requireForToken(ctx, a, *t); err != nil {
+			return tokend.Event{}, err
+		}
 		if err := versionCheck(version, t.Version); err != nil {
 			return tokend.Event{}, err
 		}
 		if t.Status == tokend.StatusRevoked {
 			return tokend.Event{}, tokend.Errorf(tokend.ECodeConflict, "a revoked token cannot be rotated")
-		}
-		if err := s.requireForToken(ctx, a, *t); err != nil {
-			return tokend.Event{}, err
 		}
 		app, err := s.store.App(ctx, t.AppID)
 		if err != nil {
@@ -562,7 +583,7 @@ func (s *Service) RotateToken(ctx context.Context, a tokend.Actor, id string, gr
 		}), nil
 	})
 	if err != nil {
-		return tokend.Token{}, secret.Secret{}, storeErr(err, "token")
+		return tokend.Token{}, secret.Secret{}, storeErrIfMatch(err, "token", version)
 	}
 	s.inval.TokenChanged(id)
 	s.log.InfoContext(ctx, "token rotated", "token_id", id, "actor", a.Ref())
@@ -574,19 +595,25 @@ func (s *Service) DeleteToken(ctx context.Context, a tokend.Actor, id string, ve
 	if err := a.Require(tokend.PermTokensDelete); err != nil {
 		return err
 	}
+	if err := checkID(id, "token"); err != nil {
+		return err
+	}
 	t, err := s.store.Token(ctx, id)
 	if err != nil {
-		return storeErr(err, "token")
-	}
-	if err := versionCheck(version, t.Version); err != nil {
-		return err
+		return storeErrIfMatch(err, "token", version)
 	}
 	if err := s.requireForToken(ctx, a, t); err != nil {
 		return err
 	}
+	if err := versionCheck(version, t.Version); err != nil {
+		return err
+	}
+	// The store checks the version again inside its delete, so that a
+	// concurrent edit carrying the same ETag and this delete cannot both
+	// win.
 	ev := s.event(a, tokend.ActionTokenDelete, t.AppID, t.ID, map[string]any{"name": t.Name})
-	if err := s.store.DeleteToken(ctx, id, ev); err != nil {
-		return storeErr(err, "token")
+	if err := s.store.DeleteToken(ctx, id, version, ev); err != nil {
+		return storeErrIfMatch(err, "token", version)
 	}
 	s.inval.TokenChanged(id)
 	s.log.InfoContext(ctx, "token deleted", "token_id", id, "actor", a.Ref())
@@ -597,6 +624,9 @@ func (s *Service) DeleteToken(ctx context.Context, a tokend.Actor, id string, ve
 // Zero times mean the last 7 days.
 func (s *Service) TokenUsage(ctx context.Context, a tokend.Actor, id string, from, to time.Time) ([]tokend.UsageCount, error) {
 	if err := a.Require(tokend.PermTokensRead); err != nil {
+		return nil, err
+	}
+	if err := checkID(id, "token"); err != nil {
 		return nil, err
 	}
 	if _, err := s.store.Token(ctx, id); err != nil {

@@ -238,6 +238,9 @@ func (s *Service) Users(ctx context.Context, a tokend.Actor) ([]tokend.User, err
 // User answers one user: anyone may read themselves; reading others takes
 // users:write.
 func (s *Service) User(ctx context.Context, a tokend.Actor, id string) (tokend.User, error) {
+	if err := checkID(id, "user"); err != nil {
+		return tokend.User{}, err
+	}
 	if !isSelf(a, id) {
 		if err := a.Require(tokend.PermUsersWrite); err != nil {
 			return tokend.User{}, err
@@ -259,6 +262,9 @@ func (s *Service) User(ctx context.Context, a tokend.Actor, id string) (tokend.U
 // Disabling a user, or changing their role or password, ends their
 // sessions (the caller's own included, when they changed themselves).
 func (s *Service) UpdateUser(ctx context.Context, a tokend.Actor, id string, patch UserPatch, version int64) (tokend.User, error) {
+	if err := checkID(id, "user"); err != nil {
+		return tokend.User{}, err
+	}
 	self := isSelf(a, id)
 	ownPassword := self && patch.Password != nil && patch.Name == nil && patch.Role == nil && patch.Disabled == nil
 	if !ownPassword {
@@ -374,6 +380,9 @@ func (s *Service) UpdateUser(ctx context.Context, a tokend.Actor, id string, pat
 // DeleteUser deletes a user and their sessions; version, when not zero,
 // must be the stored one.
 func (s *Service) DeleteUser(ctx context.Context, a tokend.Actor, id string, version int64) error {
+	if err := checkID(id, "user"); err != nil {
+		return err
+	}
 	if err := a.Require(tokend.PermUsersWrite); err != nil {
 		return err
 	}
@@ -676,6 +685,10 @@ func CheckEmail(p *tokend.Problems, field, email string) {
 	}
 	if len(email) > MaxEmailLen {
 		p.Add(field, "must be at most %d characters", MaxEmailLen)
+		return
+	}
+	if msg := tokend.TextProblem(email, tokend.LineText); msg != "" {
+		p.Add(field, "%s", msg)
 		return
 	}
 	a, err := mail.ParseAddress(email)

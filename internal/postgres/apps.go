@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -108,11 +109,11 @@ func (s *Store) UpdateApp(ctx context.Context, id string, fn func(a *tokend.App)
 
 // DeleteApp deletes the app; its tokens, and with them their retired secrets
 // and usage, go by ON DELETE CASCADE. Events stay.
-func (s *Store) DeleteApp(ctx context.Context, id string, ev tokend.Event) error {
+func (s *Store) DeleteApp(ctx context.Context, id string, version int64, ev tokend.Event) error {
 	return s.write(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM apps WHERE id = $1`, id)
+		tag, err := tx.Exec(ctx, `DELETE FROM apps WHERE id = $1 AND ($2 = 0 OR version = $2)`, id, version)
 		if err := affectedOne(tag.RowsAffected(), err, "delete app"); err != nil {
-			return err
+			return staleIfExists(ctx, tx, `SELECT 1 FROM apps WHERE id = $1`, id, err)
 		}
 		if err := notify(ctx, tx, changedApp, id); err != nil {
 			return err
@@ -157,4 +158,22 @@ func scanApp(sc pgx.Row) (tokend.App, error) {
 	}
 	a.CreatedAt, a.UpdatedAt = created.UTC(), updated.UTC()
 	return a, nil
+}
+
+// staleIfExists answers, for a conditional delete that matched no row,
+// ErrStale when the row is there (its version is not the one expected) and
+// err (ErrNotFound, or a failure) when it is not.
+func staleIfExists(ctx context.Context, tx pgx.Tx, query, id string, err error) error {
+	if !errors.Is(err, tokend.ErrNotFound) {
+		return err
+	}
+	var one int
+	switch e := tx.QueryRow(ctx, query, id).Scan(&one); {
+	case e == nil:
+		return tokend.ErrStale
+	case errors.Is(e, pgx.ErrNoRows):
+		return tokend.ErrNotFound
+	default:
+		return storeErr("delete", e)
+	}
 }

@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -102,63 +101,24 @@ func pageLimit(n int) int {
 // Cursors are base64url of "<kind>:<sort key>", as on SQLite. The kind stops
 // a cursor of one list from being replayed against another.
 const (
-	kindToken = "t"
-	kindApp   = "a"
-	kindEvent = "e"
+	kindToken = tokend.CursorTokens
+	kindApp   = tokend.CursorApps
+	kindEvent = tokend.CursorEvents
 )
 
-// badCursor answers a cursor this store did not give out (or gave out for
-// another list) as the caller's mistake, not a server error.
-func badCursor() error {
-	var p tokend.Problems
-	p.Add("cursor", "is not a cursor from a previous page of this list")
-	return p.Err()
-}
-
-// timeCursor encodes a (created_at, id) sort key.
+// Cursors are the domain's (tokend.TimeCursor, tokend.IDCursor), decoded
+// strictly there.
 func timeCursor(kind string, at time.Time, id string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(kind + ":" + strconv.FormatInt(at.UnixMicro(), 10) + ":" + id))
+	return tokend.TimeCursor(kind, at, id)
 }
 
 func parseTimeCursor(kind, s string) (at time.Time, id string, err error) {
-	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return time.Time{}, "", badCursor()
-	}
-	k, rest, ok := strings.Cut(string(raw), ":")
-	if !ok || k != kind {
-		return time.Time{}, "", badCursor()
-	}
-	n, id, ok := strings.Cut(rest, ":")
-	if !ok || id == "" {
-		return time.Time{}, "", badCursor()
-	}
-	us, err := strconv.ParseInt(n, 10, 64)
-	if err != nil {
-		return time.Time{}, "", badCursor()
-	}
-	return time.UnixMicro(us).UTC(), id, nil
+	return tokend.ParseTimeCursor(kind, s)
 }
 
-func idCursor(kind string, id int64) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(kind + ":" + strconv.FormatInt(id, 10)))
-}
+func idCursor(kind string, id int64) string { return tokend.IDCursor(kind, id) }
 
-func parseIDCursor(kind, s string) (int64, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return 0, badCursor()
-	}
-	k, n, ok := strings.Cut(string(raw), ":")
-	if !ok || k != kind {
-		return 0, badCursor()
-	}
-	id, err := strconv.ParseInt(n, 10, 64)
-	if err != nil || id <= 0 {
-		return 0, badCursor()
-	}
-	return id, nil
-}
+func parseIDCursor(kind, s string) (int64, error) { return tokend.ParseIDCursor(kind, s) }
 
 // likeContains is a LIKE pattern (with ESCAPE '\') matching q anywhere, with
 // q's own wildcards taken literally: a search for "50%" must not match every

@@ -152,7 +152,9 @@ func TestChangesThroughOneStoreAreRelayedByAnothersListener(t *testing.T) {
 		{"edit", update("tok_a1", func(tok *tokend.Token) { tok.AllowedIPs = []string{"10.0.0.0/8"} }), "token:tok_a1"},
 		{"disable", update("tok_a1", func(tok *tokend.Token) { tok.Status = tokend.StatusDisabled }), "token:tok_a1"},
 		{"rotate", update("tok_a3", func(tok *tokend.Token) { tok.SecretHash = bytes.Repeat([]byte{7}, 32) }), "token:tok_a3"},
-		{"delete", func() error { return a.DeleteToken(ctx, "tok_a2", event(tokend.ActionTokenDelete, "app_a", "tok_a2")) }, "token:tok_a2"},
+		{"delete", func() error {
+			return a.DeleteToken(ctx, "tok_a2", 0, event(tokend.ActionTokenDelete, "app_a", "tok_a2"))
+		}, "token:tok_a2"},
 		{"revoke-all", func() error {
 			_, err := a.RevokeAppTokens(ctx, "app_a", t0, event(tokend.ActionAppRevokeAll, "app_a", ""))
 			return err
@@ -164,7 +166,7 @@ func TestChangesThroughOneStoreAreRelayedByAnothersListener(t *testing.T) {
 			})
 			return err
 		}, "app:app_a"},
-		{"app delete", func() error { return a.DeleteApp(ctx, "app_a", event(tokend.ActionAppDelete, "app_a", "")) }, "app:app_a"},
+		{"app delete", func() error { return a.DeleteApp(ctx, "app_a", 0, event(tokend.ActionAppDelete, "app_a", "")) }, "app:app_a"},
 	}
 	for _, c := range changes {
 		start := time.Now()
@@ -212,7 +214,7 @@ func TestARolledBackChangeIsNotRelayed(t *testing.T) {
 	if err == nil {
 		t.Fatal("an event that cannot be encoded was written")
 	}
-	if err := a.DeleteToken(t.Context(), "tok_a2", event(tokend.ActionTokenDelete, "app_a", "tok_a2")); err != nil {
+	if err := a.DeleteToken(t.Context(), "tok_a2", 0, event(tokend.ActionTokenDelete, "app_a", "tok_a2")); err != nil {
 		t.Fatal(err)
 	}
 	if got := rec.next(t, &pos, 5*time.Second); got != "token:tok_a2" {
@@ -311,7 +313,9 @@ func TestAnUnreachableDatabaseIsUnavailableAndComesBack(t *testing.T) {
 			})
 			return err
 		},
-		"delete": func() error { return s.DeleteToken(ctx, "tok_a1", event(tokend.ActionTokenDelete, "app_a", "tok_a1")) },
+		"delete": func() error {
+			return s.DeleteToken(ctx, "tok_a1", 0, event(tokend.ActionTokenDelete, "app_a", "tok_a1"))
+		},
 		"usage": func() error {
 			return s.RecordUsage(ctx, tokend.UsageBatch{Last: []tokend.LastUse{{TokenID: "tok_a1", At: t0, Uses: 1}}})
 		},
@@ -357,7 +361,7 @@ func TestAnUnreachableDatabaseIsUnavailableAndComesBack(t *testing.T) {
 	if err != nil || tok.Status != tokend.StatusDisabled {
 		t.Errorf("a write after the outage: %+v, %v", tok.Status, err)
 	}
-	if err := s.DeleteToken(ctx, "tok_a1", event(tokend.ActionTokenDelete, "app_a", "tok_a1")); err != nil {
+	if err := s.DeleteToken(ctx, "tok_a1", 0, event(tokend.ActionTokenDelete, "app_a", "tok_a1")); err != nil {
 		t.Errorf("delete after the outage: %v", err)
 	}
 }

@@ -281,11 +281,11 @@ func retireSecret(ctx context.Context, tx pgx.Tx, t tokend.Token, hash []byte) e
 
 // DeleteToken deletes the token; its retired secrets and usage go by ON
 // DELETE CASCADE. Its events stay: the audit log outlives what it is about.
-func (s *Store) DeleteToken(ctx context.Context, id string, ev tokend.Event) error {
+func (s *Store) DeleteToken(ctx context.Context, id string, version int64, ev tokend.Event) error {
 	return s.write(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM tokens WHERE id = $1`, id)
+		tag, err := tx.Exec(ctx, `DELETE FROM tokens WHERE id = $1 AND ($2 = 0 OR version = $2)`, id, version)
 		if err := affectedOne(tag.RowsAffected(), err, "delete token"); err != nil {
-			return err
+			return staleIfExists(ctx, tx, `SELECT 1 FROM tokens WHERE id = $1`, id, err)
 		}
 		if err := notify(ctx, tx, changedToken, id); err != nil {
 			return err

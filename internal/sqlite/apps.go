@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -106,11 +107,11 @@ func (s *Store) UpdateApp(ctx context.Context, id string, fn func(a *tokend.App)
 
 // DeleteApp deletes the app; its tokens, and with them their retired secrets
 // and usage, go by ON DELETE CASCADE. Events stay.
-func (s *Store) DeleteApp(ctx context.Context, id string, ev tokend.Event) error {
+func (s *Store) DeleteApp(ctx context.Context, id string, version int64, ev tokend.Event) error {
 	return s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM apps WHERE id = ?`, id)
+		res, err := tx.ExecContext(ctx, `DELETE FROM apps WHERE id = ?1 AND (?2 = 0 OR version = ?2)`, id, version)
 		if err := affectedOne(res, err, "delete app"); err != nil {
-			return err
+			return staleIfExists(ctx, tx, `SELECT 1 FROM apps WHERE id = ?`, id, err)
 		}
 		return insertEvent(ctx, tx, ev)
 	})
@@ -167,4 +168,22 @@ func scanApp(sc scanner) (tokend.App, error) {
 	}
 	a.CreatedAt, a.UpdatedAt = fromMicros(created), fromMicros(updated)
 	return a, nil
+}
+
+// staleIfExists answers, for a conditional delete that matched no row,
+// ErrStale when the row is there (its version is not the one expected) and
+// err (ErrNotFound, or a failure) when it is not.
+func staleIfExists(ctx context.Context, tx *sql.Tx, query, id string, err error) error {
+	if !errors.Is(err, tokend.ErrNotFound) {
+		return err
+	}
+	var one int
+	switch e := tx.QueryRowContext(ctx, query, id).Scan(&one); {
+	case e == nil:
+		return tokend.ErrStale
+	case errors.Is(e, sql.ErrNoRows):
+		return tokend.ErrNotFound
+	default:
+		return storeErr("delete", e)
+	}
 }

@@ -2,10 +2,8 @@ package sqlite
 
 import (
 	"database/sql"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -109,63 +107,28 @@ func pageLimit(n int) int {
 // Cursors are base64url of "<kind>:<sort key>". The kind stops a cursor of
 // one list from being replayed against another.
 const (
-	kindToken = "t"
-	kindApp   = "a"
-	kindEvent = "e"
+	kindToken = tokend.CursorTokens
+	kindApp   = tokend.CursorApps
+	kindEvent = tokend.CursorEvents
 )
 
-// badCursor answers a cursor this store did not give out (or gave out for
-// another list) as the caller's mistake, not a server error.
-func badCursor() error {
-	var p tokend.Problems
-	p.Add("cursor", "is not a cursor from a previous page of this list")
-	return p.Err()
-}
-
-// timeCursor encodes a (created_at, id) sort key.
+// Cursors are the domain's (tokend.TimeCursor, tokend.IDCursor), decoded
+// strictly there; the store keeps times as microseconds.
 func timeCursor(kind string, at time.Time, id string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(kind + ":" + strconv.FormatInt(micros(at), 10) + ":" + id))
+	return tokend.TimeCursor(kind, at, id)
 }
 
 func parseTimeCursor(kind, s string) (at int64, id string, err error) {
-	raw, err := base64.RawURLEncoding.DecodeString(s)
+	t, id, err := tokend.ParseTimeCursor(kind, s)
 	if err != nil {
-		return 0, "", badCursor()
+		return 0, "", err
 	}
-	k, rest, ok := strings.Cut(string(raw), ":")
-	if !ok || k != kind {
-		return 0, "", badCursor()
-	}
-	n, id, ok := strings.Cut(rest, ":")
-	if !ok || id == "" {
-		return 0, "", badCursor()
-	}
-	at, err = strconv.ParseInt(n, 10, 64)
-	if err != nil {
-		return 0, "", badCursor()
-	}
-	return at, id, nil
+	return micros(t), id, nil
 }
 
-func idCursor(kind string, id int64) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(kind + ":" + strconv.FormatInt(id, 10)))
-}
+func idCursor(kind string, id int64) string { return tokend.IDCursor(kind, id) }
 
-func parseIDCursor(kind, s string) (int64, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return 0, badCursor()
-	}
-	k, n, ok := strings.Cut(string(raw), ":")
-	if !ok || k != kind {
-		return 0, badCursor()
-	}
-	id, err := strconv.ParseInt(n, 10, 64)
-	if err != nil || id <= 0 {
-		return 0, badCursor()
-	}
-	return id, nil
-}
+func parseIDCursor(kind, s string) (int64, error) { return tokend.ParseIDCursor(kind, s) }
 
 // likeContains is a LIKE pattern (with ESCAPE '\') matching q anywhere, with
 // q's own wildcards taken literally: a search for "50%" must not match every

@@ -302,11 +302,11 @@ func retireSecret(ctx context.Context, tx *sql.Tx, t tokend.Token, hash []byte) 
 
 // DeleteToken deletes the token; its retired secrets and usage go by ON
 // DELETE CASCADE. Its events stay: the audit log outlives what it is about.
-func (s *Store) DeleteToken(ctx context.Context, id string, ev tokend.Event) error {
+func (s *Store) DeleteToken(ctx context.Context, id string, version int64, ev tokend.Event) error {
 	return s.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM tokens WHERE id = ?`, id)
+		res, err := tx.ExecContext(ctx, `DELETE FROM tokens WHERE id = ?1 AND (?2 = 0 OR version = ?2)`, id, version)
 		if err := affectedOne(res, err, "delete token"); err != nil {
-			return err
+			return staleIfExists(ctx, tx, `SELECT 1 FROM tokens WHERE id = ?`, id, err)
 		}
 		return insertEvent(ctx, tx, ev)
 	})

@@ -89,7 +89,7 @@ func testAppNotFound(t *testing.T, s tokend.Store) {
 	if called {
 		t.Error("UpdateApp called fn for a missing app")
 	}
-	err = s.DeleteApp(ctx, "app_nope", newEvent(tokend.ActionAppDelete, "app_nope", ""))
+	err = s.DeleteApp(ctx, "app_nope", 0, newEvent(tokend.ActionAppDelete, "app_nope", ""))
 	wantErrIs(t, "DeleteApp", err, tokend.ErrNotFound)
 	_, err = s.RevokeAppTokens(ctx, "app_nope", t0, newEvent(tokend.ActionAppRevokeAll, "app_nope", ""))
 	wantErrIs(t, "RevokeAppTokens", err, tokend.ErrNotFound)
@@ -210,7 +210,7 @@ func testAppDelete(t *testing.T, s tokend.Store) {
 		t.Fatal(err)
 	}
 
-	if err := s.DeleteApp(ctx, "app_a", newEvent(tokend.ActionAppDelete, "app_a", "")); err != nil {
+	if err := s.DeleteApp(ctx, "app_a", 0, newEvent(tokend.ActionAppDelete, "app_a", "")); err != nil {
 		t.Fatalf("DeleteApp: %v", err)
 	}
 

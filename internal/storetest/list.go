@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"cmp"
+	"encoding/base64"
 	"fmt"
 	"slices"
 	"testing"
@@ -245,18 +246,19 @@ func testListBadCursor(t *testing.T, s tokend.Store) {
 
 	lists := []struct {
 		name   string
+		kind   string
 		list   func(cursor string) error
 		others []string // real cursors of the other lists
 	}{
-		{"tokens", func(c string) error {
+		{"tokens", tokend.CursorTokens, func(c string) error {
 			_, err := s.Tokens(ctx, tokend.TokenFilter{Now: t0, Cursor: c})
 			return err
 		}, []string{ap.NextCursor, ep.NextCursor}},
-		{"apps", func(c string) error {
+		{"apps", tokend.CursorApps, func(c string) error {
 			_, err := s.Apps(ctx, tokend.AppFilter{Cursor: c})
 			return err
 		}, []string{tp.NextCursor, ep.NextCursor}},
-		{"events", func(c string) error {
+		{"events", tokend.CursorEvents, func(c string) error {
 			_, err := s.Events(ctx, tokend.EventFilter{Cursor: c})
 			return err
 		}, []string{tp.NextCursor, ap.NextCursor}},
@@ -269,6 +271,29 @@ func testListBadCursor(t *testing.T, s tokend.Store) {
 			"SQL in a cursor":       "' OR 1=1 --",
 			"another list's cursor": l.others[0],
 			"a third list's cursor": l.others[1],
+		}
+		// Crafted cursors of the right kind: only what a store could have
+		// given out passes, so no out-of-range time or odd byte reaches a
+		// query (PostgreSQL answered 500 for the first).
+		crafted := func(body string) string { return base64.RawURLEncoding.EncodeToString([]byte(l.kind + ":" + body)) }
+		for what, body := range map[string]string{
+			"the minimum int64":       "-9223372036854775808:tok_a",
+			"the maximum int64":       "9223372036854775807:tok_a",
+			"a time before year 1":    "-62135596800000001:tok_a",
+			"a time after year 9999":  "253402300800000000:tok_a",
+			"a leading zero":          "01:tok_a",
+			"a plus sign":             "+1:tok_a",
+			"NUL in the id":           "1:tok_\x00",
+			"invalid UTF-8 in the id": "1:tok_\xff",
+			"an id of another shape":  "1:' OR 1=1 --",
+			"no id":                   "1:",
+			"an event id of zero":     "0",
+			"a negative event id":     "-1",
+			"an event id past int64":  "9223372036854775808",
+			"an event id with a zero": "01",
+			"an event id with NUL":    "1\x00",
+		} {
+			cursors["crafted, "+what] = crafted(body)
 		}
 		for what, c := range cursors {
 			t.Run(l.name+", "+what, func(t *testing.T) {

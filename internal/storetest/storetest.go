@@ -35,6 +35,7 @@ func Run(t *testing.T, newStore func(t *testing.T) tokend.Store) {
 		{"Tokens", tokenTests},
 		{"TokenList", listTests},
 		{"Revoke", revokeTests},
+		{"Delete", deleteTests},
 		{"Events", eventTests},
 		{"Usage", usageTests},
 		{"Users", userTests},

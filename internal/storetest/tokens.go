@@ -137,7 +137,7 @@ func testTokenNotFound(t *testing.T, s tokend.Store) {
 	if called {
 		t.Error("UpdateToken called fn for a missing token")
 	}
-	err = s.DeleteToken(ctx, "tok_nope", newEvent(tokend.ActionTokenDelete, "app_a", "tok_nope"))
+	err = s.DeleteToken(ctx, "tok_nope", 0, newEvent(tokend.ActionTokenDelete, "app_a", "tok_nope"))
 	wantErrIs(t, "DeleteToken", err, tokend.ErrNotFound)
 	if n := countEvents(t, s); n != 1 {
 		t.Errorf("%d events, want only the app's create", n)
@@ -490,7 +490,7 @@ func testTokenDelete(t *testing.T, s tokend.Store) {
 
 	del := newEvent(tokend.ActionTokenDelete, "app_a", "tok_del1")
 	del.Time = at(2 * time.Minute)
-	if err := s.DeleteToken(ctx, "tok_del1", del); err != nil {
+	if err := s.DeleteToken(ctx, "tok_del1", 0, del); err != nil {
 		t.Fatalf("DeleteToken: %v", err)
 	}
 
@@ -513,7 +513,7 @@ func testTokenDelete(t *testing.T, s tokend.Store) {
 		t.Errorf("events of the deleted token, newest first (-want +got):\n%s", d)
 	}
 
-	err = s.DeleteToken(ctx, "tok_del1", del)
+	err = s.DeleteToken(ctx, "tok_del1", 0, del)
 	wantErrIs(t, "second DeleteToken", err, tokend.ErrNotFound)
 	if n := len(eventsOf(t, s, tokend.EventFilter{TokenID: "tok_del1"})); n != 3 {
 		t.Errorf("%d events after a second delete, want still 3", n)

@@ -138,7 +138,7 @@ func testUsageDeletedToken(t *testing.T, s tokend.Store) {
 	mustCreateApp(t, s, newApp("app_a"))
 	mustCreateToken(t, s, newToken("tok_gone", "app_a", "gone"))
 	mustCreateToken(t, s, newToken("tok_live", "app_a", "live"))
-	if err := s.DeleteToken(ctx, "tok_gone", newEvent(tokend.ActionTokenDelete, "app_a", "tok_gone")); err != nil {
+	if err := s.DeleteToken(ctx, "tok_gone", 0, newEvent(tokend.ActionTokenDelete, "app_a", "tok_gone")); err != nil {
 		t.Fatal(err)
 	}
 	h0 := t0.Truncate(time.Hour)
