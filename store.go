@@ -104,6 +104,7 @@ type TokenFilter struct {
 	// (a token that never expires is never kept).
 	ExpiresBefore time.Time
 	Now           time.Time
+	ProductOnly   bool // leaves out the admin tokens of the system app (SystemAppID)
 	Limit         int
 	Cursor        string
 }
