@@ -126,10 +126,16 @@ func (s *Server) tokenRoutes() {
 type tokenFilters struct {
 	AppID, Status, Type, Query, Cursor string
 	Limit                              int
+	// Kind is kindProduct to leave out admin tokens, or "" for all.
+	Kind string
 }
 
+// kindProduct is the list's filter for product tokens: all but the admin
+// tokens of the built-in system app, the set Home counts.
+const kindProduct = "product"
+
 func (f tokenFilters) Any() bool {
-	return f.AppID != "" || f.Status != "" || f.Type != "" || f.Query != ""
+	return f.AppID != "" || f.Status != "" || f.Type != "" || f.Query != "" || f.Kind != ""
 }
 
 // URL answers the list with these filters at cursor ("" for the first page).
@@ -144,6 +150,7 @@ func (f tokenFilters) URL(cursor string) string {
 	set("status", f.Status)
 	set("type", f.Type)
 	set("q", f.Query)
+	set("kind", f.Kind)
 	if f.Limit != 0 {
 		q.Set("limit", strconv.Itoa(f.Limit))
 	}
@@ -170,9 +177,12 @@ type tokensData struct {
 	NextURL  string
 	FirstURL string
 	Apps     []tokend.App
-	// NoApps is true when there is nowhere to create a token yet.
+	// NoApps is true when there is nowhere to create a token yet: no
+	// application but the built-in one of admin tokens.
 	NoApps bool
-	Error  string
+	// AppName names the application the list is filtered to.
+	AppName string
+	Error   string
 	Form   tokenForm // the create dialog
 	Back   string    // this list, for actions to come back to
 }
@@ -188,7 +198,7 @@ func (s *Server) tokensPage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := tokenFilters{
 		AppID: q.Get("app_id"), Status: q.Get("status"), Type: q.Get("type"),
-		Query: strings.TrimSpace(q.Get("q")), Cursor: q.Get("cursor"),
+		Query: strings.TrimSpace(q.Get("q")), Cursor: q.Get("cursor"), Kind: q.Get("kind"),
 	}
 	if n, err := strconv.Atoi(q.Get("limit")); err == nil && n > 0 && n <= tokend.MaxPageSize {
 		f.Limit = n
@@ -199,16 +209,17 @@ func (s *Server) tokensPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.now().UTC()
-	d := &tokensData{Now: now, Filters: f, Apps: apps, NoApps: len(apps) == 0, Back: f.URL(f.Cursor)}
+	d := &tokensData{Now: now, Filters: f, Apps: apps, NoApps: noProductApp(a, apps), Back: f.URL(f.Cursor),
+		AppName: appNames(apps)[f.AppID]}
 	status := http.StatusOK
-	tf := tokend.TokenFilter{
-		AppID: f.AppID, Status: tokend.Status(f.Status), Type: tokend.TokenType(f.Type),
-		Query: f.Query, Cursor: f.Cursor, Limit: f.Limit,
+	var list tokend.Page[tokend.Token]
+	if f.Kind == "" || f.Kind == kindProduct {
+		list, err = s.svc.Tokens(ctx, a, listFilter(f, now))
+	} else {
+		var p tokend.Problems
+		p.Add("kind", "must be product, or empty for every token")
+		err = p.Err()
 	}
-	if f.Status == statusExpiring {
-		tf.Status, tf.ExpiresBefore = tokend.StatusActive, now.Add(soon)
-	}
-	list, err := s.svc.Tokens(ctx, a, tf)
 	switch {
 	case err == nil:
 	case tokend.CodeOf(err) == tokend.ECodeInvalid || tokend.CodeOf(err) == tokend.ECodeMalformedRequest:
@@ -234,6 +245,33 @@ func (s *Server) tokensPage(w http.ResponseWriter, r *http.Request) {
 	d.Form = newTokenForm(apps, f.AppID)
 	d.Form.InDialog = true
 	s.render(w, r, status, "tokens.html", &page{Title: "API tokens", Nav: "tokens", Data: d})
+}
+
+// listFilter is what the list's filters select at now. Home counts with it
+// too, so that a count and the list it links to are one set.
+func listFilter(f tokenFilters, now time.Time) tokend.TokenFilter {
+	tf := tokend.TokenFilter{
+		AppID: f.AppID, Status: tokend.Status(f.Status), Type: tokend.TokenType(f.Type),
+		Query: f.Query, Cursor: f.Cursor, Limit: f.Limit, ProductOnly: f.Kind == kindProduct,
+	}
+	if f.Status == statusExpiring {
+		tf.Status, tf.ExpiresBefore = tokend.StatusActive, now.Add(soon)
+	}
+	return tf
+}
+
+// noProductApp reports whether the actor, who may read apps, sees none but
+// the built-in one that holds admin tokens: nowhere to make a product token.
+func noProductApp(a tokend.Actor, apps []tokend.App) bool {
+	if !a.Can(tokend.PermAppsRead) {
+		return false // cannot tell; the pages offer what the user may do
+	}
+	for _, app := range apps {
+		if !app.System {
+			return false
+		}
+	}
+	return true
 }
 
 func expiringSoon(t tokend.Token, now time.Time) bool {
