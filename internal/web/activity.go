@@ -153,7 +153,7 @@ func tell(e tokend.Event, tokenNames, apps map[string]string) activity {
 	case tokend.ActionSystemBootstrap:
 		say(text(" created the first admin token"))
 	default:
-		say(text(" did "+e.Action))
+		say(text(" did " + e.Action))
 		if e.TokenID != "" {
 			say(text(" to the token "), token(true))
 		}

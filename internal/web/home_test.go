@@ -185,7 +185,7 @@ func TestEmptyListOfAnAppOffersToGenerateThere(t *testing.T) {
 		t.Errorf("the empty list of Fresh offers %q, want /tokens/new?app_id=%s", href, fresh.ID)
 	}
 	selected := `<option value="` + fresh.ID + `" selected>`
-	wantInBody(t, res, "Generate API token for Fresh", selected)            // the dialog
+	wantInBody(t, res, "Generate API token for Fresh", selected)          // the dialog
 	wantInBody(t, admin.get(t, "/tokens/new?app_id="+fresh.ID), selected) // its page without JavaScript
 	// With a narrower filter, the same offer and a way back to the app.
 	wantInBody(t, admin.get(t, "/tokens?status=revoked&app_id="+f.app.ID), `data-testid="generate-for-app"`, "match these filters")

@@ -177,12 +177,11 @@ type tokensData struct {
 	NextURL  string
 	FirstURL string
 	Apps     []tokend.App
+	AppName  string // the application the list is filtered to
 	// NoApps is true when there is nowhere to create a token yet: no
 	// application but the built-in one of admin tokens.
 	NoApps bool
-	// AppName names the application the list is filtered to.
-	AppName string
-	Error   string
+	Error  string
 	Form   tokenForm // the create dialog
 	Back   string    // this list, for actions to come back to
 }
