@@ -7,6 +7,7 @@ package web
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tokend/tokend"
@@ -67,6 +68,8 @@ func tell(e tokend.Event, tokenNames, apps map[string]string) activity {
 	act := activity{ID: e.ID, Time: e.Time, Actor: e.ActorName}
 	if act.Actor == "" {
 		act.Actor = e.Actor
+	} else if strings.HasPrefix(e.Actor, "token:") {
+		act.Actor = "The admin token " + act.Actor
 	}
 	say := func(p ...phrase) { act.Parts = append(act.Parts, p...) }
 	text := func(s string) phrase { return phrase{Text: s} }
@@ -149,7 +152,7 @@ func tell(e tokend.Event, tokenNames, apps map[string]string) activity {
 	case tokend.ActionUserLogout:
 		say(text(" signed out"))
 	case tokend.ActionUserSetup:
-		say(text(" set up tokend as its owner"))
+		say(text(" set up tokend for its owner "), user())
 	case tokend.ActionSystemBootstrap:
 		say(text(" created the first admin token"))
 	default:

@@ -268,6 +268,8 @@ func TestTellSentences(t *testing.T) {
 			Details: map[string]any{"email": "vic@example.com", "disabled": map[string]any{"from": false, "to": true}}},
 			"Ana disabled the user vic@example.com"},
 		{tokend.Event{ActorName: "Ana", Action: tokend.ActionUserLogin}, "Ana signed in"},
+		{tokend.Event{ActorName: "owner (bootstrap)", Actor: "token:tok_9", Action: tokend.ActionUserSetup, Details: map[string]any{"name": "Ana", "email": "ana@example.com"}},
+			"The admin token owner (bootstrap) set up tokend for its owner Ana"},
 		{tokend.Event{Actor: "token:tok_2", Action: "something.new"}, "token:tok_2 did something.new"},
 	} {
 		a := tell(c.e, tokens, apps)
