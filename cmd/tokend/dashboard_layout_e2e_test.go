@@ -16,9 +16,9 @@ import (
 // TestDashboardLayout walks, in a real Chromium, what a newcomer meets on
 // first run (Home leads to an application first, then to a token; admin
 // tokens are counted apart) and the layout at a phone's 390 px, where the
-// lists become cards that fit the window, and at 768, 1024 and 1280 px,
-// where every row's Actions button is in the window and its menu opens
-// within it. Screenshots of Home, the token
+// lists become cards that fit the window, and at 768, 910 (just wider than
+// cards), 1024 and 1280 px, where every row's Actions button is in the
+// window and its menu opens within it. Screenshots of Home, the token
 // list, the applications, the audit log and the users at 390 and 1280 px
 // go to the directory the test logs.
 func TestDashboardLayout(t *testing.T) {
@@ -37,7 +37,7 @@ func TestDashboardLayout(t *testing.T) {
 	s.run("an application without tokens offers to generate one there", l.emptyApp)
 	s.run("more tokens, a user and events", l.seed)
 	s.also("a phone, 390 px wide: cards within the window", l.phone)
-	s.also("row menus within the window at 768, 1024 and 1280 px", l.menus)
+	s.also("row menus within the window from 768 to 1280 px", l.menus)
 	s.also("screenshots at 1280 px", l.wide)
 }
 
@@ -45,6 +45,16 @@ func TestDashboardLayout(t *testing.T) {
 type layoutWalk struct {
 	dashboard
 	shopID string
+}
+
+// pages are the pages whose layout the walk checks, with the names of
+// their screenshots: the lists, and the pages of an application and a
+// token, which show the audit trail as a list too.
+func (l *layoutWalk) pages() []struct{ path, name string } {
+	return []struct{ path, name string }{
+		{"/", "home"}, {"/tokens", "tokens"}, {"/apps", "apps"}, {"/audit", "audit"}, {"/users", "users"},
+		{"/apps/" + l.shopID, "app"}, {"/tokens/" + l.tokenID, "token"},
+	}
 }
 
 // outside answers, for each element sel matches, what of it is outside the
@@ -142,6 +152,7 @@ func (l *layoutWalk) firstRun(t *testing.T) {
 	if tok == nil {
 		t.Fatalf("after creating a token the browser is on %s: %s", b.location(t), b.text(t, "main"))
 	}
+	l.tokenID = tok[1]
 	if sec := l.readSecret(t); !strings.HasPrefix(sec, "shop_") {
 		t.Errorf("the secret %q is not of Shop", sec)
 	}
@@ -199,17 +210,11 @@ func (l *layoutWalk) seed(t *testing.T) {
 	}
 }
 
-// layoutPages are the pages whose layout the walk checks, with the name of
-// their screenshots.
-var layoutPages = []struct{ path, name string }{
-	{"/", "home"}, {"/tokens", "tokens"}, {"/apps", "apps"}, {"/audit", "audit"}, {"/users", "users"},
-}
-
 func (l *layoutWalk) phone(t *testing.T) {
 	b := l.b
 	b.run(t, "narrowing the window to a phone's", chromedp.EmulateViewport(390, 844))
 	defer b.run(t, "widening the window again", chromedp.EmulateViewport(1280, 900))
-	for _, p := range layoutPages {
+	for _, p := range l.pages() {
 		b.open(t, p.path, 200)
 		b.shot(t, "layout-"+p.name+"-390")
 		if w := eval[int](t, b, "document.documentElement.scrollWidth"); w > 390 {
@@ -276,7 +281,7 @@ func (l *layoutWalk) openMenu(t *testing.T, which string, width int) {
 func (l *layoutWalk) menus(t *testing.T) {
 	b := l.b
 	defer b.run(t, "restoring the window", chromedp.EmulateViewport(1280, 900))
-	for _, w := range []int64{768, 1024, 1280} {
+	for _, w := range []int64{768, 910, 1024, 1280} {
 		b.run(t, fmt.Sprintf("a window %d px wide", w), chromedp.EmulateViewport(w, 800))
 		b.open(t, "/tokens", 200)
 		b.shot(t, fmt.Sprintf("layout-tokens-%d", w))
@@ -294,7 +299,7 @@ func (l *layoutWalk) menus(t *testing.T) {
 func (l *layoutWalk) wide(t *testing.T) {
 	b := l.b
 	b.run(t, "a window 1280 px wide", chromedp.EmulateViewport(1280, 900))
-	for _, p := range layoutPages {
+	for _, p := range l.pages() {
 		b.open(t, p.path, 200)
 		b.shot(t, "layout-"+p.name+"-1280")
 	}
