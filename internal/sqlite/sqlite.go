@@ -209,7 +209,7 @@ type readOnlyError struct {
 }
 
 func (e *readOnlyError) Error() string {
-	return fmt.Sprintf("%s cannot be written (%v)", e.path, e.err)
+	return fmt.Sprintf("%s cannot be written: %v", e.path, e.err)
 }
 
 func (e *readOnlyError) Unwrap() error { return e.err }
@@ -231,7 +231,7 @@ func (s *Store) quickCheck(ctx context.Context) error {
 			return err
 		}
 		if line != "ok" {
-			problems = append(problems, line)
+			problems = append(problems, strings.ReplaceAll(line, "\n", " "))
 		}
 	}
 	if err := rows.Err(); err != nil {
