@@ -128,10 +128,10 @@ func openBackend(ctx context.Context, c config, getenv func(string) string, log 
 	if err != nil {
 		return nil, err
 	}
-	st, err := sqlite.Open(ctx, path)
+	st, err := sqlite.Open(ctx, path) // its errors name the file
 	if err != nil {
 		release()
-		return nil, fmt.Errorf("opening %s: %w", path, err)
+		return nil, err
 	}
 	closeAll := func() error { return errors.Join(st.Close(), release()) }
 	// The database is read before the pepper file is looked for: a

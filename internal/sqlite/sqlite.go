@@ -93,7 +93,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	if err := s.Migrate(ctx); err != nil {
 		s.Close()
-		return nil, err
+		return nil, fmt.Errorf("%w (%s)", err, path)
 	}
 	return s, nil
 }
