@@ -254,13 +254,13 @@ func checkPepper(ctx context.Context, st tokend.Store, c config, getenv func(str
 	p, err := readPepper(c, getenv)
 	if errors.Is(err, fs.ErrNotExist) && c.pepperFile == "" {
 		if want != "" || hasTokens {
-			expected := "the pepper its tokens were made with"
+			used := "holds tokens made with a pepper"
 			if want != "" {
-				expected = fmt.Sprintf("the pepper with fingerprint %s", shortFingerprint(want))
+				used = "was used with the pepper whose fingerprint is " + shortFingerprint(want)
 			}
-			return pepper{}, fmt.Errorf("the pepper file %s is missing, but %s has tokens or a recorded pepper, and a new pepper would make every token answer NOT_FOUND, so none was made. "+
-				"It expects %s: restore %s from your backup (mode 0600), or give that pepper with TOKEND_PEPPER or --pepper-file, and start again",
-				p.path, what, expected, p.path)
+			return pepper{}, fmt.Errorf("the pepper file %s is missing, but %s %s; a new pepper would make every token answer NOT_FOUND, so none was made. "+
+				"Restore %s from your backup (mode 0600), or give that pepper with TOKEND_PEPPER or --pepper-file, and start again",
+				p.path, what, used, p.path)
 		}
 		p, err = createPepper(p)
 	}

@@ -127,7 +127,7 @@ func TestAMissingPepperFileIsNotReplaced(t *testing.T) {
 		t.Run(cmd, func(t *testing.T) {
 			err := runFails(t, nil, withAddr(cmd, "--data-dir", dir)...)
 			wantErr(t, cmd, err, "the pepper file "+pepperPath+" is missing", "so none was made",
-				"fingerprint "+fp[:12], "restore "+pepperPath+" from your backup", "TOKEND_PEPPER or --pepper-file")
+				"fingerprint is "+fp[:12], "Restore "+pepperPath+" from your backup", "TOKEND_PEPPER or --pepper-file")
 			if _, err := os.Stat(pepperPath); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("a pepper file was created: %v", err)
 			}
@@ -155,7 +155,7 @@ func TestAMissingPepperFileIsNotReplacedForAnOldDatabase(t *testing.T) {
 	forgetFingerprint(t, dir)
 	os.Remove(filepath.Join(dir, "pepper"))
 	err := runFails(t, nil, "serve", "--data-dir", dir, "--addr", "127.0.0.1:0")
-	wantErr(t, "serve", err, "is missing", "the pepper its tokens were made with")
+	wantErr(t, "serve", err, "is missing", "holds tokens made with a pepper")
 	if _, err := os.Stat(filepath.Join(dir, "pepper")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a pepper file was created: %v", err)
 	}
