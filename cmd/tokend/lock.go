@@ -12,16 +12,16 @@ import (
 // in this one).
 var errLocked = errors.New("locked")
 
-// dirLock is an exclusive lock on a lock file, held until release. The
+// fileLock is an exclusive lock on a lock file, held until release. The
 // kernel drops it when the process ends however it ends (kill -9 included),
 // so a lock file left behind never blocks the next start: the PID in it is
 // only what the last holder wrote, and is overwritten.
-type dirLock struct{ f *os.File }
+type fileLock struct{ f *os.File }
 
 // lockFile takes the lock on path (creating the file) without waiting, and
 // writes this process's PID into it. When another process holds it, the
 // error names that process's PID, as it wrote it.
-func lockFile(path, what string) (*dirLock, error) {
+func lockFile(path, what string) (*fileLock, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("opening the lock file of %s: %w", what, err)
@@ -46,11 +46,11 @@ func lockFile(path, what string) (*dirLock, error) {
 		f.Close()
 		return nil, fmt.Errorf("writing %s: %w", path, err)
 	}
-	return &dirLock{f: f}, nil
+	return &fileLock{f: f}, nil
 }
 
 // release drops the lock. The file stays: removing it would let a process
 // that opened it just before lock a file nobody else can find.
-func (l *dirLock) release() error {
+func (l *fileLock) release() error {
 	return l.f.Close()
 }
