@@ -65,7 +65,20 @@ type Store interface {
 	// Usage answers hourly counts for a token in [from, to), oldest first.
 	Usage(ctx context.Context, tokenID string, from, to time.Time) ([]UsageCount, error)
 
-	// Ping reports whether the storage answers.
+	// Setting answers the value stored under key; ErrNotFound when there
+	// is none. Settings are small facts about the database itself (such as
+	// the fingerprint of the pepper its secrets are hashed with).
+	Setting(ctx context.Context, key string) (string, error)
+	// InitSetting stores value under key unless the key holds a value
+	// already, and answers the value the key holds afterwards: value, or
+	// the one stored before, which it never replaces. Of concurrent calls,
+	// from any number of processes, exactly one value is stored and every
+	// call answers that one.
+	InitSetting(ctx context.Context, key, value string) (string, error)
+
+	// Ping reports whether the storage answers and would accept a write,
+	// without writing anything: a database that can be read but not
+	// written (a read-only file, a standby) does not pass.
 	Ping(ctx context.Context) error
 }
 

@@ -39,6 +39,7 @@ func Run(t *testing.T, newStore func(t *testing.T) tokend.Store) {
 		{"Events", eventTests},
 		{"Usage", usageTests},
 		{"Users", userTests},
+		{"Settings", settingTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
