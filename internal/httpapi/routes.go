@@ -28,7 +28,7 @@ func addRoutes(api huma.API, d Deps) {
 	withErrors := func(o huma.Operation, codes ...int) huma.Operation { o.Errors = append(o.Errors, codes...); return o }
 
 	register(api, log, public(op(http.MethodGet, "/healthz", "health", "Liveness", "Operations", 200)), handleHealth)
-	register(api, log, public(op(http.MethodGet, "/readyz", "ready", "Readiness: storage reachable", "Operations", 200)), handleReady(d.Ready))
+	register(api, log, public(op(http.MethodGet, "/readyz", "ready", "Readiness: storage reachable and writable", "Operations", 200)), handleReady(d.Ready))
 
 	registerVerify(api, log, public(withErrors(op(http.MethodPost, "/v1/verify", "verify", "Verify a token", "Verification", 200), http.StatusTooManyRequests)), d.Verifier)
 	register(api, log, public(withErrors(op(http.MethodGet, "/v1/auth", "forward-auth", "Forward auth for reverse proxies", "Verification", 200), http.StatusTooManyRequests)), handleForwardAuth(d.Verifier))
