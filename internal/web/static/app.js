@@ -171,8 +171,9 @@
     });
     // A browser may close a dialog on Escape without a cancelable event
     // (no user activation yet): open it again and ask.
+    // (The close of its first showing arrives late, while it is open.)
     dialog.addEventListener("close", function () {
-      if (!leaving) {
+      if (!leaving && !dialog.open) {
         dialog.showModal();
         askNow();
       }
