@@ -47,6 +47,7 @@ func TestDashboardReveal(t *testing.T) {
 		s.run(fmt.Sprintf("%d px: disable and delete from the row menu, confirmed", w.width), r.listConfirmations)
 		s.run(fmt.Sprintf("%d px: disabling and deleting a user, confirmed", w.width), r.userConfirmations)
 		s.run(fmt.Sprintf("%d px: a form sent after the session ended", w.width), r.sessionEnded)
+		s.run(fmt.Sprintf("%d px: a create form sent after the session ended is kept", w.width), r.createKept)
 	}
 	b.run(t, "widening the window again", chromedp.EmulateViewport(1280, 900))
 }
@@ -191,7 +192,7 @@ func (r *revealWalk) listPill(t *testing.T) {
 	// The only copy control of the cell says it copies the id.
 	got := eval[[]string](t, b, fmt.Sprintf(`[...document.querySelectorAll(%q)].map(e => e.innerText.trim() + "|" + e.getAttribute("data-copy-text") + "|" + e.getAttribute("aria-label"))`,
 		row+" .token-cell [data-copy-text]"))
-	want := "id|" + r.id + "|Copy the token id " + r.id
+	want := "Copy id|" + r.id + "|Copy the token id " + r.id
 	if len(got) != 1 || got[0] != want {
 		t.Errorf("the token cell's copy controls are %q, want [%q]", got, want)
 	}
@@ -354,6 +355,36 @@ func (r *revealWalk) sessionEnded(t *testing.T) {
 	b.run(t, "opening disable", chromedp.Click(chromedp.CSS(`[data-testid="action-disable"]`)))
 	b.run(t, "waiting for the disable dialog", chromedp.WaitVisible(chromedp.CSS(`#dlg-disable [data-testid="disable-form"]`)))
 	// The session ends while the dialog is open.
+	r.endSession(t)
+	r.confirm(t, "#dlg-disable", "disable")
+	loc := b.location(t)
+	if !strings.HasPrefix(loc, "/login?") || !strings.Contains(loc, "next=%2Ftokens%2F"+id) {
+		t.Fatalf("a form after the session's end led to %s, want the sign-in page with next=%s", loc, page)
+	}
+	if txt := b.text(t, `[data-testid="session-ended"]`); !strings.Contains(txt, "Your session ended, so the form you sent was not saved") {
+		t.Errorf("the sign-in page says %q", txt)
+	}
+	r.inView(t, `[data-testid="session-ended"]`, true)
+	b.shot(t, r.name("session-ended-login"))
+	d.verify(t, sec, tokend.CodeValid)
+
+	r.signInBack(t)
+	if loc := b.location(t); loc != page {
+		t.Fatalf("after signing in the browser is on %s, want %s", loc, page)
+	}
+	if txt := b.text(t, `[data-testid="flash"]`); !strings.Contains(txt, "You are signed in again. The form you sent while signed out was not saved") {
+		t.Errorf("back on the page, the message reads %q", txt)
+	}
+	r.inView(t, `[data-testid="flash"]`, false)
+	b.shot(t, r.name("session-ended-back"))
+	d.verify(t, sec, tokend.CodeValid)
+}
+
+// endSession deletes the session cookie, as the end of a session does to
+// a page left open.
+func (r *revealWalk) endSession(t *testing.T) {
+	t.Helper()
+	d, b := r.d, r.d.b
 	b.run(t, "deleting the session cookie", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		res, err := cdp.Call(ctx, tg, network.GetCookies, network.GetCookiesParams{URLs: []string{d.in.url}})
 		if err != nil {
@@ -373,29 +404,46 @@ func (r *revealWalk) sessionEnded(t *testing.T) {
 		}
 		return nil
 	}))
-	r.confirm(t, "#dlg-disable", "disable")
-	loc := b.location(t)
-	if !strings.HasPrefix(loc, "/login?") || !strings.Contains(loc, "next=%2Ftokens%2F"+id) {
-		t.Fatalf("a form after the session's end led to %s, want the sign-in page with next=%s", loc, page)
-	}
-	if txt := b.text(t, `[data-testid="session-ended"]`); !strings.Contains(txt, "Your session ended, so the form you sent was not saved") {
-		t.Errorf("the sign-in page says %q", txt)
-	}
-	r.inView(t, `[data-testid="session-ended"]`, true)
-	b.shot(t, r.name("session-ended-login"))
-	d.verify(t, sec, tokend.CodeValid)
+}
 
+// signInBack signs in on the sign-in page the browser is on.
+func (r *revealWalk) signInBack(t *testing.T) {
+	t.Helper()
+	b := r.d.b
 	b.fill(t, "#login-form", map[string]string{"email": ownerEmail, "password": ownerPassword})
 	if st := b.navigate(t, "signing in", chromedp.Click(chromedp.ID("login-submit"))); st != 200 {
 		t.Fatalf("sign-in answered %d", st)
 	}
-	if loc := b.location(t); loc != page {
-		t.Fatalf("after signing in the browser is on %s, want %s", loc, page)
+}
+
+func (r *revealWalk) createKept(t *testing.T) {
+	d, b := r.d, r.d.b
+	name := fmt.Sprintf("typed %d", r.w)
+	b.open(t, "/tokens", 200)
+	b.run(t, "opening the create dialog", chromedp.Click(chromedp.ID("generate-token")))
+	b.run(t, "waiting for the create dialog", chromedp.WaitVisible(chromedp.ID("create-token-form")))
+	b.fill(t, "#create-token-form", map[string]string{"app_id": d.appID, "access": "full_access", "description": "typed while signed out"})
+	b.typeInto(t, "#f-name", name)
+	r.endSession(t)
+	if st := b.navigate(t, "generating the token", chromedp.Click(chromedp.CSS(`[data-testid="create-token-submit"]`))); st != 200 {
+		t.Fatalf("creating a token answered %d", st)
 	}
-	if txt := b.text(t, `[data-testid="flash"]`); !strings.Contains(txt, "You are signed in again. The form you sent while signed out was not saved") {
-		t.Errorf("back on the page, the message reads %q", txt)
+	if loc := b.location(t); !strings.HasPrefix(loc, "/login?") {
+		t.Fatalf("a create form after the session's end led to %s", loc)
 	}
-	r.inView(t, `[data-testid="flash"]`, false)
-	b.shot(t, r.name("session-ended-back"))
-	d.verify(t, sec, tokend.CodeValid)
+	r.signInBack(t)
+	if loc := b.location(t); loc != "/tokens/new" {
+		t.Fatalf("after signing in the browser is on %s, want the create page", loc)
+	}
+	if got := eval[string](t, b, `document.getElementById("f-name").value`); got != name {
+		t.Errorf("the create form shows the name %q, want %q as typed", got, name)
+	}
+	if got := eval[string](t, b, `document.querySelector("main textarea[name=description]").value`); got != "typed while signed out" {
+		t.Errorf("the create form shows the description %q", got)
+	}
+	if txt := b.text(t, `[data-testid="flash"]`); !strings.Contains(txt, "not saved") {
+		t.Errorf("the message reads %q", txt)
+	}
+	r.inView(t, "#f-name", false)
+	b.shot(t, r.name("session-ended-create-kept"))
 }

@@ -210,7 +210,7 @@ func (s *Server) protect(next http.Handler) http.Handler {
 					// Most likely the session ended while the form was
 					// open (its token was the session's): nothing was done;
 					// sign in and go back to the page.
-					s.toLogin(w, r, true)
+					s.toLogin(w, r, true, s.keepForm(w, r))
 					return
 				}
 				s.errorPage(w, r, http.StatusForbidden,
@@ -283,7 +283,7 @@ func (s *Server) require(perm string, h http.HandlerFunc) http.Handler {
 			if !s.inPhase(w, r, true) {
 				return
 			}
-			s.toLogin(w, r, r.Method != http.MethodGet && r.Method != http.MethodHead)
+			s.toLogin(w, r, r.Method != http.MethodGet && r.Method != http.MethodHead, "")
 			return
 		}
 		if perm != "" && !u.Actor("").Can(perm) {
@@ -295,17 +295,18 @@ func (s *Server) require(perm string, h http.HandlerFunc) http.Handler {
 }
 
 // toLogin sends a request without a session to the sign-in page, with the
-// page to come back to: the page itself for a GET, else the page the form
-// was on (its Referer, when it is of this site). ended says a form was
+// page to come back to: next if given, else the page itself for a GET, else
+// the page the form was on (its Referer, when it is of this site). ended says a form was
 // refused for want of a session, which the sign-in page then explains.
 // next is only ever a relative path of this site (safeBack), never an
 // address elsewhere.
-func (s *Server) toLogin(w http.ResponseWriter, r *http.Request, ended bool) {
+func (s *Server) toLogin(w http.ResponseWriter, r *http.Request, ended bool, next string) {
 	q := url.Values{}
-	next := ""
-	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+	switch {
+	case next != "":
+	case r.Method == http.MethodGet || r.Method == http.MethodHead:
 		next = r.URL.RequestURI()
-	} else {
+	default:
 		next = sameSiteReferer(r)
 	}
 	if next = safeBack(next, ""); next != "" && next != "/" {

@@ -130,7 +130,7 @@ func TestTheListShowsTheMaskedSecretAndCopiesOnlyALabelledID(t *testing.T) {
 		t.Error("the masked secret is a copy button (it would copy the id)")
 	}
 	wantInBody(t, res, `<span class="mono masked"`, html.EscapeString(f.active.Masked)+`</span>`,
-		`data-copy-text="`+f.active.ID+`"`, `aria-label="Copy the token id `+f.active.ID+`"`, `>id</button>`)
+		`data-copy-text="`+f.active.ID+`"`, `aria-label="Copy the token id `+f.active.ID+`"`, `>Copy id</button>`)
 }
 
 func TestAFormSentAfterTheSessionEndedLeadsToSignInAndBack(t *testing.T) {
@@ -223,3 +223,36 @@ func TestDisablingAUserIsConfirmedFirst(t *testing.T) {
 
 // cookieName is the harness's name of a cookie (secure mode: __Host-).
 func cookieName(base string) string { return "__Host-" + base }
+
+func TestATokenCreateFormSentAfterTheSessionEndedIsKeptThroughSignIn(t *testing.T) {
+	h, f, admin := withFixture(t, tokend.RoleAdmin)
+	form := createForm(f.app, "kept through sign-in")
+	form.Set("description", "typed before the session ended")
+	form.Set("allowed_ips", "10.0.0.0/8")
+	form.Set("csrf", admin.csrf(t, "/tokens"))
+	admin.setCookie(cookieName(cookieSession), "")
+	res := admin.postFrom(t, h.URL+"/tokens", "/tokens", form)
+	wantRedirect(t, res, "/login?ended=1&next="+url.QueryEscape("/tokens/new"))
+	list, err := h.svc.Tokens(t.Context(), tokend.SystemActor, tokend.TokenFilter{Query: "kept through"})
+	if err != nil || len(list.Items) != 0 {
+		t.Fatalf("a token was created without a session: %v %v", list.Items, err)
+	}
+	kept, ok := admin.cookie(cookieName(cookieResume))
+	if !ok || strings.Contains(kept.Value, "kept") || strings.Contains(kept.Value, "10.0.0.0") {
+		t.Fatalf("the kept form is not in a sealed cookie: %v", kept)
+	}
+	signed := admin.submit(t, res.Location(), "/login", url.Values{
+		"email": {h.users[tokend.RoleAdmin].Email}, "password": {testPassword}, "next": {"/tokens/new"}, "ended": {"1"}})
+	wantRedirect(t, signed, "/tokens/new")
+	page := admin.get(t, "/tokens/new")
+	wantStatus(t, page, http.StatusOK)
+	wantInBody(t, page, `value="kept through sign-in"`, "typed before the session ended", "10.0.0.0/8",
+		"The form you sent while signed out was not saved")
+	if _, still := admin.cookie(cookieName(cookieResume)); still {
+		t.Error("the kept form's cookie outlives its showing")
+	}
+	// Shown once: the next visit starts blank.
+	if again := admin.get(t, "/tokens/new"); strings.Contains(again.Body, "kept through sign-in") {
+		t.Error("the kept form is shown a second time")
+	}
+}

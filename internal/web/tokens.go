@@ -444,6 +444,11 @@ func (s *Server) tokenNewPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := &tokenNewData{Form: newTokenForm(apps, r.URL.Query().Get("app_id")), NoApps: len(apps) == 0}
+	if kept, ok := s.takeKeptForm(w, r); ok {
+		// What was typed before the session ended, to submit again.
+		kept.Apps = apps
+		d.Form = kept
+	}
 	s.render(w, r, http.StatusOK, "token_new.html", &page{Title: "Generate API token", Nav: "tokens", Data: d})
 }
 
