@@ -48,6 +48,7 @@ func TestDashboardReveal(t *testing.T) {
 		s.run(fmt.Sprintf("%d px: disabling and deleting a user, confirmed", w.width), r.userConfirmations)
 		s.run(fmt.Sprintf("%d px: a form sent after the session ended", w.width), r.sessionEnded)
 		s.run(fmt.Sprintf("%d px: a create form sent after the session ended is kept", w.width), r.createKept)
+		s.run(fmt.Sprintf("%d px: revoke from the row menu and revoke-all, confirmed", w.width), r.revokes)
 	}
 	b.run(t, "widening the window again", chromedp.EmulateViewport(1280, 900))
 }
@@ -446,4 +447,27 @@ func (r *revealWalk) createKept(t *testing.T) {
 	}
 	r.inView(t, "#f-name", false)
 	b.shot(t, r.name("session-ended-create-kept"))
+}
+
+func (r *revealWalk) revokes(t *testing.T) {
+	d, b := r.d, r.d.b
+	id, sec := d.newToken(t, fmt.Sprintf("to revoke %d", r.w), d.appID)
+	r.closeReveal(t)
+	r.rowAction(t, id, "revoke")
+	if txt := b.text(t, "#confirm-dialog h2"); txt != "Revoke token" {
+		t.Errorf("the dialog's title is %q", txt)
+	}
+	b.shot(t, r.name("revoke-from-list"))
+	r.confirm(t, "#confirm-dialog", "revoke")
+	d.verify(t, sec, tokend.CodeRevoked)
+
+	_, live := d.newToken(t, fmt.Sprintf("all %d", r.w), d.appID)
+	r.closeReveal(t)
+	b.open(t, "/apps/"+d.appID, 200)
+	b.run(t, "opening revoke-all", chromedp.Click(chromedp.CSS(`[data-testid="action-revoke-all"]`)))
+	b.run(t, "waiting for the revoke-all dialog", chromedp.WaitVisible(chromedp.CSS(`#dlg-revoke-all [data-testid="revoke-all-form"]`)))
+	r.inView(t, `#dlg-revoke-all [data-testid="confirm-revoke-all"]`, true)
+	b.shot(t, r.name("revoke-all"))
+	r.confirm(t, "#dlg-revoke-all", "revoke-all")
+	d.verify(t, live, tokend.CodeRevoked)
 }
