@@ -141,7 +141,7 @@ func TestAFormSentAfterTheSessionEndedLeadsToSignInAndBack(t *testing.T) {
 			form := url.Values{"csrf": {admin.csrf(t, tok)}}
 			switch how {
 			case "cookie gone":
-				admin.setCookie(cookieName(cookieSession), "")
+				admin.setCookie(hostCookie(cookieSession), "")
 			case "idle timeout":
 				h.clock.Advance(31 * time.Minute)
 			}
@@ -221,8 +221,8 @@ func TestDisablingAUserIsConfirmedFirst(t *testing.T) {
 	}
 }
 
-// cookieName is the harness's name of a cookie (secure mode: __Host-).
-func cookieName(base string) string { return "__Host-" + base }
+// hostCookie is the harness's name of a cookie (secure mode: __Host-).
+func hostCookie(base string) string { return "__Host-" + base }
 
 func TestATokenCreateFormSentAfterTheSessionEndedIsKeptThroughSignIn(t *testing.T) {
 	h, f, admin := withFixture(t, tokend.RoleAdmin)
@@ -230,14 +230,14 @@ func TestATokenCreateFormSentAfterTheSessionEndedIsKeptThroughSignIn(t *testing.
 	form.Set("description", "typed before the session ended")
 	form.Set("allowed_ips", "10.0.0.0/8")
 	form.Set("csrf", admin.csrf(t, "/tokens"))
-	admin.setCookie(cookieName(cookieSession), "")
+	admin.setCookie(hostCookie(cookieSession), "")
 	res := admin.postFrom(t, h.URL+"/tokens", "/tokens", form)
 	wantRedirect(t, res, "/login?ended=1&next="+url.QueryEscape("/tokens/new"))
 	list, err := h.svc.Tokens(t.Context(), tokend.SystemActor, tokend.TokenFilter{Query: "kept through"})
 	if err != nil || len(list.Items) != 0 {
 		t.Fatalf("a token was created without a session: %v %v", list.Items, err)
 	}
-	kept, ok := admin.cookie(cookieName(cookieResume))
+	kept, ok := admin.cookie(hostCookie(cookieResume))
 	if !ok || strings.Contains(kept.Value, "kept") || strings.Contains(kept.Value, "10.0.0.0") {
 		t.Fatalf("the kept form is not in a sealed cookie: %v", kept)
 	}
@@ -248,7 +248,7 @@ func TestATokenCreateFormSentAfterTheSessionEndedIsKeptThroughSignIn(t *testing.
 	wantStatus(t, page, http.StatusOK)
 	wantInBody(t, page, `value="kept through sign-in"`, "typed before the session ended", "10.0.0.0/8",
 		"The form you sent while signed out was not saved")
-	if _, still := admin.cookie(cookieName(cookieResume)); still {
+	if _, still := admin.cookie(hostCookie(cookieResume)); still {
 		t.Error("the kept form's cookie outlives its showing")
 	}
 	// Shown once: the next visit starts blank.
