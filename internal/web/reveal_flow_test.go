@@ -11,7 +11,7 @@ import (
 	"github.com/tokend/tokend"
 )
 
-// postWithReferer posts form (with the csrf the caller put in it) as a
+// postFrom posts form (with the csrf the caller put in it) as a
 // browser does from the page referer.
 func (c *client) postFrom(t *testing.T, referer, path string, form url.Values) *response {
 	t.Helper()
