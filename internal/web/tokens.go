@@ -444,6 +444,11 @@ func (s *Server) tokenNewPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := &tokenNewData{Form: newTokenForm(apps, r.URL.Query().Get("app_id")), NoApps: len(apps) == 0}
+	if kept, ok := s.takeKeptForm(w, r); ok {
+		// What was typed before the session ended, to submit again.
+		kept.Apps = apps
+		d.Form = kept
+	}
 	s.render(w, r, http.StatusOK, "token_new.html", &page{Title: "Generate API token", Nav: "tokens", Data: d})
 }
 
@@ -483,8 +488,9 @@ type tokenData struct {
 	AppName string
 	Form    tokenForm
 	// Secret is the new secret, present only on the one page view after
-	// create or rotate.
+	// create or rotate; Reveal is what its dialog shows beside it.
 	Secret     string
+	Reveal     *revealData
 	Chart      usageChart
 	Events     []tokend.Event
 	EventsMore bool
@@ -503,7 +509,7 @@ type tokenData struct {
 func (d *tokenData) Action(n string) tokenActionForm {
 	for _, a := range tokenActions {
 		if a.Name == n {
-			return tokenActionForm{tokenAction: a, Token: d.Token, InDialog: true}
+			return tokenActionForm{tokenAction: a, Token: d.Token, InDialog: true, Grace: defaultGrace}
 		}
 	}
 	return tokenActionForm{}
@@ -572,6 +578,9 @@ func (s *Server) tokenPage(w http.ResponseWriter, r *http.Request) {
 	var reveal revealState
 	d.Secret, reveal = s.takeReveal(w, r, id)
 	d.SecretUsed, d.SecretLater = reveal == revealUsed, reveal == revealUnavailable
+	if d.Secret != "" {
+		d.Reveal = newRevealData(r, s.insecure, d.Token, d.App, d.Secret)
+	}
 	s.render(w, r, http.StatusOK, "token.html", &page{Title: d.Token.Name, Nav: "tokens", Data: d})
 }
 
@@ -653,6 +662,10 @@ func (tokenActionForm) GracePeriods() []gracePeriod { return gracePeriods }
 
 type gracePeriod struct{ Value, Label string }
 
+// defaultGrace is the grace period the rotate confirmation offers first:
+// long enough to roll the new secret out, short enough to matter.
+const defaultGrace = "1h"
+
 var gracePeriods = []gracePeriod{
 	{"0s", "None: the current secret stops working at once"},
 	{"1h", "1 hour"}, {"24h", "24 hours"}, {"7d", "7 days"}, {"30d", "30 days"},
@@ -666,6 +679,9 @@ func (s *Server) tokenConfirmPage(ac tokenAction) http.HandlerFunc {
 			return
 		}
 		f := tokenActionForm{tokenAction: ac, Token: t, Back: safeBack(r.URL.Query().Get("back"), "")}
+		if ac.Name == "rotate" {
+			f.Grace = defaultGrace
+		}
 		s.renderConfirm(w, r, http.StatusOK, f)
 	}
 }
@@ -702,6 +718,9 @@ func (s *Server) tokenAction(ac tokenAction) http.HandlerFunc {
 		case "rotate":
 			t, err = s.rotate(w, r, &f)
 			msg = "Token “%s” rotated."
+			// The new secret is shown once, on the token's page: whatever
+			// page the rotation came from, that is where it goes.
+			back = tokenURL
 			if err == nil && t.PreviousSecretExpiresAt != nil {
 				msg += " The previous secret works until " + t.PreviousSecretExpiresAt.UTC().Format("2006-01-02 15:04 UTC") + "."
 			}

@@ -42,6 +42,14 @@
       }
       return;
     }
+    const confirmer = ev.target.closest("a[data-confirm]");
+    if (confirmer && canDialog) {
+      ev.preventDefault();
+      const menu = confirmer.closest("details.menu");
+      if (menu) menu.open = false;
+      openConfirm(confirmer);
+      return;
+    }
     const closer = ev.target.closest("[data-close]");
     if (closer) {
       const dialog = closer.closest("dialog");
@@ -80,7 +88,13 @@
     if (text === null) {
       source = document.getElementById(button.getAttribute("data-copy"));
       if (!source) return;
-      text = source.value;
+      // An input's value, or the text of a snippet (<pre>).
+      if (typeof source.value === "string") {
+        text = source.value;
+      } else {
+        text = source.textContent;
+        source = null;
+      }
     }
     const done = function () {
       const label = button.getAttribute("data-copied") || "Copied";
@@ -121,12 +135,116 @@
     if (!canDialog) return;
     dialog.close();
     dialog.showModal();
+    if (dialog.hasAttribute("data-guard")) guard(dialog);
     const secret = dialog.querySelector("input[readonly]");
     if (secret) {
       secret.focus();
       secret.select();
     }
   });
+
+  // A guarded dialog (the secret shown once) does not close on Escape or a
+  // click outside it: it asks first, since what it shows is gone once it
+  // closes. Only its own buttons close it.
+  function guard(dialog) {
+    const ask = dialog.querySelector("[data-ask]");
+    if (!ask) return;
+    let leaving = false;
+    const askNow = function () {
+      ask.hidden = false;
+      const stay = ask.querySelector("[data-ask-stay]");
+      if (stay) stay.focus();
+      announce("You will not see this secret again.");
+    };
+    dialog.addEventListener("keydown", function (ev) {
+      if (ev.key === "Escape" && !leaving) {
+        ev.preventDefault();
+        ev.stopPropagation();
+        askNow();
+      }
+    });
+    dialog.addEventListener("cancel", function (ev) {
+      if (!leaving) {
+        ev.preventDefault();
+        askNow();
+      }
+    });
+    // A browser may close a dialog on Escape without a cancelable event
+    // (no user activation yet): open it again and ask.
+    // (The close of its first showing arrives late, while it is open.)
+    dialog.addEventListener("close", function () {
+      if (!leaving && !dialog.open) {
+        dialog.showModal();
+        askNow();
+      }
+    });
+    dialog.addEventListener("click", function (ev) {
+      if (ev.target !== dialog || leaving) return;
+      const r = dialog.getBoundingClientRect();
+      const inside = ev.clientX >= r.left && ev.clientX <= r.right && ev.clientY >= r.top && ev.clientY <= r.bottom;
+      if (!inside) askNow();
+    });
+    dialog.querySelectorAll("[data-ack], [data-ask-close]").forEach(function (b) {
+      b.addEventListener("click", function () {
+        leaving = true;
+        if (b.hasAttribute("data-ask-close")) dialog.close();
+      });
+    });
+    const stay = ask.querySelector("[data-ask-stay]");
+    if (stay) {
+      stay.addEventListener("click", function () {
+        ask.hidden = true;
+        const secret = dialog.querySelector("input[readonly]");
+        if (secret) secret.focus();
+      });
+    }
+  }
+
+  // Links with data-confirm (row menus, the users page) open their
+  // confirmation page's form in a dialog, the same one the token page
+  // shows; without JavaScript, or if the page cannot be fetched, they lead
+  // to that page.
+  function openConfirm(link) {
+    const go = function () { window.location.href = link.href; };
+    fetch(link.href, {credentials: "same-origin", headers: {"Accept": "text/html"}}).then(function (res) {
+      if (!res.ok || new URL(res.url).pathname !== new URL(link.href).pathname) return go();
+      return res.text().then(function (html) {
+        const doc = new DOMParser().parseFromString(html, "text/html");
+        const form = doc.querySelector("main form.confirm-form");
+        const title = doc.querySelector("main h1");
+        if (!form) return go();
+        let dialog = document.getElementById("confirm-dialog");
+        if (!dialog) {
+          dialog = document.createElement("dialog");
+          dialog.id = "confirm-dialog";
+          dialog.setAttribute("aria-labelledby", "confirm-dialog-title");
+          dialog.setAttribute("data-testid", "confirm-dialog");
+          const head = document.createElement("div");
+          head.className = "dialog-head";
+          const h = document.createElement("h2");
+          h.id = "confirm-dialog-title";
+          const x = document.createElement("button");
+          x.type = "button";
+          x.className = "icon";
+          x.setAttribute("data-close", "");
+          x.setAttribute("aria-label", "Close");
+          x.textContent = "×";
+          head.append(h, x);
+          const body = document.createElement("div");
+          body.className = "confirm-body";
+          dialog.append(head, body);
+          document.body.appendChild(dialog);
+        }
+        dialog.querySelector("h2").textContent = title ? title.textContent.trim() : link.textContent.trim();
+        const adopted = document.adoptNode(form);
+        // Cancel closes the dialog instead of leaving the page.
+        adopted.querySelectorAll(".actions a.button").forEach(function (a) { a.setAttribute("data-close", ""); });
+        dialog.querySelector(".confirm-body").replaceChildren(adopted);
+        wireMatch(adopted);
+        openDialog(dialog);
+      });
+    }).catch(go);
+  }
 
   // Live character counters.
   document.querySelectorAll("[data-counter-for]").forEach(function (counter) {
@@ -173,13 +291,16 @@
 
   // Dangerous confirmations stay disabled until the name is typed; the
   // server checks it again.
-  document.querySelectorAll("[data-enable-on-match]").forEach(function (button) {
-    const input = document.getElementById(button.getAttribute("data-enable-on-match"));
-    if (!input) return;
-    const update = function () {
-      button.disabled = input.value.trim() !== input.getAttribute("data-match").trim();
-    };
-    input.addEventListener("input", update);
-    update();
-  });
+  function wireMatch(root) {
+    root.querySelectorAll("[data-enable-on-match]").forEach(function (button) {
+      const input = root.querySelector("#" + CSS.escape(button.getAttribute("data-enable-on-match")));
+      if (!input) return;
+      const update = function () {
+        button.disabled = input.value.trim() !== input.getAttribute("data-match").trim();
+      };
+      input.addEventListener("input", update);
+      update();
+    });
+  }
+  wireMatch(document);
 })();
