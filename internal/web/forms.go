@@ -10,9 +10,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -202,40 +200,6 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// relTime says when t is relative to now in words: "3 hours ago", "in 5
-// days", "just now".
-func relTime(now, t time.Time) string {
-	d := t.Sub(now)
-	future := d > 0
-	if !future {
-		d = -d
-	}
-	var n int64
-	var unit string
-	switch {
-	case d < time.Minute:
-		return "just now"
-	case d < time.Hour:
-		n, unit = int64(d/time.Minute), "minute"
-	case d < 48*time.Hour:
-		n, unit = int64(d/time.Hour), "hour"
-	case d < 60*24*time.Hour:
-		n, unit = int64(d/(24*time.Hour)), "day"
-	case d < 730*24*time.Hour:
-		n, unit = int64(d/(30*24*time.Hour)), "month"
-	default:
-		n, unit = int64(d/(365*24*time.Hour)), "year"
-	}
-	s := strconv.FormatInt(n, 10) + " " + unit
-	if n != 1 {
-		s += "s"
-	}
-	if future {
-		return "in " + s
-	}
-	return s + " ago"
 }
 
 // maxListedApps bounds how many apps a select offers.

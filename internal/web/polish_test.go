@@ -1,0 +1,98 @@
+package web
+
+// Tests of the dashboard's second pass (issue 11, "should fix"): times in
+// words that cannot be misread, audit action names, the token page's edit
+// button and danger zone, the users page, the application form's errors
+// in one round, the generate dialog and the usage chart.
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tokend/tokend"
+)
+
+func TestRelTimeSaysWhichSideOfNow(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		name string
+		d    time.Duration
+		want string
+	}{
+		{"now itself is past", 0, "less than a minute ago"},
+		{"a second ahead", time.Second, "in less than a minute"},
+		{"59 seconds ahead", 59 * time.Second, "in less than a minute"},
+		{"59 seconds behind", -59 * time.Second, "less than a minute ago"},
+		{"a minute ahead", time.Minute, "in 1 minute"},
+		{"two minutes behind", -2 * time.Minute, "2 minutes ago"},
+		{"59.5 minutes rounds to an hour", 59*time.Minute + 30*time.Second, "in 1 hour"},
+		{"47 hours", 47 * time.Hour, "in 47 hours"},
+		{"47.5 hours rounds to days", 47*time.Hour + 30*time.Minute, "in 2 days"},
+		{"a 30-day token seconds later", 30*24*time.Hour - 5*time.Second, "in 30 days"},
+		{"a 30-day token half a day later", 29*24*time.Hour + 13*time.Hour, "in 30 days"},
+		{"29 days and 11 hours", 29*24*time.Hour + 11*time.Hour, "in 29 days"},
+		{"59 days", 59 * 24 * time.Hour, "in 59 days"},
+		{"90 days in months", 90 * 24 * time.Hour, "in 3 months"},
+		{"two years", -2 * 365 * 24 * time.Hour, "2 years ago"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := relTime(now, now.Add(c.d)); got != c.want {
+				t.Errorf("relTime(now%+v) = %q, want %q", c.d, got, c.want)
+			}
+		})
+	}
+}
+
+func TestExpiryNamesTheState(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) *time.Time { v := now.Add(d); return &v }
+	for _, c := range []struct {
+		name       string
+		tok        tokend.Token
+		want, when string
+	}{
+		{"fresh 30-day token", tokend.Token{Status: tokend.StatusActive, ExpiresAt: at(30*24*time.Hour - time.Second)}, "Expires in 30 days", "2026-03-31 11:59:59 UTC"},
+		{"under a minute left", tokend.Token{Status: tokend.StatusActive, ExpiresAt: at(30 * time.Second)}, "Expires in less than a minute", "2026-03-01 12:00:30 UTC"},
+		{"expired a moment ago", tokend.Token{Status: tokend.StatusExpired, ExpiresAt: at(-10 * time.Second)}, "Expired less than a minute ago", "2026-03-01 11:59:50 UTC"},
+		{"expiring at this very second", tokend.Token{Status: tokend.StatusActive, ExpiresAt: at(0)}, "Expired less than a minute ago", "2026-03-01 12:00:00 UTC"},
+		{"expired two minutes ago", tokend.Token{Status: tokend.StatusExpired, ExpiresAt: at(-2 * time.Minute)}, "Expired 2 minutes ago", "2026-03-01 11:58:00 UTC"},
+		{"never", tokend.Token{Status: tokend.StatusActive}, "Never expires", ""},
+		{"revoked with an expiry ahead", tokend.Token{Status: tokend.StatusRevoked, ExpiresAt: at(29 * 24 * time.Hour), RevokedAt: at(-3 * time.Hour)}, "Revoked 3 hours ago", "2026-03-01 09:00:00 UTC"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := expiryOf(now, c.tok)
+			if e.Text() != c.want || e.Exact() != c.when {
+				t.Errorf("expiry = %q (%q), want %q (%q)", e.Text(), e.Exact(), c.want, c.when)
+			}
+		})
+	}
+}
+
+func TestTokenPagesSayExpiryInWordsWithTheExactTime(t *testing.T) {
+	h, f, c := withFixture(t, tokend.RoleAdmin)
+	ctx := context.Background()
+	in := tokend.TokenInput{AppID: f.app.ID, Name: "thirty days", ExpiresIn: "30d"}
+	fresh, _, err := h.svc.CreateToken(ctx, tokend.SystemActor, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(5 * time.Second)
+	exact := fresh.ExpiresAt.UTC().Format("2006-01-02 15:04:05 UTC")
+	body := c.get(t, "/tokens/"+fresh.ID).Body
+	wantInBody(t, &response{Body: body}, "Expires <time", ">in 30 days</time>", `title="`+exact+`"`, "("+exact+")")
+	list := c.get(t, "/tokens").Body
+	if !strings.Contains(list, ">in 30 days</time>") || strings.Contains(list, "in 29 days") {
+		t.Error("the list does not say the fresh token expires in 30 days")
+	}
+	if _, err := h.svc.RevokeToken(ctx, tokend.SystemActor, fresh.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(2 * time.Minute)
+	body = c.get(t, "/tokens/"+fresh.ID).Body
+	wantInBody(t, &response{Body: body}, "Revoked <time", ">2 minutes ago</time>")
+	if strings.Contains(body, "in 30 days") || strings.Contains(body, "in 29 days") {
+		t.Error("a revoked token's page still counts down to its expiry")
+	}
+}
