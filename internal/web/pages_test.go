@@ -659,7 +659,7 @@ func TestAuditLogFilters(t *testing.T) {
 		res := viewer.get(t, "/audit"+query)
 		wantStatus(t, res, http.StatusOK)
 		var actions []string
-		for _, m := range regexp.MustCompile(`<td><code>([a-z_.]+)</code></td>`).FindAllStringSubmatch(res.Body, -1) {
+		for _, m := range regexp.MustCompile(`<td data-action="([a-z_.]+)">`).FindAllStringSubmatch(res.Body, -1) {
 			actions = append(actions, m[1])
 		}
 		return actions

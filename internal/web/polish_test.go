@@ -7,6 +7,12 @@ package web
 
 import (
 	"context"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -96,3 +102,77 @@ func TestTokenPagesSayExpiryInWordsWithTheExactTime(t *testing.T) {
 		t.Error("a revoked token's page still counts down to its expiry")
 	}
 }
+
+// TestEveryAuditActionHasAName reads package tokend's source: an Action
+// constant added without a name in actionNames fails here.
+func TestEveryAuditActionHasAName(t *testing.T) {
+	fset := token.NewFileSet()
+	pkgs, err := parser.ParseDir(fset, "../..", func(fi fs.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, pkg := range pkgs {
+		for _, f := range pkg.Files {
+			for _, decl := range f.Decls {
+				gd, ok := decl.(*ast.GenDecl)
+				if !ok || gd.Tok != token.CONST {
+					continue
+				}
+				for _, spec := range gd.Specs {
+					vs := spec.(*ast.ValueSpec)
+					for i, n := range vs.Names {
+						if !strings.HasPrefix(n.Name, "Action") || i >= len(vs.Values) {
+							continue
+						}
+						lit, ok := vs.Values[i].(*ast.BasicLit)
+						if !ok {
+							continue
+						}
+						v, _ := strconv.Unquote(lit.Value)
+						seen++
+						if name, ok := actionNames[v]; !ok || name == "" || name == v {
+							t.Errorf("tokend.%s (%q) has no name in actionNames", n.Name, v)
+						}
+					}
+				}
+			}
+		}
+	}
+	if seen < 15 {
+		t.Fatalf("found only %d Action constants in package tokend", seen)
+	}
+	for _, a := range auditActions {
+		if _, ok := actionNames[a]; !ok {
+			t.Errorf("the audit filter offers %q without a name", a)
+		}
+	}
+}
+
+func TestAuditLogShowsNamesNotCodes(t *testing.T) {
+	h, f, c := withFixture(t, tokend.RoleOwner)
+	if _, _, err := h.svc.RotateToken(context.Background(), h.users[tokend.RoleAdmin].Actor("203.0.113.4"), f.active.ID, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	res := c.get(t, "/audit")
+	wantInBody(t, res, "Token rotated", "Application created", ">ci deploy <span", `href="/tokens/`+f.active.ID+`"`,
+		`<option value="token.rotate">Token rotated</option>`)
+	row := ""
+	for _, r := range strings.Split(res.Body, "<tr ") {
+		if strings.Contains(r, `data-action="token.rotate"`) {
+			row = r
+		}
+	}
+	admin := h.users[tokend.RoleAdmin]
+	if !strings.Contains(row, ">"+admin.Name+"</td>") {
+		t.Errorf("the rotation's row does not name the actor: %s", row)
+	}
+	if strings.Contains(row, ">user:") || strings.Contains(row, ">"+admin.ID+"<") {
+		t.Errorf("the rotation's row shows the actor's raw id: %s", row)
+	}
+	if !regexpTime.MatchString(row) {
+		t.Errorf("the rotation's time has no seconds: %s", row)
+	}
+}
+
+var regexpTime = regexp.MustCompile(`>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC</time>`)
