@@ -11,6 +11,7 @@ import (
 	"go/parser"
 	"go/token"
 	"io/fs"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -176,3 +177,33 @@ func TestAuditLogShowsNamesNotCodes(t *testing.T) {
 }
 
 var regexpTime = regexp.MustCompile(`>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC</time>`)
+
+func TestUsersPageSpeaksLikeTheOthers(t *testing.T) {
+	h := newHarness(t)
+	c := h.login(t, tokend.RoleOwner)
+	body := c.get(t, "/users").Body
+	wantInBody(t, &response{Body: body}, `<span class="badge badge-role" data-testid="role">Owner</span>`,
+		`<span class="badge badge-role" data-testid="role">Viewer</span>`, `<span class="badge badge-active">Active</span>`)
+	if n := strings.Count(body, ">Change role<"); n != len(h.users) {
+		t.Errorf("%d Change role controls for %d users", n, len(h.users))
+	}
+	if strings.Contains(body, `class="role-select"`) || strings.Contains(body, `>owner</option>`) {
+		t.Error("the users page still shows a lower-case role select in every row")
+	}
+}
+
+func TestSetupRecordsTheOwnersSignIn(t *testing.T) {
+	h := newBareHarness(t)
+	c := h.client()
+	res := c.submit(t, "/setup", "/setup", url.Values{"name": {"Olivia Owner"}, "email": {"owner@example.com"},
+		"password": {testPassword}, "confirm": {testPassword}, "token": {h.bootstrap}})
+	wantRedirect(t, res, "/")
+	body := c.get(t, "/users").Body
+	i := strings.Index(body, `data-testid="last-sign-in"`)
+	if i < 0 {
+		t.Fatalf("no last sign-in column:\n%s", body)
+	}
+	if cell := body[i : i+200]; strings.Contains(cell, "Never") || !strings.Contains(cell, "<time") {
+		t.Errorf("the owner's last sign-in after setup is not shown: %s", cell)
+	}
+}
