@@ -42,10 +42,14 @@ type formError struct {
 // Has reports whether the form has any problem at all.
 func (e *formError) Has() bool { return e != nil && (len(e.Fields) > 0 || len(e.General) > 0) }
 
-// add records a message for a field.
+// add records a message for a field. A field shows one message, the
+// first: the rest are usually the same problem in other words.
 func (e *formError) add(field, msg string) {
 	if e.Fields == nil {
 		e.Fields = fieldErrors{}
+	}
+	if len(e.Fields[field]) > 0 {
+		return
 	}
 	e.Fields[field] = append(e.Fields[field], sentence(msg))
 }

@@ -207,3 +207,34 @@ func TestSetupRecordsTheOwnersSignIn(t *testing.T) {
 		t.Errorf("the owner's last sign-in after setup is not shown: %s", cell)
 	}
 }
+
+func TestAppFormReportsEveryProblemInOneRound(t *testing.T) {
+	h := newHarness(t)
+	c := h.login(t, tokend.RoleAdmin)
+	res := c.submit(t, "/apps/new", "/apps", url.Values{"name": {""}, "token_prefix": {"Bad-Prefix"},
+		"permissions": {"not a permission"}, "max_token_lifetime": {"forever"}})
+	wantStatus(t, res, 422)
+	for _, id := range []string{"a-name", "a-prefix", "a-perms", "a-lifetime"} {
+		if !strings.Contains(res.Body, `<a href="#`+id+`">`) {
+			t.Errorf("the summary does not link to #%s", id)
+		}
+		i := strings.Index(res.Body, `id="`+id+`"`)
+		if i < 0 || !strings.Contains(res.Body[i:min(len(res.Body), i+900)], `class="field-error"`) {
+			t.Errorf("no message at the field %s", id)
+		}
+	}
+	wantInBody(t, res, "There are 4 problems")
+}
+
+func TestAFieldShowsOneMessage(t *testing.T) {
+	var fe formError
+	fe.add("name", "must not be empty")
+	fe.add("name", "must be at most 50 characters")
+	if got := fe.Fields["name"]; len(got) != 1 || got[0] != "Must not be empty." {
+		t.Errorf("name's messages = %q, want the first only", got)
+	}
+	s := summarize(&fe, "token")
+	if len(s.Items) != 1 || s.Items[0].Href != "#f-name" || s.Items[0].Label != "Name" {
+		t.Errorf("summary = %+v", s)
+	}
+}
