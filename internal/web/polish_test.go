@@ -238,3 +238,42 @@ func TestAFieldShowsOneMessage(t *testing.T) {
 		t.Errorf("summary = %+v", s)
 	}
 }
+
+func TestTokenPageEditBehindAButtonAndADangerZone(t *testing.T) {
+	h, f, c := withFixture(t, tokend.RoleAdmin)
+	body := c.get(t, "/tokens/"+f.active.ID).Body
+	wantInBody(t, &response{Body: body}, `data-testid="action-edit"`, `<details id="edit" class="card edit-panel" data-testid="edit-panel">`,
+		`data-testid="danger-zone"`, `class="button danger" href="/tokens/`+f.active.ID+`/revoke"`,
+		`class="button danger-outline" href="/tokens/`+f.active.ID+`/delete"`)
+	zone := body[strings.Index(body, `data-testid="danger-zone"`):]
+	if strings.Index(body, `data-testid="action-revoke"`) < strings.Index(body, `data-testid="danger-zone"`) {
+		t.Error("Revoke is outside the danger zone")
+	}
+	if strings.Count(zone, `class="button danger"`) != 1 {
+		t.Error("the danger zone has not exactly one filled destructive button")
+	}
+	// Created by: the name, never the raw reference.
+	created := body[strings.Index(body, `data-testid="created"`):]
+	created = created[:strings.Index(created, "</dd>")]
+	if strings.Contains(created, "system") || strings.Contains(created, "usr_") || !strings.Contains(created, " by ") {
+		t.Errorf("created by shows a raw reference or nothing: %s", created)
+	}
+	// A form that comes back with errors opens the panel.
+	form := url.Values{"name": {""}, "type": {"standard"}, "access": {"read_only"}, "expires_in": {"keep"},
+		"version": {strconv.FormatInt(f.active.Version, 10)}}
+	res := c.submit(t, "/tokens/"+f.active.ID, "/tokens/"+f.active.ID, form)
+	wantStatus(t, res, 422)
+	wantInBody(t, res, `data-testid="edit-panel" open>`, `data-testid="error-summary"`)
+	// A token made by a user names the user.
+	admin := h.users[tokend.RoleAdmin]
+	tok, _, err := h.svc.CreateToken(context.Background(), admin.Actor("203.0.113.1"), tokend.TokenInput{AppID: f.app.ID, Name: "by admin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body = c.get(t, "/tokens/"+tok.ID).Body
+	wantInBody(t, &response{Body: body}, " by "+admin.Name+"</dd>")
+	if strings.Contains(body, admin.ID) {
+		i := strings.Index(body, admin.ID)
+		t.Errorf("the token page shows the creator's raw id: %s", body[max(0, i-300):i+100])
+	}
+}

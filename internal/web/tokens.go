@@ -547,8 +547,27 @@ func (s *Server) loadToken(r *http.Request, id string) (*tokenData, error) {
 			d.CreatedBy = created.Items[0].ActorName
 		}
 	}
+	if d.CreatedBy == "" {
+		d.CreatedBy = creatorKind(t.CreatedBy)
+	}
 	d.Actions = actionsFor(a, t)
 	return d, nil
+}
+
+// creatorKind says who made a token when the audit log cannot name them:
+// never the raw reference.
+func creatorKind(ref string) string {
+	switch {
+	case ref == "":
+		return ""
+	case ref == "system":
+		return "tokend itself"
+	case strings.HasPrefix(ref, "user:"):
+		return "a dashboard user"
+	case strings.HasPrefix(ref, "token:"):
+		return "an admin token"
+	}
+	return "someone"
 }
 
 // actionsFor answers the actions a may take on t in its state.

@@ -42,6 +42,18 @@
       }
       return;
     }
+    const opensDetails = ev.target.closest("[data-open-details]");
+    if (opensDetails) {
+      const panel = document.getElementById(opensDetails.getAttribute("data-open-details"));
+      if (panel && panel.tagName === "DETAILS") {
+        ev.preventDefault();
+        panel.open = true;
+        panel.scrollIntoView({ block: "start" });
+        const first = panel.querySelector("input:not([type=hidden]), select, textarea");
+        if (first) first.focus({ preventScroll: true });
+      }
+      return;
+    }
     const closer = ev.target.closest("[data-close]");
     if (closer) {
       const dialog = closer.closest("dialog");
@@ -127,6 +139,17 @@
       secret.select();
     }
   });
+
+  // A link to a collapsed panel (/tokens/{id}#edit) opens it.
+  if (location.hash.length > 1) {
+    const target = document.getElementById(decodeURIComponent(location.hash.slice(1)));
+    if (target && target.tagName === "DETAILS") target.open = true;
+  }
+
+  // A form that came back with problems: focus its first invalid field
+  // (a form in a dialog is focused when its dialog opens).
+  const invalid = document.querySelector("main form [aria-invalid=true]");
+  if (invalid && !invalid.closest("dialog")) invalid.focus();
 
   // Live character counters.
   document.querySelectorAll("[data-counter-for]").forEach(function (counter) {
