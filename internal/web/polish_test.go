@@ -277,3 +277,49 @@ func TestTokenPageEditBehindAButtonAndADangerZone(t *testing.T) {
 		t.Errorf("the token page shows the creator's raw id: %s", body[max(0, i-300):i+100])
 	}
 }
+
+func TestGenerateDialogKeepsServerErrorsInTheDialog(t *testing.T) {
+	h, f, c := withFixture(t, tokend.RoleAdmin)
+	form := createForm(f.app, "")
+	form.Set("type", "plugin")
+	form.Set("in_dialog", "1")
+	res := c.submit(t, "/tokens", "/tokens", form)
+	wantStatus(t, res, 422)
+	wantInBody(t, res, `open data-open-on-load data-testid="create-dialog">`, `data-testid="tokens-table"`,
+		`data-testid="error-summary"`, `<a href="#f-name">Name</a>`, `<a href="#f-origins">Allowed browser origins</a>`,
+		`name="in_dialog" value="1"`)
+	dialog := res.Body[strings.Index(res.Body, `id="create-dialog"`):]
+	if i, j := strings.Index(dialog, `aria-invalid="true"`), strings.Index(dialog, `id="f-name"`); i < 0 || i < j {
+		t.Error("the first field marked invalid in the dialog is not the name")
+	}
+	// Without the dialog (no JavaScript), the form's own page answers.
+	form.Del("in_dialog")
+	res = c.submit(t, "/tokens/new", "/tokens", form)
+	wantStatus(t, res, 422)
+	if strings.Contains(res.Body, `id="create-dialog"`) || !strings.Contains(res.Body, `data-testid="create-token-form"`) {
+		t.Error("the page without the dialog did not show its own form")
+	}
+	if n, err := h.svc.CountTokens(context.Background(), tokend.SystemActor, tokend.TokenFilter{AppID: f.app.ID}); err != nil || n != 2 {
+		t.Errorf("refused creates stored tokens: %d, %v", n, err)
+	}
+}
+
+func TestGenerateFormOffersOnlyWhatTheAppAllows(t *testing.T) {
+	h, f, c := withFixture(t, tokend.RoleAdmin)
+	week := tokend.Duration(7 * 24 * time.Hour)
+	capped, err := h.svc.CreateApp(context.Background(), tokend.SystemActor, tokend.AppInput{Name: "Capped", MaxTokenLifetime: &week})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := c.get(t, "/tokens/new?app_id="+capped.ID).Body
+	wantInBody(t, &response{Body: body}, `<option value="unlimited" data-unlimited hidden disabled>No expiration</option>`,
+		`<option value="30d" data-seconds="2592000" hidden disabled>`, `<option value="7d" data-seconds="604800" selected>`,
+		`data-max-seconds="604800" selected>Capped`,
+		`min="`+h.clock.Now().UTC().AddDate(0, 0, 1).Format("2006-01-02")+`"`,
+		`data-required-when="type=plugin"`)
+	// An app without a maximum offers every choice.
+	body = c.get(t, "/tokens/new?app_id="+f.app.ID).Body
+	if !strings.Contains(body, `<option value="unlimited" data-unlimited>No expiration</option>`) {
+		t.Error("an app without a maximum lifetime does not offer No expiration")
+	}
+}

@@ -167,8 +167,46 @@
 
   // Parts of a form shown only for some choices: data-show-when="name=value",
   // and permission lists only for the chosen application (data-app).
-  function refreshForm(form) {
+  function refreshForm(form, changed) {
     const appSelect = form.querySelector("[data-app-select]");
+    // A field required for some choices (origins for a plugin token):
+    // required then, and its collapsed section opens when the choice is made.
+    form.querySelectorAll("[data-required-when]").forEach(function (el) {
+      const rule = el.getAttribute("data-required-when").split("=");
+      const field = form.elements.namedItem(rule[0]);
+      const on = !!field && field.value === rule[1];
+      el.required = on;
+      const section = el.closest("details");
+      if (on && section && changed && changed.name === rule[0]) section.open = true;
+    });
+    // The expiry choices the chosen application allows: none longer than
+    // its maximum token lifetime, and no "No expiration" when it has one.
+    const expiry = form.querySelector("[data-expiry-select]");
+    if (appSelect && expiry && appSelect.selectedOptions.length) {
+      const max = parseInt(appSelect.selectedOptions[0].getAttribute("data-max-seconds") || "0", 10);
+      let best = null;
+      Array.from(expiry.options).forEach(function (opt) {
+        let allowed = true;
+        if (max > 0 && opt.hasAttribute("data-unlimited")) allowed = false;
+        const secs = parseInt(opt.getAttribute("data-seconds") || "0", 10);
+        if (max > 0 && secs > max) allowed = false;
+        opt.hidden = !allowed;
+        opt.disabled = !allowed;
+        if (allowed && secs > 0) best = opt;
+      });
+      if (expiry.selectedOptions.length === 0 || expiry.selectedOptions[0].disabled) {
+        expiry.value = best ? best.value : "custom";
+      }
+      const date = form.querySelector("input[type=date][name=expires_on]");
+      if (date) {
+        if (max > 0) {
+          const last = new Date(Date.now() + max * 1000);
+          date.max = last.toISOString().slice(0, 10);
+        } else {
+          date.removeAttribute("max");
+        }
+      }
+    }
     form.querySelectorAll("[data-show-when]").forEach(function (el) {
       const rule = el.getAttribute("data-show-when").split("=");
       const field = form.elements.namedItem(rule[0]);
@@ -182,9 +220,17 @@
     });
   }
   document.querySelectorAll("form").forEach(function (form) {
-    if (!form.querySelector("[data-show-when]")) return;
-    form.addEventListener("change", function () { refreshForm(form); });
-    refreshForm(form);
+    if (!form.querySelector("[data-show-when], [data-required-when], [data-expiry-select]")) return;
+    form.addEventListener("change", function (ev) { refreshForm(form, ev.target); });
+    refreshForm(form, null);
+  });
+
+  // A dialog whose form came back with problems opens again as the page
+  // loads, with the focus on its first invalid field.
+  document.querySelectorAll("dialog[data-open-on-load]").forEach(function (dialog) {
+    if (!canDialog) return;
+    dialog.close();
+    openDialog(dialog);
   });
 
   // Filters apply as soon as a choice changes.
