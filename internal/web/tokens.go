@@ -178,7 +178,7 @@ type tokensData struct {
 	// OpenDialog opens the create dialog as the page loads: its form came
 	// back with problems.
 	OpenDialog bool
-	Back   string    // this list, for actions to come back to
+	Back       string // this list, for actions to come back to
 }
 
 // soon is how close an expiry must be for the pages to warn of it.
