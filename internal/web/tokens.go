@@ -175,10 +175,11 @@ type tokensData struct {
 	NoApps bool
 	Error  string
 	Form   tokenForm // the create dialog
+	Back   string    // this list, for actions to come back to
+
 	// OpenDialog opens the create dialog as the page loads: its form came
 	// back with problems.
 	OpenDialog bool
-	Back       string // this list, for actions to come back to
 }
 
 // soon is how close an expiry must be for the pages to warn of it.
