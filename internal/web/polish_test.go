@@ -323,3 +323,47 @@ func TestGenerateFormOffersOnlyWhatTheAppAllows(t *testing.T) {
 		t.Error("an app without a maximum lifetime does not offer No expiration")
 	}
 }
+
+func TestUsageChartPerDayWithHourlyOnDemand(t *testing.T) {
+	h, f, c := withFixture(t, tokend.RoleViewer)
+	hour := h.clock.Now().Truncate(time.Hour)
+	err := h.store.RecordUsage(context.Background(), tokend.UsageBatch{Counts: []tokend.UsageCount{
+		{TokenID: f.active.ID, Hour: hour, Code: tokend.CodeValid, Count: 7},
+		{TokenID: f.active.ID, Hour: hour.Add(-48 * time.Hour), Code: tokend.CodeValid, Count: 3},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := c.get(t, "/tokens/"+f.active.ID).Body
+	wantInBody(t, &response{Body: body}, `viewBox="0 0 70 100" preserveAspectRatio="none"`, "Verifications per day over the last 7 days: 10 valid",
+		`width="7" height="70"`, `data-testid="chart-hourly"`, `<div class="chart-x" aria-hidden="true"><span>`)
+	if strings.Contains(body, "<text") {
+		t.Error("the chart draws its labels inside the stretched SVG")
+	}
+	if strings.Count(body[strings.Index(body, `class="chart-x"`):], "<span>")-strings.Count(body[strings.Index(body, `</figure>`):], "<span>") != 7 {
+		t.Error("the day axis has not seven labels")
+	}
+	body = c.get(t, "/tokens/"+f.active.ID+"?usage=hourly").Body
+	wantInBody(t, &response{Body: body}, `viewBox="0 0 1680 100"`, "Verifications per hour over the last 7 days: 10 valid", `data-testid="chart-daily"`)
+}
+
+func TestChartDaysAreWholeUTCDays(t *testing.T) {
+	from := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	usage := []tokend.UsageCount{
+		{Hour: from, Code: tokend.CodeValid, Count: 1},
+		{Hour: from.Add(23 * time.Hour), Code: tokend.CodeRevoked, Count: 2},
+		{Hour: from.Add(6*24*time.Hour + 23*time.Hour), Code: tokend.CodeValid, Count: 4},
+		{Hour: from.Add(7 * 24 * time.Hour), Code: tokend.CodeValid, Count: 100}, // after the span
+		{Hour: from.Add(-time.Hour), Code: tokend.CodeValid, Count: 100},         // before it
+	}
+	c := newUsageChart(usage, from, false)
+	if len(c.Bars) != 2 || c.Valid != 5 || c.Refused != 2 || c.Bars[0].X != 1 || c.Bars[1].X != 61 {
+		t.Errorf("daily chart = %+v", c)
+	}
+	if c.Days[0] != "Sun 1" || c.Days[6] != "Sat 7" {
+		t.Errorf("days = %v", c.Days)
+	}
+	if h := newUsageChart(usage, from, true); len(h.Bars) != 3 || h.Width != 1680 {
+		t.Errorf("hourly chart: %d bars, width %d", len(h.Bars), h.Width)
+	}
+}

@@ -613,13 +613,14 @@ func (s *Server) loadToken(r *http.Request, id string) (*tokenData, error) {
 	}
 	d.Form = editForm(t, d.App)
 	d.Form.setMinDate(d.Now)
-	to := d.Now.Truncate(time.Hour).Add(time.Hour)
+	// Seven whole days (UTC), today the last.
+	to := d.Now.Truncate(24 * time.Hour).AddDate(0, 0, 1)
 	from := to.Add(-chartHours * time.Hour)
 	usage, err := s.svc.TokenUsage(ctx, a, id, from, to)
 	if err != nil {
 		return nil, err
 	}
-	d.Chart = newUsageChart(usage, from)
+	d.Chart = newUsageChart(usage, from, r.URL.Query().Get("usage") == "hourly")
 	if a.Can(tokend.PermAuditRead) {
 		ev, err := s.svc.Events(ctx, a, tokend.EventFilter{TokenID: id, Limit: tokenEventsShown})
 		if err != nil {
