@@ -614,7 +614,7 @@ func (s *Server) loadToken(r *http.Request, id string) (*tokenData, error) {
 	d.Form = editForm(t, d.App)
 	d.Form.setMinDate(d.Now)
 	// Seven whole days (UTC), today the last.
-	to := d.Now.Truncate(24 * time.Hour).AddDate(0, 0, 1)
+	to := d.Now.Truncate(24*time.Hour).AddDate(0, 0, 1)
 	from := to.Add(-chartHours * time.Hour)
 	usage, err := s.svc.TokenUsage(ctx, a, id, from, to)
 	if err != nil {
