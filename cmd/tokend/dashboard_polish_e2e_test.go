@@ -171,6 +171,9 @@ func (p *polishWalk) times(t *testing.T) {
 	if !strings.HasSuffix(exact, " UTC") || strings.Count(exact, ":") != 2 {
 		t.Errorf("the hover text of the expiry is %q, want the exact time with seconds", exact)
 	}
+	if w := eval[float64](t, b, `document.querySelector("table.tokens").getBoundingClientRect().width`); p.width >= 1280 && w > float64(p.width) {
+		t.Errorf("the token list is %.0f px wide at %d px", w, p.width)
+	}
 	p.shot(t, "tokens")
 	b.open(t, "/tokens/"+p.gone, 200)
 	got := b.text(t, `[data-testid="expiry"]`)
