@@ -258,4 +258,10 @@ func (p *polishWalk) users(t *testing.T) {
 	}
 	p.fits(t)
 	p.shot(t, "users")
+	b.run(t, "opening Change role", chromedp.Click(chromedp.CSS("details.role-menu > summary")))
+	b.run(t, "bringing the role form into view", chromedp.ScrollIntoView(chromedp.CSS(".role-form button")))
+	if !inView(t, b, ".role-form button") || !b.visible(t, `.role-form input[value="admin"]`) {
+		t.Error("Change role does not show the roles and a button in view")
+	}
+	p.shot(t, "users-role")
 }
