@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tokend/tokend"
 	"github.com/tokend/tokend/internal/manage"
@@ -39,6 +40,7 @@ var roleChoices = []roleChoice{
 }
 
 type usersData struct {
+	Now   time.Time
 	Users []tokend.User
 	Self  string // the signed-in user's id
 	Roles []roleChoice
@@ -73,7 +75,7 @@ func (s *Server) showUsers(w http.ResponseWriter, r *http.Request, status int, f
 	}
 	me, _ := currentUser(r.Context())
 	s.render(w, r, status, "users.html", &page{Title: "Users", Nav: "users",
-		Data: usersData{Users: users, Self: me.ID, Roles: roleChoices, New: form}})
+		Data: usersData{Now: s.now().UTC(), Users: users, Self: me.ID, Roles: roleChoices, New: form}})
 }
 
 func (s *Server) userCreate(w http.ResponseWriter, r *http.Request) {

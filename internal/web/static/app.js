@@ -50,6 +50,18 @@
       openConfirm(confirmer);
       return;
     }
+    const opensDetails = ev.target.closest("[data-open-details]");
+    if (opensDetails) {
+      const panel = document.getElementById(opensDetails.getAttribute("data-open-details"));
+      if (panel && panel.tagName === "DETAILS") {
+        ev.preventDefault();
+        panel.open = true;
+        panel.scrollIntoView({ block: "start" });
+        const first = panel.querySelector("input:not([type=hidden]), select, textarea");
+        if (first) first.focus({ preventScroll: true });
+      }
+      return;
+    }
     const closer = ev.target.closest("[data-close]");
     if (closer) {
       const dialog = closer.closest("dialog");
@@ -246,6 +258,17 @@
     }).catch(go);
   }
 
+  // A link to a collapsed panel (/tokens/{id}#edit) opens it.
+  if (location.hash.length > 1) {
+    const target = document.getElementById(decodeURIComponent(location.hash.slice(1)));
+    if (target && target.tagName === "DETAILS") target.open = true;
+  }
+
+  // A form that came back with problems: focus its first invalid field
+  // (a form in a dialog is focused when its dialog opens).
+  const invalid = document.querySelector("main form [aria-invalid=true]");
+  if (invalid && !invalid.closest("dialog")) invalid.focus();
+
   // Live character counters.
   document.querySelectorAll("[data-counter-for]").forEach(function (counter) {
     const input = document.getElementById(counter.getAttribute("data-counter-for"));
@@ -262,8 +285,46 @@
 
   // Parts of a form shown only for some choices: data-show-when="name=value",
   // and permission lists only for the chosen application (data-app).
-  function refreshForm(form) {
+  function refreshForm(form, changed) {
     const appSelect = form.querySelector("[data-app-select]");
+    // A field required for some choices (origins for a plugin token):
+    // required then, and its collapsed section opens when the choice is made.
+    form.querySelectorAll("[data-required-when]").forEach(function (el) {
+      const rule = el.getAttribute("data-required-when").split("=");
+      const field = form.elements.namedItem(rule[0]);
+      const on = !!field && field.value === rule[1];
+      el.required = on;
+      const section = el.closest("details");
+      if (on && section && changed && changed.name === rule[0]) section.open = true;
+    });
+    // The expiry choices the chosen application allows: none longer than
+    // its maximum token lifetime, and no "No expiration" when it has one.
+    const expiry = form.querySelector("[data-expiry-select]");
+    if (appSelect && expiry && appSelect.selectedOptions.length) {
+      const max = parseInt(appSelect.selectedOptions[0].getAttribute("data-max-seconds") || "0", 10);
+      let best = null;
+      Array.from(expiry.options).forEach(function (opt) {
+        let allowed = true;
+        if (max > 0 && opt.hasAttribute("data-unlimited")) allowed = false;
+        const secs = parseInt(opt.getAttribute("data-seconds") || "0", 10);
+        if (max > 0 && secs > max) allowed = false;
+        opt.hidden = !allowed;
+        opt.disabled = !allowed;
+        if (allowed && secs > 0) best = opt;
+      });
+      if (expiry.selectedOptions.length === 0 || expiry.selectedOptions[0].disabled) {
+        expiry.value = best ? best.value : "custom";
+      }
+      const date = form.querySelector("input[type=date][name=expires_on]");
+      if (date) {
+        if (max > 0) {
+          const last = new Date(Date.now() + max * 1000);
+          date.max = last.toISOString().slice(0, 10);
+        } else {
+          date.removeAttribute("max");
+        }
+      }
+    }
     form.querySelectorAll("[data-show-when]").forEach(function (el) {
       const rule = el.getAttribute("data-show-when").split("=");
       const field = form.elements.namedItem(rule[0]);
@@ -277,9 +338,17 @@
     });
   }
   document.querySelectorAll("form").forEach(function (form) {
-    if (!form.querySelector("[data-show-when]")) return;
-    form.addEventListener("change", function () { refreshForm(form); });
-    refreshForm(form);
+    if (!form.querySelector("[data-show-when], [data-required-when], [data-expiry-select]")) return;
+    form.addEventListener("change", function (ev) { refreshForm(form, ev.target); });
+    refreshForm(form, null);
+  });
+
+  // A dialog whose form came back with problems opens again as the page
+  // loads, with the focus on its first invalid field.
+  document.querySelectorAll("dialog[data-open-on-load]").forEach(function (dialog) {
+    if (!canDialog) return;
+    dialog.close();
+    openDialog(dialog);
   });
 
   // Filters apply as soon as a choice changes.
