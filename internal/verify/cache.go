@@ -374,9 +374,10 @@ type tokenState struct {
 	lastAt    atomic.Int64
 	lastIP    atomic.Pointer[lastIP]
 	dirty     atomic.Bool
-	mu        sync.Mutex   // guards past and the change of hour
+	mu        sync.Mutex   // guards past, the change of hour and activity
 	past      []*hourUsage // earlier hours not yet written
 	flushedAt int64        // flush-only: lastAt when last written
+	activity  *activityRing
 
 	refs int // cache entries referring to it; under the table shard's lock
 }

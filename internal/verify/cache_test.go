@@ -173,6 +173,8 @@ func (s freshStore) TokenBySecret(ctx context.Context, hash []byte) (tokend.Cred
 
 func (freshStore) RecordUsage(context.Context, tokend.UsageBatch) error { return nil }
 
+func (freshStore) RecordActivity(context.Context, []tokend.Activity) error { return nil }
+
 func TestCacheHeapStaysNearCacheBytes(t *testing.T) {
 	if raceEnabled {
 		t.Skip("heap sizes mean nothing under the race detector")
