@@ -45,8 +45,12 @@ func (st *tokenState) recordActivity(now int64, code tokend.Code, r *tokend.Veri
 		ring = new(activityRing)
 		st.activity = ring
 	}
+	path := r.Path
+	if i := strings.IndexAny(path, "?#"); i >= 0 {
+		path = path[:i] // a query may hold secrets: never kept, even here
+	}
 	ring.notes[ring.n%tokend.MaxActivity] = activityNote{
-		at: now, code: code, ip: r.IP, method: r.Method, path: r.Path,
+		at: now, code: code, ip: r.IP, method: r.Method, path: path,
 	}
 	ring.n++
 	st.mu.Unlock()
