@@ -497,6 +497,11 @@ type tokenData struct {
 	// SecretUsed is set when the page was asked to show a new secret that
 	// was shown already; SecretLater when it could not be shown just now.
 	SecretUsed, SecretLater bool
+
+	// Leak is the leak warning's banner; Activity the recent verifications
+	// (see leak.go).
+	Leak     leakBanner
+	Activity []tokend.Activity
 }
 
 // Action answers the action named n, for the page's dialogs.
@@ -546,6 +551,9 @@ func (s *Server) loadToken(r *http.Request, id string) (*tokenData, error) {
 		if len(created.Items) > 0 {
 			d.CreatedBy = created.Items[0].ActorName
 		}
+	}
+	if err := s.tokenLeak(r, d); err != nil {
+		return nil, err
 	}
 	d.Actions = actionsFor(a, t)
 	return d, nil
