@@ -3,9 +3,9 @@ package web
 import (
 	"context"
 	"html"
-	"regexp"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
