@@ -30,29 +30,42 @@ type activityNote struct {
 	method, path string
 }
 
+// activityRing holds the notes since the last flush: a slice that grows
+// to tokend.MaxActivity and then turns into a ring. A flush empties it and
+// keeps its array, so that a token verified at a steady rate allocates
+// nothing, and a token verified rarely holds a few notes' worth, not 50.
 type activityRing struct {
-	notes [tokend.MaxActivity]activityNote
-	n     uint64 // notes ever added
-	taken uint64 // of which taken by a flush
+	notes []activityNote
+	n     int // notes added since the last flush
 }
 
-// recordActivity notes one verification. The ring is made on the token's
-// first verification, and never again while its state lives.
-func (st *tokenState) recordActivity(now int64, code tokend.Code, r *tokend.VerifyRequest) {
-	st.mu.Lock()
-	ring := st.activity
-	if ring == nil {
-		ring = new(activityRing)
-		st.activity = ring
-	}
-	path := r.Path
-	if i := strings.IndexAny(path, "?#"); i >= 0 {
-		path = path[:i] // a query may hold secrets: never kept, even here
-	}
-	ring.notes[ring.n%tokend.MaxActivity] = activityNote{
-		at: now, code: code, ip: r.IP, method: r.Method, path: path,
+// add notes one verification, overwriting the oldest when full.
+func (ring *activityRing) add(a activityNote) {
+	if len(ring.notes) < tokend.MaxActivity {
+		ring.notes = append(ring.notes, a)
+	} else {
+		ring.notes[ring.n%tokend.MaxActivity] = a
 	}
 	ring.n++
+}
+
+// recordActivity notes one verification.
+func (st *tokenState) recordActivity(now int64, code tokend.Code, r *tokend.VerifyRequest) {
+	st.mu.Lock()
+	ring := &st.activity
+	// A query may hold secrets: never kept, even here. A long path or
+	// method would keep its whole request header alive in the ring: the
+	// path is cut and copied (an allocation only for such a path), the
+	// method dropped.
+	path, cut := cutPath(r.Path)
+	if cut {
+		path = strings.Clone(path)
+	}
+	method := r.Method
+	if len(method) > maxActivityMethod {
+		method = ""
+	}
+	ring.add(activityNote{at: now, code: code, ip: r.IP, method: method, path: path})
 	st.mu.Unlock()
 }
 
@@ -61,16 +74,13 @@ func (st *tokenState) recordActivity(now int64, code tokend.Code, r *tokend.Veri
 func (st *tokenState) takeActivity(rows *[]tokend.Activity) {
 	var notes [tokend.MaxActivity]activityNote
 	st.mu.Lock()
-	ring := st.activity
-	if ring == nil {
-		st.mu.Unlock()
-		return
-	}
-	k := min(ring.n-ring.taken, tokend.MaxActivity)
+	ring := &st.activity
+	k := len(ring.notes)
 	for i := range k {
 		notes[i] = ring.notes[(ring.n-k+i)%tokend.MaxActivity]
 	}
-	ring.taken = ring.n
+	clear(ring.notes) // let go of the requests' strings
+	ring.notes, ring.n = ring.notes[:0], 0
 	st.mu.Unlock()
 	for _, n := range notes[:k] {
 		*rows = append(*rows, tokend.Activity{
@@ -99,20 +109,28 @@ func activityMethod(m string) string {
 // tokend.MaxActivityPath bytes on a character boundary, and only when it is
 // a line of text (tokend.CheckText's LineText rule); "" otherwise.
 func ActivityPath(p string) string {
-	if i := strings.IndexAny(p, "?#"); i >= 0 {
-		p = p[:i]
-	}
-	if len(p) > tokend.MaxActivityPath {
-		cut := tokend.MaxActivityPath
-		for cut > 0 && !utf8.RuneStart(p[cut]) {
-			cut--
-		}
-		p = p[:cut]
-	}
+	p, _ = cutPath(p)
 	if tokend.TextProblem(p, tokend.LineText) != "" {
 		return ""
 	}
 	return p
+}
+
+// cutPath drops the query string and fragment, and cuts what is left to
+// tokend.MaxActivityPath bytes on a character boundary; cut reports the
+// latter.
+func cutPath(p string) (_ string, cut bool) {
+	if i := strings.IndexAny(p, "?#"); i >= 0 {
+		p = p[:i]
+	}
+	if len(p) <= tokend.MaxActivityPath {
+		return p, false
+	}
+	n := tokend.MaxActivityPath
+	for n > 0 && !utf8.RuneStart(p[n]) {
+		n--
+	}
+	return p[:n], true
 }
 
 // takeActivity answers the activity a flush writes: what the last one could
