@@ -82,7 +82,8 @@ func TestLeakWarningUntilDismissedOrRotated(t *testing.T) {
 	ctx := context.Background()
 	tok := "/tokens/" + f.active.ID
 	rotatedAt := h.clock.Now().UTC()
-	if _, _, err := h.svc.RotateToken(ctx, tokend.SystemActor, f.active.ID, 0, 0); err != nil {
+	_, second, err := h.svc.RotateToken(ctx, tokend.SystemActor, f.active.ID, 0, 0)
+	if err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range []string{tok, "/"} {
@@ -154,4 +155,20 @@ func TestLeakWarningUntilDismissedOrRotated(t *testing.T) {
 	// is a 404.
 	wantRedirect(t, admin.submit(t, tok, tok+"/leak/dismiss", nil), tok)
 	wantStatus(t, admin.submit(t, tok, "/tokens/tok_missing/leak/dismiss", nil), http.StatusNotFound)
+
+	// The secret the first rotation gave, replaced by the second, used: the
+	// warning is back; revoking the token ends it.
+	h.clock.Advance(2 * time.Hour)
+	h.verifyReq(t, tokend.VerifyRequest{Token: second.Reveal(), IP: "192.0.2.88"})
+	h.flush(t)
+	admin = h.login(t, tokend.RoleAdmin)
+	wantInBody(t, admin.get(t, tok), `data-testid="leak-banner"`, "192.0.2.88")
+	if _, err := h.svc.RevokeToken(ctx, tokend.SystemActor, f.active.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{tok, "/"} {
+		if res := admin.get(t, p); strings.Contains(res.Body, `data-testid="leak-banner"`) {
+			t.Errorf("%s still warns about a revoked token", p)
+		}
+	}
 }
