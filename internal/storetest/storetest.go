@@ -38,6 +38,7 @@ func Run(t *testing.T, newStore func(t *testing.T) tokend.Store) {
 		{"Delete", deleteTests},
 		{"Events", eventTests},
 		{"Usage", usageTests},
+		{"Activity", activityTests},
 		{"Users", userTests},
 		{"Settings", settingTests},
 	}

@@ -33,6 +33,8 @@ type homeData struct {
 	Events   []tokend.Event
 	AppNames map[string]string
 	NoApps   bool
+	// Leaks is the leak warnings' banner (see leak.go).
+	Leaks leakBanner
 }
 
 func (s *Server) homePage(w http.ResponseWriter, r *http.Request) {
@@ -81,5 +83,6 @@ func (s *Server) homePage(w http.ResponseWriter, r *http.Request) {
 		}
 		d.Events = ev.Items
 	}
+	d.Leaks = s.homeLeaks(r)
 	s.render(w, r, http.StatusOK, "home.html", &page{Title: "Home", Nav: "home", Data: d})
 }

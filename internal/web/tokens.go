@@ -590,6 +590,11 @@ type tokenData struct {
 	// SecretUsed is set when the page was asked to show a new secret that
 	// was shown already; SecretLater when it could not be shown just now.
 	SecretUsed, SecretLater bool
+
+	// Leak is the leak warning's banner; Activity the recent verifications
+	// (see leak.go).
+	Leak     leakBanner
+	Activity []tokend.Activity
 }
 
 // Action answers the action named n, for the page's dialogs.
@@ -644,6 +649,9 @@ func (s *Server) loadToken(r *http.Request, id string) (*tokenData, error) {
 	}
 	if d.CreatedBy == "" {
 		d.CreatedBy = creatorKind(t.CreatedBy)
+	}
+	if err := s.tokenLeak(r, d); err != nil {
+		return nil, err
 	}
 	d.Actions = actionsFor(a, t)
 	return d, nil

@@ -114,6 +114,7 @@ func New(o Options) *Server {
 	s.tokenRoutes()
 	s.appRoutes()
 	s.auditRoutes()
+	s.leakRoutes()
 	return s
 }
 
