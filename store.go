@@ -64,8 +64,28 @@ type Store interface {
 	RecordUsage(ctx context.Context, b UsageBatch) error
 	// Usage answers hourly counts for a token in [from, to), oldest first.
 	Usage(ctx context.Context, tokenID string, from, to time.Time) ([]UsageCount, error)
+	// RecordActivity appends verifications to their tokens' recent
+	// activity and, in the same transaction, prunes each token's to the
+	// MaxActivity newest. Rows of tokens that no longer exist are dropped.
+	RecordActivity(ctx context.Context, rows []Activity) error
+	// Activity answers a token's recent verifications, newest first, at
+	// most MaxActivity.
+	Activity(ctx context.Context, tokenID string) ([]Activity, error)
 
-	// Ping reports whether the storage answers.
+	// Setting answers the value stored under key; ErrNotFound when there
+	// is none. Settings are small facts about the database itself (such as
+	// the fingerprint of the pepper its secrets are hashed with).
+	Setting(ctx context.Context, key string) (string, error)
+	// InitSetting stores value under key unless the key holds a value
+	// already, and answers the value the key holds afterwards: value, or
+	// the one stored before, which it never replaces. Of concurrent calls,
+	// from any number of processes, exactly one value is stored and every
+	// call answers that one.
+	InitSetting(ctx context.Context, key, value string) (string, error)
+
+	// Ping reports whether the storage answers and would accept a write,
+	// without writing anything: a database that can be read but not
+	// written (a read-only file, a standby) does not pass.
 	Ping(ctx context.Context) error
 }
 
@@ -150,6 +170,26 @@ type LastUse struct {
 	At      time.Time
 	IP      string
 	Uses    int64
+}
+
+// MaxActivity is how many recent verifications are kept per token.
+const MaxActivity = 50
+
+// MaxActivityPath bounds the forward-auth path kept with a verification, in
+// bytes.
+const MaxActivityPath = 256
+
+// Activity is one recent verification of a token. Nothing in it is secret:
+// no token, and the path without its query string. Every text field passes
+// CheckText's LineText rule (the verification engine drops a field that
+// does not).
+type Activity struct {
+	TokenID string    `json:"-"`
+	At      time.Time `json:"at"`
+	IP      string    `json:"ip,omitempty" doc:"The client address: the ip given to /v1/verify, or the client a trusted proxy names at /v1/auth."`
+	Code    Code      `json:"code"`
+	Method  string    `json:"method,omitempty" doc:"Forward auth: the original request's method."`
+	Path    string    `json:"path,omitempty" doc:"Forward auth: the original request's path, without its query string."`
 }
 
 // Invalidator is told about changes so that caches of verification answers

@@ -263,3 +263,7 @@ const (
 	ActionTokenOldSecret  = "token.old_secret_used"
 	ActionSystemBootstrap = "system.bootstrap"
 )
+
+// ActionTokenLeakDismissed records that someone acknowledged the warning
+// raised by token.old_secret_used (the dashboard's leak banner).
+const ActionTokenLeakDismissed = "token.leak_dismissed"

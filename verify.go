@@ -46,6 +46,13 @@ type VerifyRequest struct {
 	// feeds allowed_ips and last use, never a throttle that protects tokend
 	// itself. Empty (in-process callers) is never throttled.
 	Peer string `json:"-"`
+
+	// Method and Path are the original request's, set by forward auth
+	// (X-Forwarded-Method / X-Original-Method, X-Forwarded-Uri /
+	// X-Original-URI): recorded in the token's recent activity, the path
+	// without its query string. Never read from a body.
+	Method string `json:"-"`
+	Path   string `json:"-"`
 }
 
 // Doors of the failure throttle. Each counts its failures apart, so that

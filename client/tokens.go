@@ -133,6 +133,23 @@ func (c *Client) TokenUsage(ctx context.Context, id string, from, to time.Time) 
 	return out.Items, err
 }
 
+// TokenActivity answers the token's recent verifications, newest first (at
+// most 50).
+func (c *Client) TokenActivity(ctx context.Context, id string) ([]tokend.Activity, error) {
+	p, err := seg("token", id)
+	if err != nil {
+		return nil, err
+	}
+	var out struct {
+		Items []tokend.Activity `json:"items"`
+	}
+	err = c.do(ctx, request{method: http.MethodGet, path: "/v1/tokens/" + p + "/activity"}, &out)
+	for i := range out.Items {
+		out.Items[i].TokenID = id
+	}
+	return out.Items, err
+}
+
 func (c *Client) tokenCall(ctx context.Context, method, id, action string, body any, opts []RequestOption) (tokend.Token, error) {
 	var t tokend.Token
 	p, err := seg("token", id)

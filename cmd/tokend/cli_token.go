@@ -30,7 +30,7 @@ token is TOKEND_TOKEN or --token.`,
 		tokenStateCmd(e, f, "disable", "Disable a token until it is enabled again", "Disabled", (*client.Client).DisableToken),
 		tokenStateCmd(e, f, "enable", "Enable a disabled token", "Enabled", (*client.Client).EnableToken),
 		tokenStateCmd(e, f, "revoke", "Revoke a token for good (it stays listed for the audit)", "Revoked", (*client.Client).RevokeToken),
-		tokenRotateCmd(e, f), tokenDeleteCmd(e, f), tokenUsageCmd(e, f),
+		tokenRotateCmd(e, f), tokenDeleteCmd(e, f), tokenUsageCmd(e, f), tokenActivityCmd(e, f),
 	)
 	explainErrors(cmd, f)
 	return cmd

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -112,30 +113,59 @@ type backend struct {
 	pg *postgres.Store
 }
 
-func openBackend(ctx context.Context, c config, getenv func(string) string) (*backend, error) {
+func openBackend(ctx context.Context, c config, getenv func(string) string, log *slog.Logger) (*backend, error) {
 	if strings.HasPrefix(c.database, "postgres://") || strings.HasPrefix(c.database, "postgresql://") {
-		return openPostgres(ctx, c, getenv)
+		return openPostgres(ctx, c, getenv, log)
 	}
 	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating the data directory: %w", err)
-	}
-	pepper, err := loadPepper(c, getenv)
-	if err != nil {
-		return nil, err
-	}
-	hasher, err := secret.NewHasher(pepper)
-	if err != nil {
-		return nil, err
 	}
 	path := c.database
 	if path == "" {
 		path = filepath.Join(c.dataDir, "tokend.db")
 	}
-	st, err := sqlite.Open(ctx, path)
+	release, err := lockSQLite(c.dataDir, path)
 	if err != nil {
-		return nil, fmt.Errorf("opening %s: %w", path, err)
+		return nil, err
 	}
-	return &backend{store: st, users: st, hasher: hasher, pepper: pepper, close: st.Close}, nil
+	st, err := sqlite.Open(ctx, path) // its errors name the file
+	if err != nil {
+		release()
+		return nil, err
+	}
+	closeAll := func() error { return errors.Join(st.Close(), release()) }
+	// The database is read before the pepper file is looked for: a
+	// database that already has tokens must never get a new pepper.
+	p, err := checkPepper(ctx, st, c, getenv, log, "the database "+path)
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	hasher, err := secret.NewHasher(p.value)
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	return &backend{store: st, users: st, hasher: hasher, pepper: p.value, close: closeAll}, nil
+}
+
+// lockSQLite takes the lock of the data directory (<data-dir>/tokend.lock)
+// and the one of the database file (<database>.lock, beside it, which is in
+// the data directory unless --database names a file elsewhere), so that no
+// two processes serve, bootstrap or migrate one SQLite database at once:
+// each would cache answers the other's writes make stale. release drops
+// both.
+func lockSQLite(dataDir, database string) (release func() error, err error) {
+	dir, err := lockFile(filepath.Join(dataDir, "tokend.lock"), "the data directory "+dataDir)
+	if err != nil {
+		return nil, err
+	}
+	db, err := lockFile(database+".lock", "the database "+database)
+	if err != nil {
+		dir.release()
+		return nil, err
+	}
+	return func() error { return errors.Join(db.release(), dir.release()) }, nil
 }
 
 // openPostgres opens the PostgreSQL database named by --database. The data
@@ -143,73 +173,186 @@ func openBackend(ctx context.Context, c config, getenv func(string) string) (*ba
 // given, never generated, because every instance on the database must hash
 // secrets with the same one, and a pepper made up by one instance on its own
 // disk would leave the others unable to verify its tokens.
-func openPostgres(ctx context.Context, c config, getenv func(string) string) (*backend, error) {
+func openPostgres(ctx context.Context, c config, getenv func(string) string, log *slog.Logger) (*backend, error) {
 	if getenv("TOKEND_PEPPER") == "" && c.pepperFile == "" {
 		return nil, errors.New("with PostgreSQL, several instances must share one pepper: set TOKEND_PEPPER or --pepper-file")
 	}
-	pepper, err := loadPepper(c, getenv)
-	if err != nil {
-		return nil, err
-	}
-	hasher, err := secret.NewHasher(pepper)
-	if err != nil {
+	// Read before connecting, so that a pepper that cannot be read is
+	// reported as such whatever the state of the database.
+	if _, err := readPepper(c, getenv); err != nil {
 		return nil, err
 	}
 	st, err := postgres.Open(ctx, c.database)
 	if err != nil {
 		return nil, fmt.Errorf("opening the PostgreSQL database: %w", err)
 	}
-	return &backend{store: st, users: st, hasher: hasher, pepper: pepper, close: st.Close, pg: st}, nil
+	p, err := checkPepper(ctx, st, c, getenv, log, "the PostgreSQL database")
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	hasher, err := secret.NewHasher(p.value)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	return &backend{store: st, users: st, hasher: hasher, pepper: p.value, close: st.Close, pg: st}, nil
 }
 
-// loadPepper reads the pepper from TOKEND_PEPPER, else from the pepper file,
-// creating the file (0600, 32 random bytes as hex) when it does not exist.
-// The pepper never goes into the database: a stolen database alone cannot be
-// used to test guesses.
-func loadPepper(c config, getenv func(string) string) ([]byte, error) {
-	if v := getenv("TOKEND_PEPPER"); v != "" {
-		if len(v) < secret.MinPepperLen {
-			return nil, fmt.Errorf("TOKEND_PEPPER must be at least %d characters", secret.MinPepperLen)
-		}
-		return []byte(v), nil
-	}
-	path := c.pepperFile
-	if path == "" {
-		path = filepath.Join(c.dataDir, "pepper")
-	}
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		if c.pepperFile != "" {
-			return nil, fmt.Errorf("the pepper file %s does not exist", path)
-		}
-		raw := make([]byte, 32)
-		if _, err := rand.Read(raw); err != nil {
-			return nil, err
-		}
-		b = []byte(hex.EncodeToString(raw) + "\n")
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return nil, fmt.Errorf("creating the pepper file: %w", err)
-		}
-		if _, err := f.Write(b); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("writing the pepper file: %w", err)
-		}
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("writing the pepper file: %w", err)
-		}
-		if err := f.Close(); err != nil {
-			return nil, err
-		}
+// pepper is the HMAC pepper and where it came from, for messages.
+type pepper struct {
+	value []byte
+	// source names where it was read: TOKEND_PEPPER or a file, and how that
+	// file was chosen.
+	source string
+	// path is the file it was read from, or the default file that does
+	// not exist yet; empty for TOKEND_PEPPER.
+	path string
+}
+
+// pepperFingerprintKey is the database setting that holds the fingerprint
+// of the pepper its secret hashes were made with.
+const pepperFingerprintKey = "pepper_fingerprint"
+
+// pepperFingerprint identifies a pepper without revealing it: the hex
+// HMAC-SHA256 of a fixed label keyed with the pepper. The README shows how
+// to compute it for a pepper file with openssl.
+func pepperFingerprint(p []byte) string {
+	m := hmac.New(sha256.New, p)
+	m.Write([]byte("tokend pepper fingerprint v1"))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// shortFingerprint is what messages and logs show of a fingerprint: enough
+// to tell two peppers apart at a glance.
+func shortFingerprint(fp string) string { return fp[:min(len(fp), 12)] }
+
+// checkPepper answers the pepper the database st must be used with, and
+// refuses one it was not used with. The database keeps the fingerprint of
+// the first pepper it was used with (recorded now when it has none, atomically
+// against other instances starting at the same moment), and every start
+// compares. The default pepper file is created only when the database has
+// neither tokens nor a fingerprint: a missing file for a database that has
+// either is a lost pepper, and a new one would silently invalidate every
+// token.
+func checkPepper(ctx context.Context, st tokend.Store, c config, getenv func(string) string, log *slog.Logger, what string) (pepper, error) {
+	want, err := st.Setting(ctx, pepperFingerprintKey)
+	if errors.Is(err, tokend.ErrNotFound) {
+		want = ""
 	} else if err != nil {
-		return nil, fmt.Errorf("reading the pepper file: %w", err)
+		return pepper{}, fmt.Errorf("reading the pepper fingerprint from %s: %w", what, err)
 	}
-	p := []byte(strings.TrimSpace(string(b)))
-	if len(p) < secret.MinPepperLen {
-		return nil, fmt.Errorf("the pepper in %s is shorter than %d characters", path, secret.MinPepperLen)
+	hasTokens := false
+	if want == "" {
+		page, err := st.Tokens(ctx, tokend.TokenFilter{Limit: 1, Now: time.Now()})
+		if err != nil {
+			return pepper{}, fmt.Errorf("reading %s: %w", what, err)
+		}
+		hasTokens = len(page.Items) > 0
+	}
+
+	p, err := readPepper(c, getenv)
+	if errors.Is(err, fs.ErrNotExist) && c.pepperFile == "" {
+		if want != "" || hasTokens {
+			used := "holds tokens made with a pepper"
+			if want != "" {
+				used = "was used with the pepper whose fingerprint is " + shortFingerprint(want)
+			}
+			return pepper{}, fmt.Errorf("the pepper file %s is missing, but %s %s; a new pepper would make every token answer NOT_FOUND, so none was made. "+
+				"Restore %s from your backup (mode 0600), or give that pepper with TOKEND_PEPPER or --pepper-file, and start again",
+				p.path, what, used, p.path)
+		}
+		p, err = createPepper(p)
+	}
+	if err != nil {
+		return pepper{}, err
+	}
+
+	got := pepperFingerprint(p.value)
+	if want == "" {
+		want, err = st.InitSetting(ctx, pepperFingerprintKey, got)
+		if err != nil {
+			return pepper{}, fmt.Errorf("recording the pepper fingerprint in %s: %w", what, err)
+		}
+		if want == got {
+			if hasTokens {
+				log.Warn("this database holds tokens but had no pepper fingerprint (it predates the check): recorded the fingerprint of the pepper given; from now on a start with another pepper is refused. If its tokens answer NOT_FOUND, this is not the pepper they were made with",
+					"fingerprint", shortFingerprint(got), "pepper", p.source)
+			} else {
+				log.Info("recorded the pepper fingerprint in the database; a start with another pepper will be refused",
+					"fingerprint", shortFingerprint(got), "pepper", p.source)
+			}
+		}
+	}
+	if want != got {
+		return pepper{}, fmt.Errorf("wrong pepper: %s was used with the pepper whose fingerprint is %s, but %s has the fingerprint %s. "+
+			"With it every token would answer NOT_FOUND and new tokens would be bound to the wrong pepper, so tokend refuses to start. "+
+			"Restore the pepper the database was used with (from your backup of the pepper file, or the TOKEND_PEPPER it was used with; the README shows how to compute a pepper's fingerprint) and start again",
+			what, shortFingerprint(want), p.source, shortFingerprint(got))
 	}
 	return p, nil
+}
+
+// readPepper reads the pepper from TOKEND_PEPPER, else from the pepper file
+// (--pepper-file, default <data-dir>/pepper). A file that does not exist is
+// an error wrapping fs.ErrNotExist, with p.path and p.source set. The pepper
+// never goes into the database: a stolen database alone cannot be used to
+// test guesses of a secret.
+func readPepper(c config, getenv func(string) string) (p pepper, err error) {
+	if v := getenv("TOKEND_PEPPER"); v != "" {
+		if len(v) < secret.MinPepperLen {
+			return pepper{}, fmt.Errorf("TOKEND_PEPPER must be at least %d characters", secret.MinPepperLen)
+		}
+		return pepper{value: []byte(v), source: "TOKEND_PEPPER"}, nil
+	}
+	p.path = c.pepperFile
+	p.source = "the pepper file " + p.path + " (--pepper-file)"
+	if p.path == "" {
+		p.path = filepath.Join(c.dataDir, "pepper")
+		p.source = "the pepper file " + p.path
+	}
+	b, err := os.ReadFile(p.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return p, fmt.Errorf("the pepper file %s does not exist: %w", p.path, err)
+	} else if err != nil {
+		return p, fmt.Errorf("reading the pepper file: %w", err)
+	}
+	return p, p.set(b)
+}
+
+// set takes the pepper from the contents of its file.
+func (p *pepper) set(b []byte) error {
+	p.value = []byte(strings.TrimSpace(string(b)))
+	if len(p.value) < secret.MinPepperLen {
+		return fmt.Errorf("the pepper in %s is shorter than %d characters", p.path, secret.MinPepperLen)
+	}
+	return nil
+}
+
+// createPepper creates the pepper file p.path (0600, 32 random bytes as
+// hex, synced) and answers the new pepper.
+func createPepper(p pepper) (pepper, error) {
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return p, err
+	}
+	b := []byte(hex.EncodeToString(raw) + "\n")
+	f, err := os.OpenFile(p.path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return p, fmt.Errorf("creating the pepper file: %w", err)
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return p, fmt.Errorf("writing the pepper file: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return p, fmt.Errorf("writing the pepper file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return p, err
+	}
+	return p, p.set(b)
 }
 
 func serveCmd(e env) *cobra.Command {
@@ -263,7 +406,15 @@ func serve(ctx context.Context, c config, e env) error {
 	if staleWindow == 0 {
 		staleWindow = -1 // the engine's "none"; its zero is the default
 	}
-	b, err := openBackend(ctx, c, e.getenv)
+	// The address is taken before anything is opened or created: a port
+	// in use must leave the data directory untouched, not create the
+	// bootstrap admin token and then fail before printing it.
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close() // on an early return; Shutdown closes it otherwise
+	b, err := openBackend(ctx, c, e.getenv, log)
 	if err != nil {
 		return err
 	}
@@ -352,10 +503,6 @@ func serve(ctx context.Context, c config, e env) error {
 		Service: svc, Verifier: engine, Logger: log, TrustedProxies: trusted,
 		Ready: b.store.Ping, Version: version(), Extra: dash, Metrics: reg.Handler(),
 	})
-	ln, err := net.Listen("tcp", c.addr)
-	if err != nil {
-		return err
-	}
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -451,7 +598,7 @@ func bootstrapCmd(e env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			b, err := openBackend(cmd.Context(), c, e.getenv)
+			b, err := openBackend(cmd.Context(), c, e.getenv, log)
 			if err != nil {
 				return err
 			}
@@ -479,7 +626,11 @@ func migrateCmd(e env) *cobra.Command {
 			if err := applyEnv(cmd.Flags(), e.getenv); err != nil {
 				return err
 			}
-			b, err := openBackend(cmd.Context(), c, e.getenv)
+			log, err := newLogger(c, e.stderr)
+			if err != nil {
+				return err
+			}
+			b, err := openBackend(cmd.Context(), c, e.getenv, log)
 			if err != nil {
 				return err
 			}

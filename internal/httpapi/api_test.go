@@ -668,7 +668,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 		"/v1/apps": {"get", "post"}, "/v1/apps/{id}": {"get", "patch", "delete"}, "/v1/apps/{id}/revoke-all": {"post"},
 		"/v1/tokens": {"get", "post"}, "/v1/tokens/{id}": {"get", "patch", "delete"},
 		"/v1/tokens/{id}/disable": {"post"}, "/v1/tokens/{id}/enable": {"post"}, "/v1/tokens/{id}/revoke": {"post"},
-		"/v1/tokens/{id}/rotate": {"post"}, "/v1/tokens/{id}/usage": {"get"},
+		"/v1/tokens/{id}/rotate": {"post"}, "/v1/tokens/{id}/usage": {"get"}, "/v1/tokens/{id}/activity": {"get"},
 		"/v1/audit": {"get"}, "/v1/verify": {"post"}, "/v1/auth": {"get"}, "/healthz": {"get"}, "/readyz": {"get"},
 	}
 	for p, methods := range want {

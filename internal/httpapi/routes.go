@@ -28,7 +28,7 @@ func addRoutes(api huma.API, d Deps) {
 	withErrors := func(o huma.Operation, codes ...int) huma.Operation { o.Errors = append(o.Errors, codes...); return o }
 
 	register(api, log, public(op(http.MethodGet, "/healthz", "health", "Liveness", "Operations", 200)), handleHealth)
-	register(api, log, public(op(http.MethodGet, "/readyz", "ready", "Readiness: storage reachable", "Operations", 200)), handleReady(d.Ready))
+	register(api, log, public(op(http.MethodGet, "/readyz", "ready", "Readiness: storage reachable and writable", "Operations", 200)), handleReady(d.Ready))
 
 	registerVerify(api, log, public(withErrors(op(http.MethodPost, "/v1/verify", "verify", "Verify a token", "Verification", 200), http.StatusTooManyRequests)), d.Verifier)
 	register(api, log, public(withErrors(op(http.MethodGet, "/v1/auth", "forward-auth", "Forward auth for reverse proxies", "Verification", 200), http.StatusTooManyRequests)), handleForwardAuth(d.Verifier))
@@ -50,6 +50,7 @@ func addRoutes(api huma.API, d Deps) {
 	register(api, log, withErrors(op(http.MethodPost, "/v1/tokens/{id}/rotate", "rotate-token", "Give a token a new secret, shown only once", "Tokens", 200), http.StatusConflict, http.StatusPreconditionFailed), handleTokenRotate(svc))
 	register(api, log, withErrors(op(http.MethodDelete, "/v1/tokens/{id}", "delete-token", "Delete a token for good", "Tokens", 204), http.StatusPreconditionFailed), handleTokenDelete(svc))
 	register(api, log, op(http.MethodGet, "/v1/tokens/{id}/usage", "token-usage", "Hourly verification counts by outcome", "Tokens", 200), handleTokenUsage(svc))
+	register(api, log, op(http.MethodGet, "/v1/tokens/{id}/activity", "token-activity", "The token's recent verifications, newest first", "Tokens", 200), handleTokenActivity(svc))
 
 	register(api, log, op(http.MethodGet, "/v1/audit", "list-audit", "The audit log", "Audit", 200), handleAudit(svc))
 }

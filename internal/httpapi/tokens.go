@@ -209,6 +209,31 @@ func handleTokenUsage(svc *manage.Service) func(context.Context, *usageInput) (*
 	}
 }
 
+type activityInput struct {
+	ID string `path:"id" maxLength:"64" doc:"The token id (tok_…)."`
+}
+
+// ActivityAnswer lists a token's recent verifications, newest first: at
+// most 50, written by the verification engine's usage flush (so a
+// verification shows up within the flush interval).
+type ActivityAnswer struct {
+	Items []tokend.Activity `json:"items" nullable:"false" maxItems:"50"`
+}
+
+type activityOutput struct {
+	Body ActivityAnswer
+}
+
+func handleTokenActivity(svc *manage.Service) func(context.Context, *activityInput) (*activityOutput, error) {
+	return func(ctx context.Context, in *activityInput) (*activityOutput, error) {
+		act, err := svc.TokenActivity(ctx, actorFrom(ctx), in.ID)
+		if err != nil {
+			return nil, err
+		}
+		return &activityOutput{Body: ActivityAnswer{Items: act}}, nil
+	}
+}
+
 func parseTime(p *tokend.Problems, field, s string) time.Time {
 	if s == "" {
 		return time.Time{}

@@ -147,6 +147,8 @@ type forwardAuthInput struct {
 	Origin         string `header:"Origin"`
 	ForwardedMeth  string `header:"X-Forwarded-Method" doc:"The original request's method (Caddy, Traefik)."`
 	OriginalMethod string `header:"X-Original-Method" doc:"The original request's method (nginx examples)."`
+	ForwardedURI   string `header:"X-Forwarded-Uri" doc:"The original request's URI (Caddy, Traefik): its path, without the query string, is kept in the token's recent activity."`
+	OriginalURI    string `header:"X-Original-URI" doc:"The original request's URI (nginx examples): as X-Forwarded-Uri."`
 	Permission     string `query:"permission" doc:"The permission the request needs; without one, GET, HEAD and OPTIONS need read and every other method write."`
 }
 
@@ -171,12 +173,16 @@ func handleForwardAuth(v tokend.Verifier) func(context.Context, *forwardAuthInpu
 		if tok == "" {
 			return nil, missingCredentials()
 		}
+		method := in.ForwardedMeth
+		if method == "" {
+			method = in.OriginalMethod
+		}
+		uri := in.ForwardedURI
+		if uri == "" {
+			uri = in.OriginalURI
+		}
 		perm := in.Permission
 		if perm == "" {
-			method := in.ForwardedMeth
-			if method == "" {
-				method = in.OriginalMethod
-			}
 			switch strings.ToUpper(method) {
 			case "", http.MethodGet, http.MethodHead, http.MethodOptions:
 				perm = tokend.PermRead
@@ -186,7 +192,7 @@ func handleForwardAuth(v tokend.Verifier) func(context.Context, *forwardAuthInpu
 		}
 		ip := ClientIP(ctx)
 		res, err := v.Verify(ctx, tokend.VerifyRequest{Token: tok, Permissions: []string{perm}, IP: ip, Origin: in.Origin,
-			Peer: tokend.PeerKey(tokend.DoorVerify, ip)})
+			Peer: tokend.PeerKey(tokend.DoorVerify, ip), Method: method, Path: uri})
 		if err != nil {
 			return nil, tokend.Unavailable(err)
 		}

@@ -129,7 +129,8 @@ func (s *Service) NeedsSetup(ctx context.Context) (bool, error) {
 
 // Setup creates the first user, an owner, while no user exists. The actor
 // is the bootstrap admin token the person pasted, which must hold every
-// permission of an owner; the audit log names it.
+// permission of an owner; the audit log names it. Setup signs the owner
+// in, so the owner's last sign-in is the setup's time.
 func (s *Service) Setup(ctx context.Context, boot tokend.Actor, name, email, pw string) (tokend.User, error) {
 	if err := boot.Require(tokend.PermUsersWrite); err != nil {
 		return tokend.User{}, err
@@ -150,6 +151,10 @@ func (s *Service) Setup(ctx context.Context, boot tokend.Actor, name, email, pw 
 	if err != nil {
 		return tokend.User{}, err
 	}
+	// The dashboard signs the new owner in at once: that is their first
+	// sign-in.
+	signedIn := u.CreatedAt
+	u.LastLoginAt = &signedIn
 	ev := s.event(boot, tokend.ActionUserSetup, "", "", userDetails(u))
 	if err := st.CreateFirstUser(ctx, u, ev); errors.Is(err, tokend.ErrConflict) {
 		return tokend.User{}, errSetupDone // another request won the race

@@ -169,6 +169,10 @@ func TestSetup(t *testing.T) {
 	if u.PasswordHash != "" {
 		t.Error("Setup answered the password hash")
 	}
+	// Setup signs the owner in: the list of users shows that sign-in.
+	if got := f.stored(t, u.ID).LastLoginAt; got == nil || !got.Equal(u.CreatedAt) {
+		t.Errorf("the owner's last sign-in after setup = %v, want the setup's time %v", got, u.CreatedAt)
+	}
 	if ok, _, err := password.VerifyWith(goodPassword, f.stored(t, u.ID).PasswordHash, cheap); !ok || err != nil {
 		t.Errorf("the stored hash does not verify the password: %v", err)
 	}

@@ -70,9 +70,11 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
 	s := &Store{pool: pool}
-	if err := pool.Ping(ctx); err != nil {
+	// Before the migrations, which would fail on a read-only database with
+	// a message about a table.
+	if err := s.ping(ctx, "connect"); err != nil {
 		pool.Close()
-		return nil, storeErr("connect", err)
+		return nil, err
 	}
 	if err := s.Migrate(ctx); err != nil {
 		pool.Close()
@@ -163,9 +165,32 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// Ping reports whether the database answers.
+// Ping reports whether the database answers and takes writes, in one
+// round trip that writes nothing.
 func (s *Store) Ping(ctx context.Context) error {
-	return storeErr("ping", s.pool.Ping(ctx))
+	return s.ping(ctx, "ping")
+}
+
+// errReadOnly is a database that answers but takes no writes.
+var errReadOnly = errors.New("the database takes no writes")
+
+func (s *Store) ping(ctx context.Context, op string) error {
+	// A standby (in recovery) refuses every write; so does a session whose
+	// transactions are read-only, which default_transaction_read_only
+	// (set on the server, the database, the role or in the URL) makes them.
+	var recovery bool
+	var readOnly string
+	err := s.pool.QueryRow(ctx, `SELECT pg_is_in_recovery(), current_setting('transaction_read_only')`).Scan(&recovery, &readOnly)
+	if err != nil {
+		return storeErr(op, err)
+	}
+	switch {
+	case recovery:
+		return tokend.Unavailable(fmt.Errorf("postgres: %s: %w: it is a standby in recovery; point tokend at the primary", op, errReadOnly))
+	case readOnly == "on":
+		return tokend.Unavailable(fmt.Errorf("postgres: %s: %w: transactions are read-only (default_transaction_read_only is on for this server, database, role or connection)", op, errReadOnly))
+	}
+	return nil
 }
 
 // write runs fn in one transaction and commits when fn returns nil. fn's

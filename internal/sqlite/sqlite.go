@@ -17,6 +17,7 @@ import (
 	"io/fs"
 	"net/url"
 	"runtime"
+	"strings"
 
 	"github.com/pressly/goose/v3"
 	"modernc.org/sqlite"
@@ -37,8 +38,9 @@ var migrations embed.FS
 // another, can slip in between. Reads use their own pool: in WAL mode they
 // neither wait for nor block the writer.
 type Store struct {
-	w *sql.DB // the single writer connection
-	r *sql.DB // read-only connections
+	w    *sql.DB // the single writer connection
+	r    *sql.DB // read-only connections
+	path string
 }
 
 var _ tokend.Store = (*Store)(nil)
@@ -47,8 +49,9 @@ var _ tokend.Store = (*Store)(nil)
 // process (another tokend, or the sqlite3 shell) before giving up.
 const busyTimeoutMS = 10000
 
-// Open opens (creating if needed) the database at path and brings its schema
-// up to date.
+// Open opens (creating if needed) the database at path, checks that it can
+// be written and is not damaged (PRAGMA quick_check), and brings its schema
+// up to date. Its errors name the file and say what is wrong with it.
 func Open(ctx context.Context, path string) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("sqlite: empty database path")
@@ -71,16 +74,26 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
 
-	s := &Store{w: w, r: r}
+	s := &Store{w: w, r: r, path: path}
 	// The writer connects first: it switches the file to WAL, which is
 	// persistent, before any reader opens it.
 	if err := w.PingContext(ctx); err != nil {
 		s.Close()
-		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+		return nil, openErr(path, err)
+	}
+	// Both checks come before the migrations, which would otherwise fail
+	// on such a file with a message about a table.
+	if err := s.writable(ctx); err != nil {
+		s.Close()
+		return nil, openErr(path, err)
+	}
+	if err := s.quickCheck(ctx); err != nil {
+		s.Close()
+		return nil, openErr(path, err)
 	}
 	if err := s.Migrate(ctx); err != nil {
 		s.Close()
-		return nil, err
+		return nil, fmt.Errorf("%w (%s)", err, path)
 	}
 	return s, nil
 }
@@ -158,15 +171,100 @@ func (s *Store) Close() error {
 	return errors.Join(s.r.Close(), s.w.Close())
 }
 
-// Ping reports whether both pools can reach the database.
+// Ping reports whether the read pool reaches the database and the writer
+// could write to it (see writable).
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.r.PingContext(ctx); err != nil {
 		return storeErr("ping", err)
 	}
-	if err := s.w.PingContext(ctx); err != nil {
+	if err := s.writable(ctx); err != nil {
 		return storeErr("ping", err)
 	}
 	return nil
+}
+
+// writable reports whether a write would go through, without writing: the
+// database file and its WAL may still be written by this process (not made
+// read-only, immutable, or on a file system remounted read-only since it
+// was opened), and the writer can take the write lock. BEGIN IMMEDIATE
+// fails with SQLITE_READONLY on a connection that SQLite opened read-only
+// because the file could not be opened for writing.
+func (s *Store) writable(ctx context.Context) error {
+	for _, p := range []string{s.path, s.path + "-wal"} {
+		if err := canWrite(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return &readOnlyError{path: p, err: err}
+		}
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	return tx.Rollback()
+}
+
+// readOnlyError is a database file this process may not write.
+type readOnlyError struct {
+	path string
+	err  error
+}
+
+func (e *readOnlyError) Error() string {
+	return fmt.Sprintf("%s cannot be written: %v", e.path, e.err)
+}
+
+func (e *readOnlyError) Unwrap() error { return e.err }
+
+// quickCheck runs PRAGMA quick_check, which reads every page of the file
+// and checks the structure of every table and index (not that indexes
+// match their rows, which integrity_check adds at several times the cost).
+func (s *Store) quickCheck(ctx context.Context) error {
+	const shown = 5 // problems quoted in the error
+	rows, err := s.w.QueryContext(ctx, fmt.Sprintf("PRAGMA quick_check(%d)", shown))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var problems []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return err
+		}
+		if line != "ok" {
+			problems = append(problems, strings.ReplaceAll(line, "\n", " "))
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(problems) > 0 {
+		return &damagedError{problems: problems}
+	}
+	return nil
+}
+
+// damagedError is a database file that fails the integrity check.
+type damagedError struct{ problems []string }
+
+func (e *damagedError) Error() string {
+	return "PRAGMA quick_check found: " + strings.Join(e.problems, "; ")
+}
+
+// openErr says what is wrong with the database file at path when Open
+// cannot use it, in words an operator can act on.
+func openErr(path string, err error) error {
+	var ro *readOnlyError
+	var dmg *damagedError
+	var se *sqlite.Error
+	switch {
+	case errors.As(err, &dmg):
+		return fmt.Errorf("sqlite: the database %s is damaged (%v): restore it from a backup", path, err)
+	case errors.As(err, &se) && (se.Code()&0xff == sqlite3.SQLITE_CORRUPT || se.Code()&0xff == sqlite3.SQLITE_NOTADB):
+		return fmt.Errorf("sqlite: the database %s is damaged or not a SQLite database (%v): restore it from a backup", path, err)
+	case errors.As(err, &ro), errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_READONLY:
+		return fmt.Errorf("sqlite: the database %s is read-only (%v): tokend must be able to write it, its -wal and -shm files and its directory; check their owner and mode, immutable flags (lsattr), and that the file system is mounted read-write", path, err)
+	}
+	return fmt.Errorf("sqlite: open %s: %w", path, err)
 }
 
 // write runs fn in one write transaction (BEGIN IMMEDIATE) and commits when

@@ -38,7 +38,9 @@ func Run(t *testing.T, newStore func(t *testing.T) tokend.Store) {
 		{"Delete", deleteTests},
 		{"Events", eventTests},
 		{"Usage", usageTests},
+		{"Activity", activityTests},
 		{"Users", userTests},
+		{"Settings", settingTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -158,6 +158,7 @@ const (
 func (ent *entry) estimateSize() int64 {
 	n := int64(unsafe.Sizeof(*ent)) + slotOverhead
 	n += int64(unsafe.Sizeof(tokenState{})) + int64(unsafe.Sizeof(hourUsage{}))
+	n += int64(unsafe.Sizeof(activityNote{})) // the recent activity of one verification per flush
 	for _, p := range ent.permissions {
 		n += stringHeader + int64(len(p))
 	}
@@ -374,9 +375,10 @@ type tokenState struct {
 	lastAt    atomic.Int64
 	lastIP    atomic.Pointer[lastIP]
 	dirty     atomic.Bool
-	mu        sync.Mutex   // guards past and the change of hour
+	mu        sync.Mutex   // guards past, the change of hour and activity
 	past      []*hourUsage // earlier hours not yet written
 	flushedAt int64        // flush-only: lastAt when last written
+	activity  activityRing
 
 	refs int // cache entries referring to it; under the table shard's lock
 }

@@ -127,7 +127,7 @@ func TestCacheKeepsBothBounds(t *testing.T) {
 }
 
 func TestOversizedEntryIsServedButNotCached(t *testing.T) {
-	h := newHarness(t, func(o *Options) { o.CacheBytes = 64 << 10 }) // 1 KiB a shard
+	h := newHarness(t, func(o *Options) { o.CacheBytes = 96 << 10 }) // 1.5 KiB a shard
 	meta := bigMetadata(4, 1000)
 	big := h.token(withMetadata(meta), func(t *tokend.Token) { t.MaxUses = ptr(int64(3)) })
 	small := h.token()
@@ -172,6 +172,8 @@ func (s freshStore) TokenBySecret(ctx context.Context, hash []byte) (tokend.Cred
 }
 
 func (freshStore) RecordUsage(context.Context, tokend.UsageBatch) error { return nil }
+
+func (freshStore) RecordActivity(context.Context, []tokend.Activity) error { return nil }
 
 func TestCacheHeapStaysNearCacheBytes(t *testing.T) {
 	if raceEnabled {

@@ -267,7 +267,7 @@ func (e *Engine) verify(ctx context.Context, r tokend.VerifyRequest, now int64, 
 	if err != nil {
 		return tokend.VerifyResult{}, true, err
 	}
-	e.usage.record(ent.state, now, res.Code, r.IP, ent.maxUses != 0)
+	e.usage.record(ent.state, now, res.Code, &r, ent.maxUses != 0)
 	return res, true, nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -25,6 +27,8 @@ type fakeStore struct {
 	creds   map[[32]byte]tokend.Credential
 	batches []tokend.UsageBatch
 	events  []tokend.Event
+	// activity is every RecordActivity batch written.
+	activity [][]tokend.Activity
 
 	lookups    atomic.Int64
 	lookupErr  error // answered by TokenBySecret when set
@@ -32,6 +36,9 @@ type fakeStore struct {
 	eventErr   error
 	takeErr    error // answered by TakeUse when set
 	usageCalls atomic.Int64
+	actCalls   atomic.Int64
+	actErr     error                        // answered by RecordActivity when set
+	refuseAct  func(a tokend.Activity) bool // refuses a batch holding such a row
 	takes      atomic.Int64
 	// refuse, when set, makes RecordUsage refuse a batch holding a row it
 	// answers true for, as a database refuses a bad value.
@@ -101,6 +108,41 @@ func (s *fakeStore) RecordUsage(ctx context.Context, b tokend.UsageBatch) error 
 	}
 	s.batches = append(s.batches, b)
 	return nil
+}
+
+func (s *fakeStore) RecordActivity(ctx context.Context, rows []tokend.Activity) error {
+	s.actCalls.Add(1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.actErr != nil {
+		return s.actErr
+	}
+	for _, a := range rows {
+		if s.refuseAct != nil && s.refuseAct(a) {
+			return fmt.Errorf("fake: an activity row of the batch is refused")
+		}
+		// What PostgreSQL refuses in text.
+		if strings.ContainsRune(a.IP+a.Method+a.Path, 0) {
+			return fmt.Errorf("fake: NUL in text")
+		}
+	}
+	s.activity = append(s.activity, slices.Clone(rows))
+	return nil
+}
+
+// activityOf answers every row written for the token, in write order.
+func (s *fakeStore) activityOf(id string) []tokend.Activity {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []tokend.Activity
+	for _, b := range s.activity {
+		for _, a := range b {
+			if a.TokenID == id {
+				out = append(out, a)
+			}
+		}
+	}
+	return out
 }
 
 func (s *fakeStore) AppendEvent(ctx context.Context, ev tokend.Event) error {

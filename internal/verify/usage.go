@@ -50,6 +50,11 @@ func (e *Engine) Flush(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	if act := e.usage.takeActivity(); len(act) > 0 {
+		if err := e.writeActivity(ctx, act); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	evs := e.events.take()
 	for i, ev := range evs {
 		if err := e.store.AppendEvent(ctx, ev); err != nil {
@@ -258,6 +263,10 @@ type usageTable struct {
 	// flushMu.
 	carry     map[usageKey]int64
 	carryLast map[string]lastUse
+
+	// act collects the recent activity a flush takes from the token
+	// states, after what the last flush could not write; flush-only.
+	act []tokend.Activity
 }
 
 type dirtyShard struct {
@@ -268,7 +277,9 @@ type dirtyShard struct {
 // record counts one verification of a known token. counted says that a
 // successful one was already added to the token's use count in storage (a
 // token with max_uses, see Engine.takeUse): the flush must not add it again.
-func (u *usageTable) record(st *tokenState, now int64, code tokend.Code, ip string, counted bool) {
+func (u *usageTable) record(st *tokenState, now int64, code tokend.Code, r *tokend.VerifyRequest, counted bool) {
+	ip := r.IP
+	st.recordActivity(now, code, r)
 	hour := now - now%hourNs
 	hu := st.usage.Load()
 	if hu == nil || hu.hour != hour {
@@ -368,7 +379,7 @@ func (u *usageTable) take() (map[usageKey]int64, map[string]lastUse) {
 		sh.states = nil
 		sh.mu.Unlock()
 		for _, st := range states {
-			if st.drain(counts, last) {
+			if st.drain(u, counts, last) {
 				again = append(again, st)
 			}
 		}
@@ -387,7 +398,7 @@ func (u *usageTable) take() (map[usageKey]int64, map[string]lastUse) {
 
 // drain moves the token's counts into the batch maps, and answers whether
 // it still holds a past hour to look at next time.
-func (st *tokenState) drain(counts map[usageKey]int64, last map[string]lastUse) (keep bool) {
+func (st *tokenState) drain(u *usageTable, counts map[usageKey]int64, last map[string]lastUse) (keep bool) {
 	st.dirty.Store(false)
 	st.mu.Lock()
 	hours := append([]*hourUsage{st.usage.Load()}, st.past...)
@@ -405,6 +416,8 @@ func (st *tokenState) drain(counts map[usageKey]int64, last map[string]lastUse) 
 	clear(st.past[len(past):])
 	st.past = past
 	st.mu.Unlock()
+
+	st.takeActivity(&u.act)
 
 	var valid int64
 	for _, hu := range hours {

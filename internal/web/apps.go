@@ -88,7 +88,22 @@ func (f *appForm) lifetime() *tokend.Duration {
 	}
 	d, err := tokend.ParseDuration(f.MaxLifetime)
 	if err != nil {
+		// The service checks the other fields only once this one reads:
+		// check them here too, so that the form shows every problem at once.
+		var p tokend.Problems
+		tokend.CheckName(&p, "name", f.Name)
+		if f.Prefix != "" {
+			tokend.CheckPrefix(&p, "token_prefix", f.Prefix)
+		}
+		tokend.CheckPermissionCatalog(&p, "permissions", splitList(f.Permissions))
 		f.Err = &formError{Status: http.StatusUnprocessableEntity}
+		for _, pr := range p {
+			field := pr.Field
+			if i := strings.IndexAny(field, "[."); i >= 0 {
+				field = field[:i]
+			}
+			f.Err.add(field, pr.Message)
+		}
 		f.Err.add("max_token_lifetime", "use a duration such as 90d or 12h, or leave it empty for no limit")
 		return nil
 	}

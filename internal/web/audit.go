@@ -4,6 +4,7 @@ package web
 // token, application and time range, newest first.
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"html/template"
@@ -19,6 +20,12 @@ import (
 
 var _ = addFuncs(template.FuncMap{
 	"eventDetails": eventDetails,
+	"actionName":   actionName,
+	// withTokens names the tokens of an event table: id to name.
+	"withTokens": func(e eventTable, names map[string]string) eventTable {
+		e.TokenNames = names
+		return e
+	},
 	"events": func(ev []tokend.Event, now time.Time, names map[string]string, wide, filtered bool) eventTable {
 		return eventTable{Events: ev, Now: now, AppNames: names, Wide: wide, Filtered: filtered}
 	},
@@ -32,6 +39,8 @@ type eventTable struct {
 	// Wide adds the application and token columns.
 	Wide     bool
 	Filtered bool
+	// TokenNames names tokens by id, where known.
+	TokenNames map[string]string
 }
 
 func (s *Server) auditRoutes() {
@@ -42,6 +51,7 @@ func (s *Server) auditRoutes() {
 var auditActions = []string{
 	tokend.ActionTokenCreate, tokend.ActionTokenUpdate, tokend.ActionTokenDisable, tokend.ActionTokenEnable,
 	tokend.ActionTokenRevoke, tokend.ActionTokenRotate, tokend.ActionTokenDelete, tokend.ActionTokenOldSecret,
+	tokend.ActionTokenLeakDismissed,
 	tokend.ActionAppCreate, tokend.ActionAppUpdate, tokend.ActionAppDelete, tokend.ActionAppRevokeAll,
 	tokend.ActionUserCreate, tokend.ActionUserUpdate, tokend.ActionUserDelete, tokend.ActionUserLogin,
 	tokend.ActionUserLogout, tokend.ActionUserSetup, tokend.ActionSystemBootstrap,
@@ -87,6 +97,8 @@ type auditData struct {
 	NextURL  string
 	FirstURL string
 	Errors   []string
+	// TokenNames names the tokens of the events shown.
+	TokenNames map[string]string
 }
 
 func (s *Server) auditPage(w http.ResponseWriter, r *http.Request) {
@@ -122,6 +134,7 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case err == nil:
 			d.Events = list.Items
+			d.TokenNames = s.tokenNames(ctx, a, list.Items)
 			if list.NextCursor != "" {
 				d.NextURL = f.URL(list.NextCursor)
 			}
@@ -208,4 +221,63 @@ func detailValue(v any) string {
 		return fmt.Sprint(v)
 	}
 	return string(b)
+}
+
+// actionNames are the audit log's words for every action; a test fails on
+// an Action constant of package tokend that has none.
+var actionNames = map[string]string{
+	tokend.ActionAppCreate:          "Application created",
+	tokend.ActionAppUpdate:          "Application changed",
+	tokend.ActionAppDelete:          "Application deleted",
+	tokend.ActionAppRevokeAll:       "All tokens of an application revoked",
+	tokend.ActionTokenCreate:        "Token created",
+	tokend.ActionTokenUpdate:        "Token changed",
+	tokend.ActionTokenDisable:       "Token disabled",
+	tokend.ActionTokenEnable:        "Token enabled",
+	tokend.ActionTokenRevoke:        "Token revoked",
+	tokend.ActionTokenRotate:        "Token rotated",
+	tokend.ActionTokenDelete:        "Token deleted",
+	tokend.ActionTokenOldSecret:     "Rotated-out secret used",
+	tokend.ActionTokenLeakDismissed: "Leak warning dismissed",
+	tokend.ActionSystemBootstrap:    "Bootstrap admin token created",
+	tokend.ActionUserCreate:         "User created",
+	tokend.ActionUserUpdate:         "User changed",
+	tokend.ActionUserDelete:         "User deleted",
+	tokend.ActionUserLogin:          "Signed in",
+	tokend.ActionUserLogout:         "Signed out",
+	tokend.ActionUserSetup:          "Owner account set up",
+}
+
+// actionName answers the words for an action, the action itself for one
+// without (an event written by a newer version).
+func actionName(action string) string {
+	if n, ok := actionNames[action]; ok {
+		return n
+	}
+	return action
+}
+
+// tokenNames names the tokens of events: the token's name now, else the
+// name the event recorded (a deleted token's creation or deletion names
+// it). At most one lookup per token of the page.
+func (s *Server) tokenNames(ctx context.Context, a tokend.Actor, events []tokend.Event) map[string]string {
+	names := map[string]string{}
+	for _, e := range events {
+		if e.TokenID == "" {
+			continue
+		}
+		if _, ok := names[e.TokenID]; !ok && a.Can(tokend.PermTokensRead) {
+			if t, err := s.svc.Token(ctx, a, e.TokenID); err == nil {
+				names[e.TokenID] = t.Name
+				continue
+			}
+			names[e.TokenID] = ""
+		}
+		if names[e.TokenID] == "" {
+			if n, ok := e.Details["name"].(string); ok {
+				names[e.TokenID] = n
+			}
+		}
+	}
+	return names
 }

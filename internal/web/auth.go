@@ -206,6 +206,13 @@ func (s *Server) protect(next http.Handler) http.Handler {
 				return
 			}
 			if !s.validCSRF(r) {
+				if _, ok := currentSession(r.Context()); !ok && r.URL.Path != "/login" && r.URL.Path != "/setup" {
+					// Most likely the session ended while the form was
+					// open (its token was the session's): nothing was done;
+					// sign in and go back to the page.
+					s.toLogin(w, r, true, s.keepForm(w, r))
+					return
+				}
 				s.errorPage(w, r, http.StatusForbidden,
 					"The form was missing its security token or it had expired. Go back, reload the page and try again.")
 				return
@@ -276,11 +283,7 @@ func (s *Server) require(perm string, h http.HandlerFunc) http.Handler {
 			if !s.inPhase(w, r, true) {
 				return
 			}
-			to := "/login"
-			if r.Method == http.MethodGet && r.URL.Path != "/" {
-				to += "?next=" + url.QueryEscape(r.URL.RequestURI())
-			}
-			http.Redirect(w, r, to, http.StatusSeeOther)
+			s.toLogin(w, r, r.Method != http.MethodGet && r.Method != http.MethodHead, "")
 			return
 		}
 		if perm != "" && !u.Actor("").Can(perm) {
@@ -289,6 +292,51 @@ func (s *Server) require(perm string, h http.HandlerFunc) http.Handler {
 		}
 		h(w, r)
 	})
+}
+
+// toLogin sends a request without a session to the sign-in page, with the
+// page to come back to: next if given, else the page itself for a GET, else
+// the page the form was on (its Referer, when it is of this site). ended says a form was
+// refused for want of a session, which the sign-in page then explains.
+// next is only ever a relative path of this site (safeBack), never an
+// address elsewhere.
+func (s *Server) toLogin(w http.ResponseWriter, r *http.Request, ended bool, next string) {
+	q := url.Values{}
+	switch {
+	case next != "":
+	case r.Method == http.MethodGet || r.Method == http.MethodHead:
+		next = r.URL.RequestURI()
+	default:
+		next = sameSiteReferer(r)
+	}
+	if next = safeBack(next, ""); next != "" && next != "/" {
+		q.Set("next", next)
+	}
+	if ended {
+		q.Set("ended", "1")
+	}
+	to := "/login"
+	if len(q) > 0 {
+		to += "?" + q.Encode()
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// sameSiteReferer answers the path and query of the request's Referer when
+// it is a page of this site, else "".
+func sameSiteReferer(r *http.Request) string {
+	ref := r.Referer()
+	if ref == "" {
+		return ""
+	}
+	u, err := url.Parse(ref)
+	if err != nil || u.Host != r.Host || (u.Scheme != "http" && u.Scheme != "https") || u.User != nil {
+		return ""
+	}
+	if u.Path == "/login" || u.Path == "/setup" || u.Path == "/logout" {
+		return ""
+	}
+	return u.RequestURI()
 }
 
 // usersExist reports whether setup is done.
@@ -494,7 +542,21 @@ func (s *Server) bootstrapActor(ctx context.Context, secret, ip string) (tokend.
 type loginData struct {
 	Email, Next string
 	Error       string
+	// Ended is true when a form was refused because the session had
+	// ended: the page says so, and the sign-in says it again on the page
+	// it goes back to.
+	Ended bool
 }
+
+// EndedNote is what the sign-in page says after a refused form.
+func (loginData) EndedNote() string { return endedNote }
+
+// endedNote is what the sign-in page and the page after it say when a
+// form came after the session's end.
+const (
+	endedNote  = "Your session ended, so the form you sent was not saved. Sign in to go back to the page you were on."
+	resumeNote = "You are signed in again. The form you sent while signed out was not saved: check this page and submit it again."
+)
 
 const badLogin = "Incorrect email or password."
 
@@ -507,7 +569,7 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}
-	s.render(w, r, http.StatusOK, "login.html", &page{Title: "Sign in", Data: loginData{Next: next}})
+	s.render(w, r, http.StatusOK, "login.html", &page{Title: "Sign in", Data: loginData{Next: next, Ended: r.URL.Query().Get("ended") == "1"}})
 }
 
 func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
@@ -516,7 +578,7 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	f := r.PostForm
-	d := loginData{Email: strings.TrimSpace(f.Get("email")), Next: safeBack(f.Get("next"), "/")}
+	d := loginData{Email: strings.TrimSpace(f.Get("email")), Next: safeBack(f.Get("next"), "/"), Ended: f.Get("ended") == "1"}
 	ip := s.remoteIP(r)
 	// Clipped: a longer email matches no account, and a key must not let
 	// anyone fill the throttle's memory with megabytes of "email".
@@ -547,6 +609,9 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	if err := s.startSession(w, r, u); err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	if d.Ended {
+		s.setFlash(w, "error", resumeNote)
 	}
 	http.Redirect(w, r, d.Next, http.StatusSeeOther)
 }

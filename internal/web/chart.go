@@ -1,8 +1,8 @@
 package web
 
-// The usage chart of the token page: hourly verifications over the last
-// seven days, valid and refused stacked, drawn as SVG on the server so that
-// the page needs no charting script.
+// The usage chart of the token page: verifications over the last seven
+// days (UTC), per day or, on demand, per hour, valid and refused stacked,
+// drawn as SVG on the server so that the page needs no charting script.
 
 import (
 	"fmt"
@@ -16,28 +16,28 @@ import (
 // chartHours is the span of the chart.
 const chartHours = 7 * 24
 
-// Chart geometry, in SVG user units (the SVG scales to its box).
+// Chart geometry, in SVG user units. The SVG stretches to its box
+// (preserveAspectRatio none) and holds no text: the axis labels are HTML
+// beside it, so that they keep their size at every width.
 const (
-	chartBarW   = 5
-	chartPlotH  = 140
-	chartLeft   = 44 // room for the y-axis labels
-	chartTop    = 10
-	chartBottom = 24 // room for the day labels
+	chartSlot  = 10  // the width of one bar's slot
+	chartBarW  = 7   // the bar within it
+	chartPlotH = 100 // the plot's height
 )
 
 type usageChart struct {
+	// Hourly is true for one bar per hour, else one per day.
+	Hourly        bool
 	Width, Height int
-	PlotTop       int
-	PlotBottom    int
-	PlotLeft      int
-	PlotRight     int
 	YMax          int64
 	YMid          int64
 	YMidY         int
+	BarW          int
 	Bars          []chartBar
-	Days          []chartTick
-	Valid         int64
-	Refused       int64
+	// Days label the seven days of the span, oldest first.
+	Days    []string
+	Valid   int64
+	Refused int64
 	// ByCode totals the span by verification outcome, most frequent first.
 	ByCode []codeCount
 	From   time.Time
@@ -48,7 +48,11 @@ func (c usageChart) Empty() bool { return c.Valid == 0 && c.Refused == 0 }
 
 // Summary is the chart's text alternative.
 func (c usageChart) Summary() string {
-	return fmt.Sprintf("Verifications per hour over the last 7 days: %d valid, %d refused.", c.Valid, c.Refused)
+	per := "day"
+	if c.Hourly {
+		per = "hour"
+	}
+	return fmt.Sprintf("Verifications per %s over the last 7 days: %d valid, %d refused.", per, c.Valid, c.Refused)
 }
 
 type chartBar struct {
@@ -58,27 +62,30 @@ type chartBar struct {
 	Title          string
 }
 
-type chartTick struct {
-	X     int
-	Label string
-}
-
 type codeCount struct {
 	Code  tokend.Code
 	Count int64
 }
 
-func newUsageChart(usage []tokend.UsageCount, from time.Time) usageChart {
+// newUsageChart draws usage over the chartHours from from (a midnight,
+// UTC): per day, or per hour when hourly.
+func newUsageChart(usage []tokend.UsageCount, from time.Time, hourly bool) usageChart {
 	from = from.UTC()
-	valid := make([]int64, chartHours)
-	refused := make([]int64, chartHours)
+	slot := 24 * time.Hour
+	if hourly {
+		slot = time.Hour
+	}
+	n := int(chartHours * time.Hour / slot)
+	valid := make([]int64, n)
+	refused := make([]int64, n)
 	byCode := map[tokend.Code]int64{}
-	c := usageChart{From: from}
+	c := usageChart{From: from, Hourly: hourly}
 	for _, u := range usage {
-		i := int(u.Hour.UTC().Sub(from) / time.Hour)
-		if i < 0 || i >= chartHours {
+		d := u.Hour.UTC().Sub(from)
+		if d < 0 || d >= chartHours*time.Hour {
 			continue
 		}
+		i := int(d / slot)
 		byCode[u.Code] += u.Count
 		if u.Code == tokend.CodeValid {
 			valid[i] += u.Count
@@ -102,31 +109,28 @@ func newUsageChart(usage []tokend.UsageCount, from time.Time) usageChart {
 		peak = max(peak, valid[i]+refused[i])
 	}
 	c.YMax = niceCeil(peak)
-	c.PlotLeft, c.PlotTop = chartLeft, chartTop
-	c.PlotRight = chartLeft + chartHours*chartBarW
-	c.PlotBottom = chartTop + chartPlotH
-	c.Width, c.Height = c.PlotRight+8, c.PlotBottom+chartBottom
+	c.Width, c.Height, c.BarW = n*chartSlot, chartPlotH, chartBarW
 	c.YMid = c.YMax / 2
-	c.YMidY = c.PlotBottom - int(c.YMid*chartPlotH/c.YMax)
-	for i := range chartHours {
+	c.YMidY = chartPlotH - int(c.YMid*chartPlotH/c.YMax)
+	for i := range n {
 		v, f := valid[i], refused[i]
 		if v == 0 && f == 0 {
 			continue
 		}
-		x := chartLeft + i*chartBarW
 		vh := barHeight(v, c.YMax)
 		fh := barHeight(f, c.YMax)
-		hour := from.Add(time.Duration(i) * time.Hour)
+		at := from.Add(time.Duration(i) * slot)
+		when := at.Format("Mon 2 Jan")
+		if hourly {
+			when = at.Format("Mon 2 Jan 15:00")
+		}
 		c.Bars = append(c.Bars, chartBar{
-			X: x, ValidY: c.PlotBottom - vh, ValidH: vh, RefY: c.PlotBottom - vh - fh, RefH: fh,
-			Title: hour.Format("Mon 2 Jan 15:00") + " UTC: " + strconv.FormatInt(v, 10) + " valid, " + strconv.FormatInt(f, 10) + " refused",
+			X: i*chartSlot + (chartSlot-chartBarW)/2, ValidY: chartPlotH - vh, ValidH: vh, RefY: chartPlotH - vh - fh, RefH: fh,
+			Title: when + " UTC: " + strconv.FormatInt(v, 10) + " valid, " + strconv.FormatInt(f, 10) + " refused",
 		})
 	}
-	for i := range chartHours {
-		hour := from.Add(time.Duration(i) * time.Hour)
-		if hour.Hour() == 0 {
-			c.Days = append(c.Days, chartTick{X: chartLeft + i*chartBarW, Label: hour.Format("Mon 2")})
-		}
+	for i := range chartHours / 24 {
+		c.Days = append(c.Days, from.AddDate(0, 0, i).Format("Mon 2"))
 	}
 	return c
 }

@@ -10,9 +10,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -44,10 +42,14 @@ type formError struct {
 // Has reports whether the form has any problem at all.
 func (e *formError) Has() bool { return e != nil && (len(e.Fields) > 0 || len(e.General) > 0) }
 
-// add records a message for a field.
+// add records a message for a field. A field shows one message, the
+// first: the rest are usually the same problem in other words.
 func (e *formError) add(field, msg string) {
 	if e.Fields == nil {
 		e.Fields = fieldErrors{}
+	}
+	if len(e.Fields[field]) > 0 {
+		return
 	}
 	e.Fields[field] = append(e.Fields[field], sentence(msg))
 }
@@ -202,40 +204,6 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// relTime says when t is relative to now in words: "3 hours ago", "in 5
-// days", "just now".
-func relTime(now, t time.Time) string {
-	d := t.Sub(now)
-	future := d > 0
-	if !future {
-		d = -d
-	}
-	var n int64
-	var unit string
-	switch {
-	case d < time.Minute:
-		return "just now"
-	case d < time.Hour:
-		n, unit = int64(d/time.Minute), "minute"
-	case d < 48*time.Hour:
-		n, unit = int64(d/time.Hour), "hour"
-	case d < 60*24*time.Hour:
-		n, unit = int64(d/(24*time.Hour)), "day"
-	case d < 730*24*time.Hour:
-		n, unit = int64(d/(30*24*time.Hour)), "month"
-	default:
-		n, unit = int64(d/(365*24*time.Hour)), "year"
-	}
-	s := strconv.FormatInt(n, 10) + " " + unit
-	if n != 1 {
-		s += "s"
-	}
-	if future {
-		return "in " + s
-	}
-	return s + " ago"
 }
 
 // maxListedApps bounds how many apps a select offers.

@@ -34,6 +34,8 @@ type homeData struct {
 	NoApps   bool
 	NoTokens bool
 	Activity []activity
+	// Leaks is the leak warnings' banner (see leak.go).
+	Leaks leakBanner
 }
 
 // homeCount is one card of the home page's grid.
@@ -99,5 +101,6 @@ func (s *Server) homePage(w http.ResponseWriter, r *http.Request) {
 		}
 		d.Activity = s.activities(ctx, a, ev.Items, appNames(apps))
 	}
+	d.Leaks = s.homeLeaks(r)
 	s.render(w, r, http.StatusOK, "home.html", &page{Title: "Home", Nav: "home", Data: d})
 }

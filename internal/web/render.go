@@ -50,12 +50,12 @@ var funcMaps = []template.FuncMap{{
 			if v.IsZero() {
 				return "—"
 			}
-			return v.UTC().Format("2006-01-02 15:04 UTC")
+			return exactTime(v)
 		case *time.Time:
 			if v == nil || v.IsZero() {
 				return "—"
 			}
-			return v.UTC().Format("2006-01-02 15:04 UTC")
+			return exactTime(*v)
 		}
 		return "—"
 	},

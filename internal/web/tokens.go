@@ -43,6 +43,7 @@ var _ = addFuncs(template.FuncMap{
 		return ""
 	},
 	"has":         contains,
+	"maxSeconds":  maxSeconds,
 	"lines":       func(s []string) string { return strings.Join(s, "\n") },
 	"accessLabel": accessLabel,
 	"typeLabel": func(t tokend.TokenType) string {
@@ -184,6 +185,10 @@ type tokensData struct {
 	Error  string
 	Form   tokenForm // the create dialog
 	Back   string    // this list, for actions to come back to
+
+	// OpenDialog opens the create dialog as the page loads: its form came
+	// back with problems.
+	OpenDialog bool
 }
 
 // soon is how close an expiry must be for the pages to warn of it.
@@ -193,6 +198,12 @@ const soon = 7 * 24 * time.Hour
 const statusExpiring = "expiring"
 
 func (s *Server) tokensPage(w http.ResponseWriter, r *http.Request) {
+	s.tokensList(w, r, nil)
+}
+
+// tokensList shows the list; form, when not nil, is the create dialog's
+// form that came back with problems: the dialog opens with them.
+func (s *Server) tokensList(w http.ResponseWriter, r *http.Request, form *tokenForm) {
 	ctx, a := r.Context(), s.actor(r)
 	q := r.URL.Query()
 	f := tokenFilters{
@@ -241,7 +252,14 @@ func (s *Server) tokensPage(w http.ResponseWriter, r *http.Request) {
 	if f.Cursor != "" {
 		d.FirstURL = f.URL("")
 	}
-	d.Form = newTokenForm(apps, f.AppID)
+	d.Form = newTokenForm(apps, f.AppID, now)
+	if form != nil {
+		d.Form, d.OpenDialog = *form, true
+		d.Form.Apps = apps
+		if status == http.StatusOK {
+			status = form.Err.Status
+		}
+	}
 	d.Form.InDialog = true
 	s.render(w, r, status, "tokens.html", &page{Title: "API tokens", Nav: "tokens", Data: d})
 }
@@ -304,6 +322,52 @@ type tokenForm struct {
 	Err  *formError
 	// InDialog is true for the form in the list page's dialog.
 	InDialog bool
+	// MinDate is the first day a custom expiry may be (tomorrow, UTC).
+	MinDate string
+}
+
+// presetExpiries are the form's expiry choices that are a duration.
+var presetExpiries = []string{"7d", "30d", "90d"}
+
+// selectedApp answers the app the form is for.
+func (f tokenForm) selectedApp() (tokend.App, bool) {
+	for _, a := range f.Apps {
+		if a.ID == f.AppID {
+			return a, true
+		}
+	}
+	return tokend.App{}, false
+}
+
+// Allows reports whether the expiry choice fits the chosen app's maximum
+// token lifetime: "No expiration" and the longer presets are hidden for
+// an app that has one.
+func (f tokenForm) Allows(choice string) bool {
+	a, ok := f.selectedApp()
+	return ok && appAllows(a, choice) || !ok
+}
+
+func appAllows(a tokend.App, choice string) bool {
+	if a.MaxTokenLifetime == nil {
+		return true
+	}
+	switch choice {
+	case "unlimited":
+		return false
+	case "keep", "custom":
+		return true
+	}
+	d, err := tokend.ParseDuration(choice)
+	return err == nil && d <= *a.MaxTokenLifetime
+}
+
+// maxSeconds is an app's maximum token lifetime in seconds, 0 for none,
+// for the script that hides the choices beyond it.
+func maxSeconds(a tokend.App) int64 {
+	if a.MaxTokenLifetime == nil {
+		return 0
+	}
+	return int64(time.Duration(*a.MaxTokenLifetime) / time.Second)
 }
 
 var tokenFormFields = []string{"app_id", "name", "description", "type", "access", "permissions",
@@ -320,7 +384,7 @@ func (f tokenForm) Windows() []string {
 	return append([]string{f.RateWindow}, rateWindows...)
 }
 
-func newTokenForm(apps []tokend.App, appID string) tokenForm {
+func newTokenForm(apps []tokend.App, appID string, now time.Time) tokenForm {
 	f := tokenForm{Type: string(tokend.TypeStandard), Access: string(tokend.AccessReadOnly), Expiry: "30d", RateWindow: "1h", Apps: apps}
 	f.AppID = appID
 	if f.AppID == "" {
@@ -332,7 +396,22 @@ func newTokenForm(apps []tokend.App, appID string) tokenForm {
 			}
 		}
 	}
+	f.setMinDate(now)
+	if !f.Allows(f.Expiry) {
+		// The longest preset the app allows, else a date to choose.
+		f.Expiry = "custom"
+		for _, p := range presetExpiries {
+			if f.Allows(p) {
+				f.Expiry = p
+			}
+		}
+	}
 	return f
+}
+
+// setMinDate sets the first day a custom expiry may be: tomorrow (UTC).
+func (f *tokenForm) setMinDate(now time.Time) {
+	f.MinDate = now.UTC().AddDate(0, 0, 1).Format("2006-01-02")
 }
 
 // editForm fills the edit form from the token.
@@ -480,7 +559,12 @@ func (s *Server) tokenNewPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	d := &tokenNewData{Form: newTokenForm(apps, r.URL.Query().Get("app_id")), NoApps: len(apps) == 0}
+	d := &tokenNewData{Form: newTokenForm(apps, r.URL.Query().Get("app_id"), s.now()), NoApps: len(apps) == 0}
+	if kept, ok := s.takeKeptForm(w, r); ok {
+		// What was typed before the session ended, to submit again.
+		kept.Apps = apps
+		d.Form = kept
+	}
 	s.render(w, r, http.StatusOK, "token_new.html", &page{Title: "Generate API token", Nav: "tokens", Data: d})
 }
 
@@ -501,6 +585,14 @@ func (s *Server) tokenCreate(w http.ResponseWriter, r *http.Request) {
 		}
 		f.Err = s.formErrorOf(r, err, tokenFormFields...)
 	}
+	f.setMinDate(s.now())
+	if r.PostForm.Get("in_dialog") == "1" {
+		// Sent from the list's dialog: the dialog opens again with the
+		// problems, over the list.
+		f.InDialog = true
+		s.tokensList(w, r, &f)
+		return
+	}
 	apps, err := s.allApps(ctx, a)
 	if err != nil {
 		s.fail(w, r, err)
@@ -520,8 +612,9 @@ type tokenData struct {
 	AppName string
 	Form    tokenForm
 	// Secret is the new secret, present only on the one page view after
-	// create or rotate.
+	// create or rotate; Reveal is what its dialog shows beside it.
 	Secret     string
+	Reveal     *revealData
 	Chart      usageChart
 	Events     []tokend.Event
 	EventsMore bool
@@ -534,13 +627,18 @@ type tokenData struct {
 	// SecretUsed is set when the page was asked to show a new secret that
 	// was shown already; SecretLater when it could not be shown just now.
 	SecretUsed, SecretLater bool
+
+	// Leak is the leak warning's banner; Activity the recent verifications
+	// (see leak.go).
+	Leak     leakBanner
+	Activity []tokend.Activity
 }
 
 // Action answers the action named n, for the page's dialogs.
 func (d *tokenData) Action(n string) tokenActionForm {
 	for _, a := range tokenActions {
 		if a.Name == n {
-			return tokenActionForm{tokenAction: a, Token: d.Token, InDialog: true}
+			return tokenActionForm{tokenAction: a, Token: d.Token, InDialog: true, Grace: defaultGrace}
 		}
 	}
 	return tokenActionForm{}
@@ -562,13 +660,15 @@ func (s *Server) loadToken(r *http.Request, id string) (*tokenData, error) {
 		d.App, d.AppName = app, app.Name
 	}
 	d.Form = editForm(t, d.App)
-	to := d.Now.Truncate(time.Hour).Add(time.Hour)
+	d.Form.setMinDate(d.Now)
+	// Seven whole days (UTC), today the last.
+	to := d.Now.Truncate(24*time.Hour).AddDate(0, 0, 1)
 	from := to.Add(-chartHours * time.Hour)
 	usage, err := s.svc.TokenUsage(ctx, a, id, from, to)
 	if err != nil {
 		return nil, err
 	}
-	d.Chart = newUsageChart(usage, from)
+	d.Chart = newUsageChart(usage, from, r.URL.Query().Get("usage") == "hourly")
 	if a.Can(tokend.PermAuditRead) {
 		ev, err := s.svc.Events(ctx, a, tokend.EventFilter{TokenID: id, Limit: tokenEventsShown})
 		if err != nil {
@@ -584,8 +684,30 @@ func (s *Server) loadToken(r *http.Request, id string) (*tokenData, error) {
 			d.CreatedBy = created.Items[0].ActorName
 		}
 	}
+	if d.CreatedBy == "" {
+		d.CreatedBy = creatorKind(t.CreatedBy)
+	}
+	if err := s.tokenLeak(r, d); err != nil {
+		return nil, err
+	}
 	d.Actions = actionsFor(a, t)
 	return d, nil
+}
+
+// creatorKind says who made a token when the audit log cannot name them:
+// never the raw reference.
+func creatorKind(ref string) string {
+	switch {
+	case ref == "":
+		return ""
+	case ref == "system":
+		return "tokend itself"
+	case strings.HasPrefix(ref, "user:"):
+		return "a dashboard user"
+	case strings.HasPrefix(ref, "token:"):
+		return "an admin token"
+	}
+	return "someone"
 }
 
 // actionsFor answers the actions a may take on t in its state.
@@ -609,6 +731,9 @@ func (s *Server) tokenPage(w http.ResponseWriter, r *http.Request) {
 	var reveal revealState
 	d.Secret, reveal = s.takeReveal(w, r, id)
 	d.SecretUsed, d.SecretLater = reveal == revealUsed, reveal == revealUnavailable
+	if d.Secret != "" {
+		d.Reveal = newRevealData(r, s.insecure, d.Token, d.App, d.Secret)
+	}
 	s.render(w, r, http.StatusOK, "token.html", &page{Title: d.Token.Name, Nav: "tokens", Data: d})
 }
 
@@ -641,7 +766,7 @@ func (s *Server) tokenUpdate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Show what was typed, against the catalog of the token's own app.
-	f.Apps = d.Form.Apps
+	f.Apps, f.MinDate = d.Form.Apps, d.Form.MinDate
 	d.Form, d.Stale = f, stale
 	s.render(w, r, f.Err.Status, "token.html", &page{Title: d.Token.Name, Nav: "tokens", Data: d})
 }
@@ -690,6 +815,10 @@ func (tokenActionForm) GracePeriods() []gracePeriod { return gracePeriods }
 
 type gracePeriod struct{ Value, Label string }
 
+// defaultGrace is the grace period the rotate confirmation offers first:
+// long enough to roll the new secret out, short enough to matter.
+const defaultGrace = "1h"
+
 var gracePeriods = []gracePeriod{
 	{"0s", "None: the current secret stops working at once"},
 	{"1h", "1 hour"}, {"24h", "24 hours"}, {"7d", "7 days"}, {"30d", "30 days"},
@@ -703,6 +832,9 @@ func (s *Server) tokenConfirmPage(ac tokenAction) http.HandlerFunc {
 			return
 		}
 		f := tokenActionForm{tokenAction: ac, Token: t, Back: safeBack(r.URL.Query().Get("back"), "")}
+		if ac.Name == "rotate" {
+			f.Grace = defaultGrace
+		}
 		s.renderConfirm(w, r, http.StatusOK, f)
 	}
 }
@@ -739,6 +871,9 @@ func (s *Server) tokenAction(ac tokenAction) http.HandlerFunc {
 		case "rotate":
 			t, err = s.rotate(w, r, &f)
 			msg = "Token “%s” rotated."
+			// The new secret is shown once, on the token's page: whatever
+			// page the rotation came from, that is where it goes.
+			back = tokenURL
 			if err == nil && t.PreviousSecretExpiresAt != nil {
 				msg += " The previous secret works until " + t.PreviousSecretExpiresAt.UTC().Format("2006-01-02 15:04 UTC") + "."
 			}

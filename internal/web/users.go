@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tokend/tokend"
 	"github.com/tokend/tokend/internal/manage"
@@ -19,6 +20,7 @@ func (s *Server) userRoutes() {
 	s.handle("GET /users", tokend.PermUsersWrite, s.usersPage)
 	s.handle("POST /users", tokend.PermUsersWrite, s.userCreate)
 	s.handle("POST /users/{id}/role", tokend.PermUsersWrite, s.userRole)
+	s.handle("GET /users/{id}/disable", tokend.PermUsersWrite, s.userDisablePage)
 	s.handle("POST /users/{id}/disable", tokend.PermUsersWrite, s.userDisabled(true))
 	s.handle("POST /users/{id}/enable", tokend.PermUsersWrite, s.userDisabled(false))
 	s.handle("GET /users/{id}/delete", tokend.PermUsersWrite, s.userDeletePage)
@@ -38,12 +40,21 @@ var roleChoices = []roleChoice{
 }
 
 type usersData struct {
+	Now   time.Time
 	Users []tokend.User
 	Self  string // the signed-in user's id
 	Roles []roleChoice
 	New   newUserForm
-	// Delete is the user whose deletion the page asks to confirm.
-	Delete *tokend.User
+	// Confirm is the action on a user the page asks to confirm: disable
+	// or delete.
+	Confirm *userConfirm
+}
+
+// userConfirm is the confirmation of a disable or delete: its own page,
+// or (lifted by the page's script) a dialog on the users page.
+type userConfirm struct {
+	User   tokend.User
+	Action string // disable or delete
 }
 
 type newUserForm struct {
@@ -64,7 +75,7 @@ func (s *Server) showUsers(w http.ResponseWriter, r *http.Request, status int, f
 	}
 	me, _ := currentUser(r.Context())
 	s.render(w, r, status, "users.html", &page{Title: "Users", Nav: "users",
-		Data: usersData{Users: users, Self: me.ID, Roles: roleChoices, New: form}})
+		Data: usersData{Now: s.now().UTC(), Users: users, Self: me.ID, Roles: roleChoices, New: form}})
 }
 
 func (s *Server) userCreate(w http.ResponseWriter, r *http.Request) {
@@ -143,7 +154,18 @@ func (s *Server) userDeletePage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "users.html", &page{Title: "Delete " + u.Email, Nav: "users", Data: usersData{Delete: &u}})
+	s.render(w, r, http.StatusOK, "users.html", &page{Title: "Delete " + u.Email, Nav: "users",
+		Data: usersData{Confirm: &userConfirm{User: u, Action: "delete"}}})
+}
+
+func (s *Server) userDisablePage(w http.ResponseWriter, r *http.Request) {
+	u, err := s.svc.User(r.Context(), s.actor(r), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "users.html", &page{Title: "Disable " + u.Email, Nav: "users",
+		Data: usersData{Confirm: &userConfirm{User: u, Action: "disable"}}})
 }
 
 func (s *Server) userDelete(w http.ResponseWriter, r *http.Request) {

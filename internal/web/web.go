@@ -10,7 +10,9 @@
 // Files by area: web.go (wiring, headers, errors), render.go (templates),
 // auth.go (setup, sign-in, sessions, CSRF, throttling), users.go (users
 // page), home.go, tokens.go, apps.go, audit.go (the pages), seal.go (sealed
-// cookies: flash messages and the once-only secret hand-over).
+// cookies: flash messages and the once-only secret hand-over), reveal.go
+// (what the secret-once dialog shows beside the secret), resume.go (a
+// create form kept across the sign-in after a session ended).
 package web
 
 import (
@@ -112,6 +114,7 @@ func New(o Options) *Server {
 	s.tokenRoutes()
 	s.appRoutes()
 	s.auditRoutes()
+	s.leakRoutes()
 	return s
 }
 
