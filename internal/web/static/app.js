@@ -32,6 +32,17 @@
 
   // Links and buttons that open a <dialog>; without JS they lead to a page.
   document.addEventListener("click", function (ev) {
+    // A row menu's button opens it here rather than by default, so that it
+    // is placed (see placeMenu) before anything sees it; others close.
+    const menuButton = ev.target.closest("details.menu > summary");
+    if (menuButton) {
+      const menu = menuButton.parentElement;
+      ev.preventDefault();
+      document.querySelectorAll("details.menu[open]").forEach(function (m) { if (m !== menu) m.open = false; });
+      menu.open = !menu.open;
+      if (menu.open) placeMenu(menu);
+      return;
+    }
     const opener = ev.target.closest("[data-dialog]");
     if (opener) {
       const dialog = document.getElementById(opener.getAttribute("data-dialog"));
