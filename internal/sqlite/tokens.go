@@ -215,7 +215,7 @@ func tokenOrder(sort string, desc bool, key *tokend.TokenKey) (order, after stri
 	case key.Null:
 		after, args = col+" IS NULL AND id "+op+" ?", []any{key.ID}
 	case nullable:
-		after, args = "((" + col + ", id) " + op + " (?, ?) OR " + col + " IS NULL)", []any{v, key.ID}
+		after, args = "(("+col+", id) "+op+" (?, ?) OR "+col+" IS NULL)", []any{v, key.ID}
 	default:
 		after, args = "("+col+", id) "+op+" (?, ?)", []any{v, key.ID}
 	}
