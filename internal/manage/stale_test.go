@@ -24,8 +24,12 @@ type invalLog struct {
 	tokens []string
 }
 
-func (l *invalLog) TokenChanged(id string) { l.mu.Lock(); l.tokens = append(l.tokens, id); l.mu.Unlock() }
-func (l *invalLog) AppChanged(string)      {}
+func (l *invalLog) TokenChanged(id string) {
+	l.mu.Lock()
+	l.tokens = append(l.tokens, id)
+	l.mu.Unlock()
+}
+func (l *invalLog) AppChanged(string) {}
 func (l *invalLog) told() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
