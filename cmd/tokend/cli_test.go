@@ -493,6 +493,30 @@ func TestRequests(t *testing.T) {
 			body: `{"name":"Shop","max_token_lifetime":null}`,
 		},
 		{
+			name:   "app create with a stale-token policy",
+			args:   []string{"app", "create", "--name", "Acme", "--disable-unused-after", "90d"},
+			method: "POST", path: "/v1/apps",
+			body: `{"name":"Acme","disable_unused_after":"90d"}`,
+		},
+		{
+			name:   "app edit sets and removes the stale-token policy",
+			args:   []string{"app", "edit", "app_1", "--disable-unused-after", "30d"},
+			method: "PATCH", path: "/v1/apps/app_1",
+			body: `{"disable_unused_after":"30d"}`,
+		},
+		{
+			name:   "app edit removes the stale-token policy",
+			args:   []string{"app", "edit", "app_1", "--no-disable-unused"},
+			method: "PATCH", path: "/v1/apps/app_1",
+			body: `{"disable_unused_after":null}`,
+		},
+		{
+			name:   "token list stale, sorted",
+			args:   []string{"token", "list", "--unused-for", "30d", "--sort", "last_used_at", "--order", "asc"},
+			method: "GET", path: "/v1/tokens",
+			query: url.Values{"unused_for": {"30d"}, "sort": {"last_used_at"}, "order": {"asc"}},
+		},
+		{
 			name:   "app edit empties the catalog",
 			args:   []string{"app", "edit", "app_1", "--clear-permissions"},
 			method: "PATCH", path: "/v1/apps/app_1",
