@@ -33,6 +33,8 @@ type homeData struct {
 	Events   []tokend.Event
 	AppNames map[string]string
 	NoApps   bool
+	// Stale counts the active tokens unused for 30 days (stale.go).
+	Stale int
 }
 
 func (s *Server) homePage(w http.ResponseWriter, r *http.Request) {
@@ -59,6 +61,10 @@ func (s *Server) homePage(w http.ResponseWriter, r *http.Request) {
 				s.fail(w, r, err)
 				return
 			}
+		}
+		if d.Stale, err = s.countStale(ctx, a); err != nil {
+			s.fail(w, r, err)
+			return
 		}
 		// The list is newest first: of one page, show those expiring first.
 		expiring.Limit = tokend.MaxPageSize
