@@ -119,4 +119,3 @@ func (s *Server) countStale(ctx context.Context, a tokend.Actor) (int, error) {
 		Status: tokend.StatusActive, UnusedFor: tokend.Duration(homeStaleDays * 24 * time.Hour),
 	})
 }
-
