@@ -80,8 +80,8 @@ func (s *Service) disableUnusedOf(ctx context.Context, app tokend.App, now time.
 func (s *Service) disableUnused(ctx context.Context, id string, period tokend.Duration, cutoff, now time.Time) (bool, error) {
 	a := tokend.SystemActor
 	_, err := s.store.UpdateToken(ctx, id, func(t *tokend.Token) (tokend.Event, error) {
-		last := t.CreatedAt
-		if t.LastUsedAt != nil && t.LastUsedAt.After(last) {
+		last := t.CreatedAt // never used: since created, as the stores count
+		if t.LastUsedAt != nil {
 			last = *t.LastUsedAt
 		}
 		if t.StatusAt(now) != tokend.StatusActive || last.After(cutoff) || t.UpdatedAt.After(cutoff) {

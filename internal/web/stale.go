@@ -34,8 +34,8 @@ var _ = addFuncs(map[string]any{
 		default:
 			return 0
 		}
-		last := t.CreatedAt
-		if t.LastUsedAt != nil && t.LastUsedAt.After(last) {
+		last := t.CreatedAt // never used: since created, as the stores count
+		if t.LastUsedAt != nil {
 			last = *t.LastUsedAt
 		}
 		for _, d := range staleBadges {
