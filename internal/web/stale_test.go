@@ -104,7 +104,7 @@ func TestTokenListFindsByIDAndLast4(t *testing.T) {
 	if got := tokenRows(admin.get(t, "/tokens?q="+url.QueryEscape(last4)).Body); !slices.Contains(got, one.ID) {
 		t.Errorf("search by the last 4 %q: %v", last4, got)
 	}
-	wantInBody(t, admin.get(t, "/tokens"), "Or a token id (tok_…), or the last 4 characters of its secret.")
+	wantInBody(t, admin.get(t, "/tokens"), "Search by name, id or last 4", "a token id (tok_…), or the last 4 characters of its secret.")
 }
 
 func TestStaleFilterBadgeAndHomeCard(t *testing.T) {
