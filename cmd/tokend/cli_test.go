@@ -287,15 +287,14 @@ app_1  Acme  acme    2            90d           2026-11-23 09:00 UTC
 		{
 			name: "app get lists every field",
 			args: []string{"app", "get", "app_1"},
-			wantOut: `id:                   app_1
-name:                 Acme
-token prefix:         acme
-permissions:          orders:read, orders:write
-max token lifetime:   90d
-disable unused after: never
-created:              2026-11-23 09:00 UTC
-updated:              2026-11-23 09:00 UTC
-version:              2
+			wantOut: `id:                 app_1
+name:               Acme
+token prefix:       acme
+permissions:        orders:read, orders:write
+max token lifetime: 90d
+created:            2026-11-23 09:00 UTC
+updated:            2026-11-23 09:00 UTC
+version:            2
 `,
 		},
 		{
