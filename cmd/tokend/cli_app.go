@@ -166,7 +166,7 @@ func printApp(w io.Writer, asJSON bool, a tokend.App) error {
 		{"token prefix", a.TokenPrefix},
 		{"permissions", fmtList(a.Permissions)},
 		{"max token lifetime", fmtLifetime(a.MaxTokenLifetime)},
-		{"disable unused after", fmtUnusedPolicy(a.DisableUnusedAfter)},
+		{"disable unused", fmtUnusedPolicy(a.DisableUnusedAfter)},
 	}
 	if a.System {
 		fields = append(fields, field{"system", "yes: holds the admin tokens"})
@@ -348,5 +348,5 @@ func fmtUnusedPolicy(d *tokend.Duration) string {
 	if d == nil {
 		return "never"
 	}
-	return d.String() + " without use"
+	return "after " + d.String() + " without use"
 }

@@ -30,13 +30,13 @@ func TestCLIStaleAndSort(t *testing.T) {
 	}
 	out := must("app", "create", "--name", "Shop", "--disable-unused-after", "90d")
 	id := strings.Fields(out)[2]
-	if out := must("app", "get", id); !strings.Contains(out, "disable unused after: 90d without use") {
+	if out := must("app", "get", id); !strings.Contains(out, "disable unused:     after 90d without use") {
 		t.Errorf("app get:\n%s", out)
 	}
 	if r := cmd("app", "edit", id, "--disable-unused-after", "12h"); r.err == nil || !strings.Contains(r.err.Error()+r.stderr, "at least 1d") {
 		t.Errorf("a policy under a day: %v\n%s", r.err, r.stderr)
 	}
-	if out := must("app", "edit", id, "--no-disable-unused"); !strings.Contains(out, "disable unused after: never") {
+	if out := must("app", "edit", id, "--no-disable-unused"); !strings.Contains(out, "disable unused:     never") {
 		t.Errorf("app edit --no-disable-unused:\n%s", out)
 	}
 	for _, n := range []string{"bravo", "alpha", "charlie"} {

@@ -292,6 +292,7 @@ name:               Acme
 token prefix:       acme
 permissions:        orders:read, orders:write
 max token lifetime: 90d
+disable unused:     never
 created:            2026-11-23 09:00 UTC
 updated:            2026-11-23 09:00 UTC
 version:            2
