@@ -35,6 +35,8 @@ type homeData struct {
 	NoApps   bool
 	// Leaks is the leak warnings' banner (see leak.go).
 	Leaks leakBanner
+	// Stale counts the active tokens unused for 30 days (stale.go).
+	Stale int
 }
 
 func (s *Server) homePage(w http.ResponseWriter, r *http.Request) {
@@ -61,6 +63,10 @@ func (s *Server) homePage(w http.ResponseWriter, r *http.Request) {
 				s.fail(w, r, err)
 				return
 			}
+		}
+		if d.Stale, err = s.countStale(ctx, a); err != nil {
+			s.fail(w, r, err)
+			return
 		}
 		// The list is newest first: of one page, show those expiring first.
 		expiring.Limit = tokend.MaxPageSize

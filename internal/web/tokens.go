@@ -126,11 +126,14 @@ func (s *Server) tokenRoutes() {
 // tokenFilters are the list's query parameters.
 type tokenFilters struct {
 	AppID, Status, Type, Query, Cursor string
-	Limit                              int
+	// UnusedFor is the stale filter ("30d"), Sort and Order the sort
+	// (stale.go).
+	UnusedFor, Sort, Order string
+	Limit                  int
 }
 
 func (f tokenFilters) Any() bool {
-	return f.AppID != "" || f.Status != "" || f.Type != "" || f.Query != ""
+	return f.AppID != "" || f.Status != "" || f.Type != "" || f.Query != "" || f.UnusedFor != ""
 }
 
 // URL answers the list with these filters at cursor ("" for the first page).
@@ -145,6 +148,9 @@ func (f tokenFilters) URL(cursor string) string {
 	set("status", f.Status)
 	set("type", f.Type)
 	set("q", f.Query)
+	set("unused_for", f.UnusedFor)
+	set("sort", f.Sort)
+	set("order", f.Order)
 	if f.Limit != 0 {
 		q.Set("limit", strconv.Itoa(f.Limit))
 	}
@@ -165,9 +171,11 @@ type tokenRow struct {
 }
 
 type tokensData struct {
-	Now      time.Time
-	Filters  tokenFilters
-	Rows     []tokenRow
+	Now     time.Time
+	Filters tokenFilters
+	Rows    []tokenRow
+	// Total is how many tokens the filters select, over every page.
+	Total    int
 	NextURL  string
 	FirstURL string
 	Apps     []tokend.App
@@ -200,6 +208,7 @@ func (s *Server) tokensList(w http.ResponseWriter, r *http.Request, form *tokenF
 	f := tokenFilters{
 		AppID: q.Get("app_id"), Status: q.Get("status"), Type: q.Get("type"),
 		Query: strings.TrimSpace(q.Get("q")), Cursor: q.Get("cursor"),
+		UnusedFor: q.Get("unused_for"), Sort: q.Get("sort"), Order: q.Get("order"),
 	}
 	if n, err := strconv.Atoi(q.Get("limit")); err == nil && n > 0 && n <= tokend.MaxPageSize {
 		f.Limit = n
@@ -214,12 +223,19 @@ func (s *Server) tokensList(w http.ResponseWriter, r *http.Request, form *tokenF
 	status := http.StatusOK
 	tf := tokend.TokenFilter{
 		AppID: f.AppID, Status: tokend.Status(f.Status), Type: tokend.TokenType(f.Type),
-		Query: f.Query, Cursor: f.Cursor, Limit: f.Limit,
+		Query: f.Query, Cursor: f.Cursor, Limit: f.Limit, Sort: f.Sort, Order: f.Order,
 	}
 	if f.Status == statusExpiring {
 		tf.Status, tf.ExpiresBefore = tokend.StatusActive, now.Add(soon)
 	}
-	list, err := s.svc.Tokens(ctx, a, tf)
+	var list tokend.Page[tokend.Token]
+	tf.UnusedFor, err = parseUnusedFor(f.UnusedFor)
+	if err == nil {
+		list, err = s.svc.Tokens(ctx, a, tf)
+	}
+	if err == nil {
+		d.Total, err = s.svc.CountTokens(ctx, a, tf)
+	}
 	switch {
 	case err == nil:
 	case tokend.CodeOf(err) == tokend.ECodeInvalid || tokend.CodeOf(err) == tokend.ECodeMalformedRequest:
