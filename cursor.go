@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Cursors of keyset-paginated lists are base64url (unpadded) of
@@ -31,6 +32,13 @@ var (
 func ErrBadCursor() error {
 	var p Problems
 	p.Add("cursor", "is not a cursor from a previous page of this list")
+	return p.Err()
+}
+
+// ErrBadSort answers a sort or order no list has (422 on the field).
+func ErrBadSort() error {
+	var p Problems
+	p.Add("sort", "must be name, created_at, expires_at or last_used_at, in order asc or desc")
 	return p.Err()
 }
 
@@ -77,7 +85,7 @@ func ParseIDCursor(kind, s string) (int64, error) {
 // cursorBody answers what follows "<kind>:" in the cursor s, which must be
 // canonical base64url: encoding it again gives s back.
 func cursorBody(kind, s string) (string, bool) {
-	if s == "" || len(s) > 256 {
+	if s == "" || len(s) > 512 {
 		return "", false
 	}
 	raw, err := base64.RawURLEncoding.Strict().DecodeString(s)
@@ -115,4 +123,99 @@ func ValidID(s string) bool {
 		}
 	}
 	return true
+}
+
+// TokenKey is where a page of a sorted token list ended: the sort column's
+// value of the last token (Null when it has none: never used, never
+// expires) and its id, which breaks ties.
+type TokenKey struct {
+	Time time.Time // created_at, expires_at, last_used_at
+	Name string    // name
+	Null bool
+	ID   string
+}
+
+// tokenCursorKind names a token list's sort and order in its cursors, so
+// that a cursor of one order is refused by another. Newest first keeps the
+// kind (and the TimeCursor form) that list has always had.
+func tokenCursorKind(sort string, desc bool) string {
+	if sort == TokenSortCreated && desc {
+		return CursorTokens
+	}
+	dir := "+"
+	if desc {
+		dir = "-"
+	}
+	return CursorTokens + "." + sort + dir
+}
+
+// TokenCursor encodes where a page of tokens sorted by sort (as TokenOrder
+// resolved it) ended: t is its last token. Past the newest-first list the
+// body is "<id>:<value>", the value last because a name may hold ":";
+// an empty value is a token without one.
+func TokenCursor(sort string, desc bool, t Token) string {
+	kind := tokenCursorKind(sort, desc)
+	if kind == CursorTokens {
+		return TimeCursor(kind, t.CreatedAt, t.ID)
+	}
+	var v string
+	switch sort {
+	case TokenSortName:
+		v = t.Name
+	case TokenSortCreated:
+		v = strconv.FormatInt(t.CreatedAt.UnixMicro(), 10)
+	case TokenSortExpires:
+		if t.ExpiresAt != nil {
+			v = strconv.FormatInt(t.ExpiresAt.UnixMicro(), 10)
+		}
+	case TokenSortLastUsed:
+		if t.LastUsedAt != nil {
+			v = strconv.FormatInt(t.LastUsedAt.UnixMicro(), 10)
+		}
+	}
+	return base64.RawURLEncoding.EncodeToString([]byte(kind + ":" + t.ID + ":" + v))
+}
+
+// ParseTokenCursor decodes what TokenCursor wrote for this sort and order,
+// strictly, as the other cursors.
+func ParseTokenCursor(sort string, desc bool, s string) (TokenKey, error) {
+	kind := tokenCursorKind(sort, desc)
+	if kind == CursorTokens {
+		at, id, err := ParseTimeCursor(kind, s)
+		return TokenKey{Time: at, ID: id}, err
+	}
+	raw, ok := cursorBody(kind, s)
+	if !ok {
+		return TokenKey{}, ErrBadCursor()
+	}
+	id, v, ok := strings.Cut(raw, ":")
+	if !ok || !ValidID(id) {
+		return TokenKey{}, ErrBadCursor()
+	}
+	k := TokenKey{ID: id}
+	switch sort {
+	case TokenSortName:
+		// Any stored name may end a page; only what no store can hold is
+		// refused.
+		if v == "" || !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+			return TokenKey{}, ErrBadCursor()
+		}
+		k.Name = v
+		return k, nil
+	case TokenSortCreated, TokenSortExpires, TokenSortLastUsed:
+		if v == "" {
+			if sort == TokenSortCreated {
+				return TokenKey{}, ErrBadCursor()
+			}
+			k.Null = true
+			return k, nil
+		}
+		us, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || us < minCursorTime || us > maxCursorTime || strconv.FormatInt(us, 10) != v {
+			return TokenKey{}, ErrBadCursor()
+		}
+		k.Time = time.UnixMicro(us).UTC()
+		return k, nil
+	}
+	return TokenKey{}, ErrBadCursor()
 }

@@ -126,18 +126,21 @@ func nullKeys(b []byte) []string {
 
 // AppInput is what creating an app takes.
 type AppInput struct {
-	Name             string    `json:"name" doc:"1 to 50 characters."`
-	TokenPrefix      string    `json:"token_prefix,omitempty" doc:"Lower-case letters, digits and underscores, starting with a letter. Default tkd."`
-	Permissions      []string  `json:"permissions,omitempty" doc:"Permission catalog: resource:action strings."`
-	MaxTokenLifetime *Duration `json:"max_token_lifetime,omitempty" doc:"Longest lifetime a token may have, e.g. 90d."`
+	Name               string    `json:"name" doc:"1 to 50 characters."`
+	TokenPrefix        string    `json:"token_prefix,omitempty" doc:"Lower-case letters, digits and underscores, starting with a letter. Default tkd."`
+	Permissions        []string  `json:"permissions,omitempty" doc:"Permission catalog: resource:action strings."`
+	MaxTokenLifetime   *Duration `json:"max_token_lifetime,omitempty" doc:"Longest lifetime a token may have, e.g. 90d."`
+	DisableUnusedAfter *Duration `json:"disable_unused_after,omitempty" doc:"Disable active tokens unused for this long, e.g. 90d; 1d to 36500d."`
 }
 
-// AppPatch is an edit of an app; null max_token_lifetime removes the limit.
+// AppPatch is an edit of an app; null max_token_lifetime removes the limit,
+// null disable_unused_after the stale-token policy.
 type AppPatch struct {
-	Name             *string   `json:"name,omitempty" doc:"1 to 50 characters."`
-	TokenPrefix      *string   `json:"token_prefix,omitempty"`
-	Permissions      *[]string `json:"permissions,omitempty"`
-	MaxTokenLifetime *Duration `json:"max_token_lifetime,omitempty" nullable:"true"`
+	Name               *string   `json:"name,omitempty" doc:"1 to 50 characters."`
+	TokenPrefix        *string   `json:"token_prefix,omitempty"`
+	Permissions        *[]string `json:"permissions,omitempty"`
+	MaxTokenLifetime   *Duration `json:"max_token_lifetime,omitempty" nullable:"true"`
+	DisableUnusedAfter *Duration `json:"disable_unused_after,omitempty" nullable:"true" doc:"null removes the policy."`
 
 	Null []string `json:"-"`
 }
@@ -484,6 +487,19 @@ func CheckMaxLifetime(p *Problems, field string, d *Duration) {
 	case d == nil:
 	case time.Duration(*d) < time.Minute:
 		p.Add(field, "must be at least 1m")
+	case *d > MaxLifetime:
+		p.Add(field, lifetimeTooLong)
+	}
+}
+
+// CheckDisableUnused checks an app's stale-token policy: at least a day
+// (tokens are used in batches, and last use is recorded in batches too), at
+// most the one expiry cap.
+func CheckDisableUnused(p *Problems, field string, d *Duration) {
+	switch {
+	case d == nil:
+	case time.Duration(*d) < 24*time.Hour:
+		p.Add(field, "must be at least 1d")
 	case *d > MaxLifetime:
 		p.Add(field, lifetimeTooLong)
 	}

@@ -2,6 +2,7 @@ package tokend
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -114,19 +115,91 @@ const (
 	MaxPageSize     = 200
 )
 
-// TokenFilter selects tokens, newest first.
+// TokenFilter selects tokens, newest first unless Sort says otherwise.
 type TokenFilter struct {
 	AppID  string
 	Status Status // "" for any; StatusExpired and StatusActive consider Now
 	Type   TokenType
-	Query  string // case-insensitive substring of the name
+	// Query is a case-insensitive substring of the name. It also finds a
+	// token by id when it is one (tok_…, exact), and, when it is 4 base62
+	// characters, the tokens whose masked secret ends with them (exact
+	// case): see SearchTerms.
+	Query string
 	// ExpiresBefore, when set, keeps only tokens whose expiry is before it
 	// (a token that never expires is never kept).
 	ExpiresBefore time.Time
-	Now           time.Time
-	ProductOnly   bool // leaves out the admin tokens of the system app (SystemAppID)
-	Limit         int
-	Cursor        string
+	// UnusedFor, when set, keeps only tokens not used since Now-UnusedFor
+	// (inclusive); a token never used counts from its creation.
+	UnusedFor Duration
+	// Sort and Order choose the order of the list (TokenSort*, "asc" or
+	// "desc"; "" for the sort's default order). Tokens without the sort
+	// key (never used, never expiring) come last in either order; ties are
+	// broken by id in the same order. A cursor is valid only for the sort
+	// and order that gave it out.
+	Sort  string
+	Order string
+	Now   time.Time
+	// ProductOnly, when set, leaves out the admin tokens of the system app
+	// (SystemAppID), keeping those of the product's own apps.
+	ProductOnly bool
+	Limit       int
+	Cursor      string
+}
+
+// Token list sorts and orders.
+const (
+	TokenSortCreated  = "created_at" // default; newest first by default
+	TokenSortName     = "name"       // A to Z by default, by byte
+	TokenSortExpires  = "expires_at" // soonest first by default
+	TokenSortLastUsed = "last_used_at"
+
+	OrderAsc  = "asc"
+	OrderDesc = "desc"
+)
+
+// TokenOrder resolves a filter's sort and order to what the stores run:
+// "" takes the default sort (created_at) and the sort's default order
+// (descending for the times of the past, ascending for name and expiry).
+// ok is false when either is unknown.
+func TokenOrder(sort, order string) (s string, desc bool, ok bool) {
+	if sort == "" {
+		sort = TokenSortCreated
+	}
+	switch sort {
+	case TokenSortCreated, TokenSortLastUsed:
+		desc = true
+	case TokenSortName, TokenSortExpires:
+	default:
+		return "", false, false
+	}
+	switch order {
+	case "":
+	case OrderAsc:
+		desc = false
+	case OrderDesc:
+		desc = true
+	default:
+		return "", false, false
+	}
+	return sort, desc, true
+}
+
+// SearchTerms reads a list query: id is set when q is a token id, last4
+// when q is 4 base62 characters (the visible end of a masked secret).
+func SearchTerms(q string) (id, last4 string) {
+	if strings.HasPrefix(q, "tok_") && ValidID(q) {
+		id = q
+	}
+	if len(q) == 4 {
+		last4 = q
+		for i := 0; i < 4; i++ {
+			c := q[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+				last4 = ""
+			}
+		}
+	}
+	return id, last4
 }
 
 // AppFilter selects apps, oldest first.

@@ -137,10 +137,14 @@ type App struct {
 	TokenPrefix      string    `json:"token_prefix" doc:"Prefix of this app's secrets." example:"tkd"`
 	Permissions      []string  `json:"permissions" doc:"Permission catalog: resource:action strings." nullable:"false"`
 	MaxTokenLifetime *Duration `json:"max_token_lifetime" nullable:"true" doc:"Longest lifetime a token of this app may have; null for no limit."`
-	System           bool      `json:"system" doc:"True for the built-in app that holds admin tokens."`
-	CreatedAt        time.Time `json:"created_at"`
-	UpdatedAt        time.Time `json:"updated_at"`
-	Version          int64     `json:"version"`
+	// DisableUnusedAfter is the app's stale-token policy: a background job
+	// disables its active tokens not used (nor created, enabled or edited)
+	// for this long. nil for no policy.
+	DisableUnusedAfter *Duration `json:"disable_unused_after" nullable:"true" doc:"Active tokens not used for this long (never used: since creation) are disabled by tokend; null for never."`
+	System             bool      `json:"system" doc:"True for the built-in app that holds admin tokens."`
+	CreatedAt          time.Time `json:"created_at"`
+	UpdatedAt          time.Time `json:"updated_at"`
+	Version            int64     `json:"version"`
 }
 
 // Duration is a time.Duration that reads and writes as text ("90s", "1h",

@@ -14,9 +14,14 @@ type TokenListOptions struct {
 	AppID  string
 	Status tokend.Status // active, disabled, revoked or expired
 	Type   tokend.TokenType
-	Query  string // case-insensitive substring of the name
-	Limit  int
-	Cursor string
+	Query  string // case-insensitive substring of the name; also a token id, or the last 4 of a secret
+	// UnusedFor keeps tokens not used for this many days, such as "30d"
+	// (never used: since creation).
+	UnusedFor string
+	Sort      string // name, created_at, expires_at or last_used_at
+	Order     string // asc or desc
+	Limit     int
+	Cursor    string
 }
 
 func (o TokenListOptions) values() url.Values {
@@ -25,6 +30,9 @@ func (o TokenListOptions) values() url.Values {
 	setIf(q, "status", string(o.Status))
 	setIf(q, "type", string(o.Type))
 	setIf(q, "q", o.Query)
+	setIf(q, "unused_for", o.UnusedFor)
+	setIf(q, "sort", o.Sort)
+	setIf(q, "order", o.Order)
 	return q
 }
 

@@ -30,8 +30,8 @@ catalog lists the resource:action permissions its tokens may be granted.`,
 
 func appCreateCmd(e env, f *apiFlags) *cobra.Command {
 	var (
-		in       tokend.AppInput
-		lifetime string
+		in               tokend.AppInput
+		lifetime, unused string
 	)
 	cmd := &cobra.Command{
 		Use:     "create --name NAME [flags]",
@@ -45,6 +45,13 @@ func appCreateCmd(e env, f *apiFlags) *cobra.Command {
 					return fmt.Errorf("invalid --max-lifetime: %w", err)
 				}
 				in.MaxTokenLifetime = &d
+			}
+			if cmd.Flags().Changed("disable-unused-after") {
+				d, err := tokend.ParseDuration(unused)
+				if err != nil {
+					return fmt.Errorf("invalid --disable-unused-after: %w", err)
+				}
+				in.DisableUnusedAfter = &d
 			}
 			c, err := f.client(cmd)
 			if err != nil {
@@ -66,6 +73,7 @@ func appCreateCmd(e env, f *apiFlags) *cobra.Command {
 	fl.StringVar(&in.TokenPrefix, "prefix", "", "prefix of its token secrets, e.g. shop (default tkd)")
 	fl.StringSliceVar(&in.Permissions, "permission", nil, "a resource:action permission of its catalog (repeatable)")
 	fl.StringVar(&lifetime, "max-lifetime", "", "longest lifetime its tokens may have, e.g. 90d")
+	fl.StringVar(&unused, "disable-unused-after", "", "disable its active tokens unused for this long, e.g. 90d (1d to 36500d)")
 	_ = cmd.MarkFlagRequired("name")
 	return cmd
 }
@@ -158,6 +166,7 @@ func printApp(w io.Writer, asJSON bool, a tokend.App) error {
 		{"token prefix", a.TokenPrefix},
 		{"permissions", fmtList(a.Permissions)},
 		{"max token lifetime", fmtLifetime(a.MaxTokenLifetime)},
+		{"disable unused", fmtUnusedPolicy(a.DisableUnusedAfter)},
 	}
 	if a.System {
 		fields = append(fields, field{"system", "yes: holds the admin tokens"})
@@ -172,10 +181,10 @@ func printApp(w io.Writer, asJSON bool, a tokend.App) error {
 
 func appEditCmd(e env, f *apiFlags) *cobra.Command {
 	var (
-		name, prefix, lifetime string
-		perms                  []string
-		clearPerms, noLifetime bool
-		version                int64
+		name, prefix, lifetime, unused   string
+		perms                            []string
+		clearPerms, noLifetime, noUnused bool
+		version                          int64
 	)
 	cmd := &cobra.Command{
 		Use:     "edit ID [flags]",
@@ -208,7 +217,17 @@ func appEditCmd(e env, f *apiFlags) *cobra.Command {
 			if fl.Changed("no-max-lifetime") && noLifetime {
 				p.Null = append(p.Null, "max_token_lifetime")
 			}
-			if p.Name == nil && p.TokenPrefix == nil && p.Permissions == nil && p.MaxTokenLifetime == nil && len(p.Null) == 0 {
+			if fl.Changed("disable-unused-after") {
+				d, err := tokend.ParseDuration(unused)
+				if err != nil {
+					return fmt.Errorf("invalid --disable-unused-after: %w", err)
+				}
+				p.DisableUnusedAfter = &d
+			}
+			if fl.Changed("no-disable-unused") && noUnused {
+				p.Null = append(p.Null, "disable_unused_after")
+			}
+			if p.Name == nil && p.TokenPrefix == nil && p.Permissions == nil && p.MaxTokenLifetime == nil && p.DisableUnusedAfter == nil && len(p.Null) == 0 {
 				return fmt.Errorf("nothing to change: give at least one flag to edit (see tokend app edit --help)")
 			}
 			c, err := f.client(cmd)
@@ -233,9 +252,12 @@ func appEditCmd(e env, f *apiFlags) *cobra.Command {
 	fl.BoolVar(&clearPerms, "clear-permissions", false, "empty the permission catalog")
 	fl.StringVar(&lifetime, "max-lifetime", "", "new longest token lifetime, e.g. 90d")
 	fl.BoolVar(&noLifetime, "no-max-lifetime", false, "remove the limit on token lifetime")
+	fl.StringVar(&unused, "disable-unused-after", "", "disable active tokens unused for this long, e.g. 90d (1d to 36500d)")
+	fl.BoolVar(&noUnused, "no-disable-unused", false, "stop disabling unused tokens")
 	addIfVersion(cmd, &version)
 	cmd.MarkFlagsMutuallyExclusive("permission", "clear-permissions")
 	cmd.MarkFlagsMutuallyExclusive("max-lifetime", "no-max-lifetime")
+	cmd.MarkFlagsMutuallyExclusive("disable-unused-after", "no-disable-unused")
 	return cmd
 }
 
@@ -319,4 +341,12 @@ func appRevokeAllCmd(e env, f *apiFlags) *cobra.Command {
 	}
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
 	return cmd
+}
+
+// fmtUnusedPolicy shows an app's stale-token policy.
+func fmtUnusedPolicy(d *tokend.Duration) string {
+	if d == nil {
+		return "never"
+	}
+	return "after " + d.String() + " without use"
 }

@@ -292,6 +292,7 @@ name:               Acme
 token prefix:       acme
 permissions:        orders:read, orders:write
 max token lifetime: 90d
+disable unused:     never
 created:            2026-11-23 09:00 UTC
 updated:            2026-11-23 09:00 UTC
 version:            2
@@ -491,6 +492,30 @@ func TestRequests(t *testing.T) {
 			args:   []string{"app", "edit", "app_1", "--name", "Shop", "--no-max-lifetime", "--if-version", "2"},
 			method: "PATCH", path: "/v1/apps/app_1", ifMatch: `"2"`,
 			body: `{"name":"Shop","max_token_lifetime":null}`,
+		},
+		{
+			name:   "app create with a stale-token policy",
+			args:   []string{"app", "create", "--name", "Acme", "--disable-unused-after", "90d"},
+			method: "POST", path: "/v1/apps",
+			body: `{"name":"Acme","disable_unused_after":"90d"}`,
+		},
+		{
+			name:   "app edit sets and removes the stale-token policy",
+			args:   []string{"app", "edit", "app_1", "--disable-unused-after", "30d"},
+			method: "PATCH", path: "/v1/apps/app_1",
+			body: `{"disable_unused_after":"30d"}`,
+		},
+		{
+			name:   "app edit removes the stale-token policy",
+			args:   []string{"app", "edit", "app_1", "--no-disable-unused"},
+			method: "PATCH", path: "/v1/apps/app_1",
+			body: `{"disable_unused_after":null}`,
+		},
+		{
+			name:   "token list stale, sorted",
+			args:   []string{"token", "list", "--unused-for", "30d", "--sort", "last_used_at", "--order", "asc"},
+			method: "GET", path: "/v1/tokens",
+			query: url.Values{"unused_for": {"30d"}, "sort": {"last_used_at"}, "order": {"asc"}},
 		},
 		{
 			name:   "app edit empties the catalog",

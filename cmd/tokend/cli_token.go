@@ -140,7 +140,7 @@ func tokenListCmd(e env, f *apiFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "list",
 		Aliases: []string{"ls"},
-		Short:   "List tokens, newest first",
+		Short:   "List tokens, newest first unless --sort says otherwise",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Status, o.Type = tokend.Status(status), tokend.TokenType(typ)
@@ -183,7 +183,10 @@ func tokenListCmd(e env, f *apiFlags) *cobra.Command {
 	fl.StringVar(&o.AppID, "app", "", "only tokens of this application")
 	fl.StringVar(&status, "status", "", "only tokens with this status: active, disabled, revoked or expired")
 	fl.StringVar(&typ, "type", "", "only tokens of this type: standard or plugin")
-	fl.StringVar(&o.Query, "q", "", "only tokens whose name contains this (case-insensitive)")
+	fl.StringVar(&o.Query, "q", "", "only tokens whose name contains this (case-insensitive), with this id (tok_…), or whose secret ends with these 4 characters")
+	fl.StringVar(&o.UnusedFor, "unused-for", "", "only tokens not used for this many days, e.g. 30d (never used: since creation)")
+	fl.StringVar(&o.Sort, "sort", "", "sort by name, created_at, expires_at or last_used_at (default created_at)")
+	fl.StringVar(&o.Order, "order", "", "asc or desc (default: newest or most recent first, A to Z, soonest expiry first)")
 	fl.IntVar(&o.Limit, "limit", 0, "page size (server default 50, at most 200)")
 	fl.StringVar(&o.Cursor, "cursor", "", "continue after this cursor (from a previous page)")
 	fl.BoolVar(&all, "all", false, "follow cursors and list every page")

@@ -490,6 +490,13 @@ func serve(ctx context.Context, c config, e env) error {
 		return err
 	}
 	defer stopDash()
+	// Every instance applies the apps' stale-token policies; a token is
+	// disabled once whichever instance gets to it first.
+	staleCtx, stopStale := context.WithCancel(context.WithoutCancel(ctx))
+	staleTicker := time.NewTicker(staleSweep)
+	staleDone := make(chan struct{})
+	go func() { svc.RunDisableUnused(staleCtx, staleTicker.C); close(staleDone) }()
+	defer func() { stopStale(); staleTicker.Stop(); <-staleDone }()
 
 	reg := metrics.New(version())
 	reg.Engine(engine)
@@ -558,6 +565,10 @@ func printBanner(w io.Writer, url, bootstrapSecret string, needsSetup bool) {
 	}
 	fmt.Fprintln(w, "Press Ctrl+C to stop.")
 }
+
+// staleSweep is how often the apps' stale-token policies are applied; their
+// periods are whole days, so an hour late is close enough.
+const staleSweep = time.Hour
 
 // sessionSweep is how often expired dashboard sessions are deleted; they
 // are refused anyway, this only keeps the table small.

@@ -79,9 +79,28 @@ type listTokensInput struct {
 	AppID  string `query:"app_id" maxLength:"64"`
 	Status string `query:"status" enum:"active,disabled,revoked,expired"`
 	Type   string `query:"type" enum:"standard,plugin"`
-	Q      string `query:"q" maxLength:"100" doc:"Case-insensitive search in names."`
-	Limit  int    `query:"limit" minimum:"1" maximum:"200" doc:"Page size, default 50."`
-	Cursor string `query:"cursor" maxLength:"512"`
+	Q      string `query:"q" maxLength:"100" doc:"Case-insensitive search in names; a token id (tok_…) also finds that token, and 4 letters or digits also the tokens whose masked secret ends with them (exact case)."`
+	// UnusedFor is read here, not by huma, so that a bad value is a
+	// problem on the field like every other.
+	UnusedFor string `query:"unused_for" maxLength:"16" doc:"Only tokens not used for this long (never used: since creation), in days: 30d, 90d; 1d to 36500d." example:"30d"`
+	Sort      string `query:"sort" enum:"name,created_at,expires_at,last_used_at" doc:"Sort key, default created_at. Tokens without one (never used, never expiring) come last in either order."`
+	Order     string `query:"order" enum:"asc,desc" doc:"Default: desc for created_at and last_used_at, asc for name and expires_at. A cursor is valid only with the sort and order that gave it."`
+	Limit     int    `query:"limit" minimum:"1" maximum:"200" doc:"Page size, default 50."`
+	Cursor    string `query:"cursor" maxLength:"512"`
+}
+
+// unusedFor reads the unused_for parameter: a whole number of days.
+func unusedFor(s string) (tokend.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	d, err := tokend.ParseDuration(s)
+	if err != nil || !strings.HasSuffix(s, "d") || d <= 0 {
+		var p tokend.Problems
+		p.Add("unused_for", "must be a number of days from 1d to 36500d, such as 30d")
+		return 0, p.Err()
+	}
+	return d, nil
 }
 
 type tokenPageOutput struct {
@@ -90,9 +109,13 @@ type tokenPageOutput struct {
 
 func handleTokenList(svc *manage.Service) func(context.Context, *listTokensInput) (*tokenPageOutput, error) {
 	return func(ctx context.Context, in *listTokensInput) (*tokenPageOutput, error) {
+		unused, err := unusedFor(in.UnusedFor)
+		if err != nil {
+			return nil, err
+		}
 		page, err := svc.Tokens(ctx, actorFrom(ctx), tokend.TokenFilter{
 			AppID: in.AppID, Status: tokend.Status(in.Status), Type: tokend.TokenType(in.Type),
-			Query: in.Q, Limit: in.Limit, Cursor: in.Cursor,
+			Query: in.Q, UnusedFor: unused, Sort: in.Sort, Order: in.Order, Limit: in.Limit, Cursor: in.Cursor,
 		})
 		if err != nil {
 			return nil, err

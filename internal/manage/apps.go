@@ -15,6 +15,7 @@ func checkApp(p *tokend.Problems, a *tokend.App) {
 	tokend.CheckPermissionCatalog(p, "permissions", a.Permissions)
 	a.Permissions = dedupe(a.Permissions)
 	tokend.CheckMaxLifetime(p, "max_token_lifetime", a.MaxTokenLifetime)
+	tokend.CheckDisableUnused(p, "disable_unused_after", a.DisableUnusedAfter)
 }
 
 // CreateApp creates an application.
@@ -25,7 +26,7 @@ func (s *Service) CreateApp(ctx context.Context, a tokend.Actor, in tokend.AppIn
 	now := s.Now()
 	app := tokend.App{
 		Name: in.Name, TokenPrefix: in.TokenPrefix, Permissions: in.Permissions,
-		MaxTokenLifetime: in.MaxTokenLifetime, CreatedAt: now, UpdatedAt: now, Version: 1,
+		MaxTokenLifetime: in.MaxTokenLifetime, DisableUnusedAfter: in.DisableUnusedAfter, CreatedAt: now, UpdatedAt: now, Version: 1,
 	}
 	if app.TokenPrefix == "" {
 		app.TokenPrefix = tokend.DefaultPrefix
@@ -41,7 +42,8 @@ func (s *Service) CreateApp(ctx context.Context, a tokend.Actor, in tokend.AppIn
 	}
 	ev := s.event(a, tokend.ActionAppCreate, app.ID, "", map[string]any{
 		"name": app.Name, "token_prefix": app.TokenPrefix, "permissions": app.Permissions,
-		"max_token_lifetime": fmtDuration(app.MaxTokenLifetime),
+		"max_token_lifetime":   fmtDuration(app.MaxTokenLifetime),
+		"disable_unused_after": fmtDuration(app.DisableUnusedAfter),
 	})
 	if err := s.store.CreateApp(ctx, app, ev); err != nil {
 		return tokend.App{}, storeErr(err, "app")
@@ -113,8 +115,13 @@ func (s *Service) UpdateApp(ctx context.Context, a tokend.Actor, id string, patc
 		} else if patch.IsNull("max_token_lifetime") {
 			app.MaxTokenLifetime = nil
 		}
+		if patch.DisableUnusedAfter != nil {
+			app.DisableUnusedAfter = patch.DisableUnusedAfter
+		} else if patch.IsNull("disable_unused_after") {
+			app.DisableUnusedAfter = nil
+		}
 		for _, f := range patch.Null {
-			if f != "max_token_lifetime" {
+			if f != "max_token_lifetime" && f != "disable_unused_after" {
 				p.Add(f, "cannot be null")
 			}
 		}
@@ -134,6 +141,9 @@ func (s *Service) UpdateApp(ctx context.Context, a tokend.Actor, id string, patc
 		}
 		if !equalPtr(before.MaxTokenLifetime, app.MaxTokenLifetime) {
 			change(d, "max_token_lifetime", fmtDuration(before.MaxTokenLifetime), fmtDuration(app.MaxTokenLifetime))
+		}
+		if !equalPtr(before.DisableUnusedAfter, app.DisableUnusedAfter) {
+			change(d, "disable_unused_after", fmtDuration(before.DisableUnusedAfter), fmtDuration(app.DisableUnusedAfter))
 		}
 		if len(d) == 0 {
 			return tokend.Event{}, errNothing

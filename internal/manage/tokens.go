@@ -273,6 +273,15 @@ func checkTokenFilter(f tokend.TokenFilter) error {
 	}
 	checkFilterID(&p, "app_id", f.AppID)
 	checkLimit(&p, f.Limit)
+	if _, _, ok := tokend.TokenOrder(f.Sort, ""); !ok {
+		p.Add("sort", "must be name, created_at, expires_at or last_used_at")
+	}
+	if _, _, ok := tokend.TokenOrder("", f.Order); !ok {
+		p.Add("order", "must be asc or desc")
+	}
+	if f.UnusedFor != 0 && (time.Duration(f.UnusedFor) < 24*time.Hour || f.UnusedFor > tokend.MaxLifetime) {
+		p.Add("unused_for", "must be a number of days from 1d to 36500d, such as 30d")
+	}
 	return p.Err()
 }
 

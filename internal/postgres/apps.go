@@ -11,7 +11,7 @@ import (
 	"github.com/tokend/tokend"
 )
 
-const appColumns = `id, name, token_prefix, permissions, max_token_lifetime, system, created_at, updated_at, version`
+const appColumns = `id, name, token_prefix, permissions, max_token_lifetime, system, created_at, updated_at, version, disable_unused_after`
 
 func (s *Store) CreateApp(ctx context.Context, a tokend.App, ev tokend.Event) error {
 	return s.write(ctx, func(tx pgx.Tx) error {
@@ -19,7 +19,7 @@ func (s *Store) CreateApp(ctx context.Context, a tokend.App, ev tokend.Event) er
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO apps (`+appColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, args...); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO apps (`+appColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, args...); err != nil {
 			return storeErr("create app", err)
 		}
 		return insertEvent(ctx, tx, ev)
@@ -91,7 +91,8 @@ func (s *Store) UpdateApp(ctx context.Context, id string, fn func(a *tokend.App)
 		_, err = tx.Exec(ctx, `
 			UPDATE apps
 			SET name = $2, token_prefix = $3, permissions = $4, max_token_lifetime = $5,
-			    system = $6, created_at = $7, updated_at = $8, version = $9
+			    system = $6, created_at = $7, updated_at = $8, version = $9,
+			    disable_unused_after = $10
 			WHERE id = $1`, args...)
 		if err != nil {
 			return storeErr("update app", err)
@@ -128,13 +129,16 @@ func appArgs(a tokend.App) ([]any, error) {
 	if err != nil {
 		return nil, tokend.Internal(fmt.Errorf("postgres: app permissions: %w", err))
 	}
-	var lifetime any
+	var lifetime, unused any
 	if a.MaxTokenLifetime != nil {
 		lifetime = int64(*a.MaxTokenLifetime)
 	}
+	if a.DisableUnusedAfter != nil {
+		unused = int64(*a.DisableUnusedAfter)
+	}
 	return []any{
 		a.ID, a.Name, a.TokenPrefix, perms, lifetime, a.System,
-		ts(a.CreatedAt), ts(a.UpdatedAt), a.Version,
+		ts(a.CreatedAt), ts(a.UpdatedAt), a.Version, unused,
 	}, nil
 }
 
@@ -142,10 +146,10 @@ func scanApp(sc pgx.Row) (tokend.App, error) {
 	var (
 		a                tokend.App
 		perms            []byte
-		lifetime         *int64
+		lifetime, unused *int64
 		created, updated time.Time
 	)
-	err := sc.Scan(&a.ID, &a.Name, &a.TokenPrefix, &perms, &lifetime, &a.System, &created, &updated, &a.Version)
+	err := sc.Scan(&a.ID, &a.Name, &a.TokenPrefix, &perms, &lifetime, &a.System, &created, &updated, &a.Version, &unused)
 	if err != nil {
 		return tokend.App{}, storeErr("read app", err)
 	}
@@ -155,6 +159,10 @@ func scanApp(sc pgx.Row) (tokend.App, error) {
 	if lifetime != nil {
 		d := tokend.Duration(time.Duration(*lifetime))
 		a.MaxTokenLifetime = &d
+	}
+	if unused != nil {
+		d := tokend.Duration(time.Duration(*unused))
+		a.DisableUnusedAfter = &d
 	}
 	a.CreatedAt, a.UpdatedAt = created.UTC(), updated.UTC()
 	return a, nil

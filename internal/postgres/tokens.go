@@ -113,6 +113,12 @@ func credential(t tokend.Token, catalog []byte, retired bool, grace time.Time) (
 // tokenWhere adds the conditions of the tokens f selects, its cursor
 // aside.
 func tokenWhere(w *whereArgs, f tokend.TokenFilter) error {
+	now := f.Now
+	if now.IsZero() {
+		// A caller that forgot Now still gets today's answer, not one in
+		// which nothing has ever expired.
+		now = time.Now()
+	}
 	if f.AppID != "" {
 		w.add("app_id = ?", f.AppID)
 	}
@@ -123,18 +129,28 @@ func tokenWhere(w *whereArgs, f tokend.TokenFilter) error {
 		w.add("type = ?", string(f.Type))
 	}
 	if f.Query != "" {
-		w.add(`name ILIKE ? ESCAPE '\'`, likeContains(f.Query))
+		id, last4 := tokend.SearchTerms(f.Query)
+		switch {
+		case id != "":
+			w.add(`(name ILIKE ? ESCAPE '\' OR id = ?)`, likeContains(f.Query), id)
+		case last4 != "":
+			w.add(`(name ILIKE ? ESCAPE '\' OR right(masked, 4) = ?)`, likeContains(f.Query), last4)
+		default:
+			w.add(`name ILIKE ? ESCAPE '\'`, likeContains(f.Query))
+		}
 	}
 	if !f.ExpiresBefore.IsZero() {
 		w.add("expires_at < ?", ts(f.ExpiresBefore))
 	}
-	if f.Status != "" {
-		now := f.Now
-		if now.IsZero() {
-			// A caller that forgot Now still gets today's answer, not one
-			// in which nothing has ever expired.
-			now = time.Now()
+	if f.UnusedFor > 0 {
+		// Spelled as tokens_status_activity indexes it; without a status
+		// every status is named, so that the index still applies.
+		if f.Status == "" {
+			w.add("status IN ('active', 'disabled', 'revoked')")
 		}
+		w.add("coalesce(last_used_at, created_at) <= ?", ts(now.Add(-time.Duration(f.UnusedFor))))
+	}
+	if f.Status != "" {
 		switch f.Status {
 		case tokend.StatusActive, tokend.StatusDisabled:
 			w.add("status = ? AND (expires_at IS NULL OR expires_at > ?)", string(f.Status), ts(now))
@@ -151,23 +167,71 @@ func tokenWhere(w *whereArgs, f tokend.TokenFilter) error {
 	return nil
 }
 
-// Tokens lists tokens newest first, keyed by (created_at, id).
+// tokenOrder answers the ORDER BY of a sorted list and adds to w the
+// condition that starts a page after key. Tokens without the sort key come
+// last in either order. Names sort by byte (COLLATE "C"), as on SQLite,
+// whatever the database's locale.
+func tokenOrder(w *whereArgs, sort string, desc bool, key *tokend.TokenKey) string {
+	col, nullable := "created_at", false
+	switch sort {
+	case tokend.TokenSortName:
+		col = `name COLLATE "C"`
+	case tokend.TokenSortExpires:
+		col, nullable = "expires_at", true
+	case tokend.TokenSortLastUsed:
+		col, nullable = "last_used_at", true
+	}
+	dir, op := "ASC", ">"
+	if desc {
+		dir, op = "DESC", "<"
+	}
+	order := col + " " + dir
+	if nullable {
+		order += " NULLS LAST"
+	}
+	order += ", id " + dir
+	if key == nil {
+		return order
+	}
+	var v any = key.Name
+	if sort != tokend.TokenSortName {
+		v = ts(key.Time)
+	}
+	switch {
+	case key.Null:
+		w.add(col+" IS NULL AND id "+op+" ?", key.ID)
+	case nullable:
+		w.add("(("+col+", id) "+op+" (?, ?) OR "+col+" IS NULL)", v, key.ID)
+	default:
+		w.add("("+col+", id) "+op+" (?, ?)", v, key.ID)
+	}
+	return order
+}
+
+// Tokens lists tokens in f's order (newest first by default), keyed by the
+// sort column and the id.
 func (s *Store) Tokens(ctx context.Context, f tokend.TokenFilter) (tokend.Page[tokend.Token], error) {
 	var w whereArgs
 	if err := tokenWhere(&w, f); err != nil {
 		return tokend.Page[tokend.Token]{}, err
 	}
+	sort, desc, ok := tokend.TokenOrder(f.Sort, f.Order)
+	if !ok {
+		return tokend.Page[tokend.Token]{}, tokend.ErrBadSort()
+	}
+	var key *tokend.TokenKey
 	if f.Cursor != "" {
-		at, id, err := parseTimeCursor(kindToken, f.Cursor)
+		k, err := tokend.ParseTokenCursor(sort, desc, f.Cursor)
 		if err != nil {
 			return tokend.Page[tokend.Token]{}, err
 		}
-		w.add("(created_at, id) < (?, ?)", at, id)
+		key = &k
 	}
+	order := tokenOrder(&w, sort, desc, key)
 	limit := pageLimit(f.Limit)
 	// One more tells whether a next page exists.
 	q := `SELECT ` + tokenColumns + ` FROM tokens` + w.clause() +
-		` ORDER BY created_at DESC, id DESC LIMIT ` + w.arg(limit+1)
+		` ORDER BY ` + order + ` LIMIT ` + w.arg(limit+1)
 
 	rows, err := s.pool.Query(ctx, q, listArgs(w.args)...)
 	if err != nil {
@@ -187,8 +251,7 @@ func (s *Store) Tokens(ctx context.Context, f tokend.TokenFilter) (tokend.Page[t
 	}
 	if len(page.Items) > limit {
 		page.Items = page.Items[:limit]
-		last := page.Items[limit-1]
-		page.NextCursor = timeCursor(kindToken, last.CreatedAt, last.ID)
+		page.NextCursor = tokend.TokenCursor(sort, desc, page.Items[limit-1])
 	}
 	return page, nil
 }
@@ -200,7 +263,7 @@ func (s *Store) CountTokens(ctx context.Context, f tokend.TokenFilter) (int, err
 		return 0, err
 	}
 	var n int
-	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM tokens`+w.clause(), w.args...).Scan(&n); err != nil {
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM tokens`+w.clause(), listArgs(w.args)...).Scan(&n); err != nil {
 		return 0, storeErr("count tokens", err)
 	}
 	return n, nil

@@ -10,7 +10,7 @@ import (
 	"github.com/tokend/tokend"
 )
 
-const appColumns = `id, name, token_prefix, permissions, max_token_lifetime, system, created_at, updated_at, version`
+const appColumns = `id, name, token_prefix, permissions, max_token_lifetime, system, created_at, updated_at, version, disable_unused_after`
 
 func (s *Store) CreateApp(ctx context.Context, a tokend.App, ev tokend.Event) error {
 	return s.write(ctx, func(tx *sql.Tx) error {
@@ -18,7 +18,7 @@ func (s *Store) CreateApp(ctx context.Context, a tokend.App, ev tokend.Event) er
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO apps (`+appColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO apps (`+appColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...); err != nil {
 			return storeErr("create app", err)
 		}
 		return insertEvent(ctx, tx, ev)
@@ -92,7 +92,8 @@ func (s *Store) UpdateApp(ctx context.Context, id string, fn func(a *tokend.App)
 		_, err = tx.ExecContext(ctx, `
 			UPDATE apps
 			SET name = ?2, token_prefix = ?3, permissions = ?4, max_token_lifetime = ?5,
-			    system = ?6, created_at = ?7, updated_at = ?8, version = ?9
+			    system = ?6, created_at = ?7, updated_at = ?8, version = ?9,
+			    disable_unused_after = ?10
 			WHERE id = ?1`, args...)
 		if err != nil {
 			return storeErr("update app", err)
@@ -138,13 +139,16 @@ func appArgs(a tokend.App) ([]any, error) {
 	if err != nil {
 		return nil, tokend.Internal(fmt.Errorf("sqlite: app permissions: %w", err))
 	}
-	var lifetime any
+	var lifetime, unused any
 	if a.MaxTokenLifetime != nil {
 		lifetime = int64(*a.MaxTokenLifetime)
 	}
+	if a.DisableUnusedAfter != nil {
+		unused = int64(*a.DisableUnusedAfter)
+	}
 	return []any{
 		a.ID, a.Name, a.TokenPrefix, perms, lifetime, a.System,
-		micros(a.CreatedAt), micros(a.UpdatedAt), a.Version,
+		micros(a.CreatedAt), micros(a.UpdatedAt), a.Version, unused,
 	}, nil
 }
 
@@ -152,10 +156,10 @@ func scanApp(sc scanner) (tokend.App, error) {
 	var (
 		a                tokend.App
 		perms            string
-		lifetime         sql.NullInt64
+		lifetime, unused sql.NullInt64
 		created, updated int64
 	)
-	err := sc.Scan(&a.ID, &a.Name, &a.TokenPrefix, &perms, &lifetime, &a.System, &created, &updated, &a.Version)
+	err := sc.Scan(&a.ID, &a.Name, &a.TokenPrefix, &perms, &lifetime, &a.System, &created, &updated, &a.Version, &unused)
 	if err != nil {
 		return tokend.App{}, storeErr("read app", err)
 	}
@@ -165,6 +169,10 @@ func scanApp(sc scanner) (tokend.App, error) {
 	if lifetime.Valid {
 		d := tokend.Duration(time.Duration(lifetime.Int64))
 		a.MaxTokenLifetime = &d
+	}
+	if unused.Valid {
+		d := tokend.Duration(time.Duration(unused.Int64))
+		a.DisableUnusedAfter = &d
 	}
 	a.CreatedAt, a.UpdatedAt = fromMicros(created), fromMicros(updated)
 	return a, nil

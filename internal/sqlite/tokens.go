@@ -125,6 +125,12 @@ func credential(t tokend.Token, catalog string, retired bool, grace time.Time) (
 // tokenWhere is the WHERE clause (with its arguments) of the tokens f
 // selects, its cursor aside.
 func tokenWhere(f tokend.TokenFilter) (where []string, args []any, err error) {
+	now := f.Now
+	if now.IsZero() {
+		// A caller that forgot Now still gets today's answer, not one in
+		// which nothing has ever expired.
+		now = time.Now()
+	}
 	if f.AppID != "" {
 		where, args = append(where, "app_id = ?"), append(args, f.AppID)
 	}
@@ -135,19 +141,31 @@ func tokenWhere(f tokend.TokenFilter) (where []string, args []any, err error) {
 		where, args = append(where, "type = ?"), append(args, string(f.Type))
 	}
 	if f.Query != "" {
-		// SQLite's LIKE ignores case for ASCII letters only.
-		where, args = append(where, `name LIKE ? ESCAPE '\'`), append(args, likeContains(f.Query))
+		// SQLite's LIKE ignores case for ASCII letters only; = and substr
+		// keep it, as ids and secrets do.
+		cond, qargs := `name LIKE ? ESCAPE '\'`, []any{likeContains(f.Query)}
+		id, last4 := tokend.SearchTerms(f.Query)
+		if id != "" {
+			cond, qargs = cond+" OR id = ?", append(qargs, id)
+		}
+		if last4 != "" {
+			cond, qargs = cond+" OR substr(masked, -4) = ?", append(qargs, last4)
+		}
+		where, args = append(where, "("+cond+")"), append(args, qargs...)
 	}
 	if !f.ExpiresBefore.IsZero() {
 		where, args = append(where, "expires_at < ?"), append(args, micros(f.ExpiresBefore))
 	}
-	if f.Status != "" {
-		now := f.Now
-		if now.IsZero() {
-			// A caller that forgot Now still gets today's answer, not one
-			// in which nothing has ever expired.
-			now = time.Now()
+	if f.UnusedFor > 0 {
+		// Spelled as tokens_status_activity indexes it; without a status
+		// every status is named, so that the index still applies.
+		if f.Status == "" {
+			where = append(where, "status IN ('active', 'disabled', 'revoked')")
 		}
+		where = append(where, "coalesce(last_used_at, created_at) <= ?")
+		args = append(args, micros(now.Add(-time.Duration(f.UnusedFor))))
+	}
+	if f.Status != "" {
 		n := micros(now)
 		switch f.Status {
 		case tokend.StatusActive, tokend.StatusDisabled:
@@ -167,25 +185,75 @@ func tokenWhere(f tokend.TokenFilter) (where []string, args []any, err error) {
 	return where, args, nil
 }
 
-// Tokens lists tokens newest first, keyed by (created_at, id).
+// tokenOrder is the ORDER BY of a sorted list, and the condition (with its
+// arguments) that starts a page after key. Tokens without the sort key
+// come last in either order.
+func tokenOrder(sort string, desc bool, key *tokend.TokenKey) (order, after string, args []any) {
+	col, nullable := "created_at", false
+	switch sort {
+	case tokend.TokenSortName:
+		col = "name"
+	case tokend.TokenSortExpires:
+		col, nullable = "expires_at", true
+	case tokend.TokenSortLastUsed:
+		col, nullable = "last_used_at", true
+	}
+	dir, op := "ASC", ">"
+	if desc {
+		dir, op = "DESC", "<"
+	}
+	order = col + " " + dir
+	if nullable {
+		order += " NULLS LAST"
+	}
+	order += ", id " + dir
+	if key == nil {
+		return order, "", nil
+	}
+	var v any = key.Name
+	if sort != tokend.TokenSortName {
+		v = micros(key.Time)
+	}
+	switch {
+	case key.Null:
+		after, args = col+" IS NULL AND id "+op+" ?", []any{key.ID}
+	case nullable:
+		after, args = "(("+col+", id) "+op+" (?, ?) OR "+col+" IS NULL)", []any{v, key.ID}
+	default:
+		after, args = "("+col+", id) "+op+" (?, ?)", []any{v, key.ID}
+	}
+	return order, after, args
+}
+
+// Tokens lists tokens in f's order (newest first by default), keyed by the
+// sort column and the id.
 func (s *Store) Tokens(ctx context.Context, f tokend.TokenFilter) (tokend.Page[tokend.Token], error) {
 	where, args, err := tokenWhere(f)
 	if err != nil {
 		return tokend.Page[tokend.Token]{}, err
 	}
+	sort, desc, ok := tokend.TokenOrder(f.Sort, f.Order)
+	if !ok {
+		return tokend.Page[tokend.Token]{}, tokend.ErrBadSort()
+	}
+	var key *tokend.TokenKey
 	if f.Cursor != "" {
-		at, id, err := parseTimeCursor(kindToken, f.Cursor)
+		k, err := tokend.ParseTokenCursor(sort, desc, f.Cursor)
 		if err != nil {
 			return tokend.Page[tokend.Token]{}, err
 		}
-		where, args = append(where, "(created_at, id) < (?, ?)"), append(args, at, id)
+		key = &k
+	}
+	order, after, afterArgs := tokenOrder(sort, desc, key)
+	if after != "" {
+		where, args = append(where, after), append(args, afterArgs...)
 	}
 	limit := pageLimit(f.Limit)
 	q := `SELECT ` + tokenColumns + ` FROM tokens`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	q += " ORDER BY created_at DESC, id DESC LIMIT ?"
+	q += " ORDER BY " + order + " LIMIT ?"
 	args = append(args, limit+1) // one more tells whether a next page exists
 
 	rows, err := s.r.QueryContext(ctx, q, args...)
@@ -206,8 +274,7 @@ func (s *Store) Tokens(ctx context.Context, f tokend.TokenFilter) (tokend.Page[t
 	}
 	if len(page.Items) > limit {
 		page.Items = page.Items[:limit]
-		last := page.Items[limit-1]
-		page.NextCursor = timeCursor(kindToken, last.CreatedAt, last.ID)
+		page.NextCursor = tokend.TokenCursor(sort, desc, page.Items[limit-1])
 	}
 	return page, nil
 }

@@ -34,6 +34,7 @@ func Run(t *testing.T, newStore func(t *testing.T) tokend.Store) {
 		{"Apps", appTests},
 		{"Tokens", tokenTests},
 		{"TokenList", listTests},
+		{"TokenSort", sortTests},
 		{"Revoke", revokeTests},
 		{"Delete", deleteTests},
 		{"Events", eventTests},

@@ -58,11 +58,13 @@ type appForm struct {
 	Prefix      string
 	Permissions string // one per line
 	MaxLifetime string // "" for no limit
+	// UnusedAfter is the stale-token policy, "" for none.
+	UnusedAfter string
 	Err         *formError
 	InDialog    bool
 }
 
-var appFormFields = []string{"name", "token_prefix", "permissions", "max_token_lifetime"}
+var appFormFields = []string{"name", "token_prefix", "permissions", "max_token_lifetime", "disable_unused_after"}
 
 func appEditForm(a tokend.App) appForm {
 	f := appForm{Edit: true, ID: a.ID, Version: a.Version, Name: a.Name, Prefix: a.TokenPrefix,
@@ -70,13 +72,17 @@ func appEditForm(a tokend.App) appForm {
 	if a.MaxTokenLifetime != nil {
 		f.MaxLifetime = a.MaxTokenLifetime.String()
 	}
+	if a.DisableUnusedAfter != nil {
+		f.UnusedAfter = a.DisableUnusedAfter.String()
+	}
 	return f
 }
 
 func readAppForm(r *http.Request, edit bool) appForm {
 	v := r.PostForm
 	f := appForm{Edit: edit, Name: v.Get("name"), Prefix: strings.TrimSpace(v.Get("token_prefix")),
-		Permissions: v.Get("permissions"), MaxLifetime: strings.TrimSpace(v.Get("max_token_lifetime"))}
+		Permissions: v.Get("permissions"), MaxLifetime: strings.TrimSpace(v.Get("max_token_lifetime")),
+		UnusedAfter: strings.TrimSpace(v.Get("disable_unused_after"))}
 	f.Version, _ = strconv.ParseInt(v.Get("version"), 10, 64)
 	return f
 }
@@ -110,6 +116,22 @@ func (f *appForm) lifetime() *tokend.Duration {
 	return &d
 }
 
+// unusedAfter reads the stale-token policy; nil for none.
+func (f *appForm) unusedAfter() *tokend.Duration {
+	if f.UnusedAfter == "" {
+		return nil
+	}
+	d, err := tokend.ParseDuration(f.UnusedAfter)
+	if err != nil {
+		if f.Err == nil {
+			f.Err = &formError{Status: http.StatusUnprocessableEntity}
+		}
+		f.Err.add("disable_unused_after", "use a number of days such as 90d, or leave it empty to never disable unused tokens")
+		return nil
+	}
+	return &d
+}
+
 type appsData struct {
 	Apps []tokend.App
 	Form appForm
@@ -134,9 +156,11 @@ func (s *Server) appCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	f := readAppForm(r, false)
 	life := f.lifetime()
+	unused := f.unusedAfter()
 	if f.Err == nil {
 		app, err := s.svc.CreateApp(r.Context(), s.actor(r), tokend.AppInput{
 			Name: f.Name, TokenPrefix: f.Prefix, Permissions: splitList(f.Permissions), MaxTokenLifetime: life,
+			DisableUnusedAfter: unused,
 		})
 		if err == nil {
 			s.setFlash(w, "ok", "Application “"+app.Name+"” created.")
@@ -220,12 +244,16 @@ func (s *Server) appUpdate(w http.ResponseWriter, r *http.Request) {
 	f := readAppForm(r, true)
 	f.ID = id
 	life := f.lifetime()
+	unused := f.unusedAfter()
 	var stale bool
 	if f.Err == nil {
 		perms := splitList(f.Permissions)
-		patch := tokend.AppPatch{Name: &f.Name, TokenPrefix: &f.Prefix, Permissions: &perms, MaxTokenLifetime: life}
+		patch := tokend.AppPatch{Name: &f.Name, TokenPrefix: &f.Prefix, Permissions: &perms, MaxTokenLifetime: life, DisableUnusedAfter: unused}
 		if life == nil {
 			patch.Null = []string{"max_token_lifetime"}
+		}
+		if unused == nil {
+			patch.Null = append(patch.Null, "disable_unused_after")
 		}
 		app, err := s.svc.UpdateApp(r.Context(), s.actor(r), id, patch, f.Version)
 		var done bool

@@ -7,6 +7,7 @@ package web
 // read the audit log.
 
 import (
+	"fmt"
 	"net/http"
 	"time"
 
@@ -36,6 +37,8 @@ type homeData struct {
 	Activity []activity
 	// Leaks is the leak warnings' banner (see leak.go).
 	Leaks leakBanner
+	// Stale counts the active tokens unused for 30 days (stale.go).
+	Stale int
 }
 
 // homeCount is one card of the home page's grid.
@@ -72,22 +75,33 @@ func (s *Server) homePage(w http.ResponseWriter, r *http.Request) {
 			{homeCount{ID: "expired", Label: "Expired tokens", Warn: true}, product(string(tokend.StatusExpired))},
 			{homeCount{ID: "disabled", Label: "Disabled tokens"}, product(string(tokend.StatusDisabled))},
 			{homeCount{ID: "revoked", Label: "Revoked tokens"}, product(string(tokend.StatusRevoked))},
+			// Stale tokens (stale.go): active, unused for 30 days.
+			{homeCount{ID: "stale", Label: fmt.Sprintf("Stale (unused %d days)", homeStaleDays), Warn: true},
+				tokenFilters{Kind: kindProduct, Status: string(tokend.StatusActive), UnusedFor: fmt.Sprintf("%dd", homeStaleDays)}},
 		}
 		total := 0
 		for _, c := range cards {
-			if c.c.N, err = s.svc.CountTokens(ctx, a, listFilter(c.f, now)); err != nil {
+			tf, err := listFilter(c.f, now)
+			if err == nil {
+				c.c.N, err = s.svc.CountTokens(ctx, a, tf)
+			}
+			if err != nil {
 				s.fail(w, r, err)
 				return
 			}
 			c.c.URL = c.f.URL("")
 			d.Counts = append(d.Counts, c.c)
-			if c.f.Status != statusExpiring {
+			switch {
+			case c.c.ID == "stale":
+				d.Stale = c.c.N
+			case c.f.Status != statusExpiring:
 				total += c.c.N // the four statuses split the tokens
 			}
 		}
 		d.NoTokens = total == 0
 		admin := tokenFilters{AppID: tokend.SystemAppID, Status: string(tokend.StatusActive)}
-		if d.Admin, err = s.svc.CountTokens(ctx, a, listFilter(admin, now)); err != nil {
+		af, _ := listFilter(admin, now)
+		if d.Admin, err = s.svc.CountTokens(ctx, a, af); err != nil {
 			s.fail(w, r, err)
 			return
 		}

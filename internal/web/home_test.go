@@ -77,7 +77,7 @@ func TestHomeCountsProductTokensAndLinksToTheSameSet(t *testing.T) {
 		viewer := h.login(t, tokend.RoleViewer)
 		home := viewer.get(t, "/")
 		wantStatus(t, home, http.StatusOK)
-		for _, card := range []string{"count-active", "count-expiring", "count-expired", "count-disabled", "count-revoked", "count-admin"} {
+		for _, card := range []string{"count-active", "count-expiring", "count-expired", "count-disabled", "count-revoked", "count-stale", "count-admin"} {
 			ids := want[card]
 			n, href := homeCard(home.Body, card)
 			if href == "" {

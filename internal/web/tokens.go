@@ -126,7 +126,10 @@ func (s *Server) tokenRoutes() {
 // tokenFilters are the list's query parameters.
 type tokenFilters struct {
 	AppID, Status, Type, Query, Cursor string
-	Limit                              int
+	// UnusedFor is the stale filter ("30d"), Sort and Order the sort
+	// (stale.go).
+	UnusedFor, Sort, Order string
+	Limit                  int
 	// Kind is kindProduct to leave out admin tokens, or "" for all.
 	Kind string
 }
@@ -136,7 +139,7 @@ type tokenFilters struct {
 const kindProduct = "product"
 
 func (f tokenFilters) Any() bool {
-	return f.AppID != "" || f.Status != "" || f.Type != "" || f.Query != "" || f.Kind != ""
+	return f.AppID != "" || f.Status != "" || f.Type != "" || f.Query != "" || f.UnusedFor != "" || f.Kind != ""
 }
 
 // URL answers the list with these filters at cursor ("" for the first page).
@@ -151,6 +154,9 @@ func (f tokenFilters) URL(cursor string) string {
 	set("status", f.Status)
 	set("type", f.Type)
 	set("q", f.Query)
+	set("unused_for", f.UnusedFor)
+	set("sort", f.Sort)
+	set("order", f.Order)
 	set("kind", f.Kind)
 	if f.Limit != 0 {
 		q.Set("limit", strconv.Itoa(f.Limit))
@@ -172,9 +178,11 @@ type tokenRow struct {
 }
 
 type tokensData struct {
-	Now      time.Time
-	Filters  tokenFilters
-	Rows     []tokenRow
+	Now     time.Time
+	Filters tokenFilters
+	Rows    []tokenRow
+	// Total is how many tokens the filters select, over every page.
+	Total    int
 	NextURL  string
 	FirstURL string
 	Apps     []tokend.App
@@ -208,7 +216,8 @@ func (s *Server) tokensList(w http.ResponseWriter, r *http.Request, form *tokenF
 	q := r.URL.Query()
 	f := tokenFilters{
 		AppID: q.Get("app_id"), Status: q.Get("status"), Type: q.Get("type"),
-		Query: strings.TrimSpace(q.Get("q")), Cursor: q.Get("cursor"), Kind: q.Get("kind"),
+		Query: strings.TrimSpace(q.Get("q")), Cursor: q.Get("cursor"),
+		UnusedFor: q.Get("unused_for"), Sort: q.Get("sort"), Order: q.Get("order"), Kind: q.Get("kind"),
 	}
 	if n, err := strconv.Atoi(q.Get("limit")); err == nil && n > 0 && n <= tokend.MaxPageSize {
 		f.Limit = n
@@ -223,12 +232,17 @@ func (s *Server) tokensList(w http.ResponseWriter, r *http.Request, form *tokenF
 		AppName: appNames(apps)[f.AppID]}
 	status := http.StatusOK
 	var list tokend.Page[tokend.Token]
-	if f.Kind == "" || f.Kind == kindProduct {
-		list, err = s.svc.Tokens(ctx, a, listFilter(f, now))
-	} else {
+	tf, err := listFilter(f, now)
+	if err == nil && f.Kind != "" && f.Kind != kindProduct {
 		var p tokend.Problems
 		p.Add("kind", "must be product, or empty for every token")
 		err = p.Err()
+	}
+	if err == nil {
+		list, err = s.svc.Tokens(ctx, a, tf)
+	}
+	if err == nil {
+		d.Total, err = s.svc.CountTokens(ctx, a, tf)
 	}
 	switch {
 	case err == nil:
@@ -266,15 +280,18 @@ func (s *Server) tokensList(w http.ResponseWriter, r *http.Request, form *tokenF
 
 // listFilter is what the list's filters select at now. Home counts with it
 // too, so that a count and the list it links to are one set.
-func listFilter(f tokenFilters, now time.Time) tokend.TokenFilter {
+func listFilter(f tokenFilters, now time.Time) (tokend.TokenFilter, error) {
 	tf := tokend.TokenFilter{
 		AppID: f.AppID, Status: tokend.Status(f.Status), Type: tokend.TokenType(f.Type),
-		Query: f.Query, Cursor: f.Cursor, Limit: f.Limit, ProductOnly: f.Kind == kindProduct,
+		Query: f.Query, Cursor: f.Cursor, Limit: f.Limit, Sort: f.Sort, Order: f.Order,
+		ProductOnly: f.Kind == kindProduct,
 	}
 	if f.Status == statusExpiring {
 		tf.Status, tf.ExpiresBefore = tokend.StatusActive, now.Add(soon)
 	}
-	return tf
+	var err error
+	tf.UnusedFor, err = parseUnusedFor(f.UnusedFor)
+	return tf, err
 }
 
 // noProductApp reports whether the actor, who may read apps, sees none but

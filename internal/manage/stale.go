@@ -1,0 +1,123 @@
+package manage
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/tokend/tokend"
+)
+
+// DisableUnused applies every application's stale-token policy
+// (App.DisableUnusedAfter) once, at the service clock's now, and answers
+// how many tokens it disabled.
+//
+// A token is disabled when it is active, not expired, and neither used nor
+// created nor changed (enabled, edited) within the app's period: an admin
+// who enables a token the policy disabled gets a full period before the
+// policy looks at it again. Each disable is its own audited token.disable
+// by the system actor, and invalidates cached verification answers as any
+// disable does.
+//
+// Several instances may run it at once: each token is re-read and checked
+// inside the transaction that disables it (UpdateToken), so a token is
+// disabled, and audited, once.
+func (s *Service) DisableUnused(ctx context.Context) (int, error) {
+	now := s.Now()
+	n := 0
+	var cursor string
+	for {
+		apps, err := s.store.Apps(ctx, tokend.AppFilter{Limit: tokend.MaxPageSize, Cursor: cursor})
+		if err != nil {
+			return n, storeErr(err, "app")
+		}
+		for _, app := range apps.Items {
+			if app.System || app.DisableUnusedAfter == nil {
+				continue
+			}
+			k, err := s.disableUnusedOf(ctx, app, now)
+			n += k
+			if err != nil {
+				return n, err
+			}
+		}
+		if apps.NextCursor == "" {
+			return n, nil
+		}
+		cursor = apps.NextCursor
+	}
+}
+
+// disableUnusedOf applies one app's policy.
+func (s *Service) disableUnusedOf(ctx context.Context, app tokend.App, now time.Time) (int, error) {
+	period := *app.DisableUnusedAfter
+	cutoff := now.Add(-time.Duration(period))
+	f := tokend.TokenFilter{AppID: app.ID, Status: tokend.StatusActive, UnusedFor: period, Now: now, Limit: tokend.MaxPageSize}
+	n := 0
+	for {
+		page, err := s.store.Tokens(ctx, f)
+		if err != nil {
+			return n, storeErr(err, "token")
+		}
+		for _, t := range page.Items {
+			ok, err := s.disableUnused(ctx, t.ID, period, cutoff, now)
+			if err != nil {
+				return n, err
+			}
+			if ok {
+				n++
+			}
+		}
+		if page.NextCursor == "" {
+			return n, nil
+		}
+		f.Cursor = page.NextCursor
+	}
+}
+
+// disableUnused disables one token if, read again inside the transaction,
+// it still falls under the policy.
+func (s *Service) disableUnused(ctx context.Context, id string, period tokend.Duration, cutoff, now time.Time) (bool, error) {
+	a := tokend.SystemActor
+	_, err := s.store.UpdateToken(ctx, id, func(t *tokend.Token) (tokend.Event, error) {
+		last := t.CreatedAt // never used: since created, as the stores count
+		if t.LastUsedAt != nil {
+			last = *t.LastUsedAt
+		}
+		if t.StatusAt(now) != tokend.StatusActive || last.After(cutoff) || t.UpdatedAt.After(cutoff) {
+			return tokend.Event{}, errNothing
+		}
+		t.Status, t.UpdatedAt = tokend.StatusDisabled, now
+		return s.event(a, tokend.ActionTokenDisable, t.AppID, t.ID, map[string]any{
+			"status": map[string]any{"from": tokend.StatusActive, "to": tokend.StatusDisabled},
+			"name":   t.Name, "reason": "unused", "unused_for": period.String(),
+		}), nil
+	})
+	switch {
+	case errors.Is(err, errNothing), errors.Is(err, tokend.ErrNotFound):
+		return false, nil // changed, used or deleted meanwhile
+	case err != nil:
+		return false, storeErr(err, "token")
+	}
+	s.inval.TokenChanged(id)
+	s.log.InfoContext(ctx, "token disabled: unused", "token_id", id, "unused_for", period.String())
+	return true, nil
+}
+
+// RunDisableUnused applies the stale-token policies at start and then on
+// every tick until ctx ends. Failures are logged and retried at the next
+// tick. tick is a channel so that a test drives it without waiting.
+func (s *Service) RunDisableUnused(ctx context.Context, tick <-chan time.Time) {
+	for {
+		if n, err := s.DisableUnused(ctx); err != nil && ctx.Err() == nil {
+			s.log.ErrorContext(ctx, "stale-token policy", "err", err, "disabled", n)
+		} else if n > 0 {
+			s.log.InfoContext(ctx, "stale-token policy", "disabled", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick:
+		}
+	}
+}
