@@ -136,11 +136,14 @@ type TokenFilter struct {
 	// key (never used, never expiring) come last in either order; ties are
 	// broken by id in the same order. A cursor is valid only for the sort
 	// and order that gave it out.
-	Sort   string
-	Order  string
-	Now    time.Time
-	Limit  int
-	Cursor string
+	Sort  string
+	Order string
+	Now   time.Time
+	// ProductOnly, when set, leaves out the admin tokens of the system app
+	// (SystemAppID), keeping those of the product's own apps.
+	ProductOnly bool
+	Limit       int
+	Cursor      string
 }
 
 // Token list sorts and orders.

@@ -189,7 +189,7 @@ func (l *listWalk) searchLast4(t *testing.T) {
 	if got := l.rowNames(t); !slices.Contains(got, "bravo") {
 		t.Errorf("searching %q (the end of bravo's secret) lists %v", last4, got)
 	}
-	masked := eval[string](t, b, fmt.Sprintf(`document.querySelector('tr[data-token-id=%q] .copy').innerText`, l.ids["bravo"]))
+	masked := eval[string](t, b, fmt.Sprintf(`document.querySelector('tr[data-token-id=%q] .masked').innerText`, l.ids["bravo"]))
 	if !strings.HasSuffix(masked, last4) {
 		t.Errorf("bravo's row shows %q, which does not end with %q", masked, last4)
 	}

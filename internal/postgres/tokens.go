@@ -122,6 +122,9 @@ func tokenWhere(w *whereArgs, f tokend.TokenFilter) error {
 	if f.AppID != "" {
 		w.add("app_id = ?", f.AppID)
 	}
+	if f.ProductOnly {
+		w.add("app_id <> ?", tokend.SystemAppID)
+	}
 	if f.Type != "" {
 		w.add("type = ?", string(f.Type))
 	}

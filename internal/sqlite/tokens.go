@@ -134,6 +134,9 @@ func tokenWhere(f tokend.TokenFilter) (where []string, args []any, err error) {
 	if f.AppID != "" {
 		where, args = append(where, "app_id = ?"), append(args, f.AppID)
 	}
+	if f.ProductOnly {
+		where, args = append(where, "app_id <> ?"), append(args, tokend.SystemAppID)
+	}
 	if f.Type != "" {
 		where, args = append(where, "type = ?"), append(args, string(f.Type))
 	}

@@ -17,6 +17,7 @@ var listTests = []test{
 	{name: "default and maximum page size", run: testListPageSize},
 	{name: "malformed cursor is invalid", run: testListBadCursor},
 	{name: "unknown status is invalid", run: testListBadStatus},
+	{name: "product only leaves out admin tokens", run: testListProductOnly},
 }
 
 func testListFilters(t *testing.T, s tokend.Store) {
@@ -308,4 +309,50 @@ func testListBadStatus(t *testing.T, s tokend.Store) {
 	wantInvalidField(t, "Tokens with an unknown status", err, "status")
 	_, err = s.CountTokens(t.Context(), tokend.TokenFilter{Now: t0, Status: "sleeping"})
 	wantInvalidField(t, "CountTokens with an unknown status", err, "status")
+}
+
+func testListProductOnly(t *testing.T, s tokend.Store) {
+	sys := newApp(tokend.SystemAppID)
+	sys.System = true
+	mustCreateApp(t, s, sys)
+	mustCreateApp(t, s, newApp("app_a"))
+	for i, tok := range []tokend.Token{
+		newToken("tok_admin", tokend.SystemAppID, "owner"),
+		newToken("tok_a_one", "app_a", "one"),
+		newToken("tok_admin_off", tokend.SystemAppID, "paused admin"),
+		newToken("tok_a_two", "app_a", "two"),
+	} {
+		if tok.ID == "tok_admin_off" {
+			tok.Status = tokend.StatusDisabled
+		}
+		tok.CreatedAt = at(time.Duration(i) * time.Minute)
+		mustCreateToken(t, s, tok)
+	}
+	cases := []struct {
+		name string
+		f    tokend.TokenFilter
+		want []string
+	}{
+		{"every app's tokens without it", tokend.TokenFilter{}, []string{"tok_a_two", "tok_admin_off", "tok_a_one", "tok_admin"}},
+		{"product tokens only", tokend.TokenFilter{ProductOnly: true}, []string{"tok_a_two", "tok_a_one"}},
+		{"combines with status", tokend.TokenFilter{ProductOnly: true, Status: tokend.StatusDisabled}, []string{}},
+		{"combines with the system app: nothing", tokend.TokenFilter{ProductOnly: true, AppID: tokend.SystemAppID}, []string{}},
+		{"combines with a product app", tokend.TokenFilter{ProductOnly: true, AppID: "app_a", Query: "two"}, []string{"tok_a_two"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			c.f.Now = t0
+			page, err := s.Tokens(t.Context(), c.f)
+			if err != nil {
+				t.Fatalf("Tokens: %v", err)
+			}
+			if d := diff(c.want, tokenIDs(page.Items)); d != "" {
+				t.Errorf("ids (-want +got):\n%s", d)
+			}
+			n, err := s.CountTokens(t.Context(), c.f)
+			if err != nil || n != len(c.want) {
+				t.Errorf("CountTokens = %d, %v; want %d", n, err, len(c.want))
+			}
+		})
+	}
 }

@@ -1,12 +1,14 @@
 package web
 
-// The home page: how many tokens are active, expiring soon and revoked,
-// the tokens about to expire, a shortcut to generate one, and the latest
-// audit events for users who may read them.
+// The home page: how many product tokens are active, expiring soon,
+// expired, disabled and revoked (each a link to that set in the list), the
+// admin tokens apart, the first steps while there is no application or no
+// token yet, and the latest changes told as sentences for users who may
+// read the audit log.
 
 import (
+	"fmt"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/tokend/tokend"
@@ -16,28 +18,41 @@ func (s *Server) homeRoutes() {
 	s.handle("GET /{$}", "", s.homePage)
 }
 
-// homeExpiringShown is how many soon-expiring tokens the home page lists.
-const (
-	homeExpiringShown = 5
-	homeEventsShown   = 10
-)
+// homeEventsShown is how many audit events the home page tells.
+const homeEventsShown = 10
 
 type homeData struct {
 	Now       time.Time
 	CanTokens bool
-	Active    int
-	Expiring  int
-	Revoked   int
-	// Soon lists the tokens that expire first, within 7 days.
-	Soon     []tokenRow
-	Events   []tokend.Event
-	AppNames map[string]string
+	// Counts are the cards of product tokens, in the order shown; a card
+	// is one count query and links to the list of exactly what it counts.
+	Counts []homeCount
+	// Admin counts the active admin tokens, shown apart from the product's.
+	Admin    int
+	AdminURL string
+	// NoApps is true when no application exists but the built-in one;
+	// NoTokens when no product token exists yet (in any state).
 	NoApps   bool
+	NoTokens bool
+	Activity []activity
 	// Leaks is the leak warnings' banner (see leak.go).
 	Leaks leakBanner
 	// Stale counts the active tokens unused for 30 days (stale.go).
 	Stale int
 }
+
+// homeCount is one card of the home page's grid.
+type homeCount struct {
+	ID    string // the card's data-testid: count-<ID>
+	Label string
+	N     int
+	URL   string
+	// Warn marks a count that asks for attention when not zero.
+	Warn bool
+}
+
+// FirstRun is true while a getting-started step remains.
+func (d *homeData) FirstRun() bool { return d.NoApps || (d.CanTokens && d.NoTokens) }
 
 func (s *Server) homePage(w http.ResponseWriter, r *http.Request) {
 	ctx, a := r.Context(), s.actor(r)
@@ -48,38 +63,49 @@ func (s *Server) homePage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	d.AppNames, d.NoApps = appNames(apps), len(apps) == 0
+	d.NoApps = noProductApp(a, apps)
 	if d.CanTokens {
-		expiring := tokend.TokenFilter{Status: tokend.StatusActive, ExpiresBefore: now.Add(soon)}
-		for _, c := range []struct {
-			n *int
-			f tokend.TokenFilter
+		product := func(status string) tokenFilters { return tokenFilters{Kind: kindProduct, Status: status} }
+		cards := []struct {
+			c homeCount
+			f tokenFilters
 		}{
-			{&d.Active, tokend.TokenFilter{Status: tokend.StatusActive}},
-			{&d.Expiring, expiring},
-			{&d.Revoked, tokend.TokenFilter{Status: tokend.StatusRevoked}},
-		} {
-			if *c.n, err = s.svc.CountTokens(ctx, a, c.f); err != nil {
+			{homeCount{ID: "active", Label: "Active tokens"}, product(string(tokend.StatusActive))},
+			{homeCount{ID: "expiring", Label: "Expiring within 7 days", Warn: true}, product(statusExpiring)},
+			{homeCount{ID: "expired", Label: "Expired tokens", Warn: true}, product(string(tokend.StatusExpired))},
+			{homeCount{ID: "disabled", Label: "Disabled tokens"}, product(string(tokend.StatusDisabled))},
+			{homeCount{ID: "revoked", Label: "Revoked tokens"}, product(string(tokend.StatusRevoked))},
+			// Stale tokens (stale.go): active, unused for 30 days.
+			{homeCount{ID: "stale", Label: fmt.Sprintf("Stale (unused %d days)", homeStaleDays), Warn: true},
+				tokenFilters{Kind: kindProduct, Status: string(tokend.StatusActive), UnusedFor: fmt.Sprintf("%dd", homeStaleDays)}},
+		}
+		total := 0
+		for _, c := range cards {
+			tf, err := listFilter(c.f, now)
+			if err == nil {
+				c.c.N, err = s.svc.CountTokens(ctx, a, tf)
+			}
+			if err != nil {
 				s.fail(w, r, err)
 				return
 			}
+			c.c.URL = c.f.URL("")
+			d.Counts = append(d.Counts, c.c)
+			switch {
+			case c.c.ID == "stale":
+				d.Stale = c.c.N
+			case c.f.Status != statusExpiring:
+				total += c.c.N // the four statuses split the tokens
+			}
 		}
-		if d.Stale, err = s.countStale(ctx, a); err != nil {
+		d.NoTokens = total == 0
+		admin := tokenFilters{AppID: tokend.SystemAppID, Status: string(tokend.StatusActive)}
+		af, _ := listFilter(admin, now)
+		if d.Admin, err = s.svc.CountTokens(ctx, a, af); err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		// The list is newest first: of one page, show those expiring first.
-		expiring.Limit = tokend.MaxPageSize
-		list, err := s.svc.Tokens(ctx, a, expiring)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		for _, t := range list.Items {
-			d.Soon = append(d.Soon, tokenRow{Token: t, AppName: d.AppNames[t.AppID]})
-		}
-		slices.SortFunc(d.Soon, func(x, y tokenRow) int { return x.ExpiresAt.Compare(*y.ExpiresAt) })
-		d.Soon = d.Soon[:min(len(d.Soon), homeExpiringShown)]
+		d.AdminURL = admin.URL("")
 	}
 	if a.Can(tokend.PermAuditRead) {
 		ev, err := s.svc.Events(ctx, a, tokend.EventFilter{Limit: homeEventsShown})
@@ -87,7 +113,7 @@ func (s *Server) homePage(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, err)
 			return
 		}
-		d.Events = ev.Items
+		d.Activity = s.activities(ctx, a, ev.Items, appNames(apps))
 	}
 	d.Leaks = s.homeLeaks(r)
 	s.render(w, r, http.StatusOK, "home.html", &page{Title: "Home", Nav: "home", Data: d})

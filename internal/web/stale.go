@@ -4,7 +4,6 @@ package web
 // and the Home card of stale tokens.
 
 import (
-	"context"
 	"strings"
 	"time"
 
@@ -110,12 +109,4 @@ func (f tokenFilters) SortHint(col string) string {
 		return "sort ascending"
 	}
 	return "sort by this column"
-}
-
-// countStale counts the active tokens unused for homeStaleDays, for the
-// Home card.
-func (s *Server) countStale(ctx context.Context, a tokend.Actor) (int, error) {
-	return s.svc.CountTokens(ctx, a, tokend.TokenFilter{
-		Status: tokend.StatusActive, UnusedFor: tokend.Duration(homeStaleDays * 24 * time.Hour),
-	})
 }

@@ -130,10 +130,16 @@ type tokenFilters struct {
 	// (stale.go).
 	UnusedFor, Sort, Order string
 	Limit                  int
+	// Kind is kindProduct to leave out admin tokens, or "" for all.
+	Kind string
 }
 
+// kindProduct is the list's filter for product tokens: all but the admin
+// tokens of the built-in system app, the set Home counts.
+const kindProduct = "product"
+
 func (f tokenFilters) Any() bool {
-	return f.AppID != "" || f.Status != "" || f.Type != "" || f.Query != "" || f.UnusedFor != ""
+	return f.AppID != "" || f.Status != "" || f.Type != "" || f.Query != "" || f.UnusedFor != "" || f.Kind != ""
 }
 
 // URL answers the list with these filters at cursor ("" for the first page).
@@ -151,6 +157,7 @@ func (f tokenFilters) URL(cursor string) string {
 	set("unused_for", f.UnusedFor)
 	set("sort", f.Sort)
 	set("order", f.Order)
+	set("kind", f.Kind)
 	if f.Limit != 0 {
 		q.Set("limit", strconv.Itoa(f.Limit))
 	}
@@ -179,7 +186,9 @@ type tokensData struct {
 	NextURL  string
 	FirstURL string
 	Apps     []tokend.App
-	// NoApps is true when there is nowhere to create a token yet.
+	AppName  string // the application the list is filtered to
+	// NoApps is true when there is nowhere to create a token yet: no
+	// application but the built-in one of admin tokens.
 	NoApps bool
 	Error  string
 	Form   tokenForm // the create dialog
@@ -208,7 +217,7 @@ func (s *Server) tokensList(w http.ResponseWriter, r *http.Request, form *tokenF
 	f := tokenFilters{
 		AppID: q.Get("app_id"), Status: q.Get("status"), Type: q.Get("type"),
 		Query: strings.TrimSpace(q.Get("q")), Cursor: q.Get("cursor"),
-		UnusedFor: q.Get("unused_for"), Sort: q.Get("sort"), Order: q.Get("order"),
+		UnusedFor: q.Get("unused_for"), Sort: q.Get("sort"), Order: q.Get("order"), Kind: q.Get("kind"),
 	}
 	if n, err := strconv.Atoi(q.Get("limit")); err == nil && n > 0 && n <= tokend.MaxPageSize {
 		f.Limit = n
@@ -219,17 +228,16 @@ func (s *Server) tokensList(w http.ResponseWriter, r *http.Request, form *tokenF
 		return
 	}
 	now := s.now().UTC()
-	d := &tokensData{Now: now, Filters: f, Apps: apps, NoApps: len(apps) == 0, Back: f.URL(f.Cursor)}
+	d := &tokensData{Now: now, Filters: f, Apps: apps, NoApps: noProductApp(a, apps), Back: f.URL(f.Cursor),
+		AppName: appNames(apps)[f.AppID]}
 	status := http.StatusOK
-	tf := tokend.TokenFilter{
-		AppID: f.AppID, Status: tokend.Status(f.Status), Type: tokend.TokenType(f.Type),
-		Query: f.Query, Cursor: f.Cursor, Limit: f.Limit, Sort: f.Sort, Order: f.Order,
-	}
-	if f.Status == statusExpiring {
-		tf.Status, tf.ExpiresBefore = tokend.StatusActive, now.Add(soon)
-	}
 	var list tokend.Page[tokend.Token]
-	tf.UnusedFor, err = parseUnusedFor(f.UnusedFor)
+	tf, err := listFilter(f, now)
+	if err == nil && f.Kind != "" && f.Kind != kindProduct {
+		var p tokend.Problems
+		p.Add("kind", "must be product, or empty for every token")
+		err = p.Err()
+	}
 	if err == nil {
 		list, err = s.svc.Tokens(ctx, a, tf)
 	}
@@ -268,6 +276,36 @@ func (s *Server) tokensList(w http.ResponseWriter, r *http.Request, form *tokenF
 	}
 	d.Form.InDialog = true
 	s.render(w, r, status, "tokens.html", &page{Title: "API tokens", Nav: "tokens", Data: d})
+}
+
+// listFilter is what the list's filters select at now. Home counts with it
+// too, so that a count and the list it links to are one set.
+func listFilter(f tokenFilters, now time.Time) (tokend.TokenFilter, error) {
+	tf := tokend.TokenFilter{
+		AppID: f.AppID, Status: tokend.Status(f.Status), Type: tokend.TokenType(f.Type),
+		Query: f.Query, Cursor: f.Cursor, Limit: f.Limit, Sort: f.Sort, Order: f.Order,
+		ProductOnly: f.Kind == kindProduct,
+	}
+	if f.Status == statusExpiring {
+		tf.Status, tf.ExpiresBefore = tokend.StatusActive, now.Add(soon)
+	}
+	var err error
+	tf.UnusedFor, err = parseUnusedFor(f.UnusedFor)
+	return tf, err
+}
+
+// noProductApp reports whether the actor, who may read apps, sees none but
+// the built-in one that holds admin tokens: nowhere to make a product token.
+func noProductApp(a tokend.Actor, apps []tokend.App) bool {
+	if !a.Can(tokend.PermAppsRead) {
+		return false // cannot tell; the pages offer what the user may do
+	}
+	for _, app := range apps {
+		if !app.System {
+			return false
+		}
+	}
+	return true
 }
 
 func expiringSoon(t tokend.Token, now time.Time) bool {

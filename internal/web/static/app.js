@@ -32,6 +32,17 @@
 
   // Links and buttons that open a <dialog>; without JS they lead to a page.
   document.addEventListener("click", function (ev) {
+    // A row menu's button opens it here rather than by default, so that it
+    // is placed (see placeMenu) before anything sees it; others close.
+    const menuButton = ev.target.closest("details.menu > summary");
+    if (menuButton) {
+      const menu = menuButton.parentElement;
+      ev.preventDefault();
+      document.querySelectorAll("details.menu[open]").forEach(function (m) { if (m !== menu) m.open = false; });
+      menu.open = !menu.open;
+      if (menu.open) placeMenu(menu);
+      return;
+    }
     const opener = ev.target.closest("[data-dialog]");
     if (opener) {
       const dialog = document.getElementById(opener.getAttribute("data-dialog"));
@@ -91,6 +102,41 @@
       if (summary) summary.focus();
     });
   });
+
+  // An open row menu is placed within the window: below its button, or
+  // above it when there is no room below, never past either side. Fixed,
+  // it escapes a table that scrolls sideways; it follows its button as the
+  // page scrolls and closes when the button leaves the window. Until placed
+  // it stays hidden, so it never shows where it does not fit.
+  document.documentElement.classList.add("js-menus");
+  function placeMenu(menu) {
+    const list = menu.querySelector("ul"), button = menu.querySelector("summary");
+    if (!list || !button) return;
+    const b = button.getBoundingClientRect();
+    const vw = document.documentElement.clientWidth, vh = window.innerHeight, gap = 8;
+    if (b.bottom < 0 || b.top > vh) {
+      menu.open = false;
+      return;
+    }
+    list.classList.add("placed");
+    const w = list.offsetWidth, h = list.offsetHeight;
+    let top = b.bottom + 4;
+    if (top + h > vh - gap) top = b.top - 4 - h >= gap ? b.top - 4 - h : Math.max(gap, vh - gap - h);
+    list.style.left = Math.max(gap, Math.min(b.right - w, vw - gap - w)) + "px";
+    list.style.top = top + "px";
+  }
+  document.addEventListener("toggle", function (ev) {
+    const menu = ev.target;
+    if (!(menu instanceof HTMLDetailsElement) || !menu.matches("details.menu")) return;
+    if (menu.open) placeMenu(menu);
+    else {
+      const list = menu.querySelector("ul");
+      if (list) list.classList.remove("placed");
+    }
+  }, true);
+  const placeOpenMenus = function () { document.querySelectorAll("details.menu[open]").forEach(placeMenu); };
+  window.addEventListener("scroll", placeOpenMenus, {capture: true, passive: true});
+  window.addEventListener("resize", placeOpenMenus);
 
   // Copy buttons: data-copy names an input whose value is copied,
   // data-copy-text holds the text itself.
