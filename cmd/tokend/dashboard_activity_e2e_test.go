@@ -20,15 +20,7 @@ import (
 // string); a secret replaced by rotation and used afterwards raises a banner
 // on the token's page and on Home, which Dismiss clears.
 func TestDashboardActivity(t *testing.T) {
-	shots := screenshotDir(t)
-	in := startTokend(t, t.TempDir(), nil)
-	if in.bootstrap == "" {
-		t.Fatalf("no bootstrap token in the banner:\n%s", in.stdout.String())
-	}
-	b := newBrowser(t, in.url, shots)
-	t.Logf("screenshots: %s", shots)
-	d := &dashboard{in: in, b: b}
-	s := &steps{t: t, b: b}
+	d, s := startDashboard(t, t.TempDir())
 	a := &activityWalk{d: d}
 
 	s.run("first-run setup", d.setup)

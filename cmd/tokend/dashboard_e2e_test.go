@@ -21,15 +21,7 @@ import (
 // main pages are kept in the directory the test logs.
 func TestDashboard(t *testing.T) {
 	start := time.Now()
-	shots := screenshotDir(t)
-	in := startTokend(t, t.TempDir(), nil)
-	if in.bootstrap == "" {
-		t.Fatalf("no bootstrap token in the banner:\n%s", in.stdout.String())
-	}
-	b := newBrowser(t, in.url, shots)
-	t.Logf("screenshots: %s", shots)
-	d := &dashboard{in: in, b: b}
-	s := &steps{t: t, b: b}
+	d, s := startDashboard(t, t.TempDir())
 
 	s.run("first-run setup with the bootstrap token", d.setup)
 	s.run("sign out and in again", d.signInAgain)
@@ -429,3 +421,18 @@ const overflowing = `(() => {
 			" (right edge at " + Math.round(r.right) + " px)");
 	}
 	return out.slice(0, 6) })()`
+
+// startDashboard starts a real tokend on the data directory dir and a
+// Chromium tab on its dashboard (screenshots go to the run's directory,
+// which it logs), for a walk of steps. The walk begins with d.setup.
+func startDashboard(t *testing.T, dir string) (*dashboard, *steps) {
+	t.Helper()
+	shots := screenshotDir(t)
+	in := startTokend(t, dir, nil)
+	if in.bootstrap == "" {
+		t.Fatalf("no bootstrap token in the banner:\n%s", in.stdout.String())
+	}
+	b := newBrowser(t, in.url, shots)
+	t.Logf("screenshots: %s", shots)
+	return &dashboard{in: in, b: b}, &steps{t: t, b: b}
+}

@@ -22,15 +22,8 @@ import (
 // list, the applications, the audit log and the users at 390 and 1280 px
 // go to the directory the test logs.
 func TestDashboardLayout(t *testing.T) {
-	shots := screenshotDir(t)
-	in := startTokend(t, t.TempDir(), nil)
-	if in.bootstrap == "" {
-		t.Fatalf("no bootstrap token in the banner:\n%s", in.stdout.String())
-	}
-	b := newBrowser(t, in.url, shots)
-	t.Logf("screenshots: %s", shots)
-	l := &layoutWalk{dashboard: dashboard{in: in, b: b}}
-	s := &steps{t: t, b: b}
+	d, s := startDashboard(t, t.TempDir())
+	l := &layoutWalk{dashboard: *d}
 
 	s.run("first run: sign up as the owner", l.setup)
 	s.run("first run: Home leads to an application, then a token", l.firstRun)

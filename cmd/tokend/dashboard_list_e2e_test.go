@@ -21,17 +21,10 @@ import (
 // application's stale-token policy in its form, at 1280 and 390 px, in a
 // real Chromium against a real `tokend serve`.
 func TestDashboardList(t *testing.T) {
-	shots := screenshotDir(t)
 	dir := t.TempDir()
-	in := startTokend(t, dir, nil)
-	if in.bootstrap == "" {
-		t.Fatalf("no bootstrap token in the banner:\n%s", in.stdout.String())
-	}
-	b := newBrowser(t, in.url, shots)
-	t.Logf("screenshots: %s", shots)
-	d := &dashboard{in: in, b: b}
+	d, s := startDashboard(t, dir)
+	b := d.b
 	l := &listWalk{d: d, dir: dir}
-	s := &steps{t: t, b: b}
 	s.run("first-run setup", d.setup)
 	s.run("an application with a stale-token policy, from its form", l.appPolicy)
 	s.run("tokens, one of them unused for 40 days", l.tokens)

@@ -20,15 +20,8 @@ import (
 // the viewport. Screenshots of each page at both widths go to the run's
 // screenshot directory.
 func TestDashboardPolish(t *testing.T) {
-	shots := screenshotDir(t)
-	in := startTokend(t, t.TempDir(), nil)
-	if in.bootstrap == "" {
-		t.Fatalf("no bootstrap token in the banner:\n%s", in.stdout.String())
-	}
-	b := newBrowser(t, in.url, shots)
-	t.Logf("screenshots: %s", shots)
-	d := &dashboard{in: in, b: b}
-	s := &steps{t: t, b: b}
+	d, s := startDashboard(t, t.TempDir())
+	in, b := d.in, d.b
 	s.run("setup", d.setup)
 
 	// Through the API: an app, a fresh 30-day token with some use, and a

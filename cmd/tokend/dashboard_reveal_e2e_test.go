@@ -24,15 +24,8 @@ import (
 // and a form sent after the session ended leads to sign-in and back to the
 // page, with a message. No console errors on any page.
 func TestDashboardReveal(t *testing.T) {
-	shots := screenshotDir(t)
-	in := startTokend(t, t.TempDir(), nil)
-	if in.bootstrap == "" {
-		t.Fatalf("no bootstrap token in the banner:\n%s", in.stdout.String())
-	}
-	b := newBrowser(t, in.url, shots)
-	t.Logf("screenshots: %s", shots)
-	d := &dashboard{in: in, b: b}
-	s := &steps{t: t, b: b}
+	d, s := startDashboard(t, t.TempDir())
+	b := d.b
 	s.run("setup", d.setup)
 	s.run("an application", d.createApp)
 	for _, w := range []struct {
