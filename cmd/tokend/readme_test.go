@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -183,5 +184,40 @@ func TestReadmeGitleaksSnippetMatchesTheRule(t *testing.T) {
 	}
 	if commands == 0 || filters == 0 {
 		t.Errorf("README.md has %d gitleaks commands and %d rule filters in its code blocks, want some of each", commands, filters)
+	}
+}
+
+// The README tells how to find which backed-up pepper a database was used
+// with: its command must print the fingerprint tokend's refusal names.
+func TestReadmePepperFingerprintCommand(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cmd string
+	for _, b := range readmeBlocks(string(readme)) {
+		for _, l := range b.body {
+			if strings.Contains(l, "openssl dgst") {
+				cmd = l
+			}
+		}
+	}
+	if cmd == "" {
+		t.Fatal("README.md has no openssl command for the pepper's fingerprint")
+	}
+	needTool(t, "openssl")
+	dir := t.TempDir()
+	pepper := "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"
+	if err := os.WriteFile(filepath.Join(dir, "pepper"), []byte(pepper+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := exec.Command("sh", "-c", cmd)
+	c.Dir = dir
+	out, err := c.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", cmd, err, out)
+	}
+	if want := pepperFingerprint([]byte(pepper)); !strings.Contains(string(out), want) {
+		t.Errorf("%s printed %q, want the fingerprint %s", cmd, out, want)
 	}
 }
