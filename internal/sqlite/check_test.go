@@ -43,18 +43,10 @@ func makeReadOnly(t *testing.T, paths ...string) {
 }
 
 func TestOpenRefusesAReadOnlyFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "tokend.db")
-	s, err := Open(t.Context(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	seed(t, s, bytes.Repeat([]byte{7}, 32))
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
+	path := seededFile(t)
 	makeReadOnly(t, path, path+"-wal", path+"-shm")
 
-	s, err = Open(t.Context(), path)
+	s, err := Open(t.Context(), path)
 	if err == nil {
 		s.Close()
 		t.Fatal("Open succeeded on a read-only database file")

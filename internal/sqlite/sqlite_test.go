@@ -93,17 +93,9 @@ func TestDataSurvivesReopen(t *testing.T) {
 }
 
 func TestMigrationsAreIdempotent(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "tokend.db")
-	s, err := Open(t.Context(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	seed(t, s, bytes.Repeat([]byte{7}, 32))
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
+	path := seededFile(t)
 
-	s = openTemp(t, path) // applies migrations again on Open
+	s := openTemp(t, path) // applies migrations again on Open
 	if err := s.Migrate(t.Context()); err != nil {
 		t.Fatalf("Migrate on an up-to-date database: %v", err)
 	}
@@ -281,4 +273,20 @@ func TestNameConflictNamesTheField(t *testing.T) {
 	if !errors.As(err, &e) || e.Code != tokend.ECodeConflict || len(e.Fields) != 1 || e.Fields[0].Field != "name" {
 		t.Errorf("CreateToken with a taken name: %#v, want a CONFLICT naming the field name", err)
 	}
+}
+
+// seededFile answers the path of a closed database file holding seed's
+// app and token.
+func seededFile(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "tokend.db")
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed(t, s, bytes.Repeat([]byte{7}, 32))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
