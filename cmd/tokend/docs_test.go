@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -685,6 +686,72 @@ func TestDocsConfigurationListsServeFlags(t *testing.T) {
 	for f := range flags {
 		if !documented[f] {
 			t.Errorf("docs/configuration.md does not list --%s, a flag of tokend serve", f)
+		}
+	}
+}
+
+// The REST API table of docs/api.md lists every path of the OpenAPI
+// document the server serves, with its methods, and nothing else but
+// /metrics (which is not in the document, but answers).
+func TestDocsAPITableMatchesOpenAPI(t *testing.T) {
+	inst := startTokend(t, t.TempDir(), nil)
+	status, b := inst.call(t, "GET", "/openapi.json", "", nil)
+	if status != 200 {
+		t.Fatalf("GET /openapi.json = %d", status)
+	}
+	var doc struct {
+		Paths map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	code := regexp.MustCompile("`([^`]+)`")
+	listed := map[string]bool{}
+	for n, l := range proseLines(readDoc(t, "docs/api.md")) {
+		cols := strings.Split(l, "|")
+		if len(cols) < 4 || !strings.HasPrefix(strings.TrimSpace(cols[1]), "`/") {
+			continue
+		}
+		// The first column names paths; `/enable` after `/v1/tokens/{id}/disable`
+		// is its sibling.
+		var paths []string
+		for _, m := range code.FindAllStringSubmatch(cols[1], -1) {
+			p := m[1]
+			if len(paths) > 0 && strings.Count(p, "/") == 1 && p != "/healthz" && p != "/readyz" && p != "/metrics" {
+				last := paths[len(paths)-1]
+				p = last[:strings.LastIndex(last, "/")] + p
+			}
+			paths = append(paths, p)
+		}
+		var methods []string
+		for _, m := range code.FindAllStringSubmatch(cols[2], -1) {
+			if w := m[1]; w == strings.ToUpper(w) && regexp.MustCompile(`^[A-Z]+$`).MatchString(w) {
+				methods = append(methods, strings.ToLower(w))
+			}
+		}
+		for _, p := range paths {
+			listed[p] = true
+			if p == "/metrics" {
+				if status, _ := inst.call(t, "GET", p, "", nil); status != 200 {
+					t.Errorf("docs/api.md:%d: GET /metrics = %d", n, status)
+				}
+				continue
+			}
+			ops, ok := doc.Paths[p]
+			if !ok {
+				t.Errorf("docs/api.md:%d: %s is not a path of /openapi.json", n, p)
+				continue
+			}
+			for _, m := range methods {
+				if _, ok := ops[m]; !ok {
+					t.Errorf("docs/api.md:%d: %s has no %s in /openapi.json", n, p, strings.ToUpper(m))
+				}
+			}
+		}
+	}
+	for p := range doc.Paths {
+		if !listed[p] {
+			t.Errorf("docs/api.md's table does not list %s, a path of /openapi.json", p)
 		}
 	}
 }
