@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/tokend/tokend"
+	"github.com/tokend/tokend/bench/floor/verifyfloor"
 	"github.com/tokend/tokend/internal/httpapi"
 	"github.com/tokend/tokend/secret"
 )
@@ -40,24 +41,7 @@ func BenchmarkVerifyHTTPFloor(b *testing.B) {
 	}
 	answers := map[[32]byte]*tokend.VerifyResult{hasher.Sum(s.Reveal()): {Valid: true, Code: tokend.CodeValid,
 		Token: &tokend.VerifiedToken{ID: "tok_floor0000000000001", AppID: "app_floor", Name: "bench", Type: tokend.TypeStandard, Access: tokend.AccessReadOnly}}}
-	notFound, malformed := &tokend.VerifyResult{Code: tokend.CodeNotFound}, &tokend.VerifyResult{Code: tokend.CodeMalformed}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/verify", func(w http.ResponseWriter, r *http.Request) {
-		var req tokend.VerifyRequest
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, httpapi.MaxBodyBytes)).Decode(&req); err != nil {
-			http.Error(w, "unreadable body", http.StatusBadRequest)
-			return
-		}
-		res := notFound
-		if _, ok := secret.Check(req.Token); !ok {
-			res = malformed
-		} else if a, ok := answers[hasher.Sum(req.Token)]; ok {
-			res = a
-		}
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(res)
-	})
-	benchVerify(b, mux, s.Reveal())
+	benchVerify(b, verifyfloor.Handler(hasher, answers), s.Reveal())
 }
 
 // benchVerify sends one request over and over to h, the body re-read from
