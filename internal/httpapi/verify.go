@@ -248,8 +248,9 @@ func registerVerify(api huma.API, mux *http.ServeMux, log *slog.Logger, op huma.
 
 // verifyReader is the reusable state of reading one verify body.
 type verifyReader struct {
-	buf bytes.Buffer
-	dec jsontext.Decoder
+	body io.LimitedReader
+	buf  bytes.Buffer
+	dec  jsontext.Decoder
 }
 
 var verifyReaders = sync.Pool{New: func() any { return new(verifyReader) }}
@@ -262,12 +263,14 @@ func readVerify(r *http.Request) (tokend.VerifyRequest, error) {
 	}
 	vr := verifyReaders.Get().(*verifyReader)
 	defer func() {
+		vr.body.R = nil // the pool keeps no request alive
 		if vr.buf.Cap() <= 4<<10 {
 			verifyReaders.Put(vr)
 		}
 	}()
+	vr.body = io.LimitedReader{R: r.Body, N: MaxBodyBytes + 1}
 	vr.buf.Reset()
-	if _, err := vr.buf.ReadFrom(io.LimitReader(r.Body, MaxBodyBytes+1)); err != nil {
+	if _, err := vr.buf.ReadFrom(&vr.body); err != nil {
 		return tokend.VerifyRequest{}, newProblem(http.StatusBadRequest, "cannot read the request body")
 	}
 	if vr.buf.Len() > MaxBodyBytes {
