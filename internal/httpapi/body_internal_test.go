@@ -26,3 +26,22 @@ func TestCheckJSONDoesNotAllocate(t *testing.T) {
 		t.Errorf("checkJSON allocates %v times for a valid body", n)
 	}
 }
+
+// TestDecodeVerifyAllocatesOnlyItsStrings: decoding a valid verify body
+// allocates the strings it hands on (token, ip, origin, one permission and
+// their list) and nothing else.
+func TestDecodeVerifyAllocatesOnlyItsStrings(t *testing.T) {
+	body := []byte(`{"token":"tkd_x","permissions":["orders:read"],"ip":"203.0.113.7","origin":"https://a.example"}`)
+	vr := new(verifyReader)
+	decode := func() {
+		vr.buf.Reset()
+		vr.buf.Write(body)
+		if _, err := vr.decodeVerify(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	decode()
+	if n := testing.AllocsPerRun(100, decode); n > 5 {
+		t.Errorf("decodeVerify allocates %v times for a valid body, want at most 5", n)
+	}
+}
