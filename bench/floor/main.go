@@ -1,8 +1,8 @@
 // Command floor is the yardstick for POST /v1/verify: a bare net/http server
-// doing the least any verifier must do for one request — decode the same
-// JSON body, check the secret's checksum, HMAC-SHA256 it with a pepper, look
-// the digest up in a map prepared at start, and encode a VALID answer shaped
-// like tokend's. bench/verify.sh loads tokend and the floor alternately and
+// doing the least any verifier must do for one request (verifyfloor.Handler)
+// — decode the same JSON body, check the secret's checksum, HMAC-SHA256 it
+// with a pepper, look the digest up in a map prepared at start, and encode a
+// VALID answer shaped like tokend's. bench/verify.sh loads tokend and the floor alternately and
 // reports tokend's throughput as a fraction of the floor's.
 //
 // The floor creates --tokens secrets itself (secret.Generate) and writes them
@@ -15,7 +15,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -30,6 +29,7 @@ import (
 	"time"
 
 	"github.com/tokend/tokend"
+	"github.com/tokend/tokend/bench/floor/verifyfloor"
 	"github.com/tokend/tokend/secret"
 )
 
@@ -100,30 +100,12 @@ func run(addr string, n int, in, out, pepper, pprofAddr string) error {
 	if pprofAddr != "" {
 		go func() { log.Println(http.ListenAndServe(pprofAddr, http.DefaultServeMux)) }()
 	}
-	notFound := &tokend.VerifyResult{Code: tokend.CodeNotFound}
-	malformed := &tokend.VerifyResult{Code: tokend.CodeMalformed}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/verify", func(w http.ResponseWriter, r *http.Request) {
-		var req tokend.VerifyRequest
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil {
-			http.Error(w, "unreadable body", http.StatusBadRequest)
-			return
-		}
-		res := notFound
-		if _, ok := secret.Check(req.Token); !ok {
-			res = malformed
-		} else if a, ok := answers[h.Sum(req.Token)]; ok {
-			res = a
-		}
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(res)
-	})
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("floor: listening on http://%s\n", ln.Addr())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: verifyfloor.Handler(h, answers), ReadHeaderTimeout: 10 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() { <-ctx.Done(); srv.Shutdown(context.Background()) }()

@@ -9,31 +9,31 @@ import (
 	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/tokend/tokend"
 )
 
-// strictJSON refuses, before any handler decodes it, a JSON request body
-// under /v1 that holds invalid UTF-8 (which Go's decoder would silently
-// replace with U+FFFD) or an object with the same name twice (whose first
-// value the decoder would silently drop): 422, naming the field. The body
-// is read once, bounded by MaxBodyBytes, and handed on unchanged; a body
-// too large or not JSON at all is left to huma, which answers 413 or 400.
-// POST /v1/verify's fast path checks its own body (verify.go), so as not to
-// copy it twice.
-func strictJSON(api huma.API, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Body == nil || r.Body == http.NoBody || !strings.HasPrefix(r.URL.Path, "/v1/") ||
-			!isJSON(r.Header.Get("Content-Type")) ||
-			(r.Method == http.MethodPost && r.URL.Path == "/v1/verify" && fastVerifyAsk(r)) {
-			next.ServeHTTP(w, r)
+// strictJSON is the huma middleware that refuses, before any operation
+// decodes it, a JSON request body that holds invalid UTF-8 (which Go's
+// decoder would silently replace with U+FFFD) or an object with the same
+// name twice (whose first value the decoder would silently drop): 422,
+// naming the field. The body is read once, bounded by MaxBodyBytes, and
+// handed on unchanged; a body too large or not JSON at all is left to huma,
+// which answers 413 or 400. POST /v1/verify is no huma operation: its own
+// decoder refuses the same (decodeVerify).
+func strictJSON(api huma.API) func(huma.Context, func(huma.Context)) {
+	return func(ctx huma.Context, next func(huma.Context)) {
+		r, w := humago.Unwrap(ctx)
+		if r.Body == nil || r.Body == http.NoBody || !isJSON(r.Header.Get("Content-Type")) {
+			next(ctx)
 			return
 		}
 		b, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
 		if err != nil || len(b) > MaxBodyBytes {
 			r.Body = replay{io.MultiReader(bytes.NewReader(b), r.Body), r.Body}
-			next.ServeHTTP(w, r)
+			next(ctx)
 			return
 		}
 		if p := checkJSON(b); p != nil {
@@ -41,8 +41,14 @@ func strictJSON(api huma.API, next http.Handler) http.Handler {
 			return
 		}
 		r.Body = replay{bytes.NewReader(b), r.Body}
-		next.ServeHTTP(w, r)
-	})
+		next(ctx)
+	}
+}
+
+// replay gives back a body strictJSON read, to huma.
+type replay struct {
+	io.Reader
+	io.Closer
 }
 
 func isJSON(ct string) bool {

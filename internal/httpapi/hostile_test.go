@@ -137,7 +137,7 @@ func TestHostileInputIsRefusedOnEveryStore(t *testing.T) {
 				{"a word as verify's ip", "POST", "/v1/verify", tokend.VerifyRequest{Token: sec, IP: "localhost"}, 422, "ip"},
 				{"a zone in verify's ip", "POST", "/v1/verify", tokend.VerifyRequest{Token: sec, IP: "fe80::1%eth0"}, 422, "ip"},
 				{"a range as verify's ip", "POST", "/v1/verify", tokend.VerifyRequest{Token: sec, IP: "10.0.0.0/8"}, 422, "ip"},
-				{"verify's ip on the slow path", "POST", "/v1/verify", `{"token":"` + sec + `","ip":"x","permissions":null}`, 422, "ip"},
+				{"verify's ip beside permissions null", "POST", "/v1/verify", `{"token":"` + sec + `","ip":"x","permissions":null}`, 422, "ip"},
 				{"invalid UTF-8 in verify's body", "POST", "/v1/verify", `{"token":"` + sec + `","origin":"` + "\xff" + `"}`, 422, "origin"},
 				{"a duplicate token in verify's body", "POST", "/v1/verify", `{"token":"x","token":"` + sec + `"}`, 422, "token"},
 			}

@@ -9,7 +9,7 @@ import (
 )
 
 // addRoutes lists the whole API on one screen.
-func addRoutes(api huma.API, d Deps) {
+func addRoutes(api huma.API, mux *http.ServeMux, d Deps) {
 	svc, log := d.Service, d.Logger
 	admin := []map[string][]string{{"bearer": {}}}
 	op := func(method, path, id, summary, tag string, status int) huma.Operation {
@@ -30,7 +30,7 @@ func addRoutes(api huma.API, d Deps) {
 	register(api, log, public(op(http.MethodGet, "/healthz", "health", "Liveness", "Operations", 200)), handleHealth)
 	register(api, log, public(op(http.MethodGet, "/readyz", "ready", "Readiness: storage reachable and writable", "Operations", 200)), handleReady(d.Ready))
 
-	registerVerify(api, log, public(withErrors(op(http.MethodPost, "/v1/verify", "verify", "Verify a token", "Verification", 200), http.StatusTooManyRequests)), d.Verifier)
+	registerVerify(api, mux, log, public(withErrors(op(http.MethodPost, "/v1/verify", "verify", "Verify a token", "Verification", 200), http.StatusTooManyRequests)), d.Verifier)
 	register(api, log, public(withErrors(op(http.MethodGet, "/v1/auth", "forward-auth", "Forward auth for reverse proxies", "Verification", 200), http.StatusTooManyRequests)), handleForwardAuth(d.Verifier))
 
 	register(api, log, op(http.MethodGet, "/v1/apps", "list-apps", "List applications", "Apps", 200), handleAppList(svc))

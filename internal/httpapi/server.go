@@ -66,14 +66,15 @@ func NewServer(d Deps) http.Handler {
 	installErrors.Do(func() {
 		huma.NewError = newProblem
 		// A key is the field only when spelled exactly so: otherwise
-		// {"token":"a","Token":"b"} validates and encoding/json then
-		// verifies "b", not what a reader of the body sees (FuzzVerifyDecoder).
+		// {"name":"a","Name":"b"} validates and encoding/json then reads
+		// "b", not what a reader of the body sees. (POST /v1/verify's own
+		// decoder is case-sensitive too: decodeVerify.)
 		huma.ValidateStrictCasing = true
 	})
 	mux := http.NewServeMux()
 	api := humago.New(mux, apiConfig(d.Version))
-	api.UseMiddleware(authenticate(api, d.Verifier, d.Logger))
-	addRoutes(api, d)
+	api.UseMiddleware(strictJSON(api), authenticate(api, d.Verifier, d.Logger))
+	addRoutes(api, mux, d)
 	fallback := d.Extra
 	if fallback == nil {
 		fallback = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -91,7 +92,6 @@ func NewServer(d Deps) http.Handler {
 		mux.Handle("GET /metrics", d.Metrics)
 	}
 	var h http.Handler = mux
-	h = strictJSON(api, h)
 	h = jsonByDefault(h)
 	h = secureHeaders(h)
 	h = recoverPanics(api, d.Logger, h)

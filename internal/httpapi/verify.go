@@ -4,15 +4,20 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/danielgtaylor/huma/v2"
-	"github.com/danielgtaylor/huma/v2/adapters/humago"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/tokend/tokend"
 	"github.com/tokend/tokend/internal/manage"
@@ -118,29 +123,6 @@ func verifyPeer(ctx context.Context) string {
 	return tokend.PeerKey(tokend.DoorVerify, ClientIP(ctx))
 }
 
-type verifyInput struct {
-	Body tokend.VerifyRequest
-}
-
-type verifyOutput struct {
-	Body tokend.VerifyResult
-}
-
-func handleVerify(v tokend.Verifier) func(context.Context, *verifyInput) (*verifyOutput, error) {
-	return func(ctx context.Context, in *verifyInput) (*verifyOutput, error) {
-		if err := in.Body.Check(); err != nil {
-			return nil, err
-		}
-		req := in.Body
-		req.Peer = verifyPeer(ctx)
-		res, err := v.Verify(ctx, req)
-		if err != nil {
-			return nil, tokend.Unavailable(err)
-		}
-		return &verifyOutput{Body: res}, nil
-	}
-}
-
 type forwardAuthInput struct {
 	Authorization  string `header:"Authorization" doc:"Bearer <token>."`
 	APIKey         string `header:"X-API-Key" doc:"The token, for clients that cannot send Authorization."`
@@ -220,236 +202,232 @@ func addRateLimitHeaders(p *Problem, rl *tokend.RateLimitState) {
 	p.withHeader("RateLimit-Reset", strconv.Itoa(rl.Reset))
 }
 
-// registerVerify serves POST /v1/verify, the hot path, with a plain
-// net/http handler: huma's generic request handling (the body decoded twice,
-// once into a map to validate it against the schema) cost more than the
-// whole verification. The operation is still registered through huma, on a
-// view of the API whose adapter keeps the handler instead of routing it, so
-// the OpenAPI document describes it exactly as every other operation, and
-// that handler still answers every request the fast path does not take
-// (unusual content types, bodies that are not a plain valid question): all
-// errors keep coming from huma's one error path, newProblem.
-func registerVerify(api huma.API, log *slog.Logger, op huma.Operation, v tokend.Verifier) {
-	kept := &keptRoute{Adapter: api.Adapter()}
-	register(docOnly{API: api, adapter: kept}, log, op, handleVerify(v))
-	slow, kop := kept.handler, kept.op
-	api.Adapter().Handle(kop, func(hctx huma.Context) {
-		r, w := humago.Unwrap(hctx)
-		if !fastVerifyAsk(r) {
-			slow(hctx)
-			return
-		}
-		buf := bodyPool.Get().(*bytes.Buffer)
-		defer func() {
-			if buf.Cap() <= 4<<10 {
-				buf.Reset()
-				bodyPool.Put(buf)
-			}
-		}()
-		buf.Reset()
-		_, err := buf.ReadFrom(io.LimitReader(r.Body, MaxBodyBytes+1))
-		if err != nil || buf.Len() > MaxBodyBytes {
-			// huma answers it, having read the same bytes: 413, or the
-			// read error.
-			r.Body = replay{io.MultiReader(bytes.NewReader(buf.Bytes()), r.Body), r.Body}
-			slow(hctx)
-			return
-		}
-		if p := checkJSON(buf.Bytes()); p != nil {
-			writeProblem(api, w, r, p)
-			return
-		}
-		req, ok := decodeVerifyRequest(buf.Bytes())
-		if ok {
-			if err := req.Check(); err != nil {
-				writeProblem(api, w, r, problemFrom(err))
+// registerVerify serves POST /v1/verify, the hot path, with a plain net/http
+// handler on mux (huma's generic request handling cost more than the whole
+// verification), and adds the operation to the OpenAPI document as
+// huma.Register would document it: op's summary, tags and security, the
+// schemas VerifyRequest and VerifyResult from huma's registry, a Problem
+// answer for op's errors and 500. The body is read by decodeVerify; every
+// error is a Problem written by writeProblem, as every operation's.
+func registerVerify(api huma.API, mux *http.ServeMux, log *slog.Logger, op huma.Operation, v tokend.Verifier) {
+	reg := api.OpenAPI().Components.Schemas
+	op.RequestBody = &huma.RequestBody{Required: true, Content: map[string]*huma.MediaType{
+		"application/json": {Schema: reg.Schema(reflect.TypeFor[tokend.VerifyRequest](), true, "VerifyRequest")},
+	}}
+	op.Responses = map[string]*huma.Response{strconv.Itoa(op.DefaultStatus): {Description: http.StatusText(op.DefaultStatus),
+		Content: map[string]*huma.MediaType{"application/json": {Schema: reg.Schema(reflect.TypeFor[tokend.VerifyResult](), true, "VerifyResult")}}}}
+	problem := reg.Schema(reflect.TypeFor[Problem](), true, "Problem")
+	for _, code := range append(op.Errors, http.StatusInternalServerError) {
+		op.Responses[strconv.Itoa(code)] = &huma.Response{Description: http.StatusText(code),
+			Content: map[string]*huma.MediaType{"application/problem+json": {Schema: problem}}}
+	}
+	api.OpenAPI().AddOperation(&op)
+
+	mux.HandleFunc(op.Method+" "+op.Path, func(w http.ResponseWriter, r *http.Request) {
+		req, err := readVerify(r)
+		if err == nil {
+			req.Peer = verifyPeer(r.Context())
+			var res tokend.VerifyResult
+			if res, err = v.Verify(r.Context(), req); err == nil {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusOK)
+				enc := json.NewEncoder(w)
+				enc.SetEscapeHTML(false) // as huma's JSON format writes
+				enc.Encode(res)
 				return
 			}
+			err = tokend.Unavailable(err)
 		}
-		if !ok {
-			r.Body = replay{bytes.NewReader(buf.Bytes()), r.Body}
-			slow(hctx)
-			return
-		}
-		req.Peer = verifyPeer(r.Context())
-		res, err := v.Verify(r.Context(), req)
-		if err != nil {
-			p := problemFrom(tokend.Unavailable(err))
+		p := problemFrom(err)
+		if p.Status >= 500 {
 			log.ErrorContext(r.Context(), "request failed", "operation", op.OperationID, "code", p.Code, "err", p.cause)
-			writeProblem(api, w, r, p)
-			return
 		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusOK)
-		enc := json.NewEncoder(w)
-		enc.SetEscapeHTML(false) // as huma's JSON format writes
-		enc.Encode(res)
+		writeProblem(api, w, r, p)
 	})
 }
 
-var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-// replay gives back a body the fast path read, to huma's handler.
-type replay struct {
-	io.Reader
-	io.Closer
+// verifyReader is the reusable state of reading one verify body.
+type verifyReader struct {
+	body io.LimitedReader
+	buf  bytes.Buffer
+	dec  jsontext.Decoder
 }
 
-// docOnly is the API as huma.Register sees it for the verify operation:
-// everything is the real API's, but the route goes to keptRoute.
-type docOnly struct {
-	huma.API
-	adapter huma.Adapter
-}
+var verifyReaders = sync.Pool{New: func() any { return new(verifyReader) }}
 
-func (d docOnly) Adapter() huma.Adapter { return d.adapter }
-
-// Config passes the API's configuration through to huma.Register.
-func (d docOnly) Config() huma.Config {
-	if c, ok := d.API.(interface{ Config() huma.Config }); ok {
-		return c.Config()
+// readVerify reads the body of a POST /v1/verify: JSON (415 otherwise), at
+// most MaxBodyBytes (413), decoded by decodeVerify.
+func readVerify(r *http.Request) (tokend.VerifyRequest, error) {
+	if ct := r.Header.Get("Content-Type"); !isJSON(ct) {
+		return tokend.VerifyRequest{}, newProblem(http.StatusUnsupportedMediaType, "unknown content type: "+ct)
 	}
-	return huma.Config{}
-}
-
-// keptRoute keeps the handler huma.Register makes instead of routing it.
-type keptRoute struct {
-	huma.Adapter
-	op      *huma.Operation
-	handler func(huma.Context)
-}
-
-func (k *keptRoute) Handle(op *huma.Operation, h func(huma.Context)) { k.op, k.handler = op, h }
-
-// fastVerifyAsk reports whether the request asks in JSON for a JSON answer:
-// anything else (CBOR, other types) is huma's to negotiate.
-func fastVerifyAsk(r *http.Request) bool {
-	ct := r.Header.Get("Content-Type")
-	if ct != "application/json" && !strings.HasPrefix(ct, "application/json;") {
-		return false
+	vr := verifyReaders.Get().(*verifyReader)
+	defer func() {
+		vr.body.R = nil // the pool keeps no request alive
+		if vr.buf.Cap() <= 4<<10 {
+			verifyReaders.Put(vr)
+		}
+	}()
+	vr.body = io.LimitedReader{R: r.Body, N: MaxBodyBytes + 1}
+	vr.buf.Reset()
+	if _, err := vr.buf.ReadFrom(&vr.body); err != nil {
+		return tokend.VerifyRequest{}, newProblem(http.StatusBadRequest, "cannot read the request body")
 	}
-	switch r.Header.Get("Accept") {
-	case "", "*/*", "application/json":
-		return true
+	if vr.buf.Len() > MaxBodyBytes {
+		return tokend.VerifyRequest{}, newProblem(http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is too large limit=%d bytes", MaxBodyBytes))
 	}
-	return false
+	return vr.decodeVerify()
 }
 
-// decodeVerifyRequest decodes a body that huma's validation would pass
-// unchanged: one JSON object whose keys are exactly fields of VerifyRequest
-// (token among them), holding strings and lists of strings within the
-// schema's limits, no null anywhere. Whatever else it refuses goes to huma,
-// which decides and explains.
-func decodeVerifyRequest(b []byte) (tokend.VerifyRequest, bool) {
+// decodeVerify decodes the body in vr.buf strictly, as the schema of
+// VerifyRequest says: one JSON object, nothing after it; member names exactly
+// token, permissions, ip, origin (spelled so after unescaping, each at most
+// once), token among them; token, ip and origin strings, permissions a list
+// of strings (or null, as the schema allows), within their maxLength (in
+// characters) and maxItems; valid UTF-8 throughout. Any other member is
+// refused by name. The answer is 400 for a body that is not JSON, 422 listing
+// every field at fault otherwise; the body's ip must also pass
+// VerifyRequest.Check.
+func (vr *verifyReader) decodeVerify() (tokend.VerifyRequest, error) {
 	var req tokend.VerifyRequest
-	if len(b) == 0 || bytes.Contains(b, []byte("null")) {
-		return req, false
+	body := vr.buf.Bytes()
+	if len(bytes.TrimSpace(body)) == 0 {
+		return req, newProblem(http.StatusBadRequest, "request body is required")
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return req, false
+	dec := &vr.dec
+	dec.Reset(&vr.buf) // reads body in place, emptying vr.buf
+	var p tokend.Problems
+	if dec.PeekKind() != '{' {
+		if _, err := dec.ReadValue(); err != nil {
+			return req, syntaxProblem(body, err)
+		}
+		p.Add("", "expected object")
+	} else if err := decodeVerifyObject(dec, &req, &p); err != nil {
+		return req, syntaxProblem(body, err)
 	}
-	if len(bytes.TrimLeft(b[dec.InputOffset():], " \t\r\n")) != 0 {
-		return req, false
+	if _, err := dec.ReadToken(); err != io.EOF {
+		if err == nil {
+			return req, newProblem(http.StatusBadRequest, "unexpected data after the JSON object")
+		}
+		return req, syntaxProblem(body, err)
 	}
-	// Byte lengths bound rune counts (the schema's unit) from above.
-	if len(req.Token) > 512 || len(req.IP) > 64 || len(req.Origin) > 512 || len(req.Permissions) > 32 {
-		return req, false
+	if err := p.Err(); err != nil {
+		return req, err
 	}
-	// encoding/json matched keys without regard to case; the schema does
-	// not.
-	return req, exactVerifyKeys(b)
+	return req, req.Check()
 }
 
-// exactVerifyKeys reports whether every key of the object b (which decoded
-// into a VerifyRequest, so its values are strings or lists of strings) is
-// spelled exactly as a VerifyRequest field, and token is present.
-func exactVerifyKeys(b []byte) bool {
-	i := skipSpace(b, 0)
-	if i >= len(b) || b[i] != '{' {
-		return false
+// decodeVerifyObject reads the object at dec into req, adding what the
+// schema refuses to p; an error is the decoder's (the body is not JSON).
+func decodeVerifyObject(dec *jsontext.Decoder, req *tokend.VerifyRequest, p *tokend.Problems) error {
+	if _, err := dec.ReadToken(); err != nil {
+		return err
 	}
-	i++
 	token := false
-	for {
-		i = skipSpace(b, i)
-		if i >= len(b) {
-			return false
+	for dec.PeekKind() != '}' {
+		name, err := dec.ReadValue()
+		if err != nil {
+			return err
 		}
-		switch b[i] {
-		case '}':
-			return token
-		case ',':
-			i++
-			continue
-		case '"':
-		default:
-			return false
-		}
-		end := bytes.IndexByte(b[i+1:], '"')
-		if end < 0 {
-			return false
-		}
-		key := b[i+1 : i+1+end]
-		if bytes.IndexByte(key, '\\') >= 0 {
-			return false
-		}
-		switch string(key) {
+		switch field := unquote(name); string(field) {
 		case "token":
 			token = true
-		case "permissions", "ip", "origin":
+			err = readString(dec, p, "token", 512, &req.Token)
+		case "ip":
+			err = readString(dec, p, "ip", 64, &req.IP)
+		case "origin":
+			err = readString(dec, p, "origin", 512, &req.Origin)
+		case "permissions":
+			err = readStrings(dec, p, "permissions", 32, &req.Permissions)
 		default:
-			return false
+			p.Add(string(field), "unexpected property")
+			err = dec.SkipValue()
 		}
-		i = skipSpace(b, i+1+end+1)
-		if i >= len(b) || b[i] != ':' {
-			return false
-		}
-		i = skipSpace(b, i+1)
-		if i < len(b) && b[i] == '[' {
-			for i++; ; {
-				i = skipSpace(b, i)
-				if i >= len(b) {
-					return false
-				}
-				if b[i] == ']' {
-					i++
-					break
-				}
-				if b[i] == ',' {
-					i++
-					continue
-				}
-				if i = skipString(b, i); i < 0 {
-					return false
-				}
-			}
-		} else if i = skipString(b, i); i < 0 {
-			return false
+		if err != nil {
+			return err
 		}
 	}
+	if _, err := dec.ReadToken(); err != nil {
+		return err
+	}
+	if !token {
+		*p = slices.Insert(*p, 0, tokend.FieldError{Message: "expected required property token to be present"})
+	}
+	return nil
 }
 
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
-		i++
+// readString reads a string of at most maxLen characters into dst.
+func readString(dec *jsontext.Decoder, p *tokend.Problems, field string, maxLen int, dst *string) error {
+	v, err := dec.ReadValue()
+	if err != nil {
+		return err
 	}
-	return i
+	if v.Kind() != '"' {
+		p.Add(field, "expected string")
+		return nil
+	}
+	s := unquote(v)
+	if utf8.RuneCount(s) > maxLen {
+		p.Add(field, "expected length <= %d", maxLen)
+		return nil
+	}
+	*dst = string(s)
+	return nil
 }
 
-// skipString answers the index after the JSON string at b[i], or -1.
-func skipString(b []byte, i int) int {
-	if i >= len(b) || b[i] != '"' {
-		return -1
+// readStrings reads null or a list of at most maxItems strings (of any
+// length) into dst.
+func readStrings(dec *jsontext.Decoder, p *tokend.Problems, field string, maxItems int, dst *[]string) error {
+	switch dec.PeekKind() {
+	case 'n':
+		_, err := dec.ReadValue()
+		return err
+	case '[':
+	default:
+		p.Add(field, "expected array")
+		return dec.SkipValue()
 	}
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
+	if _, err := dec.ReadToken(); err != nil {
+		return err
+	}
+	*dst = []string{}
+	for i := 0; dec.PeekKind() != ']'; i++ {
+		v, err := dec.ReadValue()
+		if err != nil {
+			return err
 		}
+		if v.Kind() != '"' {
+			p.Add(field+"["+strconv.Itoa(i)+"]", "expected string")
+			continue
+		}
+		*dst = append(*dst, string(unquote(v)))
 	}
-	return -1
+	if _, err := dec.ReadToken(); err != nil {
+		return err
+	}
+	if len(*dst) > maxItems {
+		p.Add(field, "expected array length <= %d", maxItems)
+	}
+	return nil
+}
+
+// unquote answers the text of a JSON string the decoder has checked.
+func unquote(v jsontext.Value) []byte {
+	if bytes.IndexByte(v, '\\') < 0 {
+		return v[1 : len(v)-1]
+	}
+	b, _ := jsontext.AppendUnquote(nil, v)
+	return b
+}
+
+// syntaxProblem turns the decoder's error about body into a problem:
+// checkJSON's 422 for a duplicate name or invalid UTF-8, else 400.
+func syntaxProblem(body []byte, err error) error {
+	if p := checkJSON(body); p != nil {
+		return p
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return newProblem(http.StatusBadRequest, "unexpected end of JSON input")
+	}
+	return newProblem(http.StatusBadRequest, strings.TrimPrefix(err.Error(), "jsontext: "))
 }
