@@ -210,7 +210,7 @@ func (s *Store) changed(ctx context.Context, tx *sql.Tx, kind, id string) error 
 	if s.f.Notify == nil {
 		return nil
 	}
-	return s.f.Notify(ctx, tx, kind, id)
+	return s.Err("notify", s.f.Notify(ctx, tx, kind, id))
 }
 
 // affectedOne turns "no row matched" into ErrNotFound.
