@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/pressly/goose/v3"
 
 	"github.com/tokend/tokend"
 	"github.com/tokend/tokend/internal/sqlstore"
@@ -21,8 +22,9 @@ import (
 // and the unique indexes alone decide a conflict (storeErr names the field
 // by the index).
 var flavor = &sqlstore.Flavor{
-	Name: "postgres",
-	Time: ts,
+	Name:       "postgres",
+	Migrations: sqlstore.Migrations{FS: migrations, Dialect: goose.DialectPostgres, Locker: advisoryLock{}},
+	Time:       ts,
 	// UpdateToken, UpdateApp, and the users an update checks its rules
 	// against.
 	ForUpdate: " FOR UPDATE",

@@ -25,12 +25,10 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 
 	"github.com/tokend/tokend"
@@ -88,57 +86,14 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	return s, nil
 }
 
-// Migrate applies the embedded migrations that the database lacks, holding
-// an advisory lock so that instances starting together apply each migration
-// once. Open calls it; running it again is harmless.
-func (s *Store) Migrate(ctx context.Context) error {
-	p, err := migrator(s.db)
-	if err != nil {
-		return err
-	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("postgres: migrate: %w", err)
-	}
-	return nil
-}
-
-// SchemaVersion answers the version of the newest migration applied to the
-// database and the newest one this build knows.
-func (s *Store) SchemaVersion(ctx context.Context) (current, latest int64, err error) {
-	p, err := migrator(s.db)
-	if err != nil {
-		return 0, 0, err
-	}
-	current, latest, err = p.GetVersions(ctx)
-	if err != nil {
-		return 0, 0, fmt.Errorf("postgres: schema version: %w", err)
-	}
-	return current, latest, nil
-}
-
-func migrator(db *sql.DB) (*goose.Provider, error) {
-	// The sub-FS puts the files at its root, where goose looks. Go migrations
-	// registered globally by other packages must never run against this
-	// database.
-	fsys, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return nil, fmt.Errorf("postgres: migrations: %w", err)
-	}
-	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys,
-		goose.WithDisableGlobalRegistry(true),
-		goose.WithSessionLocker(advisoryLock{}))
-	if err != nil {
-		return nil, fmt.Errorf("postgres: migrations: %w", err)
-	}
-	return p, nil
-}
-
 // migrationLockID keys the advisory lock held while migrating. Advisory
 // locks are per database, so tokend databases on one server do not wait for
 // each other.
 const migrationLockID int64 = 0x746f6b656e64 // "tokend"
 
-// advisoryLock is a session-level advisory lock that waits in the server
+// advisoryLock is held while migrating, so that instances starting
+// together apply each migration once. It is a session-level advisory lock
+// that waits in the server
 // for its holder to finish, rather than polling: goose's own PostgreSQL
 // locker retries every few seconds, which would make every instance that
 // starts alongside another wait that long.

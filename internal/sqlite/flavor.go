@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/pressly/goose/v3"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
@@ -27,8 +28,9 @@ import (
 // and SQLite's write lock across processes make the check and the increment
 // one step.
 var flavor = &sqlstore.Flavor{
-	Name:     "sqlite",
-	Question: true,
+	Name:       "sqlite",
+	Migrations: sqlstore.Migrations{FS: migrations, Dialect: goose.DialectSQLite3},
+	Question:   true,
 	// Times are stored as INTEGER unix microseconds in UTC. Microseconds are
 	// what PostgreSQL's timestamptz keeps, so both backends give back the
 	// same times; they also cover any year a user may type, where

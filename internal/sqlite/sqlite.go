@@ -20,7 +20,6 @@ import (
 	"runtime"
 	"strings"
 
-	"github.com/pressly/goose/v3"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
@@ -125,48 +124,6 @@ func dsn(path string, writer bool) string {
 		u = url.URL{Scheme: "file", Opaque: (&url.URL{Path: path}).EscapedPath(), RawQuery: q.Encode()}
 	}
 	return u.String()
-}
-
-// Migrate applies the embedded migrations that the database lacks. Open
-// calls it; running it again is harmless.
-func (s *Store) Migrate(ctx context.Context) error {
-	p, err := s.migrator()
-	if err != nil {
-		return err
-	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("sqlite: migrate: %w", err)
-	}
-	return nil
-}
-
-// SchemaVersion answers the version of the newest migration applied to the
-// database and the newest one this build knows.
-func (s *Store) SchemaVersion(ctx context.Context) (current, latest int64, err error) {
-	p, err := s.migrator()
-	if err != nil {
-		return 0, 0, err
-	}
-	current, latest, err = p.GetVersions(ctx)
-	if err != nil {
-		return 0, 0, fmt.Errorf("sqlite: schema version: %w", err)
-	}
-	return current, latest, nil
-}
-
-func (s *Store) migrator() (*goose.Provider, error) {
-	// The sub-FS puts the files at its root, where goose looks. Go migrations
-	// registered globally by other packages must never run against this
-	// database.
-	fsys, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: migrations: %w", err)
-	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, s.w, fsys, goose.WithDisableGlobalRegistry(true))
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: migrations: %w", err)
-	}
-	return p, nil
 }
 
 // Close closes the database. Pending transactions are rolled back by SQLite.

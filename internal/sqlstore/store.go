@@ -54,6 +54,8 @@ import (
 type Flavor struct {
 	// Name prefixes every error: "sqlite", "postgres".
 	Name string
+	// Migrations bring the schema up to date (Migrate).
+	Migrations Migrations
 	// Question rebinds $n placeholders to ?n (SQLite).
 	Question bool
 	// Time converts a time to what the database's time columns take.
