@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 
 	"github.com/tokend/tokend"
@@ -54,6 +55,19 @@ var flavor = &sqlstore.Flavor{
 	Classify:       classify,
 	ForeignKey:     isForeignKey,
 	Retryable:      retryable,
+	ExecBatch:      execBatch,
+}
+
+// execBatch sends a flush's statements in one round trip, on the pgx
+// connection under conn, inside the transaction open on it.
+func execBatch(ctx context.Context, conn *sql.Conn, stmts []sqlstore.Stmt) error {
+	return conn.Raw(func(dc any) error {
+		var b pgx.Batch
+		for _, st := range stmts {
+			b.Queue(st.SQL, st.Args...)
+		}
+		return dc.(*stdlib.Conn).Conn().SendBatch(ctx, &b).Close()
+	})
 }
 
 // Times are written as whole microseconds in UTC, truncated the way the

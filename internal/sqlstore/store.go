@@ -100,6 +100,16 @@ type Flavor struct {
 	// Retryable reports whether the transaction was rolled back by a
 	// deadlock or serialization failure and may simply run again.
 	Retryable func(err error) bool
+	// ExecBatch, if set, sends the statements of a flush in one round trip
+	// on conn, inside the transaction open on it (PostgreSQL: a pgx batch).
+	// Without it they run one by one, each prepared once.
+	ExecBatch func(ctx context.Context, conn *sql.Conn, stmts []Stmt) error
+}
+
+// Stmt is one statement of a batch, as the flavor spells it.
+type Stmt struct {
+	SQL  string
+	Args []any
 }
 
 // What a change notification names.
@@ -160,7 +170,27 @@ func (s *Store) Write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err != nil {
 		return s.Err("begin", err)
 	}
-	if err := fn(tx); err != nil {
+	return s.commit(tx, fn(tx))
+}
+
+// writeConn is Write that also hands fn the connection of the transaction,
+// for the flavor's ExecBatch.
+func (s *Store) writeConn(ctx context.Context, fn func(conn *sql.Conn, tx *sql.Tx) error) error {
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		return s.Err("begin", err)
+	}
+	defer conn.Close()
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return s.Err("begin", err)
+	}
+	return s.commit(tx, fn(conn, tx))
+}
+
+// commit commits tx when err is nil, and rolls it back otherwise.
+func (s *Store) commit(tx *sql.Tx, err error) error {
+	if err != nil {
 		_ = tx.Rollback()
 		return err
 	}

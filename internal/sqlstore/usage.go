@@ -73,7 +73,7 @@ func (s *Store) RecordUsage(ctx context.Context, b tokend.UsageBatch) error {
 	// an app cascades in the server's order) rolls the whole batch back, so
 	// running it again adds nothing twice.
 	return s.retry(func() error {
-		return s.Write(ctx, func(tx *sql.Tx) error {
+		return s.writeConn(ctx, func(conn *sql.Conn, tx *sql.Tx) error {
 			exists, err := s.lockTokens(ctx, tx, "record usage", ids, s.f.ForKeyShare)
 			if err != nil {
 				return err
@@ -89,7 +89,7 @@ func (s *Store) RecordUsage(ctx context.Context, b tokend.UsageBatch) error {
 					stmts = append(stmts, stmt{addUse, []any{l.TokenID, l.Uses, s.time(l.At), l.IP}})
 				}
 			}
-			return s.execAll(ctx, tx, "record usage", stmts)
+			return s.execAll(ctx, conn, tx, "record usage", stmts)
 		})
 	})
 }
@@ -100,8 +100,19 @@ type stmt struct {
 	args []any
 }
 
-// execAll runs the statements in order in tx, each prepared once.
-func (s *Store) execAll(ctx context.Context, tx *sql.Tx, op string, stmts []stmt) error {
+// execAll runs the statements in order in tx: in one round trip where the
+// flavor can (ExecBatch), else one by one, each prepared once.
+func (s *Store) execAll(ctx context.Context, conn *sql.Conn, tx *sql.Tx, op string, stmts []stmt) error {
+	if len(stmts) == 0 {
+		return nil
+	}
+	if s.f.ExecBatch != nil {
+		batch := make([]Stmt, len(stmts))
+		for i, st := range stmts {
+			batch[i] = Stmt{SQL: s.sql(st.q), Args: st.args}
+		}
+		return s.Err(op, s.f.ExecBatch(ctx, conn, batch))
+	}
 	prepared := map[Query]*sql.Stmt{}
 	defer func() {
 		for _, p := range prepared {
@@ -189,7 +200,7 @@ func (s *Store) RecordActivity(ctx context.Context, rows []tokend.Activity) erro
 		ids = append(ids, a.TokenID)
 	}
 	return s.retry(func() error {
-		return s.Write(ctx, func(tx *sql.Tx) error {
+		return s.writeConn(ctx, func(conn *sql.Conn, tx *sql.Tx) error {
 			exists, err := s.lockTokens(ctx, tx, "record activity", ids, s.f.ForNoKeyUpdate)
 			if err != nil {
 				return err
@@ -208,7 +219,7 @@ func (s *Store) RecordActivity(ctx context.Context, rows []tokend.Activity) erro
 			for _, id := range live {
 				stmts = append(stmts, stmt{pruneActivity, []any{id, tokend.MaxActivity}})
 			}
-			return s.execAll(ctx, tx, "record activity", stmts)
+			return s.execAll(ctx, conn, tx, "record activity", stmts)
 		})
 	})
 }
