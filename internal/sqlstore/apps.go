@@ -97,16 +97,7 @@ func (s *Store) UpdateApp(ctx context.Context, id string, fn func(a *tokend.App)
 // DeleteApp deletes the app; its tokens, and with them their retired secrets
 // and usage, go by ON DELETE CASCADE. Events stay.
 func (s *Store) DeleteApp(ctx context.Context, id string, version int64, ev tokend.Event) error {
-	return s.Write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.sql(deleteApp), id, version)
-		if err := s.affectedOne(res, err, "delete app"); err != nil {
-			return s.staleIfExists(ctx, tx, appExists, id, err)
-		}
-		if err := s.changed(ctx, tx, ChangedApp, id); err != nil {
-			return err
-		}
-		return s.InsertEvent(ctx, tx, ev)
-	})
+	return s.deleteVersioned(ctx, "delete app", deleteApp, appExists, ChangedApp, id, version, ev)
 }
 
 // appArgs lists a's columns in the order of appColumns.

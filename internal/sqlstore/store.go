@@ -17,9 +17,9 @@
 // number may stand twice). A fixed query is a Query, rebound once for each
 // flavor when the package starts (SQLite reads $1 as ?1); a query built per
 // call goes through Store.rebind. Times go in through Store.time and come
-// out through a Time or NullTime destination, JSON through encodeJSON and a
-// JSON destination, so that one scan function reads a row of either
-// database, from database/sql or from pgx.
+// out through a Time or NullTime destination, JSON through toJSON and a
+// JSON destination, nullable integers through a NullInt64, so that one scan
+// function reads a row of either database, from database/sql or from pgx.
 //
 // # Adding a table
 //
@@ -30,8 +30,9 @@
 //     one args function and one scan function for the row, and the Store
 //     methods. Writes go through Store.Write (one transaction; the event of
 //     the change inside it, by Store.InsertEvent); a row read to be changed
-//     is read with Store.forUpdate; a change that verification must hear
-//     of calls Store.changed in the same transaction.
+//     is read with the flavor's ForUpdate appended; a change that
+//     verification must hear of calls Store.changed in the same
+//     transaction; a list is read by list and cut by page.
 //  3. Add the methods to tokend.Store (or its own interface) and to the
 //     conformance suite in internal/storetest; both dialects then pass it.
 //

@@ -99,21 +99,30 @@ func NameTaken(cause error) error {
 // same name at once.
 func (s *Store) CreateToken(ctx context.Context, t tokend.Token, ev tokend.Event) error {
 	return s.Write(ctx, func(tx *sql.Tx) error {
-		if err := s.checkLiveName(ctx, tx, t); err != nil {
+		if err := s.putToken(ctx, tx, insertToken, "create token", t); err != nil {
 			return err
-		}
-		args, err := s.tokenArgs(t)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, s.sql(insertToken), args...); err != nil {
-			if s.f.ForeignKey(err) {
-				return appNotFound(err)
-			}
-			return s.Err("create token", err)
 		}
 		return s.InsertEvent(ctx, tx, ev)
 	})
+}
+
+// putToken writes t with q (insertToken or updateToken, which bind the same
+// arguments), after checkLiveName.
+func (s *Store) putToken(ctx context.Context, tx *sql.Tx, q Query, op string, t tokend.Token) error {
+	if err := s.checkLiveName(ctx, tx, t); err != nil {
+		return err
+	}
+	args, err := s.tokenArgs(t)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, s.sql(q), args...); err != nil {
+		if s.f.ForeignKey(err) {
+			return appNotFound(err)
+		}
+		return s.Err(op, err)
+	}
+	return nil
 }
 
 // checkLiveName answers a conflict that names the field when another live
@@ -345,18 +354,8 @@ func (s *Store) UpdateToken(ctx context.Context, id string, fn func(t *tokend.To
 		// The id is the row's identity, and the version is the store's to
 		// keep; whatever fn did to them is undone.
 		t.ID, t.Version = id, version+1
-		if err := s.checkLiveName(ctx, tx, t); err != nil {
+		if err := s.putToken(ctx, tx, updateToken, "update token", t); err != nil {
 			return err
-		}
-		args, err := s.tokenArgs(t)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, s.sql(updateToken), args...); err != nil {
-			if s.f.ForeignKey(err) {
-				return appNotFound(err)
-			}
-			return s.Err("update token", err)
 		}
 		if !bytes.Equal(oldHash, t.SecretHash) {
 			if err := s.retireSecret(ctx, tx, t, oldHash); err != nil {
@@ -400,12 +399,19 @@ func (s *Store) retireSecret(ctx context.Context, tx *sql.Tx, t tokend.Token, ha
 // DeleteToken deletes the token; its retired secrets and usage go by ON
 // DELETE CASCADE. Its events stay: the audit log outlives what it is about.
 func (s *Store) DeleteToken(ctx context.Context, id string, version int64, ev tokend.Event) error {
+	return s.deleteVersioned(ctx, "delete token", deleteToken, tokenExists, ChangedToken, id, version, ev)
+}
+
+// deleteVersioned runs del, a delete of the row id at version (0: any),
+// announces it as a change of kind, and appends ev; a row there at another
+// version is ErrStale (exists reads it).
+func (s *Store) deleteVersioned(ctx context.Context, op string, del, exists Query, kind, id string, version int64, ev tokend.Event) error {
 	return s.Write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.sql(deleteToken), id, version)
-		if err := s.affectedOne(res, err, "delete token"); err != nil {
-			return s.staleIfExists(ctx, tx, tokenExists, id, err)
+		res, err := tx.ExecContext(ctx, s.sql(del), id, version)
+		if err := s.affectedOne(res, err, op); err != nil {
+			return s.staleIfExists(ctx, tx, exists, id, err)
 		}
-		if err := s.changed(ctx, tx, ChangedToken, id); err != nil {
+		if err := s.changed(ctx, tx, kind, id); err != nil {
 			return err
 		}
 		return s.InsertEvent(ctx, tx, ev)

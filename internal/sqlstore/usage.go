@@ -69,27 +69,37 @@ func (s *Store) RecordUsage(ctx context.Context, b tokend.UsageBatch) error {
 	for _, l := range last {
 		ids = append(ids, l.TokenID)
 	}
-	// A deadlock with a change that locks tokens in another order (deleting
-	// an app cascades in the server's order) rolls the whole batch back, so
-	// running it again adds nothing twice.
+	return s.flush(ctx, "record usage", ids, s.f.ForKeyShare, func(exists map[string]bool) []stmt {
+		var stmts []stmt
+		for _, c := range counts {
+			if exists[c.TokenID] {
+				stmts = append(stmts, stmt{addUsage, []any{c.TokenID, s.time(c.Hour), string(c.Code), c.Count}})
+			}
+		}
+		for _, l := range last {
+			if exists[l.TokenID] {
+				stmts = append(stmts, stmt{addUse, []any{l.TokenID, l.Uses, s.time(l.At), l.IP}})
+			}
+		}
+		return stmts
+	})
+}
+
+// flush locks the tokens of ids (with the flavor's lock clause lock, in id
+// order) and runs in the same transaction the statements that build makes
+// for those that exist.
+//
+// A deadlock with a change that locks tokens in another order (deleting an
+// app cascades in the server's order) rolls the whole batch back, so
+// running it again adds nothing twice.
+func (s *Store) flush(ctx context.Context, op string, ids []string, lock string, build func(exists map[string]bool) []stmt) error {
 	return s.retry(func() error {
 		return s.writeConn(ctx, func(conn *sql.Conn, tx *sql.Tx) error {
-			exists, err := s.lockTokens(ctx, tx, "record usage", ids, s.f.ForKeyShare)
+			exists, err := s.lockTokens(ctx, tx, op, ids, lock)
 			if err != nil {
 				return err
 			}
-			var stmts []stmt
-			for _, c := range counts {
-				if exists[c.TokenID] {
-					stmts = append(stmts, stmt{addUsage, []any{c.TokenID, s.time(c.Hour), string(c.Code), c.Count}})
-				}
-			}
-			for _, l := range last {
-				if exists[l.TokenID] {
-					stmts = append(stmts, stmt{addUse, []any{l.TokenID, l.Uses, s.time(l.At), l.IP}})
-				}
-			}
-			return s.execAll(ctx, conn, tx, "record usage", stmts)
+			return s.execAll(ctx, conn, tx, op, build(exists))
 		})
 	})
 }
@@ -199,28 +209,22 @@ func (s *Store) RecordActivity(ctx context.Context, rows []tokend.Activity) erro
 	for _, a := range rows {
 		ids = append(ids, a.TokenID)
 	}
-	return s.retry(func() error {
-		return s.writeConn(ctx, func(conn *sql.Conn, tx *sql.Tx) error {
-			exists, err := s.lockTokens(ctx, tx, "record activity", ids, s.f.ForNoKeyUpdate)
-			if err != nil {
-				return err
+	return s.flush(ctx, "record activity", ids, s.f.ForNoKeyUpdate, func(exists map[string]bool) []stmt {
+		var stmts []stmt
+		for _, a := range rows {
+			if exists[a.TokenID] {
+				stmts = append(stmts, stmt{addActivity, []any{a.TokenID, s.time(a.At), a.IP, string(a.Code), a.Method, a.Path}})
 			}
-			var stmts []stmt
-			for _, a := range rows {
-				if exists[a.TokenID] {
-					stmts = append(stmts, stmt{addActivity, []any{a.TokenID, s.time(a.At), a.IP, string(a.Code), a.Method, a.Path}})
-				}
-			}
-			live := make([]string, 0, len(exists))
-			for id := range exists {
-				live = append(live, id)
-			}
-			slices.Sort(live)
-			for _, id := range live {
-				stmts = append(stmts, stmt{pruneActivity, []any{id, tokend.MaxActivity}})
-			}
-			return s.execAll(ctx, conn, tx, "record activity", stmts)
-		})
+		}
+		live := make([]string, 0, len(exists))
+		for id := range exists {
+			live = append(live, id)
+		}
+		slices.Sort(live)
+		for _, id := range live {
+			stmts = append(stmts, stmt{pruneActivity, []any{id, tokend.MaxActivity}})
+		}
+		return stmts
 	})
 }
 
