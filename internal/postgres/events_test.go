@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"testing"
 	"time"
@@ -27,8 +28,8 @@ func TestEventsReadWaitsForEarlierIDs(t *testing.T) {
 	inserted, release := make(chan struct{}), make(chan struct{})
 	firstDone := make(chan error, 1)
 	go func() {
-		firstDone <- s.write(ctx, func(tx pgx.Tx) error {
-			if err := insertEvent(ctx, tx, event(tokend.ActionAppCreate, "app_first", "")); err != nil {
+		firstDone <- s.Write(ctx, func(tx *sql.Tx) error {
+			if err := s.InsertEvent(ctx, tx, event(tokend.ActionAppCreate, "app_first", "")); err != nil {
 				return err
 			}
 			close(inserted)

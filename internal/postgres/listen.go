@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"io"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/tokend/tokend"
+	"github.com/tokend/tokend/internal/sqlstore"
 )
 
 // invalidationChannel is the NOTIFY channel on which every write that
@@ -22,17 +24,17 @@ const invalidationChannel = "tokend_invalidate"
 
 // What a notification's payload names: "token:<id>" or "app:<id>".
 const (
-	changedToken = "token"
-	changedApp   = "app"
+	changedToken = sqlstore.ChangedToken
+	changedApp   = sqlstore.ChangedApp
 )
 
 // notify announces a change inside the writing transaction. PostgreSQL
 // delivers it to the listeners only when the transaction commits, and not at
 // all when it rolls back, so a listener never hears of a change that did not
 // happen, nor before it can be read.
-func notify(ctx context.Context, tx pgx.Tx, kind, id string) error {
-	_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, invalidationChannel, kind+":"+id)
-	return storeErr("notify", err)
+func notify(ctx context.Context, tx *sql.Tx, kind, id string) error {
+	_, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, invalidationChannel, kind+":"+id)
+	return err
 }
 
 // ListenOptions tune a Listener. The zero value is the default.

@@ -1,8 +1,13 @@
 // Package postgres keeps tokend's apps, tokens, audit events and usage in a
-// PostgreSQL database, through pgx. It implements tokend.Store with the same
-// semantics as package sqlite and passes the storetest conformance suite.
-// Several tokend instances may share one database: migrations take an
-// advisory lock, updates lock the row they read, and usage merges add up.
+// PostgreSQL database, through pgx. It is the PostgreSQL dialect of the SQL
+// core in package sqlstore, which holds every query and runs it through
+// database/sql on this package's pgx pool; this package connects, migrates,
+// says how PostgreSQL spells what differs (flavor.go), and reads the
+// verification cache miss through pgx itself (hot.go). It implements
+// tokend.Store with the same semantics as package sqlite and passes the
+// storetest conformance suite. Several tokend instances may share one
+// database: migrations take an advisory lock, updates lock the row they
+// read, and usage merges add up.
 //
 // It must not log anything, and it never sees a secret: only keyed hashes
 // arrive here, and no error it returns carries a stored value. It holds no
@@ -20,19 +25,14 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"net"
-	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 
 	"github.com/tokend/tokend"
+	"github.com/tokend/tokend/internal/sqlstore"
 )
 
 //go:embed migrations/*.sql
@@ -43,9 +43,11 @@ var migrations embed.FS
 const DefaultConnectTimeout = 5 * time.Second
 
 // Store is a tokend.Store on one PostgreSQL database, through a pool of
-// connections.
+// connections, which the core reaches through database/sql.
 type Store struct {
+	*sqlstore.Store
 	pool *pgxpool.Pool
+	db   *sql.DB // the pool, as database/sql sees it
 }
 
 var _ tokend.Store = (*Store)(nil)
@@ -69,67 +71,19 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
-	s := &Store{pool: pool}
+	db := stdlib.OpenDBFromPool(pool)
+	s := &Store{Store: sqlstore.New(flavor, db, db), pool: pool, db: db}
 	// Before the migrations, which would fail on a read-only database with
 	// a message about a table.
 	if err := s.ping(ctx, "connect"); err != nil {
-		pool.Close()
+		s.Close()
 		return nil, err
 	}
 	if err := s.Migrate(ctx); err != nil {
-		pool.Close()
+		s.Close()
 		return nil, err
 	}
 	return s, nil
-}
-
-// Migrate applies the embedded migrations that the database lacks, holding
-// an advisory lock so that instances starting together apply each migration
-// once. Open calls it; running it again is harmless.
-func (s *Store) Migrate(ctx context.Context) error {
-	db := stdlib.OpenDBFromPool(s.pool)
-	defer db.Close()
-	p, err := migrator(db)
-	if err != nil {
-		return err
-	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("postgres: migrate: %w", err)
-	}
-	return nil
-}
-
-// SchemaVersion answers the version of the newest migration applied to the
-// database and the newest one this build knows.
-func (s *Store) SchemaVersion(ctx context.Context) (current, latest int64, err error) {
-	db := stdlib.OpenDBFromPool(s.pool)
-	defer db.Close()
-	p, err := migrator(db)
-	if err != nil {
-		return 0, 0, err
-	}
-	current, latest, err = p.GetVersions(ctx)
-	if err != nil {
-		return 0, 0, fmt.Errorf("postgres: schema version: %w", err)
-	}
-	return current, latest, nil
-}
-
-func migrator(db *sql.DB) (*goose.Provider, error) {
-	// The sub-FS puts the files at its root, where goose looks. Go migrations
-	// registered globally by other packages must never run against this
-	// database.
-	fsys, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return nil, fmt.Errorf("postgres: migrations: %w", err)
-	}
-	p, err := goose.NewProvider(goose.DialectPostgres, db, fsys,
-		goose.WithDisableGlobalRegistry(true),
-		goose.WithSessionLocker(advisoryLock{}))
-	if err != nil {
-		return nil, fmt.Errorf("postgres: migrations: %w", err)
-	}
-	return p, nil
 }
 
 // migrationLockID keys the advisory lock held while migrating. Advisory
@@ -137,7 +91,9 @@ func migrator(db *sql.DB) (*goose.Provider, error) {
 // each other.
 const migrationLockID int64 = 0x746f6b656e64 // "tokend"
 
-// advisoryLock is a session-level advisory lock that waits in the server
+// advisoryLock is held while migrating, so that instances starting
+// together apply each migration once. It is a session-level advisory lock
+// that waits in the server
 // for its holder to finish, rather than polling: goose's own PostgreSQL
 // locker retries every few seconds, which would make every instance that
 // starts alongside another wait that long.
@@ -161,8 +117,9 @@ func (advisoryLock) SessionUnlock(ctx context.Context, conn *sql.Conn) error {
 
 // Close closes the pool, waiting for connections in use to be returned.
 func (s *Store) Close() error {
+	err := s.db.Close()
 	s.pool.Close()
-	return nil
+	return err
 }
 
 // Ping reports whether the database answers and takes writes, in one
@@ -191,109 +148,4 @@ func (s *Store) ping(ctx context.Context, op string) error {
 		return tokend.Unavailable(fmt.Errorf("postgres: %s: %w: transactions are read-only (default_transaction_read_only is on for this server, database, role or connection)", op, errReadOnly))
 	}
 	return nil
-}
-
-// write runs fn in one transaction and commits when fn returns nil. fn's
-// error is returned unchanged, so that an updater's own error reaches the
-// caller as is.
-func (s *Store) write(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return storeErr("begin", err)
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback(ctx)
-		return err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return storeErr("commit", err)
-	}
-	return nil
-}
-
-// SQLSTATE codes the store tells apart.
-const (
-	sqlUniqueViolation     = "23505"
-	sqlForeignKeyViolation = "23503"
-	sqlSerialization       = "40001"
-	sqlDeadlock            = "40P01"
-	sqlTooManyConnections  = "53300"
-	sqlAdminShutdown       = "57P01"
-	sqlCrashShutdown       = "57P02"
-	sqlCannotConnectNow    = "57P03"
-)
-
-// liveNameIndex is the unique index on the names of live tokens (see the
-// migration); a violation of it is a conflict on the name field.
-const liveNameIndex = "tokens_live_name"
-
-// storeErr translates a driver error into the domain's errors by SQLSTATE
-// and error type, never by message: a uniqueness violation is a conflict, a
-// missing row is not found, a lost or refused connection or a deadline that
-// ran out is an outage worth retrying. Anything else is internal.
-func storeErr(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var te *tokend.Error
-	if errors.As(err, &te) {
-		return err
-	}
-	if errors.Is(err, pgx.ErrNoRows) {
-		return tokend.ErrNotFound
-	}
-	cause := fmt.Errorf("postgres: %s: %w", op, err)
-	if errors.Is(err, context.Canceled) {
-		return cause // the caller gave up; nothing to say about the database
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		// The database did not answer in time: down, or behind a network
-		// that went silent.
-		return tokend.Unavailable(cause)
-	}
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		switch {
-		case pe.Code == sqlUniqueViolation && pe.ConstraintName == liveNameIndex:
-			return nameTaken(cause)
-		case pe.Code == sqlUniqueViolation:
-			return &tokend.Error{Code: tokend.ECodeConflict, Message: "conflicts with an existing record", Cause: cause}
-		case strings.HasPrefix(pe.Code, "08"), // connection exception
-			pe.Code == sqlSerialization, pe.Code == sqlDeadlock,
-			pe.Code == sqlTooManyConnections, pe.Code == sqlAdminShutdown,
-			pe.Code == sqlCrashShutdown, pe.Code == sqlCannotConnectNow:
-			return tokend.Unavailable(cause)
-		}
-		return tokend.Internal(cause)
-	}
-	var ce *pgconn.ConnectError
-	var ne net.Error
-	if errors.As(err, &ce) || errors.As(err, &ne) || pgconn.SafeToRetry(err) || pgconn.Timeout(err) {
-		return tokend.Unavailable(cause)
-	}
-	return tokend.Internal(cause)
-}
-
-// nameTaken is the conflict of a token name with another live token of the
-// same app, naming the field as the SQLite store does.
-func nameTaken(cause error) error {
-	return &tokend.Error{
-		Code:    tokend.ECodeConflict,
-		Message: "another token of this app already has this name",
-		Fields:  []tokend.FieldError{{Field: "name", Message: "is taken by another live token of this app"}},
-		Cause:   cause,
-	}
-}
-
-// retryable reports whether err is a deadlock or serialization failure, after
-// which the server rolled the transaction back and running it again is safe.
-func retryable(err error) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && (pe.Code == sqlDeadlock || pe.Code == sqlSerialization)
-}
-
-// isForeignKey reports whether err is a foreign key violation.
-func isForeignKey(err error) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == sqlForeignKeyViolation
 }

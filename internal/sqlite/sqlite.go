@@ -1,11 +1,12 @@
 // Package sqlite keeps tokend's apps, tokens, audit events and usage in one
-// SQLite database file, through the pure-Go driver modernc.org/sqlite. It
-// implements tokend.Store and passes the storetest conformance suite.
+// SQLite database file, through the pure-Go driver modernc.org/sqlite. It is
+// the SQLite dialect of the SQL core in package sqlstore, which holds every
+// query; this package opens and checks the file, migrates it, and says how
+// SQLite spells what differs (flavor.go). It implements tokend.Store and
+// passes the storetest conformance suite.
 //
 // It must not log anything, and it never sees a secret: only keyed hashes
-// arrive here, and no error it returns carries a stored value. It holds no
-// business rules beyond what the Store contract says; validation, clocks and
-// audit wording belong to the service.
+// arrive here, and no error it returns carries a stored value.
 package sqlite
 
 import (
@@ -19,11 +20,11 @@ import (
 	"runtime"
 	"strings"
 
-	"github.com/pressly/goose/v3"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/tokend/tokend"
+	"github.com/tokend/tokend/internal/sqlstore"
 )
 
 //go:embed migrations/*.sql
@@ -38,6 +39,7 @@ var migrations embed.FS
 // another, can slip in between. Reads use their own pool: in WAL mode they
 // neither wait for nor block the writer.
 type Store struct {
+	*sqlstore.Store
 	w    *sql.DB // the single writer connection
 	r    *sql.DB // read-only connections
 	path string
@@ -74,7 +76,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
 
-	s := &Store{w: w, r: r, path: path}
+	s := &Store{Store: sqlstore.New(flavor, w, r), w: w, r: r, path: path}
 	// The writer connects first: it switches the file to WAL, which is
 	// persistent, before any reader opens it.
 	if err := w.PingContext(ctx); err != nil {
@@ -122,48 +124,6 @@ func dsn(path string, writer bool) string {
 		u = url.URL{Scheme: "file", Opaque: (&url.URL{Path: path}).EscapedPath(), RawQuery: q.Encode()}
 	}
 	return u.String()
-}
-
-// Migrate applies the embedded migrations that the database lacks. Open
-// calls it; running it again is harmless.
-func (s *Store) Migrate(ctx context.Context) error {
-	p, err := s.migrator()
-	if err != nil {
-		return err
-	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("sqlite: migrate: %w", err)
-	}
-	return nil
-}
-
-// SchemaVersion answers the version of the newest migration applied to the
-// database and the newest one this build knows.
-func (s *Store) SchemaVersion(ctx context.Context) (current, latest int64, err error) {
-	p, err := s.migrator()
-	if err != nil {
-		return 0, 0, err
-	}
-	current, latest, err = p.GetVersions(ctx)
-	if err != nil {
-		return 0, 0, fmt.Errorf("sqlite: schema version: %w", err)
-	}
-	return current, latest, nil
-}
-
-func (s *Store) migrator() (*goose.Provider, error) {
-	// The sub-FS puts the files at its root, where goose looks. Go migrations
-	// registered globally by other packages must never run against this
-	// database.
-	fsys, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: migrations: %w", err)
-	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, s.w, fsys, goose.WithDisableGlobalRegistry(true))
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: migrations: %w", err)
-	}
-	return p, nil
 }
 
 // Close closes the database. Pending transactions are rolled back by SQLite.
@@ -265,60 +225,4 @@ func openErr(path string, err error) error {
 		return fmt.Errorf("sqlite: the database %s is read-only (%v): tokend must be able to write it, its -wal and -shm files and its directory; check their owner and mode, immutable flags (lsattr), and that the file system is mounted read-write", path, err)
 	}
 	return fmt.Errorf("sqlite: open %s: %w", path, err)
-}
-
-// write runs fn in one write transaction (BEGIN IMMEDIATE) and commits when
-// fn returns nil. fn's error is returned unchanged, so that an updater's own
-// error reaches the caller as is.
-func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return storeErr("begin", err)
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return storeErr("commit", err)
-	}
-	return nil
-}
-
-// storeErr translates a driver error into the domain's errors by SQLite's
-// extended result code, never by its message: a uniqueness violation is a
-// conflict, a missing row is not found, a lock that stayed busy past the
-// timeout is an outage worth retrying. Anything else is internal.
-func storeErr(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var te *tokend.Error
-	if errors.As(err, &te) {
-		return err
-	}
-	if errors.Is(err, sql.ErrNoRows) {
-		return tokend.ErrNotFound
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("sqlite: %s: %w", op, err)
-	}
-	var se *sqlite.Error
-	if errors.As(err, &se) {
-		switch se.Code() {
-		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
-			return &tokend.Error{Code: tokend.ECodeConflict, Message: "conflicts with an existing record", Cause: fmt.Errorf("sqlite: %s: %w", op, err)}
-		}
-		switch se.Code() & 0xff { // the primary result code
-		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
-			return tokend.Unavailable(fmt.Errorf("sqlite: %s: %w", op, err))
-		}
-	}
-	return tokend.Internal(fmt.Errorf("sqlite: %s: %w", op, err))
-}
-
-// isForeignKey reports whether err is a foreign key violation.
-func isForeignKey(err error) bool {
-	var se *sqlite.Error
-	return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
 }

@@ -1,0 +1,132 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+
+	"github.com/tokend/tokend"
+)
+
+const appColumns = `id, name, token_prefix, permissions, max_token_lifetime, system, created_at, updated_at, version, disable_unused_after`
+
+var (
+	insertApp = Q(`INSERT INTO apps (` + appColumns + `) VALUES (` + placeholders(10) + `)`)
+	appByID   = Q(`SELECT ` + appColumns + ` FROM apps WHERE id = $1`)
+	updateApp = Q(`
+		UPDATE apps
+		SET name = $2, token_prefix = $3, permissions = $4, max_token_lifetime = $5,
+		    system = $6, created_at = $7, updated_at = $8, version = $9,
+		    disable_unused_after = $10
+		WHERE id = $1`)
+	deleteApp = Q(`DELETE FROM apps WHERE id = $1 AND ($2 = 0 OR version = $2)`)
+)
+
+func (s *Store) CreateApp(ctx context.Context, a tokend.App, ev tokend.Event) error {
+	return s.Write(ctx, func(tx *sql.Tx) error {
+		args, err := s.appArgs(a)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.sql(insertApp), args...); err != nil {
+			return s.Err("create app", err)
+		}
+		return s.InsertEvent(ctx, tx, ev)
+	})
+}
+
+func (s *Store) App(ctx context.Context, id string) (tokend.App, error) {
+	return s.scanApp(s.r.QueryRowContext(ctx, s.sql(appByID), id))
+}
+
+// Apps lists apps oldest first, keyed by (created_at, id).
+func (s *Store) Apps(ctx context.Context, f tokend.AppFilter) (tokend.Page[tokend.App], error) {
+	var w where
+	if f.Cursor != "" {
+		at, id, err := tokend.ParseTimeCursor(tokend.CursorApps, f.Cursor)
+		if err != nil {
+			return tokend.Page[tokend.App]{}, err
+		}
+		w.add(`(created_at, id) > (?, ?)`, s.time(at), id)
+	}
+	limit := pageLimit(f.Limit)
+	q := `SELECT ` + appColumns + ` FROM apps` + w.clause() + ` ORDER BY created_at, id LIMIT ` + w.arg(limit+1)
+	items, err := list(ctx, s, s.r, "list apps", s.rebind(q), w.args, s.scanApp)
+	if err != nil {
+		return tokend.Page[tokend.App]{}, err
+	}
+	return page(items, limit, func(last tokend.App) string {
+		return tokend.TimeCursor(tokend.CursorApps, last.CreatedAt, last.ID)
+	}), nil
+}
+
+// UpdateApp locks the row it reads, as UpdateToken does.
+func (s *Store) UpdateApp(ctx context.Context, id string, fn func(a *tokend.App) (tokend.Event, error)) (tokend.App, error) {
+	var a tokend.App
+	err := s.Write(ctx, func(tx *sql.Tx) error {
+		var err error
+		a, err = s.scanApp(tx.QueryRowContext(ctx, s.sql(appByID)+s.f.ForUpdate, id))
+		if err != nil {
+			return err
+		}
+		version := a.Version
+		ev, err := fn(&a)
+		if err != nil {
+			return err
+		}
+		// The id is the row's identity, and the version is the store's to
+		// keep; whatever fn did to them is undone.
+		a.ID, a.Version = id, version+1
+		args, err := s.appArgs(a)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.sql(updateApp), args...); err != nil {
+			return s.Err("update app", err)
+		}
+		if err := s.changed(ctx, tx, ChangedApp, id); err != nil {
+			return err
+		}
+		return s.InsertEvent(ctx, tx, ev)
+	})
+	if err != nil {
+		return tokend.App{}, err
+	}
+	return a, nil
+}
+
+// DeleteApp deletes the app; its tokens, and with them their retired secrets
+// and usage, go by ON DELETE CASCADE. Events stay.
+func (s *Store) DeleteApp(ctx context.Context, id string, version int64, ev tokend.Event) error {
+	return s.deleteVersioned(ctx, "delete app", deleteApp, appExists, ChangedApp, id, version, ev)
+}
+
+// appArgs lists a's columns in the order of appColumns.
+func (s *Store) appArgs(a tokend.App) ([]any, error) {
+	perms, err := toJSON(a.Permissions)
+	if err != nil {
+		return nil, s.internal("app permissions", err)
+	}
+	return []any{
+		a.ID, a.Name, a.TokenPrefix, perms, nullDuration(a.MaxTokenLifetime), a.System,
+		s.time(a.CreatedAt), s.time(a.UpdatedAt), a.Version, nullDuration(a.DisableUnusedAfter),
+	}, nil
+}
+
+func (s *Store) scanApp(sc Row) (tokend.App, error) {
+	var (
+		a                tokend.App
+		perms            JSON
+		lifetime, unused NullInt64
+		created, updated Time
+	)
+	err := sc.Scan(&a.ID, &a.Name, &a.TokenPrefix, &perms, &lifetime, &a.System, &created, &updated, &a.Version, &unused)
+	if err != nil {
+		return tokend.App{}, s.Err("read app", err)
+	}
+	if a.Permissions, err = fromJSON[[]string](perms); err != nil {
+		return tokend.App{}, s.internal("app "+a.ID, err)
+	}
+	a.MaxTokenLifetime, a.DisableUnusedAfter = fromNullDuration(lifetime), fromNullDuration(unused)
+	a.CreatedAt, a.UpdatedAt = created.Time, updated.Time
+	return a, nil
+}

@@ -1,0 +1,116 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/tokend/tokend"
+)
+
+const eventColumns = `id, "time", actor, actor_name, ip, action, app_id, token_id, details`
+
+var insertEvent = Q(`
+	INSERT INTO events ("time", actor, actor_name, ip, action, app_id, token_id, details)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`)
+
+// InsertEvent appends ev inside the caller's transaction, so that a change
+// and its audit record are committed together or not at all. The id is the
+// store's; ev.ID is ignored. The flavor's EventWriteLock comes first (see
+// postgres/events.go for why PostgreSQL needs one).
+func (s *Store) InsertEvent(ctx context.Context, tx *sql.Tx, ev tokend.Event) error {
+	details, err := toJSON(ev.Details)
+	if err != nil {
+		return s.internal("event details", err)
+	}
+	if s.f.EventWriteLock != "" {
+		if _, err := tx.ExecContext(ctx, s.f.EventWriteLock); err != nil {
+			return s.Err("insert event", err)
+		}
+	}
+	_, err = tx.ExecContext(ctx, s.sql(insertEvent),
+		s.time(ev.Time), ev.Actor, ev.ActorName, ev.IP, ev.Action, ev.AppID, ev.TokenID, details)
+	return s.Err("insert event", err)
+}
+
+func (s *Store) AppendEvent(ctx context.Context, ev tokend.Event) error {
+	return s.Write(ctx, func(tx *sql.Tx) error {
+		return s.InsertEvent(ctx, tx, ev)
+	})
+}
+
+// Events lists audit events newest first. Ids grow with every append, and
+// become visible in that order (see the flavor's EventReadLock), so the id
+// alone is the sort key and the cursor, and a later read never finds a new
+// event below an id an earlier one answered.
+func (s *Store) Events(ctx context.Context, f tokend.EventFilter) (tokend.Page[tokend.Event], error) {
+	var w where
+	if f.TokenID != "" {
+		w.add("token_id = ?", f.TokenID)
+	}
+	if f.AppID != "" {
+		w.add("app_id = ?", f.AppID)
+	}
+	if f.Action != "" {
+		w.add("action = ?", f.Action)
+	}
+	if !f.Since.IsZero() {
+		w.add(`"time" >= ?`, s.time(f.Since))
+	}
+	if !f.Until.IsZero() {
+		w.add(`"time" < ?`, s.time(f.Until))
+	}
+	if f.Cursor != "" {
+		id, err := tokend.ParseIDCursor(tokend.CursorEvents, f.Cursor)
+		if err != nil {
+			return tokend.Page[tokend.Event]{}, err
+		}
+		w.add("id < ?", id)
+	}
+	limit := pageLimit(f.Limit)
+	// One more tells whether a next page exists.
+	q := s.rebind(`SELECT ` + eventColumns + ` FROM events` + w.clause() + ` ORDER BY id DESC LIMIT ` + w.arg(limit+1))
+	items, err := s.readEvents(ctx, q, s.listArgs(w.args))
+	if err != nil {
+		return tokend.Page[tokend.Event]{}, err
+	}
+	return page(items, limit, func(last tokend.Event) string { return tokend.IDCursor(tokend.CursorEvents, last.ID) }), nil
+}
+
+// readEvents runs q, holding the flavor's EventReadLock for this read only.
+func (s *Store) readEvents(ctx context.Context, q string, args []any) ([]tokend.Event, error) {
+	if s.f.EventReadLock == "" {
+		return list(ctx, s, s.r, "list events", q, args, s.scanEvent)
+	}
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, s.Err("list events", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, s.f.EventReadLock); err != nil {
+		return nil, s.Err("list events", err)
+	}
+	items, err := list(ctx, s, tx, "list events", q, args, s.scanEvent)
+	if err != nil {
+		return nil, err
+	}
+	return items, s.Err("list events", tx.Commit())
+}
+
+func (s *Store) scanEvent(sc Row) (tokend.Event, error) {
+	var (
+		ev      tokend.Event
+		at      Time
+		details JSON
+	)
+	if err := sc.Scan(&ev.ID, &at, &ev.Actor, &ev.ActorName, &ev.IP, &ev.Action, &ev.AppID, &ev.TokenID, &details); err != nil {
+		return tokend.Event{}, s.Err("read event", err)
+	}
+	ev.Time = at.Time
+	d, err := fromJSON[map[string]any](details)
+	if err != nil {
+		return tokend.Event{}, s.internal(fmt.Sprintf("event %d", ev.ID), err)
+	}
+	ev.Details = d
+	return ev, nil
+}

@@ -1,0 +1,526 @@
+package sqlstore
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+	"time"
+
+	"github.com/tokend/tokend"
+)
+
+// tokenCols are the columns of tokens in the order tokenArgs and ScanToken
+// use. The INSERT and UPDATE statements are spelled from this one list so
+// that a new column cannot be forgotten in one of them.
+var tokenCols = []string{
+	"id", "app_id", "name", "description", "type", "access", "permissions",
+	"expires_at", "allowed_ips", "allowed_origins", "rate_limit", "rate_window",
+	"max_uses", "use_count", "metadata", "status", "masked", "created_at",
+	"created_by", "updated_at", "last_used_at", "last_used_ip", "revoked_at",
+	"previous_secret_expires_at", "version", "secret_hash",
+}
+
+var (
+	tokenColumns = strings.Join(tokenCols, ", ")
+	// tokenColumnsT names the same columns of the table aliased t.
+	tokenColumnsT = "t." + strings.Join(tokenCols, ", t.")
+	insertToken   = Q(`INSERT INTO tokens (` + tokenColumns + `) VALUES (` + placeholders(len(tokenCols)) + `)`)
+	// updateToken binds the same arguments as insertToken: $1 is the id.
+	updateToken = Q(func() string {
+		set := make([]string, 0, len(tokenCols)-1)
+		for i, c := range tokenCols[1:] {
+			set = append(set, fmt.Sprintf("%s = $%d", c, i+2))
+		}
+		return `UPDATE tokens SET ` + strings.Join(set, ", ") + ` WHERE id = $1`
+	}())
+	tokenByID     = Q(`SELECT ` + tokenColumns + ` FROM tokens WHERE id = $1`)
+	tokenExists   = Q(`SELECT 1 FROM tokens WHERE id = $1`)
+	liveNameTaken = Q(`SELECT 1 FROM tokens WHERE app_id = $1 AND name = $2 AND status <> 'revoked' AND id <> $3`)
+
+	// TokenBySecretQuery reads the token whose current secret has the hash
+	// $1, and its app's catalog, for ScanToken with one extra destination
+	// (a JSON). The PostgreSQL dialect runs it through pgx itself: it is
+	// the verification cache miss.
+	TokenBySecretQuery = Q(`
+		SELECT ` + tokenColumnsT + `, a.permissions
+		FROM tokens t JOIN apps a ON a.id = t.app_id
+		WHERE t.secret_hash = $1`)
+	tokenByRetiredSecret = Q(`
+		SELECT ` + tokenColumnsT + `, r.grace_until, a.permissions
+		FROM retired_secrets r JOIN tokens t ON t.id = r.token_id JOIN apps a ON a.id = t.app_id
+		WHERE r.hash = $1`)
+
+	// TakeUseQuery counts one use of token $1 if it has uses left.
+	TakeUseQuery = Q(`
+		UPDATE tokens SET use_count = use_count + 1
+		WHERE id = $1 AND max_uses IS NOT NULL AND use_count < max_uses`)
+
+	endGrace = Q(`
+		UPDATE retired_secrets SET grace_until = $2
+		WHERE token_id = $1 AND grace_until > $2`)
+	insertRetired = Q(`
+		INSERT INTO retired_secrets (hash, token_id, retired_at, grace_until)
+		VALUES ($1, $2, $3, $4)`)
+	deleteToken = Q(`DELETE FROM tokens WHERE id = $1 AND ($2 = 0 OR version = $2)`)
+	appExists   = Q(`SELECT 1 FROM apps WHERE id = $1`)
+)
+
+// placeholders answers "$1, $2, …, $n".
+func placeholders(n int) string {
+	ph := make([]string, n)
+	for i := range ph {
+		ph[i] = fmt.Sprintf("$%d", i+1)
+	}
+	return strings.Join(ph, ", ")
+}
+
+// appNotFound answers a token whose app does not exist.
+func appNotFound(err error) error {
+	return &tokend.Error{Code: tokend.ECodeNotFound, Message: "app not found", Cause: err}
+}
+
+// NameTaken is the conflict of a token name with another live token of the
+// same app. The partial unique index tokens_live_name enforces the rule.
+func NameTaken(cause error) error {
+	return &tokend.Error{
+		Code:    tokend.ECodeConflict,
+		Message: "another token of this app already has this name",
+		Fields:  []tokend.FieldError{{Field: "name", Message: "is taken by another live token of this app"}},
+		Cause:   cause,
+	}
+}
+
+// CreateToken relies on the unique indexes: the partial one on live names
+// answers a conflict naming the field, even when two instances create the
+// same name at once.
+func (s *Store) CreateToken(ctx context.Context, t tokend.Token, ev tokend.Event) error {
+	return s.Write(ctx, func(tx *sql.Tx) error {
+		if err := s.putToken(ctx, tx, insertToken, "create token", t); err != nil {
+			return err
+		}
+		return s.InsertEvent(ctx, tx, ev)
+	})
+}
+
+// putToken writes t with q (insertToken or updateToken, which bind the same
+// arguments), after checkLiveName.
+func (s *Store) putToken(ctx context.Context, tx *sql.Tx, q Query, op string, t tokend.Token) error {
+	if err := s.checkLiveName(ctx, tx, t); err != nil {
+		return err
+	}
+	args, err := s.tokenArgs(t)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, s.sql(q), args...); err != nil {
+		if s.f.ForeignKey(err) {
+			return appNotFound(err)
+		}
+		return s.Err(op, err)
+	}
+	return nil
+}
+
+// checkLiveName answers a conflict that names the field when another live
+// token of t's app has t's name. The partial unique index enforces the rule
+// anyway; asking first only gives the caller a better answer than
+// "conflict" where the database names no index in its error (CheckUnique).
+func (s *Store) checkLiveName(ctx context.Context, tx *sql.Tx, t tokend.Token) error {
+	if !s.f.CheckUnique || t.Status == tokend.StatusRevoked {
+		return nil
+	}
+	var one int
+	err := tx.QueryRowContext(ctx, s.sql(liveNameTaken), t.AppID, t.Name, t.ID).Scan(&one)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
+	case err != nil:
+		return s.Err("check token name", err)
+	}
+	return NameTaken(nil)
+}
+
+func (s *Store) Token(ctx context.Context, id string) (tokend.Token, error) {
+	return s.ScanToken(s.r.QueryRowContext(ctx, s.sql(tokenByID), id))
+}
+
+func (s *Store) TokenBySecret(ctx context.Context, hash []byte) (tokend.Credential, error) {
+	// The app's catalog comes in the same read: it is the ceiling of what
+	// the token is granted at verification.
+	var catalog JSON
+	t, err := s.ScanToken(s.r.QueryRowContext(ctx, s.sql(TokenBySecretQuery), hash), &catalog)
+	if err == nil {
+		return s.Credential(t, catalog)
+	}
+	if !errors.Is(err, tokend.ErrNotFound) {
+		return tokend.Credential{}, err
+	}
+	return s.TokenByRetiredSecret(ctx, hash)
+}
+
+// TokenByRetiredSecret reads the token of a secret replaced by rotation.
+// Checked after the current secrets because verification of those is the
+// hot path.
+func (s *Store) TokenByRetiredSecret(ctx context.Context, hash []byte) (tokend.Credential, error) {
+	var (
+		grace   Time
+		catalog JSON
+	)
+	t, err := s.ScanToken(s.r.QueryRowContext(ctx, s.sql(tokenByRetiredSecret), hash), &grace, &catalog)
+	if err != nil {
+		return tokend.Credential{}, err
+	}
+	c, err := s.Credential(t, catalog)
+	c.Retired, c.GraceUntil = true, grace.Time
+	return c, err
+}
+
+// Credential is t granted at most its app's catalog, as read by
+// TokenBySecretQuery.
+func (s *Store) Credential(t tokend.Token, catalog JSON) (tokend.Credential, error) {
+	perms, err := fromJSON[[]string](catalog)
+	if err != nil {
+		return tokend.Credential{}, s.internal("catalog of app "+t.AppID, err)
+	}
+	return tokend.Credential{Token: t, Catalog: perms}, nil
+}
+
+// tokenWhere adds the conditions of the tokens f selects, its cursor
+// aside.
+func (s *Store) tokenWhere(w *where, f tokend.TokenFilter) error {
+	now := f.Now
+	if now.IsZero() {
+		// A caller that forgot Now still gets today's answer, not one in
+		// which nothing has ever expired.
+		now = time.Now()
+	}
+	if f.AppID != "" {
+		w.add("app_id = ?", f.AppID)
+	}
+	if f.ProductOnly {
+		w.add("app_id <> ?", tokend.SystemAppID)
+	}
+	if f.Type != "" {
+		w.add("type = ?", string(f.Type))
+	}
+	if f.Query != "" {
+		// The name ignores case (SQLite's LIKE for ASCII letters only); =
+		// and the last four characters keep it, as ids and secrets do.
+		cond, args := "name "+s.f.ILike+` ? ESCAPE '\'`, []any{likeContains(f.Query)}
+		id, last4 := tokend.SearchTerms(f.Query)
+		if id != "" {
+			cond, args = cond+" OR id = ?", append(args, id)
+		}
+		if last4 != "" {
+			cond, args = cond+" OR "+s.f.Last4+" = ?", append(args, last4)
+		}
+		w.add("("+cond+")", args...)
+	}
+	if !f.ExpiresBefore.IsZero() {
+		w.add("expires_at < ?", s.time(f.ExpiresBefore))
+	}
+	if f.UnusedFor > 0 {
+		// Spelled as tokens_status_activity indexes it; without a status
+		// every status is named, so that the index still applies.
+		if f.Status == "" {
+			w.add("status IN ('active', 'disabled', 'revoked')")
+		}
+		w.add("coalesce(last_used_at, created_at) <= ?", s.time(now.Add(-time.Duration(f.UnusedFor))))
+	}
+	if f.Status != "" {
+		switch f.Status {
+		case tokend.StatusActive, tokend.StatusDisabled:
+			w.add("status = ? AND (expires_at IS NULL OR expires_at > ?)", string(f.Status), s.time(now))
+		case tokend.StatusRevoked:
+			w.add("status = 'revoked'")
+		case tokend.StatusExpired:
+			w.add("status <> 'revoked' AND expires_at <= ?", s.time(now))
+		default:
+			var p tokend.Problems
+			p.Add("status", "must be one of active, disabled, revoked or expired")
+			return p.Err()
+		}
+	}
+	return nil
+}
+
+// tokenOrder answers the ORDER BY of a sorted list and adds to w the
+// condition that starts a page after key. Tokens without the sort key come
+// last in either order. Names sort by byte, whatever the database's locale.
+func (s *Store) tokenOrder(w *where, sort string, desc bool, key *tokend.TokenKey) string {
+	col, nullable := "created_at", false
+	switch sort {
+	case tokend.TokenSortName:
+		col = "name" + s.f.ByteOrder
+	case tokend.TokenSortExpires:
+		col, nullable = "expires_at", true
+	case tokend.TokenSortLastUsed:
+		col, nullable = "last_used_at", true
+	}
+	dir, op := "ASC", ">"
+	if desc {
+		dir, op = "DESC", "<"
+	}
+	order := col + " " + dir
+	if nullable {
+		order += " NULLS LAST"
+	}
+	order += ", id " + dir
+	if key == nil {
+		return order
+	}
+	var v any = key.Name
+	if sort != tokend.TokenSortName {
+		v = s.time(key.Time)
+	}
+	switch {
+	case key.Null:
+		w.add(col+" IS NULL AND id "+op+" ?", key.ID)
+	case nullable:
+		w.add("(("+col+", id) "+op+" (?, ?) OR "+col+" IS NULL)", v, key.ID)
+	default:
+		w.add("("+col+", id) "+op+" (?, ?)", v, key.ID)
+	}
+	return order
+}
+
+// Tokens lists tokens in f's order (newest first by default), keyed by the
+// sort column and the id.
+func (s *Store) Tokens(ctx context.Context, f tokend.TokenFilter) (tokend.Page[tokend.Token], error) {
+	var w where
+	if err := s.tokenWhere(&w, f); err != nil {
+		return tokend.Page[tokend.Token]{}, err
+	}
+	sort, desc, ok := tokend.TokenOrder(f.Sort, f.Order)
+	if !ok {
+		return tokend.Page[tokend.Token]{}, tokend.ErrBadSort()
+	}
+	var key *tokend.TokenKey
+	if f.Cursor != "" {
+		k, err := tokend.ParseTokenCursor(sort, desc, f.Cursor)
+		if err != nil {
+			return tokend.Page[tokend.Token]{}, err
+		}
+		key = &k
+	}
+	order := s.tokenOrder(&w, sort, desc, key)
+	limit := pageLimit(f.Limit)
+	// One more tells whether a next page exists.
+	q := `SELECT ` + tokenColumns + ` FROM tokens` + w.clause() +
+		` ORDER BY ` + order + ` LIMIT ` + w.arg(limit+1)
+	items, err := list(ctx, s, s.r, "list tokens", s.rebind(q), s.listArgs(w.args), s.scanToken)
+	if err != nil {
+		return tokend.Page[tokend.Token]{}, err
+	}
+	return page(items, limit, func(last tokend.Token) string { return tokend.TokenCursor(sort, desc, last) }), nil
+}
+
+// CountTokens counts what Tokens lists over all its pages.
+func (s *Store) CountTokens(ctx context.Context, f tokend.TokenFilter) (int, error) {
+	var w where
+	if err := s.tokenWhere(&w, f); err != nil {
+		return 0, err
+	}
+	var n int
+	if err := s.r.QueryRowContext(ctx, s.rebind(`SELECT count(*) FROM tokens`+w.clause()), s.listArgs(w.args)...).Scan(&n); err != nil {
+		return 0, s.Err("count tokens", err)
+	}
+	return n, nil
+}
+
+// UpdateToken locks the row it reads (SELECT … FOR UPDATE on PostgreSQL;
+// on SQLite the write transaction holds the write lock from its first
+// read), so an update by another instance or process waits for this one to
+// commit and then reads its result.
+func (s *Store) UpdateToken(ctx context.Context, id string, fn func(t *tokend.Token) (tokend.Event, error)) (tokend.Token, error) {
+	var t tokend.Token
+	err := s.Write(ctx, func(tx *sql.Tx) error {
+		var err error
+		t, err = s.ScanToken(tx.QueryRowContext(ctx, s.sql(tokenByID)+s.f.ForUpdate, id))
+		if err != nil {
+			return err
+		}
+		// fn may overwrite the hash in place; keep our own copy.
+		oldHash := bytes.Clone(t.SecretHash)
+		version := t.Version
+		ev, err := fn(&t)
+		if err != nil {
+			return err
+		}
+		// The id is the row's identity, and the version is the store's to
+		// keep; whatever fn did to them is undone.
+		t.ID, t.Version = id, version+1
+		if err := s.putToken(ctx, tx, updateToken, "update token", t); err != nil {
+			return err
+		}
+		if !bytes.Equal(oldHash, t.SecretHash) {
+			if err := s.retireSecret(ctx, tx, t, oldHash); err != nil {
+				return err
+			}
+		}
+		if err := s.changed(ctx, tx, ChangedToken, id); err != nil {
+			return err
+		}
+		return s.InsertEvent(ctx, tx, ev)
+	})
+	if err != nil {
+		return tokend.Token{}, err
+	}
+	return t, nil
+}
+
+// retireSecret keeps a hash replaced by rotation. It verifies until the
+// token's PreviousSecretExpiresAt; without one, its grace ends at the
+// rotation itself, and a later use is only recognised as an old secret.
+//
+// At most the current secret and the one it replaced verify: every secret
+// retired earlier has its grace ended at this rotation (kept, so that a
+// later use of it is still recognised as an old secret, not an unknown one).
+func (s *Store) retireSecret(ctx context.Context, tx *sql.Tx, t tokend.Token, hash []byte) error {
+	retired := t.UpdatedAt // the service stamps the rotation time here
+	if retired.IsZero() {
+		retired = time.Now()
+	}
+	grace := retired
+	if t.PreviousSecretExpiresAt != nil {
+		grace = *t.PreviousSecretExpiresAt
+	}
+	if _, err := tx.ExecContext(ctx, s.sql(endGrace), t.ID, s.time(retired)); err != nil {
+		return s.Err("retire secret", err)
+	}
+	_, err := tx.ExecContext(ctx, s.sql(insertRetired), hash, t.ID, s.time(retired), s.time(grace))
+	return s.Err("retire secret", err)
+}
+
+// DeleteToken deletes the token; its retired secrets and usage go by ON
+// DELETE CASCADE. Its events stay: the audit log outlives what it is about.
+func (s *Store) DeleteToken(ctx context.Context, id string, version int64, ev tokend.Event) error {
+	return s.deleteVersioned(ctx, "delete token", deleteToken, tokenExists, ChangedToken, id, version, ev)
+}
+
+// deleteVersioned runs del, a delete of the row id at version (0: any),
+// announces it as a change of kind, and appends ev; a row there at another
+// version is ErrStale (exists reads it).
+func (s *Store) deleteVersioned(ctx context.Context, op string, del, exists Query, kind, id string, version int64, ev tokend.Event) error {
+	return s.Write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.sql(del), id, version)
+		if err := s.affectedOne(res, err, op); err != nil {
+			return s.staleIfExists(ctx, tx, exists, id, err)
+		}
+		if err := s.changed(ctx, tx, kind, id); err != nil {
+			return err
+		}
+		return s.InsertEvent(ctx, tx, ev)
+	})
+}
+
+func (s *Store) RevokeAppTokens(ctx context.Context, appID string, at time.Time, ev tokend.Event) (int, error) {
+	var n int64
+	err := s.Write(ctx, func(tx *sql.Tx) error {
+		var one int
+		if err := tx.QueryRowContext(ctx, s.sql(appExists), appID).Scan(&one); err != nil {
+			return s.Err("revoke app tokens", err)
+		}
+		// The rows are locked in id order, the order RecordUsage locks
+		// them in, so that a flush running meanwhile waits instead of
+		// deadlocking with this revocation.
+		res, err := tx.ExecContext(ctx, s.rebind(`
+			UPDATE tokens
+			SET status = 'revoked', revoked_at = $1, updated_at = $1, version = version + 1
+			WHERE id IN (
+				SELECT id FROM tokens WHERE app_id = $2 AND status <> 'revoked'
+				ORDER BY id`+s.f.ForNoKeyUpdate+`)`),
+			s.time(at), appID)
+		if n, err = s.affected(res, err, "revoke app tokens"); err != nil {
+			return err
+		}
+		if err := s.changed(ctx, tx, ChangedApp, appID); err != nil {
+			return err
+		}
+		// The caller's map is theirs; the count goes into a copy.
+		d := maps.Clone(ev.Details)
+		if d == nil {
+			d = map[string]any{}
+		}
+		d["count"] = n
+		ev.Details = d
+		return s.InsertEvent(ctx, tx, ev)
+	})
+	if err != nil {
+		return 0, err
+	}
+	return int(n), nil
+}
+
+// TakeUse counts one use of a token with max_uses in one conditional UPDATE,
+// committed on its own (see each dialect for why that is exact and
+// durable there).
+func (s *Store) TakeUse(ctx context.Context, tokenID string) (bool, error) {
+	res, err := s.w.ExecContext(ctx, s.sql(TakeUseQuery), tokenID)
+	n, err := s.affected(res, err, "take use")
+	return n == 1, err
+}
+
+// tokenArgs lists t's columns in the order of tokenCols.
+func (s *Store) tokenArgs(t tokend.Token) ([]any, error) {
+	var j jsonCodec
+	perms, ips := j.encode(t.Permissions), j.encode(t.AllowedIPs)
+	origins, meta := j.encode(t.AllowedOrigins), j.encode(t.Metadata)
+	if j.err != nil {
+		return nil, s.internal("token "+t.ID, j.err)
+	}
+	var limit, window any
+	if t.RateLimit != nil {
+		limit, window = int64(t.RateLimit.Limit), int64(t.RateLimit.Window)
+	}
+	return []any{
+		t.ID, t.AppID, t.Name, t.Description, string(t.Type), string(t.Access), perms,
+		s.nullTime(t.ExpiresAt), ips, origins, limit, window,
+		nullInt64(t.MaxUses), t.UseCount, meta, string(t.Status), t.Masked, s.time(t.CreatedAt),
+		t.CreatedBy, s.time(t.UpdatedAt), s.nullTime(t.LastUsedAt), t.LastUsedIP, s.nullTime(t.RevokedAt),
+		s.nullTime(t.PreviousSecretExpiresAt), t.Version, t.SecretHash,
+	}, nil
+}
+
+func (s *Store) scanToken(sc Row) (tokend.Token, error) { return s.ScanToken(sc) }
+
+// ScanToken reads the columns of tokenCols, then any extra ones into extra.
+func (s *Store) ScanToken(sc Row, extra ...any) (tokend.Token, error) {
+	var (
+		t                                  tokend.Token
+		typ, access, status                string
+		perms, ips, origins, meta          JSON
+		expires, lastUsed, revoked, prevEx NullTime
+		limit, window, maxUses             NullInt64
+		created, updated                   Time
+	)
+	dest := []any{
+		&t.ID, &t.AppID, &t.Name, &t.Description, &typ, &access, &perms,
+		&expires, &ips, &origins, &limit, &window,
+		&maxUses, &t.UseCount, &meta, &status, &t.Masked, &created,
+		&t.CreatedBy, &updated, &lastUsed, &t.LastUsedIP, &revoked,
+		&prevEx, &t.Version, &t.SecretHash,
+	}
+	if err := sc.Scan(append(dest, extra...)...); err != nil {
+		return tokend.Token{}, s.Err("read token", err)
+	}
+	t.Type, t.Access, t.Status = tokend.TokenType(typ), tokend.Access(access), tokend.Status(status)
+	t.ExpiresAt, t.LastUsedAt = expires.Ptr(), lastUsed.Ptr()
+	t.RevokedAt, t.PreviousSecretExpiresAt = revoked.Ptr(), prevEx.Ptr()
+	t.CreatedAt, t.UpdatedAt = created.Time, updated.Time
+	t.MaxUses = maxUses.Ptr()
+	if limit.Valid {
+		t.RateLimit = &tokend.RateLimit{Limit: int(limit.Int64), Window: tokend.Duration(window.Int64)}
+	}
+	var j jsonCodec
+	t.Permissions, t.AllowedIPs = decode[[]string](&j, perms), decode[[]string](&j, ips)
+	t.AllowedOrigins, t.Metadata = decode[[]string](&j, origins), decode[map[string]any](&j, meta)
+	if j.err != nil {
+		return tokend.Token{}, s.internal("token "+t.ID, j.err)
+	}
+	return t, nil
+}
