@@ -20,6 +20,8 @@ const (
 	MaxListLen        = 100 // IP ranges, origins, permissions
 	MaxMetadataBytes  = 4096
 	MaxPermissionLen  = 100
+	MaxOwnerIDLen     = 128 // bytes, all visible ASCII
+	MaxOwnerNameLen   = 200 // characters
 )
 
 // TokenInput is what creating a token takes.
@@ -190,6 +192,40 @@ func CheckName(p *Problems, field, name string) {
 	default:
 		CheckText(p, field, name, LineText)
 	}
+}
+
+// ValidOwnerID reports whether s is an owner id: 1 to MaxOwnerIDLen
+// visible ASCII characters (0x21-0x7E). It goes into HTTP headers
+// (X-Token-Owner), URL paths and logs as is, so nothing else is taken: no
+// space, no control, nothing beyond ASCII.
+func ValidOwnerID(s string) bool {
+	if len(s) == 0 || len(s) > MaxOwnerIDLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// CheckOwnerID checks a token's owner id; "" (no owner) passes.
+func CheckOwnerID(p *Problems, field, id string) {
+	if id != "" && !ValidOwnerID(id) {
+		p.Add(field, "must be 1 to %d visible ASCII characters (letters, digits, punctuation; no spaces)", MaxOwnerIDLen)
+	}
+}
+
+// CheckOwnerName checks how an owner is shown: one line of printable text
+// (CheckText's LineText rule) of at most MaxOwnerNameLen characters; ""
+// passes.
+func CheckOwnerName(p *Problems, field, name string) {
+	if n := utf8.RuneCountInString(name); n > MaxOwnerNameLen {
+		p.Add(field, "must be at most %d characters (it has %d)", MaxOwnerNameLen, n)
+		return
+	}
+	CheckText(p, field, name, LineText)
 }
 
 // CheckDescription checks a description (CheckText's ProseText rule).

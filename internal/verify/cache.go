@@ -116,12 +116,14 @@ func newEntry(c tokend.Credential, st *tokenState, gen uint64, now int64) *entry
 	ent.token = &tokend.VerifiedToken{
 		ID:          t.ID,
 		AppID:       t.AppID,
+		OwnerID:     t.OwnerID,
 		Name:        t.Name,
 		Type:        t.Type,
 		Access:      t.Access,
 		Permissions: ent.permissions,
 		ExpiresAt:   exp,
 		Metadata:    t.Metadata,
+		Scope:       t.Scope,
 	}
 	ent.size = ent.estimateSize()
 	return ent
@@ -177,7 +179,13 @@ func (ent *entry) estimateSize() int64 {
 	}
 	if t := ent.token; t != nil {
 		n += int64(unsafe.Sizeof(*t))
-		n += int64(len(t.ID) + len(t.AppID) + len(t.Name) + len(t.Type) + len(t.Access))
+		n += int64(len(t.ID) + len(t.AppID) + len(t.OwnerID) + len(t.Name) + len(t.Type) + len(t.Access))
+		if sc := t.Scope; sc != nil {
+			n += int64(unsafe.Sizeof(*sc)) + int64(len(sc.OwnerID)) + int64(cap(sc.AppIDs))*stringHeader
+			for _, id := range sc.AppIDs {
+				n += int64(len(id))
+			}
+		}
 		if t.ExpiresAt != nil {
 			n += int64(unsafe.Sizeof(*t.ExpiresAt))
 		}
