@@ -366,17 +366,7 @@ func appRevokeAllCmd(e env, f *apiFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if f.json {
-				return printJSON(e.stdout, struct {
-					Revoked int `json:"revoked"`
-				}{n})
-			}
-			noun := "tokens"
-			if n == 1 {
-				noun = "token"
-			}
-			fmt.Fprintf(e.stdout, "Revoked %d %s of app %s.\n", n, noun, args[0])
-			return nil
+			return printRevoked(e, f, n, "app "+args[0])
 		},
 	}
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
@@ -404,21 +394,27 @@ func appRevokeOwnerCmd(e env, f *apiFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if f.json {
-				return printJSON(e.stdout, struct {
-					Revoked int `json:"revoked"`
-				}{n})
-			}
-			noun := "tokens"
-			if n == 1 {
-				noun = "token"
-			}
-			fmt.Fprintf(e.stdout, "Revoked %d %s of owner %q in app %s.\n", n, noun, args[1], args[0])
-			return nil
+			return printRevoked(e, f, n, fmt.Sprintf("owner %q in app %s", args[1], args[0]))
 		},
 	}
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
 	return cmd
+}
+
+// printRevoked tells how many tokens of what a revoke-all revoked, or
+// prints the API's answer with --json.
+func printRevoked(e env, f *apiFlags, n int, of string) error {
+	if f.json {
+		return printJSON(e.stdout, struct {
+			Revoked int `json:"revoked"`
+		}{n})
+	}
+	noun := "tokens"
+	if n == 1 {
+		noun = "token"
+	}
+	fmt.Fprintf(e.stdout, "Revoked %d %s of %s.\n", n, noun, of)
+	return nil
 }
 
 // fmtMaxPerOwner shows an app's cap on an owner's live tokens.
