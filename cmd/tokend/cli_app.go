@@ -180,7 +180,7 @@ func printApp(w io.Writer, asJSON bool, a tokend.App) error {
 		{"permissions", fmtList(a.Permissions)},
 		{"max token lifetime", fmtLifetime(a.MaxTokenLifetime)},
 		{"disable unused", fmtUnusedPolicy(a.DisableUnusedAfter)},
-		{"max tokens per owner", fmtMaxPerOwner(a.MaxTokensPerOwner)},
+		{"tokens per owner", fmtMaxPerOwner(a.MaxTokensPerOwner)},
 		{"owner rate limit", fmtRateLimit(a.OwnerRateLimit)},
 	}
 	if a.System {
@@ -422,7 +422,7 @@ func fmtMaxPerOwner(n *int) string {
 	if n == nil {
 		return "unlimited"
 	}
-	return strconv.Itoa(*n) + " live tokens"
+	return "at most " + strconv.Itoa(*n) + " live"
 }
 
 // fmtRateLimit shows a rate limit, "-" for none.
