@@ -33,6 +33,24 @@ var (
 	ErrStale = &Error{Code: ECodePreconditionFailed, Message: "the resource was changed since it was read; fetch it again"}
 )
 
+// ErrOwnerLimit is the refusal of a token for an owner who already holds
+// max live tokens of the app (App.MaxTokensPerOwner). It is a conflict
+// (ErrConflict matches it): the request is valid, the owner's tokens are
+// in the way.
+func ErrOwnerLimit(max int) *Error {
+	return &Error{
+		Code:    ECodeConflict,
+		Message: fmt.Sprintf("this owner already has %d live tokens of this application, its max_tokens_per_owner; revoke one first", max),
+		Fields:  []FieldError{{Field: "owner_id", Message: fmt.Sprintf("holds the most live tokens the application allows per owner (%d)", max)}},
+	}
+}
+
+// IsOwnerLimit reports whether err is an ErrOwnerLimit refusal.
+func IsOwnerLimit(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == ECodeConflict && len(e.Fields) == 1 && e.Fields[0].Field == "owner_id"
+}
+
 // FieldError is one problem with one field of a request.
 type FieldError struct {
 	Field   string `json:"field" example:"name"`

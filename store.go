@@ -24,7 +24,13 @@ type Store interface {
 	DeleteApp(ctx context.Context, id string, version int64, ev Event) error
 
 	// CreateToken stores a new token; ErrConflict when another live token of
-	// the app has the same name or the secret hash exists.
+	// the app and owner has the same name or the secret hash exists. A
+	// token with an owner (OwnerID not "") whose app has a
+	// MaxTokensPerOwner is refused with ErrOwnerLimit (an ErrConflict) when
+	// the owner already holds that many live tokens of the app (not
+	// revoked, not expired at the token's CreatedAt): the count and the
+	// insert are one transaction, so that concurrent creates, on any number
+	// of instances, never exceed the limit.
 	CreateToken(ctx context.Context, t Token, ev Event) error
 	Token(ctx context.Context, id string) (Token, error)
 	// TokenBySecret finds the token whose current or retired secret has this
@@ -46,6 +52,11 @@ type Store interface {
 	// RevokeAppTokens revokes every token of the app that is not revoked yet
 	// and answers how many it revoked. ev is recorded once.
 	RevokeAppTokens(ctx context.Context, appID string, at time.Time, ev Event) (int, error)
+	// RevokeOwnerTokens revokes every token of one owner of the app that is
+	// not revoked yet, in one transaction, and answers how many it revoked
+	// (0 when the owner has none; ErrNotFound when the app does not exist
+	// or ownerID is ""). ev is recorded once, with the count.
+	RevokeOwnerTokens(ctx context.Context, appID, ownerID string, at time.Time, ev Event) (int, error)
 
 	AppendEvent(ctx context.Context, ev Event) error
 	// Events lists events newest first, by id. Ids grow with every append
@@ -100,6 +111,16 @@ type Credential struct {
 	// Catalog is the permission catalog of the token's app as stored with
 	// the token: the ceiling of what verification grants (see Allows).
 	Catalog []string
+	// OwnerRateLimit is the app's limit shared by all tokens of one owner
+	// (App.OwnerRateLimit), read with the token; nil for none.
+	OwnerRateLimit *RateLimit
+}
+
+// OwnerRateKey names the rate limit shared by the tokens of one owner of an
+// app where a limiter keys limits by token id (SharedLimiter): no token id
+// holds "|", so the two never meet.
+func OwnerRateKey(appID, ownerID string) string {
+	return "owner|" + appID + "|" + ownerID
 }
 
 // Page is one page of a keyset-paginated list. NextCursor is empty on the
@@ -117,9 +138,11 @@ const (
 
 // TokenFilter selects tokens, newest first unless Sort says otherwise.
 type TokenFilter struct {
-	AppID  string
-	Status Status // "" for any; StatusExpired and StatusActive consider Now
-	Type   TokenType
+	AppID string
+	// OwnerID, when set, keeps only the tokens of this owner.
+	OwnerID string
+	Status  Status // "" for any; StatusExpired and StatusActive consider Now
+	Type    TokenType
 	// Query is a case-insensitive substring of the name. It also finds a
 	// token by id when it is one (tok_…, exact), and, when it is 4 base62
 	// characters, the tokens whose masked secret ends with them (exact

@@ -82,8 +82,13 @@ const DefaultPrefix = "tkd"
 // Token is an API token as tokend keeps it. The secret itself is never part
 // of it: only its keyed hash.
 type Token struct {
-	ID             string         `json:"id" doc:"Public, stable reference; survives rotation; safe to log." example:"tok_4Lx0u1ZbT5uJ9mYtq2c3Qe"`
-	AppID          string         `json:"app_id" doc:"The application the token belongs to."`
+	ID    string `json:"id" doc:"Public, stable reference; survives rotation; safe to log." example:"tok_4Lx0u1ZbT5uJ9mYtq2c3Qe"`
+	AppID string `json:"app_id" doc:"The application the token belongs to."`
+	// OwnerID is the product's own customer or account the token belongs
+	// to (opaque to tokend); "" for none. It never changes after creation.
+	OwnerID string `json:"owner_id" maxLength:"128" doc:"The product's customer or account the token belongs to: 1 to 128 visible ASCII characters; empty for none. Fixed at creation." example:"acct_1234"`
+	// OwnerName is how the owner is shown; "" for none.
+	OwnerName      string         `json:"owner_name" maxLength:"200" doc:"How the owner is shown: up to 200 characters of one line; empty for none."`
 	Name           string         `json:"name"`
 	Description    string         `json:"description"`
 	Type           TokenType      `json:"type" enum:"standard,plugin"`
@@ -108,6 +113,10 @@ type Token struct {
 	// replaced by the last rotation; null when there was none.
 	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at"`
 	Version                 int64      `json:"version" doc:"Increases on every change; the ETag of the token."`
+	// Scope restricts an admin token (of the system app) to one owner and,
+	// optionally, some applications; nil for an unrestricted admin token.
+	// Tokens of product apps never have one.
+	Scope *AdminScope `json:"scope,omitempty" doc:"Admin tokens only: the owner (and applications) the token may act on; absent for an unrestricted admin token."`
 
 	// SecretHash is HMAC-SHA256(pepper, secret). Never serialised.
 	SecretHash []byte `json:"-"`
@@ -120,6 +129,13 @@ func (t Token) StatusAt(now time.Time) Status {
 		return StatusExpired
 	}
 	return t.Status
+}
+
+// AdminScope restricts an admin token to the tokens of one owner, and, when
+// AppIDs is not empty, to those applications.
+type AdminScope struct {
+	OwnerID string   `json:"owner_id" minLength:"1" maxLength:"128" doc:"The owner whose tokens the admin token may manage."`
+	AppIDs  []string `json:"app_ids,omitempty" maxItems:"100" doc:"The applications it may act on; empty for all of the owner's."`
 }
 
 // RateLimit allows Limit successful verifications per Window.
@@ -141,10 +157,16 @@ type App struct {
 	// disables its active tokens not used (nor created, enabled or edited)
 	// for this long. nil for no policy.
 	DisableUnusedAfter *Duration `json:"disable_unused_after" nullable:"true" doc:"Active tokens not used for this long (never used: since creation) are disabled by tokend; null for never."`
-	System             bool      `json:"system" doc:"True for the built-in app that holds admin tokens."`
-	CreatedAt          time.Time `json:"created_at"`
-	UpdatedAt          time.Time `json:"updated_at"`
-	Version            int64     `json:"version"`
+	// MaxTokensPerOwner caps the live (not revoked, not expired) tokens one
+	// owner may hold in the app; nil for no cap.
+	MaxTokensPerOwner *int `json:"max_tokens_per_owner" nullable:"true" minimum:"1" maximum:"1000000" doc:"Most live (not revoked, not expired) tokens one owner may hold in this app; null for no limit."`
+	// OwnerRateLimit is one limit shared by all tokens of one owner of the
+	// app, checked after each token's own; nil for none.
+	OwnerRateLimit *RateLimit `json:"owner_rate_limit" doc:"One rate limit shared by all tokens of one owner of this app; null for none."`
+	System         bool       `json:"system" doc:"True for the built-in app that holds admin tokens."`
+	CreatedAt      time.Time  `json:"created_at"`
+	UpdatedAt      time.Time  `json:"updated_at"`
+	Version        int64      `json:"version"`
 }
 
 // Duration is a time.Duration that reads and writes as text ("90s", "1h",
@@ -257,6 +279,7 @@ const (
 	ActionAppUpdate       = "app.update"
 	ActionAppDelete       = "app.delete"
 	ActionAppRevokeAll    = "app.revoke_all"
+	ActionOwnerRevokeAll  = "owner.revoke_all" // every token of one owner of an app
 	ActionTokenCreate     = "token.create"
 	ActionTokenUpdate     = "token.update"
 	ActionTokenDisable    = "token.disable"

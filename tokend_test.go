@@ -211,3 +211,35 @@ func TestErrorCodeStatusRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestOwnerValidation(t *testing.T) {
+	for _, id := range []string{"a", "acct_42", `!"#$%&'()*+,-./:;<=>?@[\]^_{|}~`, strings.Repeat("x", 128)} {
+		if !tokend.ValidOwnerID(id) {
+			t.Errorf("ValidOwnerID(%q) = false, want true", id)
+		}
+	}
+	for _, id := range []string{"", " ", "a b", "a\x00b", "a\tb", "a\x7fb", "é", "a\xffb", "\u202eabc", strings.Repeat("x", 129)} {
+		if tokend.ValidOwnerID(id) {
+			t.Errorf("ValidOwnerID(%q) = true, want false", id)
+		}
+		var p tokend.Problems
+		tokend.CheckOwnerID(&p, "owner_id", id)
+		if (id == "") != (len(p) == 0) {
+			t.Errorf("CheckOwnerID(%q) problems %v", id, p)
+		}
+	}
+	for _, name := range []string{"", "Zoë O'Brien", "עברית 🚀 50%_", strings.Repeat("é", 200)} {
+		var p tokend.Problems
+		tokend.CheckOwnerName(&p, "owner_name", name)
+		if len(p) != 0 {
+			t.Errorf("CheckOwnerName(%q): %v, want none", name, p)
+		}
+	}
+	for _, name := range []string{"a\x00b", "line\nbreak", "\u202eevil", "bad\xffutf8", "zero\u200bwidth", strings.Repeat("é", 201)} {
+		var p tokend.Problems
+		tokend.CheckOwnerName(&p, "owner_name", name)
+		if len(p) != 1 || p[0].Field != "owner_name" {
+			t.Errorf("CheckOwnerName(%q): %v, want one problem", name, p)
+		}
+	}
+}

@@ -97,12 +97,16 @@ type VerifyResult struct {
 type VerifiedToken struct {
 	ID          string         `json:"id"`
 	AppID       string         `json:"app_id"`
+	OwnerID     string         `json:"owner_id,omitempty" doc:"The owner of the token; absent when it has none."`
 	Name        string         `json:"name"`
 	Type        TokenType      `json:"type"`
 	Access      Access         `json:"access"`
 	Permissions []string       `json:"permissions,omitempty"`
 	ExpiresAt   *time.Time     `json:"expires_at,omitempty"`
 	Metadata    map[string]any `json:"metadata,omitempty"`
+	// Scope is an admin token's scope (Token.Scope), for the management
+	// API that authenticates with it; never part of a verification answer.
+	Scope *AdminScope `json:"-"`
 }
 
 // RateLimitState reports a token's rate limit after this verification.

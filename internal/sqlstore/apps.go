@@ -7,16 +7,16 @@ import (
 	"github.com/tokend/tokend"
 )
 
-const appColumns = `id, name, token_prefix, permissions, max_token_lifetime, system, created_at, updated_at, version, disable_unused_after`
+const appColumns = `id, name, token_prefix, permissions, max_token_lifetime, system, created_at, updated_at, version, disable_unused_after, max_tokens_per_owner, owner_rate_limit`
 
 var (
-	insertApp = Q(`INSERT INTO apps (` + appColumns + `) VALUES (` + placeholders(10) + `)`)
+	insertApp = Q(`INSERT INTO apps (` + appColumns + `) VALUES (` + placeholders(12) + `)`)
 	appByID   = Q(`SELECT ` + appColumns + ` FROM apps WHERE id = $1`)
 	updateApp = Q(`
 		UPDATE apps
 		SET name = $2, token_prefix = $3, permissions = $4, max_token_lifetime = $5,
 		    system = $6, created_at = $7, updated_at = $8, version = $9,
-		    disable_unused_after = $10
+		    disable_unused_after = $10, max_tokens_per_owner = $11, owner_rate_limit = $12
 		WHERE id = $1`)
 	deleteApp = Q(`DELETE FROM apps WHERE id = $1 AND ($2 = 0 OR version = $2)`)
 )
@@ -102,29 +102,47 @@ func (s *Store) DeleteApp(ctx context.Context, id string, version int64, ev toke
 
 // appArgs lists a's columns in the order of appColumns.
 func (s *Store) appArgs(a tokend.App) ([]any, error) {
-	perms, err := toJSON(a.Permissions)
-	if err != nil {
-		return nil, s.internal("app permissions", err)
+	var j jsonCodec
+	perms := j.encode(a.Permissions)
+	var maxOwner, ownerLimit any // NULL: none
+	if a.MaxTokensPerOwner != nil {
+		maxOwner = int64(*a.MaxTokensPerOwner)
+	}
+	if a.OwnerRateLimit != nil {
+		ownerLimit = j.encode(a.OwnerRateLimit)
+	}
+	if j.err != nil {
+		return nil, s.internal("app "+a.ID, j.err)
 	}
 	return []any{
 		a.ID, a.Name, a.TokenPrefix, perms, nullDuration(a.MaxTokenLifetime), a.System,
 		s.time(a.CreatedAt), s.time(a.UpdatedAt), a.Version, nullDuration(a.DisableUnusedAfter),
+		maxOwner, ownerLimit,
 	}, nil
 }
 
 func (s *Store) scanApp(sc Row) (tokend.App, error) {
 	var (
-		a                tokend.App
-		perms            JSON
-		lifetime, unused NullInt64
-		created, updated Time
+		a                          tokend.App
+		perms, ownerLimit          JSON
+		lifetime, unused, maxOwner NullInt64
+		created, updated           Time
 	)
-	err := sc.Scan(&a.ID, &a.Name, &a.TokenPrefix, &perms, &lifetime, &a.System, &created, &updated, &a.Version, &unused)
+	err := sc.Scan(&a.ID, &a.Name, &a.TokenPrefix, &perms, &lifetime, &a.System, &created, &updated, &a.Version, &unused, &maxOwner, &ownerLimit)
 	if err != nil {
 		return tokend.App{}, s.Err("read app", err)
 	}
-	if a.Permissions, err = fromJSON[[]string](perms); err != nil {
-		return tokend.App{}, s.internal("app "+a.ID, err)
+	var j jsonCodec
+	a.Permissions = decode[[]string](&j, perms)
+	if ownerLimit != nil { // NULL: none
+		a.OwnerRateLimit = decode[*tokend.RateLimit](&j, ownerLimit)
+	}
+	if j.err != nil {
+		return tokend.App{}, s.internal("app "+a.ID, j.err)
+	}
+	if maxOwner.Valid {
+		n := int(maxOwner.Int64)
+		a.MaxTokensPerOwner = &n
 	}
 	a.MaxTokenLifetime, a.DisableUnusedAfter = fromNullDuration(lifetime), fromNullDuration(unused)
 	a.CreatedAt, a.UpdatedAt = created.Time, updated.Time

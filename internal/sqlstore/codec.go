@@ -82,12 +82,16 @@ func (t *Time) Scan(src any) error {
 
 // JSON is a scan destination for a JSON column: TEXT (SQLite) or jsonb
 // (PostgreSQL). It keeps a copy of the text: the driver's bytes are valid
-// only until the row is closed, which QueryRow does before answering.
+// only until the row is closed, which QueryRow does before answering. NULL
+// (a nullable column such as tokens.scope) reads as nil, from database/sql
+// and from pgx alike; a column that is never NULL then fails to decode.
 type JSON []byte
 
 // Scan implements sql.Scanner.
 func (j *JSON) Scan(src any) error {
 	switch v := src.(type) {
+	case nil:
+		*j = nil
 	case string:
 		*j = JSON(v)
 	case []byte:
@@ -98,8 +102,13 @@ func (j *JSON) Scan(src any) error {
 	return nil
 }
 
-// ScanBytes lets pgx hand over a jsonb value without an interface value.
+// ScanBytes lets pgx hand over a jsonb value without an interface value
+// (nil for NULL).
 func (j *JSON) ScanBytes(v []byte) error {
+	if v == nil {
+		*j = nil
+		return nil
+	}
 	*j = append((*j)[:0], v...)
 	return nil
 }

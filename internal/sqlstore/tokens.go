@@ -21,7 +21,8 @@ var tokenCols = []string{
 	"expires_at", "allowed_ips", "allowed_origins", "rate_limit", "rate_window",
 	"max_uses", "use_count", "metadata", "status", "masked", "created_at",
 	"created_by", "updated_at", "last_used_at", "last_used_ip", "revoked_at",
-	"previous_secret_expires_at", "version", "secret_hash",
+	"previous_secret_expires_at", "version", "secret_hash", "owner_id",
+	"owner_name", "scope",
 }
 
 var (
@@ -39,18 +40,18 @@ var (
 	}())
 	tokenByID     = Q(`SELECT ` + tokenColumns + ` FROM tokens WHERE id = $1`)
 	tokenExists   = Q(`SELECT 1 FROM tokens WHERE id = $1`)
-	liveNameTaken = Q(`SELECT 1 FROM tokens WHERE app_id = $1 AND name = $2 AND status <> 'revoked' AND id <> $3`)
+	liveNameTaken = Q(`SELECT 1 FROM tokens WHERE app_id = $1 AND owner_id = $2 AND name = $3 AND status <> 'revoked' AND id <> $4`)
 
 	// TokenBySecretQuery reads the token whose current secret has the hash
-	// $1, and its app's catalog, for ScanToken with one extra destination
-	// (a JSON). The PostgreSQL dialect runs it through pgx itself: it is
-	// the verification cache miss.
+	// $1, and its app's catalog and owner rate limit, for ScanToken with
+	// two extra destinations (JSON, JSON). The PostgreSQL dialect runs it
+	// through pgx itself: it is the verification cache miss.
 	TokenBySecretQuery = Q(`
-		SELECT ` + tokenColumnsT + `, a.permissions
+		SELECT ` + tokenColumnsT + `, a.permissions, a.owner_rate_limit
 		FROM tokens t JOIN apps a ON a.id = t.app_id
 		WHERE t.secret_hash = $1`)
 	tokenByRetiredSecret = Q(`
-		SELECT ` + tokenColumnsT + `, r.grace_until, a.permissions
+		SELECT ` + tokenColumnsT + `, r.grace_until, a.permissions, a.owner_rate_limit
 		FROM retired_secrets r JOIN tokens t ON t.id = r.token_id JOIN apps a ON a.id = t.app_id
 		WHERE r.hash = $1`)
 
@@ -67,6 +68,14 @@ var (
 		VALUES ($1, $2, $3, $4)`)
 	deleteToken = Q(`DELETE FROM tokens WHERE id = $1 AND ($2 = 0 OR version = $2)`)
 	appExists   = Q(`SELECT 1 FROM apps WHERE id = $1`)
+
+	appOwnerLimit = Q(`SELECT max_tokens_per_owner FROM apps WHERE id = $1`)
+	// ownerLiveTokens counts an owner's live tokens at $3, reading
+	// tokens_live_name (app_id, owner_id, name; status <> 'revoked').
+	ownerLiveTokens = Q(`
+		SELECT count(*) FROM tokens
+		WHERE app_id = $1 AND owner_id = $2 AND status <> 'revoked'
+		  AND (expires_at IS NULL OR expires_at > $3)`)
 )
 
 // placeholders answers "$1, $2, …, $n".
@@ -84,26 +93,62 @@ func appNotFound(err error) error {
 }
 
 // NameTaken is the conflict of a token name with another live token of the
-// same app. The partial unique index tokens_live_name enforces the rule.
+// same app and owner. The partial unique index tokens_live_name enforces
+// the rule.
 func NameTaken(cause error) error {
 	return &tokend.Error{
 		Code:    tokend.ECodeConflict,
-		Message: "another token of this app already has this name",
-		Fields:  []tokend.FieldError{{Field: "name", Message: "is taken by another live token of this app"}},
+		Message: "another token of this app (and owner) already has this name",
+		Fields:  []tokend.FieldError{{Field: "name", Message: "is taken by another live token of this app (and owner)"}},
 		Cause:   cause,
 	}
 }
 
 // CreateToken relies on the unique indexes: the partial one on live names
 // answers a conflict naming the field, even when two instances create the
-// same name at once.
+// same name at once. A token with an owner is first counted against its
+// app's max_tokens_per_owner (checkOwnerLimit), in the same transaction.
 func (s *Store) CreateToken(ctx context.Context, t tokend.Token, ev tokend.Event) error {
 	return s.Write(ctx, func(tx *sql.Tx) error {
+		if err := s.checkOwnerLimit(ctx, tx, t); err != nil {
+			return err
+		}
 		if err := s.putToken(ctx, tx, insertToken, "create token", t); err != nil {
 			return err
 		}
 		return s.InsertEvent(ctx, tx, ev)
 	})
+}
+
+// checkOwnerLimit refuses t when its owner already holds its app's
+// max_tokens_per_owner live tokens (not revoked, not expired at
+// t.CreatedAt). The app's row is read locked (FOR NO KEY UPDATE on
+// PostgreSQL, which the foreign key checks of other inserts do not wait
+// for; SQLite's write lock is held already), so that concurrent creates
+// for owners of the app, on any instance, count one after the other and
+// never exceed the limit.
+func (s *Store) checkOwnerLimit(ctx context.Context, tx *sql.Tx, t tokend.Token) error {
+	if t.OwnerID == "" {
+		return nil
+	}
+	var max NullInt64
+	if err := tx.QueryRowContext(ctx, s.sql(appOwnerLimit)+s.f.ForNoKeyUpdate, t.AppID).Scan(&max); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return appNotFound(err)
+		}
+		return s.Err("count owner tokens", err)
+	}
+	if !max.Valid {
+		return nil
+	}
+	var n int64
+	if err := tx.QueryRowContext(ctx, s.sql(ownerLiveTokens), t.AppID, t.OwnerID, s.time(t.CreatedAt)).Scan(&n); err != nil {
+		return s.Err("count owner tokens", err)
+	}
+	if n >= max.Int64 {
+		return tokend.ErrOwnerLimit(int(max.Int64))
+	}
+	return nil
 }
 
 // putToken writes t with q (insertToken or updateToken, which bind the same
@@ -134,7 +179,7 @@ func (s *Store) checkLiveName(ctx context.Context, tx *sql.Tx, t tokend.Token) e
 		return nil
 	}
 	var one int
-	err := tx.QueryRowContext(ctx, s.sql(liveNameTaken), t.AppID, t.Name, t.ID).Scan(&one)
+	err := tx.QueryRowContext(ctx, s.sql(liveNameTaken), t.AppID, t.OwnerID, t.Name, t.ID).Scan(&one)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil
@@ -151,10 +196,10 @@ func (s *Store) Token(ctx context.Context, id string) (tokend.Token, error) {
 func (s *Store) TokenBySecret(ctx context.Context, hash []byte) (tokend.Credential, error) {
 	// The app's catalog comes in the same read: it is the ceiling of what
 	// the token is granted at verification.
-	var catalog JSON
-	t, err := s.ScanToken(s.r.QueryRowContext(ctx, s.sql(TokenBySecretQuery), hash), &catalog)
+	var catalog, ownerLimit JSON
+	t, err := s.ScanToken(s.r.QueryRowContext(ctx, s.sql(TokenBySecretQuery), hash), &catalog, &ownerLimit)
 	if err == nil {
-		return s.Credential(t, catalog)
+		return s.Credential(t, catalog, ownerLimit)
 	}
 	if !errors.Is(err, tokend.ErrNotFound) {
 		return tokend.Credential{}, err
@@ -167,26 +212,30 @@ func (s *Store) TokenBySecret(ctx context.Context, hash []byte) (tokend.Credenti
 // hot path.
 func (s *Store) TokenByRetiredSecret(ctx context.Context, hash []byte) (tokend.Credential, error) {
 	var (
-		grace   Time
-		catalog JSON
+		grace               Time
+		catalog, ownerLimit JSON
 	)
-	t, err := s.ScanToken(s.r.QueryRowContext(ctx, s.sql(tokenByRetiredSecret), hash), &grace, &catalog)
+	t, err := s.ScanToken(s.r.QueryRowContext(ctx, s.sql(tokenByRetiredSecret), hash), &grace, &catalog, &ownerLimit)
 	if err != nil {
 		return tokend.Credential{}, err
 	}
-	c, err := s.Credential(t, catalog)
+	c, err := s.Credential(t, catalog, ownerLimit)
 	c.Retired, c.GraceUntil = true, grace.Time
 	return c, err
 }
 
-// Credential is t granted at most its app's catalog, as read by
-// TokenBySecretQuery.
-func (s *Store) Credential(t tokend.Token, catalog JSON) (tokend.Credential, error) {
-	perms, err := fromJSON[[]string](catalog)
-	if err != nil {
-		return tokend.Credential{}, s.internal("catalog of app "+t.AppID, err)
+// Credential is t granted at most its app's catalog, with its app's owner
+// rate limit (NULL: none), as read by TokenBySecretQuery.
+func (s *Store) Credential(t tokend.Token, catalog, ownerLimit JSON) (tokend.Credential, error) {
+	var j jsonCodec
+	c := tokend.Credential{Token: t, Catalog: decode[[]string](&j, catalog)}
+	if ownerLimit != nil {
+		c.OwnerRateLimit = decode[*tokend.RateLimit](&j, ownerLimit)
 	}
-	return tokend.Credential{Token: t, Catalog: perms}, nil
+	if j.err != nil {
+		return tokend.Credential{}, s.internal("app "+t.AppID, j.err)
+	}
+	return c, nil
 }
 
 // tokenWhere adds the conditions of the tokens f selects, its cursor
@@ -200,6 +249,9 @@ func (s *Store) tokenWhere(w *where, f tokend.TokenFilter) error {
 	}
 	if f.AppID != "" {
 		w.add("app_id = ?", f.AppID)
+	}
+	if f.OwnerID != "" {
+		w.add("owner_id = ?", f.OwnerID)
 	}
 	if f.ProductOnly {
 		w.add("app_id <> ?", tokend.SystemAppID)
@@ -419,23 +471,47 @@ func (s *Store) deleteVersioned(ctx context.Context, op string, del, exists Quer
 }
 
 func (s *Store) RevokeAppTokens(ctx context.Context, appID string, at time.Time, ev tokend.Event) (int, error) {
+	return s.revokeTokens(ctx, "revoke app tokens", appID, "", at, ev)
+}
+
+// RevokeOwnerTokens is RevokeAppTokens for the tokens of one owner of the
+// app.
+func (s *Store) RevokeOwnerTokens(ctx context.Context, appID, ownerID string, at time.Time, ev tokend.Event) (int, error) {
+	if ownerID == "" {
+		// "" is "no owner", not an owner: never revoke all of those.
+		return 0, tokend.ErrNotFound
+	}
+	return s.revokeTokens(ctx, "revoke owner tokens", appID, ownerID, at, ev)
+}
+
+// revokeTokens revokes the live tokens of the app, or of one owner of it
+// (ownerID not ""), records ev with the count in its details, and tells
+// verification caches of the whole app.
+func (s *Store) revokeTokens(ctx context.Context, op, appID, ownerID string, at time.Time, ev tokend.Event) (int, error) {
 	var n int64
 	err := s.Write(ctx, func(tx *sql.Tx) error {
 		var one int
 		if err := tx.QueryRowContext(ctx, s.sql(appExists), appID).Scan(&one); err != nil {
-			return s.Err("revoke app tokens", err)
+			return s.Err(op, err)
 		}
+		var w where
+		when := w.arg(s.time(at))
+		w.add("app_id = ?", appID)
+		if ownerID != "" {
+			w.add("owner_id = ?", ownerID)
+		}
+		w.add("status <> 'revoked'")
 		// The rows are locked in id order, the order RecordUsage locks
 		// them in, so that a flush running meanwhile waits instead of
 		// deadlocking with this revocation.
 		res, err := tx.ExecContext(ctx, s.rebind(`
 			UPDATE tokens
-			SET status = 'revoked', revoked_at = $1, updated_at = $1, version = version + 1
+			SET status = 'revoked', revoked_at = `+when+`, updated_at = `+when+`, version = version + 1
 			WHERE id IN (
-				SELECT id FROM tokens WHERE app_id = $2 AND status <> 'revoked'
+				SELECT id FROM tokens`+w.clause()+`
 				ORDER BY id`+s.f.ForNoKeyUpdate+`)`),
-			s.time(at), appID)
-		if n, err = s.affected(res, err, "revoke app tokens"); err != nil {
+			w.args...)
+		if n, err = s.affected(res, err, op); err != nil {
 			return err
 		}
 		if err := s.changed(ctx, tx, ChangedApp, appID); err != nil {
@@ -470,6 +546,10 @@ func (s *Store) tokenArgs(t tokend.Token) ([]any, error) {
 	var j jsonCodec
 	perms, ips := j.encode(t.Permissions), j.encode(t.AllowedIPs)
 	origins, meta := j.encode(t.AllowedOrigins), j.encode(t.Metadata)
+	var scope any // NULL: unscoped
+	if t.Scope != nil {
+		scope = j.encode(t.Scope)
+	}
 	if j.err != nil {
 		return nil, s.internal("token "+t.ID, j.err)
 	}
@@ -482,7 +562,8 @@ func (s *Store) tokenArgs(t tokend.Token) ([]any, error) {
 		s.nullTime(t.ExpiresAt), ips, origins, limit, window,
 		nullInt64(t.MaxUses), t.UseCount, meta, string(t.Status), t.Masked, s.time(t.CreatedAt),
 		t.CreatedBy, s.time(t.UpdatedAt), s.nullTime(t.LastUsedAt), t.LastUsedIP, s.nullTime(t.RevokedAt),
-		s.nullTime(t.PreviousSecretExpiresAt), t.Version, t.SecretHash,
+		s.nullTime(t.PreviousSecretExpiresAt), t.Version, t.SecretHash, t.OwnerID,
+		t.OwnerName, scope,
 	}, nil
 }
 
@@ -493,7 +574,7 @@ func (s *Store) ScanToken(sc Row, extra ...any) (tokend.Token, error) {
 	var (
 		t                                  tokend.Token
 		typ, access, status                string
-		perms, ips, origins, meta          JSON
+		perms, ips, origins, meta, scope   JSON
 		expires, lastUsed, revoked, prevEx NullTime
 		limit, window, maxUses             NullInt64
 		created, updated                   Time
@@ -503,7 +584,8 @@ func (s *Store) ScanToken(sc Row, extra ...any) (tokend.Token, error) {
 		&expires, &ips, &origins, &limit, &window,
 		&maxUses, &t.UseCount, &meta, &status, &t.Masked, &created,
 		&t.CreatedBy, &updated, &lastUsed, &t.LastUsedIP, &revoked,
-		&prevEx, &t.Version, &t.SecretHash,
+		&prevEx, &t.Version, &t.SecretHash, &t.OwnerID,
+		&t.OwnerName, &scope,
 	}
 	if err := sc.Scan(append(dest, extra...)...); err != nil {
 		return tokend.Token{}, s.Err("read token", err)
@@ -519,6 +601,9 @@ func (s *Store) ScanToken(sc Row, extra ...any) (tokend.Token, error) {
 	var j jsonCodec
 	t.Permissions, t.AllowedIPs = decode[[]string](&j, perms), decode[[]string](&j, ips)
 	t.AllowedOrigins, t.Metadata = decode[[]string](&j, origins), decode[map[string]any](&j, meta)
+	if scope != nil { // NULL: unscoped
+		t.Scope = decode[*tokend.AdminScope](&j, scope)
+	}
 	if j.err != nil {
 		return tokend.Token{}, s.internal("token "+t.ID, j.err)
 	}

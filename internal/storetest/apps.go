@@ -22,6 +22,8 @@ func testAppRoundTrip(t *testing.T, s tokend.Store) {
 	full := newApp("app_full")
 	full.MaxTokenLifetime = ptr(tokend.Duration(90 * 24 * time.Hour))
 	full.System = true
+	full.MaxTokensPerOwner = ptr(25)
+	full.OwnerRateLimit = &tokend.RateLimit{Limit: 600, Window: tokend.Duration(time.Minute)}
 	full.UpdatedAt = at(time.Hour)
 	full.Version = 7
 

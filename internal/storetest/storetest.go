@@ -36,6 +36,7 @@ func Run(t *testing.T, newStore func(t *testing.T) tokend.Store) {
 		{"TokenList", listTests},
 		{"TokenSort", sortTests},
 		{"Revoke", revokeTests},
+		{"Owners", ownerTests},
 		{"Delete", deleteTests},
 		{"Events", eventTests},
 		{"Usage", usageTests},

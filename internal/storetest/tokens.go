@@ -58,6 +58,9 @@ func fullToken() tokend.Token {
 	tok.LastUsedIP = "2001:db8::1"
 	tok.PreviousSecretExpiresAt = ptr(at(time.Hour))
 	tok.Version = 12
+	tok.OwnerID = "acct:42/eu@example.com"
+	tok.OwnerName = "Zoë O'Brien & Co. — \"עברית\" 50%_off"
+	tok.Scope = &tokend.AdminScope{OwnerID: "acct_7", AppIDs: []string{"app_a", "app_b"}}
 	return tok
 }
 
@@ -78,11 +81,15 @@ func testTokenRoundTrip(t *testing.T, s tokend.Store) {
 	revoked.RateLimit = &tokend.RateLimit{Limit: 1, Window: tokend.Duration(24 * time.Hour)}
 	revoked.MaxUses = ptr(int64(0))
 
+	scoped := newToken("tok_scoped01", "app_a", "scoped to an owner")
+	scoped.Scope = &tokend.AdminScope{OwnerID: "acct_9"}
+
 	cases := []struct {
 		name string
 		tok  tokend.Token
 	}{
 		{"every field set", fullToken()},
+		{"a scope without apps", scoped},
 		{"nil lists, maps and pointers stay nil", minimal},
 		{"empty lists and maps stay empty", empty},
 		{"revoked with zero max uses", revoked},

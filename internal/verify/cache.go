@@ -52,6 +52,10 @@ type entry struct {
 	origins      []string // normalised
 	maxUses      int64    // 0 for no limit
 	limit        *limitSpec
+	// ownerLimit is the app's limit shared by the tokens of the token's
+	// owner, kept under ownerKey (tokend.OwnerRateKey); nil for none.
+	ownerLimit *limitSpec
+	ownerKey   string
 }
 
 func newEntry(c tokend.Credential, st *tokenState, gen uint64, now int64) *entry {
@@ -113,15 +117,21 @@ func newEntry(c tokend.Credential, st *tokenState, gen uint64, now int64) *entry
 	if t.RateLimit != nil {
 		ent.limit = newLimitSpec(*t.RateLimit)
 	}
+	if t.OwnerID != "" && c.OwnerRateLimit != nil {
+		ent.ownerLimit = newLimitSpec(*c.OwnerRateLimit)
+		ent.ownerKey = tokend.OwnerRateKey(t.AppID, t.OwnerID)
+	}
 	ent.token = &tokend.VerifiedToken{
 		ID:          t.ID,
 		AppID:       t.AppID,
+		OwnerID:     t.OwnerID,
 		Name:        t.Name,
 		Type:        t.Type,
 		Access:      t.Access,
 		Permissions: ent.permissions,
 		ExpiresAt:   exp,
 		Metadata:    t.Metadata,
+		Scope:       t.Scope,
 	}
 	ent.size = ent.estimateSize()
 	return ent
@@ -175,9 +185,18 @@ func (ent *entry) estimateSize() int64 {
 	if ent.limit != nil {
 		n += int64(unsafe.Sizeof(*ent.limit))
 	}
+	if ent.ownerLimit != nil {
+		n += int64(unsafe.Sizeof(*ent.ownerLimit)) + int64(len(ent.ownerKey))
+	}
 	if t := ent.token; t != nil {
 		n += int64(unsafe.Sizeof(*t))
-		n += int64(len(t.ID) + len(t.AppID) + len(t.Name) + len(t.Type) + len(t.Access))
+		n += int64(len(t.ID) + len(t.AppID) + len(t.OwnerID) + len(t.Name) + len(t.Type) + len(t.Access))
+		if sc := t.Scope; sc != nil {
+			n += int64(unsafe.Sizeof(*sc)) + int64(len(sc.OwnerID)) + int64(cap(sc.AppIDs))*stringHeader
+			for _, id := range sc.AppIDs {
+				n += int64(len(id))
+			}
+		}
 		if t.ExpiresAt != nil {
 			n += int64(unsafe.Sizeof(*t.ExpiresAt))
 		}
