@@ -27,6 +27,8 @@ const (
 // TokenInput is what creating a token takes.
 type TokenInput struct {
 	AppID          string         `json:"app_id"`
+	OwnerID        string         `json:"owner_id,omitempty" maxLength:"128" doc:"Product apps only: the customer or account the token belongs to, 1 to 128 visible ASCII characters. Fixed once created."`
+	OwnerName      string         `json:"owner_name,omitempty" maxLength:"200" doc:"How the owner is shown, up to 200 characters; only with owner_id."`
 	Name           string         `json:"name" doc:"1 to 50 characters, unique among the app's live tokens."`
 	Description    string         `json:"description,omitempty" doc:"Up to 500 characters."`
 	Type           TokenType      `json:"type,omitempty" doc:"standard (default) or plugin."`
@@ -39,6 +41,9 @@ type TokenInput struct {
 	RateLimit      *RateLimit     `json:"rate_limit,omitempty"`
 	MaxUses        *int64         `json:"max_uses,omitempty"`
 	Metadata       map[string]any `json:"metadata,omitempty"`
+	// Scope makes an admin token (app_id: the system app) owner-scoped. It
+	// is set here or never: no edit changes it.
+	Scope *AdminScope `json:"scope,omitempty" doc:"Admin tokens only: restrict the token to one owner's tokens (and, with app_ids, to those applications). Set at creation; it can never be changed."`
 }
 
 // TokenPatch is an edit of a token: absent fields stay as they are; fields

@@ -24,9 +24,17 @@ func (s *Service) CreateToken(ctx context.Context, a tokend.Actor, in tokend.Tok
 	if err := a.Require(tokend.PermTokensWrite); err != nil {
 		return tokend.Token{}, secret.Secret{}, err
 	}
+	if err := scopeOwner(a, &in); err != nil {
+		return tokend.Token{}, secret.Secret{}, err
+	}
 	now := s.Now()
 	var p tokend.Problems
 	app, err := s.appFor(ctx, &p, in.AppID)
+	if err != nil {
+		return tokend.Token{}, secret.Secret{}, err
+	}
+	app = hideApp(a, &p, app, true)
+	scope, err := s.checkScope(ctx, &p, in.AppID, in.Scope)
 	if err != nil {
 		return tokend.Token{}, secret.Secret{}, err
 	}
@@ -47,6 +55,7 @@ func (s *Service) CreateToken(ctx context.Context, a tokend.Actor, in tokend.Tok
 		Permissions: in.Permissions, AllowedIPs: in.AllowedIPs, AllowedOrigins: in.AllowedOrigins,
 		RateLimit: in.RateLimit, MaxUses: in.MaxUses, Metadata: in.Metadata,
 		Status: tokend.StatusActive, CreatedAt: now, CreatedBy: a.Ref(), UpdatedAt: now, Version: 1,
+		OwnerID: in.OwnerID, OwnerName: in.OwnerName, Scope: scope,
 	}
 	t.ExpiresAt = tokend.ResolveExpiry(&p, in.ExpiresIn, in.ExpiresAt, now)
 	checkToken(&p, &t, app, now)
@@ -54,6 +63,9 @@ func (s *Service) CreateToken(ctx context.Context, a tokend.Actor, in tokend.Tok
 		return tokend.Token{}, secret.Secret{}, err
 	}
 	if app.System {
+		if err := checkNewAdminScope(a, t.Scope); err != nil {
+			return tokend.Token{}, secret.Secret{}, err
+		}
 		if err := requireAtLeast(a, t.Access, t.Permissions); err != nil {
 			return tokend.Token{}, secret.Secret{}, err
 		}
@@ -68,6 +80,7 @@ func (s *Service) CreateToken(ctx context.Context, a tokend.Actor, in tokend.Tok
 	ev := s.event(a, tokend.ActionTokenCreate, t.AppID, t.ID, map[string]any{
 		"name": t.Name, "type": t.Type, "access": t.Access, "permissions": t.Permissions,
 		"expires_at": fmtTime(t.ExpiresAt), "allowed_ips": t.AllowedIPs, "allowed_origins": t.AllowedOrigins,
+		"scope": t.Scope,
 	})
 	if err := s.store.CreateToken(ctx, t, ev); err != nil {
 		if errors.Is(err, tokend.ErrConflict) {
@@ -213,6 +226,9 @@ func (s *Service) Token(ctx context.Context, a tokend.Actor, id string) (tokend.
 		return tokend.Token{}, err
 	}
 	t, err := s.store.Token(ctx, id)
+	if err == nil {
+		err = outOfScope(a, t)
+	}
 	if err != nil {
 		return tokend.Token{}, storeErr(err, "token")
 	}
@@ -226,6 +242,9 @@ func (s *Service) Tokens(ctx context.Context, a tokend.Actor, f tokend.TokenFilt
 	}
 	if err := checkTokenFilter(f); err != nil {
 		return tokend.Page[tokend.Token]{}, err
+	}
+	if a.Scope != nil {
+		f.Scope = a.Scope
 	}
 	f.Now = s.Now()
 	page, err := s.store.Tokens(ctx, f)
@@ -248,6 +267,9 @@ func (s *Service) CountTokens(ctx context.Context, a tokend.Actor, f tokend.Toke
 	}
 	if err := checkTokenFilter(f); err != nil {
 		return 0, err
+	}
+	if a.Scope != nil {
+		f.Scope = a.Scope
 	}
 	f.Now = s.Now()
 	n, err := s.store.CountTokens(ctx, f)
@@ -296,6 +318,9 @@ func (s *Service) UpdateToken(ctx context.Context, a tokend.Actor, id string, pa
 	now := s.Now()
 	var app tokend.App
 	t, err := s.store.UpdateToken(ctx, id, func(t *tokend.Token) (tokend.Event, error) {
+		if err := outOfScope(a, *t); err != nil {
+			return tokend.Event{}, err
+		}
 		if err := versionCheck(version, t.Version); err != nil {
 			return tokend.Event{}, err
 		}
@@ -484,6 +509,9 @@ func (s *Service) setStatus(ctx context.Context, a tokend.Actor, id string, vers
 	}
 	now := s.Now()
 	t, err := s.store.UpdateToken(ctx, id, func(t *tokend.Token) (tokend.Event, error) {
+		if err := outOfScope(a, *t); err != nil {
+			return tokend.Event{}, err
+		}
 		if err := s.requireForToken(ctx, a, *t); err != nil {
 			return tokend.Event{}, err
 		}
@@ -565,6 +593,9 @@ func (s *Service) RotateToken(ctx context.Context, a tokend.Actor, id string, gr
 	now := s.Now()
 	var sec secret.Secret
 	t, err := s.store.UpdateToken(ctx, id, func(t *tokend.Token) (tokend.Event, error) {
+		if err := outOfScope(a, *t); err != nil {
+			return tokend.Event{}, err
+		}
 		if err := s.requireForToken(ctx, a, *t); err != nil {
 			return tokend.Event{}, err
 		}
@@ -608,6 +639,9 @@ func (s *Service) DeleteToken(ctx context.Context, a tokend.Actor, id string, ve
 		return err
 	}
 	t, err := s.store.Token(ctx, id)
+	if err == nil {
+		err = outOfScope(a, t)
+	}
 	if err != nil {
 		return storeErrIfMatch(err, "token", version)
 	}
@@ -638,8 +672,8 @@ func (s *Service) TokenUsage(ctx context.Context, a tokend.Actor, id string, fro
 	if err := checkID(id, "token"); err != nil {
 		return nil, err
 	}
-	if _, err := s.store.Token(ctx, id); err != nil {
-		return nil, storeErr(err, "token")
+	if err := s.readable(ctx, a, id); err != nil {
+		return nil, err
 	}
 	now := s.Now()
 	if to.IsZero() {
