@@ -424,6 +424,19 @@ func TestRequests(t *testing.T) {
 			body: `{"app_id":"app_1","name":"ci","access":"custom","permissions":["orders:read","orders:write"]}`,
 		},
 		{
+			name: "token create: an owner-scoped admin token",
+			args: []string{"token", "create", "--app", "app_system", "--name", "backend", "--permission", "tokens:read",
+				"--scope-owner", "acct_42", "--scope-app", "app_1", "--scope-app", "app_2"},
+			method: "POST", path: "/v1/tokens",
+			body: `{"app_id":"app_system","name":"backend","access":"custom","permissions":["tokens:read"],"scope":{"owner_id":"acct_42","app_ids":["app_1","app_2"]}}`,
+		},
+		{
+			name:   "token create: --scope-owner alone",
+			args:   []string{"token", "create", "--app", "app_system", "--name", "backend", "--scope-owner", "acct_42"},
+			method: "POST", path: "/v1/tokens",
+			body: `{"app_id":"app_system","name":"backend","scope":{"owner_id":"acct_42"}}`,
+		},
+		{
 			name:   "token create: --rate-limit without a number of windows, --expires-at",
 			args:   []string{"token", "create", "--app", "app_1", "--name", "ci", "--rate-limit", "60/m", "--expires-at", "2027-01-31T12:00:00Z"},
 			method: "POST", path: "/v1/tokens",
