@@ -45,6 +45,12 @@ func ErrOwnerLimit(max int) *Error {
 	}
 }
 
+// IsOwnerLimit reports whether err is an ErrOwnerLimit refusal.
+func IsOwnerLimit(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == ECodeConflict && len(e.Fields) == 1 && e.Fields[0].Field == "owner_id"
+}
+
 // FieldError is one problem with one field of a request.
 type FieldError struct {
 	Field   string `json:"field" example:"name"`

@@ -49,6 +49,9 @@ type TokenInput struct {
 // TokenPatch is an edit of a token: absent fields stay as they are; fields
 // sent as null are cleared (Null lists them).
 type TokenPatch struct {
+	// OwnerID cannot change: a patch may only repeat the token's own.
+	OwnerID        *string         `json:"owner_id,omitempty" maxLength:"128" doc:"Cannot be changed after creation; only the token's own owner_id is accepted."`
+	OwnerName      *string         `json:"owner_name,omitempty" maxLength:"200" nullable:"true" doc:"A new owner name, up to 200 characters; null or empty clears it."`
 	Name           *string         `json:"name,omitempty" doc:"1 to 50 characters."`
 	Description    *string         `json:"description,omitempty"`
 	Type           *TokenType      `json:"type,omitempty" doc:"standard or plugin."`
@@ -96,7 +99,7 @@ func (p TokenPatch) IsNull(field string) bool {
 
 // Empty reports whether the patch changes nothing.
 func (p TokenPatch) Empty() bool {
-	return p.Name == nil && p.Description == nil && p.Type == nil && p.Access == nil &&
+	return p.OwnerID == nil && p.OwnerName == nil && p.Name == nil && p.Description == nil && p.Type == nil && p.Access == nil &&
 		p.Permissions == nil && p.ExpiresIn == nil && p.ExpiresAt == nil && p.AllowedIPs == nil &&
 		p.AllowedOrigins == nil && p.RateLimit == nil && p.MaxUses == nil && p.Metadata == nil &&
 		len(p.Null) == 0
@@ -133,21 +136,25 @@ func nullKeys(b []byte) []string {
 
 // AppInput is what creating an app takes.
 type AppInput struct {
-	Name               string    `json:"name" doc:"1 to 50 characters."`
-	TokenPrefix        string    `json:"token_prefix,omitempty" doc:"Lower-case letters, digits and underscores, starting with a letter. Default tkd."`
-	Permissions        []string  `json:"permissions,omitempty" doc:"Permission catalog: resource:action strings."`
-	MaxTokenLifetime   *Duration `json:"max_token_lifetime,omitempty" doc:"Longest lifetime a token may have, e.g. 90d."`
-	DisableUnusedAfter *Duration `json:"disable_unused_after,omitempty" doc:"Disable active tokens unused for this long, e.g. 90d; 1d to 36500d."`
+	Name               string     `json:"name" doc:"1 to 50 characters."`
+	TokenPrefix        string     `json:"token_prefix,omitempty" doc:"Lower-case letters, digits and underscores, starting with a letter. Default tkd."`
+	Permissions        []string   `json:"permissions,omitempty" doc:"Permission catalog: resource:action strings."`
+	MaxTokenLifetime   *Duration  `json:"max_token_lifetime,omitempty" doc:"Longest lifetime a token may have, e.g. 90d."`
+	DisableUnusedAfter *Duration  `json:"disable_unused_after,omitempty" doc:"Disable active tokens unused for this long, e.g. 90d; 1d to 36500d."`
+	MaxTokensPerOwner  *int       `json:"max_tokens_per_owner,omitempty" minimum:"1" maximum:"1000000" doc:"Most live tokens one owner may hold, 1 to 1000000; absent for no limit."`
+	OwnerRateLimit     *RateLimit `json:"owner_rate_limit,omitempty" doc:"A rate limit shared by all tokens of one owner."`
 }
 
 // AppPatch is an edit of an app; null max_token_lifetime removes the limit,
 // null disable_unused_after the stale-token policy.
 type AppPatch struct {
-	Name               *string   `json:"name,omitempty" doc:"1 to 50 characters."`
-	TokenPrefix        *string   `json:"token_prefix,omitempty"`
-	Permissions        *[]string `json:"permissions,omitempty"`
-	MaxTokenLifetime   *Duration `json:"max_token_lifetime,omitempty" nullable:"true"`
-	DisableUnusedAfter *Duration `json:"disable_unused_after,omitempty" nullable:"true" doc:"null removes the policy."`
+	Name               *string    `json:"name,omitempty" doc:"1 to 50 characters."`
+	TokenPrefix        *string    `json:"token_prefix,omitempty"`
+	Permissions        *[]string  `json:"permissions,omitempty"`
+	MaxTokenLifetime   *Duration  `json:"max_token_lifetime,omitempty" nullable:"true"`
+	DisableUnusedAfter *Duration  `json:"disable_unused_after,omitempty" nullable:"true" doc:"null removes the policy."`
+	MaxTokensPerOwner  *int       `json:"max_tokens_per_owner,omitempty" nullable:"true" minimum:"1" maximum:"1000000" doc:"1 to 1000000; null removes the limit."`
+	OwnerRateLimit     *RateLimit `json:"owner_rate_limit,omitempty" doc:"null removes the owner rate limit."`
 
 	Null []string `json:"-"`
 }
@@ -231,6 +238,16 @@ func CheckOwnerName(p *Problems, field, name string) {
 		return
 	}
 	CheckText(p, field, name, LineText)
+}
+
+// MaxTokensPerOwnerCap bounds an app's max_tokens_per_owner.
+const MaxTokensPerOwnerCap = 1_000_000
+
+// CheckMaxTokensPerOwner checks an app's cap on an owner's live tokens.
+func CheckMaxTokensPerOwner(p *Problems, field string, n *int) {
+	if n != nil && (*n < 1 || *n > MaxTokensPerOwnerCap) {
+		p.Add(field, "must be between 1 and %d", MaxTokensPerOwnerCap)
+	}
 }
 
 // CheckDescription checks a description (CheckText's ProseText rule).

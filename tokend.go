@@ -282,6 +282,7 @@ const (
 	ActionAppUpdate       = "app.update"
 	ActionAppDelete       = "app.delete"
 	ActionAppRevokeAll    = "app.revoke_all"
+	ActionOwnerRevokeAll  = "owner.revoke_all" // every token of one owner of an app
 	ActionTokenCreate     = "token.create"
 	ActionTokenUpdate     = "token.update"
 	ActionTokenDisable    = "token.disable"

@@ -16,6 +16,8 @@ func checkApp(p *tokend.Problems, a *tokend.App) {
 	a.Permissions = dedupe(a.Permissions)
 	tokend.CheckMaxLifetime(p, "max_token_lifetime", a.MaxTokenLifetime)
 	tokend.CheckDisableUnused(p, "disable_unused_after", a.DisableUnusedAfter)
+	tokend.CheckMaxTokensPerOwner(p, "max_tokens_per_owner", a.MaxTokensPerOwner)
+	tokend.CheckRateLimit(p, "owner_rate_limit", a.OwnerRateLimit)
 }
 
 // CreateApp creates an application.
@@ -29,7 +31,8 @@ func (s *Service) CreateApp(ctx context.Context, a tokend.Actor, in tokend.AppIn
 	now := s.Now()
 	app := tokend.App{
 		Name: in.Name, TokenPrefix: in.TokenPrefix, Permissions: in.Permissions,
-		MaxTokenLifetime: in.MaxTokenLifetime, DisableUnusedAfter: in.DisableUnusedAfter, CreatedAt: now, UpdatedAt: now, Version: 1,
+		MaxTokenLifetime: in.MaxTokenLifetime, DisableUnusedAfter: in.DisableUnusedAfter,
+		MaxTokensPerOwner: in.MaxTokensPerOwner, OwnerRateLimit: in.OwnerRateLimit, CreatedAt: now, UpdatedAt: now, Version: 1,
 	}
 	if app.TokenPrefix == "" {
 		app.TokenPrefix = tokend.DefaultPrefix
@@ -47,6 +50,8 @@ func (s *Service) CreateApp(ctx context.Context, a tokend.Actor, in tokend.AppIn
 		"name": app.Name, "token_prefix": app.TokenPrefix, "permissions": app.Permissions,
 		"max_token_lifetime":   fmtDuration(app.MaxTokenLifetime),
 		"disable_unused_after": fmtDuration(app.DisableUnusedAfter),
+		"max_tokens_per_owner": app.MaxTokensPerOwner,
+		"owner_rate_limit":     app.OwnerRateLimit,
 	})
 	if err := s.store.CreateApp(ctx, app, ev); err != nil {
 		return tokend.App{}, storeErr(err, "app")
@@ -132,8 +137,20 @@ func (s *Service) UpdateApp(ctx context.Context, a tokend.Actor, id string, patc
 		} else if patch.IsNull("disable_unused_after") {
 			app.DisableUnusedAfter = nil
 		}
+		if patch.MaxTokensPerOwner != nil {
+			app.MaxTokensPerOwner = patch.MaxTokensPerOwner
+		} else if patch.IsNull("max_tokens_per_owner") {
+			app.MaxTokensPerOwner = nil
+		}
+		if patch.OwnerRateLimit != nil {
+			app.OwnerRateLimit = patch.OwnerRateLimit
+		} else if patch.IsNull("owner_rate_limit") {
+			app.OwnerRateLimit = nil
+		}
 		for _, f := range patch.Null {
-			if f != "max_token_lifetime" && f != "disable_unused_after" {
+			switch f {
+			case "max_token_lifetime", "disable_unused_after", "max_tokens_per_owner", "owner_rate_limit":
+			default:
 				p.Add(f, "cannot be null")
 			}
 		}
@@ -156,6 +173,12 @@ func (s *Service) UpdateApp(ctx context.Context, a tokend.Actor, id string, patc
 		}
 		if !equalPtr(before.DisableUnusedAfter, app.DisableUnusedAfter) {
 			change(d, "disable_unused_after", fmtDuration(before.DisableUnusedAfter), fmtDuration(app.DisableUnusedAfter))
+		}
+		if !equalPtr(before.MaxTokensPerOwner, app.MaxTokensPerOwner) {
+			change(d, "max_tokens_per_owner", before.MaxTokensPerOwner, app.MaxTokensPerOwner)
+		}
+		if !equalPtr(before.OwnerRateLimit, app.OwnerRateLimit) {
+			change(d, "owner_rate_limit", before.OwnerRateLimit, app.OwnerRateLimit)
 		}
 		if len(d) == 0 {
 			return tokend.Event{}, errNothing
@@ -232,6 +255,36 @@ func (s *Service) RevokeAll(ctx context.Context, a tokend.Actor, appID string) (
 	}
 	s.inval.AppChanged(appID)
 	s.log.InfoContext(ctx, "all tokens of app revoked", "app_id", appID, "count", n, "actor", a.Ref())
+	return n, nil
+}
+
+// RevokeOwner revokes every token of one owner of an application and
+// answers how many, as RevokeAll does for the whole application.
+func (s *Service) RevokeOwner(ctx context.Context, a tokend.Actor, appID, ownerID string) (int, error) {
+	if err := a.Require(tokend.PermTokensWrite); err != nil {
+		return 0, err
+	}
+	if err := checkID(appID, "app"); err != nil {
+		return 0, err
+	}
+	if !tokend.ValidOwnerID(ownerID) {
+		return 0, tokend.Errorf(tokend.ECodeNotFound, "owner not found: an owner id is 1 to %d visible ASCII characters", tokend.MaxOwnerIDLen)
+	}
+	if err := ownerOutOfScope(a, appID, ownerID); err != nil {
+		return 0, err
+	}
+	app, err := s.store.App(ctx, appID)
+	if err != nil {
+		return 0, storeErr(err, "app")
+	}
+	now := s.Now()
+	ev := s.event(a, tokend.ActionOwnerRevokeAll, appID, "", map[string]any{"name": app.Name, "owner_id": ownerID})
+	n, err := s.store.RevokeOwnerTokens(ctx, appID, ownerID, now, ev)
+	if err != nil {
+		return 0, storeErr(err, "app")
+	}
+	s.inval.AppChanged(appID)
+	s.log.InfoContext(ctx, "all tokens of an owner revoked", "app_id", appID, "owner_id", ownerID, "count", n, "actor", a.Ref())
 	return n, nil
 }
 

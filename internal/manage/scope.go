@@ -146,3 +146,21 @@ func (s *Service) readable(ctx context.Context, a tokend.Actor, id string) error
 	}
 	return storeErr(err, "token")
 }
+
+// ownerOutOfScope is the rule of an operation on one owner of an
+// application (revoking all of the owner's tokens): a scoped actor may act
+// only on its own owner, in an application of its scope. An application
+// outside the scope is answered as one that does not exist; another owner
+// always as "owner not found", before anything is read, so that the answer
+// says nothing of whether that owner has tokens.
+func ownerOutOfScope(a tokend.Actor, appID, ownerID string) error {
+	switch {
+	case a.Scope == nil:
+		return nil
+	case !a.Scope.AdmitsApp(appID):
+		return storeErr(tokend.ErrNotFound, "app")
+	case ownerID != a.Scope.OwnerID:
+		return tokend.Errorf(tokend.ECodeNotFound, "owner not found")
+	}
+	return nil
+}

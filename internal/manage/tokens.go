@@ -51,11 +51,11 @@ func (s *Service) CreateToken(ctx context.Context, a tokend.Actor, in tokend.Tok
 		}
 	}
 	t := tokend.Token{
-		AppID: in.AppID, Name: in.Name, Description: in.Description, Type: in.Type, Access: in.Access,
+		AppID: in.AppID, OwnerID: in.OwnerID, OwnerName: in.OwnerName, Name: in.Name, Description: in.Description, Type: in.Type, Access: in.Access,
 		Permissions: in.Permissions, AllowedIPs: in.AllowedIPs, AllowedOrigins: in.AllowedOrigins,
 		RateLimit: in.RateLimit, MaxUses: in.MaxUses, Metadata: in.Metadata,
 		Status: tokend.StatusActive, CreatedAt: now, CreatedBy: a.Ref(), UpdatedAt: now, Version: 1,
-		OwnerID: in.OwnerID, OwnerName: in.OwnerName, Scope: scope,
+		Scope: scope,
 	}
 	t.ExpiresAt = tokend.ResolveExpiry(&p, in.ExpiresIn, in.ExpiresAt, now)
 	checkToken(&p, &t, app, now)
@@ -77,20 +77,36 @@ func (s *Service) CreateToken(ctx context.Context, a tokend.Actor, in tokend.Tok
 	if err != nil {
 		return tokend.Token{}, secret.Secret{}, err
 	}
-	ev := s.event(a, tokend.ActionTokenCreate, t.AppID, t.ID, map[string]any{
+	details := map[string]any{
 		"name": t.Name, "type": t.Type, "access": t.Access, "permissions": t.Permissions,
 		"expires_at": fmtTime(t.ExpiresAt), "allowed_ips": t.AllowedIPs, "allowed_origins": t.AllowedOrigins,
 		"scope": t.Scope,
-	})
+	}
+	if t.OwnerID != "" {
+		details["owner_id"], details["owner_name"] = t.OwnerID, t.OwnerName
+	}
+	ev := s.event(a, tokend.ActionTokenCreate, t.AppID, t.ID, details)
 	if err := s.store.CreateToken(ctx, t, ev); err != nil {
+		if tokend.IsOwnerLimit(err) {
+			return tokend.Token{}, secret.Secret{}, err
+		}
 		if errors.Is(err, tokend.ErrConflict) {
-			p.Add("name", "a live token of this application is already named %q", t.Name)
+			p.Add("name", "a live token of this %s is already named %q", nameScope(t.OwnerID), t.Name)
 			return tokend.Token{}, secret.Secret{}, conflict(p)
 		}
 		return tokend.Token{}, secret.Secret{}, storeErr(err, "token")
 	}
 	s.log.InfoContext(ctx, "token created", "token_id", t.ID, "app_id", t.AppID, "actor", a.Ref())
 	return s.present(t), sec, nil
+}
+
+// nameScope is where a token's name is unique: its app, or its app's
+// owner.
+func nameScope(ownerID string) string {
+	if ownerID != "" {
+		return "owner in this application"
+	}
+	return "application"
 }
 
 func conflict(p tokend.Problems) error {
@@ -133,6 +149,14 @@ func (s *Service) appFor(ctx context.Context, p *tokend.Problems, appID string) 
 // checkToken validates a token's settings against its app and puts lists in
 // their canonical form.
 func checkToken(p *tokend.Problems, t *tokend.Token, app tokend.App, now time.Time) {
+	tokend.CheckOwnerID(p, "owner_id", t.OwnerID)
+	tokend.CheckOwnerName(p, "owner_name", t.OwnerName)
+	switch {
+	case t.OwnerID != "" && app.System:
+		p.Add("owner_id", "admin tokens (of the system application) have no owner; an admin token is restricted to an owner by its scope")
+	case t.OwnerID == "" && t.OwnerName != "":
+		p.Add("owner_name", "needs an owner_id")
+	}
 	tokend.CheckName(p, "name", t.Name)
 	tokend.CheckDescription(p, "description", t.Description)
 	switch t.Type {
@@ -294,6 +318,9 @@ func checkTokenFilter(f tokend.TokenFilter) error {
 		tokend.CheckText(&p, "q", f.Query, tokend.LineText)
 	}
 	checkFilterID(&p, "app_id", f.AppID)
+	if f.OwnerID != "" && !tokend.ValidOwnerID(f.OwnerID) {
+		p.Add("owner_id", "is not an owner id: 1 to %d visible ASCII characters", tokend.MaxOwnerIDLen)
+	}
 	checkLimit(&p, f.Limit)
 	if _, _, ok := tokend.TokenOrder(f.Sort, ""); !ok {
 		p.Add("sort", "must be name, created_at, expires_at or last_used_at")
@@ -316,7 +343,10 @@ func (s *Service) UpdateToken(ctx context.Context, a tokend.Actor, id string, pa
 		return tokend.Token{}, err
 	}
 	now := s.Now()
-	var app tokend.App
+	var (
+		app   tokend.App
+		owner string
+	)
 	t, err := s.store.UpdateToken(ctx, id, func(t *tokend.Token) (tokend.Event, error) {
 		if err := outOfScope(a, *t); err != nil {
 			return tokend.Event{}, err
@@ -324,6 +354,7 @@ func (s *Service) UpdateToken(ctx context.Context, a tokend.Actor, id string, pa
 		if err := versionCheck(version, t.Version); err != nil {
 			return tokend.Event{}, err
 		}
+		owner = t.OwnerID
 		if t.Status == tokend.StatusRevoked {
 			return tokend.Event{}, tokend.Errorf(tokend.ECodeConflict, "a revoked token cannot be edited")
 		}
@@ -356,7 +387,7 @@ func (s *Service) UpdateToken(ctx context.Context, a tokend.Actor, id string, pa
 	}
 	if errors.Is(err, tokend.ErrConflict) {
 		var p tokend.Problems
-		p.Add("name", "a live token of this application already has this name")
+		p.Add("name", "a live token of this %s already has this name", nameScope(owner))
 		return tokend.Token{}, conflict(p)
 	}
 	if err != nil {
@@ -371,6 +402,14 @@ func (s *Service) UpdateToken(ctx context.Context, a tokend.Actor, id string, pa
 func applyPatch(t *tokend.Token, patch tokend.TokenPatch, app tokend.App, now time.Time) (map[string]any, error) {
 	before := *t
 	var p tokend.Problems
+	if (patch.OwnerID != nil && *patch.OwnerID != t.OwnerID) || (patch.IsNull("owner_id") && t.OwnerID != "") {
+		p.Add("owner_id", "cannot be changed after creation; create a token for the other owner instead")
+	}
+	if patch.OwnerName != nil {
+		t.OwnerName = *patch.OwnerName
+	} else if patch.IsNull("owner_name") {
+		t.OwnerName = ""
+	}
 	if patch.Name != nil {
 		t.Name = *patch.Name
 	}
@@ -444,6 +483,9 @@ func applyPatch(t *tokend.Token, patch tokend.TokenPatch, app tokend.App, now ti
 
 func diff(a, b tokend.Token) map[string]any {
 	d := map[string]any{}
+	if a.OwnerName != b.OwnerName {
+		change(d, "owner_name", a.OwnerName, b.OwnerName)
+	}
 	if a.Name != b.Name {
 		change(d, "name", a.Name, b.Name)
 	}
