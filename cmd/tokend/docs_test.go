@@ -30,7 +30,7 @@ import (
 
 // identityHeaders are every header the proxy forwards from tokend's answer:
 // the upstream trusts them, so each must come from tokend or be absent.
-var identityHeaders = []string{"X-Token-Id", "X-Token-App", "X-Token-Name", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"}
+var identityHeaders = []string{"X-Token-Id", "X-Token-App", "X-Token-Name", "X-Token-Owner", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"}
 
 // repoRoot is the module root, from the package directory the test runs in.
 var repoRoot = filepath.Join("..", "..")

@@ -140,8 +140,8 @@ func (u *upstream) got(path string) (seenRequest, bool) {
 
 // proxyTokens are the tokens the cases present.
 type proxyTokens struct {
-	appID                            string
-	reader, writer, revoked, limited created
+	appID                                   string
+	reader, writer, revoked, limited, owned created
 }
 
 func makeProxyTokens(t *testing.T, in *instance) proxyTokens {
@@ -167,6 +167,7 @@ func makeProxyTokens(t *testing.T, in *instance) proxyTokens {
 	tk.reader = mk(map[string]any{"name": "reader", "access": "read_only"})
 	tk.writer = mk(map[string]any{"name": "writer", "access": "full_access"})
 	tk.revoked = mk(map[string]any{"name": "revoked", "access": "full_access"})
+	tk.owned = mk(map[string]any{"name": "owned", "access": "read_only", "owner_id": "acct_42", "owner_name": "Zoë"})
 	tk.limited = mk(map[string]any{"name": "limited", "access": "read_only",
 		"rate_limit": map[string]any{"limit": 2, "window": "1h"}})
 	if status, b := in.call(t, "POST", "/v1/tokens/"+tk.revoked.Token.ID+"/revoke", in.bootstrap, nil); status != 200 {
@@ -205,7 +206,15 @@ func checkForwardAuth(t *testing.T, base string, in *instance, up *upstream, tk 
 		if res.StatusCode != 200 || body != "upstream ok" {
 			t.Fatalf("status %d %q, want 200 from the upstream", res.StatusCode, body)
 		}
-		checkIdentity(t, up, "/valid", tk.reader.Token.ID, tk.appID, "reader", nil)
+		checkIdentity(t, up, "/valid", tk.reader.Token.ID, tk.appID, "reader", "", nil)
+	})
+
+	t.Run("a token with an owner passes X-Token-Owner", func(t *testing.T) {
+		res, body := proxyRequest(t, base, "GET", "/owned", forge(bearer(tk.owned.Secret)), "")
+		if res.StatusCode != 200 {
+			t.Fatalf("status %d %q, want 200", res.StatusCode, body)
+		}
+		checkIdentity(t, up, "/owned", tk.owned.Token.ID, tk.appID, "owned", "acct_42", nil)
 	})
 
 	t.Run("X-API-Key is read too", func(t *testing.T) {
@@ -213,7 +222,7 @@ func checkForwardAuth(t *testing.T, base string, in *instance, up *upstream, tk 
 		if res.StatusCode != 200 {
 			t.Fatalf("status %d, want 200", res.StatusCode)
 		}
-		checkIdentity(t, up, "/api-key", tk.reader.Token.ID, tk.appID, "reader", nil)
+		checkIdentity(t, up, "/api-key", tk.reader.Token.ID, tk.appID, "reader", "", nil)
 	})
 
 	t.Run("a full_access token may POST, and the body gets through", func(t *testing.T) {
@@ -225,7 +234,7 @@ func checkForwardAuth(t *testing.T, base string, in *instance, up *upstream, tk 
 		if !ok || got.method != "POST" || got.body != `{"order":1}` {
 			t.Errorf("the upstream saw %v %+v", ok, got)
 		}
-		checkIdentity(t, up, "/write", tk.writer.Token.ID, tk.appID, "writer", nil)
+		checkIdentity(t, up, "/write", tk.writer.Token.ID, tk.appID, "writer", "", nil)
 	})
 
 	t.Run("a refused request's forged identity reaches nobody", func(t *testing.T) {
@@ -271,7 +280,7 @@ func checkForwardAuth(t *testing.T, base string, in *instance, up *upstream, tk 
 			if res.StatusCode != 200 {
 				t.Fatalf("request %d: status %d, want 200", i, res.StatusCode)
 			}
-			checkIdentity(t, up, path, tk.limited.Token.ID, tk.appID, "limited", &rateLimitSeen{limit: 2, remaining: 2 - i})
+			checkIdentity(t, up, path, tk.limited.Token.ID, tk.appID, "limited", "", &rateLimitSeen{limit: 2, remaining: 2 - i})
 		}
 		res, body := proxyRequest(t, base, "GET", "/limited-3", bearer(tk.limited.Secret), "")
 		if res.StatusCode != 429 {
@@ -320,13 +329,16 @@ type rateLimitSeen struct{ limit, remaining int }
 // checkIdentity asserts every identity header the upstream saw at path:
 // exactly one value each, from tokend, and no RateLimit-* at all for a
 // token without a rate limit (not empty, not a proxy's placeholder).
-func checkIdentity(t *testing.T, up *upstream, path, id, app, name string, rl *rateLimitSeen) {
+func checkIdentity(t *testing.T, up *upstream, path, id, app, name, owner string, rl *rateLimitSeen) {
 	t.Helper()
 	got, ok := up.got(path)
 	if !ok {
 		t.Fatalf("the upstream did not see %s", path)
 	}
 	want := map[string]string{"X-Token-Id": id, "X-Token-App": app, "X-Token-Name": name}
+	if owner != "" {
+		want["X-Token-Owner"] = owner
+	}
 	if rl != nil {
 		want["RateLimit-Limit"] = strconv.Itoa(rl.limit)
 		want["RateLimit-Remaining"] = strconv.Itoa(rl.remaining)

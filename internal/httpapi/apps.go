@@ -162,3 +162,20 @@ func handleReady(ready func(context.Context) error) func(context.Context, *struc
 		return handleHealth(ctx, nil)
 	}
 }
+
+type ownerPath struct {
+	ID string `path:"id" maxLength:"64" doc:"The app id (app_…)."`
+	// No maxLength: an owner id that cannot be one is not found (404),
+	// whatever is wrong with it.
+	OwnerID string `path:"owner_id" doc:"The owner id: 1 to 128 visible ASCII characters, percent-encoded where a URL path needs it."`
+}
+
+func handleOwnerRevokeAll(svc *manage.Service) func(context.Context, *ownerPath) (*revokeAllOutput, error) {
+	return func(ctx context.Context, in *ownerPath) (*revokeAllOutput, error) {
+		n, err := svc.RevokeOwner(ctx, actorFrom(ctx), in.ID, in.OwnerID)
+		if err != nil {
+			return nil, err
+		}
+		return &revokeAllOutput{Body: RevokeAllAnswer{Revoked: n}}, nil
+	}
+}

@@ -39,6 +39,7 @@ func addRoutes(api huma.API, mux *http.ServeMux, d Deps) {
 	register(api, log, withErrors(op(http.MethodPatch, "/v1/apps/{id}", "update-app", "Edit an application", "Apps", 200), http.StatusPreconditionFailed), handleAppPatch(svc))
 	register(api, log, withErrors(op(http.MethodDelete, "/v1/apps/{id}", "delete-app", "Delete an application and all its tokens", "Apps", 204), http.StatusPreconditionFailed), handleAppDelete(svc))
 	register(api, log, op(http.MethodPost, "/v1/apps/{id}/revoke-all", "revoke-all", "Revoke every token of an application", "Apps", 200), handleAppRevokeAll(svc))
+	register(api, log, op(http.MethodPost, "/v1/apps/{id}/owners/{owner_id}/revoke-all", "revoke-owner", "Revoke every token of one owner of an application", "Apps", 200), handleOwnerRevokeAll(svc))
 
 	register(api, log, op(http.MethodGet, "/v1/tokens", "list-tokens", "List tokens", "Tokens", 200), handleTokenList(svc))
 	register(api, log, withErrors(op(http.MethodPost, "/v1/tokens", "create-token", "Create a token; the answer holds its secret, shown only once", "Tokens", 201), http.StatusConflict), handleTokenCreate(svc))

@@ -76,10 +76,11 @@ func handleTokenCreate(svc *manage.Service) func(context.Context, *createTokenIn
 }
 
 type listTokensInput struct {
-	AppID  string `query:"app_id" maxLength:"64"`
-	Status string `query:"status" enum:"active,disabled,revoked,expired"`
-	Type   string `query:"type" enum:"standard,plugin"`
-	Q      string `query:"q" maxLength:"100" doc:"Case-insensitive search in names; a token id (tok_…) also finds that token, and 4 letters or digits also the tokens whose masked secret ends with them (exact case)."`
+	AppID   string `query:"app_id" maxLength:"64"`
+	OwnerID string `query:"owner_id" maxLength:"128" doc:"Only the tokens of this owner."`
+	Status  string `query:"status" enum:"active,disabled,revoked,expired"`
+	Type    string `query:"type" enum:"standard,plugin"`
+	Q       string `query:"q" maxLength:"100" doc:"Case-insensitive search in names; a token id (tok_…) also finds that token, and 4 letters or digits also the tokens whose masked secret ends with them (exact case)."`
 	// UnusedFor is read here, not by huma, so that a bad value is a
 	// problem on the field like every other.
 	UnusedFor string `query:"unused_for" maxLength:"16" doc:"Only tokens not used for this long (never used: since creation), in days: 30d, 90d; 1d to 36500d." example:"30d"`
@@ -114,7 +115,7 @@ func handleTokenList(svc *manage.Service) func(context.Context, *listTokensInput
 			return nil, err
 		}
 		page, err := svc.Tokens(ctx, actorFrom(ctx), tokend.TokenFilter{
-			AppID: in.AppID, Status: tokend.Status(in.Status), Type: tokend.TokenType(in.Type),
+			AppID: in.AppID, OwnerID: in.OwnerID, Status: tokend.Status(in.Status), Type: tokend.TokenType(in.Type),
 			Query: in.Q, UnusedFor: unused, Sort: in.Sort, Order: in.Order, Limit: in.Limit, Cursor: in.Cursor,
 		})
 		if err != nil {

@@ -142,6 +142,7 @@ type forwardAuthOutput struct {
 	TokenID            string `header:"X-Token-Id"`
 	TokenApp           string `header:"X-Token-App"`
 	TokenName          string `header:"X-Token-Name"`
+	TokenOwner         string `header:"X-Token-Owner" doc:"The token's owner_id; absent when it has none."`
 	RateLimitLimit     string `header:"RateLimit-Limit"`
 	RateLimitRemaining string `header:"RateLimit-Remaining"`
 	RateLimitReset     string `header:"RateLimit-Reset"`
@@ -187,7 +188,7 @@ func handleForwardAuth(v tokend.Verifier) func(context.Context, *forwardAuthInpu
 			addRateLimitHeaders(p, res.RateLimit)
 			return nil, p
 		}
-		out := &forwardAuthOutput{TokenID: res.Token.ID, TokenApp: res.Token.AppID, TokenName: res.Token.Name}
+		out := &forwardAuthOutput{TokenID: res.Token.ID, TokenApp: res.Token.AppID, TokenName: res.Token.Name, TokenOwner: res.Token.OwnerID}
 		if rl := res.RateLimit; rl != nil {
 			out.RateLimitLimit = strconv.Itoa(rl.Limit)
 			out.RateLimitRemaining = strconv.Itoa(rl.Remaining)

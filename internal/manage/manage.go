@@ -280,6 +280,8 @@ func isEmpty(v any) bool {
 		return x == nil
 	case *int64:
 		return x == nil
+	case *int:
+		return x == nil
 	case map[string]any:
 		return x == nil
 	case *tokend.AdminScope:
