@@ -13,7 +13,7 @@ var scopedOperations = map[string]bool{
 	"list-tokens": true, "create-token": true, "get-token": true, "update-token": true,
 	"disable-token": true, "enable-token": true, "revoke-token": true, "rotate-token": true,
 	"delete-token": true, "token-usage": true, "token-activity": true,
-	"list-audit": true,
+	"list-audit": true, "revoke-owner": true,
 }
 
 // scopeRefusal answers a scoped token an operation not in scopedOperations.
