@@ -490,6 +490,8 @@ func TestScopedTokenCannotWiden(t *testing.T) {
 		{"every app of the owner", admin("all apps", &tokend.AdminScope{OwnerID: ownerA}, tokend.PermTokensRead)},
 		{"more apps", admin("X and Y", &tokend.AdminScope{OwnerID: ownerA, AppIDs: []string{w.x.ID, w.y.ID}}, tokend.PermTokensRead)},
 		{"another app", admin("Y", &tokend.AdminScope{OwnerID: ownerA, AppIDs: []string{w.y.ID}}, tokend.PermTokensRead)},
+		// 403 as for an app that exists: the answer tells nothing of it.
+		{"an app that does not exist", admin("nowhere", &tokend.AdminScope{OwnerID: ownerA, AppIDs: []string{w.missingApp}}, tokend.PermTokensRead)},
 		{"more permissions", admin("rotator", &tokend.AdminScope{OwnerID: ownerA, AppIDs: []string{w.x.ID}}, tokend.PermTokensRead, tokend.PermTokensRotate)},
 		{"full access", tokend.TokenInput{AppID: tokend.SystemAppID, Name: "full", Access: tokend.AccessFull, Scope: &tokend.AdminScope{OwnerID: ownerA, AppIDs: []string{w.x.ID}}}},
 	} {
