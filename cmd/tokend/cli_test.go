@@ -868,3 +868,30 @@ func TestInteractive(t *testing.T) {
 		t.Error("tty is a terminal")
 	}
 }
+
+// token get shows an admin token's scope: the owner, and its applications
+// when it names some.
+func TestTokenGetShowsTheScope(t *testing.T) {
+	scoped := tok
+	scoped.ID, scoped.AppID = "tok_adm", tokend.SystemAppID
+	scoped.Scope = &tokend.AdminScope{OwnerID: "acct_42", AppIDs: []string{"app_1", "app_2"}}
+	everyApp := scoped
+	everyApp.ID, everyApp.Scope = "tok_all", &tokend.AdminScope{OwnerID: "acct_42"}
+	a := newFakeAPI(t, map[string]reply{
+		"GET /v1/tokens/tok_adm": {200, mustJSON(t, scoped)},
+		"GET /v1/tokens/tok_all": {200, mustJSON(t, everyApp)},
+		"GET /v1/tokens/tok_1":   {200, mustJSON(t, tok)},
+	})
+	for id, want := range map[string]string{
+		"tok_adm": "owner acct_42, applications app_1, app_2\n",
+		"tok_all": "owner acct_42, every application\n",
+	} {
+		r := cli(t, a, nil, nil, "token", "get", id)
+		if r.err != nil || !strings.Contains(r.stdout, "scope:") || !strings.Contains(r.stdout, want) {
+			t.Errorf("token get %s: %v\n%s", id, r.err, r.stdout)
+		}
+	}
+	if r := cli(t, a, nil, nil, "token", "get", "tok_1"); strings.Contains(r.stdout, "scope:") {
+		t.Errorf("an unscoped token shows a scope:\n%s", r.stdout)
+	}
+}
