@@ -41,6 +41,9 @@ type TokenInput struct {
 	RateLimit      *RateLimit     `json:"rate_limit,omitempty"`
 	MaxUses        *int64         `json:"max_uses,omitempty"`
 	Metadata       map[string]any `json:"metadata,omitempty"`
+	// Scope makes an admin token (app_id: the system app) owner-scoped. It
+	// is set here or never: no edit changes it.
+	Scope *AdminScope `json:"scope,omitempty" doc:"Admin tokens only: restrict the token to one owner's tokens (and, with app_ids, to those applications). Set at creation; it can never be changed."`
 }
 
 // TokenPatch is an edit of a token: absent fields stay as they are; fields

@@ -165,8 +165,11 @@ type TokenFilter struct {
 	// ProductOnly, when set, leaves out the admin tokens of the system app
 	// (SystemAppID), keeping those of the product's own apps.
 	ProductOnly bool
-	Limit       int
-	Cursor      string
+	// Scope, when set, keeps only the tokens the scope admits (see
+	// AdminScope.Admits): the service sets it for an owner-scoped actor.
+	Scope  *AdminScope
+	Limit  int
+	Cursor string
 }
 
 // Token list sorts and orders.
@@ -227,6 +230,9 @@ func SearchTerms(q string) (id, last4 string) {
 
 // AppFilter selects apps, oldest first.
 type AppFilter struct {
+	// Scope, when set, keeps only the applications the scope admits
+	// (AdminScope.AdmitsApp): never the system app.
+	Scope  *AdminScope
 	Limit  int
 	Cursor string
 }
@@ -238,8 +244,11 @@ type EventFilter struct {
 	Action  string
 	Since   time.Time // inclusive; zero for no bound
 	Until   time.Time // exclusive; zero for no bound
-	Limit   int
-	Cursor  string
+	// Scope, when set, keeps only the events of tokens the scope admits,
+	// as they are now (a deleted token's events are left out with it).
+	Scope  *AdminScope
+	Limit  int
+	Cursor string
 }
 
 // UsageBatch is what the verification engine collected since its last

@@ -226,6 +226,9 @@ type Actor struct {
 	Name        string   // human-readable
 	IP          string   // client address, for the audit log
 	Permissions []string // admin permissions held
+	// Scope restricts an owner-scoped admin token to one owner's tokens
+	// (and some applications); nil for every other actor. See AdminScope.
+	Scope *AdminScope
 }
 
 // SystemActor acts for tokend itself (bootstrap, migrations).

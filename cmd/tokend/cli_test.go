@@ -462,6 +462,19 @@ func TestRequests(t *testing.T) {
 			body: `{"app_id":"app_1","name":"ci","access":"custom","permissions":["orders:read","orders:write"]}`,
 		},
 		{
+			name: "token create: an owner-scoped admin token",
+			args: []string{"token", "create", "--app", "app_system", "--name", "backend", "--permission", "tokens:read",
+				"--scope-owner", "acct_42", "--scope-app", "app_1", "--scope-app", "app_2"},
+			method: "POST", path: "/v1/tokens",
+			body: `{"app_id":"app_system","name":"backend","access":"custom","permissions":["tokens:read"],"scope":{"owner_id":"acct_42","app_ids":["app_1","app_2"]}}`,
+		},
+		{
+			name:   "token create: --scope-owner alone",
+			args:   []string{"token", "create", "--app", "app_system", "--name", "backend", "--scope-owner", "acct_42"},
+			method: "POST", path: "/v1/tokens",
+			body: `{"app_id":"app_system","name":"backend","scope":{"owner_id":"acct_42"}}`,
+		},
+		{
 			name:   "token create: --rate-limit without a number of windows, --expires-at",
 			args:   []string{"token", "create", "--app", "app_1", "--name", "ci", "--rate-limit", "60/m", "--expires-at", "2027-01-31T12:00:00Z"},
 			method: "POST", path: "/v1/tokens",
@@ -891,5 +904,32 @@ func TestInteractive(t *testing.T) {
 	}
 	if !interactive(tty{strings.NewReader("")}) {
 		t.Error("tty is a terminal")
+	}
+}
+
+// token get shows an admin token's scope: the owner, and its applications
+// when it names some.
+func TestTokenGetShowsTheScope(t *testing.T) {
+	scoped := tok
+	scoped.ID, scoped.AppID = "tok_adm", tokend.SystemAppID
+	scoped.Scope = &tokend.AdminScope{OwnerID: "acct_42", AppIDs: []string{"app_1", "app_2"}}
+	everyApp := scoped
+	everyApp.ID, everyApp.Scope = "tok_all", &tokend.AdminScope{OwnerID: "acct_42"}
+	a := newFakeAPI(t, map[string]reply{
+		"GET /v1/tokens/tok_adm": {200, mustJSON(t, scoped)},
+		"GET /v1/tokens/tok_all": {200, mustJSON(t, everyApp)},
+		"GET /v1/tokens/tok_1":   {200, mustJSON(t, tok)},
+	})
+	for id, want := range map[string]string{
+		"tok_adm": "owner acct_42, applications app_1, app_2\n",
+		"tok_all": "owner acct_42, every application\n",
+	} {
+		r := cli(t, a, nil, nil, "token", "get", id)
+		if r.err != nil || !strings.Contains(r.stdout, "scope:") || !strings.Contains(r.stdout, want) {
+			t.Errorf("token get %s: %v\n%s", id, r.err, r.stdout)
+		}
+	}
+	if r := cli(t, a, nil, nil, "token", "get", "tok_1"); strings.Contains(r.stdout, "scope:") {
+		t.Errorf("an unscoped token shows a scope:\n%s", r.stdout)
 	}
 }

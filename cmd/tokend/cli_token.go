@@ -43,13 +43,16 @@ func tokenCreateCmd(e env, f *apiFlags) *cobra.Command {
 		rateLimit, metadata         string
 		maxUses                     int64
 		perms, allowIPs, allowOrigs []string
+		scopeOwner                  string
+		scopeApps                   []string
 	)
 	cmd := &cobra.Command{
 		Use:   "create --app APP --name NAME [flags]",
 		Short: "Create a token and print its secret (shown only once)",
 		Example: `  tokend token create --app app_123 --name ci --expires-in 90d
   tokend token create --app app_123 --name "CI deploys" --owner acct_42 --owner-name "Acme Ltd"
-  tokend token create --app app_123 --name orders-sync --permission orders:read --permission orders:write --rate-limit 1000/1h`,
+  tokend token create --app app_123 --name orders-sync --permission orders:read --permission orders:write --rate-limit 1000/1h
+  tokend token create --app app_system --name "backend for acct_42" --permission tokens:read --permission tokens:write --scope-owner acct_42`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			fl := cmd.Flags()
@@ -75,6 +78,9 @@ func tokenCreateCmd(e env, f *apiFlags) *cobra.Command {
 			}
 			if fl.Changed("max-uses") {
 				in.MaxUses = &maxUses
+			}
+			if fl.Changed("scope-owner") || fl.Changed("scope-app") {
+				in.Scope = &tokend.AdminScope{OwnerID: scopeOwner, AppIDs: scopeApps}
 			}
 			if fl.Changed("metadata") {
 				m, err := parseMetadata(metadata)
@@ -110,6 +116,8 @@ func tokenCreateCmd(e env, f *apiFlags) *cobra.Command {
 	fl.StringVar(&rateLimit, "rate-limit", "", "successful verifications allowed per window, e.g. 1000/1h")
 	fl.Int64Var(&maxUses, "max-uses", 0, "the token stops working after this many successful verifications")
 	fl.StringVar(&metadata, "metadata", "", `JSON object returned on verification, e.g. {"team":"infra"}`)
+	fl.StringVar(&scopeOwner, "scope-owner", "", "admin tokens (--app "+tokend.SystemAppID+"): act only on this owner's tokens; fixed for good")
+	fl.StringSliceVar(&scopeApps, "scope-app", nil, "with --scope-owner: and only in this application (repeatable)")
 	_ = cmd.MarkFlagRequired("app")
 	_ = cmd.MarkFlagRequired("name")
 	cmd.MarkFlagsMutuallyExclusive("expires-in", "expires-at")
@@ -264,6 +272,13 @@ func printToken(w io.Writer, asJSON bool, t tokend.Token) error {
 	}
 	if t.PreviousSecretExpiresAt != nil {
 		fields = append(fields, field{"previous secret until", fmtTime(*t.PreviousSecretExpiresAt)})
+	}
+	if t.Scope != nil {
+		scope := "owner " + t.Scope.OwnerID + ", " + "every application"
+		if len(t.Scope.AppIDs) > 0 {
+			scope = "owner " + t.Scope.OwnerID + ", applications " + fmtList(t.Scope.AppIDs)
+		}
+		fields = append(fields, field{"scope", scope})
 	}
 	fields = append(fields, field{"version", strconv.FormatInt(t.Version, 10)})
 	return printFields(w, fields)

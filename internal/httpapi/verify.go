@@ -107,6 +107,10 @@ func authenticate(api huma.API, v tokend.Verifier, log *slog.Logger) func(huma.C
 			return
 		}
 		actor := manage.AdminActor(*res.Token, ip)
+		if actor.Scope != nil && !scopedOperations[ctx.Operation().OperationID] {
+			fail(problemFrom(scopeRefusal))
+			return
+		}
 		next(huma.WithValue(ctx, keyActor, actor))
 	}
 }

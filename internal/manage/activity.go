@@ -16,8 +16,8 @@ func (s *Service) TokenActivity(ctx context.Context, a tokend.Actor, id string) 
 	if err := checkID(id, "token"); err != nil {
 		return nil, err
 	}
-	if _, err := s.store.Token(ctx, id); err != nil {
-		return nil, storeErr(err, "token")
+	if err := s.readable(ctx, a, id); err != nil {
+		return nil, err
 	}
 	act, err := s.store.Activity(ctx, id)
 	if err != nil {
@@ -74,8 +74,8 @@ func (s *Service) LeakSignals(ctx context.Context, a tokend.Actor) ([]Leak, erro
 		}
 		seen[ev.TokenID] = true
 		t, err := s.store.Token(ctx, ev.TokenID)
-		if err != nil {
-			continue // deleted since
+		if err != nil || outOfScope(a, t) != nil {
+			continue // deleted since, or not the actor's to see
 		}
 		l, err := s.leakOf(ctx, t)
 		if err != nil {

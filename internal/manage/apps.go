@@ -25,6 +25,9 @@ func (s *Service) CreateApp(ctx context.Context, a tokend.Actor, in tokend.AppIn
 	if err := a.Require(tokend.PermAppsWrite); err != nil {
 		return tokend.App{}, err
 	}
+	if err := refuseScoped(a, "create or edit applications"); err != nil {
+		return tokend.App{}, err
+	}
 	now := s.Now()
 	app := tokend.App{
 		Name: in.Name, TokenPrefix: in.TokenPrefix, Permissions: in.Permissions,
@@ -65,6 +68,9 @@ func (s *Service) App(ctx context.Context, a tokend.Actor, id string) (tokend.Ap
 		return tokend.App{}, err
 	}
 	app, err := s.store.App(ctx, id)
+	if err == nil && !a.Scope.AdmitsApp(app.ID) {
+		err = tokend.ErrNotFound // as an application that does not exist
+	}
 	return presentApp(app), storeErr(err, "app")
 }
 
@@ -77,6 +83,9 @@ func (s *Service) Apps(ctx context.Context, a tokend.Actor, f tokend.AppFilter) 
 	checkLimit(&p, f.Limit)
 	if err := p.Err(); err != nil {
 		return tokend.Page[tokend.App]{}, err
+	}
+	if a.Scope != nil {
+		f.Scope = a.Scope
 	}
 	page, err := s.store.Apps(ctx, f)
 	if page.Items == nil {
@@ -91,6 +100,9 @@ func (s *Service) Apps(ctx context.Context, a tokend.Actor, f tokend.AppFilter) 
 // UpdateApp edits an application. The system app cannot be edited.
 func (s *Service) UpdateApp(ctx context.Context, a tokend.Actor, id string, patch tokend.AppPatch, version int64) (tokend.App, error) {
 	if err := a.Require(tokend.PermAppsWrite); err != nil {
+		return tokend.App{}, err
+	}
+	if err := refuseScoped(a, "create or edit applications"); err != nil {
 		return tokend.App{}, err
 	}
 	if err := checkID(id, "app"); err != nil {
@@ -189,6 +201,9 @@ func (s *Service) DeleteApp(ctx context.Context, a tokend.Actor, id string, vers
 	if err := a.Require(tokend.PermAppsWrite, tokend.PermTokensDelete); err != nil {
 		return err
 	}
+	if err := refuseScoped(a, "delete applications"); err != nil {
+		return err
+	}
 	if err := checkID(id, "app"); err != nil {
 		return err
 	}
@@ -216,6 +231,9 @@ func (s *Service) DeleteApp(ctx context.Context, a tokend.Actor, id string, vers
 // RevokeAll revokes every token of an application and answers how many.
 func (s *Service) RevokeAll(ctx context.Context, a tokend.Actor, appID string) (int, error) {
 	if err := a.Require(tokend.PermTokensWrite); err != nil {
+		return 0, err
+	}
+	if err := refuseScoped(a, "revoke every token of an application (revoke its owner's: POST /v1/apps/{id}/owners/{owner_id}/revoke-all)"); err != nil {
 		return 0, err
 	}
 	if err := checkID(appID, "app"); err != nil {
@@ -252,6 +270,9 @@ func (s *Service) RevokeOwner(ctx context.Context, a tokend.Actor, appID, ownerI
 	if !tokend.ValidOwnerID(ownerID) {
 		return 0, tokend.Errorf(tokend.ECodeNotFound, "owner not found: an owner id is 1 to %d visible ASCII characters", tokend.MaxOwnerIDLen)
 	}
+	if err := ownerOutOfScope(a, appID, ownerID); err != nil {
+		return 0, err
+	}
 	app, err := s.store.App(ctx, appID)
 	if err != nil {
 		return 0, storeErr(err, "app")
@@ -286,6 +307,9 @@ func (s *Service) Events(ctx context.Context, a tokend.Actor, f tokend.EventFilt
 	}
 	if err := p.Err(); err != nil {
 		return tokend.Page[tokend.Event]{}, err
+	}
+	if a.Scope != nil {
+		f.Scope = a.Scope
 	}
 	page, err := s.store.Events(ctx, f)
 	if page.Items == nil {

@@ -119,6 +119,7 @@ func (s *Service) Bootstrap(ctx context.Context) (tokend.Token, secret.Secret, e
 }
 
 func (s *Service) event(a tokend.Actor, action, appID, tokenID string, details map[string]any) tokend.Event {
+	details = scopeDetails(a, details)
 	for k, v := range details {
 		if isEmpty(v) {
 			delete(details, k) // an audit entry says what was set, not every blank
@@ -264,7 +265,7 @@ var errNothing = fmt.Errorf("nothing changed")
 // AdminActor is the actor for a verified admin token: what its access grants
 // of the admin permissions.
 func AdminActor(t tokend.VerifiedToken, ip string) tokend.Actor {
-	return tokend.Actor{Kind: "token", ID: t.ID, Name: t.Name, IP: ip, Permissions: effective(t.Access, t.Permissions)}
+	return tokend.Actor{Kind: "token", ID: t.ID, Name: t.Name, IP: ip, Permissions: effective(t.Access, t.Permissions), Scope: t.Scope.Clone()}
 }
 
 func isEmpty(v any) bool {
@@ -282,6 +283,8 @@ func isEmpty(v any) bool {
 	case *int:
 		return x == nil
 	case map[string]any:
+		return x == nil
+	case *tokend.AdminScope:
 		return x == nil
 	}
 	return false

@@ -24,9 +24,24 @@ func (s *Service) CreateToken(ctx context.Context, a tokend.Actor, in tokend.Tok
 	if err := a.Require(tokend.PermTokensWrite); err != nil {
 		return tokend.Token{}, secret.Secret{}, err
 	}
+	if err := scopeOwner(a, &in); err != nil {
+		return tokend.Token{}, secret.Secret{}, err
+	}
+	if in.AppID == tokend.SystemAppID {
+		// Before the scope's applications are looked up, so that a
+		// scoped actor learns nothing of applications outside its own.
+		if err := checkNewAdminScope(a, in.Scope); err != nil {
+			return tokend.Token{}, secret.Secret{}, err
+		}
+	}
 	now := s.Now()
 	var p tokend.Problems
 	app, err := s.appFor(ctx, &p, in.AppID)
+	if err != nil {
+		return tokend.Token{}, secret.Secret{}, err
+	}
+	app = hideApp(a, &p, app, true)
+	scope, err := s.checkScope(ctx, &p, in.AppID, in.Scope)
 	if err != nil {
 		return tokend.Token{}, secret.Secret{}, err
 	}
@@ -47,6 +62,7 @@ func (s *Service) CreateToken(ctx context.Context, a tokend.Actor, in tokend.Tok
 		Permissions: in.Permissions, AllowedIPs: in.AllowedIPs, AllowedOrigins: in.AllowedOrigins,
 		RateLimit: in.RateLimit, MaxUses: in.MaxUses, Metadata: in.Metadata,
 		Status: tokend.StatusActive, CreatedAt: now, CreatedBy: a.Ref(), UpdatedAt: now, Version: 1,
+		Scope: scope,
 	}
 	t.ExpiresAt = tokend.ResolveExpiry(&p, in.ExpiresIn, in.ExpiresAt, now)
 	checkToken(&p, &t, app, now)
@@ -68,6 +84,7 @@ func (s *Service) CreateToken(ctx context.Context, a tokend.Actor, in tokend.Tok
 	details := map[string]any{
 		"name": t.Name, "type": t.Type, "access": t.Access, "permissions": t.Permissions,
 		"expires_at": fmtTime(t.ExpiresAt), "allowed_ips": t.AllowedIPs, "allowed_origins": t.AllowedOrigins,
+		"scope": t.Scope,
 	}
 	if t.OwnerID != "" {
 		details["owner_id"], details["owner_name"] = t.OwnerID, t.OwnerName
@@ -237,6 +254,9 @@ func (s *Service) Token(ctx context.Context, a tokend.Actor, id string) (tokend.
 		return tokend.Token{}, err
 	}
 	t, err := s.store.Token(ctx, id)
+	if err == nil {
+		err = outOfScope(a, t)
+	}
 	if err != nil {
 		return tokend.Token{}, storeErr(err, "token")
 	}
@@ -250,6 +270,9 @@ func (s *Service) Tokens(ctx context.Context, a tokend.Actor, f tokend.TokenFilt
 	}
 	if err := checkTokenFilter(f); err != nil {
 		return tokend.Page[tokend.Token]{}, err
+	}
+	if a.Scope != nil {
+		f.Scope = a.Scope
 	}
 	f.Now = s.Now()
 	page, err := s.store.Tokens(ctx, f)
@@ -272,6 +295,9 @@ func (s *Service) CountTokens(ctx context.Context, a tokend.Actor, f tokend.Toke
 	}
 	if err := checkTokenFilter(f); err != nil {
 		return 0, err
+	}
+	if a.Scope != nil {
+		f.Scope = a.Scope
 	}
 	f.Now = s.Now()
 	n, err := s.store.CountTokens(ctx, f)
@@ -326,6 +352,9 @@ func (s *Service) UpdateToken(ctx context.Context, a tokend.Actor, id string, pa
 		owner string
 	)
 	t, err := s.store.UpdateToken(ctx, id, func(t *tokend.Token) (tokend.Event, error) {
+		if err := outOfScope(a, *t); err != nil {
+			return tokend.Event{}, err
+		}
 		if err := versionCheck(version, t.Version); err != nil {
 			return tokend.Event{}, err
 		}
@@ -526,6 +555,9 @@ func (s *Service) setStatus(ctx context.Context, a tokend.Actor, id string, vers
 	}
 	now := s.Now()
 	t, err := s.store.UpdateToken(ctx, id, func(t *tokend.Token) (tokend.Event, error) {
+		if err := outOfScope(a, *t); err != nil {
+			return tokend.Event{}, err
+		}
 		if err := s.requireForToken(ctx, a, *t); err != nil {
 			return tokend.Event{}, err
 		}
@@ -607,6 +639,9 @@ func (s *Service) RotateToken(ctx context.Context, a tokend.Actor, id string, gr
 	now := s.Now()
 	var sec secret.Secret
 	t, err := s.store.UpdateToken(ctx, id, func(t *tokend.Token) (tokend.Event, error) {
+		if err := outOfScope(a, *t); err != nil {
+			return tokend.Event{}, err
+		}
 		if err := s.requireForToken(ctx, a, *t); err != nil {
 			return tokend.Event{}, err
 		}
@@ -650,6 +685,9 @@ func (s *Service) DeleteToken(ctx context.Context, a tokend.Actor, id string, ve
 		return err
 	}
 	t, err := s.store.Token(ctx, id)
+	if err == nil {
+		err = outOfScope(a, t)
+	}
 	if err != nil {
 		return storeErrIfMatch(err, "token", version)
 	}
@@ -680,8 +718,8 @@ func (s *Service) TokenUsage(ctx context.Context, a tokend.Actor, id string, fro
 	if err := checkID(id, "token"); err != nil {
 		return nil, err
 	}
-	if _, err := s.store.Token(ctx, id); err != nil {
-		return nil, storeErr(err, "token")
+	if err := s.readable(ctx, a, id); err != nil {
+		return nil, err
 	}
 	now := s.Now()
 	if to.IsZero() {

@@ -132,6 +132,9 @@ func (s *Service) NeedsSetup(ctx context.Context) (bool, error) {
 // permission of an owner; the audit log names it. Setup signs the owner
 // in, so the owner's last sign-in is the setup's time.
 func (s *Service) Setup(ctx context.Context, boot tokend.Actor, name, email, pw string) (tokend.User, error) {
+	if err := refuseScoped(boot, "manage users"); err != nil {
+		return tokend.User{}, err
+	}
 	if err := boot.Require(tokend.PermUsersWrite); err != nil {
 		return tokend.User{}, err
 	}
@@ -168,6 +171,9 @@ func (s *Service) Setup(ctx context.Context, boot tokend.Actor, name, email, pw 
 // CreateUser adds a user. It takes users:write, and the actor must hold
 // every permission of the role given.
 func (s *Service) CreateUser(ctx context.Context, a tokend.Actor, in UserInput) (tokend.User, error) {
+	if err := refuseScoped(a, "manage users"); err != nil {
+		return tokend.User{}, err
+	}
 	if err := a.Require(tokend.PermUsersWrite); err != nil {
 		return tokend.User{}, err
 	}
@@ -222,6 +228,9 @@ func (s *Service) newUser(in UserInput) (tokend.User, error) {
 // Users lists every user, oldest first. It takes users:write: the list
 // is the owners' tool.
 func (s *Service) Users(ctx context.Context, a tokend.Actor) ([]tokend.User, error) {
+	if err := refuseScoped(a, "manage users"); err != nil {
+		return nil, err
+	}
 	if err := a.Require(tokend.PermUsersWrite); err != nil {
 		return nil, err
 	}
@@ -243,6 +252,9 @@ func (s *Service) Users(ctx context.Context, a tokend.Actor) ([]tokend.User, err
 // User answers one user: anyone may read themselves; reading others takes
 // users:write.
 func (s *Service) User(ctx context.Context, a tokend.Actor, id string) (tokend.User, error) {
+	if err := refuseScoped(a, "manage users"); err != nil {
+		return tokend.User{}, err
+	}
 	if err := checkID(id, "user"); err != nil {
 		return tokend.User{}, err
 	}
@@ -267,6 +279,9 @@ func (s *Service) User(ctx context.Context, a tokend.Actor, id string) (tokend.U
 // Disabling a user, or changing their role or password, ends their
 // sessions (the caller's own included, when they changed themselves).
 func (s *Service) UpdateUser(ctx context.Context, a tokend.Actor, id string, patch UserPatch, version int64) (tokend.User, error) {
+	if err := refuseScoped(a, "manage users"); err != nil {
+		return tokend.User{}, err
+	}
 	if err := checkID(id, "user"); err != nil {
 		return tokend.User{}, err
 	}
@@ -385,6 +400,9 @@ func (s *Service) UpdateUser(ctx context.Context, a tokend.Actor, id string, pat
 // DeleteUser deletes a user and their sessions; version, when not zero,
 // must be the stored one.
 func (s *Service) DeleteUser(ctx context.Context, a tokend.Actor, id string, version int64) error {
+	if err := refuseScoped(a, "manage users"); err != nil {
+		return err
+	}
 	if err := checkID(id, "user"); err != nil {
 		return err
 	}

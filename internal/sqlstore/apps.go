@@ -41,6 +41,7 @@ func (s *Store) App(ctx context.Context, id string) (tokend.App, error) {
 // Apps lists apps oldest first, keyed by (created_at, id).
 func (s *Store) Apps(ctx context.Context, f tokend.AppFilter) (tokend.Page[tokend.App], error) {
 	var w where
+	scopeApps(&w, f.Scope)
 	if f.Cursor != "" {
 		at, id, err := tokend.ParseTimeCursor(tokend.CursorApps, f.Cursor)
 		if err != nil {

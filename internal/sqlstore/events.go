@@ -54,6 +54,7 @@ func (s *Store) Events(ctx context.Context, f tokend.EventFilter) (tokend.Page[t
 	if f.Action != "" {
 		w.add("action = ?", f.Action)
 	}
+	scopeEvents(&w, f.Scope)
 	if !f.Since.IsZero() {
 		w.add(`"time" >= ?`, s.time(f.Since))
 	}

@@ -256,6 +256,7 @@ func (s *Store) tokenWhere(w *where, f tokend.TokenFilter) error {
 	if f.ProductOnly {
 		w.add("app_id <> ?", tokend.SystemAppID)
 	}
+	scopeTokens(w, f.Scope)
 	if f.Type != "" {
 		w.add("type = ?", string(f.Type))
 	}

@@ -43,6 +43,7 @@ func Run(t *testing.T, newStore func(t *testing.T) tokend.Store) {
 		{"Activity", activityTests},
 		{"Users", userTests},
 		{"Settings", settingTests},
+		{"Scope", scopeTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
