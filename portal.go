@@ -1,0 +1,92 @@
+package tokend
+
+import (
+	"context"
+	"time"
+)
+
+// The customer portal: a product's backend mints a single-use link for one
+// of its signed-in customers (an owner of one of its applications); the
+// link opens tokend's self-service page, where that customer manages only
+// their own tokens of that application.
+
+// PortalLinkTTL is how long a portal link may be opened; PortalIdle how
+// long a portal session lasts without a request; PortalAbsolute how long
+// it lasts at most.
+const (
+	PortalLinkTTL  = 5 * time.Minute
+	PortalIdle     = 30 * time.Minute
+	PortalAbsolute = 8 * time.Hour
+)
+
+// PortalUser is the product's signed-in user a link was minted for; it is
+// recorded in the details of every audit event of the session.
+type PortalUser struct {
+	ID    string `json:"id" maxLength:"128" doc:"The product's id of its signed-in user, 1 to 128 visible ASCII characters."`
+	Name  string `json:"name,omitempty" maxLength:"200" doc:"How the user is shown on the page."`
+	Email string `json:"email,omitempty" maxLength:"254"`
+}
+
+// PortalGrant is what a portal link, then the session it opens, allows:
+// one owner of one application, acting through the service as an actor
+// scoped to them.
+type PortalGrant struct {
+	AppID              string     `json:"app_id"`
+	OwnerID            string     `json:"owner_id"`
+	OwnerName          string     `json:"owner_name,omitempty"`
+	User               PortalUser `json:"user"`
+	ReturnURL          string     `json:"return_url"`
+	AllowedAccess      []Access   `json:"allowed_access,omitempty"`
+	AllowedPermissions []string   `json:"allowed_permissions,omitempty"`
+	// CreatedBy is the actor that minted the link (an admin token).
+	CreatedBy string `json:"created_by"`
+}
+
+// PortalLink is a minted link: only the SHA-256 of its secret is stored.
+type PortalLink struct {
+	IDHash    []byte
+	Grant     PortalGrant
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// PortalSession is a customer signed in through a link; the store keeps the
+// SHA-256 of the id in the customer's cookie.
+type PortalSession struct {
+	IDHash     []byte
+	Grant      PortalGrant
+	CSRF       string
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+	ExpiresAt  time.Time
+}
+
+// PortalStore keeps portal links and sessions. Both stores implement it and
+// pass the storetest conformance suite.
+type PortalStore interface {
+	CreatePortalLink(ctx context.Context, l PortalLink) error
+	// ConsumePortalLink deletes the link whose hash this is and answers it,
+	// in one atomic statement, when it has not expired at now: of
+	// concurrent callers, on any number of instances, exactly one gets it.
+	// ErrNotFound for an unknown, used or expired link.
+	ConsumePortalLink(ctx context.Context, idHash []byte, now time.Time) (PortalLink, error)
+	CreatePortalSession(ctx context.Context, s PortalSession) error
+	// PortalSession finds a session by the hash of its id; ErrNotFound
+	// when there is none (expired ones may still be answered: callers
+	// check).
+	PortalSession(ctx context.Context, idHash []byte) (PortalSession, error)
+	// TouchPortalSession moves LastSeenAt forward to at, never back.
+	TouchPortalSession(ctx context.Context, idHash []byte, at time.Time) error
+	DeletePortalSession(ctx context.Context, idHash []byte) error
+	// DeleteExpiredPortal removes the links expired at now, and the
+	// sessions past ExpiresAt or idle since before now-idle, and answers
+	// how many rows it removed.
+	DeleteExpiredPortal(ctx context.Context, now time.Time, idle time.Duration) (int, error)
+}
+
+// Audit actions of the portal.
+const (
+	ActionPortalLink   = "portal.link"
+	ActionPortalOpen   = "portal.open"
+	ActionPortalLogout = "portal.logout"
+)
