@@ -221,7 +221,7 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 
 // Actor is who performs a management operation, with what they may do.
 type Actor struct {
-	Kind        string   // "token", "user" or "system"
+	Kind        string   // "token", "user", "owner" (a portal customer) or "system"
 	ID          string   // token id, user id, or "system"
 	Name        string   // human-readable
 	IP          string   // client address, for the audit log
@@ -229,6 +229,9 @@ type Actor struct {
 	// Scope restricts an owner-scoped admin token to one owner's tokens
 	// (and some applications); nil for every other actor. See AdminScope.
 	Scope *AdminScope
+	// Details are recorded in every audit event of this actor (the
+	// portal's customer: the product's user acting for the owner).
+	Details map[string]any
 }
 
 // SystemActor acts for tokend itself (bootstrap, migrations).

@@ -93,6 +93,7 @@ func NewServer(d Deps) http.Handler {
 	}
 	var h http.Handler = mux
 	h = jsonByDefault(h)
+	h = withOrigin(h)
 	h = secureHeaders(h)
 	h = recoverPanics(api, d.Logger, h)
 	h = logRequests(d.Logger, h)
@@ -156,6 +157,7 @@ type ctxKey int
 const (
 	keyClientIP ctxKey = iota
 	keyActor
+	keyOrigin
 )
 
 // ClientIP answers the client address of a request as clientIP found it.
@@ -302,8 +304,13 @@ func logRequests(log *slog.Logger, next http.Handler) http.Handler {
 		if !log.Enabled(r.Context(), level) {
 			return
 		}
-		// The path may hold a secret pasted where an id belongs.
-		log.Log(r.Context(), level, "request", "method", r.Method, "path", secret.Redact(r.URL.Path),
+		// The path may hold a secret pasted where an id belongs, or a
+		// portal link's.
+		path := r.URL.Path
+		if strings.HasPrefix(path, PortalPath) {
+			path = PortalPath + "…"
+		}
+		log.Log(r.Context(), level, "request", "method", r.Method, "path", secret.Redact(path),
 			"status", rec.status, "duration", time.Since(start), "client_ip", ClientIP(r.Context()))
 	})
 }

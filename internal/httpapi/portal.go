@@ -1,0 +1,71 @@
+package httpapi
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/tokend/tokend/internal/manage"
+)
+
+// The customer portal's one API operation: the product's backend mints a
+// single-use link to tokend's self-service page for one of its customers.
+
+type portalSessionInput struct {
+	Body manage.PortalInput
+}
+
+// PortalSessionAnswer is the answer to POST /v1/portal/sessions.
+type PortalSessionAnswer struct {
+	URL       string    `json:"url" doc:"The single-use link to send the customer's browser to (a redirect); it opens the page once."`
+	ExpiresAt time.Time `json:"expires_at" doc:"When the link stops working, 5 minutes after it was made."`
+}
+
+type portalSessionOutput struct {
+	Body PortalSessionAnswer
+}
+
+// PortalPath is where a portal link points: PortalPath + its secret.
+const PortalPath = "/portal/open/"
+
+func handlePortalSession(svc *manage.Service) func(context.Context, *portalSessionInput) (*portalSessionOutput, error) {
+	return func(ctx context.Context, in *portalSessionInput) (*portalSessionOutput, error) {
+		raw, exp, err := svc.CreatePortalLink(ctx, actorFrom(ctx), in.Body)
+		if err != nil {
+			return nil, err
+		}
+		return &portalSessionOutput{Body: PortalSessionAnswer{URL: requestOrigin(ctx) + PortalPath + raw, ExpiresAt: exp}}, nil
+	}
+}
+
+// withOrigin records the origin the request was sent to (scheme and host),
+// which the links tokend hands out point at: https, unless the request came
+// in plain HTTP to localhost or a loopback address.
+func withOrigin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyOrigin, originOf(r))))
+	})
+}
+
+func originOf(r *http.Request) string {
+	host := r.Host
+	u, err := url.Parse("http://" + host)
+	if err != nil || u.Host != host || host == "" {
+		host = "localhost"
+	}
+	scheme := "https"
+	if r.TLS == nil {
+		h := u.Hostname()
+		if ip := net.ParseIP(h); h == "localhost" || ip != nil && ip.IsLoopback() {
+			scheme = "http"
+		}
+	}
+	return scheme + "://" + host
+}
+
+func requestOrigin(ctx context.Context) string {
+	o, _ := ctx.Value(keyOrigin).(string)
+	return o
+}
