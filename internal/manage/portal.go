@@ -310,7 +310,7 @@ func (s *Service) SweepPortal(ctx context.Context) (int, error) {
 
 // PortalActor is the customer of a portal session as the actor of service
 // calls: owner:<owner_id>, scoped to that owner in that one application,
-// able to read the application and read and write tokens, with the
+// able to read the application and read, write, rotate and delete tokens, with the
 // product's user in the details of every audit event.
 func PortalActor(g tokend.PortalGrant, ip string) tokend.Actor {
 	name := g.OwnerName
@@ -319,7 +319,7 @@ func PortalActor(g tokend.PortalGrant, ip string) tokend.Actor {
 	}
 	return tokend.Actor{
 		Kind: "owner", ID: g.OwnerID, Name: name, IP: ip,
-		Permissions: []string{tokend.PermAppsRead, tokend.PermTokensRead, tokend.PermTokensWrite},
+		Permissions: []string{tokend.PermAppsRead, tokend.PermTokensRead, tokend.PermTokensWrite, tokend.PermTokensRotate, tokend.PermTokensDelete},
 		Scope:       &tokend.AdminScope{OwnerID: g.OwnerID, AppIDs: []string{g.AppID}},
 		Details:     map[string]any{"user": "user:" + g.User.ID, "user_name": g.User.Name, "via": "portal"},
 	}

@@ -37,7 +37,7 @@ import (
 	"github.com/tokend/tokend/internal/manage"
 )
 
-//go:embed templates static
+//go:embed all:templates static
 var assets embed.FS
 
 // Options wire the portal.
