@@ -29,11 +29,11 @@ import (
 	"github.com/tokend/tokend/internal/httpapi"
 	"github.com/tokend/tokend/internal/manage"
 	"github.com/tokend/tokend/internal/metrics"
+	"github.com/tokend/tokend/internal/portal"
 	"github.com/tokend/tokend/internal/postgres"
 	"github.com/tokend/tokend/internal/redislimit"
 	"github.com/tokend/tokend/internal/sqlite"
 	"github.com/tokend/tokend/internal/verify"
-	"github.com/tokend/tokend/internal/portal"
 	"github.com/tokend/tokend/internal/web"
 	"github.com/tokend/tokend/secret"
 )
