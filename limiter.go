@@ -15,6 +15,9 @@ import (
 // means the shared state could not be reached: the engine then counts on
 // its own, per instance, and the implementation is expected to fail fast
 // (not to wait out a timeout on every call) while the shared state is down.
+//
+// The limit shared by the tokens of one owner of an app is kept under the
+// tokenID OwnerRateKey(app, owner).
 type SharedLimiter interface {
 	// TakeRate spends one verification of the token's limit if one is left
 	// and reports the limit's state after it.

@@ -111,6 +111,16 @@ type Credential struct {
 	// Catalog is the permission catalog of the token's app as stored with
 	// the token: the ceiling of what verification grants (see Allows).
 	Catalog []string
+	// OwnerRateLimit is the app's limit shared by all tokens of one owner
+	// (App.OwnerRateLimit), read with the token; nil for none.
+	OwnerRateLimit *RateLimit
+}
+
+// OwnerRateKey names the rate limit shared by the tokens of one owner of an
+// app where a limiter keys limits by token id (SharedLimiter): no token id
+// holds "|", so the two never meet.
+func OwnerRateKey(appID, ownerID string) string {
+	return "owner|" + appID + "|" + ownerID
 }
 
 // Page is one page of a keyset-paginated list. NextCursor is empty on the

@@ -67,6 +67,25 @@ func (c *Client) RevokeAll(ctx context.Context, appID string) (int, error) {
 	return out.Revoked, err
 }
 
+// RevokeOwnerTokens revokes every live token of one owner of an
+// application (POST /v1/apps/{id}/owners/{owner_id}/revoke-all) and answers
+// how many it revoked.
+func (c *Client) RevokeOwnerTokens(ctx context.Context, appID, ownerID string) (int, error) {
+	p, err := seg("app", appID)
+	if err != nil {
+		return 0, err
+	}
+	o, err := seg("owner", ownerID)
+	if err != nil {
+		return 0, err
+	}
+	var out struct {
+		Revoked int `json:"revoked"`
+	}
+	err = c.do(ctx, request{method: http.MethodPost, path: "/v1/apps/" + p + "/owners/" + o + "/revoke-all"}, &out)
+	return out.Revoked, err
+}
+
 func newRequest(method, path string, body any, opts []RequestOption) request {
 	r := request{method: method, path: path, body: body}
 	for _, o := range opts {

@@ -216,12 +216,18 @@ func TestMethods(t *testing.T) {
 			status: 200, answer: `{"revoked":4}`, want: 4,
 		},
 		{
+			name:   "RevokeOwnerTokens escapes the owner and answers the count",
+			call:   func() (any, error) { return c.RevokeOwnerTokens(ctx, "app_1", "acct/42 x") },
+			method: "POST", path: "/v1/apps/app_1/owners/acct%2F42%20x/revoke-all",
+			status: 200, answer: `{"revoked":2}`, want: 2,
+		},
+		{
 			name: "Tokens lists with every filter",
 			call: func() (any, error) {
-				return c.Tokens(ctx, client.TokenListOptions{AppID: "app_1", Status: tokend.StatusActive, Type: tokend.TypePlugin, Query: "c i", Limit: 5, Cursor: "x"})
+				return c.Tokens(ctx, client.TokenListOptions{AppID: "app_1", OwnerID: "acct_42", Status: tokend.StatusActive, Type: tokend.TypePlugin, Query: "c i", Limit: 5, Cursor: "x"})
 			},
 			method: "GET", path: "/v1/tokens",
-			query:  url.Values{"app_id": {"app_1"}, "status": {"active"}, "type": {"plugin"}, "q": {"c i"}, "limit": {"5"}, "cursor": {"x"}},
+			query:  url.Values{"app_id": {"app_1"}, "owner_id": {"acct_42"}, "status": {"active"}, "type": {"plugin"}, "q": {"c i"}, "limit": {"5"}, "cursor": {"x"}},
 			status: 200, answer: js(t, tokend.Page[tokend.Token]{Items: []tokend.Token{sampleToken}}),
 			want: tokend.Page[tokend.Token]{Items: []tokend.Token{sampleToken}},
 		},
@@ -563,6 +569,9 @@ func TestInvalidIDs(t *testing.T) {
 		}
 		if err := c.DeleteApp(context.Background(), id); err == nil {
 			t.Errorf("DeleteApp(%q) accepted", id)
+		}
+		if _, err := c.RevokeOwnerTokens(context.Background(), "app_1", id); err == nil {
+			t.Errorf("RevokeOwnerTokens(owner %q) accepted", id)
 		}
 	}
 }

@@ -42,6 +42,7 @@ type fakeToken struct {
 	reason    string
 	expiresAt *time.Time
 	rateLimit *tokend.RateLimitState
+	owner     string
 }
 
 func newFakeTokend(t testing.TB) *fakeTokend {
@@ -87,7 +88,7 @@ func (ft fakeToken) answer(known bool, req tokend.VerifyRequest) tokend.VerifyRe
 		return tokend.VerifyResult{Code: tokend.CodeNotFound}
 	}
 	vt := &tokend.VerifiedToken{ID: ft.id, AppID: "app_test", Name: "name of " + ft.id, Type: tokend.TypeStandard,
-		Access: ft.access, ExpiresAt: ft.expiresAt}
+		Access: ft.access, ExpiresAt: ft.expiresAt, OwnerID: ft.owner}
 	res := tokend.VerifyResult{Code: ft.code, Reason: ft.reason, Token: vt, RateLimit: ft.rateLimit}
 	if res.Code == "" {
 		res.Code = tokend.CodeValid
@@ -162,6 +163,7 @@ type guarded struct {
 // handlerSaw is what the guarded handler writes back: the identity it found.
 type handlerSaw struct {
 	TokenID   string                 `json:"token_id"`
+	OwnerID   string                 `json:"owner_id"`
 	RateLimit *tokend.RateLimitState `json:"rate_limit"`
 }
 
@@ -181,7 +183,7 @@ func guard(t testing.TB, f *fakeTokend, opts ...MiddlewareOption) *guarded {
 			return
 		}
 		rl, _ := RateLimitFrom(r.Context())
-		_ = json.NewEncoder(w).Encode(handlerSaw{TokenID: tok.ID, RateLimit: rl})
+		_ = json.NewEncoder(w).Encode(handlerSaw{TokenID: tok.ID, OwnerID: tok.OwnerID, RateLimit: rl})
 	}))
 	return g
 }
@@ -758,5 +760,22 @@ func TestMiddlewareValidWithoutTokenFailsClosed(t *testing.T) {
 	h.ServeHTTP(w, r)
 	if w.Code != 503 {
 		t.Errorf("status %d, want 503", w.Code)
+	}
+}
+
+func TestMiddlewareExposesTheOwner(t *testing.T) {
+	f := newFakeTokend(t)
+	owned := f.add(t, fakeToken{id: "tok_owned", access: tokend.AccessFull, owner: "acct_42"})
+	plain := f.add(t, fakeToken{id: "tok_plain", access: tokend.AccessFull})
+	g := guard(t, f)
+	for sec, want := range map[string]string{owned: "acct_42", plain: ""} {
+		w := g.do("GET", bearer(sec)...)
+		var saw handlerSaw
+		if err := json.Unmarshal(w.Body.Bytes(), &saw); err != nil || w.Code != 200 {
+			t.Fatalf("status %d %s", w.Code, w.Body)
+		}
+		if saw.OwnerID != want {
+			t.Errorf("%s: the handler saw owner %q, want %q", saw.TokenID, saw.OwnerID, want)
+		}
 	}
 }

@@ -11,10 +11,11 @@ import (
 
 // TokenListOptions selects tokens, newest first. Empty fields do not filter.
 type TokenListOptions struct {
-	AppID  string
-	Status tokend.Status // active, disabled, revoked or expired
-	Type   tokend.TokenType
-	Query  string // case-insensitive substring of the name; also a token id, or the last 4 of a secret
+	AppID   string
+	OwnerID string        // only the tokens of this owner
+	Status  tokend.Status // active, disabled, revoked or expired
+	Type    tokend.TokenType
+	Query   string // case-insensitive substring of the name; also a token id, or the last 4 of a secret
 	// UnusedFor keeps tokens not used for this many days, such as "30d"
 	// (never used: since creation).
 	UnusedFor string
@@ -27,6 +28,7 @@ type TokenListOptions struct {
 func (o TokenListOptions) values() url.Values {
 	q := ListOptions{Limit: o.Limit, Cursor: o.Cursor}.values()
 	setIf(q, "app_id", o.AppID)
+	setIf(q, "owner_id", o.OwnerID)
 	setIf(q, "status", string(o.Status))
 	setIf(q, "type", string(o.Type))
 	setIf(q, "q", o.Query)

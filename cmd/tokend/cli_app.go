@@ -23,15 +23,16 @@ An application is a product or environment that owns tokens; its permission
 catalog lists the resource:action permissions its tokens may be granted.`,
 	}
 	f := addAPIFlags(cmd, e)
-	cmd.AddCommand(appCreateCmd(e, f), appListCmd(e, f), appGetCmd(e, f), appEditCmd(e, f), appDeleteCmd(e, f), appRevokeAllCmd(e, f))
+	cmd.AddCommand(appCreateCmd(e, f), appListCmd(e, f), appGetCmd(e, f), appEditCmd(e, f), appDeleteCmd(e, f), appRevokeAllCmd(e, f), appRevokeOwnerCmd(e, f))
 	explainErrors(cmd, f)
 	return cmd
 }
 
 func appCreateCmd(e env, f *apiFlags) *cobra.Command {
 	var (
-		in               tokend.AppInput
-		lifetime, unused string
+		in                          tokend.AppInput
+		lifetime, unused, ownerRate string
+		maxPerOwner                 int
 	)
 	cmd := &cobra.Command{
 		Use:     "create --name NAME [flags]",
@@ -52,6 +53,16 @@ func appCreateCmd(e env, f *apiFlags) *cobra.Command {
 					return fmt.Errorf("invalid --disable-unused-after: %w", err)
 				}
 				in.DisableUnusedAfter = &d
+			}
+			if cmd.Flags().Changed("max-tokens-per-owner") {
+				in.MaxTokensPerOwner = &maxPerOwner
+			}
+			if cmd.Flags().Changed("owner-rate-limit") {
+				rl, err := parseRateLimit(ownerRate)
+				if err != nil {
+					return err
+				}
+				in.OwnerRateLimit = rl
 			}
 			c, err := f.client(cmd)
 			if err != nil {
@@ -74,6 +85,8 @@ func appCreateCmd(e env, f *apiFlags) *cobra.Command {
 	fl.StringSliceVar(&in.Permissions, "permission", nil, "a resource:action permission of its catalog (repeatable)")
 	fl.StringVar(&lifetime, "max-lifetime", "", "longest lifetime its tokens may have, e.g. 90d")
 	fl.StringVar(&unused, "disable-unused-after", "", "disable its active tokens unused for this long, e.g. 90d (1d to 36500d)")
+	fl.IntVar(&maxPerOwner, "max-tokens-per-owner", 0, "most live tokens one owner may hold (1 to 1000000)")
+	fl.StringVar(&ownerRate, "owner-rate-limit", "", "verifications allowed per window to all tokens of one owner together, e.g. 100/1m")
 	_ = cmd.MarkFlagRequired("name")
 	return cmd
 }
@@ -167,6 +180,8 @@ func printApp(w io.Writer, asJSON bool, a tokend.App) error {
 		{"permissions", fmtList(a.Permissions)},
 		{"max token lifetime", fmtLifetime(a.MaxTokenLifetime)},
 		{"disable unused", fmtUnusedPolicy(a.DisableUnusedAfter)},
+		{"max tokens per owner", fmtMaxPerOwner(a.MaxTokensPerOwner)},
+		{"owner rate limit", fmtRateLimit(a.OwnerRateLimit)},
 	}
 	if a.System {
 		fields = append(fields, field{"system", "yes: holds the admin tokens"})
@@ -181,10 +196,12 @@ func printApp(w io.Writer, asJSON bool, a tokend.App) error {
 
 func appEditCmd(e env, f *apiFlags) *cobra.Command {
 	var (
-		name, prefix, lifetime, unused   string
-		perms                            []string
-		clearPerms, noLifetime, noUnused bool
-		version                          int64
+		name, prefix, lifetime, unused, ownerRate string
+		perms                                     []string
+		clearPerms, noLifetime, noUnused          bool
+		noMaxPerOwner, noOwnerRate                bool
+		maxPerOwner                               int
+		version                                   int64
 	)
 	cmd := &cobra.Command{
 		Use:     "edit ID [flags]",
@@ -227,7 +244,24 @@ func appEditCmd(e env, f *apiFlags) *cobra.Command {
 			if fl.Changed("no-disable-unused") && noUnused {
 				p.Null = append(p.Null, "disable_unused_after")
 			}
-			if p.Name == nil && p.TokenPrefix == nil && p.Permissions == nil && p.MaxTokenLifetime == nil && p.DisableUnusedAfter == nil && len(p.Null) == 0 {
+			if fl.Changed("max-tokens-per-owner") {
+				p.MaxTokensPerOwner = &maxPerOwner
+			}
+			if fl.Changed("no-max-tokens-per-owner") && noMaxPerOwner {
+				p.Null = append(p.Null, "max_tokens_per_owner")
+			}
+			if fl.Changed("owner-rate-limit") {
+				rl, err := parseRateLimit(ownerRate)
+				if err != nil {
+					return err
+				}
+				p.OwnerRateLimit = rl
+			}
+			if fl.Changed("no-owner-rate-limit") && noOwnerRate {
+				p.Null = append(p.Null, "owner_rate_limit")
+			}
+			if p.Name == nil && p.TokenPrefix == nil && p.Permissions == nil && p.MaxTokenLifetime == nil && p.DisableUnusedAfter == nil &&
+				p.MaxTokensPerOwner == nil && p.OwnerRateLimit == nil && len(p.Null) == 0 {
 				return fmt.Errorf("nothing to change: give at least one flag to edit (see tokend app edit --help)")
 			}
 			c, err := f.client(cmd)
@@ -254,10 +288,16 @@ func appEditCmd(e env, f *apiFlags) *cobra.Command {
 	fl.BoolVar(&noLifetime, "no-max-lifetime", false, "remove the limit on token lifetime")
 	fl.StringVar(&unused, "disable-unused-after", "", "disable active tokens unused for this long, e.g. 90d (1d to 36500d)")
 	fl.BoolVar(&noUnused, "no-disable-unused", false, "stop disabling unused tokens")
+	fl.IntVar(&maxPerOwner, "max-tokens-per-owner", 0, "most live tokens one owner may hold (1 to 1000000)")
+	fl.BoolVar(&noMaxPerOwner, "no-max-tokens-per-owner", false, "remove the limit on tokens per owner")
+	fl.StringVar(&ownerRate, "owner-rate-limit", "", "verifications allowed per window to all tokens of one owner together, e.g. 100/1m")
+	fl.BoolVar(&noOwnerRate, "no-owner-rate-limit", false, "remove the owner rate limit")
 	addIfVersion(cmd, &version)
 	cmd.MarkFlagsMutuallyExclusive("permission", "clear-permissions")
 	cmd.MarkFlagsMutuallyExclusive("max-lifetime", "no-max-lifetime")
 	cmd.MarkFlagsMutuallyExclusive("disable-unused-after", "no-disable-unused")
+	cmd.MarkFlagsMutuallyExclusive("max-tokens-per-owner", "no-max-tokens-per-owner")
+	cmd.MarkFlagsMutuallyExclusive("owner-rate-limit", "no-owner-rate-limit")
 	return cmd
 }
 
@@ -341,6 +381,60 @@ func appRevokeAllCmd(e env, f *apiFlags) *cobra.Command {
 	}
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
 	return cmd
+}
+
+// appRevokeOwnerCmd is `tokend app revoke-owner`: revoke-all for the tokens
+// of one owner.
+func appRevokeOwnerCmd(e env, f *apiFlags) *cobra.Command {
+	var yes bool
+	cmd := &cobra.Command{
+		Use:     "revoke-owner APP-ID OWNER-ID [--yes]",
+		Short:   "Revoke every token of one owner (customer or account) of an application",
+		Example: `  tokend app revoke-owner app_123 acct_42 --yes`,
+		Args:    cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := f.client(cmd)
+			if err != nil {
+				return err
+			}
+			if err := confirm(e, yes, fmt.Sprintf("revoke every token of owner %q in app %s", args[1], args[0])); err != nil {
+				return err
+			}
+			n, err := c.RevokeOwnerTokens(cmd.Context(), args[0], args[1])
+			if err != nil {
+				return err
+			}
+			if f.json {
+				return printJSON(e.stdout, struct {
+					Revoked int `json:"revoked"`
+				}{n})
+			}
+			noun := "tokens"
+			if n == 1 {
+				noun = "token"
+			}
+			fmt.Fprintf(e.stdout, "Revoked %d %s of owner %q in app %s.\n", n, noun, args[1], args[0])
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
+	return cmd
+}
+
+// fmtMaxPerOwner shows an app's cap on an owner's live tokens.
+func fmtMaxPerOwner(n *int) string {
+	if n == nil {
+		return "unlimited"
+	}
+	return strconv.Itoa(*n) + " live tokens"
+}
+
+// fmtRateLimit shows a rate limit, "-" for none.
+func fmtRateLimit(rl *tokend.RateLimit) string {
+	if rl == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%d per %s", rl.Limit, fmtDuration(rl.Window))
 }
 
 // fmtUnusedPolicy shows an app's stale-token policy.

@@ -135,7 +135,7 @@ var (
 		CreatedAt: t0, CreatedBy: "token:tok_admin", UpdatedAt: t0, LastUsedAt: &used, LastUsedIP: "10.1.2.3", Version: 4,
 	}
 	tok2 = tokend.Token{
-		ID: "tok_2", AppID: "app_1", Name: "dashboard plugin", Type: tokend.TypePlugin, Access: tokend.AccessReadOnly,
+		ID: "tok_2", AppID: "app_1", OwnerID: "acct_42", OwnerName: "Acme Ltd", Name: "dashboard plugin", Type: tokend.TypePlugin, Access: tokend.AccessReadOnly,
 		Permissions: []string{}, AllowedIPs: []string{}, AllowedOrigins: []string{"https://app.example.com"},
 		Status: tokend.StatusDisabled, Masked: "acme_…9zQe", CreatedAt: t0, UpdatedAt: t0, Version: 1,
 	}
@@ -194,16 +194,17 @@ func canon(t *testing.T, s string) any {
 func TestHumanOutput(t *testing.T) {
 	issued := `{"token":` + mustJSON(t, tok) + `,"secret":"acme_s3cretvalue_x7Qa"}`
 	a := newFakeAPI(t, map[string]reply{
-		"GET /v1/tokens/tok_1":           {200, mustJSON(t, tok)},
-		"GET /v1/tokens":                 {200, mustJSON(t, tokend.Page[tokend.Token]{Items: []tokend.Token{tok, tok2}, NextCursor: "cur2"})},
-		"POST /v1/tokens":                {201, issued},
-		"POST /v1/tokens/tok_1/rotate":   {200, issued},
-		"POST /v1/tokens/tok_1/revoke":   {200, mustJSON(t, func() tokend.Token { x := tok; x.Status = tokend.StatusRevoked; return x }())},
-		"GET /v1/tokens/tok_1/usage":     {200, `{"items":[{"hour":"2026-11-23T09:00:00Z","code":"VALID","count":12},{"hour":"2026-11-23T09:00:00Z","code":"REVOKED","count":1}]}`},
-		"GET /v1/apps":                   {200, mustJSON(t, tokend.Page[tokend.App]{Items: []tokend.App{app}})},
-		"GET /v1/apps/app_1":             {200, mustJSON(t, app)},
-		"POST /v1/apps/app_1/revoke-all": {200, `{"revoked":3}`},
-		"GET /v1/audit":                  {200, mustJSON(t, tokend.Page[tokend.Event]{Items: []tokend.Event{event}})},
+		"GET /v1/tokens/tok_1":                          {200, mustJSON(t, tok)},
+		"GET /v1/tokens":                                {200, mustJSON(t, tokend.Page[tokend.Token]{Items: []tokend.Token{tok, tok2}, NextCursor: "cur2"})},
+		"POST /v1/tokens":                               {201, issued},
+		"POST /v1/tokens/tok_1/rotate":                  {200, issued},
+		"POST /v1/tokens/tok_1/revoke":                  {200, mustJSON(t, func() tokend.Token { x := tok; x.Status = tokend.StatusRevoked; return x }())},
+		"GET /v1/tokens/tok_1/usage":                    {200, `{"items":[{"hour":"2026-11-23T09:00:00Z","code":"VALID","count":12},{"hour":"2026-11-23T09:00:00Z","code":"REVOKED","count":1}]}`},
+		"GET /v1/apps":                                  {200, mustJSON(t, tokend.Page[tokend.App]{Items: []tokend.App{app}})},
+		"GET /v1/apps/app_1":                            {200, mustJSON(t, app)},
+		"POST /v1/apps/app_1/revoke-all":                {200, `{"revoked":3}`},
+		"POST /v1/apps/app_1/owners/acct/42/revoke-all": {200, `{"revoked":1}`},
+		"GET /v1/audit":                                 {200, mustJSON(t, tokend.Page[tokend.Event]{Items: []tokend.Event{event}})},
 	})
 	tests := []struct {
 		name       string
@@ -217,6 +218,7 @@ func TestHumanOutput(t *testing.T) {
 			wantOut: `id:              tok_1
 name:            ci
 app:             app_1
+owner:           -
 description:     deploys
 status:          active
 type:            standard
@@ -238,9 +240,9 @@ version:         4
 		{
 			name: "token list is a table, with a hint for the next page",
 			args: []string{"token", "list"},
-			wantOut: `ID     NAME              APP    TYPE      ACCESS     STATUS    EXPIRES               LAST USED
-tok_1  ci                app_1  standard  custom     active    2026-12-23 09:00 UTC  2026-11-23 11:00 UTC
-tok_2  dashboard plugin  app_1  plugin    read_only  disabled  never                 never
+			wantOut: `ID     NAME              APP    OWNER               TYPE      ACCESS     STATUS    EXPIRES               LAST USED
+tok_1  ci                app_1  -                   standard  custom     active    2026-12-23 09:00 UTC  2026-11-23 11:00 UTC
+tok_2  dashboard plugin  app_1  Acme Ltd (acct_42)  plugin    read_only  disabled  never                 never
 `,
 			wantErrOut: "More results: run again with --cursor cur2, or with --all.\n",
 		},
@@ -287,21 +289,28 @@ app_1  Acme  acme    2            90d           2026-11-23 09:00 UTC
 		{
 			name: "app get lists every field",
 			args: []string{"app", "get", "app_1"},
-			wantOut: `id:                 app_1
-name:               Acme
-token prefix:       acme
-permissions:        orders:read, orders:write
-max token lifetime: 90d
-disable unused:     never
-created:            2026-11-23 09:00 UTC
-updated:            2026-11-23 09:00 UTC
-version:            2
+			wantOut: `id:                   app_1
+name:                 Acme
+token prefix:         acme
+permissions:          orders:read, orders:write
+max token lifetime:   90d
+disable unused:       never
+max tokens per owner: unlimited
+owner rate limit:     -
+created:              2026-11-23 09:00 UTC
+updated:              2026-11-23 09:00 UTC
+version:              2
 `,
 		},
 		{
 			name:    "app revoke-all counts",
 			args:    []string{"app", "revoke-all", "app_1", "--yes"},
 			wantOut: "Revoked 3 tokens of app app_1.\n",
+		},
+		{
+			name:    "app revoke-owner counts",
+			args:    []string{"app", "revoke-owner", "app_1", "acct/42", "--yes"},
+			wantOut: "Revoked 1 token of owner \"acct/42\" in app app_1.\n",
 		},
 		{
 			name: "audit is a table",
@@ -405,6 +414,35 @@ func TestRequests(t *testing.T) {
 			args:   []string{"token", "create", "--app", "app_1", "--name", "ci"},
 			method: "POST", path: "/v1/tokens",
 			body: `{"app_id":"app_1","name":"ci"}`,
+		},
+		{
+			name:   "token create for an owner",
+			args:   []string{"token", "create", "--app", "app_1", "--name", "ci", "--owner", "acct_42", "--owner-name", "Acme Ltd"},
+			method: "POST", path: "/v1/tokens",
+			body: `{"app_id":"app_1","owner_id":"acct_42","owner_name":"Acme Ltd","name":"ci"}`,
+		},
+		{
+			name:   "token list by owner",
+			args:   []string{"token", "list", "--owner", "acct_42"},
+			method: "GET", path: "/v1/tokens", query: url.Values{"owner_id": {"acct_42"}},
+		},
+		{
+			name:   "token edit of the owner name",
+			args:   []string{"token", "edit", "tok_1", "--owner-name", "Acme"},
+			method: "PATCH", path: "/v1/tokens/tok_1",
+			body: `{"owner_name":"Acme"}`,
+		},
+		{
+			name:   "app create with owner limits",
+			args:   []string{"app", "create", "--name", "Acme", "--max-tokens-per-owner", "10", "--owner-rate-limit", "100/1m"},
+			method: "POST", path: "/v1/apps",
+			body: `{"name":"Acme","max_tokens_per_owner":10,"owner_rate_limit":{"limit":100,"window":"1m"}}`,
+		},
+		{
+			name:   "app edit removes the owner limits",
+			args:   []string{"app", "edit", "app_1", "--no-max-tokens-per-owner", "--no-owner-rate-limit"},
+			method: "PATCH", path: "/v1/apps/app_1",
+			body: `{"max_tokens_per_owner":null,"owner_rate_limit":null}`,
 		},
 		{
 			name: "token create with every flag",
@@ -866,5 +904,32 @@ func TestInteractive(t *testing.T) {
 	}
 	if !interactive(tty{strings.NewReader("")}) {
 		t.Error("tty is a terminal")
+	}
+}
+
+// token get shows an admin token's scope: the owner, and its applications
+// when it names some.
+func TestTokenGetShowsTheScope(t *testing.T) {
+	scoped := tok
+	scoped.ID, scoped.AppID = "tok_adm", tokend.SystemAppID
+	scoped.Scope = &tokend.AdminScope{OwnerID: "acct_42", AppIDs: []string{"app_1", "app_2"}}
+	everyApp := scoped
+	everyApp.ID, everyApp.Scope = "tok_all", &tokend.AdminScope{OwnerID: "acct_42"}
+	a := newFakeAPI(t, map[string]reply{
+		"GET /v1/tokens/tok_adm": {200, mustJSON(t, scoped)},
+		"GET /v1/tokens/tok_all": {200, mustJSON(t, everyApp)},
+		"GET /v1/tokens/tok_1":   {200, mustJSON(t, tok)},
+	})
+	for id, want := range map[string]string{
+		"tok_adm": "owner acct_42, applications app_1, app_2\n",
+		"tok_all": "owner acct_42, every application\n",
+	} {
+		r := cli(t, a, nil, nil, "token", "get", id)
+		if r.err != nil || !strings.Contains(r.stdout, "scope:") || !strings.Contains(r.stdout, want) {
+			t.Errorf("token get %s: %v\n%s", id, r.err, r.stdout)
+		}
+	}
+	if r := cli(t, a, nil, nil, "token", "get", "tok_1"); strings.Contains(r.stdout, "scope:") {
+		t.Errorf("an unscoped token shows a scope:\n%s", r.stdout)
 	}
 }

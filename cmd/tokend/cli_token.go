@@ -50,6 +50,7 @@ func tokenCreateCmd(e env, f *apiFlags) *cobra.Command {
 		Use:   "create --app APP --name NAME [flags]",
 		Short: "Create a token and print its secret (shown only once)",
 		Example: `  tokend token create --app app_123 --name ci --expires-in 90d
+  tokend token create --app app_123 --name "CI deploys" --owner acct_42 --owner-name "Acme Ltd"
   tokend token create --app app_123 --name orders-sync --permission orders:read --permission orders:write --rate-limit 1000/1h
   tokend token create --app app_system --name "backend for acct_42" --permission tokens:read --permission tokens:write --scope-owner acct_42`,
 		Args: cobra.NoArgs,
@@ -101,7 +102,9 @@ func tokenCreateCmd(e env, f *apiFlags) *cobra.Command {
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&in.AppID, "app", "", "id of the application the token belongs to (required)")
-	fl.StringVar(&in.Name, "name", "", "name, unique among the app's live tokens (required)")
+	fl.StringVar(&in.Name, "name", "", "name, unique among the app's (or the owner's) live tokens (required)")
+	fl.StringVar(&in.OwnerID, "owner", "", "id of the customer or account the token belongs to (1 to 128 visible ASCII characters; fixed once created)")
+	fl.StringVar(&in.OwnerName, "owner-name", "", "how the owner is shown, e.g. Acme Ltd (with --owner)")
 	fl.StringVar(&in.Description, "description", "", "what the token is for")
 	fl.StringVar(&typ, "type", "", "standard (server to server, the default) or plugin (browsers, from --allow-origin)")
 	fl.StringVar(&access, "access", "", "read_only (the default), full_access, or custom (implied by --permission)")
@@ -177,10 +180,10 @@ func tokenListCmd(e env, f *apiFlags) *cobra.Command {
 			}
 			rows := make([][]string, 0, len(page.Items))
 			for _, t := range page.Items {
-				rows = append(rows, []string{t.ID, t.Name, t.AppID, string(t.Type), string(t.Access), string(t.Status),
+				rows = append(rows, []string{t.ID, t.Name, t.AppID, fmtOwner(t), string(t.Type), string(t.Access), string(t.Status),
 					fmtTimePtr(t.ExpiresAt, "never"), fmtTimePtr(t.LastUsedAt, "never")})
 			}
-			if err := printTable(e.stdout, []string{"ID", "NAME", "APP", "TYPE", "ACCESS", "STATUS", "EXPIRES", "LAST USED"}, rows); err != nil {
+			if err := printTable(e.stdout, []string{"ID", "NAME", "APP", "OWNER", "TYPE", "ACCESS", "STATUS", "EXPIRES", "LAST USED"}, rows); err != nil {
 				return err
 			}
 			moreHint(e.stderr, page.NextCursor)
@@ -189,6 +192,7 @@ func tokenListCmd(e env, f *apiFlags) *cobra.Command {
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&o.AppID, "app", "", "only tokens of this application")
+	fl.StringVar(&o.OwnerID, "owner", "", "only tokens of this owner (customer or account id)")
 	fl.StringVar(&status, "status", "", "only tokens with this status: active, disabled, revoked or expired")
 	fl.StringVar(&typ, "type", "", "only tokens of this type: standard or plugin")
 	fl.StringVar(&o.Query, "q", "", "only tokens whose name contains this (case-insensitive), with this id (tok_…), or whose secret ends with these 4 characters")
@@ -225,10 +229,7 @@ func printToken(w io.Writer, asJSON bool, t tokend.Token) error {
 	if asJSON {
 		return printJSON(w, t)
 	}
-	rate := "-"
-	if t.RateLimit != nil {
-		rate = fmt.Sprintf("%d per %s", t.RateLimit.Limit, fmtDuration(t.RateLimit.Window))
-	}
+	rate := fmtRateLimit(t.RateLimit)
 	uses := strconv.FormatInt(t.UseCount, 10)
 	if t.MaxUses != nil {
 		uses = fmt.Sprintf("%d of at most %d", t.UseCount, *t.MaxUses)
@@ -249,6 +250,7 @@ func printToken(w io.Writer, asJSON bool, t tokend.Token) error {
 		{"id", t.ID},
 		{"name", t.Name},
 		{"app", t.AppID},
+		{"owner", fmtOwner(t)},
 		{"description", nonEmpty(t.Description)},
 		{"status", string(t.Status)},
 		{"type", string(t.Type)},
@@ -282,8 +284,20 @@ func printToken(w io.Writer, asJSON bool, t tokend.Token) error {
 	return printFields(w, fields)
 }
 
+// fmtOwner shows a token's owner: its name and id, its id alone, or "-".
+func fmtOwner(t tokend.Token) string {
+	switch {
+	case t.OwnerID == "":
+		return "-"
+	case t.OwnerName == "":
+		return t.OwnerID
+	}
+	return t.OwnerName + " (" + t.OwnerID + ")"
+}
+
 func tokenEditCmd(e env, f *apiFlags) *cobra.Command {
 	var (
+		ownerName                                                          string
 		name, desc, typ, access, expiresIn, expiresAt, rateLimit, metadata string
 		perms, allowIPs, allowOrigs                                        []string
 		maxUses, version                                                   int64
@@ -303,6 +317,9 @@ func tokenEditCmd(e env, f *apiFlags) *cobra.Command {
 				if fl.Changed(flag) && set {
 					p.Null = append(p.Null, field)
 				}
+			}
+			if fl.Changed("owner-name") {
+				p.OwnerName = &ownerName
 			}
 			if fl.Changed("name") {
 				p.Name = &name
@@ -381,6 +398,7 @@ func tokenEditCmd(e env, f *apiFlags) *cobra.Command {
 	fl := cmd.Flags()
 	fl.StringVar(&name, "name", "", "new name")
 	fl.StringVar(&desc, "description", "", `new description ("" to clear it)`)
+	fl.StringVar(&ownerName, "owner-name", "", `new owner name ("" to clear it; the owner id cannot change)`)
 	fl.StringVar(&typ, "type", "", "standard or plugin")
 	fl.StringVar(&access, "access", "", "read_only, full_access or custom")
 	fl.StringSliceVar(&perms, "permission", nil, "replace the permissions with these (repeatable)")

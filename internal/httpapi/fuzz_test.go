@@ -32,6 +32,11 @@ func FuzzManagementBodies(f *testing.F) {
 		`{"metadata":{"a":[[[[[[[[[[[]]]]]]]]]]]}}`,
 		`{"allowed_ips":["::ffff:10.0.0.1/200","1.2.3.4/-1"],"allowed_origins":["https://[::1]:99999"]}`,
 		`{"grace_period":"-1h"}`, `{"token_prefix":"a_","max_token_lifetime":"99999999999d"}`,
+		`{"app_id":"` + app.ID + `","name":"y","owner_id":"acct\u0000","owner_name":"\u202e"}`,
+		`{"app_id":"` + app.ID + `","name":"y","owner_id":"` + strings.Repeat("a", 129) + `","owner_name":"` + strings.Repeat("é", 201) + `"}`,
+		`{"owner_id":"other","owner_name":null}`, `{"owner_id":null,"owner_name":"\ud800"}`,
+		`{"max_tokens_per_owner":0,"owner_rate_limit":{"limit":-1,"window":"0s"}}`,
+		`{"max_tokens_per_owner":1e10,"owner_rate_limit":null}`, `{"max_tokens_per_owner":"3","owner_rate_limit":"1/1m"}`,
 		"\x00", `"just a string"`, `{"app_id":` + strings.Repeat("[", 10000),
 	}
 	for _, s := range seeds {

@@ -13,7 +13,7 @@ var scopedOperations = map[string]bool{
 	"list-tokens": true, "create-token": true, "get-token": true, "update-token": true,
 	"disable-token": true, "enable-token": true, "revoke-token": true, "rotate-token": true,
 	"delete-token": true, "token-usage": true, "token-activity": true,
-	"list-audit": true,
+	"list-audit": true, "revoke-owner": true,
 	// A portal link for the scope's own owner, in its applications.
 	"create-portal-session": true,
 }

@@ -125,6 +125,17 @@ var scopeCases = map[string]scopeCase{
 	"PATCH /v1/apps/{id}":           refused("PATCH", "", map[string]any{"name": "renamed"}),
 	"DELETE /v1/apps/{id}":          refused("DELETE", "", nil),
 	"POST /v1/apps/{id}/revoke-all": refused("POST", "/revoke-all", nil),
+	"POST /v1/apps/{id}/owners/{owner_id}/revoke-all": func(w *scopeWorld, appScoped bool) []attempt {
+		path := func(app, owner string) string { return "/v1/apps/" + app + "/owners/" + owner + "/revoke-all" }
+		out := []attempt{
+			{name: "owner B, who has tokens", method: "POST", path: path(w.x.ID, ownerB), want: 404, like: path(w.x.ID, "cust_nobody")},
+			{name: "its owner in the system app", method: "POST", path: path(tokend.SystemAppID, ownerA), want: 404, like: path(w.missingApp, ownerA)},
+		}
+		if appScoped {
+			out = append(out, attempt{name: "its owner in an app outside the scope", method: "POST", path: path(w.y.ID, ownerA), want: 404, like: path(w.missingApp, ownerA)})
+		}
+		return out
+	},
 	"GET /v1/apps/{id}": func(w *scopeWorld, appScoped bool) []attempt {
 		out := []attempt{{name: "the system app", method: "GET", path: "/v1/apps/" + tokend.SystemAppID, want: 404, like: "/v1/apps/" + w.missingApp}}
 		if appScoped {
@@ -432,6 +443,14 @@ func TestScopedTokenManagesItsOwnersTokens(t *testing.T) {
 			if r := h.do("DELETE", "/v1/tokens/"+created.Token.ID, sec, nil); r.status != http.StatusNoContent {
 				t.Errorf("delete: %d %s", r.status, r.body)
 			}
+			r = h.do("POST", "/v1/apps/"+w.x.ID+"/owners/"+ownerA+"/revoke-all", sec, nil)
+			var revoked httpapi.RevokeAllAnswer
+			if r.json(t, &revoked); r.status != 200 || revoked.Revoked != 2 {
+				t.Errorf("revoke its owner's tokens of X: %d %s, want 2 revoked (A's own and the one it made)", r.status, r.body)
+			}
+			if c := h.code(w.bxSecret); c != tokend.CodeValid {
+				t.Errorf("revoking owner A's tokens left B's %s", c)
+			}
 
 			// The audit log names the token as the actor, as for any
 			// admin token, and the owner it acted for.
@@ -481,6 +500,8 @@ func TestScopedTokenCannotWiden(t *testing.T) {
 		{"every app of the owner", admin("all apps", &tokend.AdminScope{OwnerID: ownerA}, tokend.PermTokensRead)},
 		{"more apps", admin("X and Y", &tokend.AdminScope{OwnerID: ownerA, AppIDs: []string{w.x.ID, w.y.ID}}, tokend.PermTokensRead)},
 		{"another app", admin("Y", &tokend.AdminScope{OwnerID: ownerA, AppIDs: []string{w.y.ID}}, tokend.PermTokensRead)},
+		// 403 as for an app that exists: the answer tells nothing of it.
+		{"an app that does not exist", admin("nowhere", &tokend.AdminScope{OwnerID: ownerA, AppIDs: []string{w.missingApp}}, tokend.PermTokensRead)},
 		{"more permissions", admin("rotator", &tokend.AdminScope{OwnerID: ownerA, AppIDs: []string{w.x.ID}}, tokend.PermTokensRead, tokend.PermTokensRotate)},
 		{"full access", tokend.TokenInput{AppID: tokend.SystemAppID, Name: "full", Access: tokend.AccessFull, Scope: &tokend.AdminScope{OwnerID: ownerA, AppIDs: []string{w.x.ID}}}},
 	} {

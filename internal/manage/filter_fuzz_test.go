@@ -51,6 +51,8 @@ func FuzzListFilters(f *testing.F) {
 	f.Add("\x00", "app_\x00", "", "", cur("t:-9223372036854775808:a"), "\x00", 0)
 	f.Add("\xff", "app_\xff", "expired", "plugin", cur("t:1:tok_\xff"), "token.\xff", 1)
 	f.Add("%_\\", "' OR 1=1 --", "sleeping", "root", cur("e:0"), "", -1)
+	f.Add("acct_42", app.ID, "", "", "", "a b", 5)
+	f.Add("acct/42?#%", app.ID, "", "", "", "\u202e", 0)
 	f.Fuzz(func(t *testing.T, q, appID, status, typ, cursor, action string, limit int) {
 		ctx := context.Background()
 		a := tokend.SystemActor
@@ -60,6 +62,16 @@ func FuzzListFilters(f *testing.F) {
 			wantPageOrInvalid(t, "Tokens", err)
 			_, err = svc.CountTokens(ctx, a, tf)
 			wantPageOrInvalid(t, "CountTokens", err)
+			// The owner filter and an owner's revoke-all take any string too.
+			owned := tf
+			owned.OwnerID = action
+			_, err = svc.Tokens(ctx, a, owned)
+			wantPageOrInvalid(t, "Tokens(owner)", err)
+			_, err = svc.CountTokens(ctx, a, owned)
+			wantPageOrInvalid(t, "CountTokens(owner)", err)
+			if _, err := svc.RevokeOwner(ctx, a, appID, q); err != nil && tokend.CodeOf(err) != tokend.ECodeNotFound {
+				t.Fatalf("RevokeOwner(%q, %q): %v, want a count or NOT_FOUND", appID, q, err)
+			}
 			_, err = svc.Events(ctx, a, tokend.EventFilter{AppID: appID, TokenID: q, Action: action, Cursor: cursor, Limit: limit})
 			wantPageOrInvalid(t, "Events", err)
 			_, err = svc.Apps(ctx, a, tokend.AppFilter{Cursor: cursor, Limit: limit})

@@ -1,6 +1,7 @@
 package manage_test
 
 import (
+	"reflect"
 	"strconv"
 	"testing"
 
@@ -73,5 +74,47 @@ func TestScopedActorInTheService(t *testing.T) {
 	}
 	if _, err := f.svc.LeakSignals(ctx, scoped); err != nil {
 		t.Errorf("LeakSignals: %v", err)
+	}
+}
+
+// scopeRules says, for every method of the service that acts for an actor,
+// how it treats an owner-scoped one. A new method fails
+// TestEveryActorMethodIsClassifiedForScopes until it is decided and listed
+// here, so that no future operation forgets the confused-deputy guard.
+var scopeRules = map[string]string{
+	"TokenActivity": "404 outside the scope", "TokenLeak": "404 outside the scope",
+	"LeakSignals": "only tokens in the scope", "DismissLeak": "404 outside the scope",
+	"CreateApp": "403", "UpdateApp": "403", "DeleteApp": "403", "RevokeAll": "403",
+	"App": "404 outside the scope's apps", "Apps": "the scope's apps (store filter)",
+	"RevokeOwner": "its own owner in its apps, else 404",
+	"Events":      "events of the scope's tokens (store filter)",
+	"CreateToken": "its owner, its apps; admin tokens no wider (403)",
+	"Token":       "404 outside the scope", "Tokens": "the scope's tokens (store filter)",
+	"CountTokens": "the scope's tokens (store filter)", "UpdateToken": "404 outside the scope",
+	"DisableToken": "404 outside the scope", "EnableToken": "404 outside the scope",
+	"RevokeToken": "404 outside the scope", "RotateToken": "404 outside the scope",
+	"DeleteToken": "404 outside the scope", "TokenUsage": "404 outside the scope",
+	"Setup": "403", "CreateUser": "403", "Users": "403", "User": "403", "UpdateUser": "403", "DeleteUser": "403",
+}
+
+func TestEveryActorMethodIsClassifiedForScopes(t *testing.T) {
+	actor := reflect.TypeFor[tokend.Actor]()
+	svc := reflect.TypeFor[*manage.Service]()
+	seen := map[string]bool{}
+	for i := range svc.NumMethod() {
+		m := svc.Method(i)
+		for j := range m.Type.NumIn() {
+			if m.Type.In(j) == actor {
+				seen[m.Name] = true
+				if _, ok := scopeRules[m.Name]; !ok {
+					t.Errorf("Service.%s acts for an actor but is not classified for owner-scoped admin tokens: decide its rule (internal/manage/scope.go) and add it to scopeRules", m.Name)
+				}
+			}
+		}
+	}
+	for name := range scopeRules {
+		if !seen[name] {
+			t.Errorf("scopeRules names %s, which is no method of the service taking an actor", name)
+		}
 	}
 }

@@ -27,6 +27,13 @@ func (s *Service) CreateToken(ctx context.Context, a tokend.Actor, in tokend.Tok
 	if err := scopeOwner(a, &in); err != nil {
 		return tokend.Token{}, secret.Secret{}, err
 	}
+	if in.AppID == tokend.SystemAppID {
+		// Before the scope's applications are looked up, so that a
+		// scoped actor learns nothing of applications outside its own.
+		if err := checkNewAdminScope(a, in.Scope); err != nil {
+			return tokend.Token{}, secret.Secret{}, err
+		}
+	}
 	now := s.Now()
 	var p tokend.Problems
 	app, err := s.appFor(ctx, &p, in.AppID)
@@ -63,9 +70,6 @@ func (s *Service) CreateToken(ctx context.Context, a tokend.Actor, in tokend.Tok
 		return tokend.Token{}, secret.Secret{}, err
 	}
 	if app.System {
-		if err := checkNewAdminScope(a, t.Scope); err != nil {
-			return tokend.Token{}, secret.Secret{}, err
-		}
 		if err := requireAtLeast(a, t.Access, t.Permissions); err != nil {
 			return tokend.Token{}, secret.Secret{}, err
 		}

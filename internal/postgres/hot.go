@@ -20,10 +20,10 @@ var (
 func (s *Store) TokenBySecret(ctx context.Context, hash []byte) (tokend.Credential, error) {
 	// The app's catalog comes in the same read: it is the ceiling of what
 	// the token is granted at verification.
-	var catalog sqlstore.JSON
-	t, err := s.ScanToken(s.pool.QueryRow(ctx, tokenBySecret, hash), &catalog)
+	var catalog, ownerLimit sqlstore.JSON
+	t, err := s.ScanToken(s.pool.QueryRow(ctx, tokenBySecret, hash), &catalog, &ownerLimit)
 	if err == nil {
-		return s.Credential(t, catalog)
+		return s.Credential(t, catalog, ownerLimit)
 	}
 	if !errors.Is(err, tokend.ErrNotFound) {
 		return tokend.Credential{}, err

@@ -43,15 +43,15 @@ var (
 	liveNameTaken = Q(`SELECT 1 FROM tokens WHERE app_id = $1 AND owner_id = $2 AND name = $3 AND status <> 'revoked' AND id <> $4`)
 
 	// TokenBySecretQuery reads the token whose current secret has the hash
-	// $1, and its app's catalog, for ScanToken with one extra destination
-	// (a JSON). The PostgreSQL dialect runs it through pgx itself: it is
-	// the verification cache miss.
+	// $1, and its app's catalog and owner rate limit, for ScanToken with
+	// two extra destinations (JSON, JSON). The PostgreSQL dialect runs it
+	// through pgx itself: it is the verification cache miss.
 	TokenBySecretQuery = Q(`
-		SELECT ` + tokenColumnsT + `, a.permissions
+		SELECT ` + tokenColumnsT + `, a.permissions, a.owner_rate_limit
 		FROM tokens t JOIN apps a ON a.id = t.app_id
 		WHERE t.secret_hash = $1`)
 	tokenByRetiredSecret = Q(`
-		SELECT ` + tokenColumnsT + `, r.grace_until, a.permissions
+		SELECT ` + tokenColumnsT + `, r.grace_until, a.permissions, a.owner_rate_limit
 		FROM retired_secrets r JOIN tokens t ON t.id = r.token_id JOIN apps a ON a.id = t.app_id
 		WHERE r.hash = $1`)
 
@@ -196,10 +196,10 @@ func (s *Store) Token(ctx context.Context, id string) (tokend.Token, error) {
 func (s *Store) TokenBySecret(ctx context.Context, hash []byte) (tokend.Credential, error) {
 	// The app's catalog comes in the same read: it is the ceiling of what
 	// the token is granted at verification.
-	var catalog JSON
-	t, err := s.ScanToken(s.r.QueryRowContext(ctx, s.sql(TokenBySecretQuery), hash), &catalog)
+	var catalog, ownerLimit JSON
+	t, err := s.ScanToken(s.r.QueryRowContext(ctx, s.sql(TokenBySecretQuery), hash), &catalog, &ownerLimit)
 	if err == nil {
-		return s.Credential(t, catalog)
+		return s.Credential(t, catalog, ownerLimit)
 	}
 	if !errors.Is(err, tokend.ErrNotFound) {
 		return tokend.Credential{}, err
@@ -212,26 +212,30 @@ func (s *Store) TokenBySecret(ctx context.Context, hash []byte) (tokend.Credenti
 // hot path.
 func (s *Store) TokenByRetiredSecret(ctx context.Context, hash []byte) (tokend.Credential, error) {
 	var (
-		grace   Time
-		catalog JSON
+		grace               Time
+		catalog, ownerLimit JSON
 	)
-	t, err := s.ScanToken(s.r.QueryRowContext(ctx, s.sql(tokenByRetiredSecret), hash), &grace, &catalog)
+	t, err := s.ScanToken(s.r.QueryRowContext(ctx, s.sql(tokenByRetiredSecret), hash), &grace, &catalog, &ownerLimit)
 	if err != nil {
 		return tokend.Credential{}, err
 	}
-	c, err := s.Credential(t, catalog)
+	c, err := s.Credential(t, catalog, ownerLimit)
 	c.Retired, c.GraceUntil = true, grace.Time
 	return c, err
 }
 
-// Credential is t granted at most its app's catalog, as read by
-// TokenBySecretQuery.
-func (s *Store) Credential(t tokend.Token, catalog JSON) (tokend.Credential, error) {
-	perms, err := fromJSON[[]string](catalog)
-	if err != nil {
-		return tokend.Credential{}, s.internal("catalog of app "+t.AppID, err)
+// Credential is t granted at most its app's catalog, with its app's owner
+// rate limit (NULL: none), as read by TokenBySecretQuery.
+func (s *Store) Credential(t tokend.Token, catalog, ownerLimit JSON) (tokend.Credential, error) {
+	var j jsonCodec
+	c := tokend.Credential{Token: t, Catalog: decode[[]string](&j, catalog)}
+	if ownerLimit != nil {
+		c.OwnerRateLimit = decode[*tokend.RateLimit](&j, ownerLimit)
 	}
-	return tokend.Credential{Token: t, Catalog: perms}, nil
+	if j.err != nil {
+		return tokend.Credential{}, s.internal("app "+t.AppID, j.err)
+	}
+	return c, nil
 }
 
 // tokenWhere adds the conditions of the tokens f selects, its cursor

@@ -17,6 +17,35 @@ var ownerTests = []test{
 	{name: "max tokens per owner counts live tokens only", run: testOwnerLimit},
 	{name: "max tokens per owner holds under concurrent creates", run: testOwnerLimitConcurrent},
 	{name: "revoke one owner's tokens", run: testRevokeOwner},
+	{name: "lookup by secret answers the app's owner rate limit", run: testOwnerRateLimitBySecret},
+}
+
+func testOwnerRateLimitBySecret(t *testing.T, s tokend.Store) {
+	ctx := t.Context()
+	a := newApp("app_a")
+	a.OwnerRateLimit = &tokend.RateLimit{Limit: 10, Window: tokend.Duration(time.Minute)}
+	mustCreateApp(t, s, a)
+	tok := ownedToken("tok_owned001", "app_a", "acct_1", "ci")
+	mustCreateToken(t, s, tok)
+	cred, err := s.TokenBySecret(ctx, tok.SecretHash)
+	if err != nil || cred.OwnerRateLimit == nil || *cred.OwnerRateLimit != *a.OwnerRateLimit {
+		t.Fatalf("TokenBySecret = %+v, %v; want the app's owner rate limit", cred.OwnerRateLimit, err)
+	}
+	rotate(t, s, tok.ID, "second", at(time.Minute), ptr(at(time.Hour)))
+	cred, err = s.TokenBySecret(ctx, tok.SecretHash)
+	if err != nil || !cred.Retired || cred.OwnerRateLimit == nil || *cred.OwnerRateLimit != *a.OwnerRateLimit {
+		t.Errorf("TokenBySecret(retired) = %+v, %v; want the app's owner rate limit", cred.OwnerRateLimit, err)
+	}
+	// Removed from the app: none.
+	if _, err := s.UpdateApp(ctx, "app_a", func(x *tokend.App) (tokend.Event, error) {
+		x.OwnerRateLimit = nil
+		return newEvent(tokend.ActionAppUpdate, x.ID, ""), nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if cred, err := s.TokenBySecret(ctx, hashOf("second")); err != nil || cred.OwnerRateLimit != nil {
+		t.Errorf("TokenBySecret after removal = %+v, %v; want none", cred.OwnerRateLimit, err)
+	}
 }
 
 // ownedToken is a token of an owner.

@@ -52,6 +52,10 @@ type entry struct {
 	origins      []string // normalised
 	maxUses      int64    // 0 for no limit
 	limit        *limitSpec
+	// ownerLimit is the app's limit shared by the tokens of the token's
+	// owner, kept under ownerKey (tokend.OwnerRateKey); nil for none.
+	ownerLimit *limitSpec
+	ownerKey   string
 }
 
 func newEntry(c tokend.Credential, st *tokenState, gen uint64, now int64) *entry {
@@ -112,6 +116,10 @@ func newEntry(c tokend.Credential, st *tokenState, gen uint64, now int64) *entry
 	}
 	if t.RateLimit != nil {
 		ent.limit = newLimitSpec(*t.RateLimit)
+	}
+	if t.OwnerID != "" && c.OwnerRateLimit != nil {
+		ent.ownerLimit = newLimitSpec(*c.OwnerRateLimit)
+		ent.ownerKey = tokend.OwnerRateKey(t.AppID, t.OwnerID)
 	}
 	ent.token = &tokend.VerifiedToken{
 		ID:          t.ID,
@@ -176,6 +184,9 @@ func (ent *entry) estimateSize() int64 {
 	}
 	if ent.limit != nil {
 		n += int64(unsafe.Sizeof(*ent.limit))
+	}
+	if ent.ownerLimit != nil {
+		n += int64(unsafe.Sizeof(*ent.ownerLimit)) + int64(len(ent.ownerKey))
 	}
 	if t := ent.token; t != nil {
 		n += int64(unsafe.Sizeof(*t))

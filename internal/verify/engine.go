@@ -88,6 +88,11 @@ const (
 // needed a storage read.
 const ReasonClientThrottled = "client_throttled"
 
+// ReasonOwnerRateLimited is the Reason of a RATE_LIMITED answer given when
+// the limit shared by the tokens of the token's owner (the app's
+// owner_rate_limit) is used up, though the token's own is not.
+const ReasonOwnerRateLimited = "owner_rate_limited"
+
 // Engine verifies secrets. It implements tokend.Verifier and
 // tokend.Resyncer, and is safe for concurrent use.
 type Engine struct {
@@ -112,6 +117,7 @@ type Engine struct {
 	throttle *throttle // nil when disabled
 	events   eventQueue
 	shared   tokend.SharedLimiter // nil: limits are this instance's own
+	owners   ownerTable           // limits shared by an owner's tokens
 	stats    stats
 }
 
@@ -172,6 +178,7 @@ func New(o Options) *Engine {
 	}
 	e.cache.init(o.CacheEntries, o.CacheBytes)
 	e.tokens.init()
+	e.owners.init()
 	if o.FailureLimit > 0 {
 		e.throttle = newThrottle(o.FailureLimit, o.FailureWindow)
 	}
@@ -352,11 +359,11 @@ func (e *Engine) check(ctx context.Context, ent *entry, r *tokend.VerifyRequest,
 
 func (e *Engine) rules(ctx context.Context, ent *entry, r *tokend.VerifyRequest, now int64, res *tokend.VerifyResult) (tokend.Code, error) {
 	st := ent.state
-	lim := ent.limit
+	limited := ent.limit != nil || ent.ownerLimit != nil
 	// peek reports the limit without consuming it, for answers decided
 	// before the rate limit is reached.
 	peek := func() {
-		if lim != nil {
+		if limited {
 			res.RateLimit = e.peekRate(ctx, ent, now)
 		}
 	}
@@ -397,10 +404,11 @@ func (e *Engine) rules(ctx context.Context, ent *entry, r *tokend.VerifyRequest,
 		peek()
 		return tokend.CodeUsageExceeded, nil
 	}
-	if lim != nil {
-		state, ok := e.takeRate(ctx, ent, now)
+	if limited {
+		state, ok, reason := e.takeRate(ctx, ent, now)
 		res.RateLimit = state
 		if !ok {
+			res.Reason = reason
 			return tokend.CodeRateLimited, nil
 		}
 	}
@@ -408,7 +416,7 @@ func (e *Engine) rules(ctx context.Context, ent *entry, r *tokend.VerifyRequest,
 		ok, err := e.takeUse(ctx, st)
 		if err != nil || !ok {
 			// Not a use: give the rate limit slot back.
-			if lim != nil {
+			if limited {
 				res.RateLimit = e.refundRate(ctx, ent, now)
 			}
 			if err != nil {

@@ -235,41 +235,185 @@ func (k clientKey) String() string {
 // what the shared one allowed, so that when the shared one cannot be reached
 // the instance falls back on limits that already count its own recent
 // verifications, not on fresh ones.
+//
+// A token has up to two limits: its own (entry.limit, kept with its state),
+// then its owner's (entry.ownerLimit, shared by every token of the owner in
+// the app, kept in the engine's ownerTable). Each is one rateLimit below.
 
-// takeRate spends one verification of the entry's rate limit.
-func (e *Engine) takeRate(ctx context.Context, ent *entry, now int64) (*tokend.RateLimitState, bool) {
-	st, lim := ent.state, ent.limit
+// rateLimit is one limit: its key for the shared limiter, its spec, and
+// this instance's limiter.
+type rateLimit struct {
+	key  string
+	spec *limitSpec
+	l    *limiter
+}
+
+func (ent *entry) tokenRate() rateLimit {
+	return rateLimit{key: ent.state.id, spec: ent.limit, l: &ent.state.limiter}
+}
+
+func (e *Engine) ownerRate(ent *entry, now int64) rateLimit {
+	return rateLimit{key: ent.ownerKey, spec: ent.ownerLimit, l: e.owners.get(ent.ownerKey, now)}
+}
+
+// take spends one verification of the limit.
+func (e *Engine) take(ctx context.Context, r rateLimit, now int64) (*tokend.RateLimitState, bool) {
 	if e.shared != nil {
-		s, ok, err := e.shared.TakeRate(ctx, st.id, lim.rl)
+		s, ok, err := e.shared.TakeRate(ctx, r.key, r.spec.rl)
 		if err == nil {
 			if ok {
-				st.limiter.take(lim, now)
+				r.l.take(r.spec, now)
 			}
 			return &s, ok
 		}
 	}
-	return st.limiter.take(lim, now)
+	return r.l.take(r.spec, now)
 }
 
-// peekRate reports the entry's rate limit without spending it.
+// peek reports the limit without spending it.
+func (e *Engine) peek(ctx context.Context, r rateLimit, now int64) *tokend.RateLimitState {
+	if e.shared != nil {
+		if s, err := e.shared.PeekRate(ctx, r.key, r.spec.rl); err == nil {
+			return &s
+		}
+	}
+	return r.l.peek(r.spec, now)
+}
+
+// refund gives back what take spent and reports the limit after it.
+func (e *Engine) refund(ctx context.Context, r rateLimit, now int64) *tokend.RateLimitState {
+	r.l.refund(r.spec)
+	if e.shared != nil {
+		if s, err := e.shared.RefundRate(ctx, r.key, r.spec.rl); err == nil {
+			return &s
+		}
+	}
+	return r.l.peek(r.spec, now)
+}
+
+// takeRate spends one verification of the token's own limit, then of its
+// owner's. A refusal by the owner's limit gives the token's back and says
+// so in reason. The state answered is the tighter of the two.
+func (e *Engine) takeRate(ctx context.Context, ent *entry, now int64) (state *tokend.RateLimitState, ok bool, reason string) {
+	if ent.limit != nil {
+		if state, ok = e.take(ctx, ent.tokenRate(), now); !ok {
+			return state, false, ""
+		}
+	}
+	if ent.ownerLimit == nil {
+		return state, true, ""
+	}
+	own, ok := e.take(ctx, e.ownerRate(ent, now), now)
+	if !ok {
+		if ent.limit != nil {
+			e.refund(ctx, ent.tokenRate(), now)
+		}
+		return own, false, ReasonOwnerRateLimited
+	}
+	return tighter(state, own), true, ""
+}
+
+// peekRate reports the entry's limits without spending them.
 func (e *Engine) peekRate(ctx context.Context, ent *entry, now int64) *tokend.RateLimitState {
-	if e.shared != nil {
-		if s, err := e.shared.PeekRate(ctx, ent.state.id, ent.limit.rl); err == nil {
-			return &s
-		}
+	var state *tokend.RateLimitState
+	if ent.limit != nil {
+		state = e.peek(ctx, ent.tokenRate(), now)
 	}
-	return ent.state.limiter.peek(ent.limit, now)
+	if ent.ownerLimit != nil {
+		state = tighter(state, e.peek(ctx, e.ownerRate(ent, now), now))
+	}
+	return state
 }
 
-// refundRate gives back what takeRate spent and reports the limit after it.
+// refundRate gives back what takeRate spent and reports the limits after it.
 func (e *Engine) refundRate(ctx context.Context, ent *entry, now int64) *tokend.RateLimitState {
-	ent.state.limiter.refund(ent.limit)
-	if e.shared != nil {
-		if s, err := e.shared.RefundRate(ctx, ent.state.id, ent.limit.rl); err == nil {
-			return &s
+	var state *tokend.RateLimitState
+	if ent.limit != nil {
+		state = e.refund(ctx, ent.tokenRate(), now)
+	}
+	if ent.ownerLimit != nil {
+		state = tighter(state, e.refund(ctx, e.ownerRate(ent, now), now))
+	}
+	return state
+}
+
+// tighter is the state with fewer verifications left (on a tie, the one
+// that takes longer to come back); nil when both are.
+func tighter(a, b *tokend.RateLimitState) *tokend.RateLimitState {
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	case b.Remaining < a.Remaining || (b.Remaining == a.Remaining && b.Reset > a.Reset):
+		return b
+	}
+	return a
+}
+
+// maxOwners bounds the owners whose shared limit this instance remembers.
+const maxOwners = 262_144
+
+// ownerTable holds the limiter of each owner with an owner rate limit,
+// keyed by tokend.OwnerRateKey, in shards each with its own lock. It is
+// asked on every verification of such an owner's tokens (not kept in the
+// cache entries, so that every token of the owner, cached or not, counts
+// against the one limiter).
+//
+// When a shard is full, limiters that are idle (their next allowed
+// instant has passed: they hold the whole limit, as a new one would) are
+// dropped, which loses nothing; only when none is idle is a busy one
+// dropped, which forgives that owner early and keeps memory bounded.
+type ownerTable struct {
+	seed  maphash.Seed
+	per   int
+	shard [shards]ownerShard
+}
+
+type ownerShard struct {
+	mu sync.RWMutex
+	m  map[string]*limiter
+}
+
+func (t *ownerTable) init() {
+	t.seed, t.per = maphash.MakeSeed(), maxOwners/shards
+	for i := range t.shard {
+		t.shard[i].m = make(map[string]*limiter)
+	}
+}
+
+// get answers the owner's limiter, made on first use.
+func (t *ownerTable) get(key string, now int64) *limiter {
+	sh := &t.shard[maphash.String(t.seed, key)%shards]
+	sh.mu.RLock()
+	l := sh.m[key]
+	sh.mu.RUnlock()
+	if l != nil {
+		return l
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if l = sh.m[key]; l != nil {
+		return l
+	}
+	if len(sh.m) >= t.per {
+		dropped := false
+		for k, x := range sh.m {
+			if x.tat.Load() <= now {
+				delete(sh.m, k)
+				dropped = true
+			}
+		}
+		if !dropped {
+			for k := range sh.m {
+				delete(sh.m, k)
+				break
+			}
 		}
 	}
-	return ent.state.limiter.peek(ent.limit, now)
+	l = new(limiter)
+	sh.m[key] = l
+	return l
 }
 
 // failed counts a failure that looks like guessing from the client, here

@@ -132,6 +132,8 @@ func tell(e tokend.Event, tokenNames, apps map[string]string) activity {
 		say(text(" deleted the application "), app(false))
 	case tokend.ActionAppRevokeAll:
 		say(text(" revoked every token of the application "), app(true))
+	case tokend.ActionOwnerRevokeAll:
+		say(text(" revoked every token of the owner "+detailName(e.Details, "owner_id")+" in the application "), app(true))
 	case tokend.ActionUserCreate:
 		say(text(" added the user "), user())
 	case tokend.ActionUserUpdate:

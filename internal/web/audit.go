@@ -53,6 +53,7 @@ var auditActions = []string{
 	tokend.ActionTokenRevoke, tokend.ActionTokenRotate, tokend.ActionTokenDelete, tokend.ActionTokenOldSecret,
 	tokend.ActionTokenLeakDismissed,
 	tokend.ActionAppCreate, tokend.ActionAppUpdate, tokend.ActionAppDelete, tokend.ActionAppRevokeAll,
+	tokend.ActionOwnerRevokeAll,
 	tokend.ActionUserCreate, tokend.ActionUserUpdate, tokend.ActionUserDelete, tokend.ActionUserLogin,
 	tokend.ActionUserLogout, tokend.ActionUserSetup, tokend.ActionSystemBootstrap,
 }
@@ -230,6 +231,7 @@ var actionNames = map[string]string{
 	tokend.ActionAppUpdate:          "Application changed",
 	tokend.ActionAppDelete:          "Application deleted",
 	tokend.ActionAppRevokeAll:       "All tokens of an application revoked",
+	tokend.ActionOwnerRevokeAll:     "All tokens of an owner revoked",
 	tokend.ActionTokenCreate:        "Token created",
 	tokend.ActionTokenUpdate:        "Token changed",
 	tokend.ActionTokenDisable:       "Token disabled",

@@ -126,6 +126,8 @@ func (s *Server) tokenRoutes() {
 // tokenFilters are the list's query parameters.
 type tokenFilters struct {
 	AppID, Status, Type, Query, Cursor string
+	// OwnerID keeps the tokens of one owner (a customer of the product).
+	OwnerID string
 	// UnusedFor is the stale filter ("30d"), Sort and Order the sort
 	// (stale.go).
 	UnusedFor, Sort, Order string
@@ -139,7 +141,7 @@ type tokenFilters struct {
 const kindProduct = "product"
 
 func (f tokenFilters) Any() bool {
-	return f.AppID != "" || f.Status != "" || f.Type != "" || f.Query != "" || f.UnusedFor != "" || f.Kind != ""
+	return f.AppID != "" || f.OwnerID != "" || f.Status != "" || f.Type != "" || f.Query != "" || f.UnusedFor != "" || f.Kind != ""
 }
 
 // URL answers the list with these filters at cursor ("" for the first page).
@@ -151,6 +153,7 @@ func (f tokenFilters) URL(cursor string) string {
 		}
 	}
 	set("app_id", f.AppID)
+	set("owner_id", f.OwnerID)
 	set("status", f.Status)
 	set("type", f.Type)
 	set("q", f.Query)
@@ -215,7 +218,7 @@ func (s *Server) tokensList(w http.ResponseWriter, r *http.Request, form *tokenF
 	ctx, a := r.Context(), s.actor(r)
 	q := r.URL.Query()
 	f := tokenFilters{
-		AppID: q.Get("app_id"), Status: q.Get("status"), Type: q.Get("type"),
+		AppID: q.Get("app_id"), OwnerID: strings.TrimSpace(q.Get("owner_id")), Status: q.Get("status"), Type: q.Get("type"),
 		Query: strings.TrimSpace(q.Get("q")), Cursor: q.Get("cursor"),
 		UnusedFor: q.Get("unused_for"), Sort: q.Get("sort"), Order: q.Get("order"), Kind: q.Get("kind"),
 	}
@@ -282,7 +285,7 @@ func (s *Server) tokensList(w http.ResponseWriter, r *http.Request, form *tokenF
 // too, so that a count and the list it links to are one set.
 func listFilter(f tokenFilters, now time.Time) (tokend.TokenFilter, error) {
 	tf := tokend.TokenFilter{
-		AppID: f.AppID, Status: tokend.Status(f.Status), Type: tokend.TokenType(f.Type),
+		AppID: f.AppID, OwnerID: f.OwnerID, Status: tokend.Status(f.Status), Type: tokend.TokenType(f.Type),
 		Query: f.Query, Cursor: f.Cursor, Limit: f.Limit, Sort: f.Sort, Order: f.Order,
 		ProductOnly: f.Kind == kindProduct,
 	}
@@ -320,6 +323,8 @@ type tokenForm struct {
 	TokenID     string
 	Version     int64
 	AppID       string
+	OwnerID     string // create only: the owner is fixed once the token exists
+	OwnerName   string
 	Name        string
 	Description string
 	Type        string
@@ -387,7 +392,7 @@ func maxSeconds(a tokend.App) int64 {
 	return int64(time.Duration(*a.MaxTokenLifetime) / time.Second)
 }
 
-var tokenFormFields = []string{"app_id", "name", "description", "type", "access", "permissions",
+var tokenFormFields = []string{"app_id", "owner_id", "owner_name", "name", "description", "type", "access", "permissions",
 	"expires_in", "allowed_ips", "allowed_origins", "rate_limit", "max_uses"}
 
 // rateWindows are the windows the form offers.
@@ -458,6 +463,7 @@ func readTokenForm(r *http.Request, edit bool) tokenForm {
 	v := r.PostForm
 	f := tokenForm{
 		Edit: edit, AppID: v.Get("app_id"), Name: v.Get("name"), Description: v.Get("description"),
+		OwnerID: strings.TrimSpace(v.Get("owner_id")), OwnerName: strings.TrimSpace(v.Get("owner_name")),
 		Type: v.Get("type"), Access: v.Get("access"), Expiry: v.Get("expires_in"),
 		ExpiresOn: strings.TrimSpace(v.Get("expires_on")), IPs: v.Get("allowed_ips"),
 		Origins: v.Get("allowed_origins"), RateLimit: strings.TrimSpace(v.Get("rate_limit")),
@@ -529,7 +535,7 @@ func (f *tokenForm) parse() parsed {
 
 func (f *tokenForm) input(p parsed) tokend.TokenInput {
 	in := tokend.TokenInput{
-		AppID: f.AppID, Name: f.Name, Description: f.Description,
+		AppID: f.AppID, OwnerID: f.OwnerID, OwnerName: f.OwnerName, Name: f.Name, Description: f.Description,
 		Type: tokend.TokenType(f.Type), Access: tokend.Access(f.Access),
 		ExpiresIn: p.expiresIn, ExpiresAt: p.expiresAt,
 		AllowedIPs: p.ips, AllowedOrigins: p.origins, RateLimit: p.rate, MaxUses: p.maxUses,
