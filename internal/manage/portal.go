@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -177,7 +178,7 @@ func ValidHTTPSURL(raw string, localHTTP bool) bool {
 		return false
 	}
 	u, err := url.Parse(raw)
-	if err != nil || u.User != nil || u.Host == "" || u.Opaque != "" {
+	if err != nil || u.User != nil || u.Opaque != "" || !hostRE.MatchString(u.Host) {
 		return false
 	}
 	switch u.Scheme {
@@ -187,6 +188,20 @@ func ValidHTTPSURL(raw string, localHTTP bool) bool {
 		return localHTTP && isLoopbackHost(u.Hostname())
 	}
 	return false
+}
+
+// hostRE is a URL's host (and port) as it may go into a CSP source: a name
+// or an IPv4 address, or an IPv6 one in brackets.
+var hostRE = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$`)
+
+// URLOrigin answers the origin (scheme://host[:port]) of a URL that
+// ValidHTTPSURL took, "" for any other.
+func URLOrigin(raw string) string {
+	if !ValidHTTPSURL(raw, true) {
+		return ""
+	}
+	u, _ := url.Parse(raw)
+	return u.Scheme + "://" + u.Host
 }
 
 func isLoopbackHost(h string) bool {

@@ -120,8 +120,7 @@ func (s *Server) Run(ctx context.Context, interval time.Duration) {
 // referrer (a link's secret is in its URL), and not embeddable.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
-		"object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+	h.Set("Content-Security-Policy", csp(""))
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -135,6 +134,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// csp is the portal's Content-Security-Policy; formTarget, when set, is
+// the origin sign-out redirects to.
+func csp(formTarget string) string {
+	action := "'self'"
+	if formTarget != "" {
+		action += " " + formTarget
+	}
+	return "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+		"object-src 'none'; base-uri 'none'; form-action " + action + "; frame-ancestors 'none'"
 }
 
 func cacheFor(next http.Handler) http.Handler {
@@ -228,6 +238,11 @@ func (s *Server) signedIn(h func(http.ResponseWriter, *http.Request, session)) h
 					"The form was missing its security token or it had expired. Go back, reload the page and try again.")
 				return
 			}
+		}
+		// Sign-out's redirect to the product is a form's target: the CSP's
+		// form-action must name its origin.
+		if o := manage.URLOrigin(sess.Grant.ReturnURL); o != "" {
+			w.Header().Set("Content-Security-Policy", csp(o))
 		}
 		h(w, r, session{PortalSession: sess, raw: c.Value})
 	}
