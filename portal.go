@@ -27,6 +27,23 @@ type PortalUser struct {
 	Email string `json:"email,omitempty" maxLength:"254"`
 }
 
+// PortalInput is the body of POST /v1/portal/sessions.
+type PortalInput struct {
+	AppID              string     `json:"app_id" doc:"The product application whose tokens the customer manages."`
+	OwnerID            string     `json:"owner_id" maxLength:"128" doc:"The customer (owner) the page is for, 1 to 128 visible ASCII characters."`
+	OwnerName          string     `json:"owner_name,omitempty" maxLength:"200" doc:"How the customer is shown, and the owner_name of the tokens they create."`
+	User               PortalUser `json:"user" doc:"The product's signed-in user, recorded in the audit log of every action."`
+	ReturnURL          string     `json:"return_url" maxLength:"2048" doc:"Where sign-out goes: an absolute https URL (http only for localhost)."`
+	AllowedAccess      []Access   `json:"allowed_access,omitempty" doc:"The access levels the customer may give their tokens (read_only, full_access, custom); default read_only and full_access."`
+	AllowedPermissions []string   `json:"allowed_permissions,omitempty" doc:"With custom access: the permissions, from the app's catalog, the customer may pick; default the whole catalog."`
+}
+
+// PortalSessionAnswer is the answer to POST /v1/portal/sessions.
+type PortalSessionAnswer struct {
+	URL       string    `json:"url" doc:"The single-use link to send the customer's browser to (a redirect); it opens the page once."`
+	ExpiresAt time.Time `json:"expires_at" doc:"When the link stops working, 5 minutes after it was made."`
+}
+
 // PortalGrant is what a portal link, then the session it opens, allows:
 // one owner of one application, acting through the service as an actor
 // scoped to them.

@@ -5,8 +5,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"time"
 
+	"github.com/tokend/tokend"
 	"github.com/tokend/tokend/internal/manage"
 )
 
@@ -14,17 +14,11 @@ import (
 // single-use link to tokend's self-service page for one of its customers.
 
 type portalSessionInput struct {
-	Body manage.PortalInput
-}
-
-// PortalSessionAnswer is the answer to POST /v1/portal/sessions.
-type PortalSessionAnswer struct {
-	URL       string    `json:"url" doc:"The single-use link to send the customer's browser to (a redirect); it opens the page once."`
-	ExpiresAt time.Time `json:"expires_at" doc:"When the link stops working, 5 minutes after it was made."`
+	Body tokend.PortalInput
 }
 
 type portalSessionOutput struct {
-	Body PortalSessionAnswer
+	Body tokend.PortalSessionAnswer
 }
 
 // PortalPath is where a portal link points: PortalPath + its secret.
@@ -36,7 +30,7 @@ func handlePortalSession(svc *manage.Service) func(context.Context, *portalSessi
 		if err != nil {
 			return nil, err
 		}
-		return &portalSessionOutput{Body: PortalSessionAnswer{URL: requestOrigin(ctx) + PortalPath + raw, ExpiresAt: exp}}, nil
+		return &portalSessionOutput{Body: tokend.PortalSessionAnswer{URL: requestOrigin(ctx) + PortalPath + raw, ExpiresAt: exp}}, nil
 	}
 }
 

@@ -21,17 +21,6 @@ import (
 // and that application, so that the scope rules of scope.go, the
 // permission checks and the audit log apply as for the API.
 
-// PortalInput is the body of POST /v1/portal/sessions.
-type PortalInput struct {
-	AppID              string            `json:"app_id" doc:"The product application whose tokens the customer manages."`
-	OwnerID            string            `json:"owner_id" maxLength:"128" doc:"The customer (owner) the page is for, 1 to 128 visible ASCII characters."`
-	OwnerName          string            `json:"owner_name,omitempty" maxLength:"200" doc:"How the customer is shown, and the owner_name of the tokens they create."`
-	User               tokend.PortalUser `json:"user" doc:"The product's signed-in user, recorded in the audit log of every action."`
-	ReturnURL          string            `json:"return_url" maxLength:"2048" doc:"Where sign-out goes: an absolute https URL (http only for localhost)."`
-	AllowedAccess      []tokend.Access   `json:"allowed_access,omitempty" doc:"The access levels the customer may give their tokens (read_only, full_access, custom); default read_only and full_access."`
-	AllowedPermissions []string          `json:"allowed_permissions,omitempty" doc:"With custom access: the permissions, from the app's catalog, the customer may pick; default the whole catalog."`
-}
-
 // MaxReturnURLLen bounds a portal link's return URL.
 const MaxReturnURLLen = 2048
 
@@ -54,7 +43,7 @@ func (s *Service) portalStore() (tokend.PortalStore, error) {
 // secret (256 random bits, base64url, for the link's URL; the store keeps
 // its SHA-256) and when it expires (PortalLinkTTL from now). A scoped
 // actor mints links only for its own owner, in its applications.
-func (s *Service) CreatePortalLink(ctx context.Context, a tokend.Actor, in PortalInput) (string, time.Time, error) {
+func (s *Service) CreatePortalLink(ctx context.Context, a tokend.Actor, in tokend.PortalInput) (string, time.Time, error) {
 	if err := a.Require(tokend.PermTokensWrite); err != nil {
 		return "", time.Time{}, err
 	}
