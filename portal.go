@@ -101,6 +101,21 @@ type PortalStore interface {
 	DeleteExpiredPortal(ctx context.Context, now time.Time, idle time.Duration) (int, error)
 }
 
+// AppPortal is how an application's customer portal looks and where it
+// may be embedded. Every URL is https; the colour is #rrggbb.
+type AppPortal struct {
+	ProductName string `json:"product_name,omitempty" doc:"The name the page shows; the application's name when empty. Up to 50 characters."`
+	LogoURL     string `json:"logo_url,omitempty" doc:"An https URL of the product's logo, shown in the page's header."`
+	AccentColor string `json:"accent_color,omitempty" doc:"The page's accent colour, #rrggbb."`
+	SupportURL  string `json:"support_url,omitempty" doc:"An https URL of the product's support page, linked from the page."`
+	// FrameAncestors are the https origins that may show the page in an
+	// iframe (the CSP's frame-ancestors); none: not embeddable.
+	FrameAncestors []string `json:"frame_ancestors,omitempty" doc:"https origins (such as https://app.example.com) that may embed the page in an iframe; empty: the page cannot be embedded."`
+}
+
+// MaxFrameAncestors bounds an application's frame_ancestors.
+const MaxFrameAncestors = 20
+
 // Audit actions of the portal.
 const (
 	ActionPortalLink   = "portal.link"

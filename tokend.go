@@ -163,10 +163,13 @@ type App struct {
 	// OwnerRateLimit is one limit shared by all tokens of one owner of the
 	// app, checked after each token's own; nil for none.
 	OwnerRateLimit *RateLimit `json:"owner_rate_limit" doc:"One rate limit shared by all tokens of one owner of this app; null for none."`
-	System         bool       `json:"system" doc:"True for the built-in app that holds admin tokens."`
-	CreatedAt      time.Time  `json:"created_at"`
-	UpdatedAt      time.Time  `json:"updated_at"`
-	Version        int64      `json:"version"`
+	// Portal brands the application's customer portal; nil for the
+	// defaults.
+	Portal    *AppPortal `json:"portal,omitempty" doc:"How the application's customer portal looks and who may embed it; absent for the defaults."`
+	System    bool       `json:"system" doc:"True for the built-in app that holds admin tokens."`
+	CreatedAt time.Time  `json:"created_at"`
+	UpdatedAt time.Time  `json:"updated_at"`
+	Version   int64      `json:"version"`
 }
 
 // Duration is a time.Duration that reads and writes as text ("90s", "1h",

@@ -347,3 +347,47 @@ func GrantAllows(g tokend.PortalGrant, access tokend.Access, perms []string) err
 	}
 	return p.Err()
 }
+
+// accentRE is a colour the portal's stylesheet takes as is.
+var accentRE = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
+
+// ValidAccent reports whether c is a #rrggbb colour.
+func ValidAccent(c string) bool { return accentRE.MatchString(c) }
+
+// checkAppPortal checks an application's portal settings and puts its
+// frame ancestors in canonical form (origins once each); settings with
+// nothing set become nil.
+func checkAppPortal(p *tokend.Problems, a *tokend.App) {
+	if a.Portal == nil {
+		return
+	}
+	c := *a.Portal
+	pt := &c
+	a.Portal = pt
+	if n := len([]rune(pt.ProductName)); n > tokend.MaxNameLen {
+		p.Add("portal.product_name", "must be at most %d characters (it has %d)", tokend.MaxNameLen, n)
+	} else {
+		tokend.CheckText(p, "portal.product_name", pt.ProductName, tokend.LineText)
+	}
+	for field, u := range map[string]string{"portal.logo_url": pt.LogoURL, "portal.support_url": pt.SupportURL} {
+		if u != "" && (len(u) > MaxReturnURLLen || tokend.TextProblem(u, tokend.LineText) != "" || !ValidHTTPSURL(u, false)) {
+			p.Add(field, "must be an absolute https URL of at most %d characters", MaxReturnURLLen)
+		}
+	}
+	if pt.AccentColor != "" && !accentRE.MatchString(pt.AccentColor) {
+		p.Add("portal.accent_color", "must be a colour such as #2557d6")
+	}
+	if len(pt.FrameAncestors) > tokend.MaxFrameAncestors {
+		p.Add("portal.frame_ancestors", "may name at most %d origins", tokend.MaxFrameAncestors)
+		return
+	}
+	for i, o := range pt.FrameAncestors {
+		if !ValidHTTPSURL(o, false) || URLOrigin(o) != o {
+			p.Add("portal.frame_ancestors["+strconv.Itoa(i)+"]", "must be an https origin such as https://app.example.com (no path)")
+		}
+	}
+	pt.FrameAncestors = dedupe(pt.FrameAncestors)
+	if pt.ProductName == "" && pt.LogoURL == "" && pt.AccentColor == "" && pt.SupportURL == "" && len(pt.FrameAncestors) == 0 {
+		a.Portal = nil
+	}
+}

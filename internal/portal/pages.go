@@ -61,7 +61,30 @@ type view struct {
 }
 
 type brand struct {
-	Name, SupportURL string
+	Name, LogoURL, SupportURL string
+	// Accent says the page links brand.css, the application's colour.
+	Accent bool
+}
+
+func brandOf(app tokend.App) brand {
+	b := brand{Name: app.Name}
+	if pt := app.Portal; pt != nil {
+		if pt.ProductName != "" {
+			b.Name = pt.ProductName
+		}
+		b.LogoURL, b.SupportURL, b.Accent = pt.LogoURL, pt.SupportURL, pt.AccentColor != ""
+	}
+	return b
+}
+
+// brandCSS is the application's accent colour as a stylesheet (the CSP
+// allows no inline style); the colour was validated as #rrggbb when it was
+// set.
+func (s *Server) brandCSS(w http.ResponseWriter, r *http.Request, sess session) {
+	w.Header().Set("Content-Type", "text/css; charset=utf-8")
+	if pt := sess.app.Portal; pt != nil && manage.ValidAccent(pt.AccentColor) {
+		_, _ = w.Write([]byte(":root { --accent:" + pt.AccentColor + "; }\n"))
+	}
 }
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, v view) {
@@ -83,11 +106,7 @@ func (s *Server) message(w http.ResponseWriter, r *http.Request, status int, tit
 // base answers the view of a signed-in page, with the application (for its
 // name and permission catalog), read as the customer.
 func (s *Server) base(r *http.Request, sess session, title string) (view, tokend.App, error) {
-	a := s.actor(r, sess)
-	app, err := s.svc.App(r.Context(), a, sess.Grant.AppID)
-	if err != nil {
-		return view{}, tokend.App{}, err
-	}
+	app := sess.app
 	g := sess.Grant
 	customer := g.OwnerName
 	if customer == "" {
@@ -97,7 +116,7 @@ func (s *Server) base(r *http.Request, sess session, title string) (view, tokend
 	if user == "" {
 		user = g.User.Email
 	}
-	return view{Title: title, Brand: brand{Name: app.Name}, Customer: customer, User: user, CSRF: sess.CSRF}, app, nil
+	return view{Title: title, Brand: brandOf(app), Customer: customer, User: user, CSRF: sess.CSRF}, app, nil
 }
 
 func (s *Server) actor(r *http.Request, sess session) tokend.Actor {
@@ -356,6 +375,6 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, sess session) {
 		s.fail(w, r, err)
 		return
 	}
-	http.SetCookie(w, s.cookie("", true))
+	http.SetCookie(w, s.clearCookie())
 	http.Redirect(w, r, sess.Grant.ReturnURL, http.StatusSeeOther)
 }

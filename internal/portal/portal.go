@@ -87,6 +87,7 @@ func New(o Options) *Server {
 	s.mux.Handle("GET /portal/static/", http.StripPrefix("/portal/static/", cacheFor(http.FileServerFS(static))))
 	s.mux.HandleFunc("GET /portal/open/{link}", s.open)
 	s.mux.HandleFunc("GET /portal/{$}", s.signedIn(s.home))
+	s.mux.HandleFunc("GET /portal/brand.css", s.signedIn(s.brandCSS))
 	s.mux.HandleFunc("POST /portal/tokens", s.signedIn(s.create))
 	s.mux.HandleFunc("GET /portal/tokens/{id}", s.signedIn(s.token))
 	s.mux.HandleFunc("POST /portal/tokens/{id}/edit", s.signedIn(s.edit))
@@ -120,7 +121,7 @@ func (s *Server) Run(ctx context.Context, interval time.Duration) {
 // referrer (a link's secret is in its URL), and not embeddable.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	h.Set("Content-Security-Policy", csp(""))
+	h.Set("Content-Security-Policy", csp("", "", ""))
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -136,15 +137,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-// csp is the portal's Content-Security-Policy; formTarget, when set, is
-// the origin sign-out redirects to.
-func csp(formTarget string) string {
-	action := "'self'"
-	if formTarget != "" {
-		action += " " + formTarget
+// csp is the portal's Content-Security-Policy: img, when set, is the
+// logo's origin; formTarget the origin sign-out redirects to; frames the
+// origins that may embed the page ("": none may).
+func csp(img, formTarget, frames string) string {
+	if img != "" {
+		img = " " + img
 	}
-	return "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
-		"object-src 'none'; base-uri 'none'; form-action " + action + "; frame-ancestors 'none'"
+	if formTarget != "" {
+		formTarget = " " + formTarget
+	}
+	if frames == "" {
+		frames = "'none'"
+	}
+	return "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:" + img + "; " +
+		"object-src 'none'; base-uri 'none'; form-action 'self'" + formTarget + "; frame-ancestors " + frames
 }
 
 func cacheFor(next http.Handler) http.Handler {
@@ -172,11 +179,21 @@ func (s *Server) cookieName() string {
 	return "__Host-" + cookieBase
 }
 
-func (s *Server) cookie(value string, clear bool) *http.Cookie {
+// cookie is the session cookie. In a page other sites may frame, it is
+// SameSite=None and Partitioned (CHIPS): a browser sends it inside the
+// product's iframe, and only there, keyed to the top-level site; the
+// session's CSRF token and the cross-origin check still guard every form.
+func (s *Server) cookie(value string, framed bool) *http.Cookie {
 	c := &http.Cookie{Name: s.cookieName(), Value: value, Path: "/", HttpOnly: true, Secure: !s.insecure, SameSite: http.SameSiteLaxMode}
-	if clear {
-		c.MaxAge = -1
+	if framed && !s.insecure {
+		c.SameSite, c.Partitioned = http.SameSiteNoneMode, true
 	}
+	return c
+}
+
+func (s *Server) clearCookie() *http.Cookie {
+	c := s.cookie("", false)
+	c.MaxAge = -1
 	return c
 }
 
@@ -184,7 +201,7 @@ func (s *Server) cookie(value string, clear bool) *http.Cookie {
 // page, so that the link's secret leaves the address bar (and, with the
 // redirect answering 303, the history's current entry).
 func (s *Server) open(w http.ResponseWriter, r *http.Request) {
-	raw, _, err := s.svc.OpenPortalLink(r.Context(), r.PathValue("link"), s.remoteIP(r))
+	raw, sess, err := s.svc.OpenPortalLink(r.Context(), r.PathValue("link"), s.remoteIP(r))
 	if err != nil {
 		if c := tokend.CodeOf(err); c == tokend.ECodeUnavailable || c == tokend.ECodeInternal {
 			s.fail(w, r, err)
@@ -194,8 +211,40 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request) {
 			"A link to this page works once, within 5 minutes. Go back to the application you came from and open the page again.")
 		return
 	}
-	http.SetCookie(w, s.cookie(raw, false))
+	app, err := s.svc.App(r.Context(), manage.PortalActor(sess.Grant, s.remoteIP(r)), sess.Grant.AppID)
+	if err != nil {
+		s.notFound(w, r, err)
+		return
+	}
+	s.headers(w, sess.Grant, app)
+	http.SetCookie(w, s.cookie(raw, embeddable(app)))
 	http.Redirect(w, r, Prefix, http.StatusSeeOther)
+}
+
+// embeddable reports whether the app lets other sites frame its portal.
+func embeddable(app tokend.App) bool { return app.Portal != nil && len(app.Portal.FrameAncestors) > 0 }
+
+// headers sets the headers of a page of this session's application: the
+// CSP names the logo's origin (img-src), the return URL's (form-action:
+// sign-out redirects there) and the application's frame ancestors, whose
+// absence keeps the page unembeddable (frame-ancestors 'none' and
+// X-Frame-Options DENY). Every origin comes from a URL the service
+// validated (manage.URLOrigin), so none can add a directive.
+func (s *Server) headers(w http.ResponseWriter, g tokend.PortalGrant, app tokend.App) {
+	var img, frames string
+	if pt := app.Portal; pt != nil {
+		img = manage.URLOrigin(pt.LogoURL)
+		for _, o := range pt.FrameAncestors {
+			if o = manage.URLOrigin(o); o != "" {
+				frames += " " + o
+			}
+		}
+	}
+	h := w.Header()
+	h.Set("Content-Security-Policy", csp(img, manage.URLOrigin(g.ReturnURL), strings.TrimSpace(frames)))
+	if frames != "" {
+		h.Del("X-Frame-Options")
+	}
 }
 
 type ctxKey int
@@ -205,6 +254,7 @@ const keySession ctxKey = 0
 type session struct {
 	tokend.PortalSession
 	raw string
+	app tokend.App
 }
 
 // signedIn resolves the session cookie and, for a POST, checks the form's
@@ -222,7 +272,7 @@ func (s *Server) signedIn(h func(http.ResponseWriter, *http.Request, session)) h
 				s.fail(w, r, err)
 				return
 			}
-			http.SetCookie(w, s.cookie("", true))
+			http.SetCookie(w, s.clearCookie())
 			s.ended(w, r)
 			return
 		}
@@ -239,12 +289,14 @@ func (s *Server) signedIn(h func(http.ResponseWriter, *http.Request, session)) h
 				return
 			}
 		}
-		// Sign-out's redirect to the product is a form's target: the CSP's
-		// form-action must name its origin.
-		if o := manage.URLOrigin(sess.Grant.ReturnURL); o != "" {
-			w.Header().Set("Content-Security-Policy", csp(o))
+		app, err := s.svc.App(r.Context(), manage.PortalActor(sess.Grant, s.remoteIP(r)), sess.Grant.AppID)
+		if err != nil {
+			// The application was deleted since: its page is gone.
+			s.notFound(w, r, err)
+			return
 		}
-		h(w, r, session{PortalSession: sess, raw: c.Value})
+		s.headers(w, sess.Grant, app)
+		h(w, r, session{PortalSession: sess, raw: c.Value, app: app})
 	}
 }
 

@@ -547,3 +547,77 @@ func TestThePortalIsNotEmbeddable(t *testing.T) {
 		}
 	}
 }
+
+func TestBrandingAndEmbedding(t *testing.T) {
+	h := newHarness(t)
+	for name, pt := range map[string]map[string]any{
+		"accent word":           {"accent_color": "red"},
+		"accent short":          {"accent_color": "#12345"},
+		"accent injection":      {"accent_color": "#123456;} body{display:none"},
+		"logo over http":        {"logo_url": "http://cdn.example.com/logo.png"},
+		"logo javascript":       {"logo_url": "javascript:alert(1)"},
+		"logo with a space":     {"logo_url": "https://cdn.example.com/a b.png"},
+		"support relative":      {"support_url": "/help"},
+		"frame with a path":     {"frame_ancestors": []string{"https://app.example.com/settings"}},
+		"frame over http":       {"frame_ancestors": []string{"http://app.example.com"}},
+		"frame wildcard":        {"frame_ancestors": []string{"*"}},
+		"frame directive":       {"frame_ancestors": []string{"https://a.example.com; script-src *"}},
+		"product name bidi":     {"product_name": "Acme\u202e"},
+		"product name too long": {"product_name": strings.Repeat("a", 51)},
+	} {
+		if status, out := h.api(t, h.admin, http.MethodPatch, "/v1/apps/"+h.appX.ID, map[string]any{"portal": pt}); status != http.StatusUnprocessableEntity {
+			t.Errorf("%s: %d %v, want 422", name, status, out)
+		}
+	}
+	plain := h.arrive(t, h.appX.ID, "acct_a")
+	res := plain.get(t, "/portal/")
+	if !strings.Contains(res.Body, `<span class="brand">Shop X</span>`) || strings.Contains(res.Body, "brand.css") {
+		t.Errorf("an unbranded page shows the app's name and no brand stylesheet")
+	}
+
+	status, out := h.api(t, h.admin, http.MethodPatch, "/v1/apps/"+h.appX.ID, map[string]any{"portal": map[string]any{
+		"product_name": "Acme Cloud", "logo_url": "https://cdn.example.com/logo.png?v=\"x\"", "accent_color": "#0a7d55",
+		"support_url": "https://help.example.com/", "frame_ancestors": []string{"https://app.example.com", "https://app.example.com"},
+	}})
+	if status != http.StatusOK {
+		t.Fatalf("branding the app: %d %v", status, out)
+	}
+	if fa := out["portal"].(map[string]any)["frame_ancestors"].([]any); len(fa) != 1 {
+		t.Errorf("frame_ancestors stored %v, want the origin once", fa)
+	}
+	b := h.browser()
+	res = b.get(t, h.mint(t, linkBody(h.appX.ID, "acct_a")))
+	var ck *http.Cookie
+	for _, c := range res.Cookies() {
+		ck = c
+	}
+	if ck == nil || ck.SameSite != http.SameSiteNoneMode || !ck.Partitioned || !ck.Secure {
+		t.Errorf("the cookie of an embeddable page = %+v, want SameSite=None, Partitioned, Secure", ck)
+	}
+	res = b.get(t, "/portal/")
+	csp := res.Header.Get("Content-Security-Policy")
+	for _, want := range []string{"frame-ancestors https://app.example.com", "img-src 'self' data: https://cdn.example.com;", "form-action 'self' https://shop.example.com;"} {
+		if !strings.Contains(csp, want) {
+			t.Errorf("CSP %q lacks %q", csp, want)
+		}
+	}
+	if xfo := res.Header.Get("X-Frame-Options"); xfo != "" {
+		t.Errorf("X-Frame-Options %q on an embeddable page", xfo)
+	}
+	for _, want := range []string{`<img class="logo" src="https://cdn.example.com/logo.png?v=%22x%22"`, "Acme Cloud", `href="https://help.example.com/"`, `href="/portal/brand.css"`} {
+		if !strings.Contains(res.Body, want) {
+			t.Errorf("the branded page lacks %s", want)
+		}
+	}
+	if css := b.get(t, "/portal/brand.css"); css.Body != ":root { --accent:#0a7d55; }\n" || !strings.HasPrefix(css.Header.Get("Content-Type"), "text/css") {
+		t.Errorf("brand.css = %q (%s)", css.Body, css.Header.Get("Content-Type"))
+	}
+	// null restores the defaults: not embeddable again.
+	if status, out := h.api(t, h.admin, http.MethodPatch, "/v1/apps/"+h.appX.ID, map[string]any{"portal": nil}); status != http.StatusOK || out["portal"] != nil {
+		t.Fatalf("clearing: %d %v", status, out)
+	}
+	res = b.get(t, "/portal/")
+	if !strings.Contains(res.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'") || res.Header.Get("X-Frame-Options") != "DENY" {
+		t.Errorf("after clearing: CSP %q, XFO %q", res.Header.Get("Content-Security-Policy"), res.Header.Get("X-Frame-Options"))
+	}
+}

@@ -18,6 +18,32 @@ var portalTests = []test{
 	portal("an expired link is refused", testPortalLinkExpired),
 	portal("a link: of concurrent consumers exactly one wins", testPortalLinkRace),
 	portal("sessions: round trip, touch forward only, delete, sweep", testPortalSessions),
+	{name: "an app's portal settings round-trip and clear", run: testAppPortalSettings},
+}
+
+func testAppPortalSettings(t *testing.T, s tokend.Store) {
+	ctx := t.Context()
+	a := newApp("app_branded")
+	a.Portal = &tokend.AppPortal{ProductName: "Acme", LogoURL: "https://cdn.example.com/logo.png", AccentColor: "#2557d6",
+		SupportURL: "https://help.example.com/", FrameAncestors: []string{"https://app.example.com", "https://admin.example.com"}}
+	mustCreateApp(t, s, a)
+	got, err := s.App(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(a.Portal, got.Portal); d != "" {
+		t.Errorf("portal settings (-stored +read):\n%s", d)
+	}
+	_, err = s.UpdateApp(ctx, a.ID, func(a *tokend.App) (tokend.Event, error) {
+		a.Portal = nil
+		return newEvent(tokend.ActionAppUpdate, a.ID, ""), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err = s.App(ctx, a.ID); err != nil || got.Portal != nil {
+		t.Errorf("portal settings after clearing: %+v, %v", got.Portal, err)
+	}
 }
 
 func portal(name string, run func(t *testing.T, ps tokend.PortalStore)) test {

@@ -7,6 +7,10 @@
 -- the return URL and the access the page may give.
 
 -- +goose Up
+-- An application's portal settings (tokend.AppPortal as JSON): branding
+-- and the origins that may embed the page; NULL for the defaults.
+ALTER TABLE apps ADD COLUMN portal jsonb;
+
 CREATE TABLE portal_links (
     id_hash    bytea       PRIMARY KEY,
     grant_json jsonb       NOT NULL,
@@ -31,3 +35,4 @@ CREATE INDEX portal_sessions_last_seen ON portal_sessions (last_seen_at);
 -- +goose Down
 DROP TABLE portal_sessions;
 DROP TABLE portal_links;
+ALTER TABLE apps DROP COLUMN portal;

@@ -8,6 +8,10 @@
 -- microseconds in UTC.
 
 -- +goose Up
+-- An application's portal settings (tokend.AppPortal as JSON): branding
+-- and the origins that may embed the page; NULL for the defaults.
+ALTER TABLE apps ADD COLUMN portal TEXT;
+
 CREATE TABLE portal_links (
     id_hash    BLOB    PRIMARY KEY,
     grant_json TEXT    NOT NULL,
@@ -32,3 +36,4 @@ CREATE INDEX portal_sessions_last_seen ON portal_sessions (last_seen_at);
 -- +goose Down
 DROP TABLE portal_sessions;
 DROP TABLE portal_links;
+ALTER TABLE apps DROP COLUMN portal;
