@@ -175,7 +175,10 @@ func (s *Server) showHome(w http.ResponseWriter, r *http.Request, sess session, 
 		d.Tokens = append(d.Tokens, row{Token: t, State: string(t.StatusAt(now))})
 	}
 	if form == nil {
-		form = &createForm{Type: string(tokend.TypeStandard), Expires: "30d", Access: string(sess.Grant.AllowedAccess[0])}
+		form = &createForm{Type: string(tokend.TypeStandard), Expires: "30d", Access: string(tokend.AccessReadOnly)}
+		if len(sess.Grant.AllowedAccess) > 0 {
+			form.Access = string(sess.Grant.AllowedAccess[0])
+		}
 	} else {
 		d.Open = true
 	}

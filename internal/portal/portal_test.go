@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -619,5 +620,44 @@ func TestBrandingAndEmbedding(t *testing.T) {
 	res = b.get(t, "/portal/")
 	if !strings.Contains(res.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'") || res.Header.Get("X-Frame-Options") != "DENY" {
 		t.Errorf("after clearing: CSP %q, XFO %q", res.Header.Get("Content-Security-Policy"), res.Header.Get("X-Frame-Options"))
+	}
+}
+
+// TestTwoTabsOneLink opens one link from many browsers at once: exactly one
+// gets a session.
+func TestTwoTabsOneLink(t *testing.T) {
+	h := newHarness(t)
+	link := h.mint(t, linkBody(h.appX.ID, "acct_a"))
+	const n = 8
+	codes := make([]int, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		b := h.browser()
+		wg.Go(func() {
+			<-start
+			req, _ := http.NewRequest(http.MethodGet, link, nil)
+			res, err := b.c.Do(req)
+			if err != nil {
+				return
+			}
+			res.Body.Close()
+			codes[i] = res.StatusCode
+		})
+	}
+	close(start)
+	wg.Wait()
+	won := 0
+	for _, c := range codes {
+		switch c {
+		case http.StatusSeeOther:
+			won++
+		case http.StatusNotFound:
+		default:
+			t.Errorf("an opening answered %d", c)
+		}
+	}
+	if won != 1 {
+		t.Errorf("%d browsers opened the link, want exactly 1 (%v)", won, codes)
 	}
 }
