@@ -211,14 +211,29 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request) {
 			"A link to this page works once, within 5 minutes. Go back to the application you came from and open the page again.")
 		return
 	}
-	app, err := s.svc.App(r.Context(), manage.PortalActor(sess.Grant, s.remoteIP(r)), sess.Grant.AppID)
-	if err != nil {
-		s.notFound(w, r, err)
+	app, ok := s.appOf(w, r, sess.Grant)
+	if !ok {
 		return
 	}
-	s.headers(w, sess.Grant, app)
 	http.SetCookie(w, s.cookie(raw, embeddable(app)))
 	http.Redirect(w, r, Prefix, http.StatusSeeOther)
+}
+
+// appOf reads the grant's application as its customer and sets the
+// headers of its pages; when it cannot, it answers the request (an
+// application deleted since the link was made: its page is gone).
+func (s *Server) appOf(w http.ResponseWriter, r *http.Request, g tokend.PortalGrant) (tokend.App, bool) {
+	app, err := s.svc.App(r.Context(), manage.PortalActor(g, s.remoteIP(r)), g.AppID)
+	switch c := tokend.CodeOf(err); {
+	case err == nil:
+		s.headers(w, g, app)
+		return app, true
+	case c == tokend.ECodeUnavailable || c == tokend.ECodeInternal:
+		s.fail(w, r, err)
+	default:
+		s.message(w, r, http.StatusNotFound, "This page is no longer available", "Go back to the application you came from.")
+	}
+	return tokend.App{}, false
 }
 
 // embeddable reports whether the app lets other sites frame its portal.
@@ -289,13 +304,10 @@ func (s *Server) signedIn(h func(http.ResponseWriter, *http.Request, session)) h
 				return
 			}
 		}
-		app, err := s.svc.App(r.Context(), manage.PortalActor(sess.Grant, s.remoteIP(r)), sess.Grant.AppID)
-		if err != nil {
-			// The application was deleted since: its page is gone.
-			s.notFound(w, r, err)
+		app, ok := s.appOf(w, r, sess.Grant)
+		if !ok {
 			return
 		}
-		s.headers(w, sess.Grant, app)
 		h(w, r, session{PortalSession: sess, raw: c.Value, app: app})
 	}
 }

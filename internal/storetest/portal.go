@@ -1,8 +1,6 @@
 package storetest
 
 import (
-	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -113,36 +111,14 @@ func testPortalLinkExpired(t *testing.T, ps tokend.PortalStore) {
 }
 
 func testPortalLinkRace(t *testing.T, ps tokend.PortalStore) {
-	const n = 32
 	l := newLink("race")
 	if err := ps.CreatePortalLink(t.Context(), l); err != nil {
 		t.Fatalf("CreatePortalLink: %v", err)
 	}
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			_, errs[i] = ps.ConsumePortalLink(t.Context(), l.IDHash, at(time.Minute))
-		})
-	}
-	close(start)
-	wg.Wait()
-	won, refused := 0, 0
-	for i, err := range errs {
-		switch {
-		case err == nil:
-			won++
-		case errors.Is(err, tokend.ErrNotFound):
-			refused++
-		default:
-			t.Errorf("consumer %d: %v", i, err)
-		}
-	}
-	if won != 1 || refused != n-1 {
-		t.Errorf("%d consumers won and %d were refused, want 1 and %d", won, refused, n-1)
-	}
+	oneWinner(t, "a link", tokend.ErrNotFound, func() error {
+		_, err := ps.ConsumePortalLink(t.Context(), l.IDHash, at(time.Minute))
+		return err
+	})
 }
 
 func testPortalSessions(t *testing.T, ps tokend.PortalStore) {
