@@ -5,9 +5,11 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/tokend/tokend"
 	"github.com/tokend/tokend/internal/manage"
+	"github.com/tokend/tokend/secret"
 )
 
 // The customer portal's one API operation: the product's backend mints a
@@ -62,4 +64,13 @@ func originOf(r *http.Request) string {
 func requestOrigin(ctx context.Context) string {
 	o, _ := ctx.Value(keyOrigin).(string)
 	return o
+}
+
+// logPath is a request's path as the log may show it: a secret pasted
+// where an id belongs is masked, and a portal link's secret left out.
+func logPath(p string) string {
+	if strings.HasPrefix(p, PortalPath) {
+		return PortalPath + "…"
+	}
+	return secret.Redact(p)
 }

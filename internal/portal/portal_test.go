@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"html"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -42,6 +43,24 @@ type harness struct {
 	appX   tokend.App
 	appY   tokend.App
 	apiHTT *http.Client
+	logs   *syncBuffer // the server's log, at debug level
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func newHarness(t *testing.T) *harness {
@@ -73,9 +92,11 @@ func newHarness(t *testing.T) *harness {
 	boot := manage.AdminActor(*vr.Token, "127.0.0.1")
 	mux := http.NewServeMux()
 	mux.Handle(Prefix, New(Options{Service: svc, ClientIP: httpapi.ClientIP}))
-	srv := httptest.NewTLSServer(httpapi.NewServer(httpapi.Deps{Service: svc, Verifier: eng, Extra: mux}))
+	logs := &syncBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv := httptest.NewTLSServer(httpapi.NewServer(httpapi.Deps{Service: svc, Verifier: eng, Extra: mux, Logger: logger}))
 	t.Cleanup(srv.Close)
-	h := &harness{URL: srv.URL, srv: srv, store: st, svc: svc, clock: clock, admin: sec.Reveal(), boot: boot, apiHTT: srv.Client()}
+	h := &harness{URL: srv.URL, srv: srv, store: st, svc: svc, clock: clock, admin: sec.Reveal(), boot: boot, apiHTT: srv.Client(), logs: logs}
 	for _, p := range []*tokend.App{&h.appX, &h.appY} {
 		name := "Shop X"
 		if p == &h.appY {
@@ -241,6 +262,11 @@ func TestALinkOpensOnceIntoItsOwnSession(t *testing.T) {
 		if res := other.get(t, link); res.StatusCode != http.StatusNotFound || !strings.Contains(res.Body, "expired") {
 			t.Errorf("a used link: %d\n%s", res.StatusCode, res.Body)
 		}
+	}
+	// The link's secret is in no log line, nor the session's id.
+	secretPart := strings.TrimPrefix(link, h.URL+"/portal/open/")
+	if logs := h.logs.String(); strings.Contains(logs, secretPart) || strings.Contains(logs, ck.Value) || !strings.Contains(logs, "/portal/open/…") {
+		t.Errorf("the log holds the link's or the session's secret, or no masked open:\n%s", logs)
 	}
 	// The dashboard's session cookie is not the portal's: a dashboard
 	// cookie opens nothing here.
