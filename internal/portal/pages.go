@@ -139,7 +139,7 @@ type row struct {
 }
 
 type createForm struct {
-	Name, Type, Expires, ExpiresOn, Access, IPs string
+	Name, Type, Expires, ExpiresOn, Access, IPs, Origins string
 	Perms                                       []string
 	Accesses                                    []tokend.Access
 	Catalog                                     []string
@@ -183,7 +183,9 @@ func (s *Server) showHome(w http.ResponseWriter, r *http.Request, sess session, 
 		d.Open = true
 	}
 	form.Accesses = sess.Grant.AllowedAccess
-	form.Catalog = catalog(sess.Grant, app)
+	if slices.Contains(form.Accesses, tokend.AccessCustom) {
+		form.Catalog = catalog(sess.Grant, app)
+	}
 	d.Form = *form
 	v.Data, v.Flash = d, flash
 	s.render(w, r, status, "home.html", v)
@@ -201,12 +203,16 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, sess session) {
 	f := r.PostForm
 	form := createForm{
 		Name: strings.TrimSpace(f.Get("name")), Type: f.Get("type"), Expires: f.Get("expires"),
-		ExpiresOn: f.Get("expires_on"), Access: f.Get("access"), IPs: f.Get("allowed_ips"), Perms: f["permissions"],
+		ExpiresOn: f.Get("expires_on"), Access: f.Get("access"), IPs: f.Get("allowed_ips"), Origins: f.Get("allowed_origins"),
+		Perms: f["permissions"],
 	}
 	g := sess.Grant
 	in := tokend.TokenInput{
 		AppID: g.AppID, OwnerID: g.OwnerID, OwnerName: g.OwnerName, Name: form.Name,
 		Type: tokend.TokenType(form.Type), Access: tokend.Access(form.Access), AllowedIPs: lines(form.IPs),
+	}
+	if in.Type == tokend.TypePlugin {
+		in.AllowedOrigins = lines(form.Origins)
 	}
 	if in.Access == tokend.AccessCustom {
 		in.Permissions = form.Perms

@@ -456,13 +456,19 @@ func TestTheCustomerManagesTheirTokens(t *testing.T) {
 		t.Fatalf("the secret and the account id are not shown:\n%s", res.Body)
 	}
 	sec := m[1]
-	page, err := h.store.Tokens(ctx, tokend.TokenFilter{AppID: h.appX.ID, OwnerID: "acct_a", Now: h.clock.Now()})
+	page, err := h.store.Tokens(ctx, tokend.TokenFilter{AppID: h.appX.ID, OwnerID: "acct_a", Now: h.clock.Now(), Query: "CI deploys"})
 	if err != nil || len(page.Items) != 1 {
 		t.Fatalf("tokens of acct_a: %v %v", page.Items, err)
 	}
 	tok := page.Items[0]
 	if tok.OwnerName != "Customer acct_a" || tok.CreatedBy != "owner:acct_a" || len(tok.AllowedIPs) != 1 {
 		t.Errorf("token = %+v", tok)
+	}
+	// A plugin token with its origins.
+	if res := a.submit(t, "/portal/tokens", url.Values{"name": {"extension"}, "type": {"plugin"}, "expires": {"custom"},
+		"expires_on": {h.clock.Now().AddDate(0, 1, 0).Format("2006-01-02")}, "access": {"full_access"},
+		"allowed_origins": {"https://app.example.com"}}); res.StatusCode != http.StatusOK || !secretRE.MatchString(res.Body) {
+		t.Errorf("a plugin token with an origin and a date: %d\n%s", res.StatusCode, res.Body)
 	}
 	// Shown once: the list never shows it again.
 	list := a.get(t, "/portal/")

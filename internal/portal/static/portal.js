@@ -32,3 +32,17 @@ function select(el) {
   s.removeAllRanges();
   s.addRange(r);
 }
+
+// [data-when="name=value"] shows an element only while the form's control
+// of that name has that value (the expiry date, the custom permissions).
+function syncWhen() {
+  for (const el of document.querySelectorAll("[data-when]")) {
+    const [name, value] = el.dataset.when.split("=");
+    const form = el.closest("form");
+    const checked = form && form.querySelector("[name='" + name + "']:checked");
+    const control = checked || (form && form.querySelector("select[name='" + name + "']"));
+    el.hidden = !control || control.value !== value;
+  }
+}
+document.addEventListener("change", syncWhen);
+syncWhen();
