@@ -185,7 +185,7 @@ func printApp(w io.Writer, asJSON bool, a tokend.App) error {
 		{"permissions", fmtList(a.Permissions)},
 		{"max token lifetime", fmtLifetime(a.MaxTokenLifetime)},
 		{"disable unused", fmtUnusedPolicy(a.DisableUnusedAfter)},
-		{"max tokens per owner", fmtMaxPerOwner(a.MaxTokensPerOwner)},
+		{"tokens per owner", fmtMaxPerOwner(a.MaxTokensPerOwner)},
 		{"owner rate limit", fmtRateLimit(a.OwnerRateLimit)},
 	}
 	if a.Portal != nil {
@@ -389,17 +389,7 @@ func appRevokeAllCmd(e env, f *apiFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if f.json {
-				return printJSON(e.stdout, struct {
-					Revoked int `json:"revoked"`
-				}{n})
-			}
-			noun := "tokens"
-			if n == 1 {
-				noun = "token"
-			}
-			fmt.Fprintf(e.stdout, "Revoked %d %s of app %s.\n", n, noun, args[0])
-			return nil
+			return printRevoked(e, f, n, "app "+args[0])
 		},
 	}
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
@@ -427,21 +417,27 @@ func appRevokeOwnerCmd(e env, f *apiFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if f.json {
-				return printJSON(e.stdout, struct {
-					Revoked int `json:"revoked"`
-				}{n})
-			}
-			noun := "tokens"
-			if n == 1 {
-				noun = "token"
-			}
-			fmt.Fprintf(e.stdout, "Revoked %d %s of owner %q in app %s.\n", n, noun, args[1], args[0])
-			return nil
+			return printRevoked(e, f, n, fmt.Sprintf("owner %q in app %s", args[1], args[0]))
 		},
 	}
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
 	return cmd
+}
+
+// printRevoked tells how many tokens of what a revoke-all revoked, or
+// prints the API's answer with --json.
+func printRevoked(e env, f *apiFlags, n int, of string) error {
+	if f.json {
+		return printJSON(e.stdout, struct {
+			Revoked int `json:"revoked"`
+		}{n})
+	}
+	noun := "tokens"
+	if n == 1 {
+		noun = "token"
+	}
+	fmt.Fprintf(e.stdout, "Revoked %d %s of %s.\n", n, noun, of)
+	return nil
 }
 
 // fmtMaxPerOwner shows an app's cap on an owner's live tokens.
@@ -449,7 +445,7 @@ func fmtMaxPerOwner(n *int) string {
 	if n == nil {
 		return "unlimited"
 	}
-	return strconv.Itoa(*n) + " live tokens"
+	return "at most " + strconv.Itoa(*n) + " live"
 }
 
 // fmtRateLimit shows a rate limit, "-" for none.

@@ -289,17 +289,17 @@ app_1  Acme  acme    2            90d           2026-11-23 09:00 UTC
 		{
 			name: "app get lists every field",
 			args: []string{"app", "get", "app_1"},
-			wantOut: `id:                   app_1
-name:                 Acme
-token prefix:         acme
-permissions:          orders:read, orders:write
-max token lifetime:   90d
-disable unused:       never
-max tokens per owner: unlimited
-owner rate limit:     -
-created:              2026-11-23 09:00 UTC
-updated:              2026-11-23 09:00 UTC
-version:              2
+			wantOut: `id:                 app_1
+name:               Acme
+token prefix:       acme
+permissions:        orders:read, orders:write
+max token lifetime: 90d
+disable unused:     never
+tokens per owner:   unlimited
+owner rate limit:   -
+created:            2026-11-23 09:00 UTC
+updated:            2026-11-23 09:00 UTC
+version:            2
 `,
 		},
 		{

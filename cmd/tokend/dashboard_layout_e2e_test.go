@@ -186,8 +186,12 @@ func (l *layoutWalk) seed(t *testing.T) {
 	ids := map[string]string{}
 	for _, n := range names {
 		var c created
-		in.mustCall(t, 201, "POST", "/v1/tokens", admin, tokend.TokenInput{AppID: l.shopID, Name: n, ExpiresIn: "90d",
-			Description: "Used by the " + n + " of the shop."}, &c)
+		in2 := tokend.TokenInput{AppID: l.shopID, Name: n, ExpiresIn: "90d", Description: "Used by the " + n + " of the shop."}
+		if strings.HasPrefix(n, "partner feed") {
+			// A customer's token: the list grows its Owner column.
+			in2.OwnerID, in2.OwnerName = "acct_acme-corporation-wholesale-0042", "Acme Corporation Wholesale Ltd."
+		}
+		in.mustCall(t, 201, "POST", "/v1/tokens", admin, in2, &c)
 		ids[n] = c.Token.ID
 	}
 	var c created

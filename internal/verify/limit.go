@@ -315,24 +315,24 @@ func (e *Engine) takeRate(ctx context.Context, ent *entry, now int64) (state *to
 
 // peekRate reports the entry's limits without spending them.
 func (e *Engine) peekRate(ctx context.Context, ent *entry, now int64) *tokend.RateLimitState {
-	var state *tokend.RateLimitState
-	if ent.limit != nil {
-		state = e.peek(ctx, ent.tokenRate(), now)
-	}
-	if ent.ownerLimit != nil {
-		state = tighter(state, e.peek(ctx, e.ownerRate(ent, now), now))
-	}
-	return state
+	return e.eachRate(ctx, ent, now, e.peek)
 }
 
 // refundRate gives back what takeRate spent and reports the limits after it.
 func (e *Engine) refundRate(ctx context.Context, ent *entry, now int64) *tokend.RateLimitState {
+	return e.eachRate(ctx, ent, now, e.refund)
+}
+
+// eachRate runs do on the entry's limits, the token's then its owner's, and
+// answers the tighter state.
+func (e *Engine) eachRate(ctx context.Context, ent *entry, now int64,
+	do func(context.Context, rateLimit, int64) *tokend.RateLimitState) *tokend.RateLimitState {
 	var state *tokend.RateLimitState
 	if ent.limit != nil {
-		state = e.refund(ctx, ent.tokenRate(), now)
+		state = do(ctx, ent.tokenRate(), now)
 	}
 	if ent.ownerLimit != nil {
-		state = tighter(state, e.refund(ctx, e.ownerRate(ent, now), now))
+		state = tighter(state, do(ctx, e.ownerRate(ent, now), now))
 	}
 	return state
 }

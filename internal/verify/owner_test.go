@@ -159,3 +159,12 @@ func TestOwnerTableDropsIdleLimitersFirst(t *testing.T) {
 		t.Error("a busy owner's limiter was dropped while idle ones could make room")
 	}
 }
+
+// A cached token of an owner whose app has an owner rate limit, besides the
+// token's own: two limiters per verification, one of them found by key.
+func BenchmarkVerifyCachedOwnerRateLimited(b *testing.B) {
+	h := benchHarness(b)
+	rl := &tokend.RateLimit{Limit: 1_000_000_000, Window: tokend.Duration(time.Second)}
+	sec := h.ownedToken("acct_bench", rl, func(t *tokend.Token) { t.RateLimit = rl })
+	loop(b, h, tokend.VerifyRequest{Token: sec, IP: "192.0.2.1"}, tokend.CodeValid)
+}

@@ -31,10 +31,10 @@ func TestOwnersOnTheTokenPages(t *testing.T) {
 	wantStatus(t, page, http.StatusOK)
 	wantInBody(t, page, `Acme &lt;Ltd&gt;`, `<span class="mono">acct_42</span>`)
 
-	// The list has an Owner column and an owner filter.
+	// The list shows the owner under the application, and filters by owner.
 	list := admin.get(t, "/tokens?owner_id=acct_42")
 	wantStatus(t, list, http.StatusOK)
-	wantInBody(t, list, `<th scope="col">Owner</th>`, `name="owner_id" value="acct_42"`, `data-label="Owner"`)
+	wantInBody(t, list, `Application · owner</th>`, `name="owner_id" value="acct_42"`, `data-testid="owner"`)
 	if n := strings.Count(list.Body, `data-token-id="`); n != 1 {
 		t.Errorf("the list filtered to acct_42 has %d rows, want 1", n)
 	}

@@ -190,6 +190,9 @@ type tokensData struct {
 	FirstURL string
 	Apps     []tokend.App
 	AppName  string // the application the list is filtered to
+	// Owners is true when the Owner column shows: a token on the page has
+	// an owner, or the list is filtered to one.
+	Owners bool
 	// NoApps is true when there is nowhere to create a token yet: no
 	// application but the built-in one of admin tokens.
 	NoApps bool
@@ -262,7 +265,9 @@ func (s *Server) tokensList(w http.ResponseWriter, r *http.Request, form *tokenF
 	for _, t := range list.Items {
 		d.Rows = append(d.Rows, tokenRow{Token: t, AppName: names[t.AppID], ExpiringSoon: expiringSoon(t, now),
 			Actions: actionsFor(a, t)})
+		d.Owners = d.Owners || t.OwnerID != ""
 	}
+	d.Owners = d.Owners || f.OwnerID != ""
 	if list.NextCursor != "" {
 		d.NextURL = f.URL(list.NextCursor)
 	}
