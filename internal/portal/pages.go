@@ -140,10 +140,10 @@ type row struct {
 
 type createForm struct {
 	Name, Type, Expires, ExpiresOn, Access, IPs, Origins string
-	Perms                                       []string
-	Accesses                                    []tokend.Access
-	Catalog                                     []string
-	Error                                       string
+	Perms                                                []string
+	Accesses                                             []tokend.Access
+	Catalog                                              []string
+	Error                                                string
 }
 
 // HasPerm reports whether the form has p checked.
