@@ -32,6 +32,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/tokend/tokend"
 	"github.com/tokend/tokend/internal/manage"
@@ -347,14 +349,20 @@ func problem(err error) string {
 	case tokend.ECodePreconditionFailed:
 		return "The token changed meanwhile. Reload the page and try again."
 	}
-	m := e.Message
-	if m != "" {
-		m = strings.ToUpper(m[:1]) + m[1:]
-		if !strings.HasSuffix(m, ".") {
-			m += "."
-		}
+	m := capital(e.Message)
+	if m != "" && !strings.HasSuffix(m, ".") {
+		m += "."
 	}
 	return m
+}
+
+// capital answers s with its first letter upper-case.
+func capital(s string) string {
+	r, n := utf8.DecodeRuneInString(s)
+	if n == 0 {
+		return s
+	}
+	return string(unicode.ToUpper(r)) + s[n:]
 }
 
 func fieldLabel(f string) string {
@@ -369,6 +377,8 @@ func fieldLabel(f string) string {
 	case "owner_id":
 		return "Your account"
 	}
-	f = strings.ReplaceAll(f, "_", " ")
-	return strings.ToUpper(f[:1]) + f[1:]
+	if f == "" {
+		return "The form:"
+	}
+	return capital(strings.ReplaceAll(f, "_", " "))
 }

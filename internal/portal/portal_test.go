@@ -693,3 +693,17 @@ func TestTwoTabsOneLink(t *testing.T) {
 		t.Errorf("%d browsers opened the link, want exactly 1 (%v)", won, codes)
 	}
 }
+
+func TestProblemWording(t *testing.T) {
+	for err, want := range map[error]string{
+		&tokend.Error{Code: tokend.ECodeInvalid, Fields: []tokend.FieldError{{Field: "", Message: "is odd"}}}:                     "The form: is odd.",
+		&tokend.Error{Code: tokend.ECodeInvalid, Fields: []tokend.FieldError{{Field: "allowed_ips[0]", Message: "is not an IP"}}}: "IP ranges is not an IP.",
+		tokend.Errorf(tokend.ECodeConflict, "élan is taken"):                                                                      "Élan is taken.",
+		tokend.Errorf(tokend.ECodeConflict, ""):                                                                                   "",
+		tokend.ErrNotFound:                                                                                                        "That token does not exist.",
+	} {
+		if got := problem(err); got != want {
+			t.Errorf("problem(%v) = %q, want %q", err, got, want)
+		}
+	}
+}
