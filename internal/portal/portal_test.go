@@ -707,3 +707,36 @@ func TestProblemWording(t *testing.T) {
 		}
 	}
 }
+
+// TestHostileFormsNever500 sends every form of the portal hostile values:
+// each answer is a page below 500.
+func TestHostileFormsNever500(t *testing.T) {
+	h := newHarness(t)
+	a := h.arrive(t, h.appX.ID, "acct_a")
+	res := a.submit(t, "/portal/tokens", url.Values{"name": {"mine"}, "expires": {"7d"}, "access": {"read_only"}})
+	id := regexp.MustCompile(`<dd><code>(tok_[A-Za-z0-9]+)</code></dd>`).FindStringSubmatch(res.Body)
+	if id == nil {
+		t.Fatalf("no token id in\n%s", res.Body)
+	}
+	hostile := []string{"\x00", "\xff\xfe", "a\u202eb", strings.Repeat("x", 5000), "../../etc/passwd", "<script>", "1e999", "-1", ""}
+	for _, v := range hostile {
+		form := url.Values{}
+		for _, k := range []string{"name", "type", "expires", "expires_on", "access", "permissions", "allowed_ips", "allowed_origins"} {
+			form.Set(k, v)
+		}
+		for _, path := range []string{"/portal/tokens", "/portal/tokens/" + id[1] + "/edit", "/portal/tokens/" + url.PathEscape(v) + "/edit",
+			"/portal/tokens/" + id[1] + "/" + url.PathEscape(v)} {
+			if res := a.submit(t, path, form); res.StatusCode >= 500 {
+				t.Errorf("POST %s with %q: %d", path, v, res.StatusCode)
+			}
+		}
+		for _, path := range []string{"/portal/tokens/" + url.PathEscape(v), "/portal/open/" + url.PathEscape(v), "/portal/?done=" + url.QueryEscape(v)} {
+			if res := a.get(t, path); res.StatusCode >= 500 {
+				t.Errorf("GET %s: %d", path, res.StatusCode)
+			}
+		}
+	}
+	if res := a.post(t, "/portal/tokens", url.Values{"csrf": {a.csrf(t)}, "name": {strings.Repeat("x", 70<<10)}}); res.StatusCode != http.StatusBadRequest {
+		t.Errorf("a form over 64 KiB: %d, want 400", res.StatusCode)
+	}
+}
