@@ -36,12 +36,17 @@ func handlePortalSession(svc *manage.Service) func(context.Context, *portalSessi
 	}
 }
 
-// withOrigin records the origin the request was sent to (scheme and host),
-// which the links tokend hands out point at: https, unless the request came
-// in plain HTTP to localhost or a loopback address.
+// withOrigin records, for the one operation that hands out links, the
+// origin the request was sent to (scheme and host), which the links point
+// at: https, unless the request came in plain HTTP to localhost or a
+// loopback address. Every other request (verification's hot path among
+// them) passes untouched.
 func withOrigin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyOrigin, originOf(r))))
+		if r.URL.Path == "/v1/portal/sessions" {
+			r = r.WithContext(context.WithValue(r.Context(), keyOrigin, originOf(r)))
+		}
+		next.ServeHTTP(w, r)
 	})
 }
 
