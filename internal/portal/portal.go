@@ -217,6 +217,12 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	// A session this browser held before (another link) ends here.
+	if old, err := r.Cookie(s.cookieName()); err == nil {
+		if err := s.svc.EndPortalSession(r.Context(), old.Value, s.remoteIP(r)); err != nil {
+			s.log.WarnContext(r.Context(), "ending a replaced portal session", "err", err)
+		}
+	}
 	http.SetCookie(w, s.cookie(raw, embeddable(app)))
 	http.Redirect(w, r, Prefix, http.StatusSeeOther)
 }

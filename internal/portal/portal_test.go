@@ -257,6 +257,14 @@ func TestALinkOpensOnceIntoItsOwnSession(t *testing.T) {
 	if res := b.get(t, "/portal/"); res.StatusCode != http.StatusOK || !strings.Contains(res.Body, "Customer acct_a") {
 		t.Fatalf("GET /portal/ = %d\n%s", res.StatusCode, res.Body)
 	}
+	// A second link in the same browser replaces the session: the first
+	// one's id no longer works.
+	if res := b.get(t, h.mint(t, linkBody(h.appX.ID, "acct_a"))); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("a second link: %d", res.StatusCode)
+	}
+	if _, err := h.svc.PortalSession(t.Context(), ck.Value); err == nil {
+		t.Error("the replaced session still works")
+	}
 	// Used: the same link, in this browser or another, opens nothing.
 	for _, other := range []*browser{b, h.browser()} {
 		if res := other.get(t, link); res.StatusCode != http.StatusNotFound || !strings.Contains(res.Body, "expired") {
