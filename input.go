@@ -143,6 +143,7 @@ type AppInput struct {
 	DisableUnusedAfter *Duration  `json:"disable_unused_after,omitempty" doc:"Disable active tokens unused for this long, e.g. 90d; 1d to 36500d."`
 	MaxTokensPerOwner  *int       `json:"max_tokens_per_owner,omitempty" minimum:"1" maximum:"1000000" doc:"Most live tokens one owner may hold, 1 to 1000000; absent for no limit."`
 	OwnerRateLimit     *RateLimit `json:"owner_rate_limit,omitempty" doc:"A rate limit shared by all tokens of one owner."`
+	Portal             *AppPortal `json:"portal,omitempty" doc:"The customer portal's branding and embedding."`
 }
 
 // AppPatch is an edit of an app; null max_token_lifetime removes the limit,
@@ -155,6 +156,7 @@ type AppPatch struct {
 	DisableUnusedAfter *Duration  `json:"disable_unused_after,omitempty" nullable:"true" doc:"null removes the policy."`
 	MaxTokensPerOwner  *int       `json:"max_tokens_per_owner,omitempty" nullable:"true" minimum:"1" maximum:"1000000" doc:"1 to 1000000; null removes the limit."`
 	OwnerRateLimit     *RateLimit `json:"owner_rate_limit,omitempty" doc:"null removes the owner rate limit."`
+	Portal             *AppPortal `json:"portal,omitempty" doc:"Replaces the customer portal's settings as a whole; null restores the defaults."`
 
 	Null []string `json:"-"`
 }

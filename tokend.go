@@ -163,10 +163,13 @@ type App struct {
 	// OwnerRateLimit is one limit shared by all tokens of one owner of the
 	// app, checked after each token's own; nil for none.
 	OwnerRateLimit *RateLimit `json:"owner_rate_limit" doc:"One rate limit shared by all tokens of one owner of this app; null for none."`
-	System         bool       `json:"system" doc:"True for the built-in app that holds admin tokens."`
-	CreatedAt      time.Time  `json:"created_at"`
-	UpdatedAt      time.Time  `json:"updated_at"`
-	Version        int64      `json:"version"`
+	// Portal brands the application's customer portal; nil for the
+	// defaults.
+	Portal    *AppPortal `json:"portal,omitempty" doc:"How the application's customer portal looks and who may embed it; absent for the defaults."`
+	System    bool       `json:"system" doc:"True for the built-in app that holds admin tokens."`
+	CreatedAt time.Time  `json:"created_at"`
+	UpdatedAt time.Time  `json:"updated_at"`
+	Version   int64      `json:"version"`
 }
 
 // Duration is a time.Duration that reads and writes as text ("90s", "1h",
@@ -221,7 +224,7 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 
 // Actor is who performs a management operation, with what they may do.
 type Actor struct {
-	Kind        string   // "token", "user" or "system"
+	Kind        string   // "token", "user", "owner" (a portal customer) or "system"
 	ID          string   // token id, user id, or "system"
 	Name        string   // human-readable
 	IP          string   // client address, for the audit log
@@ -229,6 +232,9 @@ type Actor struct {
 	// Scope restricts an owner-scoped admin token to one owner's tokens
 	// (and some applications); nil for every other actor. See AdminScope.
 	Scope *AdminScope
+	// Details are recorded in every audit event of this actor (the
+	// portal's customer: the product's user acting for the owner).
+	Details map[string]any
 }
 
 // SystemActor acts for tokend itself (bootstrap, migrations).

@@ -222,6 +222,17 @@ func TestMethods(t *testing.T) {
 			status: 200, answer: `{"revoked":2}`, want: 2,
 		},
 		{
+			name: "CreatePortalSession answers the link and its end",
+			call: func() (any, error) {
+				return c.CreatePortalSession(ctx, tokend.PortalInput{AppID: "app_1", OwnerID: "acct_42",
+					User: tokend.PortalUser{ID: "u_7"}, ReturnURL: "https://app.example.com/settings"})
+			},
+			method: "POST", path: "/v1/portal/sessions",
+			body:   `{"app_id":"app_1","owner_id":"acct_42","user":{"id":"u_7"},"return_url":"https://app.example.com/settings"}`,
+			status: 201, answer: `{"url":"https://tokend.example.com/portal/open/x","expires_at":"2026-11-01T00:05:00Z"}`,
+			want: tokend.PortalSessionAnswer{URL: "https://tokend.example.com/portal/open/x", ExpiresAt: since.Add(5 * time.Minute)},
+		},
+		{
 			name: "Tokens lists with every filter",
 			call: func() (any, error) {
 				return c.Tokens(ctx, client.TokenListOptions{AppID: "app_1", OwnerID: "acct_42", Status: tokend.StatusActive, Type: tokend.TypePlugin, Query: "c i", Limit: 5, Cursor: "x"})

@@ -33,6 +33,7 @@ func appCreateCmd(e env, f *apiFlags) *cobra.Command {
 		in                          tokend.AppInput
 		lifetime, unused, ownerRate string
 		maxPerOwner                 int
+		portal                      portalFlags
 	)
 	cmd := &cobra.Command{
 		Use:     "create --name NAME [flags]",
@@ -64,6 +65,9 @@ func appCreateCmd(e env, f *apiFlags) *cobra.Command {
 				}
 				in.OwnerRateLimit = rl
 			}
+			if portal.changed(cmd.Flags()) {
+				in.Portal = portal.apply(cmd.Flags(), nil)
+			}
 			c, err := f.client(cmd)
 			if err != nil {
 				return err
@@ -87,6 +91,7 @@ func appCreateCmd(e env, f *apiFlags) *cobra.Command {
 	fl.StringVar(&unused, "disable-unused-after", "", "disable its active tokens unused for this long, e.g. 90d (1d to 36500d)")
 	fl.IntVar(&maxPerOwner, "max-tokens-per-owner", 0, "most live tokens one owner may hold (1 to 1000000)")
 	fl.StringVar(&ownerRate, "owner-rate-limit", "", "verifications allowed per window to all tokens of one owner together, e.g. 100/1m")
+	portal.register(fl)
 	_ = cmd.MarkFlagRequired("name")
 	return cmd
 }
@@ -183,6 +188,9 @@ func printApp(w io.Writer, asJSON bool, a tokend.App) error {
 		{"tokens per owner", fmtMaxPerOwner(a.MaxTokensPerOwner)},
 		{"owner rate limit", fmtRateLimit(a.OwnerRateLimit)},
 	}
+	if a.Portal != nil {
+		fields = append(fields, field{"customer portal", fmtPortal(a.Portal)})
+	}
 	if a.System {
 		fields = append(fields, field{"system", "yes: holds the admin tokens"})
 	}
@@ -199,9 +207,10 @@ func appEditCmd(e env, f *apiFlags) *cobra.Command {
 		name, prefix, lifetime, unused, ownerRate string
 		perms                                     []string
 		clearPerms, noLifetime, noUnused          bool
-		noMaxPerOwner, noOwnerRate                bool
+		noMaxPerOwner, noOwnerRate, noPortal      bool
 		maxPerOwner                               int
 		version                                   int64
+		portal                                    portalFlags
 	)
 	cmd := &cobra.Command{
 		Use:     "edit ID [flags]",
@@ -260,13 +269,25 @@ func appEditCmd(e env, f *apiFlags) *cobra.Command {
 			if fl.Changed("no-owner-rate-limit") && noOwnerRate {
 				p.Null = append(p.Null, "owner_rate_limit")
 			}
+			if fl.Changed("no-portal") && noPortal {
+				p.Null = append(p.Null, "portal")
+			}
 			if p.Name == nil && p.TokenPrefix == nil && p.Permissions == nil && p.MaxTokenLifetime == nil && p.DisableUnusedAfter == nil &&
-				p.MaxTokensPerOwner == nil && p.OwnerRateLimit == nil && len(p.Null) == 0 {
+				p.MaxTokensPerOwner == nil && p.OwnerRateLimit == nil && len(p.Null) == 0 && !portal.changed(fl) {
 				return fmt.Errorf("nothing to change: give at least one flag to edit (see tokend app edit --help)")
 			}
 			c, err := f.client(cmd)
 			if err != nil {
 				return err
+			}
+			if portal.changed(fl) {
+				// The API replaces the portal settings as a whole: the
+				// flags not given keep their current values.
+				cur, err := c.App(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				p.Portal = portal.apply(fl, cur.Portal)
 			}
 			a, err := c.UpdateApp(cmd.Context(), args[0], p, client.IfVersion(version))
 			if err != nil {
@@ -292,6 +313,8 @@ func appEditCmd(e env, f *apiFlags) *cobra.Command {
 	fl.BoolVar(&noMaxPerOwner, "no-max-tokens-per-owner", false, "remove the limit on tokens per owner")
 	fl.StringVar(&ownerRate, "owner-rate-limit", "", "verifications allowed per window to all tokens of one owner together, e.g. 100/1m")
 	fl.BoolVar(&noOwnerRate, "no-owner-rate-limit", false, "remove the owner rate limit")
+	portal.register(fl)
+	fl.BoolVar(&noPortal, "no-portal", false, "restore the customer portal's defaults (unbranded, not embeddable)")
 	addIfVersion(cmd, &version)
 	cmd.MarkFlagsMutuallyExclusive("permission", "clear-permissions")
 	cmd.MarkFlagsMutuallyExclusive("max-lifetime", "no-max-lifetime")

@@ -445,6 +445,20 @@ func TestRequests(t *testing.T) {
 			body: `{"max_tokens_per_owner":null,"owner_rate_limit":null}`,
 		},
 		{
+			name: "app create with the customer portal's branding",
+			args: []string{"app", "create", "--name", "Acme", "--portal-name", "Acme Cloud", "--portal-logo", "https://cdn.example.com/l.png",
+				"--portal-accent", "#0a7d55", "--portal-support", "https://help.example.com/", "--portal-frame-ancestor", "https://app.example.com"},
+			method: "POST", path: "/v1/apps",
+			body: `{"name":"Acme","portal":{"product_name":"Acme Cloud","logo_url":"https://cdn.example.com/l.png","accent_color":"#0a7d55",
+				"support_url":"https://help.example.com/","frame_ancestors":["https://app.example.com"]}}`,
+		},
+		{
+			name:   "app edit restores the portal's defaults",
+			args:   []string{"app", "edit", "app_1", "--no-portal"},
+			method: "PATCH", path: "/v1/apps/app_1",
+			body: `{"portal":null}`,
+		},
+		{
 			name: "token create with every flag",
 			args: []string{"token", "create", "--app", "app_1", "--name", "ci", "--description", "deploys",
 				"--type", "plugin", "--access", "full_access", "--expires-in", "90d",

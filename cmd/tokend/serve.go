@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -28,6 +29,7 @@ import (
 	"github.com/tokend/tokend/internal/httpapi"
 	"github.com/tokend/tokend/internal/manage"
 	"github.com/tokend/tokend/internal/metrics"
+	"github.com/tokend/tokend/internal/portal"
 	"github.com/tokend/tokend/internal/postgres"
 	"github.com/tokend/tokend/internal/redislimit"
 	"github.com/tokend/tokend/internal/sqlite"
@@ -586,10 +588,17 @@ func newDashboard(ctx context.Context, b *backend, svc *manage.Service, v tokend
 	dash := web.New(web.Options{
 		Service: svc, Users: b.users, Verifier: v, Key: key, Logger: log, ClientIP: httpapi.ClientIP,
 	})
+	// The customer portal is a separate area under /portal/: its own
+	// sessions and cookie, never the dashboard's.
+	cust := portal.New(portal.Options{Service: svc, Logger: log, ClientIP: httpapi.ClientIP})
+	mux := http.NewServeMux()
+	mux.Handle(portal.Prefix, cust)
+	mux.Handle("/", dash)
 	sweepCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan struct{})
-	go func() { dash.Run(sweepCtx, sessionSweep); close(done) }()
-	return dash, func() { cancel(); <-done }, nil
+	var wg sync.WaitGroup
+	wg.Go(func() { dash.Run(sweepCtx, sessionSweep) })
+	wg.Go(func() { cust.Run(sweepCtx, sessionSweep) })
+	return mux, func() { cancel(); wg.Wait() }, nil
 }
 
 func version() string { return "0.1.0" }

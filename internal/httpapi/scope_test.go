@@ -173,6 +173,16 @@ var scopeCases = map[string]scopeCase{
 		}
 		return out
 	},
+	"POST /v1/portal/sessions": func(w *scopeWorld, appScoped bool) []attempt {
+		link := func(appID, owner string) map[string]any {
+			return map[string]any{"app_id": appID, "owner_id": owner, "user": map[string]any{"id": "u1"}, "return_url": "https://x.example/"}
+		}
+		out := []attempt{{name: "a link for owner B", method: "POST", path: "/v1/portal/sessions", body: link(w.x.ID, ownerB), want: 404}}
+		if appScoped {
+			out = append(out, attempt{name: "a link in an app outside the scope", method: "POST", path: "/v1/portal/sessions", body: link(w.y.ID, ownerA), want: 404})
+		}
+		return out
+	},
 	"GET /v1/tokens/{id}":          onTokens("GET", "", nil),
 	"PATCH /v1/tokens/{id}":        onTokens("PATCH", "", map[string]any{"name": "taken over"}),
 	"DELETE /v1/tokens/{id}":       onTokens("DELETE", "", nil),

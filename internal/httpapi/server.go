@@ -26,7 +26,6 @@ import (
 
 	"github.com/tokend/tokend"
 	"github.com/tokend/tokend/internal/manage"
-	"github.com/tokend/tokend/secret"
 )
 
 // Deps is what the HTTP API needs.
@@ -93,6 +92,7 @@ func NewServer(d Deps) http.Handler {
 	}
 	var h http.Handler = mux
 	h = jsonByDefault(h)
+	h = withOrigin(h)
 	h = secureHeaders(h)
 	h = recoverPanics(api, d.Logger, h)
 	h = logRequests(d.Logger, h)
@@ -156,6 +156,7 @@ type ctxKey int
 const (
 	keyClientIP ctxKey = iota
 	keyActor
+	keyOrigin
 )
 
 // ClientIP answers the client address of a request as clientIP found it.
@@ -258,7 +259,7 @@ func recoverPanics(api huma.API, log *slog.Logger, next http.Handler) http.Handl
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				log.ErrorContext(r.Context(), "panic serving request", "method", r.Method, "path", r.URL.Path,
+				log.ErrorContext(r.Context(), "panic serving request", "method", r.Method, "path", logPath(r.URL.Path),
 					"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 				writeProblem(api, w, r, problemFrom(tokend.Internal(fmt.Errorf("panic: %v", v))))
 			}
@@ -302,8 +303,7 @@ func logRequests(log *slog.Logger, next http.Handler) http.Handler {
 		if !log.Enabled(r.Context(), level) {
 			return
 		}
-		// The path may hold a secret pasted where an id belongs.
-		log.Log(r.Context(), level, "request", "method", r.Method, "path", secret.Redact(r.URL.Path),
+		log.Log(r.Context(), level, "request", "method", r.Method, "path", logPath(r.URL.Path),
 			"status", rec.status, "duration", time.Since(start), "client_ip", ClientIP(r.Context()))
 	})
 }

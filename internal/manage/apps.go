@@ -18,6 +18,7 @@ func checkApp(p *tokend.Problems, a *tokend.App) {
 	tokend.CheckDisableUnused(p, "disable_unused_after", a.DisableUnusedAfter)
 	tokend.CheckMaxTokensPerOwner(p, "max_tokens_per_owner", a.MaxTokensPerOwner)
 	tokend.CheckRateLimit(p, "owner_rate_limit", a.OwnerRateLimit)
+	checkAppPortal(p, a)
 }
 
 // CreateApp creates an application.
@@ -32,7 +33,7 @@ func (s *Service) CreateApp(ctx context.Context, a tokend.Actor, in tokend.AppIn
 	app := tokend.App{
 		Name: in.Name, TokenPrefix: in.TokenPrefix, Permissions: in.Permissions,
 		MaxTokenLifetime: in.MaxTokenLifetime, DisableUnusedAfter: in.DisableUnusedAfter,
-		MaxTokensPerOwner: in.MaxTokensPerOwner, OwnerRateLimit: in.OwnerRateLimit, CreatedAt: now, UpdatedAt: now, Version: 1,
+		MaxTokensPerOwner: in.MaxTokensPerOwner, OwnerRateLimit: in.OwnerRateLimit, Portal: in.Portal, CreatedAt: now, UpdatedAt: now, Version: 1,
 	}
 	if app.TokenPrefix == "" {
 		app.TokenPrefix = tokend.DefaultPrefix
@@ -53,6 +54,9 @@ func (s *Service) CreateApp(ctx context.Context, a tokend.Actor, in tokend.AppIn
 		"max_tokens_per_owner": app.MaxTokensPerOwner,
 		"owner_rate_limit":     app.OwnerRateLimit,
 	})
+	if app.Portal != nil {
+		ev.Details["portal"] = app.Portal
+	}
 	if err := s.store.CreateApp(ctx, app, ev); err != nil {
 		return tokend.App{}, storeErr(err, "app")
 	}
@@ -147,9 +151,14 @@ func (s *Service) UpdateApp(ctx context.Context, a tokend.Actor, id string, patc
 		} else if patch.IsNull("owner_rate_limit") {
 			app.OwnerRateLimit = nil
 		}
+		if patch.Portal != nil {
+			app.Portal = patch.Portal
+		} else if patch.IsNull("portal") {
+			app.Portal = nil
+		}
 		for _, f := range patch.Null {
 			switch f {
-			case "max_token_lifetime", "disable_unused_after", "max_tokens_per_owner", "owner_rate_limit":
+			case "max_token_lifetime", "disable_unused_after", "max_tokens_per_owner", "owner_rate_limit", "portal":
 			default:
 				p.Add(f, "cannot be null")
 			}
@@ -179,6 +188,9 @@ func (s *Service) UpdateApp(ctx context.Context, a tokend.Actor, id string, patc
 		}
 		if !equalPtr(before.OwnerRateLimit, app.OwnerRateLimit) {
 			change(d, "owner_rate_limit", before.OwnerRateLimit, app.OwnerRateLimit)
+		}
+		if !jsonEqual(before.Portal, app.Portal) {
+			change(d, "portal", before.Portal, app.Portal)
 		}
 		if len(d) == 0 {
 			return tokend.Event{}, errNothing

@@ -120,6 +120,14 @@ func (s *Service) Bootstrap(ctx context.Context) (tokend.Token, secret.Secret, e
 
 func (s *Service) event(a tokend.Actor, action, appID, tokenID string, details map[string]any) tokend.Event {
 	details = scopeDetails(a, details)
+	for k, v := range a.Details {
+		if details == nil {
+			details = map[string]any{}
+		}
+		if _, set := details[k]; !set {
+			details[k] = v
+		}
+	}
 	for k, v := range details {
 		if isEmpty(v) {
 			delete(details, k) // an audit entry says what was set, not every blank

@@ -7,16 +7,17 @@ import (
 	"github.com/tokend/tokend"
 )
 
-const appColumns = `id, name, token_prefix, permissions, max_token_lifetime, system, created_at, updated_at, version, disable_unused_after, max_tokens_per_owner, owner_rate_limit`
+const appColumns = `id, name, token_prefix, permissions, max_token_lifetime, system, created_at, updated_at, version, disable_unused_after, max_tokens_per_owner, owner_rate_limit, portal`
 
 var (
-	insertApp = Q(`INSERT INTO apps (` + appColumns + `) VALUES (` + placeholders(12) + `)`)
+	insertApp = Q(`INSERT INTO apps (` + appColumns + `) VALUES (` + placeholders(13) + `)`)
 	appByID   = Q(`SELECT ` + appColumns + ` FROM apps WHERE id = $1`)
 	updateApp = Q(`
 		UPDATE apps
 		SET name = $2, token_prefix = $3, permissions = $4, max_token_lifetime = $5,
 		    system = $6, created_at = $7, updated_at = $8, version = $9,
-		    disable_unused_after = $10, max_tokens_per_owner = $11, owner_rate_limit = $12
+		    disable_unused_after = $10, max_tokens_per_owner = $11, owner_rate_limit = $12,
+		    portal = $13
 		WHERE id = $1`)
 	deleteApp = Q(`DELETE FROM apps WHERE id = $1 AND ($2 = 0 OR version = $2)`)
 )
@@ -105,12 +106,15 @@ func (s *Store) DeleteApp(ctx context.Context, id string, version int64, ev toke
 func (s *Store) appArgs(a tokend.App) ([]any, error) {
 	var j jsonCodec
 	perms := j.encode(a.Permissions)
-	var maxOwner, ownerLimit any // NULL: none
+	var maxOwner, ownerLimit, portal any // NULL: none
 	if a.MaxTokensPerOwner != nil {
 		maxOwner = int64(*a.MaxTokensPerOwner)
 	}
 	if a.OwnerRateLimit != nil {
 		ownerLimit = j.encode(a.OwnerRateLimit)
+	}
+	if a.Portal != nil {
+		portal = j.encode(a.Portal)
 	}
 	if j.err != nil {
 		return nil, s.internal("app "+a.ID, j.err)
@@ -118,18 +122,18 @@ func (s *Store) appArgs(a tokend.App) ([]any, error) {
 	return []any{
 		a.ID, a.Name, a.TokenPrefix, perms, nullDuration(a.MaxTokenLifetime), a.System,
 		s.time(a.CreatedAt), s.time(a.UpdatedAt), a.Version, nullDuration(a.DisableUnusedAfter),
-		maxOwner, ownerLimit,
+		maxOwner, ownerLimit, portal,
 	}, nil
 }
 
 func (s *Store) scanApp(sc Row) (tokend.App, error) {
 	var (
 		a                          tokend.App
-		perms, ownerLimit          JSON
+		perms, ownerLimit, portal  JSON
 		lifetime, unused, maxOwner NullInt64
 		created, updated           Time
 	)
-	err := sc.Scan(&a.ID, &a.Name, &a.TokenPrefix, &perms, &lifetime, &a.System, &created, &updated, &a.Version, &unused, &maxOwner, &ownerLimit)
+	err := sc.Scan(&a.ID, &a.Name, &a.TokenPrefix, &perms, &lifetime, &a.System, &created, &updated, &a.Version, &unused, &maxOwner, &ownerLimit, &portal)
 	if err != nil {
 		return tokend.App{}, s.Err("read app", err)
 	}
@@ -137,6 +141,9 @@ func (s *Store) scanApp(sc Row) (tokend.App, error) {
 	a.Permissions = decode[[]string](&j, perms)
 	if ownerLimit != nil { // NULL: none
 		a.OwnerRateLimit = decode[*tokend.RateLimit](&j, ownerLimit)
+	}
+	if portal != nil {
+		a.Portal = decode[*tokend.AppPortal](&j, portal)
 	}
 	if j.err != nil {
 		return tokend.App{}, s.internal("app "+a.ID, j.err)

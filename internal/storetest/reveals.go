@@ -53,32 +53,41 @@ func testRevealConsumeOnce(t *testing.T, _ tokend.Store, us tokend.UserStore) {
 }
 
 func testRevealConsumeRace(t *testing.T, _ tokend.Store, us tokend.UserStore) {
-	const n = 32
 	for _, id := range []string{"x", "y"} {
-		errs := make([]error, n)
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		for i := range n {
-			wg.Go(func() {
-				<-start
-				errs[i] = us.ConsumeReveal(t.Context(), revealID(id), at(time.Minute))
-			})
+		oneWinner(t, "id "+id, tokend.ErrConflict, func() error {
+			return us.ConsumeReveal(t.Context(), revealID(id), at(time.Minute))
+		})
+	}
+}
+
+// oneWinner runs take from 32 goroutines at once and fails the test unless
+// exactly one succeeds and every other is refused with refusal.
+func oneWinner(t *testing.T, what string, refusal error, take func() error) {
+	t.Helper()
+	const n = 32
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			errs[i] = take()
+		})
+	}
+	close(start)
+	wg.Wait()
+	won, refused := 0, 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case errors.Is(err, refusal):
+			refused++
+		default:
+			t.Errorf("%s: taker %d: %v", what, i, err)
 		}
-		close(start)
-		wg.Wait()
-		won, refused := 0, 0
-		for i, err := range errs {
-			switch {
-			case err == nil:
-				won++
-			case errors.Is(err, tokend.ErrConflict):
-				refused++
-			default:
-				t.Errorf("consumer %d of %s: %v", i, id, err)
-			}
-		}
-		if won != 1 || refused != n-1 {
-			t.Errorf("id %s: %d consumers won and %d were refused, want 1 and %d", id, won, refused, n-1)
-		}
+	}
+	if won != 1 || refused != n-1 {
+		t.Errorf("%s: %d takers won and %d were refused, want 1 and %d", what, won, refused, n-1)
 	}
 }

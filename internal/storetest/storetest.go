@@ -44,6 +44,7 @@ func Run(t *testing.T, newStore func(t *testing.T) tokend.Store) {
 		{"Users", userTests},
 		{"Settings", settingTests},
 		{"Scope", scopeTests},
+		{"Portal", portalTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -70,6 +70,8 @@ func tell(e tokend.Event, tokenNames, apps map[string]string) activity {
 		act.Actor = e.Actor
 	} else if strings.HasPrefix(e.Actor, "token:") {
 		act.Actor = "The admin token " + act.Actor
+	} else if strings.HasPrefix(e.Actor, "owner:") {
+		act.Actor = "The customer " + act.Actor // through the customer portal
 	}
 	say := func(p ...phrase) { act.Parts = append(act.Parts, p...) }
 	text := func(s string) phrase { return phrase{Text: s} }

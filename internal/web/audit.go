@@ -248,6 +248,9 @@ var actionNames = map[string]string{
 	tokend.ActionUserLogin:          "Signed in",
 	tokend.ActionUserLogout:         "Signed out",
 	tokend.ActionUserSetup:          "Owner account set up",
+	tokend.ActionPortalLink:         "Customer portal link made",
+	tokend.ActionPortalOpen:         "Customer portal opened",
+	tokend.ActionPortalLogout:       "Customer portal signed out",
 }
 
 // actionName answers the words for an action, the action itself for one
