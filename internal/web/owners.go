@@ -19,9 +19,19 @@ import (
 
 var _ = addFuncs(template.FuncMap{"ownerURL": ownerURL})
 
-// ownerURL is the page of the owner ownerID in the application appID.
+// ownerURL is the page of the owner ownerID in the application appID. An
+// owner id "." or ".." cannot be a path segment (browsers resolve it, even
+// escaped): theirs is the token list filtered to them.
 func ownerURL(appID, ownerID string) string {
+	if !hasOwnerPage(ownerID) {
+		return tokenFilters{AppID: appID, OwnerID: ownerID}.URL("")
+	}
 	return "/apps/" + url.PathEscape(appID) + "/owners/" + url.PathEscape(ownerID)
+}
+
+// hasOwnerPage reports whether ownerID is an owner id with a page.
+func hasOwnerPage(ownerID string) bool {
+	return tokend.ValidOwnerID(ownerID) && ownerID != "." && ownerID != ".."
 }
 
 // ownerLink is an "Open owner page" link of the filtered token list.
@@ -32,7 +42,7 @@ type ownerLink struct {
 // ownerPages answers the owner pages the list filtered to an owner links
 // to: the filtered application's, else one per application on the page.
 func ownerPages(f tokenFilters, rows []tokenRow, apps map[string]string) []ownerLink {
-	if !tokend.ValidOwnerID(f.OwnerID) {
+	if !hasOwnerPage(f.OwnerID) {
 		return nil
 	}
 	if f.AppID != "" {
@@ -84,7 +94,7 @@ type ownerData struct {
 func (s *Server) loadOwner(r *http.Request) (*ownerData, error) {
 	ctx, a := r.Context(), s.actor(r)
 	appID, ownerID := r.PathValue("id"), r.PathValue("owner")
-	if !tokend.ValidOwnerID(ownerID) {
+	if !hasOwnerPage(ownerID) {
 		return nil, tokend.Errorf(tokend.ECodeNotFound, "owner not found")
 	}
 	app, err := s.svc.App(ctx, a, appID)

@@ -172,6 +172,14 @@ func TestOwnerPageBadIDs(t *testing.T) {
 	if rows := tokenRows(res.Body); len(rows) != 1 {
 		t.Errorf("the page of %q lists %d tokens, want 1", odd, len(rows))
 	}
+	// "." and "..": a browser resolves them in a path, so their link is
+	// the filtered list, and the escaped path is no page.
+	if _, _, err := h.svc.CreateToken(context.Background(), tokend.SystemActor, tokend.TokenInput{AppID: f.app.ID,
+		Name: "dots", OwnerID: ".."}); err != nil {
+		t.Fatal(err)
+	}
+	wantInBody(t, admin.get(t, "/tokens"), `href="/tokens?app_id=`+f.app.ID+`&amp;owner_id=..`)
+	wantStatus(t, admin.get(t, "/apps/"+f.app.ID+"/owners/%2E%2E"), http.StatusNotFound)
 }
 
 func TestOwnerRevokeAll(t *testing.T) {
