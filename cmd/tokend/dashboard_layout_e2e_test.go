@@ -20,7 +20,8 @@ import (
 // cards), 1024 and 1280 px, where every row's Actions button is in the
 // window and its menu opens within it. Screenshots of Home, the token
 // list, the applications, the audit log and the users at 390 and 1280 px
-// go to the directory the test logs.
+// go to the directory the test logs. Last, a customer's owner page is
+// opened from the list at both widths, and all their tokens revoked there.
 func TestDashboardLayout(t *testing.T) {
 	d, s := startDashboard(t, t.TempDir())
 	l := &layoutWalk{dashboard: *d}
@@ -32,6 +33,7 @@ func TestDashboardLayout(t *testing.T) {
 	s.also("a phone, 390 px wide: cards within the window", l.phone)
 	s.also("row menus within the window from 768 to 1280 px", l.menus)
 	s.also("screenshots at 1280 px", l.wide)
+	s.also("an owner's page from the token list at 1280 and 390 px, and revoking all their tokens", l.ownerPage)
 }
 
 // layoutWalk is the state of TestDashboardLayout's steps.
@@ -39,6 +41,9 @@ type layoutWalk struct {
 	dashboard
 	shopID string
 }
+
+// layoutOwner is the customer whose token the walk seeds.
+const layoutOwner = "acct_acme-corporation-wholesale-0042"
 
 // pages are the pages whose layout the walk checks, with the names of
 // their screenshots: the lists, and the pages of an application and a
@@ -189,7 +194,7 @@ func (l *layoutWalk) seed(t *testing.T) {
 		in2 := tokend.TokenInput{AppID: l.shopID, Name: n, ExpiresIn: "90d", Description: "Used by the " + n + " of the shop."}
 		if strings.HasPrefix(n, "partner feed") {
 			// A customer's token: the list grows its Owner column.
-			in2.OwnerID, in2.OwnerName = "acct_acme-corporation-wholesale-0042", "Acme Corporation Wholesale Ltd."
+			in2.OwnerID, in2.OwnerName = layoutOwner, "Acme Corporation Wholesale Ltd."
 		}
 		in.mustCall(t, 201, "POST", "/v1/tokens", admin, in2, &c)
 		ids[n] = c.Token.ID
@@ -309,5 +314,59 @@ func (l *layoutWalk) wide(t *testing.T) {
 	}
 	if got := b.text(t, `[data-testid="activity"] li`); !strings.Contains(got, "Olivia Owner added the user Vic Viewer") {
 		t.Errorf("the latest activity reads %q", got)
+	}
+}
+
+// ownerPage opens the customer's page from the owner link in the token
+// list, at 1280 and 390 px: their one token, within the window; then
+// revokes all their tokens through its confirmation.
+func (l *layoutWalk) ownerPage(t *testing.T) {
+	b := l.b
+	defer b.run(t, "restoring the window", chromedp.EmulateViewport(1280, 900))
+	want := "/apps/" + l.shopID + "/owners/" + layoutOwner
+	for _, w := range []int64{1280, 390} {
+		b.run(t, fmt.Sprintf("a window %d px wide", w), chromedp.EmulateViewport(w, 844))
+		b.open(t, "/tokens", 200)
+		if st := b.navigate(t, "following the owner link", chromedp.Click(chromedp.CSS(`[data-testid="owner-link"]`))); st != 200 {
+			t.Fatalf("the owner's page answered %d", st)
+		}
+		if got := b.location(t); got != want {
+			t.Fatalf("the owner link led to %s, want %s", got, want)
+		}
+		b.shot(t, fmt.Sprintf("layout-owner-%d", w))
+		if got := b.text(t, `[data-testid="owner-name"]`); got != "Acme Corporation Wholesale Ltd." {
+			t.Errorf("the owner page's heading reads %q", got)
+		}
+		if n := eval[int](t, b, `document.querySelectorAll("tr[data-token-id]").length`); n != 1 {
+			t.Errorf("the owner page lists %d tokens, want their 1", n)
+		}
+		if sw := eval[int](t, b, "document.documentElement.scrollWidth"); sw > int(w) {
+			t.Errorf("the owner page is %d px wide in a %d px window; sticking out: %v", sw, w, eval[[]string](t, b, overflowing))
+		}
+		for _, o := range l.outside(t, `main td, main .stat, [data-testid="owner-id"], [data-testid="owner-revoke-all"]`, false, false) {
+			t.Errorf("the owner page at %d px: %s", w, o)
+		}
+	}
+	// At 390 px still: revoke all, confirmed on its page.
+	if st := b.navigate(t, "opening the confirmation", chromedp.Click(chromedp.CSS(`[data-testid="owner-revoke-all"]`))); st != 200 {
+		t.Fatalf("the confirmation answered %d", st)
+	}
+	if got := b.text(t, `[data-testid="owner-revoke-all-count"]`); !strings.Contains(got, "This revokes 1 token of") {
+		t.Errorf("the confirmation reads %q", got)
+	}
+	if st := b.navigate(t, "revoking all", chromedp.Click(chromedp.CSS(`[data-testid="confirm-owner-revoke-all"]`))); st != 200 {
+		t.Fatalf("revoking all ended on %d", st)
+	}
+	if got := b.location(t); got != want {
+		t.Errorf("revoking all ended on %s, want the owner's page", got)
+	}
+	if got := b.text(t, ".flash"); !strings.Contains(got, "Revoked 1 token of "+layoutOwner) {
+		t.Errorf("after revoking all the page says %q", got)
+	}
+	if got := b.text(t, `[data-testid="owner-count-revoked"] .stat-n`); got != "1" {
+		t.Errorf("the revoked count reads %s, want 1", got)
+	}
+	if b.exists(t, `[data-testid="owner-revoke-all"]`) {
+		t.Error("revoke all is still offered with nothing left to revoke")
 	}
 }

@@ -172,7 +172,7 @@ func (s *Server) appCreate(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, f.Err.Status, "app_new.html", &page{Title: "New application", Nav: "apps", Data: &f})
 }
 
-// appTokens counts an app's tokens by status.
+// appTokens counts an app's (or an owner's) tokens by status.
 type appTokens struct {
 	Active, Disabled, Expired, Revoked int
 }
@@ -181,7 +181,8 @@ type appTokens struct {
 // revoked yet, disabled and expired ones included.
 func (c appTokens) Live() int { return c.Active + c.Disabled + c.Expired }
 
-func (s *Server) countAppTokens(ctx context.Context, a tokend.Actor, appID string) (appTokens, error) {
+// countTokens counts the tokens base selects by status.
+func (s *Server) countTokens(ctx context.Context, a tokend.Actor, base tokend.TokenFilter) (appTokens, error) {
 	var c appTokens
 	for _, st := range []struct {
 		n      *int
@@ -190,7 +191,9 @@ func (s *Server) countAppTokens(ctx context.Context, a tokend.Actor, appID strin
 		{&c.Active, tokend.StatusActive}, {&c.Disabled, tokend.StatusDisabled},
 		{&c.Expired, tokend.StatusExpired}, {&c.Revoked, tokend.StatusRevoked},
 	} {
-		n, err := s.svc.CountTokens(ctx, a, tokend.TokenFilter{AppID: appID, Status: st.status})
+		f := base
+		f.Status = st.status
+		n, err := s.svc.CountTokens(ctx, a, f)
 		if err != nil {
 			return c, err
 		}
@@ -220,7 +223,7 @@ func (s *Server) loadApp(r *http.Request, id string) (*appData, error) {
 	}
 	d := &appData{Now: s.now().UTC(), App: app, Form: appEditForm(app), CanCount: a.Can(tokend.PermTokensRead)}
 	if d.CanCount {
-		if d.Tokens, err = s.countAppTokens(ctx, a, id); err != nil {
+		if d.Tokens, err = s.countTokens(ctx, a, tokend.TokenFilter{AppID: id}); err != nil {
 			return nil, err
 		}
 	}

@@ -5,6 +5,7 @@ package web
 // form, usage chart and audit trail, and the confirmation of every action.
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"html/template"
@@ -134,6 +135,9 @@ type tokenFilters struct {
 	Limit                  int
 	// Kind is kindProduct to leave out admin tokens, or "" for all.
 	Kind string
+	// Path is the page the list is on, "" for /tokens; an owner's page
+	// holds its application and owner in its path, not in the query.
+	Path string
 }
 
 // kindProduct is the list's filter for product tokens: all but the admin
@@ -152,8 +156,13 @@ func (f tokenFilters) URL(cursor string) string {
 			q.Set(k, v)
 		}
 	}
-	set("app_id", f.AppID)
-	set("owner_id", f.OwnerID)
+	path := "/tokens"
+	if f.Path != "" {
+		path = f.Path
+	} else {
+		set("app_id", f.AppID)
+		set("owner_id", f.OwnerID)
+	}
 	set("status", f.Status)
 	set("type", f.Type)
 	set("q", f.Query)
@@ -166,9 +175,9 @@ func (f tokenFilters) URL(cursor string) string {
 	}
 	set("cursor", cursor)
 	if len(q) == 0 {
-		return "/tokens"
+		return path
 	}
-	return "/tokens?" + q.Encode()
+	return path + "?" + q.Encode()
 }
 
 type tokenRow struct {
@@ -193,6 +202,9 @@ type tokensData struct {
 	// Owners is true when the Owner column shows: a token on the page has
 	// an owner, or the list is filtered to one.
 	Owners bool
+	// OwnerPages are the "Open owner page" links of the list filtered to
+	// an owner: one per application of theirs on the page.
+	OwnerPages []ownerLink
 	// NoApps is true when there is nowhere to create a token yet: no
 	// application but the built-in one of admin tokens.
 	NoApps bool
@@ -225,9 +237,7 @@ func (s *Server) tokensList(w http.ResponseWriter, r *http.Request, form *tokenF
 		Query: strings.TrimSpace(q.Get("q")), Cursor: q.Get("cursor"),
 		UnusedFor: q.Get("unused_for"), Sort: q.Get("sort"), Order: q.Get("order"), Kind: q.Get("kind"),
 	}
-	if n, err := strconv.Atoi(q.Get("limit")); err == nil && n > 0 && n <= tokend.MaxPageSize {
-		f.Limit = n
-	}
+	f.Limit = pageLimit(q)
 	apps, err := s.allApps(ctx, a)
 	if err != nil {
 		s.fail(w, r, err)
@@ -237,19 +247,7 @@ func (s *Server) tokensList(w http.ResponseWriter, r *http.Request, form *tokenF
 	d := &tokensData{Now: now, Filters: f, Apps: apps, NoApps: noProductApp(a, apps), Back: f.URL(f.Cursor),
 		AppName: appNames(apps)[f.AppID]}
 	status := http.StatusOK
-	var list tokend.Page[tokend.Token]
-	tf, err := listFilter(f, now)
-	if err == nil && f.Kind != "" && f.Kind != kindProduct {
-		var p tokend.Problems
-		p.Add("kind", "must be product, or empty for every token")
-		err = p.Err()
-	}
-	if err == nil {
-		list, err = s.svc.Tokens(ctx, a, tf)
-	}
-	if err == nil {
-		d.Total, err = s.svc.CountTokens(ctx, a, tf)
-	}
+	err = s.listTokens(ctx, a, d, apps)
 	switch {
 	case err == nil:
 	case tokend.CodeOf(err) == tokend.ECodeInvalid || tokend.CodeOf(err) == tokend.ECodeMalformedRequest:
@@ -261,19 +259,8 @@ func (s *Server) tokensList(w http.ResponseWriter, r *http.Request, form *tokenF
 		s.fail(w, r, err)
 		return
 	}
-	names := appNames(apps)
-	for _, t := range list.Items {
-		d.Rows = append(d.Rows, tokenRow{Token: t, AppName: names[t.AppID], ExpiringSoon: expiringSoon(t, now),
-			Actions: actionsFor(a, t)})
-		d.Owners = d.Owners || t.OwnerID != ""
-	}
 	d.Owners = d.Owners || f.OwnerID != ""
-	if list.NextCursor != "" {
-		d.NextURL = f.URL(list.NextCursor)
-	}
-	if f.Cursor != "" {
-		d.FirstURL = f.URL("")
-	}
+	d.OwnerPages = ownerPages(f, d.Rows, appNames(apps))
 	d.Form = newTokenForm(apps, f.AppID, now)
 	if form != nil {
 		d.Form, d.OpenDialog = *form, true
@@ -284,6 +271,49 @@ func (s *Server) tokensList(w http.ResponseWriter, r *http.Request, form *tokenF
 	}
 	d.Form.InDialog = true
 	s.render(w, r, status, "tokens.html", &page{Title: "API tokens", Nav: "tokens", Data: d})
+}
+
+// listTokens fills d's rows, total and pages with the tokens d.Filters
+// select, at d.Now.
+func (s *Server) listTokens(ctx context.Context, a tokend.Actor, d *tokensData, apps []tokend.App) error {
+	f := d.Filters
+	tf, err := listFilter(f, d.Now)
+	if err == nil && f.Kind != "" && f.Kind != kindProduct {
+		var p tokend.Problems
+		p.Add("kind", "must be product, or empty for every token")
+		err = p.Err()
+	}
+	var list tokend.Page[tokend.Token]
+	if err == nil {
+		list, err = s.svc.Tokens(ctx, a, tf)
+	}
+	if err == nil {
+		d.Total, err = s.svc.CountTokens(ctx, a, tf)
+	}
+	if err != nil {
+		return err
+	}
+	names := appNames(apps)
+	for _, t := range list.Items {
+		d.Rows = append(d.Rows, tokenRow{Token: t, AppName: names[t.AppID], ExpiringSoon: expiringSoon(t, d.Now),
+			Actions: actionsFor(a, t)})
+		d.Owners = d.Owners || t.OwnerID != ""
+	}
+	if list.NextCursor != "" {
+		d.NextURL = f.URL(list.NextCursor)
+	}
+	if f.Cursor != "" {
+		d.FirstURL = f.URL("")
+	}
+	return nil
+}
+
+// pageLimit reads a list's page size, 0 (the default) unless valid.
+func pageLimit(q url.Values) int {
+	if n, err := strconv.Atoi(q.Get("limit")); err == nil && n > 0 && n <= tokend.MaxPageSize {
+		return n
+	}
+	return 0
 }
 
 // listFilter is what the list's filters select at now. Home counts with it

@@ -113,6 +113,7 @@ func New(o Options) *Server {
 	s.homeRoutes()
 	s.tokenRoutes()
 	s.appRoutes()
+	s.ownerRoutes()
 	s.auditRoutes()
 	s.leakRoutes()
 	return s
