@@ -74,8 +74,13 @@ func requestOrigin(ctx context.Context) string {
 // logPath is a request's path as the log may show it: a secret pasted
 // where an id belongs is masked, and a portal link's secret left out.
 func logPath(p string) string {
-	if strings.HasPrefix(p, PortalPath) {
-		return PortalPath + "…"
+	// Not only the canonical /portal/open/<secret>: //portal/open/…,
+	// /portal/./open/…, /PORTAL/open/… are logged before the mux answers
+	// them (a redirect to the canonical path, which leaves the link
+	// unused, or a 404), and must not show the secret either.
+	lp := strings.ToLower(p)
+	if i := strings.Index(lp, "/open/"); i >= 0 && strings.Contains(lp[:i], "portal") {
+		return p[:i] + "/open/…"
 	}
 	return secret.Redact(p)
 }

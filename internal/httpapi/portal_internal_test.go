@@ -3,6 +3,7 @@ package httpapi
 import (
 	"crypto/tls"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -33,5 +34,24 @@ func TestOriginOfALink(t *testing.T) {
 		if got := originOf(r); got != c.want {
 			t.Errorf("originOf(%q, tls %v) = %q, want %q", c.host, c.tls, got, c.want)
 		}
+	}
+}
+
+// TestLogPathHidesALinkWhateverItsSpelling: the request log is written
+// before the mux cleans a path, so //portal/open/…, /portal/./open/… and
+// /PORTAL/open/… (answered with a redirect that leaves the link unused, or
+// a 404) must not show the link's secret either.
+func TestLogPathHidesALinkWhateverItsSpelling(t *testing.T) {
+	const link = "qqUP5TFpYDaszKHQOzUKt9tBSfzuJmnmk4f11rLN5LM"
+	for _, p := range []string{
+		"/portal/open/" + link, "//portal/open/" + link, "/portal//open/" + link, "/portal/./open/" + link,
+		"/PORTAL/open/" + link, "/portal/OPEN/" + link, "/portal/open//" + link, "/x/../portal/open/" + link,
+	} {
+		if got := logPath(p); strings.Contains(got, link) || !strings.HasSuffix(got, "…") {
+			t.Errorf("logPath(%q) = %q", p, got)
+		}
+	}
+	if got := logPath("/v1/tokens/tok_123"); got != "/v1/tokens/tok_123" {
+		t.Errorf("an ordinary path: %q", got)
 	}
 }

@@ -44,8 +44,15 @@ func (s *Service) portalStore() (tokend.PortalStore, error) {
 // its SHA-256) and when it expires (PortalLinkTTL from now). A scoped
 // actor mints links only for its own owner, in its applications.
 func (s *Service) CreatePortalLink(ctx context.Context, a tokend.Actor, in tokend.PortalInput) (string, time.Time, error) {
-	if err := a.Require(tokend.PermTokensWrite); err != nil {
-		return "", time.Time{}, err
+	// The link hands its customer everything the page can do to their
+	// tokens; an admin token that could not do it all itself must not be
+	// able to pass it on (and PortalSession checks it again on every
+	// request, so that a revoked or narrowed minter ends what it minted).
+	for _, perm := range portalPermissions {
+		if !a.Can(perm) {
+			return "", time.Time{}, tokend.Errorf(tokend.ECodeForbidden,
+				"minting a portal link requires %s: the page lets the customer read, create, edit, rotate and delete their tokens", strings.Join(portalPermissions, ", "))
+		}
 	}
 	var p tokend.Problems
 	if !tokend.ValidOwnerID(in.OwnerID) {
@@ -220,6 +227,12 @@ func (s *Service) OpenPortalLink(ctx context.Context, rawLink, ip string) (strin
 	if err != nil {
 		return "", tokend.PortalSession{}, storeErr(err, "portal link")
 	}
+	if err := s.minterLive(ctx, l.Grant); err != nil {
+		if errors.Is(err, errNoPortal) {
+			err = errPortalLink // as for a link that never existed
+		}
+		return "", tokend.PortalSession{}, err
+	}
 	raw, err := randomToken()
 	if err != nil {
 		return "", tokend.PortalSession{}, tokend.Internal(err)
@@ -267,6 +280,14 @@ func (s *Service) PortalSession(ctx context.Context, rawID string) (tokend.Porta
 			s.log.WarnContext(ctx, "ending an expired portal session", "err", err)
 		}
 		return tokend.PortalSession{}, errNoPortal
+	}
+	if err := s.minterLive(ctx, sess.Grant); err != nil {
+		if errors.Is(err, errNoPortal) {
+			if err := ps.DeletePortalSession(ctx, hash); err != nil {
+				s.log.WarnContext(ctx, "ending a portal session whose admin token is gone", "err", err)
+			}
+		}
+		return tokend.PortalSession{}, err
 	}
 	if now.Sub(sess.LastSeenAt) >= time.Minute {
 		if err := ps.TouchPortalSession(ctx, hash, now); err != nil && !errors.Is(err, tokend.ErrNotFound) {
@@ -316,6 +337,41 @@ func (s *Service) SweepPortal(ctx context.Context) (int, error) {
 // calls: owner:<owner_id>, scoped to that owner in that one application,
 // able to read the application and read, write, rotate and delete tokens, with the
 // product's user in the details of every audit event.
+// portalPermissions are what a portal session may do to its customer's
+// tokens, and so what the admin token that mints its link must hold.
+var portalPermissions = []string{tokend.PermAppsRead, tokend.PermTokensRead, tokend.PermTokensWrite, tokend.PermTokensRotate, tokend.PermTokensDelete}
+
+// minterLive answers nil while the admin token that minted a grant's link
+// is still active and still holds portalPermissions, and otherwise
+// errNoPortal, what an unknown session gets (an unknown link, once
+// OpenPortalLink has said so): links
+// and sessions live no longer than the authority that made them, so
+// revoking a leaked backend token ends them too. One storage read a
+// portal request; the page is not on verification's path.
+func (s *Service) minterLive(ctx context.Context, g tokend.PortalGrant) error {
+	id, ok := strings.CutPrefix(g.CreatedBy, "token:")
+	if !ok {
+		return nil // minted by tokend itself (system) or a dashboard user
+	}
+	t, err := s.store.Token(ctx, id)
+	if errors.Is(err, tokend.ErrNotFound) {
+		return errNoPortal
+	}
+	if err != nil {
+		return storeErr(err, "portal session")
+	}
+	if t.StatusAt(s.Now()) != tokend.StatusActive {
+		return errNoPortal
+	}
+	held := effective(t.Access, t.Permissions)
+	for _, perm := range portalPermissions {
+		if !slices.Contains(held, perm) {
+			return errNoPortal
+		}
+	}
+	return nil
+}
+
 func PortalActor(g tokend.PortalGrant, ip string) tokend.Actor {
 	name := g.OwnerName
 	if name == "" {
@@ -323,7 +379,7 @@ func PortalActor(g tokend.PortalGrant, ip string) tokend.Actor {
 	}
 	return tokend.Actor{
 		Kind: "owner", ID: g.OwnerID, Name: name, IP: ip,
-		Permissions: []string{tokend.PermAppsRead, tokend.PermTokensRead, tokend.PermTokensWrite, tokend.PermTokensRotate, tokend.PermTokensDelete},
+		Permissions: slices.Clone(portalPermissions),
 		Scope:       &tokend.AdminScope{OwnerID: g.OwnerID, AppIDs: []string{g.AppID}},
 		Details:     map[string]any{"user": "user:" + g.User.ID, "user_name": g.User.Name, "via": "portal"},
 	}

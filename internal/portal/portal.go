@@ -203,6 +203,13 @@ func (s *Server) clearCookie() *http.Cookie {
 // page, so that the link's secret leaves the address bar (and, with the
 // redirect answering 303, the history's current entry).
 func (s *Server) open(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodHead {
+		// A link preview (or a scanner) asking what is there must not use
+		// the link up; only a GET opens it.
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	raw, sess, err := s.svc.OpenPortalLink(r.Context(), r.PathValue("link"), s.remoteIP(r))
 	if err != nil {
 		if c := tokend.CodeOf(err); c == tokend.ECodeUnavailable || c == tokend.ECodeInternal {

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"html"
 	"io"
 	"log/slog"
@@ -383,7 +384,7 @@ func TestAScopedAdminTokenMintsOnlyForItsOwner(t *testing.T) {
 	h := newHarness(t)
 	_, sec, err := h.svc.CreateToken(t.Context(), h.boot, tokend.TokenInput{
 		AppID: tokend.SystemAppID, Name: "backend for a", Access: tokend.AccessCustom,
-		Permissions: []string{tokend.PermTokensRead, tokend.PermTokensWrite, tokend.PermAppsRead},
+		Permissions: []string{tokend.PermTokensRead, tokend.PermTokensWrite, tokend.PermTokensRotate, tokend.PermTokensDelete, tokend.PermAppsRead},
 		Scope:       &tokend.AdminScope{OwnerID: "acct_a", AppIDs: []string{h.appX.ID}},
 	})
 	if err != nil {
@@ -746,5 +747,96 @@ func TestHostileFormsNever500(t *testing.T) {
 	}
 	if res := a.post(t, "/portal/tokens", url.Values{"csrf": {a.csrf(t)}, "name": {strings.Repeat("x", 70<<10)}}); res.StatusCode != http.StatusBadRequest {
 		t.Errorf("a form over 64 KiB: %d, want 400", res.StatusCode)
+	}
+}
+
+// TestMintingNeedsWhatThePageCanDo: the page lets its customer read,
+// create, edit, rotate and delete their tokens, so an admin token that may
+// not do all of that itself cannot hand it on through a link (a review
+// found a tokens:write token rotating and deleting through its own link).
+func TestMintingNeedsWhatThePageCanDo(t *testing.T) {
+	h := newHarness(t)
+	for i, perms := range [][]string{
+		{tokend.PermTokensWrite},
+		{tokend.PermAppsRead, tokend.PermTokensRead, tokend.PermTokensWrite},
+		{tokend.PermAppsRead, tokend.PermTokensRead, tokend.PermTokensWrite, tokend.PermTokensRotate},
+	} {
+		_, sec, err := h.svc.CreateToken(t.Context(), h.boot, tokend.TokenInput{
+			AppID: tokend.SystemAppID, Name: fmt.Sprintf("narrow %d", i), Access: tokend.AccessCustom, Permissions: perms,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		status, out := h.api(t, sec.Reveal(), http.MethodPost, "/v1/portal/sessions", linkBody(h.appX.ID, "acct_a"))
+		if status != http.StatusForbidden || !strings.Contains(fmt.Sprint(out["detail"]), tokend.PermTokensDelete) {
+			t.Errorf("minting with %v: %d %v, want 403 naming what it lacks", perms, status, out)
+		}
+	}
+}
+
+// TestLinksAndSessionsEndWithTheirMinter: revoking (or disabling) the
+// admin token that minted a link ends the sessions it opened and the links
+// not yet opened, so that revoking a leaked backend token is enough.
+func TestLinksAndSessionsEndWithTheirMinter(t *testing.T) {
+	h := newHarness(t)
+	for _, end := range []string{"revoke", "disable", "expire"} {
+		t.Run(end, func(t *testing.T) {
+			in := tokend.TokenInput{
+				AppID: tokend.SystemAppID, Name: "backend " + end, Access: tokend.AccessCustom,
+				Permissions: []string{tokend.PermAppsRead, tokend.PermTokensRead, tokend.PermTokensWrite, tokend.PermTokensRotate, tokend.PermTokensDelete},
+			}
+			if end == "expire" {
+				in.ExpiresIn = "3m" // before the links' 5 minutes and the session's 30 idle ones
+			}
+			minter, sec, err := h.svc.CreateToken(t.Context(), h.boot, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mint := func() string {
+				status, out := h.api(t, sec.Reveal(), http.MethodPost, "/v1/portal/sessions", linkBody(h.appX.ID, "acct_a"))
+				if status != http.StatusCreated {
+					t.Fatalf("minting: %d %v", status, out)
+				}
+				return out["url"].(string)
+			}
+			opened, unopened := h.browser(), mint()
+			if res := opened.get(t, mint()); res.StatusCode != http.StatusSeeOther {
+				t.Fatalf("opening: %d", res.StatusCode)
+			}
+			if res := opened.get(t, "/portal/"); res.StatusCode != http.StatusOK {
+				t.Fatalf("the page before: %d", res.StatusCode)
+			}
+			switch end {
+			case "revoke":
+				_, err = h.svc.RevokeToken(t.Context(), h.boot, minter.ID, 0)
+			case "disable":
+				_, err = h.svc.DisableToken(t.Context(), h.boot, minter.ID, 0)
+			case "expire":
+				h.clock.Advance(3*time.Minute + time.Second)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res := opened.get(t, "/portal/"); res.StatusCode != http.StatusUnauthorized {
+				t.Errorf("the session after its minter's %s: %d, want 401", end, res.StatusCode)
+			}
+			if res := h.browser().get(t, unopened); res.StatusCode != http.StatusNotFound {
+				t.Errorf("an unopened link after its minter's %s: %d, want 404", end, res.StatusCode)
+			}
+		})
+	}
+}
+
+// TestHeadDoesNotUseALink: a link preview asking HEAD leaves the link for
+// the customer's browser.
+func TestHeadDoesNotUseALink(t *testing.T) {
+	h := newHarness(t)
+	link := h.mint(t, linkBody(h.appX.ID, "acct_a"))
+	req, _ := http.NewRequest(http.MethodHead, link, nil)
+	if res := h.browser().do(t, req); res.StatusCode != http.StatusOK || len(res.Cookies()) != 0 {
+		t.Errorf("HEAD: %d with %d cookies, want 200 and none", res.StatusCode, len(res.Cookies()))
+	}
+	if res := h.browser().get(t, link); res.StatusCode != http.StatusSeeOther {
+		t.Errorf("GET after HEAD: %d, want 303", res.StatusCode)
 	}
 }
