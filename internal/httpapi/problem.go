@@ -3,6 +3,7 @@ package httpapi
 import (
 	"errors"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -68,7 +69,7 @@ func newProblem(status int, msg string, errs ...error) huma.StatusError {
 			}
 			p.Errors = append(p.Errors, te.Fields...)
 		case errors.As(err, &d):
-			p.Errors = append(p.Errors, tokend.FieldError{Field: fieldName(d.Location), Message: d.Message})
+			p.Errors = append(p.Errors, fieldError(d))
 		default:
 			if status < 500 {
 				p.Errors = append(p.Errors, tokend.FieldError{Message: err.Error()})
@@ -96,6 +97,24 @@ func (p *Problem) redact() *Problem {
 		p.Errors[i].Message = secret.Redact(p.Errors[i].Message)
 	}
 	return p
+}
+
+// requiredRE is huma's message for a missing required property, which it
+// reports at the enclosing object ("body") rather than at the property.
+var requiredRE = regexp.MustCompile(`^expected required property (\S+) to be present$`)
+
+// fieldError is one of huma's validation errors as our own validation
+// words it: a missing property is named and "is required", as the
+// service says of an empty one.
+func fieldError(d *huma.ErrorDetail) tokend.FieldError {
+	field := fieldName(d.Location)
+	if m := requiredRE.FindStringSubmatch(d.Message); m != nil {
+		if field != "" {
+			field += "."
+		}
+		return tokend.FieldError{Field: field + m[1], Message: "is required"}
+	}
+	return tokend.FieldError{Field: field, Message: d.Message}
 }
 
 // fieldName turns huma's locations ("body.rate_limit.limit", "query.limit")

@@ -356,7 +356,7 @@ func decodeVerifyObject(dec *jsontext.Decoder, req *tokend.VerifyRequest, p *tok
 		return err
 	}
 	if !token {
-		*p = slices.Insert(*p, 0, tokend.FieldError{Message: "expected required property token to be present"})
+		*p = slices.Insert(*p, 0, tokend.FieldError{Field: "token", Message: "is required"})
 	}
 	return nil
 }
