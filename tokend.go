@@ -232,9 +232,22 @@ type Actor struct {
 	// Scope restricts an owner-scoped admin token to one owner's tokens
 	// (and some applications); nil for every other actor. See AdminScope.
 	Scope *AdminScope
+	// Limits are an admin token's own expiry, IP ranges and rate limit,
+	// which bound the admin tokens it creates or edits (a child admin
+	// token is never looser than its creator); nil for every other actor.
+	Limits *ActorLimits
 	// Details are recorded in every audit event of this actor (the
 	// portal's customer: the product's user acting for the owner).
 	Details map[string]any
+}
+
+// ActorLimits are the restrictions of an admin token acting on the
+// management API. A nil ExpiresAt, empty AllowedIPs or nil RateLimit
+// bounds nothing.
+type ActorLimits struct {
+	ExpiresAt  *time.Time
+	AllowedIPs []string
+	RateLimit  *RateLimit
 }
 
 // SystemActor acts for tokend itself (bootstrap, migrations).

@@ -107,6 +107,11 @@ type VerifiedToken struct {
 	// Scope is an admin token's scope (Token.Scope), for the management
 	// API that authenticates with it; never part of a verification answer.
 	Scope *AdminScope `json:"-"`
+	// AllowedIPs and RateLimit are the token's own restrictions, for the
+	// management API that bounds the admin tokens an admin token creates
+	// (Actor.Limits); never part of a verification answer.
+	AllowedIPs []string   `json:"-"`
+	RateLimit  *RateLimit `json:"-"`
 }
 
 // RateLimitState reports a token's rate limit after this verification.

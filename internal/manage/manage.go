@@ -273,7 +273,20 @@ var errNothing = fmt.Errorf("nothing changed")
 // AdminActor is the actor for a verified admin token: what its access grants
 // of the admin permissions.
 func AdminActor(t tokend.VerifiedToken, ip string) tokend.Actor {
-	return tokend.Actor{Kind: "token", ID: t.ID, Name: t.Name, IP: ip, Permissions: effective(t.Access, t.Permissions), Scope: t.Scope.Clone()}
+	a := tokend.Actor{Kind: "token", ID: t.ID, Name: t.Name, IP: ip, Permissions: effective(t.Access, t.Permissions), Scope: t.Scope.Clone()}
+	if t.ExpiresAt != nil || len(t.AllowedIPs) > 0 || t.RateLimit != nil {
+		l := &tokend.ActorLimits{AllowedIPs: slices.Clone(t.AllowedIPs)}
+		if t.ExpiresAt != nil {
+			x := *t.ExpiresAt
+			l.ExpiresAt = &x
+		}
+		if t.RateLimit != nil {
+			r := *t.RateLimit
+			l.RateLimit = &r
+		}
+		a.Limits = l
+	}
+	return a
 }
 
 func isEmpty(v any) bool {

@@ -66,6 +66,13 @@ func (s *Service) CreateToken(ctx context.Context, a tokend.Actor, in tokend.Tok
 	}
 	t.ExpiresAt = tokend.ResolveExpiry(&p, in.ExpiresIn, in.ExpiresAt, now)
 	checkToken(&p, &t, app, now)
+	if app.System {
+		expiryField := "expires_in"
+		if in.ExpiresAt != nil {
+			expiryField = "expires_at"
+		}
+		checkWithinLimits(&p, a, t, boundAll, expiryField)
+	}
 	if err := p.Err(); err != nil {
 		return tokend.Token{}, secret.Secret{}, err
 	}
@@ -376,6 +383,9 @@ func (s *Service) UpdateToken(ctx context.Context, a tokend.Actor, id string, pa
 			return tokend.Event{}, err
 		}
 		if app.System {
+			if err := patchWithinLimits(a, *t, patch); err != nil {
+				return tokend.Event{}, err
+			}
 			if err := requireAtLeast(a, t.Access, t.Permissions); err != nil {
 				return tokend.Event{}, err
 			}

@@ -132,6 +132,8 @@ func newEntry(c tokend.Credential, st *tokenState, gen uint64, now int64) *entry
 		ExpiresAt:   exp,
 		Metadata:    t.Metadata,
 		Scope:       t.Scope,
+		AllowedIPs:  t.AllowedIPs,
+		RateLimit:   t.RateLimit,
 	}
 	ent.size = ent.estimateSize()
 	return ent
