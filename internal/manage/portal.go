@@ -177,6 +177,11 @@ func ValidHTTPSURL(raw string, localHTTP bool) bool {
 	if err != nil || u.User != nil || u.Opaque != "" || !hostRE.MatchString(u.Host) {
 		return false
 	}
+	if port := u.Port(); port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return false
+		}
+	}
 	switch u.Scheme {
 	case "https":
 		return true
@@ -201,7 +206,7 @@ func URLOrigin(raw string) string {
 }
 
 func isLoopbackHost(h string) bool {
-	if h == "localhost" {
+	if strings.EqualFold(h, "localhost") {
 		return true
 	}
 	ip := net.ParseIP(h)

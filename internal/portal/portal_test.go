@@ -330,6 +330,8 @@ func TestMintingValidatesEverything(t *testing.T) {
 		"NUL":                    func(m map[string]any) { m["return_url"] = "https://shop.example.com/\x00" },
 		"bidi":                   func(m map[string]any) { m["return_url"] = "https://shop.example.com/\u202e" },
 		"too long":               func(m map[string]any) { m["return_url"] = "https://shop.example.com/" + strings.Repeat("a", 2048) },
+		"a port that is none":    func(m map[string]any) { m["return_url"] = "https://shop.example.com:99999/" },
+		"port zero":              func(m map[string]any) { m["return_url"] = "https://shop.example.com:0/" },
 		"no return url":          func(m map[string]any) { delete(m, "return_url") },
 		"no owner":               func(m map[string]any) { m["owner_id"] = "" },
 		"owner with a space":     func(m map[string]any) { m["owner_id"] = "a b" },
@@ -362,7 +364,7 @@ func TestMintingValidatesEverything(t *testing.T) {
 	if res.StatusCode < 400 || res.StatusCode >= 500 {
 		t.Errorf("invalid UTF-8: %d, want a 4xx", res.StatusCode)
 	}
-	for _, good := range []string{"https://shop.example.com/settings?x=1#y", "http://localhost:3000/back", "http://127.0.0.1/back"} {
+	for _, good := range []string{"https://shop.example.com/settings?x=1#y", "http://localhost:3000/back", "http://LOCALHOST/back", "http://127.0.0.1/back", "https://shop.example.com:65535/"} {
 		body := linkBody(h.appX.ID, "acct_a")
 		body["return_url"] = good
 		if status, out := h.api(t, h.admin, http.MethodPost, "/v1/portal/sessions", body); status != http.StatusCreated {
