@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 
 	"github.com/tokend/tokend"
 	"github.com/tokend/tokend/internal/sqlstore"
@@ -18,18 +17,7 @@ var (
 )
 
 func (s *Store) TokenBySecret(ctx context.Context, hash []byte) (tokend.Credential, error) {
-	// The app's catalog comes in the same read: it is the ceiling of what
-	// the token is granted at verification.
-	var catalog, ownerLimit sqlstore.JSON
-	t, err := s.ScanToken(s.pool.QueryRow(ctx, tokenBySecret, hash), &catalog, &ownerLimit)
-	if err == nil {
-		return s.Credential(t, catalog, ownerLimit)
-	}
-	if !errors.Is(err, tokend.ErrNotFound) {
-		return tokend.Credential{}, err
-	}
-	// Not a current secret: perhaps one replaced by rotation.
-	return s.TokenByRetiredSecret(ctx, hash)
+	return s.CredentialBySecret(ctx, s.pool.QueryRow(ctx, tokenBySecret, hash), hash)
 }
 
 // TakeUse counts one use of a token with max_uses in one conditional UPDATE,

@@ -194,23 +194,30 @@ func (s *Store) Token(ctx context.Context, id string) (tokend.Token, error) {
 }
 
 func (s *Store) TokenBySecret(ctx context.Context, hash []byte) (tokend.Credential, error) {
-	// The app's catalog comes in the same read: it is the ceiling of what
-	// the token is granted at verification.
+	return s.CredentialBySecret(ctx, s.r.QueryRowContext(ctx, s.sql(TokenBySecretQuery), hash), hash)
+}
+
+// CredentialBySecret answers the credential read by row, TokenBySecretQuery
+// run for hash (through database/sql, or a dialect's own driver on the
+// verification hot path). The app's catalog comes in the same read: it is
+// the ceiling of what the token is granted at verification. A hash that is
+// no current secret is looked for among the retired ones.
+func (s *Store) CredentialBySecret(ctx context.Context, row Row, hash []byte) (tokend.Credential, error) {
 	var catalog, ownerLimit JSON
-	t, err := s.ScanToken(s.r.QueryRowContext(ctx, s.sql(TokenBySecretQuery), hash), &catalog, &ownerLimit)
+	t, err := s.ScanToken(row, &catalog, &ownerLimit)
 	if err == nil {
-		return s.Credential(t, catalog, ownerLimit)
+		return s.credential(t, catalog, ownerLimit)
 	}
 	if !errors.Is(err, tokend.ErrNotFound) {
 		return tokend.Credential{}, err
 	}
-	return s.TokenByRetiredSecret(ctx, hash)
+	return s.tokenByRetiredSecret(ctx, hash)
 }
 
-// TokenByRetiredSecret reads the token of a secret replaced by rotation.
+// tokenByRetiredSecret reads the token of a secret replaced by rotation.
 // Checked after the current secrets because verification of those is the
 // hot path.
-func (s *Store) TokenByRetiredSecret(ctx context.Context, hash []byte) (tokend.Credential, error) {
+func (s *Store) tokenByRetiredSecret(ctx context.Context, hash []byte) (tokend.Credential, error) {
 	var (
 		grace               Time
 		catalog, ownerLimit JSON
@@ -219,14 +226,14 @@ func (s *Store) TokenByRetiredSecret(ctx context.Context, hash []byte) (tokend.C
 	if err != nil {
 		return tokend.Credential{}, err
 	}
-	c, err := s.Credential(t, catalog, ownerLimit)
+	c, err := s.credential(t, catalog, ownerLimit)
 	c.Retired, c.GraceUntil = true, grace.Time
 	return c, err
 }
 
-// Credential is t granted at most its app's catalog, with its app's owner
+// credential is t granted at most its app's catalog, with its app's owner
 // rate limit (NULL: none), as read by TokenBySecretQuery.
-func (s *Store) Credential(t tokend.Token, catalog, ownerLimit JSON) (tokend.Credential, error) {
+func (s *Store) credential(t tokend.Token, catalog, ownerLimit JSON) (tokend.Credential, error) {
 	var j jsonCodec
 	c := tokend.Credential{Token: t, Catalog: decode[[]string](&j, catalog)}
 	if ownerLimit != nil {
