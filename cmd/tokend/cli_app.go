@@ -338,15 +338,7 @@ func appDeleteCmd(e env, f *apiFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			what := "delete app " + args[0] + " and all of its tokens"
-			if !yes && interactive(e.stdin) {
-				a, err := c.App(cmd.Context(), args[0])
-				if err != nil {
-					return err
-				}
-				what = fmt.Sprintf("delete app %s (%s) and all of its tokens", a.ID, a.Name)
-			}
-			if err := confirm(e, yes, what); err != nil {
+			if err := confirmApp(cmd, e, c, yes, args[0], "delete app %s and all of its tokens"); err != nil {
 				return err
 			}
 			if err := c.DeleteApp(cmd.Context(), args[0], client.IfVersion(version)); err != nil {
@@ -374,15 +366,7 @@ func appRevokeAllCmd(e env, f *apiFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			what := "revoke every token of app " + args[0]
-			if !yes && interactive(e.stdin) {
-				a, err := c.App(cmd.Context(), args[0])
-				if err != nil {
-					return err
-				}
-				what = fmt.Sprintf("revoke every token of app %s (%s)", a.ID, a.Name)
-			}
-			if err := confirm(e, yes, what); err != nil {
+			if err := confirmApp(cmd, e, c, yes, args[0], "revoke every token of app %s"); err != nil {
 				return err
 			}
 			n, err := c.RevokeAll(cmd.Context(), args[0])
@@ -422,6 +406,20 @@ func appRevokeOwnerCmd(e env, f *apiFlags) *cobra.Command {
 	}
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "do not ask for confirmation")
 	return cmd
+}
+
+// confirmApp is confirm for an act on app id, what being its words with %s
+// for the app; at a terminal (where someone reads it) the app is named too.
+func confirmApp(cmd *cobra.Command, e env, c *client.Client, yes bool, id, what string) error {
+	app := id
+	if !yes && interactive(e.stdin) {
+		a, err := c.App(cmd.Context(), id)
+		if err != nil {
+			return err
+		}
+		app = fmt.Sprintf("%s (%s)", a.ID, a.Name)
+	}
+	return confirm(e, yes, fmt.Sprintf(what, app))
 }
 
 // printRevoked tells how many tokens of what a revoke-all revoked, or

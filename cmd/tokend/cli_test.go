@@ -703,6 +703,13 @@ func TestConfirmation(t *testing.T) {
 			args:    []string{"app", "delete", "app_1"},
 			wantErr: "refusing to delete app app_1 and all of its tokens without confirmation: stdin is not a terminal; pass --yes",
 		},
+		{
+			name:       "app delete asks at a terminal",
+			args:       []string{"app", "delete", "app_1"},
+			stdin:      tty{strings.NewReader("y\n")},
+			wantPrompt: "Delete app app_1 (Acme) and all of its tokens? This cannot be undone. [y/N] ",
+			wantCalls:  []string{"GET /v1/apps/app_1", "DELETE /v1/apps/app_1"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -586,11 +586,11 @@ func newDashboard(ctx context.Context, b *backend, svc *manage.Service, v tokend
 		return nil, nil, err
 	}
 	dash := web.New(web.Options{
-		Service: svc, Users: b.users, Verifier: v, Key: key, Logger: log, ClientIP: httpapi.ClientIP,
+		Service: svc, Users: b.users, Verifier: v, Key: key, Logger: log,
 	})
 	// The customer portal is a separate area under /portal/: its own
 	// sessions and cookie, never the dashboard's.
-	cust := portal.New(portal.Options{Service: svc, Logger: log, ClientIP: httpapi.ClientIP})
+	cust := portal.New(portal.Options{Service: svc, Logger: log})
 	mux := http.NewServeMux()
 	mux.Handle(portal.Prefix, cust)
 	mux.Handle("/", dash)

@@ -165,6 +165,25 @@ func ClientIP(ctx context.Context) string {
 	return ip
 }
 
+// RemoteIP is the client address of a request: what clientIP found, else
+// (a handler not behind it) the peer's host.
+func RemoteIP(r *http.Request) string {
+	if ip := ClientIP(r.Context()); ip != "" {
+		return ip
+	}
+	return peerHost(r.RemoteAddr)
+}
+
+// peerHost is the host of a peer address, or the address as it is when it
+// has no port.
+func peerHost(remoteAddr string) string {
+	host, _, err := net.SplitHostPort(remoteAddr)
+	if err != nil {
+		return remoteAddr
+	}
+	return host
+}
+
 func actorFrom(ctx context.Context) tokend.Actor {
 	a, _ := ctx.Value(keyActor).(tokend.Actor)
 	return a
@@ -184,11 +203,7 @@ func clientIP(trusted []netip.Prefix, next http.Handler) http.Handler {
 		return false
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		host, _, err := net.SplitHostPort(r.RemoteAddr)
-		if err != nil {
-			host = r.RemoteAddr
-		}
-		peer, err := netip.ParseAddr(host)
+		peer, err := netip.ParseAddr(peerHost(r.RemoteAddr))
 		ip := ""
 		if err == nil {
 			peer = peer.Unmap()

@@ -338,10 +338,6 @@ func (s *Service) SweepPortal(ctx context.Context) (int, error) {
 	return n, storeErr(err, "portal session")
 }
 
-// PortalActor is the customer of a portal session as the actor of service
-// calls: owner:<owner_id>, scoped to that owner in that one application,
-// able to read the application and read, write, rotate and delete tokens, with the
-// product's user in the details of every audit event.
 // portalPermissions are what a portal session may do to its customer's
 // tokens, and so what the admin token that mints its link must hold.
 var portalPermissions = []string{tokend.PermAppsRead, tokend.PermTokensRead, tokend.PermTokensWrite, tokend.PermTokensRotate, tokend.PermTokensDelete}
@@ -377,6 +373,10 @@ func (s *Service) minterLive(ctx context.Context, g tokend.PortalGrant) error {
 	return nil
 }
 
+// PortalActor is the customer of a portal session as the actor of service
+// calls: owner:<owner_id>, scoped to that owner in that one application,
+// able to read the application and read, write, rotate and delete tokens, with the
+// product's user in the details of every audit event.
 func PortalActor(g tokend.PortalGrant, ip string) tokend.Actor {
 	name := g.OwnerName
 	if name == "" {

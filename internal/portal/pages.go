@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tokend/tokend"
+	"github.com/tokend/tokend/internal/httpapi"
 	"github.com/tokend/tokend/internal/manage"
 	"github.com/tokend/tokend/secret"
 )
@@ -120,7 +121,7 @@ func (s *Server) base(r *http.Request, sess session, title string) (view, tokend
 }
 
 func (s *Server) actor(r *http.Request, sess session) tokend.Actor {
-	return manage.PortalActor(sess.Grant, s.remoteIP(r))
+	return manage.PortalActor(sess.Grant, httpapi.RemoteIP(r))
 }
 
 // homeData is the list page.
@@ -380,7 +381,7 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request, sess session) {
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request, sess session) {
-	if err := s.svc.EndPortalSession(r.Context(), sess.raw, s.remoteIP(r)); err != nil && !errors.Is(err, tokend.ErrNotFound) {
+	if err := s.svc.EndPortalSession(r.Context(), sess.raw, httpapi.RemoteIP(r)); err != nil && !errors.Is(err, tokend.ErrNotFound) {
 		s.fail(w, r, err)
 		return
 	}

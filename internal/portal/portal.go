@@ -28,7 +28,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -36,6 +35,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tokend/tokend"
+	"github.com/tokend/tokend/internal/httpapi"
 	"github.com/tokend/tokend/internal/manage"
 )
 
@@ -46,9 +46,6 @@ var assets embed.FS
 type Options struct {
 	Service *manage.Service
 	Logger  *slog.Logger
-	// ClientIP answers the client address of a request (the API's
-	// trusted-proxy logic).
-	ClientIP func(ctx context.Context) string
 	// Insecure drops the Secure attribute and the __Host- prefix from the
 	// cookie, for tests over plain HTTP on a non-loopback address only.
 	Insecure bool
@@ -58,7 +55,6 @@ type Options struct {
 type Server struct {
 	svc      *manage.Service
 	log      *slog.Logger
-	clientIP func(ctx context.Context) string
 	insecure bool
 	pages    *pages
 	mux      *http.ServeMux
@@ -72,12 +68,9 @@ const cookieBase = "tokend_portal"
 
 // New makes the portal. It panics when the embedded templates do not parse.
 func New(o Options) *Server {
-	s := &Server{svc: o.Service, log: o.Logger, clientIP: o.ClientIP, insecure: o.Insecure, cop: http.NewCrossOriginProtection()}
+	s := &Server{svc: o.Service, log: o.Logger, insecure: o.Insecure, cop: http.NewCrossOriginProtection()}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if s.clientIP == nil {
-		s.clientIP = func(context.Context) string { return "" }
 	}
 	p, err := parsePages()
 	if err != nil {
@@ -163,17 +156,6 @@ func cacheFor(next http.Handler) http.Handler {
 	})
 }
 
-func (s *Server) remoteIP(r *http.Request) string {
-	if ip := s.clientIP(r.Context()); ip != "" {
-		return ip
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
 func (s *Server) cookieName() string {
 	if s.insecure {
 		return cookieBase
@@ -210,7 +192,7 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	raw, sess, err := s.svc.OpenPortalLink(r.Context(), r.PathValue("link"), s.remoteIP(r))
+	raw, sess, err := s.svc.OpenPortalLink(r.Context(), r.PathValue("link"), httpapi.RemoteIP(r))
 	if err != nil {
 		if c := tokend.CodeOf(err); c == tokend.ECodeUnavailable || c == tokend.ECodeInternal {
 			s.fail(w, r, err)
@@ -226,7 +208,7 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request) {
 	}
 	// A session this browser held before (another link) ends here.
 	if old, err := r.Cookie(s.cookieName()); err == nil {
-		if err := s.svc.EndPortalSession(r.Context(), old.Value, s.remoteIP(r)); err != nil {
+		if err := s.svc.EndPortalSession(r.Context(), old.Value, httpapi.RemoteIP(r)); err != nil {
 			s.log.WarnContext(r.Context(), "ending a replaced portal session", "err", err)
 		}
 	}
@@ -238,7 +220,7 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request) {
 // headers of its pages; when it cannot, it answers the request (an
 // application deleted since the link was made: its page is gone).
 func (s *Server) appOf(w http.ResponseWriter, r *http.Request, g tokend.PortalGrant) (tokend.App, bool) {
-	app, err := s.svc.App(r.Context(), manage.PortalActor(g, s.remoteIP(r)), g.AppID)
+	app, err := s.svc.App(r.Context(), manage.PortalActor(g, httpapi.RemoteIP(r)), g.AppID)
 	switch c := tokend.CodeOf(err); {
 	case err == nil:
 		s.headers(w, g, app)

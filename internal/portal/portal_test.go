@@ -92,7 +92,7 @@ func newHarness(t *testing.T) *harness {
 	}
 	boot := manage.AdminActor(*vr.Token, "127.0.0.1")
 	mux := http.NewServeMux()
-	mux.Handle(Prefix, New(Options{Service: svc, ClientIP: httpapi.ClientIP}))
+	mux.Handle(Prefix, New(Options{Service: svc}))
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv := httptest.NewTLSServer(httpapi.NewServer(httpapi.Deps{Service: svc, Verifier: eng, Extra: mux, Logger: logger}))

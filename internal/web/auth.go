@@ -31,7 +31,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -40,6 +39,7 @@ import (
 	"time"
 
 	"github.com/tokend/tokend"
+	"github.com/tokend/tokend/internal/httpapi"
 	"github.com/tokend/tokend/internal/manage"
 )
 
@@ -154,20 +154,7 @@ func currentSession(ctx context.Context) (tokend.Session, bool) {
 // actor answers the signed-in user as the actor of a service call.
 func (s *Server) actor(r *http.Request) tokend.Actor {
 	u, _ := currentUser(r.Context())
-	return u.Actor(s.remoteIP(r))
-}
-
-// remoteIP is the client address: the API's trusted-proxy answer, else the
-// peer.
-func (s *Server) remoteIP(r *http.Request) string {
-	if ip := s.clientIP(r.Context()); ip != "" {
-		return ip
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
+	return u.Actor(httpapi.RemoteIP(r))
 }
 
 // protect wraps the whole dashboard: it resolves the session cookie into
@@ -407,11 +394,11 @@ func (s *Server) clearCookie(base string) *http.Cookie {
 // worth nothing after it.
 func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u tokend.User) error {
 	if si, ok := r.Context().Value(keySession).(signedIn); ok {
-		if err := s.svc.EndSession(r.Context(), si.raw, s.remoteIP(r)); err != nil {
+		if err := s.svc.EndSession(r.Context(), si.raw, httpapi.RemoteIP(r)); err != nil {
 			return err
 		}
 	}
-	raw, _, err := s.svc.NewSession(r.Context(), u, s.remoteIP(r), r.UserAgent(), s.now(), s.auth.absolute)
+	raw, _, err := s.svc.NewSession(r.Context(), u, httpapi.RemoteIP(r), r.UserAgent(), s.now(), s.auth.absolute)
 	if err != nil {
 		return err
 	}
@@ -463,7 +450,7 @@ func (s *Server) setupSubmit(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	f := r.PostForm
 	d := setupData{Name: strings.TrimSpace(f.Get("name")), Email: strings.TrimSpace(f.Get("email")), authForm: authForm{Errors: &formError{}}}
-	ip := s.remoteIP(r)
+	ip := httpapi.RemoteIP(r)
 	show := func(status int) {
 		d.Errors.Status = status
 		s.render(w, r, status, "setup.html", &page{Title: "Set up tokend", Data: d})
@@ -579,7 +566,7 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	f := r.PostForm
 	d := loginData{Email: strings.TrimSpace(f.Get("email")), Next: safeBack(f.Get("next"), "/"), Ended: f.Get("ended") == "1"}
-	ip := s.remoteIP(r)
+	ip := httpapi.RemoteIP(r)
 	// Clipped: a longer email matches no account, and a key must not let
 	// anyone fill the throttle's memory with megabytes of "email".
 	account, addr := "acct:"+clip(manage.NormalizeEmail(d.Email), manage.MaxEmailLen+1), "ip:"+ip
@@ -637,7 +624,7 @@ func tooMany(wait time.Duration) string {
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	if si, ok := r.Context().Value(keySession).(signedIn); ok {
-		if err := s.svc.EndSession(r.Context(), si.raw, s.remoteIP(r)); err != nil {
+		if err := s.svc.EndSession(r.Context(), si.raw, httpapi.RemoteIP(r)); err != nil {
 			s.fail(w, r, err)
 			return
 		}

@@ -110,7 +110,7 @@ func newBareHarness(t *testing.T, opts ...func(*Options)) *harness {
 	}
 	o := Options{
 		Service: svc, Users: st, Verifier: eng, Key: []byte("0123456789abcdef0123456789abcdef"),
-		Now: clock.Now, ClientIP: httpapi.ClientIP,
+		Now: clock.Now,
 	}
 	for _, f := range opts {
 		f(&o)

@@ -6,6 +6,7 @@ package web
 // tokens of this customer" behind a confirmation.
 
 import (
+	"cmp"
 	"context"
 	"html/template"
 	"net/http"
@@ -53,17 +54,10 @@ func ownerPages(f tokenFilters, rows []tokenRow, apps map[string]string) []owner
 	for _, r := range rows {
 		if r.OwnerID == f.OwnerID && !seen[r.AppID] {
 			seen[r.AppID] = true
-			out = append(out, ownerLink{URL: ownerURL(r.AppID, f.OwnerID), AppName: or(r.AppName, r.AppID)})
+			out = append(out, ownerLink{URL: ownerURL(r.AppID, f.OwnerID), AppName: cmp.Or(r.AppName, r.AppID)})
 		}
 	}
 	return out
-}
-
-func or(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 func (s *Server) ownerRoutes() {
@@ -159,7 +153,7 @@ func (s *Server) ownerPage(w http.ResponseWriter, r *http.Request) {
 	if d.Error != "" {
 		status = http.StatusBadRequest
 	}
-	s.render(w, r, status, "owner.html", &page{Title: or(d.OwnerName, d.OwnerID), Nav: "tokens", Data: d})
+	s.render(w, r, status, "owner.html", &page{Title: cmp.Or(d.OwnerName, d.OwnerID), Nav: "tokens", Data: d})
 }
 
 // ownerActivity tells the latest events of the owner's tokens in app, and

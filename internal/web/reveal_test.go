@@ -83,7 +83,7 @@ func TestConcurrentReplaysOnTwoInstancesShowTheSecretOnce(t *testing.T) {
 	// `tokend serve` on the same database would be.
 	dash2 := New(Options{
 		Service: h.svc, Users: h.store, Verifier: h.eng, Key: []byte("0123456789abcdef0123456789abcdef"),
-		Now: h.clock.Now, ClientIP: httpapi.ClientIP,
+		Now: h.clock.Now,
 	})
 	srv2 := httptest.NewTLSServer(httpapi.NewServer(httpapi.Deps{Service: h.svc, Verifier: h.eng, Extra: dash2}))
 	t.Cleanup(srv2.Close)

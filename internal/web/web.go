@@ -16,7 +16,6 @@
 package web
 
 import (
-	"context"
 	"embed"
 	"io"
 	"io/fs"
@@ -42,9 +41,6 @@ type Options struct {
 	Key    []byte
 	Logger *slog.Logger
 	Now    func() time.Time
-	// ClientIP answers the client address of a request (the API's
-	// trusted-proxy logic).
-	ClientIP func(ctx context.Context) string
 	// IdleTimeout ends a session after this long without a request (default
 	// 30 min); AbsoluteTimeout ends it this long after sign-in, whatever
 	// its activity (default 12 h).
@@ -65,7 +61,6 @@ type Server struct {
 	key      []byte
 	log      *slog.Logger
 	now      func() time.Time
-	clientIP func(ctx context.Context) string
 	insecure bool
 	idle     time.Duration
 	absolute time.Duration
@@ -81,7 +76,7 @@ type Server struct {
 func New(o Options) *Server {
 	s := &Server{
 		svc: o.Service, users: o.Users, verifier: o.Verifier, key: o.Key,
-		log: o.Logger, now: o.Now, clientIP: o.ClientIP, insecure: o.Insecure,
+		log: o.Logger, now: o.Now, insecure: o.Insecure,
 		idle: o.IdleTimeout, absolute: o.AbsoluteTimeout, throttle: o.LoginThrottle,
 	}
 	if s.log == nil {
@@ -89,9 +84,6 @@ func New(o Options) *Server {
 	}
 	if s.now == nil {
 		s.now = time.Now
-	}
-	if s.clientIP == nil {
-		s.clientIP = func(context.Context) string { return "" }
 	}
 	p, err := parsePages()
 	if err != nil {
