@@ -199,6 +199,16 @@ func (ent *entry) estimateSize() int64 {
 				n += int64(len(id))
 			}
 		}
+		// The token's own restrictions, as the management API reads them
+		// (Actor.Limits): kept alive by the entry beside their parsed
+		// forms above.
+		n += int64(cap(t.AllowedIPs)) * stringHeader
+		for _, s := range t.AllowedIPs {
+			n += int64(len(s))
+		}
+		if t.RateLimit != nil {
+			n += int64(unsafe.Sizeof(*t.RateLimit))
+		}
 		if t.ExpiresAt != nil {
 			n += int64(unsafe.Sizeof(*t.ExpiresAt))
 		}
