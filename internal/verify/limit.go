@@ -296,27 +296,26 @@ func (e *Engine) refund(ctx context.Context, r rateLimit, now int64) tokend.Rate
 // so in reason. The state answered is the tighter of the two, the one
 // allocation of the call.
 func (e *Engine) takeRate(ctx context.Context, ent *entry, now int64) (*tokend.RateLimitState, bool, string) {
-	var state tokend.RateLimitState
+	var state tokend.RateLimitState // the only one to escape
+	ok, reason := true, ""
 	if ent.limit != nil {
-		var ok bool
-		if state, ok = e.take(ctx, ent.tokenRate(), now); !ok {
-			return &state, false, ""
+		state, ok = e.take(ctx, ent.tokenRate(), now)
+	}
+	if ok && ent.ownerLimit != nil {
+		own, ownOK := e.take(ctx, e.ownerRate(ent, now), now)
+		switch {
+		case !ownOK:
+			if ent.limit != nil {
+				e.refund(ctx, ent.tokenRate(), now)
+			}
+			state, ok, reason = own, false, ReasonOwnerRateLimited
+		case ent.limit != nil:
+			state = tighter(state, own)
+		default:
+			state = own
 		}
 	}
-	if ent.ownerLimit == nil {
-		return &state, true, ""
-	}
-	own, ok := e.take(ctx, e.ownerRate(ent, now), now)
-	if !ok {
-		if ent.limit != nil {
-			e.refund(ctx, ent.tokenRate(), now)
-		}
-		return &own, false, ReasonOwnerRateLimited
-	}
-	if ent.limit != nil {
-		own = tighter(state, own)
-	}
-	return &own, true, ""
+	return &state, ok, reason
 }
 
 // peekRate reports the entry's limits without spending them.
