@@ -442,6 +442,16 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
+// UnmapPrefix turns a v4-mapped v6 range (::ffff:10.0.0.0/104) into its v4
+// form (10.0.0.0/8), since request addresses are unmapped before they are
+// compared; any other range is answered as it is.
+func UnmapPrefix(p netip.Prefix) netip.Prefix {
+	if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+		return netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+	}
+	return p
+}
+
 // CheckOrigins checks browser origins: scheme://host[:port], nothing more.
 func CheckOrigins(p *Problems, field string, origins []string) {
 	if len(origins) > MaxListLen {

@@ -82,7 +82,9 @@ func TestChildAdminTokenWithinParent(t *testing.T) {
 
 	// Within bounds: an equal expiry, the same or a narrower range, an
 	// equal rate in other units.
-	r = h.do("POST", "/v1/tokens", sec, child(map[string]any{"expires_in": "1h", "allowed_ips": []string{"127.0.0.0/8", "::ffff:127.0.0.2"},
+	// (The parent's own expires_at, not a second "expires_in": "1h" read
+	// later on a busy machine's clock.)
+	r = h.do("POST", "/v1/tokens", sec, child(map[string]any{"expires_in": nil, "expires_at": parent.Token.ExpiresAt, "allowed_ips": []string{"127.0.0.0/8", "::ffff:127.0.0.2"},
 		"rate_limit": map[string]any{"limit": 2400, "window": "1d"}}))
 	if r.status != http.StatusCreated {
 		t.Fatalf("within bounds: %d %s", r.status, r.body)

@@ -45,7 +45,7 @@ func ipsWithin(child, parent []string) bool {
 	var ps []netip.Prefix
 	for _, s := range parent {
 		if pp, err := tokend.ParsePrefix(s); err == nil {
-			ps = append(ps, unmapped(pp))
+			ps = append(ps, tokend.UnmapPrefix(pp))
 		}
 	}
 	for _, s := range child {
@@ -53,7 +53,7 @@ func ipsWithin(child, parent []string) bool {
 		if err != nil {
 			return false
 		}
-		c = unmapped(c)
+		c = tokend.UnmapPrefix(c)
 		if !containedIn(c, ps) {
 			return false
 		}
@@ -68,14 +68,6 @@ func containedIn(c netip.Prefix, ps []netip.Prefix) bool {
 		}
 	}
 	return false
-}
-
-// unmapped is an IPv4-mapped IPv6 range as the IPv4 range it is.
-func unmapped(p netip.Prefix) netip.Prefix {
-	if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
-		return netip.PrefixFrom(a.Unmap(), p.Bits()-96).Masked()
-	}
-	return p
 }
 
 // rateWithin reports whether child is set and its rate (limit per window)

@@ -51,12 +51,11 @@ func (ring *activityRing) add(a activityNote) {
 
 // recordActivity notes one verification.
 func (st *tokenState) recordActivity(now int64, code tokend.Code, r *tokend.VerifyRequest) {
-	st.mu.Lock()
-	ring := &st.activity
 	// A query may hold secrets: never kept, even here. A long path or
 	// method would keep its whole request header alive in the ring: the
 	// path is cut and copied (an allocation only for such a path), the
-	// method dropped.
+	// method dropped. All of it before the lock, which guards only the
+	// ring.
 	path, cut := cutPath(r.Path)
 	if cut {
 		path = strings.Clone(path)
@@ -65,7 +64,9 @@ func (st *tokenState) recordActivity(now int64, code tokend.Code, r *tokend.Veri
 	if len(method) > maxActivityMethod {
 		method = ""
 	}
-	ring.add(activityNote{at: now, code: code, ip: r.IP, method: method, path: path})
+	note := activityNote{at: now, code: code, ip: r.IP, method: method, path: path}
+	st.mu.Lock()
+	st.activity.add(note)
 	st.mu.Unlock()
 }
 

@@ -100,7 +100,7 @@ func newEntry(c tokend.Credential, st *tokenState, gen uint64, now int64) *entry
 			if err != nil {
 				continue
 			}
-			ent.prefixes = append(ent.prefixes, unmapPrefix(p))
+			ent.prefixes = append(ent.prefixes, tokend.UnmapPrefix(p))
 		}
 	}
 	for _, o := range t.AllowedOrigins {
@@ -199,6 +199,16 @@ func (ent *entry) estimateSize() int64 {
 				n += int64(len(id))
 			}
 		}
+		// The token's own restrictions, as the management API reads them
+		// (Actor.Limits): kept alive by the entry beside their parsed
+		// forms above.
+		n += int64(cap(t.AllowedIPs)) * stringHeader
+		for _, s := range t.AllowedIPs {
+			n += int64(len(s))
+		}
+		if t.RateLimit != nil {
+			n += int64(unsafe.Sizeof(*t.RateLimit))
+		}
 		if t.ExpiresAt != nil {
 			n += int64(unsafe.Sizeof(*t.ExpiresAt))
 		}
@@ -249,16 +259,6 @@ func jsonSize(v any) int64 {
 		return 1 << 10
 	}
 	return 2 * int64(len(b))
-}
-
-// unmapPrefix turns a v4-mapped v6 range (::ffff:10.0.0.0/104) into its v4
-// form, since request addresses are unmapped before they are compared.
-func unmapPrefix(p netip.Prefix) netip.Prefix {
-	a := p.Addr()
-	if a.Is4In6() && p.Bits() >= 96 {
-		return netip.PrefixFrom(a.Unmap(), p.Bits()-96)
-	}
-	return p
 }
 
 // cache maps HMAC digests to entries, in shards each with its own lock.

@@ -50,13 +50,13 @@ type limiter struct {
 }
 
 // take consumes one request if the limit allows it.
-func (l *limiter) take(s *limitSpec, now int64) (*tokend.RateLimitState, bool) {
+func (l *limiter) take(s *limitSpec, now int64) (tokend.RateLimitState, bool) {
 	for {
 		tat := l.tat.Load()
 		backlog := max(tat-now, 0)
 		if backlog > s.burst {
 			wait := backlog - s.burst
-			return &tokend.RateLimitState{
+			return tokend.RateLimitState{
 				Limit:      s.limit,
 				Remaining:  0,
 				Reset:      ceilSeconds(backlog),
@@ -74,13 +74,13 @@ func (l *limiter) take(s *limitSpec, now int64) (*tokend.RateLimitState, bool) {
 func (l *limiter) refund(s *limitSpec) { l.tat.Add(-s.interval) }
 
 // peek reports the limit's state without consuming it.
-func (l *limiter) peek(s *limitSpec, now int64) *tokend.RateLimitState {
+func (l *limiter) peek(s *limitSpec, now int64) tokend.RateLimitState {
 	return s.state(max(l.tat.Load()-now, 0))
 }
 
-func (s *limitSpec) state(backlog int64) *tokend.RateLimitState {
+func (s *limitSpec) state(backlog int64) tokend.RateLimitState {
 	used := (backlog + s.interval - 1) / s.interval // intervals still owed
-	return &tokend.RateLimitState{
+	return tokend.RateLimitState{
 		Limit:     s.limit,
 		Remaining: int(max(int64(s.limit)-used, 0)),
 		Reset:     ceilSeconds(backlog),
@@ -257,35 +257,35 @@ func (e *Engine) ownerRate(ent *entry, now int64) rateLimit {
 }
 
 // take spends one verification of the limit.
-func (e *Engine) take(ctx context.Context, r rateLimit, now int64) (*tokend.RateLimitState, bool) {
+func (e *Engine) take(ctx context.Context, r rateLimit, now int64) (tokend.RateLimitState, bool) {
 	if e.shared != nil {
 		s, ok, err := e.shared.TakeRate(ctx, r.key, r.spec.rl)
 		if err == nil {
 			if ok {
 				r.l.take(r.spec, now)
 			}
-			return &s, ok
+			return s, ok
 		}
 	}
 	return r.l.take(r.spec, now)
 }
 
 // peek reports the limit without spending it.
-func (e *Engine) peek(ctx context.Context, r rateLimit, now int64) *tokend.RateLimitState {
+func (e *Engine) peek(ctx context.Context, r rateLimit, now int64) tokend.RateLimitState {
 	if e.shared != nil {
 		if s, err := e.shared.PeekRate(ctx, r.key, r.spec.rl); err == nil {
-			return &s
+			return s
 		}
 	}
 	return r.l.peek(r.spec, now)
 }
 
 // refund gives back what take spent and reports the limit after it.
-func (e *Engine) refund(ctx context.Context, r rateLimit, now int64) *tokend.RateLimitState {
+func (e *Engine) refund(ctx context.Context, r rateLimit, now int64) tokend.RateLimitState {
 	r.l.refund(r.spec)
 	if e.shared != nil {
 		if s, err := e.shared.RefundRate(ctx, r.key, r.spec.rl); err == nil {
-			return &s
+			return s
 		}
 	}
 	return r.l.peek(r.spec, now)
@@ -293,24 +293,29 @@ func (e *Engine) refund(ctx context.Context, r rateLimit, now int64) *tokend.Rat
 
 // takeRate spends one verification of the token's own limit, then of its
 // owner's. A refusal by the owner's limit gives the token's back and says
-// so in reason. The state answered is the tighter of the two.
-func (e *Engine) takeRate(ctx context.Context, ent *entry, now int64) (state *tokend.RateLimitState, ok bool, reason string) {
+// so in reason. The state answered is the tighter of the two, the one
+// allocation of the call.
+func (e *Engine) takeRate(ctx context.Context, ent *entry, now int64) (*tokend.RateLimitState, bool, string) {
+	var state tokend.RateLimitState // the only one to escape
+	ok, reason := true, ""
 	if ent.limit != nil {
-		if state, ok = e.take(ctx, ent.tokenRate(), now); !ok {
-			return state, false, ""
+		state, ok = e.take(ctx, ent.tokenRate(), now)
+	}
+	if ok && ent.ownerLimit != nil {
+		own, ownOK := e.take(ctx, e.ownerRate(ent, now), now)
+		switch {
+		case !ownOK:
+			if ent.limit != nil {
+				e.refund(ctx, ent.tokenRate(), now)
+			}
+			state, ok, reason = own, false, ReasonOwnerRateLimited
+		case ent.limit != nil:
+			state = tighter(state, own)
+		default:
+			state = own
 		}
 	}
-	if ent.ownerLimit == nil {
-		return state, true, ""
-	}
-	own, ok := e.take(ctx, e.ownerRate(ent, now), now)
-	if !ok {
-		if ent.limit != nil {
-			e.refund(ctx, ent.tokenRate(), now)
-		}
-		return own, false, ReasonOwnerRateLimited
-	}
-	return tighter(state, own), true, ""
+	return &state, ok, reason
 }
 
 // peekRate reports the entry's limits without spending them.
@@ -324,28 +329,27 @@ func (e *Engine) refundRate(ctx context.Context, ent *entry, now int64) *tokend.
 }
 
 // eachRate runs do on the entry's limits, the token's then its owner's, and
-// answers the tighter state.
+// answers the tighter state; nil when the entry has no limit.
 func (e *Engine) eachRate(ctx context.Context, ent *entry, now int64,
-	do func(context.Context, rateLimit, int64) *tokend.RateLimitState) *tokend.RateLimitState {
-	var state *tokend.RateLimitState
-	if ent.limit != nil {
+	do func(context.Context, rateLimit, int64) tokend.RateLimitState) *tokend.RateLimitState {
+	var state tokend.RateLimitState
+	switch {
+	case ent.limit != nil && ent.ownerLimit != nil:
+		state = tighter(do(ctx, ent.tokenRate(), now), do(ctx, e.ownerRate(ent, now), now))
+	case ent.limit != nil:
 		state = do(ctx, ent.tokenRate(), now)
+	case ent.ownerLimit != nil:
+		state = do(ctx, e.ownerRate(ent, now), now)
+	default:
+		return nil
 	}
-	if ent.ownerLimit != nil {
-		state = tighter(state, do(ctx, e.ownerRate(ent, now), now))
-	}
-	return state
+	return &state
 }
 
 // tighter is the state with fewer verifications left (on a tie, the one
-// that takes longer to come back); nil when both are.
-func tighter(a, b *tokend.RateLimitState) *tokend.RateLimitState {
-	switch {
-	case a == nil:
-		return b
-	case b == nil:
-		return a
-	case b.Remaining < a.Remaining || (b.Remaining == a.Remaining && b.Reset > a.Reset):
+// that takes longer to come back).
+func tighter(a, b tokend.RateLimitState) tokend.RateLimitState {
+	if b.Remaining < a.Remaining || (b.Remaining == a.Remaining && b.Reset > a.Reset) {
 		return b
 	}
 	return a

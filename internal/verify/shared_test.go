@@ -52,7 +52,7 @@ func (f *fakeShared) TakeRate(_ context.Context, id string, rl tokend.RateLimit)
 		return tokend.RateLimitState{}, false, err
 	}
 	s, ok := l.take(newLimitSpec(rl), f.now().UnixNano())
-	return *s, ok, nil
+	return s, ok, nil
 }
 
 func (f *fakeShared) PeekRate(_ context.Context, id string, rl tokend.RateLimit) (tokend.RateLimitState, error) {
@@ -60,7 +60,7 @@ func (f *fakeShared) PeekRate(_ context.Context, id string, rl tokend.RateLimit)
 	if err != nil {
 		return tokend.RateLimitState{}, err
 	}
-	return *l.peek(newLimitSpec(rl), f.now().UnixNano()), nil
+	return l.peek(newLimitSpec(rl), f.now().UnixNano()), nil
 }
 
 func (f *fakeShared) RefundRate(_ context.Context, id string, rl tokend.RateLimit) (tokend.RateLimitState, error) {
@@ -70,7 +70,7 @@ func (f *fakeShared) RefundRate(_ context.Context, id string, rl tokend.RateLimi
 	}
 	s := newLimitSpec(rl)
 	l.refund(s)
-	return *l.peek(s, f.now().UnixNano()), nil
+	return l.peek(s, f.now().UnixNano()), nil
 }
 
 func (f *fakeShared) Failed(_ context.Context, client string, limit int, window time.Duration) (time.Duration, error) {
