@@ -293,6 +293,10 @@ type Event struct {
 	AppID     string         `json:"app_id"`
 	TokenID   string         `json:"token_id"`
 	Details   map[string]any `json:"details"`
+	// Notices are the events (GET /v1/events, webhooks, mail) the change
+	// raises; the store writes them to its outbox with this audit row, in
+	// the same transaction.
+	Notices []Notice `json:"-"`
 }
 
 // Audit actions.
