@@ -30,7 +30,10 @@ func (s *Store) InsertEvent(ctx context.Context, tx *sql.Tx, ev tokend.Event) er
 	}
 	_, err = tx.ExecContext(ctx, s.sql(insertEvent),
 		s.time(ev.Time), ev.Actor, ev.ActorName, ev.IP, ev.Action, ev.AppID, ev.TokenID, details)
-	return s.Err("insert event", err)
+	if err != nil {
+		return s.Err("insert event", err)
+	}
+	return s.insertNotices(ctx, tx, ev)
 }
 
 func (s *Store) AppendEvent(ctx context.Context, ev tokend.Event) error {
@@ -71,31 +74,32 @@ func (s *Store) Events(ctx context.Context, f tokend.EventFilter) (tokend.Page[t
 	limit := pageLimit(f.Limit)
 	// One more tells whether a next page exists.
 	q := s.rebind(`SELECT ` + eventColumns + ` FROM events` + w.clause() + ` ORDER BY id DESC LIMIT ` + w.arg(limit+1))
-	items, err := s.readEvents(ctx, q, s.listArgs(w.args))
+	items, err := readLocked(ctx, s, "list events", q, s.listArgs(w.args), s.scanEvent)
 	if err != nil {
 		return tokend.Page[tokend.Event]{}, err
 	}
 	return page(items, limit, func(last tokend.Event) string { return tokend.IDCursor(tokend.CursorEvents, last.ID) }), nil
 }
 
-// readEvents runs q, holding the flavor's EventReadLock for this read only.
-func (s *Store) readEvents(ctx context.Context, q string, args []any) ([]tokend.Event, error) {
+// readLocked runs q, holding the flavor's EventReadLock for this read only:
+// the audit log and the outbox are both written under its EventWriteLock.
+func readLocked[T any](ctx context.Context, s *Store, op, q string, args []any, scan func(Row) (T, error)) ([]T, error) {
 	if s.f.EventReadLock == "" {
-		return list(ctx, s, s.r, "list events", q, args, s.scanEvent)
+		return list(ctx, s, s.r, op, q, args, scan)
 	}
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return nil, s.Err("list events", err)
+		return nil, s.Err(op, err)
 	}
 	defer tx.Rollback()
 	if _, err := tx.ExecContext(ctx, s.f.EventReadLock); err != nil {
-		return nil, s.Err("list events", err)
+		return nil, s.Err(op, err)
 	}
-	items, err := list(ctx, s, tx, "list events", q, args, s.scanEvent)
+	items, err := list(ctx, s, tx, op, q, args, scan)
 	if err != nil {
 		return nil, err
 	}
-	return items, s.Err("list events", tx.Commit())
+	return items, s.Err(op, tx.Commit())
 }
 
 func (s *Store) scanEvent(sc Row) (tokend.Event, error) {
