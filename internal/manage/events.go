@@ -44,14 +44,21 @@ func stored(t tokend.Token) tokend.Token {
 	return t
 }
 
-// tokenData is t's public fields, as GET /v1/tokens/{id} shows them; the
-// secret hash is no field of the JSON form.
+// tokenData is t's public fields, as GET /v1/tokens/{id} shows them (the
+// secret hash is no field of the JSON form), less those that are null: an
+// event's data never holds a null (a field without a value is left out),
+// which keeps it an object of values the OpenAPI document can describe.
 func (s *Service) tokenData(t tokend.Token) map[string]any {
 	m, err := toMap(s.present(t))
 	if err != nil {
 		// Only metadata the API took could fail here; say the least.
 		s.log.Error("events: token data", "token_id", t.ID, "err", err)
 		return map[string]any{"id": t.ID, "app_id": t.AppID, "name": t.Name}
+	}
+	for k, v := range m {
+		if v == nil {
+			delete(m, k)
+		}
 	}
 	return m
 }

@@ -194,7 +194,7 @@ func (e *Engine) oldSecretUsed(ent *entry, ip string, now int64) {
 	}
 	details := map[string]any{"reason": "a secret replaced by rotation was used after its grace period"}
 	when := time.Unix(0, now).UTC()
-	data := map[string]any{"token_id": st.id, "app_id": st.appID, "ip": ip, "at": when.Format(time.RFC3339Nano), "grace_until": nil}
+	data := map[string]any{"token_id": st.id, "app_id": st.appID, "ip": ip, "at": when.Format(time.RFC3339Nano)}
 	if ent.token != nil {
 		data["name"] = ent.token.Name
 	}
