@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"time"
 
 	"github.com/tokend/tokend"
 )
@@ -58,18 +59,8 @@ func (s *Store) Events(ctx context.Context, f tokend.EventFilter) (tokend.Page[t
 		w.add("action = ?", f.Action)
 	}
 	scopeEvents(&w, f.Scope)
-	if !f.Since.IsZero() {
-		w.add(`"time" >= ?`, s.time(f.Since))
-	}
-	if !f.Until.IsZero() {
-		w.add(`"time" < ?`, s.time(f.Until))
-	}
-	if f.Cursor != "" {
-		id, err := tokend.ParseIDCursor(tokend.CursorEvents, f.Cursor)
-		if err != nil {
-			return tokend.Page[tokend.Event]{}, err
-		}
-		w.add("id < ?", id)
+	if err := s.logRange(&w, `"time"`, f.Since, f.Until, "id", tokend.CursorEvents, f.Cursor); err != nil {
+		return tokend.Page[tokend.Event]{}, err
 	}
 	limit := pageLimit(f.Limit)
 	// One more tells whether a next page exists.
@@ -79,6 +70,25 @@ func (s *Store) Events(ctx context.Context, f tokend.EventFilter) (tokend.Page[t
 		return tokend.Page[tokend.Event]{}, err
 	}
 	return page(items, limit, func(last tokend.Event) string { return tokend.IDCursor(tokend.CursorEvents, last.ID) }), nil
+}
+
+// logRange adds to w the time range [since, until) of timeCol (a zero
+// bound: none) and the cursor of a log read newest first by seqCol.
+func (s *Store) logRange(w *where, timeCol string, since, until time.Time, seqCol, kind, cursor string) error {
+	if !since.IsZero() {
+		w.add(timeCol+` >= ?`, s.time(since))
+	}
+	if !until.IsZero() {
+		w.add(timeCol+` < ?`, s.time(until))
+	}
+	if cursor != "" {
+		seq, err := tokend.ParseIDCursor(kind, cursor)
+		if err != nil {
+			return err
+		}
+		w.add(seqCol+" < ?", seq)
+	}
+	return nil
 }
 
 // readLocked runs q, holding the flavor's EventReadLock for this read only:

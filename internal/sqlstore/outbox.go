@@ -86,18 +86,8 @@ func (s *Store) Notifications(ctx context.Context, f tokend.NotificationFilter) 
 		w.add("app_id = ?", f.AppID)
 	}
 	scopeEvents(&w, f.Scope)
-	if !f.Since.IsZero() {
-		w.add(`occurred_at >= ?`, s.time(f.Since))
-	}
-	if !f.Until.IsZero() {
-		w.add(`occurred_at < ?`, s.time(f.Until))
-	}
-	if f.Cursor != "" {
-		seq, err := tokend.ParseIDCursor(tokend.CursorNotifications, f.Cursor)
-		if err != nil {
-			return tokend.Page[tokend.Notification]{}, err
-		}
-		w.add("seq < ?", seq)
+	if err := s.logRange(&w, "occurred_at", f.Since, f.Until, "seq", tokend.CursorNotifications, f.Cursor); err != nil {
+		return tokend.Page[tokend.Notification]{}, err
 	}
 	limit := pageLimit(f.Limit)
 	q := s.rebind(`SELECT ` + outboxColumns + ` FROM outbox` + w.clause() + ` ORDER BY seq DESC LIMIT ` + w.arg(limit+1))
