@@ -3,6 +3,7 @@ package postgres
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -350,5 +351,25 @@ func TestRevokeWhileFlushing(t *testing.T) {
 		if tok.UseCount != 20 || tok.Status != tokend.StatusRevoked {
 			t.Errorf("%s: use count %d, status %s; want 20, revoked", id, tok.UseCount, tok.Status)
 		}
+	}
+}
+
+func TestWebhookConformance(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	storetest.RunWebhooks(t, func(t *testing.T) tokend.Store {
+		return open(t, pgtest.WithSchema(t, db))
+	}, emit)
+}
+
+// emit writes n to the outbox as the writes of the service do.
+func emit(t *testing.T, s tokend.Store, n tokend.Notification) {
+	t.Helper()
+	actor, _ := json.Marshal(n.Actor)
+	data, _ := json.Marshal(n.Data)
+	_, err := s.(*Store).db.ExecContext(t.Context(),
+		`INSERT INTO outbox (id, type, occurred_at, app_id, token_id, actor, data) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		n.ID, n.Type, n.OccurredAt, n.AppID, n.TokenID, string(actor), string(data))
+	if err != nil {
+		t.Fatalf("emit %s: %v", n.ID, err)
 	}
 }
