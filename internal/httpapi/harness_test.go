@@ -21,6 +21,7 @@ import (
 	"github.com/tokend/tokend"
 	"github.com/tokend/tokend/internal/httpapi"
 	"github.com/tokend/tokend/internal/manage"
+	"github.com/tokend/tokend/internal/manage/webhookfake"
 	"github.com/tokend/tokend/internal/postgres"
 	"github.com/tokend/tokend/internal/postgres/pgtest"
 	"github.com/tokend/tokend/internal/sqlite"
@@ -40,6 +41,9 @@ type harness struct {
 	owner  string // secret of an owner admin token
 	logs   *syncBuffer
 	router routers.Router
+	// webhooks is the service's webhook store: the database store when it
+	// keeps them, else an in-memory fake.
+	webhooks tokend.WebhookStore
 }
 
 type syncBuffer struct {
@@ -109,7 +113,13 @@ func newHarness(t testing.TB, opts ...harnessOpts) *harness {
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	engine := verify.New(verify.Options{Store: st, Hasher: hasher, Logger: log, FailureLimit: o.failureLimit})
-	svc := manage.New(manage.Options{Store: st, Hasher: hasher, Invalidator: engine, Logger: log})
+	mo := manage.Options{Store: st, Hasher: hasher, Invalidator: engine, Logger: log, WebhookSecrets: webhookfake.Secrets{}}
+	if ws, ok := st.(tokend.WebhookStore); ok {
+		mo.Webhooks = ws
+	} else {
+		mo.Webhooks = webhookfake.New(st)
+	}
+	svc := manage.New(mo)
 	if err := svc.EnsureSystemApp(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +127,7 @@ func newHarness(t testing.TB, opts ...harnessOpts) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, engine: engine, svc: svc, store: st, owner: owner.Reveal(), logs: logs}
+	h := &harness{t: t, engine: engine, svc: svc, store: st, owner: owner.Reveal(), logs: logs, webhooks: mo.Webhooks}
 	h.srv = httptest.NewServer(httpapi.NewServer(httpapi.Deps{
 		Service: svc, Verifier: engine, Logger: log, Ready: st.Ping, TrustedProxies: o.trusted, Extra: o.extra,
 	}))

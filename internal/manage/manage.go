@@ -35,6 +35,16 @@ type Options struct {
 	// Password is the argon2id cost of new password hashes; nil for
 	// password.Default. Tests pass tiny parameters to stay fast.
 	Password *password.Params
+	// Webhooks keeps webhook endpoints and deliveries; nil takes Store when
+	// it implements tokend.WebhookStore.
+	Webhooks tokend.WebhookStore
+	// WebhookSecrets makes signing secrets (internal/webhook); without it
+	// no endpoint can be created or rotated.
+	WebhookSecrets tokend.WebhookSecrets
+	// WebhookAllowHTTP admits http:// endpoints, WebhookAllowPrivate
+	// endpoints at a literal private, loopback or link-local address
+	// (serve's --webhook-allow-http and --webhook-allow-private).
+	WebhookAllowHTTP, WebhookAllowPrivate bool
 }
 
 // Service is the lifecycle service.
@@ -45,6 +55,11 @@ type Service struct {
 	now    func() time.Time
 	log    *slog.Logger
 	users  userState // users.go
+
+	webhooks            tokend.WebhookStore // webhooks.go
+	webhookSecrets      tokend.WebhookSecrets
+	webhookAllowHTTP    bool
+	webhookAllowPrivate bool
 }
 
 // New makes a Service.
@@ -60,6 +75,11 @@ func New(o Options) *Service {
 		s.inval = nopInvalidator{}
 	}
 	s.users = newUserState(o)
+	s.webhooks, s.webhookSecrets = o.Webhooks, o.WebhookSecrets
+	if ws, ok := o.Store.(tokend.WebhookStore); ok && s.webhooks == nil {
+		s.webhooks = ws
+	}
+	s.webhookAllowHTTP, s.webhookAllowPrivate = o.WebhookAllowHTTP, o.WebhookAllowPrivate
 	return s
 }
 
