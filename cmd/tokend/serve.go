@@ -416,6 +416,9 @@ func serve(ctx context.Context, c config, e env) error {
 	if c.staleWindow < 0 {
 		return errors.New("--stale-window must not be negative")
 	}
+	if err := checkWebhookFlags(c); err != nil {
+		return err
+	}
 	staleWindow := c.staleWindow
 	if staleWindow == 0 {
 		staleWindow = -1 // the engine's "none"; its zero is the default
@@ -478,7 +481,16 @@ func serve(ctx context.Context, c config, e env) error {
 		defer func() { stopListening(); <-listenDone }()
 	}
 
-	svc := manage.New(manage.Options{Store: b.store, Users: b.users, Hasher: b.hasher, Invalidator: engine, Logger: log})
+	// Webhook signing secrets are sealed with a key derived from the
+	// pepper: every instance sharing the pepper opens them.
+	webhookSecrets, err := webhook.NewSecrets(b.pepper)
+	if err != nil {
+		return err
+	}
+	svc := manage.New(manage.Options{
+		Store: b.store, Users: b.users, Hasher: b.hasher, Invalidator: engine, Logger: log,
+		WebhookSecrets: webhookSecrets, WebhookAllowHTTP: c.webhookHTTP, WebhookAllowPrivate: c.webhookPrivate,
+	})
 	if err := svc.EnsureSystemApp(ctx); err != nil {
 		return fmt.Errorf("preparing the store: %w", err)
 	}
@@ -514,7 +526,7 @@ func serve(ctx context.Context, c config, e env) error {
 
 	// The mailed event types go to mailer (nil: no mail is sent).
 	var mailer tokend.Mailer
-	dispatcher, stopDispatcher, err := startWebhooks(ctx, c, b, mailer, log)
+	dispatcher, stopDispatcher, err := startWebhooks(ctx, c, b, webhookSecrets, mailer, log)
 	if err != nil {
 		return err
 	}
@@ -562,25 +574,27 @@ func serve(ctx context.Context, c config, e env) error {
 	return nil
 }
 
-// startWebhooks starts the dispatcher that delivers events to webhook
-// endpoints and mail recipients; stop ends it, once the attempts under way
-// are recorded (each ends within webhook.Timeout).
-func startWebhooks(ctx context.Context, c config, b *backend, mailer tokend.Mailer, log *slog.Logger) (d *webhook.Dispatcher, stop func(), err error) {
+// checkWebhookFlags refuses a retry schedule or lease the dispatcher
+// cannot use, before anything is opened or created.
+func checkWebhookFlags(c config) error {
 	for _, w := range c.webhookRetry {
 		if w <= 0 {
-			return nil, nil, errors.New("--webhook-retry-schedule: every wait must be positive")
+			return errors.New("--webhook-retry-schedule: every wait must be positive")
 		}
 	}
 	if c.webhookLease <= webhook.Timeout {
-		return nil, nil, fmt.Errorf("--webhook-lease must be longer than the %s attempt timeout", webhook.Timeout)
+		return fmt.Errorf("--webhook-lease must be longer than the %s attempt timeout", webhook.Timeout)
 	}
+	return nil
+}
+
+// startWebhooks starts the dispatcher that delivers events to webhook
+// endpoints and mail recipients; stop ends it, once the attempts under way
+// are recorded (each ends within webhook.Timeout).
+func startWebhooks(ctx context.Context, c config, b *backend, secrets *webhook.Secrets, mailer tokend.Mailer, log *slog.Logger) (d *webhook.Dispatcher, stop func(), err error) {
 	store, ok := b.store.(tokend.WebhookStore)
 	if !ok {
 		return nil, nil, fmt.Errorf("%T keeps no webhooks", b.store)
-	}
-	secrets, err := webhook.NewSecrets(b.pepper)
-	if err != nil {
-		return nil, nil, err
 	}
 	d = webhook.New(webhook.Options{
 		Store: store, Secrets: secrets, Mailer: mailer,
