@@ -34,7 +34,7 @@ const deliveryColumns = `d.id, d.kind, d.webhook_id, d.recipient, d.event_seq, o
 
 const deliveryFrom = ` FROM deliveries d JOIN outbox o ON o.seq = d.event_seq`
 
-const outboxColumns = `seq, id, type, occurred_at, app_id, token_id, actor, data`
+const claimOutboxColumns = `seq, id, type, occurred_at, app_id, token_id, actor, data`
 
 var (
 	insertWebhook = Q(`INSERT INTO webhooks (` + webhookColumns + `) VALUES (` + placeholders(15) + `)`)
@@ -69,7 +69,7 @@ var (
 		ON CONFLICT DO NOTHING`)
 	webhookSucceeded = Q(`UPDATE webhooks SET failing_since = NULL WHERE id = $1`)
 	webhookFailed    = Q(`UPDATE webhooks SET failing_since = coalesce(failing_since, $2) WHERE id = $1`)
-	outboxBySeq      = Q(`SELECT ` + outboxColumns + ` FROM outbox WHERE seq = $1`)
+	outboxBySeq      = Q(`SELECT ` + claimOutboxColumns + ` FROM outbox WHERE seq = $1`)
 )
 
 func (s *Store) CreateWebhook(ctx context.Context, w tokend.Webhook, ev tokend.Event) error {
@@ -219,8 +219,8 @@ func (s *Store) DispatchEvents(ctx context.Context, limit int, fan func(tokend.N
 	var n int
 	err := s.retry(func() error {
 		return s.Write(ctx, func(tx *sql.Tx) error {
-			q := s.rebind(`SELECT ` + outboxColumns + ` FROM outbox WHERE dispatched = $1 ORDER BY seq LIMIT $2` + s.f.SkipLocked)
-			events, err := list(ctx, s, tx, "dispatch events", q, []any{false, limit}, s.scanNotification)
+			q := s.rebind(`SELECT ` + claimOutboxColumns + ` FROM outbox WHERE dispatched = $1 ORDER BY seq LIMIT $2` + s.f.SkipLocked)
+			events, err := list(ctx, s, tx, "dispatch events", q, []any{false, limit}, s.scanOutbox)
 			if err != nil {
 				return err
 			}
@@ -316,7 +316,7 @@ func (s *Store) claimed(ctx context.Context, ids []string) ([]tokend.ClaimedDeli
 	for _, d := range ds {
 		e, ok := events[d.EventSeq]
 		if !ok {
-			if e, err = s.scanNotification(s.r.QueryRowContext(ctx, s.sql(outboxBySeq), d.EventSeq)); err != nil {
+			if e, err = s.scanOutbox(s.r.QueryRowContext(ctx, s.sql(outboxBySeq), d.EventSeq)); err != nil {
 				return nil, err
 			}
 			events[d.EventSeq] = e
@@ -472,8 +472,8 @@ func (s *Store) scanAttempt(sc Row) (tokend.DeliveryAttempt, error) {
 	return a, nil
 }
 
-// scanNotification reads a row of outboxColumns.
-func (s *Store) scanNotification(sc Row) (tokend.Notification, error) {
+// scanOutbox reads a row of claimOutboxColumns.
+func (s *Store) scanOutbox(sc Row) (tokend.Notification, error) {
 	var (
 		n           tokend.Notification
 		at          Time
