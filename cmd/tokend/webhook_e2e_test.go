@@ -284,7 +284,7 @@ func TestWebhookDeliverySurvivesKill9(t *testing.T) {
 	select {
 	case <-held:
 	case <-time.After(30 * time.Second):
-		t.Fatal("no delivery arrived")
+		t.Fatalf("no delivery arrived; tokend's log:\n%s", a.stderr.String())
 	}
 	a.kill()
 	close(release)

@@ -288,6 +288,10 @@ func (d *Dispatcher) attemptAll(ctx context.Context, claimed []tokend.ClaimedDel
 		}
 		groups[k] = append(groups[k], c)
 	}
+	// An attempt begun later than budget after the claim might outlast
+	// the lease; the rest wait for theirs to lapse and are claimed again.
+	budget := d.o.Lease - Timeout
+	budget -= min(5*time.Second, budget/2)
 	sem := make(chan struct{}, d.o.Workers)
 	var wg sync.WaitGroup
 	for _, k := range order {
@@ -295,9 +299,7 @@ func (d *Dispatcher) attemptAll(ctx context.Context, claimed []tokend.ClaimedDel
 		wg.Go(func() {
 			defer func() { <-sem }()
 			for _, c := range groups[k] {
-				// An attempt must end within the lease; the rest wait
-				// for theirs to lapse and are claimed again.
-				if d.o.Now().Sub(start) > d.o.Lease-Timeout-5*time.Second || ctx.Err() != nil {
+				if d.o.Now().Sub(start) > budget || ctx.Err() != nil {
 					return
 				}
 				d.attempt(ctx, c)

@@ -366,6 +366,7 @@ func TestMailDeliveriesRetried(t *testing.T) {
 // Deliveries of one endpoint are attempted in event order.
 func TestDeliveriesInEventOrder(t *testing.T) {
 	e := newEnv(t)
+	e.d.o.Lease = 11 * time.Second // the shortest there is: still attempts
 	e.hook("whk_a", nil)
 	for i := range 30 {
 		e.emit(fmt.Sprintf("evt_%02d", i), tokend.EventTokenUpdated, nil)
