@@ -102,10 +102,25 @@ func eventType(x received) string {
 	return n.Type
 }
 
+// needEvents skips a test on a build whose changes raise no events yet
+// (GET /v1/events unknown): nothing would be delivered. Under CI=true it
+// fails.
+func (in *instance) needEvents(t *testing.T, admin string) {
+	t.Helper()
+	if status, _ := in.call(t, "GET", "/v1/events", admin, nil); status != http.StatusNotFound {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("GET /v1/events is unknown: this build writes no events to deliver")
+	}
+	t.Skip("GET /v1/events is unknown: this build writes no events to deliver")
+}
+
 // createWebhook adds an endpoint through the API and answers it with its
 // secret.
 func (in *instance) createWebhook(t *testing.T, admin, url string, events ...string) tokend.WebhookWithSecret {
 	t.Helper()
+	in.needEvents(t, admin)
 	var w tokend.WebhookWithSecret
 	in.mustCall(t, 201, "POST", "/v1/webhooks", admin, tokend.WebhookInput{URL: url, Events: events}, &w)
 	if !strings.HasPrefix(w.Secret, "whsec_") {
