@@ -32,6 +32,7 @@ import (
 	"github.com/tokend/tokend"
 	"github.com/tokend/tokend/internal/httpapi"
 	"github.com/tokend/tokend/internal/manage"
+	"github.com/tokend/tokend/internal/manage/webhookfake"
 	"github.com/tokend/tokend/internal/password"
 	"github.com/tokend/tokend/internal/sqlite"
 	"github.com/tokend/tokend/internal/testclock"
@@ -61,6 +62,9 @@ type harness struct {
 	// users holds one user of each role (empty with newBareHarness); their
 	// emails are <role>@example.com and their password testPassword.
 	users map[tokend.Role]tokend.User
+	// webhooks is the service's webhook store: the database's when it
+	// keeps them, else an in-memory fake.
+	webhooks tokend.WebhookStore
 }
 
 // testClock is a clock the test moves by hand.
@@ -99,8 +103,12 @@ func newBareHarness(t *testing.T, opts ...func(*Options)) *harness {
 	}
 	clock := testclock.New(time.Now().UTC().Truncate(time.Second))
 	eng := verify.New(verify.Options{Store: st, Hasher: hasher, Now: clock.Now})
+	var webhooks tokend.WebhookStore = webhookfake.New(st)
+	if ws, ok := any(st).(tokend.WebhookStore); ok {
+		webhooks = ws
+	}
 	svc := manage.New(manage.Options{Store: st, Users: st, Hasher: hasher, Invalidator: eng, Now: clock.Now,
-		Password: &testHashParams})
+		Password: &testHashParams, Webhooks: webhooks, WebhookSecrets: webhookfake.Secrets{}})
 	if err := svc.EnsureSystemApp(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +128,7 @@ func newBareHarness(t *testing.T, opts ...func(*Options)) *harness {
 	t.Cleanup(srv.Close)
 	return &harness{
 		URL: srv.URL, srv: srv, store: st, svc: svc, eng: eng, web: dash, clock: clock,
-		bootstrap: sec.Reveal(), users: map[tokend.Role]tokend.User{},
+		bootstrap: sec.Reveal(), users: map[tokend.Role]tokend.User{}, webhooks: webhooks,
 	}
 }
 
