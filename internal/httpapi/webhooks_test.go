@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/tokend/tokend"
-	"github.com/tokend/tokend/internal/manage/webhookfake"
 )
 
 type webhookCreated struct {
@@ -46,13 +45,6 @@ func (h *harness) addDelivery(w tokend.Webhook) string {
 	}
 	var ans tokend.WebhookTestAnswer
 	r.json(h.t, &ans)
-	if fake, ok := h.webhooks.(*webhookfake.Store); ok {
-		id := "dlv_" + strings.TrimPrefix(ans.EventID, "evt_")
-		fake.AddDelivery(tokend.Delivery{ID: id, Kind: tokend.DeliveryWebhook, WebhookID: w.ID, EventID: ans.EventID,
-			EventType: tokend.EventWebhookTest, Status: tokend.DeliveryFailed, Attempts: 1, CreatedAt: time.Now(),
-			History: []tokend.DeliveryAttempt{{N: 1, At: time.Now(), DurationMS: 12, Error: "connection refused"}}})
-		return id
-	}
 	var id, evt string
 	_, err := h.webhooks.DispatchEvents(context.Background(), 100, func(n tokend.Notification) ([]tokend.Delivery, error) {
 		if n.Type != tokend.EventWebhookTest || n.Data["webhook_id"] != w.ID {
@@ -71,6 +63,24 @@ func (h *harness) addDelivery(w tokend.Webhook) string {
 	}
 	if evt != ans.EventID {
 		h.t.Errorf("the test answered event %s, but the outbox holds it as %s: the store must keep Notice.ID", ans.EventID, evt)
+	}
+	// One failed attempt, as the dispatcher records it.
+	now := time.Now()
+	claimed, err := h.webhooks.ClaimDeliveries(context.Background(), now.Add(time.Second), time.Minute, 100)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, c := range claimed {
+		if c.Delivery.ID != id {
+			continue
+		}
+		st, next := 503, now.Add(time.Hour)
+		d := c.Delivery
+		d.Status, d.NextAt, d.LastStatus, d.LastError = tokend.DeliveryPending, &next, &st, "server answered 503"
+		if err := h.webhooks.FinishAttempt(context.Background(), d, tokend.DeliveryAttempt{N: 1, At: now, HTTPStatus: &st,
+			DurationMS: 12, Error: "server answered 503", NextRetryAt: &next}); err != nil {
+			h.t.Fatal(err)
+		}
 	}
 	return id
 }
@@ -125,7 +135,8 @@ func TestWebhookLifecycle(t *testing.T) {
 				var deliveries tokend.Page[tokend.Delivery]
 				r = h.do("GET", "/v1/webhooks/"+w.ID+"/deliveries", h.owner, nil)
 				r.json(t, &deliveries)
-				if r.status != 200 || len(deliveries.Items) != 1 || deliveries.Items[0].ID != dlv || deliveries.Items[0].History == nil {
+				if r.status != 200 || len(deliveries.Items) != 1 || deliveries.Items[0].ID != dlv || len(deliveries.Items[0].History) != 1 ||
+					deliveries.Items[0].History[0].Error != "server answered 503" {
 					t.Fatalf("deliveries = %d %s", r.status, r.body)
 				}
 				if r := h.do("GET", "/v1/webhooks/"+other.ID+"/deliveries", h.owner, nil); r.status != 200 || strings.Contains(string(r.body), dlv) {
