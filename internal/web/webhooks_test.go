@@ -109,6 +109,7 @@ func TestWebhookPages(t *testing.T) {
 		"billing cache", "No deliveries yet", "Send test event", "Rotate secret", `data-dialog="dlg-delete-webhook"`)
 	list = admin.get(t, "/webhooks")
 	wantInBody(t, list, `data-webhook-id="`+id+`"`, "Shop")
+	wantInBody(t, admin.get(t, "/"), `added the webhook endpoint <a href="/webhooks/`+id+`">https://hooks.example.com/tokend</a>`)
 
 	// Edit: "All events" wins over single types.
 	wantRedirect(t, admin.submit(t, "/webhooks/"+id, "/webhooks/"+id, url.Values{"url": {"https://hooks.example.com/v2"},
