@@ -293,6 +293,15 @@ func TestWebhookHostileInput(t *testing.T) {
 					}
 				}
 			}
+			// Query parameters of every odd shape: a 4xx, never a 500.
+			for _, q := range []string{"/v1/webhooks?cursor=garbage", "/v1/webhooks?cursor=" + cursorOf("\x00\xff"), "/v1/webhooks?app_id=%00",
+				"/v1/webhooks?app_id=app_%E2%80%AE", "/v1/webhooks?limit=0", "/v1/webhooks?limit=201",
+				"/v1/webhooks/" + w.ID + "/deliveries?cursor=garbage", "/v1/webhooks/" + w.ID + "/deliveries?status=%00",
+				"/v1/webhooks/" + w.ID + "/deliveries?status=" + strings.Repeat("p", 100)} {
+				if r := h.do("GET", q, h.owner, nil); r.status >= 500 || r.status == 200 && strings.Contains(q, "%00") {
+					t.Errorf("GET %s = %d %s", q, r.status, r.body)
+				}
+			}
 			if got, _ := h.webhooks.Webhook(context.Background(), w.ID); got.Version != 1 || got.URL != ok["url"] {
 				t.Errorf("refused edits changed the webhook: %+v", got)
 			}
