@@ -69,6 +69,8 @@ var (
 		ON CONFLICT DO NOTHING`)
 	webhookSucceeded = Q(`UPDATE webhooks SET failing_since = NULL WHERE id = $1`)
 	webhookFailed    = Q(`UPDATE webhooks SET failing_since = coalesce(failing_since, $2) WHERE id = $1`)
+	anyUndispatched  = Q(`SELECT 1 FROM outbox WHERE dispatched = $1 LIMIT 1`)
+	anyDue           = Q(`SELECT 1 FROM deliveries WHERE status = 'pending' AND next_at <= $1 AND (lease_until IS NULL OR lease_until <= $1) LIMIT 1`)
 	outboxBySeq      = Q(`SELECT ` + claimOutboxColumns + ` FROM outbox WHERE seq = $1`)
 )
 
@@ -216,6 +218,11 @@ func (s *Store) DispatchEvents(ctx context.Context, limit int, fan func(tokend.N
 	if limit <= 0 {
 		return 0, nil
 	}
+	// Most polls find nothing: they ask the read pool, without taking a
+	// write transaction (on SQLite, the single writer).
+	if none, err := s.none(ctx, anyUndispatched, false); none || err != nil {
+		return 0, err
+	}
 	var n int
 	err := s.retry(func() error {
 		return s.Write(ctx, func(tx *sql.Tx) error {
@@ -263,6 +270,9 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, lease time.D
 	if limit <= 0 {
 		return nil, nil
 	}
+	if none, err := s.none(ctx, anyDue, s.time(now)); none || err != nil {
+		return nil, err
+	}
 	var ids []string
 	err := s.retry(func() error {
 		return s.Write(ctx, func(tx *sql.Tx) error {
@@ -295,6 +305,16 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, lease time.D
 		return nil, err
 	}
 	return s.claimed(ctx, ids)
+}
+
+// none reports whether the query q of one row finds none.
+func (s *Store) none(ctx context.Context, q Query, args ...any) (bool, error) {
+	var one int
+	err := s.r.QueryRowContext(ctx, s.sql(q), args...).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return true, nil
+	}
+	return false, s.Err("poll", err)
 }
 
 // claimed reads the deliveries of ids with their events and endpoints,
