@@ -223,6 +223,22 @@ func TestDeliveryRetriedOnScheduleThenDelivered(t *testing.T) {
 	}
 }
 
+// An endpoint that refuses connections fails the attempt, without a
+// status, and the delivery waits for its retry.
+func TestDeliveryToAClosedEndpoint(t *testing.T) {
+	e := newEnv(t)
+	e.hook("whk_a", func(w *tokend.Webhook) { w.URL = "http://127.0.0.1:1/hook" })
+	e.emit("evt_1", tokend.EventTokenCreated, nil)
+	e.d.Round(t.Context())
+	d := e.deliveries()[0]
+	if d.Status != tokend.DeliveryPending || d.LastStatus != nil || !strings.Contains(d.LastError, "refused") || d.NextAt == nil {
+		t.Errorf("after a refused connection: %+v", d)
+	}
+	if e.d.Deliveries("retry") != 1 {
+		t.Errorf("retry count %d", e.d.Deliveries("retry"))
+	}
+}
+
 func TestDeliveryGivesUpAndEndpointIsDisabled(t *testing.T) {
 	e := newEnv(t)
 	e.hook("whk_a", nil)
