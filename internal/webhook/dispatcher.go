@@ -39,6 +39,9 @@ const (
 	DefaultLease        = 60 * time.Second
 	DefaultWorkers      = 8
 
+	// MailTimeout bounds one mail attempt (an SMTP exchange may be slow).
+	MailTimeout = 30 * time.Second
+
 	// maxBody is how much of an answer is read (to reuse the
 	// connection); maxError how much of it an error keeps.
 	maxBody  = 64 << 10
@@ -156,7 +159,7 @@ func (d *Dispatcher) Nudge() {
 }
 
 // Run dispatches and delivers until ctx ends; attempts under way then are
-// finished (each within Timeout) before it returns.
+// finished (each within Timeout, or MailTimeout) before it returns.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	t := time.NewTicker(d.o.PollInterval)
 	defer t.Stop()
@@ -288,10 +291,6 @@ func (d *Dispatcher) attemptAll(ctx context.Context, claimed []tokend.ClaimedDel
 		}
 		groups[k] = append(groups[k], c)
 	}
-	// An attempt begun later than budget after the claim might outlast
-	// the lease; the rest wait for theirs to lapse and are claimed again.
-	budget := d.o.Lease - Timeout
-	budget -= min(5*time.Second, budget/2)
 	sem := make(chan struct{}, d.o.Workers)
 	var wg sync.WaitGroup
 	for _, k := range order {
@@ -299,7 +298,7 @@ func (d *Dispatcher) attemptAll(ctx context.Context, claimed []tokend.ClaimedDel
 		wg.Go(func() {
 			defer func() { <-sem }()
 			for _, c := range groups[k] {
-				if d.o.Now().Sub(start) > budget || ctx.Err() != nil {
+				if d.o.Now().Sub(start) > budget(d.o.Lease, c.Delivery.Kind) || ctx.Err() != nil {
 					return
 				}
 				d.attempt(ctx, c)
@@ -309,8 +308,20 @@ func (d *Dispatcher) attemptAll(ctx context.Context, claimed []tokend.ClaimedDel
 	wg.Wait()
 }
 
+// budget answers how long after a claim an attempt of kind may still
+// begin: one begun later might outlast the lease, so it waits for the lease
+// to lapse and is claimed again. The first attempt of a claim always
+// begins.
+func budget(lease time.Duration, kind string) time.Duration {
+	b := lease - Timeout
+	if kind == tokend.DeliveryMail {
+		b = lease - MailTimeout
+	}
+	return max(0, b-min(5*time.Second, b/2))
+}
+
 // attempt makes one attempt of c and records it. The attempt is not cut
-// short by ctx (it ends within Timeout), so that a shutdown does not leave
+// short by ctx (it ends within Timeout or MailTimeout), so that a shutdown does not leave
 // an answered delivery to be sent again.
 func (d *Dispatcher) attempt(ctx context.Context, c tokend.ClaimedDelivery) {
 	ctx = context.WithoutCancel(ctx)
@@ -324,7 +335,7 @@ func (d *Dispatcher) attempt(ctx context.Context, c tokend.ClaimedDelivery) {
 	case c.Delivery.Kind == tokend.DeliveryMail && d.o.Mailer == nil:
 		errMsg = "mail is not configured"
 	case c.Delivery.Kind == tokend.DeliveryMail:
-		mctx, cancel := context.WithTimeout(ctx, Timeout)
+		mctx, cancel := context.WithTimeout(ctx, MailTimeout)
 		if err := d.o.Mailer.Send(mctx, c.Delivery.Recipient, c.Event); err != nil {
 			errMsg = "mail: " + err.Error()
 		}

@@ -429,7 +429,6 @@ func TestRunStopsAndNudges(t *testing.T) {
 	}
 }
 
-
 // BenchmarkDeliver measures events dispatched, signed and delivered to one
 // local endpoint, on SQLite, per second.
 func BenchmarkDeliver(b *testing.B) {
@@ -443,4 +442,21 @@ func BenchmarkDeliver(b *testing.B) {
 		e.d.Round(b.Context())
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+func TestBudgetLeavesTheLeaseAnAttempt(t *testing.T) {
+	for _, c := range []struct {
+		lease time.Duration
+		kind  string
+		want  time.Duration
+	}{
+		{60 * time.Second, tokend.DeliveryWebhook, 45 * time.Second},
+		{60 * time.Second, tokend.DeliveryMail, 25 * time.Second},
+		{11 * time.Second, tokend.DeliveryWebhook, 500 * time.Millisecond},
+		{11 * time.Second, tokend.DeliveryMail, 0},
+	} {
+		if got := budget(c.lease, c.kind); got != c.want {
+			t.Errorf("budget(%s, %s) = %s, want %s", c.lease, c.kind, got, c.want)
+		}
+	}
 }
