@@ -96,6 +96,22 @@ type Dispatcher struct {
 	o      Options
 	nudge  chan struct{}
 	counts [3]atomic.Uint64 // by result
+	sem    chan struct{}    // one per attempt under way (Workers)
+
+	// The claimed deliveries not yet attempted, per endpoint (or mail
+	// address), in claim order: one goroutine drains each queue, so that
+	// an endpoint's deliveries go one after the other while a slow
+	// endpoint holds back no other.
+	mu      sync.Mutex
+	queues  map[string][]claim
+	queued  int
+	running sync.WaitGroup
+}
+
+// claim is a claimed delivery and when it was claimed.
+type claim struct {
+	c  tokend.ClaimedDelivery
+	at time.Time
 }
 
 // Results of an attempt, the label of tokend_webhook_deliveries_total.
@@ -136,7 +152,7 @@ func New(o Options) *Dispatcher {
 	if o.Client == nil {
 		o.Client = NewClient(ClientOptions{AllowHTTP: o.AllowHTTP, AllowPrivate: o.AllowPrivate})
 	}
-	return &Dispatcher{o: o, nudge: make(chan struct{}, 1)}
+	return &Dispatcher{o: o, nudge: make(chan struct{}, 1), sem: make(chan struct{}, o.Workers), queues: map[string][]claim{}}
 }
 
 // Deliveries answers how many attempts ended with result (one of Results)
@@ -164,9 +180,11 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	t := time.NewTicker(d.o.PollInterval)
 	defer t.Stop()
 	for {
-		d.Round(ctx)
+		d.dispatchAll(ctx)
+		d.claim(ctx)
 		select {
 		case <-ctx.Done():
+			d.running.Wait()
 			return nil
 		case <-t.C:
 		case <-d.nudge:
@@ -175,29 +193,106 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 }
 
 // Round dispatches the outbox and attempts the due deliveries, until
-// neither has more; tests drive it directly.
+// neither has more, and returns once the attempts are recorded; tests
+// drive the dispatcher with it.
 func (d *Dispatcher) Round(ctx context.Context) {
+	for ctx.Err() == nil {
+		d.dispatchAll(ctx)
+		more := d.claim(ctx)
+		d.running.Wait()
+		if !more {
+			return
+		}
+	}
+}
+
+// dispatchAll makes the deliveries of the whole outbox.
+func (d *Dispatcher) dispatchAll(ctx context.Context) {
 	for ctx.Err() == nil {
 		n, err := d.dispatch(ctx)
 		if err != nil {
-			d.o.Logger.Error("webhook dispatch failed", "err", err)
-			break
+			if ctx.Err() == nil {
+				d.o.Logger.Error("webhook dispatch failed", "err", err)
+			}
+			return
 		}
 		if n < dispatchBatch {
-			break
+			return
 		}
 	}
+}
+
+// claim claims due deliveries while fewer than 4 per worker wait, and
+// queues them; it reports whether the last claim was full (more may be
+// due).
+func (d *Dispatcher) claim(ctx context.Context) (more bool) {
+	limit := 4 * d.o.Workers
 	for ctx.Err() == nil {
-		limit := 4 * d.o.Workers
-		claimed, err := d.o.Store.ClaimDeliveries(ctx, d.o.Now(), d.o.Lease, limit)
+		d.mu.Lock()
+		free := limit - d.queued
+		d.mu.Unlock()
+		if free <= 0 {
+			return true
+		}
+		at := d.o.Now()
+		claimed, err := d.o.Store.ClaimDeliveries(ctx, at, d.o.Lease, free)
 		if err != nil {
-			d.o.Logger.Error("webhook claim failed", "err", err)
+			if ctx.Err() == nil {
+				d.o.Logger.Error("webhook claim failed", "err", err)
+			}
+			return false
+		}
+		for _, c := range claimed {
+			d.enqueue(ctx, claim{c: c, at: at})
+		}
+		if len(claimed) < free {
+			return false
+		}
+	}
+	return false
+}
+
+// enqueue adds a claimed delivery to its endpoint's queue, and starts the
+// queue's goroutine when none runs.
+func (d *Dispatcher) enqueue(ctx context.Context, cl claim) {
+	k := cl.c.Delivery.Kind + ":" + cl.c.Delivery.WebhookID + cl.c.Delivery.Recipient
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	q, busy := d.queues[k]
+	d.queues[k] = append(q, cl)
+	d.queued++
+	if busy {
+		return
+	}
+	d.running.Add(1)
+	go d.drain(ctx, k)
+}
+
+// drain attempts the deliveries of queue k one after the other, each
+// holding a worker, until the queue is empty.
+func (d *Dispatcher) drain(ctx context.Context, k string) {
+	defer d.running.Done()
+	for {
+		d.mu.Lock()
+		q := d.queues[k]
+		if len(q) == 0 {
+			delete(d.queues, k)
+			d.mu.Unlock()
+			d.Nudge() // room to claim more
 			return
 		}
-		d.attemptAll(ctx, claimed)
-		if len(claimed) < limit {
-			return
+		cl := q[0]
+		d.queues[k] = q[1:]
+		d.queued--
+		d.mu.Unlock()
+		// One begun too late might outlast the lease: it lapses, and
+		// the delivery is claimed again. On shutdown, none begins.
+		if d.o.Now().Sub(cl.at) > budget(d.o.Lease, cl.c.Delivery.Kind) || ctx.Err() != nil {
+			continue
 		}
+		d.sem <- struct{}{}
+		d.attempt(ctx, cl.c)
+		<-d.sem
 	}
 }
 
@@ -275,43 +370,9 @@ func Hears(w tokend.Webhook, n tokend.Notification) bool {
 	return slices.Contains(w.Events, "*") || slices.Contains(w.Events, n.Type)
 }
 
-// attemptAll attempts claimed deliveries, at most Workers at once; the
-// deliveries of one endpoint (or one address) one after the other, in
-// event order.
-func (d *Dispatcher) attemptAll(ctx context.Context, claimed []tokend.ClaimedDelivery) {
-	start := d.o.Now()
-	var (
-		order  []string
-		groups = map[string][]tokend.ClaimedDelivery{}
-	)
-	for _, c := range claimed {
-		k := c.Delivery.Kind + ":" + c.Delivery.WebhookID + c.Delivery.Recipient
-		if _, ok := groups[k]; !ok {
-			order = append(order, k)
-		}
-		groups[k] = append(groups[k], c)
-	}
-	sem := make(chan struct{}, d.o.Workers)
-	var wg sync.WaitGroup
-	for _, k := range order {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			for _, c := range groups[k] {
-				if d.o.Now().Sub(start) > budget(d.o.Lease, c.Delivery.Kind) || ctx.Err() != nil {
-					return
-				}
-				d.attempt(ctx, c)
-			}
-		})
-	}
-	wg.Wait()
-}
-
 // budget answers how long after a claim an attempt of kind may still
 // begin: one begun later might outlast the lease, so it waits for the lease
-// to lapse and is claimed again. The first attempt of a claim always
-// begins.
+// to lapse and is claimed again.
 func budget(lease time.Duration, kind string) time.Duration {
 	b := lease - Timeout
 	if kind == tokend.DeliveryMail {

@@ -42,6 +42,7 @@ type env struct {
 	answer  func(n int) int // status of the n-th request (from 1)
 	url     string
 	mailer  *fakeMailer
+	slow    chan struct{} // a request to /slow waits until it is closed
 }
 
 func newEnv(t testing.TB) *env {
@@ -58,9 +59,12 @@ func newEnv(t testing.TB) *env {
 	}
 	t.Cleanup(func() { db.Close() })
 	secrets, _ := NewSecrets([]byte("test pepper"))
-	e := &env{t: t, store: st, outbox: db, secrets: secrets, clock: testclock.New(t0), answer: func(int) int { return 200 }, mailer: &fakeMailer{}}
+	e := &env{t: t, store: st, outbox: db, secrets: secrets, clock: testclock.New(t0), answer: func(int) int { return 200 }, mailer: &fakeMailer{}, slow: make(chan struct{})}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
+		if r.URL.Path == "/slow" {
+			<-e.slow
+		}
 		e.mu.Lock()
 		e.got = append(e.got, r)
 		e.bodies = append(e.bodies, body)
@@ -73,6 +77,7 @@ func newEnv(t testing.TB) *env {
 		}
 	}))
 	t.Cleanup(srv.Close)
+	t.Cleanup(func() { closeOnce(e.slow) })
 	e.url = srv.URL + "/hook"
 	e.d = New(Options{
 		Store: st, Secrets: secrets, Mailer: e.mailer, AllowHTTP: true, AllowPrivate: true,
@@ -458,5 +463,51 @@ func TestBudgetLeavesTheLeaseAnAttempt(t *testing.T) {
 		if got := budget(c.lease, c.kind); got != c.want {
 			t.Errorf("budget(%s, %s) = %s, want %s", c.lease, c.kind, got, c.want)
 		}
+	}
+}
+
+func closeOnce(c chan struct{}) {
+	select {
+	case <-c:
+	default:
+		close(c)
+	}
+}
+
+// An endpoint that holds its deliveries open holds back no other one.
+func TestSlowEndpointHoldsBackNoOther(t *testing.T) {
+	e := newEnv(t)
+	e.d.o.PollInterval = 10 * time.Millisecond
+	e.hook("whk_slow", func(w *tokend.Webhook) { w.URL = strings.TrimSuffix(e.url, "/hook") + "/slow" })
+	e.hook("whk_fast", nil)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error)
+	go func() { done <- e.d.Run(ctx) }()
+	e.emit("evt_0", tokend.EventTokenCreated, nil)
+	deadline := time.Now().Add(10 * time.Second)
+	for e.requests() < 1 && time.Now().Before(deadline) {
+		<-time.After(5 * time.Millisecond) // poll, with a deadline
+	}
+	// The slow endpoint holds evt_0 open; later events still reach the
+	// fast one.
+	for i := 1; i < 5; i++ {
+		e.emit(fmt.Sprintf("evt_%d", i), tokend.EventTokenCreated, nil)
+	}
+	for e.requests() < 5 && time.Now().Before(deadline) {
+		<-time.After(5 * time.Millisecond) // poll, with a deadline
+	}
+	if e.requests() != 5 {
+		t.Errorf("%d requests answered while the slow endpoint held one, want the fast one's 5", e.requests())
+	}
+	closeOnce(e.slow)
+	for e.requests() < 10 && time.Now().Before(deadline) {
+		<-time.After(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if e.requests() != 10 {
+		t.Errorf("%d requests in all, want 10", e.requests())
 	}
 }
