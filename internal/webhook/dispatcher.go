@@ -114,8 +114,9 @@ type claim struct {
 	at time.Time
 }
 
-// Results of an attempt, the label of tokend_webhook_deliveries_total.
-var Results = []string{"delivered", "retry", "failed"}
+// results of an attempt, the label of tokend_webhook_deliveries_total
+// (metrics.WebhookResults).
+var results = []string{"delivered", "retry", "failed"}
 
 const (
 	resultDelivered = iota
@@ -155,10 +156,10 @@ func New(o Options) *Dispatcher {
 	return &Dispatcher{o: o, nudge: make(chan struct{}, 1), sem: make(chan struct{}, o.Workers), queues: map[string][]claim{}}
 }
 
-// Deliveries answers how many attempts ended with result (one of Results)
-// since the dispatcher started.
+// Deliveries answers how many attempts ended with result (delivered,
+// retry or failed) since the dispatcher started.
 func (d *Dispatcher) Deliveries(result string) uint64 {
-	i := slices.Index(Results, result)
+	i := slices.Index(results, result)
 	if i < 0 {
 		return 0
 	}
