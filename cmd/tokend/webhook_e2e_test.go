@@ -270,6 +270,11 @@ func TestWebhookRetriedUntilTheEndpointComesBack(t *testing.T) {
 			if d := page.Items[0]; d.Attempts != 4 || d.LastStatus == nil || *d.LastStatus != 204 {
 				t.Errorf("delivered after %d attempts, last status %v; want 4, 204", d.Attempts, d.LastStatus)
 			}
+			for result, want := range map[string]float64{"retry": 3, "delivered": 1, "failed": 0} {
+				if got, _ := in.metric(t, `tokend_webhook_deliveries_total{result="`+result+`"}`); got != want {
+					t.Errorf("tokend_webhook_deliveries_total{result=%q} = %v, want %v", result, got, want)
+				}
+			}
 			break
 		}
 		if time.Now().After(deadline) {
