@@ -108,6 +108,7 @@ func New(o Options) *Server {
 	s.ownerRoutes()
 	s.auditRoutes()
 	s.leakRoutes()
+	s.webhookRoutes()
 	return s
 }
 
