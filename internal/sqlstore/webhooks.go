@@ -34,8 +34,6 @@ const deliveryColumns = `d.id, d.kind, d.webhook_id, d.recipient, d.event_seq, o
 
 const deliveryFrom = ` FROM deliveries d JOIN outbox o ON o.seq = d.event_seq`
 
-const claimOutboxColumns = `seq, id, type, occurred_at, app_id, token_id, actor, data`
-
 var (
 	insertWebhook = Q(`INSERT INTO webhooks (` + webhookColumns + `) VALUES (` + placeholders(15) + `)`)
 	webhookByID   = Q(`SELECT ` + webhookColumns + ` FROM webhooks WHERE id = $1`)
@@ -71,7 +69,7 @@ var (
 	webhookFailed    = Q(`UPDATE webhooks SET failing_since = coalesce(failing_since, $2) WHERE id = $1`)
 	anyUndispatched  = Q(`SELECT 1 FROM outbox WHERE dispatched = $1 LIMIT 1`)
 	anyDue           = Q(`SELECT 1 FROM deliveries WHERE status = 'pending' AND next_at <= $1 AND (lease_until IS NULL OR lease_until <= $1) LIMIT 1`)
-	outboxBySeq      = Q(`SELECT ` + claimOutboxColumns + ` FROM outbox WHERE seq = $1`)
+	outboxBySeq      = Q(`SELECT ` + outboxColumns + ` FROM outbox WHERE seq = $1`)
 )
 
 func (s *Store) CreateWebhook(ctx context.Context, w tokend.Webhook, ev tokend.Event) error {
@@ -226,8 +224,8 @@ func (s *Store) DispatchEvents(ctx context.Context, limit int, fan func(tokend.N
 	var n int
 	err := s.retry(func() error {
 		return s.Write(ctx, func(tx *sql.Tx) error {
-			q := s.rebind(`SELECT ` + claimOutboxColumns + ` FROM outbox WHERE dispatched = $1 ORDER BY seq LIMIT $2` + s.f.SkipLocked)
-			events, err := list(ctx, s, tx, "dispatch events", q, []any{false, limit}, s.scanOutbox)
+			q := s.rebind(`SELECT ` + outboxColumns + ` FROM outbox WHERE dispatched = $1 ORDER BY seq LIMIT $2` + s.f.SkipLocked)
+			events, err := list(ctx, s, tx, "dispatch events", q, []any{false, limit}, s.ScanNotification)
 			if err != nil {
 				return err
 			}
@@ -336,7 +334,7 @@ func (s *Store) claimed(ctx context.Context, ids []string) ([]tokend.ClaimedDeli
 	for _, d := range ds {
 		e, ok := events[d.EventSeq]
 		if !ok {
-			if e, err = s.scanOutbox(s.r.QueryRowContext(ctx, s.sql(outboxBySeq), d.EventSeq)); err != nil {
+			if e, err = s.ScanNotification(s.r.QueryRowContext(ctx, s.sql(outboxBySeq), d.EventSeq)); err != nil {
 				return nil, err
 			}
 			events[d.EventSeq] = e
@@ -490,24 +488,4 @@ func (s *Store) scanAttempt(sc Row) (tokend.DeliveryAttempt, error) {
 		a.HTTPStatus = &v
 	}
 	return a, nil
-}
-
-// scanOutbox reads a row of claimOutboxColumns.
-func (s *Store) scanOutbox(sc Row) (tokend.Notification, error) {
-	var (
-		n           tokend.Notification
-		at          Time
-		actor, data JSON
-	)
-	if err := sc.Scan(&n.Seq, &n.ID, &n.Type, &at, &n.AppID, &n.TokenID, &actor, &data); err != nil {
-		return tokend.Notification{}, s.Err("read outbox", err)
-	}
-	n.OccurredAt = at.Time
-	var j jsonCodec
-	n.Actor = decode[tokend.EventActor](&j, actor)
-	n.Data = decode[map[string]any](&j, data)
-	if j.err != nil {
-		return tokend.Notification{}, s.internal("event "+n.ID, j.err)
-	}
-	return n, nil
 }
