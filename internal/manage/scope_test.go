@@ -96,6 +96,7 @@ var scopeRules = map[string]string{
 	"RevokeToken": "404 outside the scope", "RotateToken": "404 outside the scope",
 	"DeleteToken": "404 outside the scope", "TokenUsage": "404 outside the scope",
 	"Setup": "403", "CreateUser": "403", "Users": "403", "User": "403", "UpdateUser": "403", "DeleteUser": "403",
+	"SetMailOptOut": "403",
 }
 
 func TestEveryActorMethodIsClassifiedForScopes(t *testing.T) {
