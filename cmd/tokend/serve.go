@@ -59,6 +59,7 @@ type config struct {
 	redis          string
 	redisPrefix    string
 	redisTimeout   time.Duration
+	mail           mailConfig
 }
 
 // storageFlags are shared by serve, bootstrap and migrate.
@@ -385,6 +386,7 @@ func serveCmd(e env) *cobra.Command {
 	fs.StringVar(&c.redis, "redis", "", "redis:// or rediss:// URL: share rate limits and the failure throttle with every instance on it; without, each instance limits on its own (TOKEND_REDIS)")
 	fs.StringVar(&c.redisPrefix, "redis-prefix", redislimit.DefaultPrefix, "prefix of tokend's Redis keys, for several deployments on one Redis (TOKEND_REDIS_PREFIX)")
 	fs.DurationVar(&c.redisTimeout, "redis-timeout", redislimit.DefaultTimeout, "longest wait for a Redis command before limits fall back on this instance's own (TOKEND_REDIS_TIMEOUT)")
+	mailFlags(fs, &c.mail)
 	return cmd
 }
 
@@ -421,6 +423,14 @@ func serve(ctx context.Context, c config, e env) error {
 		return err
 	}
 	defer b.close()
+	// Mail is checked before the bootstrap token is created: a wrong
+	// --smtp-url stops the start before it prints a secret. mailer is nil
+	// when mail is off; the dispatcher (internal/webhook) takes it as
+	// Options.Mailer.
+	mailer, err := newMailer(ctx, c.mail, b, log)
+	if err != nil {
+		return err
+	}
 
 	opts := verify.Options{
 		Store: b.store, Hasher: b.hasher, Logger: log,
@@ -487,7 +497,7 @@ func serve(ctx context.Context, c config, e env) error {
 	if err != nil {
 		return err
 	}
-	dash, stopDash, err := newDashboard(ctx, b, svc, engine, log)
+	dash, stopDash, err := newDashboard(ctx, b, svc, engine, log, mailer != nil)
 	if err != nil {
 		return err
 	}
@@ -580,13 +590,13 @@ const sessionSweep = 10 * time.Minute
 // through HKDF with a label of its own, so that every instance sharing the
 // pepper can open the cookies another sealed, and the key reveals nothing
 // of the pepper. stop ends the sweep of expired sessions and waits for it.
-func newDashboard(ctx context.Context, b *backend, svc *manage.Service, v tokend.Verifier, log *slog.Logger) (h http.Handler, stop func(), err error) {
+func newDashboard(ctx context.Context, b *backend, svc *manage.Service, v tokend.Verifier, log *slog.Logger, mailOn bool) (h http.Handler, stop func(), err error) {
 	key, err := hkdf.Key(sha256.New, b.pepper, nil, "tokend dashboard cookies v1", 32)
 	if err != nil {
 		return nil, nil, err
 	}
 	dash := web.New(web.Options{
-		Service: svc, Users: b.users, Verifier: v, Key: key, Logger: log,
+		Service: svc, Users: b.users, Verifier: v, Key: key, Logger: log, MailOn: mailOn,
 	})
 	// The customer portal is a separate area under /portal/: its own
 	// sessions and cookie, never the dashboard's.
