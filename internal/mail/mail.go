@@ -192,7 +192,7 @@ func (m *Mailer) Recipients(ctx context.Context, n tokend.Notification) ([]strin
 // token, "" when a user did not (or the token is gone and the event does
 // not say).
 func (m *Mailer) creator(ctx context.Context, n tokend.Notification) (string, error) {
-	by, _ := n.Data["created_by"].(string)
+	by := str(n.Data, "created_by")
 	if by == "" && n.TokenID != "" {
 		t, err := m.tokens.Token(ctx, n.TokenID)
 		switch {

@@ -442,6 +442,10 @@ func TestRecipients(t *testing.T) {
 	if got := recipients(n); !slices.Contains(got, "maker@example.com") {
 		t.Errorf("creator of a deleted token, from the data: %v", got)
 	}
+	n.Data = map[string]any{"token": map[string]any{"created_by": "user:usr_maker"}}
+	if got := recipients(n); !slices.Contains(got, "maker@example.com") {
+		t.Errorf("creator of a deleted token, from the token the data nests: %v", got)
+	}
 	st.users[5].MailOptOut = []string{tokend.EventTokenExpiring}
 	if got := recipients(n); slices.Contains(got, "maker@example.com") {
 		t.Errorf("the creator opted out and still receives: %v", got)

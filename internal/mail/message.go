@@ -301,14 +301,30 @@ func truncate(s string, max int) string {
 
 // str answers the string at key of an event's data, "" when there is none.
 func str(data map[string]any, key string) string {
-	s, _ := data[key].(string)
+	s, _ := field(data, key).(string)
 	return s
+}
+
+// field answers the value at key of an event's data: at its top, or in
+// the subject it nests ("token", "webhook"), whichever the type carries.
+func field(data map[string]any, key string) any {
+	if v, ok := data[key]; ok {
+		return v
+	}
+	for _, sub := range []string{"token", "webhook"} {
+		if m, ok := data[sub].(map[string]any); ok {
+			if v, ok := m[key]; ok {
+				return v
+			}
+		}
+	}
+	return nil
 }
 
 // timeOf answers the time at key of an event's data: a time.Time, or RFC
 // 3339 text as the data reads back from the outbox.
 func timeOf(data map[string]any, key string) (time.Time, bool) {
-	switch v := data[key].(type) {
+	switch v := field(data, key).(type) {
 	case time.Time:
 		return v, true
 	case *time.Time:
