@@ -114,9 +114,16 @@ func (m *Mailer) content(ctx context.Context, n tokend.Notification) (content, e
 		c.Subject = fmt.Sprintf("Security alert: the old secret of token %s of %s was used", short(tokenName), short(appName))
 		c.Intro = []string{fmt.Sprintf("Someone presented a secret of the API token %s of the application %s that was replaced by a rotation and whose grace period has ended. tokend refused the request.", tokenName, appName)}
 		c.Facts = tokenFacts()
-		c.Facts = append(c.Facts, fact{"When", formatTime(n.OccurredAt)})
+		when, ok := timeOf(n.Data, "at")
+		if !ok {
+			when = n.OccurredAt
+		}
+		c.Facts = append(c.Facts, fact{"When", formatTime(when)})
 		if ip != "" {
 			c.Facts = append(c.Facts, fact{"From address", ip})
+		}
+		if grace, ok := timeOf(n.Data, "grace_until"); ok {
+			c.Facts = append(c.Facts, fact{"Grace ended", formatTime(grace)})
 		}
 		c.Advice = []string{
 			"Whoever holds the old secret was not given the new one, or the old secret has leaked. If the address is one of your own systems, give it the new secret.",
