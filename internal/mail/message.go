@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	htmltemplate "html/template"
-	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
 	"net/textproto"
@@ -208,8 +207,10 @@ func (m *Mailer) message(to string, c content) ([]byte, error) {
 
 // encodeHeader answers s as a header value: as is when it is printable
 // ASCII, else RFC 2047 Q-encoded words, each on its own folded line so that
-// no line runs long. s holds no CR or LF (clean removed them); the check
-// below is the last guard.
+// no line runs long. Text that holds "=?" is encoded too: as is, a name
+// such as "=?utf-8?q?=0D=0A?=" would decode, in the reader's mail program,
+// to characters that clean removed. s holds no CR or LF (clean removed
+// them); the mapping below is the last guard.
 func encodeHeader(s string) string {
 	s = strings.Map(func(r rune) rune {
 		if r == '\r' || r == '\n' {
@@ -217,8 +218,45 @@ func encodeHeader(s string) string {
 		}
 		return r
 	}, s)
-	enc := mime.QEncoding.Encode("utf-8", s)
-	return strings.ReplaceAll(enc, "?= =?", "?=\r\n =?")
+	plain := !strings.Contains(s, "=?")
+	for i := 0; plain && i < len(s); i++ {
+		plain = s[i] >= ' ' && s[i] <= '~'
+	}
+	if plain {
+		return s
+	}
+	var words []string
+	for len(s) > 0 {
+		// At most 20 bytes of text a word: 3 characters each encoded
+		// keep a word within RFC 2047's 75.
+		n := 0
+		for n < len(s) {
+			_, size := utf8.DecodeRuneInString(s[n:])
+			if n+size > 20 {
+				break
+			}
+			n += size
+		}
+		words = append(words, "=?utf-8?q?"+qEncode(s[:n])+"?=")
+		s = s[n:]
+	}
+	return strings.Join(words, "\r\n ")
+}
+
+// qEncode is RFC 2047's Q encoding of an encoded-word's text.
+func qEncode(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == ' ':
+			b.WriteByte('_')
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', strings.IndexByte("!*+-/", c) >= 0:
+			b.WriteByte(c)
+		default:
+			fmt.Fprintf(&b, "=%02X", c)
+		}
+	}
+	return b.String()
 }
 
 // renderText writes the plain part: paragraphs, the facts as an indented
