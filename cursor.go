@@ -19,6 +19,8 @@ const (
 	CursorTokens = "t"
 	CursorApps   = "a"
 	CursorEvents = "e"
+	// CursorNotifications is the outbox (GET /v1/events), by seq.
+	CursorNotifications = "n"
 )
 
 // Cursor times lie in years 1 to 9999, which every store can hold.

@@ -90,7 +90,7 @@ type NotificationFilter struct {
 }
 
 // EventMark names a time-based event so that it is raised once: the token,
-// the kind ("expiring:168h", "expired", "inactive") and the time it is
+// the kind ("expiring:7d", "expired", "inactive") and the time it is
 // about (the expiry, or the last activity).
 type EventMark struct {
 	TokenID string

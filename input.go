@@ -141,6 +141,7 @@ type AppInput struct {
 	Permissions        []string   `json:"permissions,omitempty" doc:"Permission catalog: resource:action strings."`
 	MaxTokenLifetime   *Duration  `json:"max_token_lifetime,omitempty" doc:"Longest lifetime a token may have, e.g. 90d."`
 	DisableUnusedAfter *Duration  `json:"disable_unused_after,omitempty" doc:"Disable active tokens unused for this long, e.g. 90d; 1d to 36500d."`
+	ExpiryNotice       *Duration  `json:"expiry_notice,omitempty" doc:"Also raise token.expiring this long before a token expires (besides 7d and 1d), e.g. 14d; 1h to 365d."`
 	MaxTokensPerOwner  *int       `json:"max_tokens_per_owner,omitempty" minimum:"1" maximum:"1000000" doc:"Most live tokens one owner may hold, 1 to 1000000; absent for no limit."`
 	OwnerRateLimit     *RateLimit `json:"owner_rate_limit,omitempty" doc:"A rate limit shared by all tokens of one owner."`
 	Portal             *AppPortal `json:"portal,omitempty" doc:"The customer portal's branding and embedding."`
@@ -154,6 +155,7 @@ type AppPatch struct {
 	Permissions        *[]string  `json:"permissions,omitempty"`
 	MaxTokenLifetime   *Duration  `json:"max_token_lifetime,omitempty" nullable:"true"`
 	DisableUnusedAfter *Duration  `json:"disable_unused_after,omitempty" nullable:"true" doc:"null removes the policy."`
+	ExpiryNotice       *Duration  `json:"expiry_notice,omitempty" nullable:"true" doc:"1h to 365d; null removes the app's own notice period."`
 	MaxTokensPerOwner  *int       `json:"max_tokens_per_owner,omitempty" nullable:"true" minimum:"1" maximum:"1000000" doc:"1 to 1000000; null removes the limit."`
 	OwnerRateLimit     *RateLimit `json:"owner_rate_limit,omitempty" doc:"null removes the owner rate limit."`
 	Portal             *AppPortal `json:"portal,omitempty" doc:"Replaces the customer portal's settings as a whole; null restores the defaults."`
@@ -572,6 +574,16 @@ func CheckDisableUnused(p *Problems, field string, d *Duration) {
 		p.Add(field, "must be at least 1d")
 	case *d > MaxLifetime:
 		p.Add(field, lifetimeTooLong)
+	}
+}
+
+// MaxExpiryNotice bounds an app's own expiry notice period.
+const MaxExpiryNotice = Duration(365 * 24 * time.Hour)
+
+// CheckExpiryNotice checks an app's own expiry notice period: 1h to 365d.
+func CheckExpiryNotice(p *Problems, field string, d *Duration) {
+	if d != nil && (time.Duration(*d) < time.Hour || *d > MaxExpiryNotice) {
+		p.Add(field, "must be from 1h to 365d, such as 14d")
 	}
 }
 

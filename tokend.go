@@ -157,6 +157,10 @@ type App struct {
 	// disables its active tokens not used (nor created, enabled or edited)
 	// for this long. nil for no policy.
 	DisableUnusedAfter *Duration `json:"disable_unused_after" nullable:"true" doc:"Active tokens not used for this long (never used: since creation) are disabled by tokend; null for never."`
+	// ExpiryNotice is the app's own notice period: token.expiring is
+	// raised this long before a token expires, besides 7 days and 1 day
+	// before. nil for only those two.
+	ExpiryNotice *Duration `json:"expiry_notice" nullable:"true" doc:"token.expiring is also raised this long before a token of this app expires (besides 7d and 1d); null for only those two."`
 	// MaxTokensPerOwner caps the live (not revoked, not expired) tokens one
 	// owner may hold in the app; nil for no cap.
 	MaxTokensPerOwner *int `json:"max_tokens_per_owner" nullable:"true" minimum:"1" maximum:"1000000" doc:"Most live (not revoked, not expired) tokens one owner may hold in this app; null for no limit."`

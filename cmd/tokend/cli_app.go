@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/tokend/tokend"
 	"github.com/tokend/tokend/client"
@@ -32,6 +33,7 @@ func appCreateCmd(e env, f *apiFlags) *cobra.Command {
 	var (
 		in                          tokend.AppInput
 		lifetime, unused, ownerRate string
+		notice                      string
 		maxPerOwner                 int
 		portal                      portalFlags
 	)
@@ -54,6 +56,10 @@ func appCreateCmd(e env, f *apiFlags) *cobra.Command {
 					return fmt.Errorf("invalid --disable-unused-after: %w", err)
 				}
 				in.DisableUnusedAfter = &d
+			}
+			var err error
+			if in.ExpiryNotice, err = durationFlag(cmd.Flags(), "expiry-notice", notice); err != nil {
+				return err
 			}
 			if cmd.Flags().Changed("max-tokens-per-owner") {
 				in.MaxTokensPerOwner = &maxPerOwner
@@ -89,6 +95,7 @@ func appCreateCmd(e env, f *apiFlags) *cobra.Command {
 	fl.StringSliceVar(&in.Permissions, "permission", nil, "a resource:action permission of its catalog (repeatable)")
 	fl.StringVar(&lifetime, "max-lifetime", "", "longest lifetime its tokens may have, e.g. 90d")
 	fl.StringVar(&unused, "disable-unused-after", "", "disable its active tokens unused for this long, e.g. 90d (1d to 36500d)")
+	fl.StringVar(&notice, "expiry-notice", "", "also raise token.expiring this long before a token expires, besides 7d and 1d, e.g. 14d (1h to 365d)")
 	fl.IntVar(&maxPerOwner, "max-tokens-per-owner", 0, "most live tokens one owner may hold (1 to 1000000)")
 	fl.StringVar(&ownerRate, "owner-rate-limit", "", "verifications allowed per window to all tokens of one owner together, e.g. 100/1m")
 	portal.register(fl)
@@ -185,6 +192,7 @@ func printApp(w io.Writer, asJSON bool, a tokend.App) error {
 		{"permissions", fmtList(a.Permissions)},
 		{"max token lifetime", fmtLifetime(a.MaxTokenLifetime)},
 		{"disable unused", fmtUnusedPolicy(a.DisableUnusedAfter)},
+		{"expiry notices", fmtExpiryNotices(a.ExpiryNotice)},
 		{"tokens per owner", fmtMaxPerOwner(a.MaxTokensPerOwner)},
 		{"owner rate limit", fmtRateLimit(a.OwnerRateLimit)},
 	}
@@ -205,8 +213,10 @@ func printApp(w io.Writer, asJSON bool, a tokend.App) error {
 func appEditCmd(e env, f *apiFlags) *cobra.Command {
 	var (
 		name, prefix, lifetime, unused, ownerRate string
+		notice                                    string
 		perms                                     []string
 		clearPerms, noLifetime, noUnused          bool
+		noNotice                                  bool
 		noMaxPerOwner, noOwnerRate, noPortal      bool
 		maxPerOwner                               int
 		version                                   int64
@@ -253,6 +263,13 @@ func appEditCmd(e env, f *apiFlags) *cobra.Command {
 			if fl.Changed("no-disable-unused") && noUnused {
 				p.Null = append(p.Null, "disable_unused_after")
 			}
+			var err error
+			if p.ExpiryNotice, err = durationFlag(fl, "expiry-notice", notice); err != nil {
+				return err
+			}
+			if fl.Changed("no-expiry-notice") && noNotice {
+				p.Null = append(p.Null, "expiry_notice")
+			}
 			if fl.Changed("max-tokens-per-owner") {
 				p.MaxTokensPerOwner = &maxPerOwner
 			}
@@ -272,7 +289,7 @@ func appEditCmd(e env, f *apiFlags) *cobra.Command {
 			if fl.Changed("no-portal") && noPortal {
 				p.Null = append(p.Null, "portal")
 			}
-			if p.Name == nil && p.TokenPrefix == nil && p.Permissions == nil && p.MaxTokenLifetime == nil && p.DisableUnusedAfter == nil &&
+			if p.Name == nil && p.TokenPrefix == nil && p.Permissions == nil && p.MaxTokenLifetime == nil && p.DisableUnusedAfter == nil && p.ExpiryNotice == nil &&
 				p.MaxTokensPerOwner == nil && p.OwnerRateLimit == nil && len(p.Null) == 0 && !portal.changed(fl) {
 				return fmt.Errorf("nothing to change: give at least one flag to edit (see tokend app edit --help)")
 			}
@@ -309,6 +326,8 @@ func appEditCmd(e env, f *apiFlags) *cobra.Command {
 	fl.BoolVar(&noLifetime, "no-max-lifetime", false, "remove the limit on token lifetime")
 	fl.StringVar(&unused, "disable-unused-after", "", "disable active tokens unused for this long, e.g. 90d (1d to 36500d)")
 	fl.BoolVar(&noUnused, "no-disable-unused", false, "stop disabling unused tokens")
+	fl.StringVar(&notice, "expiry-notice", "", "also raise token.expiring this long before a token expires, besides 7d and 1d, e.g. 14d (1h to 365d)")
+	fl.BoolVar(&noNotice, "no-expiry-notice", false, "remove the application's own expiry notice (7d and 1d remain)")
 	fl.IntVar(&maxPerOwner, "max-tokens-per-owner", 0, "most live tokens one owner may hold (1 to 1000000)")
 	fl.BoolVar(&noMaxPerOwner, "no-max-tokens-per-owner", false, "remove the limit on tokens per owner")
 	fl.StringVar(&ownerRate, "owner-rate-limit", "", "verifications allowed per window to all tokens of one owner together, e.g. 100/1m")
@@ -319,6 +338,7 @@ func appEditCmd(e env, f *apiFlags) *cobra.Command {
 	cmd.MarkFlagsMutuallyExclusive("permission", "clear-permissions")
 	cmd.MarkFlagsMutuallyExclusive("max-lifetime", "no-max-lifetime")
 	cmd.MarkFlagsMutuallyExclusive("disable-unused-after", "no-disable-unused")
+	cmd.MarkFlagsMutuallyExclusive("expiry-notice", "no-expiry-notice")
 	cmd.MarkFlagsMutuallyExclusive("max-tokens-per-owner", "no-max-tokens-per-owner")
 	cmd.MarkFlagsMutuallyExclusive("owner-rate-limit", "no-owner-rate-limit")
 	return cmd
@@ -455,6 +475,26 @@ func fmtRateLimit(rl *tokend.RateLimit) string {
 }
 
 // fmtUnusedPolicy shows an app's stale-token policy.
+// durationFlag answers the duration the flag name was given, nil when it
+// was not.
+func durationFlag(fl *pflag.FlagSet, name, value string) (*tokend.Duration, error) {
+	if !fl.Changed(name) {
+		return nil, nil
+	}
+	d, err := tokend.ParseDuration(value)
+	if err != nil {
+		return nil, fmt.Errorf("invalid --%s: %w", name, err)
+	}
+	return &d, nil
+}
+
+func fmtExpiryNotices(d *tokend.Duration) string {
+	if d == nil {
+		return "7d and 1d before expiry"
+	}
+	return d.String() + ", 7d and 1d before expiry"
+}
+
 func fmtUnusedPolicy(d *tokend.Duration) string {
 	if d == nil {
 		return "never"

@@ -2,9 +2,11 @@ package main
 
 import (
 	"fmt"
+	"iter"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/tokend/tokend"
 	"github.com/tokend/tokend/client"
@@ -13,9 +15,8 @@ import (
 // auditCmd is `tokend audit`: who did what to which token, when, from where.
 func auditCmd(e env) *cobra.Command {
 	var (
-		o            client.EventListOptions
-		since, until string
-		all          bool
+		o  client.EventListOptions
+		lf logFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "audit [flags]",
@@ -30,61 +31,95 @@ authenticates this command, as for every API verb.`,
 	}
 	f := addAPIFlags(cmd, e)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		now := time.Now()
 		var err error
-		if since != "" {
-			if o.Since, err = parseSince("since", since, now); err != nil {
-				return err
-			}
-		}
-		if until != "" {
-			if o.Until, err = parseSince("until", until, now); err != nil {
-				return err
-			}
+		if o.Since, o.Until, err = lf.times(); err != nil {
+			return err
 		}
 		c, err := f.client(cmd)
 		if err != nil {
 			return err
 		}
-		var page tokend.Page[tokend.Event]
-		if all {
-			page.Items = []tokend.Event{}
-			for ev, err := range c.AllEvents(cmd.Context(), o) {
-				if err != nil {
-					return err
-				}
-				page.Items = append(page.Items, ev)
-			}
-		} else if page, err = c.Events(cmd.Context(), o); err != nil {
+		page, err := listPages(lf.all, func() (tokend.Page[tokend.Event], error) { return c.Events(cmd.Context(), o) },
+			c.AllEvents(cmd.Context(), o))
+		if err != nil {
 			return err
 		}
-		if f.json {
-			return printJSON(e.stdout, page)
-		}
-		if len(page.Items) == 0 {
-			fmt.Fprintln(e.stderr, "No audit events match.")
-			return nil
-		}
-		rows := make([][]string, 0, len(page.Items))
-		for _, ev := range page.Items {
-			rows = append(rows, []string{ev.Time.UTC().Format(time.RFC3339), nonEmpty(ev.Actor), ev.Action,
-				nonEmpty(ev.AppID), nonEmpty(ev.TokenID), nonEmpty(ev.IP)})
-		}
-		if err := printTable(e.stdout, []string{"TIME", "ACTOR", "ACTION", "APP", "TOKEN", "IP"}, rows); err != nil {
-			return err
-		}
-		moreHint(e.stderr, page.NextCursor)
-		return nil
+		return printLog(e, f.json, page, "No audit events match.", []string{"TIME", "ACTOR", "ACTION", "APP", "TOKEN", "IP"},
+			func(ev tokend.Event) []string {
+				return []string{ev.Time.UTC().Format(time.RFC3339), nonEmpty(ev.Actor), ev.Action,
+					nonEmpty(ev.AppID), nonEmpty(ev.TokenID), nonEmpty(ev.IP)}
+			})
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&o.TokenID, "token-id", "", "only events about this token")
 	fl.StringVar(&o.AppID, "app", "", "only events about this application")
 	fl.StringVar(&o.Action, "action", "", "only events of this action, e.g. token.revoke")
-	fl.StringVar(&since, "since", "", "only events at or after: RFC 3339, a date, or a duration ago such as 24h")
-	fl.StringVar(&until, "until", "", "only events before: RFC 3339, a date, or a duration ago")
-	fl.IntVar(&o.Limit, "limit", 0, "page size (server default 50, at most 200)")
-	fl.StringVar(&o.Cursor, "cursor", "", "continue after this cursor (from a previous page)")
-	fl.BoolVar(&all, "all", false, "follow cursors and list every page")
+	lf.register(fl, &o.Limit, &o.Cursor)
 	explainErrors(cmd, f)
 	return cmd
+}
+
+// logFlags are the flags of a log's listing (tokend audit, tokend events):
+// its time range, page and --all.
+type logFlags struct {
+	since, until string
+	all          bool
+}
+
+func (l *logFlags) register(fl *pflag.FlagSet, limit *int, cursor *string) {
+	fl.StringVar(&l.since, "since", "", "only events at or after: RFC 3339, a date, or a duration ago such as 24h")
+	fl.StringVar(&l.until, "until", "", "only events before: RFC 3339, a date, or a duration ago")
+	fl.IntVar(limit, "limit", 0, "page size (server default 50, at most 200)")
+	fl.StringVar(cursor, "cursor", "", "continue after this cursor (from a previous page)")
+	fl.BoolVar(&l.all, "all", false, "follow cursors and list every page")
+}
+
+// times reads --since and --until; zero for a flag not given.
+func (l logFlags) times() (since, until time.Time, err error) {
+	now := time.Now()
+	if l.since != "" {
+		if since, err = parseSince("since", l.since, now); err != nil {
+			return
+		}
+	}
+	if l.until != "" {
+		until, err = parseSince("until", l.until, now)
+	}
+	return
+}
+
+// listPages answers one page, or with all every page's items in one.
+func listPages[T any](all bool, one func() (tokend.Page[T], error), every iter.Seq2[T, error]) (tokend.Page[T], error) {
+	if !all {
+		return one()
+	}
+	page := tokend.Page[T]{Items: []T{}}
+	for it, err := range every {
+		if err != nil {
+			return tokend.Page[T]{}, err
+		}
+		page.Items = append(page.Items, it)
+	}
+	return page, nil
+}
+
+// printLog prints a page of a log: as JSON, or as a table of a row per
+// item with a hint at the next page.
+func printLog[T any](e env, asJSON bool, page tokend.Page[T], empty string, header []string, row func(T) []string) error {
+	if asJSON {
+		return printJSON(e.stdout, page)
+	}
+	if len(page.Items) == 0 {
+		fmt.Fprintln(e.stderr, empty)
+		return nil
+	}
+	rows := make([][]string, 0, len(page.Items))
+	for _, it := range page.Items {
+		rows = append(rows, row(it))
+	}
+	if err := printTable(e.stdout, header, rows); err != nil {
+		return err
+	}
+	moreHint(e.stderr, page.NextCursor)
+	return nil
 }

@@ -295,6 +295,7 @@ token prefix:       acme
 permissions:        orders:read, orders:write
 max token lifetime: 90d
 disable unused:     never
+expiry notices:     7d and 1d before expiry
 tokens per owner:   unlimited
 owner rate limit:   -
 created:            2026-11-23 09:00 UTC

@@ -55,6 +55,7 @@ type config struct {
 	flushInterval  time.Duration
 	failureLimit   int
 	staleWindow    time.Duration
+	eventInterval  time.Duration
 	shutdown       time.Duration
 	redis          string
 	redisPrefix    string
@@ -382,6 +383,7 @@ func serveCmd(e env) *cobra.Command {
 	fs.DurationVar(&c.flushInterval, "flush-interval", time.Second, "how often usage and last-used times are written (TOKEND_FLUSH_INTERVAL)")
 	fs.IntVar(&c.failureLimit, "failure-limit", 100, "failed verifications allowed per client address per minute before it is throttled; 0 disables (TOKEND_FAILURE_LIMIT)")
 	fs.DurationVar(&c.staleWindow, "stale-window", verify.DefaultStaleWindow, "PostgreSQL: how long cached answers are still trusted once changes from other instances may be missed (the database or the connection that carries them is lost); 0 trusts none (TOKEND_STALE_WINDOW)")
+	fs.DurationVar(&c.eventInterval, "event-interval", time.Minute, "how often the time-based events (token.expiring, token.expired) are looked for (TOKEND_EVENT_INTERVAL)")
 	fs.DurationVar(&c.shutdown, "shutdown-timeout", 15*time.Second, "how long a graceful shutdown may take (TOKEND_SHUTDOWN_TIMEOUT)")
 	fs.StringVar(&c.redis, "redis", "", "redis:// or rediss:// URL: share rate limits and the failure throttle with every instance on it; without, each instance limits on its own (TOKEND_REDIS)")
 	fs.StringVar(&c.redisPrefix, "redis-prefix", redislimit.DefaultPrefix, "prefix of tokend's Redis keys, for several deployments on one Redis (TOKEND_REDIS_PREFIX)")
@@ -407,6 +409,9 @@ func serve(ctx context.Context, c config, e env) error {
 		return errors.New("--stale-window must not be negative")
 	}
 	staleWindow := c.staleWindow
+	if c.eventInterval <= 0 {
+		return errors.New("--event-interval must be positive")
+	}
 	if staleWindow == 0 {
 		staleWindow = -1 // the engine's "none"; its zero is the default
 	}
@@ -509,6 +514,13 @@ func serve(ctx context.Context, c config, e env) error {
 	staleDone := make(chan struct{})
 	go func() { svc.RunDisableUnused(staleCtx, staleTicker.C); close(staleDone) }()
 	defer func() { stopStale(); staleTicker.Stop(); <-staleDone }()
+	// The time-based events: on PostgreSQL one instance at a time looks
+	// for them (the store's Lead), and each is raised once anyway.
+	eventCtx, stopEvents := context.WithCancel(context.WithoutCancel(ctx))
+	eventTicker := time.NewTicker(c.eventInterval)
+	eventsDone := make(chan struct{})
+	go func() { svc.RunTimeEvents(eventCtx, eventTicker.C); close(eventsDone) }()
+	defer func() { stopEvents(); eventTicker.Stop(); <-eventsDone }()
 
 	reg := metrics.New(version())
 	reg.Engine(engine)

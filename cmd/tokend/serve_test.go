@@ -318,6 +318,7 @@ func TestServeRefusesBadConfiguration(t *testing.T) {
 		"bad trusted proxy":  {[]string{"serve", "--trusted-proxies", "nope"}, `--trusted-proxies: "nope" is not a CIDR range`},
 		"bad log level":      {[]string{"serve", "--log-level", "loud"}, "--log-level"},
 		"a negative window":  {[]string{"serve", "--stale-window", "-1s"}, "--stale-window must not be negative"},
+		"no event interval":  {[]string{"serve", "--event-interval", "0s"}, "--event-interval must be positive"},
 		"a short pepper":     {[]string{"serve", "--pepper-file", "PEPPER"}, "is shorter than"},
 		"an unknown command": {[]string{"frobnicate"}, `unknown command "frobnicate"`},
 	}

@@ -44,6 +44,8 @@ func TestManagementNeedsAnAdminToken(t *testing.T) {
 		{"read-only admin may read audit", "GET", "/v1/audit", readOnly, nil, 200},
 		{"tokens-only admin may not read apps", "GET", "/v1/apps", tokensOnly, nil, 403},
 		{"tokens-only admin may not read audit", "GET", "/v1/audit", tokensOnly, nil, 403},
+		{"read-only admin may read events", "GET", "/v1/events", readOnly, nil, 200},
+		{"tokens-only admin may not read events", "GET", "/v1/events", tokensOnly, nil, 403},
 		{"owner may do anything", "GET", "/v1/apps", h.owner, nil, 200},
 	}
 	for _, c := range cases {
@@ -669,7 +671,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 		"/v1/tokens": {"get", "post"}, "/v1/tokens/{id}": {"get", "patch", "delete"},
 		"/v1/tokens/{id}/disable": {"post"}, "/v1/tokens/{id}/enable": {"post"}, "/v1/tokens/{id}/revoke": {"post"},
 		"/v1/tokens/{id}/rotate": {"post"}, "/v1/tokens/{id}/usage": {"get"}, "/v1/tokens/{id}/activity": {"get"},
-		"/v1/audit": {"get"}, "/v1/verify": {"post"}, "/v1/auth": {"get"}, "/healthz": {"get"}, "/readyz": {"get"},
+		"/v1/audit": {"get"}, "/v1/events": {"get"}, "/v1/verify": {"post"}, "/v1/auth": {"get"}, "/healthz": {"get"}, "/readyz": {"get"},
 	}
 	for p, methods := range want {
 		for _, m := range methods {

@@ -56,6 +56,7 @@ func addRoutes(api huma.API, mux *http.ServeMux, d Deps) {
 	register(api, log, op(http.MethodPost, "/v1/portal/sessions", "create-portal-session", "Mint a single-use link to the customer portal for one owner", "Portal", 201), handlePortalSession(svc))
 
 	register(api, log, op(http.MethodGet, "/v1/audit", "list-audit", "The audit log", "Audit", 200), handleAudit(svc))
+	register(api, log, op(http.MethodGet, "/v1/events", "list-events", "Events (token.created, token.expiring…), newest first", "Events", 200), handleEvents(svc))
 }
 
 // register adds an operation whose handler errors all pass through

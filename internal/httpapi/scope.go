@@ -14,6 +14,8 @@ var scopedOperations = map[string]bool{
 	"disable-token": true, "enable-token": true, "revoke-token": true, "rotate-token": true,
 	"delete-token": true, "token-usage": true, "token-activity": true,
 	"list-audit": true, "revoke-owner": true,
+	// The events of the scope's tokens, as the audit log.
+	"list-events": true,
 	// A portal link for the scope's own owner, in its applications.
 	"create-portal-session": true,
 }

@@ -203,6 +203,17 @@ var scopeCases = map[string]scopeCase{
 		}
 		return out
 	},
+	"GET /v1/events": func(w *scopeWorld, appScoped bool) []attempt {
+		out := []attempt{
+			{name: "every event", method: "GET", path: "/v1/events", want: 200},
+			{name: "owner B's token's events", method: "GET", path: "/v1/events?token_id=" + w.bx.ID, want: 200},
+			{name: "the system app's events", method: "GET", path: "/v1/events?app_id=" + tokend.SystemAppID, want: 200},
+		}
+		if appScoped {
+			out = append(out, attempt{name: "an app outside the scope", method: "GET", path: "/v1/events?app_id=" + w.y.ID, want: 200})
+		}
+		return out
+	},
 }
 
 // documentedOperations answers "METHOD /path" of every operation the
@@ -356,6 +367,16 @@ func (w *scopeWorld) checkLists(t *testing.T, sec string, appScoped bool) {
 	for _, ev := range events.Items {
 		if !slices.Contains(got, ev.TokenID) {
 			t.Errorf("the scoped token reads an event of %q (%s): %+v", ev.TokenID, ev.Action, ev)
+		}
+	}
+	var notes tokend.Page[tokend.Notification]
+	w.h.do("GET", "/v1/events?limit=200", sec, nil).json(t, &notes)
+	if len(notes.Items) == 0 {
+		t.Errorf("the scoped token reads no event of its tokens")
+	}
+	for _, n := range notes.Items {
+		if !slices.Contains(got, n.TokenID) {
+			t.Errorf("the scoped token reads an event of %q (%s): %+v", n.TokenID, n.Type, n)
 		}
 	}
 }

@@ -16,6 +16,7 @@ func checkApp(p *tokend.Problems, a *tokend.App) {
 	a.Permissions = dedupe(a.Permissions)
 	tokend.CheckMaxLifetime(p, "max_token_lifetime", a.MaxTokenLifetime)
 	tokend.CheckDisableUnused(p, "disable_unused_after", a.DisableUnusedAfter)
+	tokend.CheckExpiryNotice(p, "expiry_notice", a.ExpiryNotice)
 	tokend.CheckMaxTokensPerOwner(p, "max_tokens_per_owner", a.MaxTokensPerOwner)
 	tokend.CheckRateLimit(p, "owner_rate_limit", a.OwnerRateLimit)
 	checkAppPortal(p, a)
@@ -33,6 +34,7 @@ func (s *Service) CreateApp(ctx context.Context, a tokend.Actor, in tokend.AppIn
 	app := tokend.App{
 		Name: in.Name, TokenPrefix: in.TokenPrefix, Permissions: in.Permissions,
 		MaxTokenLifetime: in.MaxTokenLifetime, DisableUnusedAfter: in.DisableUnusedAfter,
+		ExpiryNotice:      in.ExpiryNotice,
 		MaxTokensPerOwner: in.MaxTokensPerOwner, OwnerRateLimit: in.OwnerRateLimit, Portal: in.Portal, CreatedAt: now, UpdatedAt: now, Version: 1,
 	}
 	if app.TokenPrefix == "" {
@@ -51,6 +53,7 @@ func (s *Service) CreateApp(ctx context.Context, a tokend.Actor, in tokend.AppIn
 		"name": app.Name, "token_prefix": app.TokenPrefix, "permissions": app.Permissions,
 		"max_token_lifetime":   fmtDuration(app.MaxTokenLifetime),
 		"disable_unused_after": fmtDuration(app.DisableUnusedAfter),
+		"expiry_notice":        fmtDuration(app.ExpiryNotice),
 		"max_tokens_per_owner": app.MaxTokensPerOwner,
 		"owner_rate_limit":     app.OwnerRateLimit,
 	})
@@ -141,6 +144,11 @@ func (s *Service) UpdateApp(ctx context.Context, a tokend.Actor, id string, patc
 		} else if patch.IsNull("disable_unused_after") {
 			app.DisableUnusedAfter = nil
 		}
+		if patch.ExpiryNotice != nil {
+			app.ExpiryNotice = patch.ExpiryNotice
+		} else if patch.IsNull("expiry_notice") {
+			app.ExpiryNotice = nil
+		}
 		if patch.MaxTokensPerOwner != nil {
 			app.MaxTokensPerOwner = patch.MaxTokensPerOwner
 		} else if patch.IsNull("max_tokens_per_owner") {
@@ -158,7 +166,7 @@ func (s *Service) UpdateApp(ctx context.Context, a tokend.Actor, id string, patc
 		}
 		for _, f := range patch.Null {
 			switch f {
-			case "max_token_lifetime", "disable_unused_after", "max_tokens_per_owner", "owner_rate_limit", "portal":
+			case "max_token_lifetime", "disable_unused_after", "expiry_notice", "max_tokens_per_owner", "owner_rate_limit", "portal":
 			default:
 				p.Add(f, "cannot be null")
 			}
@@ -182,6 +190,9 @@ func (s *Service) UpdateApp(ctx context.Context, a tokend.Actor, id string, patc
 		}
 		if !equalPtr(before.DisableUnusedAfter, app.DisableUnusedAfter) {
 			change(d, "disable_unused_after", fmtDuration(before.DisableUnusedAfter), fmtDuration(app.DisableUnusedAfter))
+		}
+		if !equalPtr(before.ExpiryNotice, app.ExpiryNotice) {
+			change(d, "expiry_notice", fmtDuration(before.ExpiryNotice), fmtDuration(app.ExpiryNotice))
 		}
 		if !equalPtr(before.MaxTokensPerOwner, app.MaxTokensPerOwner) {
 			change(d, "max_tokens_per_owner", before.MaxTokensPerOwner, app.MaxTokensPerOwner)
@@ -261,7 +272,10 @@ func (s *Service) RevokeAll(ctx context.Context, a tokend.Actor, appID string) (
 		}
 	}
 	now := s.Now()
-	n, err := s.store.RevokeAppTokens(ctx, appID, now, s.event(a, tokend.ActionAppRevokeAll, appID, "", map[string]any{"name": app.Name}))
+	ev := s.event(a, tokend.ActionAppRevokeAll, appID, "", map[string]any{"name": app.Name})
+	// The store adds the count to the data.
+	ev = withNotice(ev, tokend.EventAppTokensRevoked, map[string]any{"app_id": appID, "name": app.Name})
+	n, err := s.store.RevokeAppTokens(ctx, appID, now, ev)
 	if err != nil {
 		return 0, storeErr(err, "app")
 	}
@@ -291,6 +305,7 @@ func (s *Service) RevokeOwner(ctx context.Context, a tokend.Actor, appID, ownerI
 	}
 	now := s.Now()
 	ev := s.event(a, tokend.ActionOwnerRevokeAll, appID, "", map[string]any{"name": app.Name, "owner_id": ownerID})
+	ev = withNotice(ev, tokend.EventOwnerTokensRevoked, map[string]any{"app_id": appID, "name": app.Name, "owner_id": ownerID})
 	n, err := s.store.RevokeOwnerTokens(ctx, appID, ownerID, now, ev)
 	if err != nil {
 		return 0, storeErr(err, "app")

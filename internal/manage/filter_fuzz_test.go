@@ -14,8 +14,8 @@ import (
 )
 
 // FuzzListFilters: whatever a caller puts in the filters of the token list,
-// its count and the audit log, the answer is a page or VALIDATION_FAILED,
-// never a store failure, on SQLite and (with TOKEND_TEST_POSTGRES set) on
+// its count, the audit log and the events, the answer is a page or
+// VALIDATION_FAILED, never a store failure, on SQLite and (with TOKEND_TEST_POSTGRES set) on
 // PostgreSQL, which refuses NUL and invalid UTF-8 where SQLite does not.
 // Seeds: testdata/fuzz/FuzzListFilters.
 func FuzzListFilters(f *testing.F) {
@@ -74,6 +74,10 @@ func FuzzListFilters(f *testing.F) {
 			}
 			_, err = svc.Events(ctx, a, tokend.EventFilter{AppID: appID, TokenID: q, Action: action, Cursor: cursor, Limit: limit})
 			wantPageOrInvalid(t, "Events", err)
+			_, err = svc.Notifications(ctx, a, tokend.NotificationFilter{Type: action, AppID: appID, TokenID: q, Cursor: cursor, Limit: limit})
+			wantPageOrInvalid(t, "Notifications", err)
+			_, err = svc.Notifications(ctx, a, tokend.NotificationFilter{Type: tokend.EventTokenCreated, AppID: appID, TokenID: status, Cursor: cursor, Limit: limit})
+			wantPageOrInvalid(t, "Notifications", err)
 			_, err = svc.Apps(ctx, a, tokend.AppFilter{Cursor: cursor, Limit: limit})
 			wantPageOrInvalid(t, "Apps", err)
 			_, err = svc.Token(ctx, a, appID)

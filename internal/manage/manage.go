@@ -32,6 +32,9 @@ type Options struct {
 	// Users keeps dashboard users and sessions; nil takes Store when it
 	// implements tokend.UserStore (both stores do).
 	Users tokend.UserStore
+	// Events keeps the outbox and the marks of time-based events; nil takes
+	// Store when it implements tokend.EventStore (both stores do).
+	Events tokend.EventStore
 	// Password is the argon2id cost of new password hashes; nil for
 	// password.Default. Tests pass tiny parameters to stay fast.
 	Password *password.Params
@@ -45,6 +48,8 @@ type Service struct {
 	now    func() time.Time
 	log    *slog.Logger
 	users  userState // users.go
+	events tokend.EventStore
+	marks  markCache // events.go
 }
 
 // New makes a Service.
@@ -60,6 +65,10 @@ func New(o Options) *Service {
 		s.inval = nopInvalidator{}
 	}
 	s.users = newUserState(o)
+	s.events = o.Events
+	if es, ok := o.Store.(tokend.EventStore); ok && s.events == nil {
+		s.events = es
+	}
 	return s
 }
 

@@ -89,6 +89,7 @@ var scopeRules = map[string]string{
 	"RevokeOwner":      "its own owner in its apps, else 404",
 	"CreatePortalLink": "its own owner in its apps, else 404",
 	"Events":           "events of the scope's tokens (store filter)",
+	"Notifications":    "events of the scope's tokens (store filter)",
 	"CreateToken":      "its owner, its apps; admin tokens no wider (403)",
 	"Token":            "404 outside the scope", "Tokens": "the scope's tokens (store filter)",
 	"CountTokens": "the scope's tokens (store filter)", "UpdateToken": "404 outside the scope",

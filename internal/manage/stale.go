@@ -88,10 +88,13 @@ func (s *Service) disableUnused(ctx context.Context, id string, period tokend.Du
 			return tokend.Event{}, errNothing
 		}
 		t.Status, t.UpdatedAt = tokend.StatusDisabled, now
-		return s.event(a, tokend.ActionTokenDisable, t.AppID, t.ID, map[string]any{
+		ev := s.tokenEvent(a, tokend.ActionTokenDisable, stored(*t), map[string]any{
 			"status": map[string]any{"from": tokend.StatusActive, "to": tokend.StatusDisabled},
 			"name":   t.Name, "reason": "unused", "unused_for": period.String(),
-		}), nil
+		})
+		inactive := s.tokenData(stored(*t))
+		inactive["unused_for"] = period.String()
+		return withNotice(ev, tokend.EventTokenInactive, inactive), nil
 	})
 	switch {
 	case errors.Is(err, errNothing), errors.Is(err, tokend.ErrNotFound):

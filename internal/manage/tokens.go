@@ -96,7 +96,7 @@ func (s *Service) CreateToken(ctx context.Context, a tokend.Actor, in tokend.Tok
 	if t.OwnerID != "" {
 		details["owner_id"], details["owner_name"] = t.OwnerID, t.OwnerName
 	}
-	ev := s.event(a, tokend.ActionTokenCreate, t.AppID, t.ID, details)
+	ev := s.tokenEvent(a, tokend.ActionTokenCreate, t, details)
 	if err := s.store.CreateToken(ctx, t, ev); err != nil {
 		if tokend.IsOwnerLimit(err) {
 			return tokend.Token{}, secret.Secret{}, err
@@ -394,7 +394,7 @@ func (s *Service) UpdateToken(ctx context.Context, a tokend.Actor, id string, pa
 			return tokend.Event{}, errNothing
 		}
 		t.UpdatedAt = now
-		return s.event(a, tokend.ActionTokenUpdate, t.AppID, t.ID, d), nil
+		return s.tokenEvent(a, tokend.ActionTokenUpdate, stored(*t), d), nil
 	})
 	if errors.Is(err, errNothing) {
 		return s.Token(ctx, a, id)
@@ -586,7 +586,7 @@ func (s *Service) setStatus(ctx context.Context, a tokend.Actor, id string, vers
 		if to == tokend.StatusRevoked {
 			t.RevokedAt = &now
 		}
-		return s.event(a, action, t.AppID, t.ID, map[string]any{"status": map[string]any{"from": from, "to": to}, "name": t.Name}), nil
+		return s.tokenEvent(a, action, stored(*t), map[string]any{"status": map[string]any{"from": from, "to": to}, "name": t.Name}), nil
 	})
 	if errors.Is(err, errNothing) {
 		return s.Token(ctx, a, id)
@@ -674,7 +674,7 @@ func (s *Service) RotateToken(ctx context.Context, a tokend.Actor, id string, gr
 			t.PreviousSecretExpiresAt = &until
 		}
 		t.UpdatedAt = now
-		return s.event(a, tokend.ActionTokenRotate, t.AppID, t.ID, map[string]any{
+		return s.tokenEvent(a, tokend.ActionTokenRotate, stored(*t), map[string]any{
 			"name": t.Name, "grace_period": grace.String(), "previous_secret_expires_at": fmtTime(t.PreviousSecretExpiresAt),
 		}), nil
 	})
@@ -710,7 +710,7 @@ func (s *Service) DeleteToken(ctx context.Context, a tokend.Actor, id string, ve
 	// The store checks the version again inside its delete, so that a
 	// concurrent edit carrying the same ETag and this delete cannot both
 	// win.
-	ev := s.event(a, tokend.ActionTokenDelete, t.AppID, t.ID, map[string]any{"name": t.Name})
+	ev := s.tokenEvent(a, tokend.ActionTokenDelete, t, map[string]any{"name": t.Name})
 	if err := s.store.DeleteToken(ctx, id, version, ev); err != nil {
 		return storeErrIfMatch(err, "token", version)
 	}

@@ -22,3 +22,11 @@ var (
 	eventWriteLock = fmt.Sprintf(`SELECT pg_advisory_xact_lock_shared(%d)`, eventsLockID)
 	eventReadLock  = fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d)`, eventsLockID)
 )
+
+// leadLock is the flavor's LeadLock: a transaction-scoped advisory lock on
+// the pair (leadLockClass, hash of the job's name), which cannot meet the
+// single-key locks above (PostgreSQL keeps the two key spaces apart).
+var leadLock = fmt.Sprintf(`SELECT pg_try_advisory_xact_lock(%d, hashtext($1))`, leadLockClass)
+
+// leadLockClass is "toke" in ASCII.
+const leadLockClass int32 = 0x746f6b65

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tokend/tokend"
 	"github.com/tokend/tokend/internal/postgres/pgtest"
+	"github.com/tokend/tokend/internal/storetest"
 )
 
 // An event id drawn by a transaction that commits late must not be lower
@@ -97,4 +98,40 @@ func ids(evs []tokend.Event) []string {
 		out = append(out, fmt.Sprintf("%d(%s)", ev.ID, ev.AppID))
 	}
 	return out
+}
+
+// Of raises of one mark from two instances (two Store values on one
+// database), exactly one raises.
+func TestRaiseOnceAcrossInstances(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	a, b := open(t, db), open(t, db)
+	seed(t, a, "tok_race")
+	storetest.RaiseOnceRace(t, []tokend.EventStore{a, b}, "tok_race")
+}
+
+// Lead lets one instance run a job at a time: while one holds it, another
+// is refused at once; afterwards it runs.
+func TestLeadOneInstanceAtATime(t *testing.T) {
+	db := pgtest.NewDatabase(t)
+	a, b := open(t, db), open(t, db)
+	ctx := t.Context()
+	ran, err := a.Lead(ctx, "job", func(ctx context.Context) error {
+		other, err := b.Lead(ctx, "job", func(context.Context) error {
+			t.Error("the second instance ran the job while the first held it")
+			return nil
+		})
+		if other || err != nil {
+			t.Errorf("second Lead = %v, %v; want false, nil", other, err)
+		}
+		if ran, err := b.Lead(ctx, "another job", func(context.Context) error { return nil }); !ran || err != nil {
+			t.Errorf("Lead of another job = %v, %v; want it run", ran, err)
+		}
+		return nil
+	})
+	if !ran || err != nil {
+		t.Fatalf("first Lead = %v, %v; want it run", ran, err)
+	}
+	if ran, err := b.Lead(ctx, "job", func(context.Context) error { return nil }); !ran || err != nil {
+		t.Errorf("Lead after the first ended = %v, %v; want it run", ran, err)
+	}
 }

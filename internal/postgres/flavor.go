@@ -51,6 +51,7 @@ var flavor = &sqlstore.Flavor{
 	ListArgs:       []any{pgx.QueryExecModeExec},
 	EventWriteLock: eventWriteLock,
 	EventReadLock:  eventReadLock,
+	LeadLock:       leadLock,
 	Notify:         notify,
 	Classify:       classify,
 	ForeignKey:     isForeignKey,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"time"
 
 	"github.com/tokend/tokend"
 )
@@ -30,7 +31,10 @@ func (s *Store) InsertEvent(ctx context.Context, tx *sql.Tx, ev tokend.Event) er
 	}
 	_, err = tx.ExecContext(ctx, s.sql(insertEvent),
 		s.time(ev.Time), ev.Actor, ev.ActorName, ev.IP, ev.Action, ev.AppID, ev.TokenID, details)
-	return s.Err("insert event", err)
+	if err != nil {
+		return s.Err("insert event", err)
+	}
+	return s.insertNotices(ctx, tx, ev)
 }
 
 func (s *Store) AppendEvent(ctx context.Context, ev tokend.Event) error {
@@ -55,47 +59,57 @@ func (s *Store) Events(ctx context.Context, f tokend.EventFilter) (tokend.Page[t
 		w.add("action = ?", f.Action)
 	}
 	scopeEvents(&w, f.Scope)
-	if !f.Since.IsZero() {
-		w.add(`"time" >= ?`, s.time(f.Since))
-	}
-	if !f.Until.IsZero() {
-		w.add(`"time" < ?`, s.time(f.Until))
-	}
-	if f.Cursor != "" {
-		id, err := tokend.ParseIDCursor(tokend.CursorEvents, f.Cursor)
-		if err != nil {
-			return tokend.Page[tokend.Event]{}, err
-		}
-		w.add("id < ?", id)
+	if err := s.logRange(&w, `"time"`, f.Since, f.Until, "id", tokend.CursorEvents, f.Cursor); err != nil {
+		return tokend.Page[tokend.Event]{}, err
 	}
 	limit := pageLimit(f.Limit)
 	// One more tells whether a next page exists.
 	q := s.rebind(`SELECT ` + eventColumns + ` FROM events` + w.clause() + ` ORDER BY id DESC LIMIT ` + w.arg(limit+1))
-	items, err := s.readEvents(ctx, q, s.listArgs(w.args))
+	items, err := readLocked(ctx, s, "list events", q, s.listArgs(w.args), s.scanEvent)
 	if err != nil {
 		return tokend.Page[tokend.Event]{}, err
 	}
 	return page(items, limit, func(last tokend.Event) string { return tokend.IDCursor(tokend.CursorEvents, last.ID) }), nil
 }
 
-// readEvents runs q, holding the flavor's EventReadLock for this read only.
-func (s *Store) readEvents(ctx context.Context, q string, args []any) ([]tokend.Event, error) {
+// logRange adds to w the time range [since, until) of timeCol (a zero
+// bound: none) and the cursor of a log read newest first by seqCol.
+func (s *Store) logRange(w *where, timeCol string, since, until time.Time, seqCol, kind, cursor string) error {
+	if !since.IsZero() {
+		w.add(timeCol+` >= ?`, s.time(since))
+	}
+	if !until.IsZero() {
+		w.add(timeCol+` < ?`, s.time(until))
+	}
+	if cursor != "" {
+		seq, err := tokend.ParseIDCursor(kind, cursor)
+		if err != nil {
+			return err
+		}
+		w.add(seqCol+" < ?", seq)
+	}
+	return nil
+}
+
+// readLocked runs q, holding the flavor's EventReadLock for this read only:
+// the audit log and the outbox are both written under its EventWriteLock.
+func readLocked[T any](ctx context.Context, s *Store, op, q string, args []any, scan func(Row) (T, error)) ([]T, error) {
 	if s.f.EventReadLock == "" {
-		return list(ctx, s, s.r, "list events", q, args, s.scanEvent)
+		return list(ctx, s, s.r, op, q, args, scan)
 	}
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return nil, s.Err("list events", err)
+		return nil, s.Err(op, err)
 	}
 	defer tx.Rollback()
 	if _, err := tx.ExecContext(ctx, s.f.EventReadLock); err != nil {
-		return nil, s.Err("list events", err)
+		return nil, s.Err(op, err)
 	}
-	items, err := list(ctx, s, tx, "list events", q, args, s.scanEvent)
+	items, err := list(ctx, s, tx, op, q, args, scan)
 	if err != nil {
 		return nil, err
 	}
-	return items, s.Err("list events", tx.Commit())
+	return items, s.Err(op, tx.Commit())
 }
 
 func (s *Store) scanEvent(sc Row) (tokend.Event, error) {

@@ -89,6 +89,11 @@ type Flavor struct {
 	// EventReadLock before Events reads them, in a read-only transaction
 	// of its own (see postgres/events.go). Empty: none.
 	EventWriteLock, EventReadLock string
+	// LeadLock answers, for the name $1, whether this transaction now
+	// holds the lock that lets one instance of many run a job (Lead), and
+	// holds it until the transaction ends. Empty where one process owns
+	// the database: every job runs.
+	LeadLock string
 	// Notify announces, inside the writing transaction, a change that
 	// verification caches must hear of; nil when there is no one to tell.
 	Notify func(ctx context.Context, tx *sql.Tx, kind, id string) error

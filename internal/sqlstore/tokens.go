@@ -493,8 +493,9 @@ func (s *Store) RevokeOwnerTokens(ctx context.Context, appID, ownerID string, at
 }
 
 // revokeTokens revokes the live tokens of the app, or of one owner of it
-// (ownerID not ""), records ev with the count in its details, and tells
-// verification caches of the whole app.
+// (ownerID not ""), records ev with the count in its details and in the
+// data of each of its notices, and tells verification caches of the whole
+// app.
 func (s *Store) revokeTokens(ctx context.Context, op, appID, ownerID string, at time.Time, ev tokend.Event) (int, error) {
 	var n int64
 	err := s.Write(ctx, func(tx *sql.Tx) error {
@@ -532,6 +533,17 @@ func (s *Store) revokeTokens(ctx context.Context, op, appID, ownerID string, at 
 		}
 		d["count"] = n
 		ev.Details = d
+		// So does the count of each notice (app.tokens_revoked...).
+		notices := make([]tokend.Notice, len(ev.Notices))
+		for i, no := range ev.Notices {
+			no.Data = maps.Clone(no.Data)
+			if no.Data == nil {
+				no.Data = map[string]any{}
+			}
+			no.Data["count"] = n
+			notices[i] = no
+		}
+		ev.Notices = notices
 		return s.InsertEvent(ctx, tx, ev)
 	})
 	if err != nil {

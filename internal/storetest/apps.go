@@ -21,6 +21,7 @@ var appTests = []test{
 func testAppRoundTrip(t *testing.T, s tokend.Store) {
 	full := newApp("app_full")
 	full.MaxTokenLifetime = ptr(tokend.Duration(90 * 24 * time.Hour))
+	full.ExpiryNotice = ptr(tokend.Duration(14 * 24 * time.Hour))
 	full.System = true
 	full.MaxTokensPerOwner = ptr(25)
 	full.OwnerRateLimit = &tokend.RateLimit{Limit: 600, Window: tokend.Duration(time.Minute)}

@@ -39,6 +39,7 @@ func Run(t *testing.T, newStore func(t *testing.T) tokend.Store) {
 		{"Owners", ownerTests},
 		{"Delete", deleteTests},
 		{"Events", eventTests},
+		{"Notifications", notificationTests},
 		{"Usage", usageTests},
 		{"Activity", activityTests},
 		{"Users", userTests},

@@ -501,6 +501,20 @@ func TestRotation(t *testing.T) {
 			t.Errorf("event detail %s holds the secret", k)
 		}
 	}
+	// The audit event raises token.rotated_secret_used.
+	if len(ev.Notices) != 1 || ev.Notices[0].Type != tokend.EventTokenRotatedSecretUsed {
+		t.Fatalf("notices = %+v, want one token.rotated_secret_used", ev.Notices)
+	}
+	d := ev.Notices[0].Data
+	if d["token_id"] != "tok_rot" || d["app_id"] != "app_r" || d["ip"] != "192.0.2.44" ||
+		d["at"] != grace.UTC().Format(time.RFC3339Nano) || d["grace_until"] != grace.UTC().Format(time.RFC3339) {
+		t.Errorf("notice data = %v", d)
+	}
+	for k, v := range d {
+		if s, ok := v.(string); ok && strings.Contains(s, oldSec[4:20]) {
+			t.Errorf("notice data %s holds the secret", k)
+		}
+	}
 	// An hour after the first event, another use is recorded again.
 	h.clock.Advance(time.Minute)
 	h.verify(tokend.VerifyRequest{Token: oldSec, IP: "192.0.2.46"})

@@ -193,11 +193,17 @@ func (e *Engine) oldSecretUsed(ent *entry, ip string, now int64) {
 		return // a concurrent request records it
 	}
 	details := map[string]any{"reason": "a secret replaced by rotation was used after its grace period"}
+	when := time.Unix(0, now).UTC()
+	data := map[string]any{"token_id": st.id, "app_id": st.appID, "ip": ip, "at": when.Format(time.RFC3339Nano)}
+	if ent.token != nil {
+		data["name"] = ent.token.Name
+	}
 	if ent.graceUntil != 0 {
 		details["grace_until"] = time.Unix(0, ent.graceUntil).UTC().Format(time.RFC3339)
+		data["grace_until"] = details["grace_until"]
 	}
 	queued := e.events.add(tokend.Event{
-		Time:      time.Unix(0, now).UTC(),
+		Time:      when,
 		Actor:     "system",
 		ActorName: "tokend verification",
 		IP:        ip,
@@ -205,6 +211,7 @@ func (e *Engine) oldSecretUsed(ent *entry, ip string, now int64) {
 		AppID:     st.appID,
 		TokenID:   st.id,
 		Details:   details,
+		Notices:   []tokend.Notice{{Type: tokend.EventTokenRotatedSecretUsed, Data: data}},
 	})
 	if !queued {
 		e.log.Error("verify: too many audit events waiting for storage; one was dropped",

@@ -60,11 +60,13 @@ type appForm struct {
 	MaxLifetime string // "" for no limit
 	// UnusedAfter is the stale-token policy, "" for none.
 	UnusedAfter string
-	Err         *formError
-	InDialog    bool
+	// ExpiryNotice is the app's own token.expiring period, "" for none.
+	ExpiryNotice string
+	Err          *formError
+	InDialog     bool
 }
 
-var appFormFields = []string{"name", "token_prefix", "permissions", "max_token_lifetime", "disable_unused_after"}
+var appFormFields = []string{"name", "token_prefix", "permissions", "max_token_lifetime", "disable_unused_after", "expiry_notice"}
 
 func appEditForm(a tokend.App) appForm {
 	f := appForm{Edit: true, ID: a.ID, Version: a.Version, Name: a.Name, Prefix: a.TokenPrefix,
@@ -75,6 +77,9 @@ func appEditForm(a tokend.App) appForm {
 	if a.DisableUnusedAfter != nil {
 		f.UnusedAfter = a.DisableUnusedAfter.String()
 	}
+	if a.ExpiryNotice != nil {
+		f.ExpiryNotice = a.ExpiryNotice.String()
+	}
 	return f
 }
 
@@ -82,7 +87,7 @@ func readAppForm(r *http.Request, edit bool) appForm {
 	v := r.PostForm
 	f := appForm{Edit: edit, Name: v.Get("name"), Prefix: strings.TrimSpace(v.Get("token_prefix")),
 		Permissions: v.Get("permissions"), MaxLifetime: strings.TrimSpace(v.Get("max_token_lifetime")),
-		UnusedAfter: strings.TrimSpace(v.Get("disable_unused_after"))}
+		UnusedAfter: strings.TrimSpace(v.Get("disable_unused_after")), ExpiryNotice: strings.TrimSpace(v.Get("expiry_notice"))}
 	f.Version, _ = strconv.ParseInt(v.Get("version"), 10, 64)
 	return f
 }
@@ -118,15 +123,26 @@ func (f *appForm) lifetime() *tokend.Duration {
 
 // unusedAfter reads the stale-token policy; nil for none.
 func (f *appForm) unusedAfter() *tokend.Duration {
-	if f.UnusedAfter == "" {
+	return f.duration("disable_unused_after", f.UnusedAfter, "use a number of days such as 90d, or leave it empty to never disable unused tokens")
+}
+
+// expiryNotice reads the app's own expiry notice period; nil for none.
+func (f *appForm) expiryNotice() *tokend.Duration {
+	return f.duration("expiry_notice", f.ExpiryNotice, "use a duration such as 14d or 12h, or leave it empty for the 7-day and 1-day notices only")
+}
+
+// duration reads an optional duration field; nil for none, and for one
+// that does not read (the form then says so, with hint).
+func (f *appForm) duration(field, value, hint string) *tokend.Duration {
+	if value == "" {
 		return nil
 	}
-	d, err := tokend.ParseDuration(f.UnusedAfter)
+	d, err := tokend.ParseDuration(value)
 	if err != nil {
 		if f.Err == nil {
 			f.Err = &formError{Status: http.StatusUnprocessableEntity}
 		}
-		f.Err.add("disable_unused_after", "use a number of days such as 90d, or leave it empty to never disable unused tokens")
+		f.Err.add(field, hint)
 		return nil
 	}
 	return &d
@@ -157,10 +173,11 @@ func (s *Server) appCreate(w http.ResponseWriter, r *http.Request) {
 	f := readAppForm(r, false)
 	life := f.lifetime()
 	unused := f.unusedAfter()
+	notice := f.expiryNotice()
 	if f.Err == nil {
 		app, err := s.svc.CreateApp(r.Context(), s.actor(r), tokend.AppInput{
 			Name: f.Name, TokenPrefix: f.Prefix, Permissions: splitList(f.Permissions), MaxTokenLifetime: life,
-			DisableUnusedAfter: unused,
+			DisableUnusedAfter: unused, ExpiryNotice: notice,
 		})
 		if err == nil {
 			s.setFlash(w, "ok", "Application “"+app.Name+"” created.")
@@ -248,15 +265,20 @@ func (s *Server) appUpdate(w http.ResponseWriter, r *http.Request) {
 	f.ID = id
 	life := f.lifetime()
 	unused := f.unusedAfter()
+	notice := f.expiryNotice()
 	var stale bool
 	if f.Err == nil {
 		perms := splitList(f.Permissions)
-		patch := tokend.AppPatch{Name: &f.Name, TokenPrefix: &f.Prefix, Permissions: &perms, MaxTokenLifetime: life, DisableUnusedAfter: unused}
+		patch := tokend.AppPatch{Name: &f.Name, TokenPrefix: &f.Prefix, Permissions: &perms, MaxTokenLifetime: life,
+			DisableUnusedAfter: unused, ExpiryNotice: notice}
 		if life == nil {
 			patch.Null = []string{"max_token_lifetime"}
 		}
 		if unused == nil {
 			patch.Null = append(patch.Null, "disable_unused_after")
+		}
+		if notice == nil {
+			patch.Null = append(patch.Null, "expiry_notice")
 		}
 		app, err := s.svc.UpdateApp(r.Context(), s.actor(r), id, patch, f.Version)
 		var done bool

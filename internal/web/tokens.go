@@ -676,7 +676,12 @@ type tokenData struct {
 	Chart      usageChart
 	Events     []tokend.Event
 	EventsMore bool
-	Actions    []tokenAction
+	// Notices are the token's events (GET /v1/events), newest first, a
+	// page of tokenEventsShown from NoticesFrom; NoticesNext the cursor
+	// of the next page, "" on the last.
+	Notices                  []tokend.Notification
+	NoticesFrom, NoticesNext string
+	Actions                  []tokenAction
 	// Stale is true when an edit failed its version check.
 	Stale bool
 	// CreatedBy names who created the token, when the audit log says.
@@ -733,6 +738,12 @@ func (s *Server) loadToken(r *http.Request, id string) (*tokenData, error) {
 			return nil, err
 		}
 		d.Events, d.EventsMore = ev.Items, ev.NextCursor != ""
+		d.NoticesFrom = r.URL.Query().Get("events_cursor")
+		notes, err := s.svc.Notifications(ctx, a, tokend.NotificationFilter{TokenID: id, Limit: tokenEventsShown, Cursor: d.NoticesFrom})
+		if err != nil {
+			return nil, err
+		}
+		d.Notices, d.NoticesNext = notes.Items, notes.NextCursor
 		// created_by is a reference; the creation's audit entry has the name.
 		created, err := s.svc.Events(ctx, a, tokend.EventFilter{TokenID: id, Action: tokend.ActionTokenCreate, Limit: 1})
 		if err != nil {

@@ -22,7 +22,14 @@
 -- A worker claims a due one by setting lease_until; a worker killed
 -- mid-attempt leaves the lease to run out and the delivery to be retried.
 
+-- tokens_expiry serves the scheduler of token.expiring and token.expired
+-- (live tokens by expiry, a window at a time; PostgreSQL has
+-- tokens_unrevoked_expiry since 00003). Not partial: SQLite's planner would
+-- not see that status = 'active' implies status <> 'revoked'.
+
 -- +goose Up
+CREATE INDEX tokens_expiry ON tokens (expires_at);
+
 CREATE TABLE outbox (
     seq         INTEGER PRIMARY KEY AUTOINCREMENT,
     id          TEXT    NOT NULL UNIQUE,
@@ -116,3 +123,4 @@ ALTER TABLE users DROP COLUMN mail_optout;
 ALTER TABLE apps DROP COLUMN expiry_notice;
 DROP TABLE event_marks;
 DROP TABLE outbox;
+DROP INDEX tokens_expiry;
