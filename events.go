@@ -47,6 +47,9 @@ var MailedEventTypes = []string{
 // outbox in the same transaction as the change and its audit row: a change
 // without its event, or an event without its change, cannot be committed.
 type Notice struct {
+	// ID is the event's id (evt_…) when the caller must know it (the
+	// answer to sending a test event); empty for the store to make one.
+	ID   string
 	Type string
 	// Data is the subject's public fields (a token as the API shows it,
 	// never a secret or digest), and what the type adds.

@@ -91,3 +91,49 @@ type Mailer interface {
 	// Send mails n to one address; an error is retried later.
 	Send(ctx context.Context, to string, n Notification) error
 }
+
+// Webhook audit actions.
+const (
+	ActionWebhookCreate       = "webhook.create"
+	ActionWebhookUpdate       = "webhook.update"
+	ActionWebhookDelete       = "webhook.delete"
+	ActionWebhookRotateSecret = "webhook.rotate_secret"
+	ActionWebhookTest         = "webhook.test"
+	ActionDeliveryRetry       = "delivery.retry"
+)
+
+// Limits of a webhook endpoint.
+const (
+	MaxWebhookURLLen         = 2048 // bytes
+	MaxWebhookDescriptionLen = 1000 // characters
+)
+
+// WebhookInput is what creating a webhook endpoint takes.
+type WebhookInput struct {
+	URL         string   `json:"url" example:"https://api.example.com/hooks/tokend" doc:"Absolute https URL (http only where the server allows it), at most 2048 bytes, without user:password."`
+	Events      []string `json:"events" example:"[\"token.revoked\",\"token.rotated\"]" doc:"Event types to send, or [\"*\"] for all."`
+	AppID       string   `json:"app_id,omitempty" doc:"Only the events of this application; absent for every application."`
+	Description string   `json:"description,omitempty" doc:"Up to 1000 characters."`
+}
+
+// WebhookPatch is an edit of a webhook endpoint: absent fields stay as they
+// are. Enabling a disabled endpoint clears its disabled_reason and
+// failing_since.
+type WebhookPatch struct {
+	URL         *string   `json:"url,omitempty"`
+	Events      *[]string `json:"events,omitempty"`
+	Enabled     *bool     `json:"enabled,omitempty"`
+	Description *string   `json:"description,omitempty"`
+}
+
+// WebhookWithSecret is the answer to creating an endpoint and to rotating
+// its secret: the only time the signing secret is ever shown.
+type WebhookWithSecret struct {
+	Webhook Webhook `json:"webhook"`
+	Secret  string  `json:"secret" doc:"The signing secret. It is shown only this once and cannot be retrieved again." example:"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"`
+}
+
+// WebhookTestAnswer is the answer to sending a test event.
+type WebhookTestAnswer struct {
+	EventID string `json:"event_id" example:"evt_4Lx0u1ZbT5uJ9mYtq2c3Qe" doc:"The webhook.test event, delivered to this endpoint only."`
+}

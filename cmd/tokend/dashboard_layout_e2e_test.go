@@ -19,7 +19,8 @@ import (
 // lists become cards that fit the window, and at 768, 910 (just wider than
 // cards), 1024 and 1280 px, where every row's Actions button is in the
 // window and its menu opens within it. Screenshots of Home, the token
-// list, the applications, the audit log and the users at 390 and 1280 px
+// list, the applications, the audit log, the users and the webhooks at
+// 390 and 1280 px
 // go to the directory the test logs. Last, a customer's owner page is
 // opened from the list at both widths, and all their tokens revoked there.
 func TestDashboardLayout(t *testing.T) {
@@ -29,6 +30,7 @@ func TestDashboardLayout(t *testing.T) {
 	s.run("first run: sign up as the owner", l.setup)
 	s.run("first run: Home leads to an application, then a token", l.firstRun)
 	s.run("an application without tokens offers to generate one there", l.emptyApp)
+	s.run("a webhook endpoint added in its dialog, its secret shown once", l.webhook)
 	s.run("more tokens, a user and events", l.seed)
 	s.also("a phone, 390 px wide: cards within the window", l.phone)
 	s.also("row menus within the window from 768 to 1280 px", l.menus)
@@ -39,7 +41,8 @@ func TestDashboardLayout(t *testing.T) {
 // layoutWalk is the state of TestDashboardLayout's steps.
 type layoutWalk struct {
 	dashboard
-	shopID string
+	shopID    string
+	webhookID string
 }
 
 // layoutOwner is the customer whose token the walk seeds.
@@ -52,6 +55,7 @@ func (l *layoutWalk) pages() []struct{ path, name string } {
 	return []struct{ path, name string }{
 		{"/", "home"}, {"/tokens", "tokens"}, {"/apps", "apps"}, {"/audit", "audit"}, {"/users", "users"},
 		{"/apps/" + l.shopID, "app"}, {"/tokens/" + l.tokenID, "token"},
+		{"/webhooks", "webhooks"}, {"/webhooks/" + l.webhookID, "webhook"},
 	}
 }
 
@@ -209,6 +213,44 @@ func (l *layoutWalk) seed(t *testing.T) {
 	b.fill(t, "#new-user-form", map[string]string{"name": "Vic Viewer", "email": viewerEmail, "role": "viewer", "password": viewerPass})
 	if st := b.navigate(t, "creating the viewer", chromedp.Click(chromedp.ID("new-user-submit"))); st != 200 {
 		t.Fatalf("creating the viewer answered %d", st)
+	}
+}
+
+// webhook adds an endpoint of Shop for two event types through the
+// Webhooks page's dialog: its page shows the signing secret once, and
+// the list shows the endpoint.
+func (l *layoutWalk) webhook(t *testing.T) {
+	b := l.b
+	b.open(t, "/webhooks", 200)
+	b.run(t, "opening the add dialog", chromedp.Click(chromedp.ID("new-webhook")), chromedp.WaitVisible(chromedp.ID("w-url")))
+	form := `[data-testid="create-webhook-form"]`
+	b.fill(t, form, map[string]string{"app_id": l.shopID, "description": "Drops cached tokens of the shop's API gateway."})
+	b.typeInto(t, "#w-url", "https://gateway.shop.example/hooks/tokend")
+	for _, typ := range []string{"token.revoked", "token.rotated"} {
+		b.run(t, "ticking "+typ, chromedp.Click(chromedp.CSS(`#create-webhook-dialog input[value="`+typ+`"]`)))
+	}
+	if st := b.clickTextAndWait(t, form, "Add endpoint"); st != 200 {
+		t.Fatalf("adding the endpoint answered %d", st)
+	}
+	m := regexp.MustCompile(`^/webhooks/(whk_[^/?#]+)$`).FindStringSubmatch(b.location(t))
+	if m == nil {
+		t.Fatalf("after adding an endpoint the browser is on %s: %s", b.location(t), b.text(t, "main"))
+	}
+	l.webhookID = m[1]
+	if sec := l.readSecret(t); !strings.HasPrefix(sec, "whsec_") {
+		t.Errorf("the dialog shows %q, not a signing secret", sec)
+	}
+	b.shot(t, "layout-webhook-secret-1280")
+	b.open(t, "/webhooks/"+l.webhookID, 200)
+	if b.exists(t, "#new-secret") {
+		t.Error("the signing secret is shown a second time")
+	}
+	if got := b.text(t, `[data-testid="webhook-details"]`); !strings.Contains(got, "token.rotated, token.revoked") || !strings.Contains(got, "Shop") {
+		t.Errorf("the endpoint's details read %q", got)
+	}
+	b.open(t, "/webhooks", 200)
+	if n := eval[int](t, b, `document.querySelectorAll("tr[data-webhook-id]").length`); n != 1 {
+		t.Errorf("the list shows %d endpoints, want 1", n)
 	}
 }
 

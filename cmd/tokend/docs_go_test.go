@@ -25,6 +25,9 @@ var goSnippetContext = map[string]struct {
 	`var findings []struct {`: {
 		imports: []string{"encoding/json", "fmt", "os", "github.com/tokend/tokend/secret"},
 	},
+	`func verifyWebhook(secret string, h http.Header, body []byte, now time.Time) error {`: {
+		imports: []string{"crypto/hmac", "crypto/sha256", "encoding/base64", "encoding/json", "errors", "io", "net/http", "os", "strconv", "strings", "time"},
+	},
 	`link, err := tokendClient.CreatePortalSession(ctx, tokend.PortalInput{`: {
 		imports: []string{"context", "net/http", "github.com/tokend/tokend", "github.com/tokend/tokend/client"},
 		params: "ctx context.Context, tokendClient *client.Client, appID string, account struct{ ID, Name string }, " +

@@ -35,6 +35,7 @@ import (
 	"github.com/tokend/tokend/internal/sqlite"
 	"github.com/tokend/tokend/internal/verify"
 	"github.com/tokend/tokend/internal/web"
+	"github.com/tokend/tokend/internal/webhook"
 	"github.com/tokend/tokend/secret"
 )
 
@@ -61,6 +62,10 @@ type config struct {
 	redisPrefix    string
 	redisTimeout   time.Duration
 	mail           mailConfig
+	webhookHTTP    bool
+	webhookPrivate bool
+	webhookRetry   []time.Duration
+	webhookLease   time.Duration
 }
 
 // storageFlags are shared by serve, bootstrap and migrate.
@@ -389,6 +394,13 @@ func serveCmd(e env) *cobra.Command {
 	fs.StringVar(&c.redisPrefix, "redis-prefix", redislimit.DefaultPrefix, "prefix of tokend's Redis keys, for several deployments on one Redis (TOKEND_REDIS_PREFIX)")
 	fs.DurationVar(&c.redisTimeout, "redis-timeout", redislimit.DefaultTimeout, "longest wait for a Redis command before limits fall back on this instance's own (TOKEND_REDIS_TIMEOUT)")
 	mailFlags(fs, &c.mail)
+	fs.BoolVar(&c.webhookHTTP, "webhook-allow-http", false, "let webhook endpoints be plain http:// URLs, not only https:// (TOKEND_WEBHOOK_ALLOW_HTTP)")
+	fs.BoolVar(&c.webhookPrivate, "webhook-allow-private", false, "let webhook deliveries reach loopback, private, link-local and other non-public addresses (TOKEND_WEBHOOK_ALLOW_PRIVATE)")
+	fs.DurationSliceVar(&c.webhookRetry, "webhook-retry-schedule", webhook.DefaultSchedule, "waits after each failed delivery attempt, the last repeated until 3 days after the first (TOKEND_WEBHOOK_RETRY_SCHEDULE)")
+	// How long a claimed delivery is held before another worker may take
+	// it; tests of a killed instance shorten it.
+	fs.DurationVar(&c.webhookLease, "webhook-lease", webhook.DefaultLease, "")
+	_ = fs.MarkHidden("webhook-lease")
 	return cmd
 }
 
@@ -407,6 +419,9 @@ func serve(ctx context.Context, c config, e env) error {
 	}
 	if c.staleWindow < 0 {
 		return errors.New("--stale-window must not be negative")
+	}
+	if err := checkWebhookFlags(c); err != nil {
+		return err
 	}
 	staleWindow := c.staleWindow
 	if c.eventInterval <= 0 {
@@ -430,8 +445,7 @@ func serve(ctx context.Context, c config, e env) error {
 	defer b.close()
 	// Mail is checked before the bootstrap token is created: a wrong
 	// --smtp-url stops the start before it prints a secret. mailer is nil
-	// when mail is off; the dispatcher (internal/webhook) takes it as
-	// Options.Mailer.
+	// when mail is off; the dispatcher (startWebhooks) takes it.
 	mailer, err := newMailer(ctx, c.mail, b, log)
 	if err != nil {
 		return err
@@ -481,7 +495,16 @@ func serve(ctx context.Context, c config, e env) error {
 		defer func() { stopListening(); <-listenDone }()
 	}
 
-	svc := manage.New(manage.Options{Store: b.store, Users: b.users, Hasher: b.hasher, Invalidator: engine, Logger: log})
+	// Webhook signing secrets are sealed with a key derived from the
+	// pepper: every instance sharing the pepper opens them.
+	webhookSecrets, err := webhook.NewSecrets(b.pepper)
+	if err != nil {
+		return err
+	}
+	svc := manage.New(manage.Options{
+		Store: b.store, Users: b.users, Hasher: b.hasher, Invalidator: engine, Logger: log,
+		WebhookSecrets: webhookSecrets, WebhookAllowHTTP: c.webhookHTTP, WebhookAllowPrivate: c.webhookPrivate,
+	})
 	if err := svc.EnsureSystemApp(ctx); err != nil {
 		return fmt.Errorf("preparing the store: %w", err)
 	}
@@ -522,8 +545,17 @@ func serve(ctx context.Context, c config, e env) error {
 	go func() { svc.RunTimeEvents(eventCtx, eventTicker.C); close(eventsDone) }()
 	defer func() { stopEvents(); eventTicker.Stop(); <-eventsDone }()
 
+	// The mailed event types go to mailer (nil: no mail is sent; made and
+	// checked by newMailer above).
+	dispatcher, stopDispatcher, err := startWebhooks(ctx, c, b, webhookSecrets, mailer, log)
+	if err != nil {
+		return err
+	}
+	defer stopDispatcher()
+
 	reg := metrics.New(version())
 	reg.Engine(engine)
+	reg.Webhooks(dispatcher)
 	if shared != nil {
 		reg.Redis(shared)
 	}
@@ -561,6 +593,43 @@ func serve(ctx context.Context, c config, e env) error {
 		log.Error("graceful shutdown incomplete", "err", err)
 	}
 	return nil
+}
+
+// checkWebhookFlags refuses a retry schedule or lease the dispatcher
+// cannot use, before anything is opened or created.
+func checkWebhookFlags(c config) error {
+	for _, w := range c.webhookRetry {
+		if w <= 0 {
+			return errors.New("--webhook-retry-schedule: every wait must be positive")
+		}
+	}
+	if c.webhookLease <= webhook.Timeout {
+		return fmt.Errorf("--webhook-lease must be longer than the %s attempt timeout", webhook.Timeout)
+	}
+	return nil
+}
+
+// startWebhooks starts the dispatcher that delivers events to webhook
+// endpoints and mail recipients; stop ends it, once the attempts under way
+// are recorded (each ends within webhook.Timeout).
+func startWebhooks(ctx context.Context, c config, b *backend, secrets *webhook.Secrets, mailer tokend.Mailer, log *slog.Logger) (d *webhook.Dispatcher, stop func(), err error) {
+	store, ok := b.store.(tokend.WebhookStore)
+	if !ok {
+		return nil, nil, fmt.Errorf("%T keeps no webhooks", b.store)
+	}
+	d = webhook.New(webhook.Options{
+		Store: store, Secrets: secrets, Mailer: mailer,
+		AllowHTTP: c.webhookHTTP, AllowPrivate: c.webhookPrivate,
+		Schedule: c.webhookRetry, Lease: c.webhookLease,
+		Logger: log.With("part", "webhooks"), Version: version(),
+	})
+	if c.webhookHTTP || c.webhookPrivate {
+		log.Warn("webhook deliveries may reach plain http:// or non-public addresses", "allow_http", c.webhookHTTP, "allow_private", c.webhookPrivate)
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() { _ = d.Run(runCtx); close(done) }()
+	return d, func() { cancel(); <-done }, nil
 }
 
 // redactURL hides the password of a URL that is logged.

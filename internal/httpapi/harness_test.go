@@ -25,6 +25,7 @@ import (
 	"github.com/tokend/tokend/internal/postgres/pgtest"
 	"github.com/tokend/tokend/internal/sqlite"
 	"github.com/tokend/tokend/internal/verify"
+	"github.com/tokend/tokend/internal/webhook"
 	"github.com/tokend/tokend/secret"
 )
 
@@ -32,14 +33,15 @@ import (
 // service) behind httptest, with every answer checked against the OpenAPI
 // document the server itself serves.
 type harness struct {
-	t      testing.TB
-	srv    *httptest.Server
-	engine *verify.Engine
-	svc    *manage.Service
-	store  tokend.Store
-	owner  string // secret of an owner admin token
-	logs   *syncBuffer
-	router routers.Router
+	t        testing.TB
+	srv      *httptest.Server
+	engine   *verify.Engine
+	svc      *manage.Service
+	store    tokend.Store
+	owner    string // secret of an owner admin token
+	logs     *syncBuffer
+	router   routers.Router
+	webhooks tokend.WebhookStore // the store, as the service's webhook store
 }
 
 type syncBuffer struct {
@@ -109,7 +111,16 @@ func newHarness(t testing.TB, opts ...harnessOpts) *harness {
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	engine := verify.New(verify.Options{Store: st, Hasher: hasher, Logger: log, FailureLimit: o.failureLimit})
-	svc := manage.New(manage.Options{Store: st, Hasher: hasher, Invalidator: engine, Logger: log})
+	secrets, err := webhook.NewSecrets([]byte("test-pepper-test-pepper-test-pepper"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mo := manage.Options{Store: st, Hasher: hasher, Invalidator: engine, Logger: log, WebhookSecrets: secrets}
+	webhooks, ok := st.(tokend.WebhookStore)
+	if !ok {
+		t.Fatal("the store keeps no webhooks")
+	}
+	svc := manage.New(mo)
 	if err := svc.EnsureSystemApp(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +128,7 @@ func newHarness(t testing.TB, opts ...harnessOpts) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, engine: engine, svc: svc, store: st, owner: owner.Reveal(), logs: logs}
+	h := &harness{t: t, engine: engine, svc: svc, store: st, owner: owner.Reveal(), logs: logs, webhooks: webhooks}
 	h.srv = httptest.NewServer(httpapi.NewServer(httpapi.Deps{
 		Service: svc, Verifier: engine, Logger: log, Ready: st.Ping, TrustedProxies: o.trusted, Extra: o.extra,
 	}))

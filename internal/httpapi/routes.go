@@ -57,6 +57,16 @@ func addRoutes(api huma.API, mux *http.ServeMux, d Deps) {
 
 	register(api, log, op(http.MethodGet, "/v1/audit", "list-audit", "The audit log", "Audit", 200), handleAudit(svc))
 	register(api, log, op(http.MethodGet, "/v1/events", "list-events", "Events (token.created, token.expiring…), newest first", "Events", 200), handleEvents(svc))
+
+	register(api, log, op(http.MethodGet, "/v1/webhooks", "list-webhooks", "List webhook endpoints", "Webhooks", 200), handleWebhookList(svc))
+	register(api, log, op(http.MethodPost, "/v1/webhooks", "create-webhook", "Add a webhook endpoint; the answer holds its signing secret, shown only once", "Webhooks", 201), handleWebhookCreate(svc))
+	register(api, log, op(http.MethodGet, "/v1/webhooks/{id}", "get-webhook", "Get a webhook endpoint", "Webhooks", 200), handleWebhookGet(svc))
+	register(api, log, withErrors(op(http.MethodPatch, "/v1/webhooks/{id}", "update-webhook", "Edit, enable or disable a webhook endpoint", "Webhooks", 200), http.StatusPreconditionFailed), handleWebhookPatch(svc))
+	register(api, log, withErrors(op(http.MethodDelete, "/v1/webhooks/{id}", "delete-webhook", "Delete a webhook endpoint and its deliveries", "Webhooks", 204), http.StatusPreconditionFailed), handleWebhookDelete(svc))
+	register(api, log, withErrors(op(http.MethodPost, "/v1/webhooks/{id}/rotate-secret", "rotate-webhook-secret", "Give a webhook endpoint a new signing secret, shown only once; the old one signs alongside for 24 hours", "Webhooks", 200), http.StatusPreconditionFailed), handleWebhookRotate(svc))
+	register(api, log, withErrors(op(http.MethodPost, "/v1/webhooks/{id}/test", "test-webhook", "Send a webhook.test event to this endpoint only", "Webhooks", 202), http.StatusConflict), handleWebhookTest(svc))
+	register(api, log, op(http.MethodGet, "/v1/webhooks/{id}/deliveries", "list-webhook-deliveries", "The deliveries to a webhook endpoint, newest first, with their attempts", "Webhooks", 200), handleWebhookDeliveries(svc))
+	register(api, log, op(http.MethodPost, "/v1/webhooks/{id}/deliveries/{delivery_id}/retry", "retry-webhook-delivery", "Send a delivery again now, whatever its state", "Webhooks", 200), handleDeliveryRetry(svc))
 }
 
 // register adds an operation whose handler errors all pass through

@@ -18,6 +18,8 @@ var scopedOperations = map[string]bool{
 	"list-events": true,
 	// A portal link for the scope's own owner, in its applications.
 	"create-portal-session": true,
+	// Not the webhook operations: an endpoint hears every owner's events,
+	// so managing them is administration of the whole instance (403).
 }
 
 // scopeRefusal answers a scoped token an operation not in scopedOperations.

@@ -183,15 +183,24 @@ var scopeCases = map[string]scopeCase{
 		}
 		return out
 	},
-	"GET /v1/tokens/{id}":          onTokens("GET", "", nil),
-	"PATCH /v1/tokens/{id}":        onTokens("PATCH", "", map[string]any{"name": "taken over"}),
-	"DELETE /v1/tokens/{id}":       onTokens("DELETE", "", nil),
-	"POST /v1/tokens/{id}/disable": onTokens("POST", "/disable", nil),
-	"POST /v1/tokens/{id}/enable":  onTokens("POST", "/enable", nil),
-	"POST /v1/tokens/{id}/revoke":  onTokens("POST", "/revoke", nil),
-	"POST /v1/tokens/{id}/rotate":  onTokens("POST", "/rotate", map[string]any{"grace_period": "1h"}),
-	"GET /v1/tokens/{id}/usage":    onTokens("GET", "/usage", nil),
-	"GET /v1/tokens/{id}/activity": onTokens("GET", "/activity", nil),
+	"GET /v1/tokens/{id}":                                   onTokens("GET", "", nil),
+	"PATCH /v1/tokens/{id}":                                 onTokens("PATCH", "", map[string]any{"name": "taken over"}),
+	"DELETE /v1/tokens/{id}":                                onTokens("DELETE", "", nil),
+	"POST /v1/tokens/{id}/disable":                          onTokens("POST", "/disable", nil),
+	"POST /v1/tokens/{id}/enable":                           onTokens("POST", "/enable", nil),
+	"POST /v1/tokens/{id}/revoke":                           onTokens("POST", "/revoke", nil),
+	"POST /v1/tokens/{id}/rotate":                           onTokens("POST", "/rotate", map[string]any{"grace_period": "1h"}),
+	"GET /v1/tokens/{id}/usage":                             onTokens("GET", "/usage", nil),
+	"GET /v1/tokens/{id}/activity":                          onTokens("GET", "/activity", nil),
+	"GET /v1/webhooks":                                      webhookRefused("GET", "/v1/webhooks", nil),
+	"POST /v1/webhooks":                                     webhookRefused("POST", "/v1/webhooks", map[string]any{"url": "https://x.example/h", "events": []string{"*"}}),
+	"GET /v1/webhooks/{id}":                                 webhookRefused("GET", "/v1/webhooks/whk_nothere", nil),
+	"PATCH /v1/webhooks/{id}":                               webhookRefused("PATCH", "/v1/webhooks/whk_nothere", map[string]any{"enabled": false}),
+	"DELETE /v1/webhooks/{id}":                              webhookRefused("DELETE", "/v1/webhooks/whk_nothere", nil),
+	"POST /v1/webhooks/{id}/rotate-secret":                  webhookRefused("POST", "/v1/webhooks/whk_nothere/rotate-secret", nil),
+	"POST /v1/webhooks/{id}/test":                           webhookRefused("POST", "/v1/webhooks/whk_nothere/test", nil),
+	"GET /v1/webhooks/{id}/deliveries":                      webhookRefused("GET", "/v1/webhooks/whk_nothere/deliveries", nil),
+	"POST /v1/webhooks/{id}/deliveries/{delivery_id}/retry": webhookRefused("POST", "/v1/webhooks/whk_nothere/deliveries/dlv_nothere/retry", nil),
 	"GET /v1/audit": func(w *scopeWorld, appScoped bool) []attempt {
 		out := []attempt{
 			{name: "the whole log", method: "GET", path: "/v1/audit", want: 200},
@@ -214,6 +223,15 @@ var scopeCases = map[string]scopeCase{
 		}
 		return out
 	},
+}
+
+// webhookRefused is the rule of the webhook operations: an endpoint hears
+// every owner's events, so a scoped token may not manage one (403, before
+// anything is read, whatever the id).
+func webhookRefused(method, path string, body any) scopeCase {
+	return func(w *scopeWorld, appScoped bool) []attempt {
+		return []attempt{{name: "refused", method: method, path: path, body: body, want: http.StatusForbidden}}
+	}
 }
 
 // documentedOperations answers "METHOD /path" of every operation the

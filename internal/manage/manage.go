@@ -38,6 +38,16 @@ type Options struct {
 	// Password is the argon2id cost of new password hashes; nil for
 	// password.Default. Tests pass tiny parameters to stay fast.
 	Password *password.Params
+	// Webhooks keeps webhook endpoints and deliveries; nil takes Store when
+	// it implements tokend.WebhookStore.
+	Webhooks tokend.WebhookStore
+	// WebhookSecrets makes signing secrets (internal/webhook); without it
+	// no endpoint can be created or rotated.
+	WebhookSecrets tokend.WebhookSecrets
+	// WebhookAllowHTTP admits http:// endpoints, WebhookAllowPrivate
+	// endpoints at a literal private, loopback or link-local address
+	// (serve's --webhook-allow-http and --webhook-allow-private).
+	WebhookAllowHTTP, WebhookAllowPrivate bool
 }
 
 // Service is the lifecycle service.
@@ -50,6 +60,11 @@ type Service struct {
 	users  userState // users.go
 	events tokend.EventStore
 	marks  markCache // events.go
+
+	webhooks            tokend.WebhookStore // webhooks.go
+	webhookSecrets      tokend.WebhookSecrets
+	webhookAllowHTTP    bool
+	webhookAllowPrivate bool
 }
 
 // New makes a Service.
@@ -69,6 +84,11 @@ func New(o Options) *Service {
 	if es, ok := o.Store.(tokend.EventStore); ok && s.events == nil {
 		s.events = es
 	}
+	s.webhooks, s.webhookSecrets = o.Webhooks, o.WebhookSecrets
+	if ws, ok := o.Store.(tokend.WebhookStore); ok && s.webhooks == nil {
+		s.webhooks = ws
+	}
+	s.webhookAllowHTTP, s.webhookAllowPrivate = o.WebhookAllowHTTP, o.WebhookAllowPrivate
 	return s
 }
 

@@ -96,6 +96,8 @@ var scopeRules = map[string]string{
 	"DisableToken": "404 outside the scope", "EnableToken": "404 outside the scope",
 	"RevokeToken": "404 outside the scope", "RotateToken": "404 outside the scope",
 	"DeleteToken": "404 outside the scope", "TokenUsage": "404 outside the scope",
+	"CreateWebhook": "403", "Webhook": "403", "Webhooks": "403", "UpdateWebhook": "403", "DeleteWebhook": "403",
+	"RotateWebhookSecret": "403", "TestWebhook": "403", "WebhookDeliveries": "403", "RetryDelivery": "403",
 	"Setup": "403", "CreateUser": "403", "Users": "403", "User": "403", "UpdateUser": "403", "DeleteUser": "403",
 	"SetMailOptOut": "403",
 }

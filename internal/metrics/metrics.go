@@ -145,3 +145,22 @@ func (r *Registry) Listener(l Listener) {
 	r.Counter("tokend_invalidations_received_total", "Change notifications received from the database.", nil,
 		func() uint64 { return uint64(l.Notifications()) })
 }
+
+// Webhooks is what the webhook dispatcher (internal/webhook) reports.
+type Webhooks interface {
+	Deliveries(result string) uint64
+}
+
+// WebhookResults are the results of a delivery attempt: delivered, retry
+// (failed, tried again later) and failed (given up, or the endpoint is
+// disabled or gone).
+var WebhookResults = []string{"delivered", "retry", "failed"}
+
+// Webhooks registers the dispatcher's metrics.
+func (r *Registry) Webhooks(w Webhooks) {
+	for _, res := range WebhookResults {
+		r.Counter("tokend_webhook_deliveries_total",
+			"Delivery attempts of events to webhook endpoints and mail recipients, by result: delivered, retry (failed, to be tried again), failed (given up).",
+			prometheus.Labels{"result": res}, func() uint64 { return w.Deliveries(res) })
+	}
+}

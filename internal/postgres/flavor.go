@@ -35,7 +35,10 @@ var flavor = &sqlstore.Flavor{
 	// Activity's tokens, and the tokens RevokeAppTokens revokes: an
 	// activity flush of a token waits for another's prune.
 	ForNoKeyUpdate: " FOR NO KEY UPDATE",
-	LockUsers:      `LOCK TABLE users IN EXCLUSIVE MODE`,
+	// The outbox events one instance dispatches and the deliveries it
+	// claims: the others take the next ones instead of waiting.
+	SkipLocked: " FOR UPDATE SKIP LOCKED",
+	LockUsers:  `LOCK TABLE users IN EXCLUSIVE MODE`,
 	// Names and codes sort by byte, as on SQLite, whatever the database's
 	// locale.
 	ByteOrder: ` COLLATE "C"`,

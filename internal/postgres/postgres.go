@@ -50,7 +50,10 @@ type Store struct {
 	db   *sql.DB // the pool, as database/sql sees it
 }
 
-var _ tokend.Store = (*Store)(nil)
+var (
+	_ tokend.Store        = (*Store)(nil)
+	_ tokend.WebhookStore = (*Store)(nil)
+)
 
 // Open connects to the database at url (postgres://…), and brings its
 // schema up to date.

@@ -45,7 +45,10 @@ type Store struct {
 	path string
 }
 
-var _ tokend.Store = (*Store)(nil)
+var (
+	_ tokend.Store        = (*Store)(nil)
+	_ tokend.WebhookStore = (*Store)(nil)
+)
 
 // busyTimeoutMS bounds how long a connection waits for a lock held by another
 // process (another tokend, or the sqlite3 shell) before giving up.

@@ -48,9 +48,11 @@ func (s *Store) insertNotices(ctx context.Context, tx *sql.Tx, ev tokend.Event) 
 		if err != nil {
 			return s.internal("event data", err)
 		}
-		id, err := secret.NewID("evt")
-		if err != nil {
-			return tokend.Internal(err)
+		id := n.ID // the service may name the event (a webhook test answers its id)
+		if id == "" {
+			if id, err = secret.NewID("evt"); err != nil {
+				return tokend.Internal(err)
+			}
 		}
 		_, err = tx.ExecContext(ctx, s.sql(insertOutbox),
 			id, n.Type, s.time(ev.Time), ev.AppID, ev.TokenID, actor, d)

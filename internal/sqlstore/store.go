@@ -66,6 +66,12 @@ type Flavor struct {
 	// Empty where the transaction holds the whole database's write lock
 	// already (SQLite: BEGIN IMMEDIATE on the single writer connection).
 	ForUpdate, ForKeyShare, ForNoKeyUpdate string
+	// SkipLocked is appended to a read of rows to take that other
+	// instances may be taking at the same time (the outbox, due
+	// deliveries): it locks the rows it reads and skips those locked
+	// already (" FOR UPDATE SKIP LOCKED"). Empty where the write lock
+	// covers the whole database (SQLite).
+	SkipLocked string
 	// LockUsers is run before CreateFirstUser reads whether the users
 	// table is empty; empty where the write lock covers it.
 	LockUsers string
@@ -131,7 +137,10 @@ type Store struct {
 }
 
 // The dialects add Ping, Close and their migrations to make a tokend.Store.
-var _ tokend.UserStore = (*Store)(nil)
+var (
+	_ tokend.UserStore    = (*Store)(nil)
+	_ tokend.WebhookStore = (*Store)(nil)
+)
 
 // New is a store that writes through w and reads through r.
 func New(f *Flavor, w, r *sql.DB) *Store {

@@ -55,6 +55,13 @@ func (s *Server) activities(ctx context.Context, a tokend.Actor, events []tokend
 	return out
 }
 
+// webhookVerbs are what a person did to a webhook endpoint, by action.
+var webhookVerbs = map[string]string{
+	tokend.ActionWebhookCreate: "added", tokend.ActionWebhookUpdate: "edited", tokend.ActionWebhookDelete: "deleted",
+	tokend.ActionWebhookRotateSecret: "rotated the signing secret of", tokend.ActionWebhookTest: "sent a test event to",
+	tokend.ActionDeliveryRetry: "retried a delivery to",
+}
+
 // tokenVerbs are what a person did to a token, by action.
 var tokenVerbs = map[string]string{
 	tokend.ActionTokenCreate: "generated", tokend.ActionTokenUpdate: "edited",
@@ -159,6 +166,16 @@ func tell(e tokend.Event, tokenNames, apps map[string]string) activity {
 		say(text(" set up tokend for its owner "), user())
 	case tokend.ActionSystemBootstrap:
 		say(text(" created the first admin token"))
+	case tokend.ActionWebhookCreate, tokend.ActionWebhookUpdate, tokend.ActionWebhookDelete,
+		tokend.ActionWebhookRotateSecret, tokend.ActionWebhookTest, tokend.ActionDeliveryRetry:
+		hook := phrase{Text: detailName(e.Details, "url")}
+		if hook.Text == "" {
+			hook.Text = detailName(e.Details, "webhook_id")
+		}
+		if id := detailName(e.Details, "webhook_id"); id != "" && e.Action != tokend.ActionWebhookDelete {
+			hook.URL = "/webhooks/" + id
+		}
+		say(text(" "+webhookVerbs[e.Action]+" the webhook endpoint "), hook)
 	default:
 		say(text(" did " + e.Action))
 		if e.TokenID != "" {

@@ -36,6 +36,7 @@ import (
 	"github.com/tokend/tokend/internal/sqlite"
 	"github.com/tokend/tokend/internal/testclock"
 	"github.com/tokend/tokend/internal/verify"
+	"github.com/tokend/tokend/internal/webhook"
 	"github.com/tokend/tokend/secret"
 )
 
@@ -60,7 +61,8 @@ type harness struct {
 	bootstrap string
 	// users holds one user of each role (empty with newBareHarness); their
 	// emails are <role>@example.com and their password testPassword.
-	users map[tokend.Role]tokend.User
+	users    map[tokend.Role]tokend.User
+	webhooks tokend.WebhookStore // the store, as the service's webhook store
 }
 
 // testClock is a clock the test moves by hand.
@@ -99,8 +101,12 @@ func newBareHarness(t *testing.T, opts ...func(*Options)) *harness {
 	}
 	clock := testclock.New(time.Now().UTC().Truncate(time.Second))
 	eng := verify.New(verify.Options{Store: st, Hasher: hasher, Now: clock.Now})
+	secrets, err := webhook.NewSecrets([]byte("a pepper for the dashboard tests, long enough"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	svc := manage.New(manage.Options{Store: st, Users: st, Hasher: hasher, Invalidator: eng, Now: clock.Now,
-		Password: &testHashParams})
+		Password: &testHashParams, WebhookSecrets: secrets})
 	if err := svc.EnsureSystemApp(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +126,7 @@ func newBareHarness(t *testing.T, opts ...func(*Options)) *harness {
 	t.Cleanup(srv.Close)
 	return &harness{
 		URL: srv.URL, srv: srv, store: st, svc: svc, eng: eng, web: dash, clock: clock,
-		bootstrap: sec.Reveal(), users: map[tokend.Role]tokend.User{},
+		bootstrap: sec.Reveal(), users: map[tokend.Role]tokend.User{}, webhooks: st,
 	}
 }
 

@@ -33,6 +33,10 @@ var formFields = map[string][]fieldRef{
 		{"name", "a-name", "Name"}, {"token_prefix", "a-prefix", "Token prefix"},
 		{"permissions", "a-perms", "Permission catalog"}, {"max_token_lifetime", "a-lifetime", "Maximum token lifetime"},
 	},
+	"webhook": {
+		{"url", "w-url", "Endpoint URL"}, {"events", "w-events-all", "Events"},
+		{"app_id", "w-app", "Application"}, {"description", "w-description", "Description"},
+	},
 }
 
 // summaryItem is one line of the summary; Href is empty for a problem of

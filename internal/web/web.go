@@ -113,6 +113,7 @@ func New(o Options) *Server {
 	s.auditRoutes()
 	s.leakRoutes()
 	s.profileRoutes()
+	s.webhookRoutes()
 	return s
 }
 
