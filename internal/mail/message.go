@@ -142,8 +142,10 @@ func (m *Mailer) content(ctx context.Context, n tokend.Notification) (content, e
 		if since, ok := timeOf(n.Data, "failing_since"); ok {
 			c.Facts = append(c.Facts, fact{"Failing since", formatTime(since)})
 		}
-		c.Advice = []string{"Find out why the endpoint fails (its recent deliveries show each attempt's status and error), fix it, then enable the webhook again on the Webhooks page, or with PATCH /v1/webhooks/" + cmp.Or(id, "{id}") + ` {"enabled": true}. Deliveries that failed meanwhile can be retried from the same page.`}
-		if m.publicURL != "" {
+		c.Advice = []string{"Find out why the endpoint fails (its recent deliveries show each attempt's status and error), fix it, then enable the webhook again on its page in the dashboard, or with PATCH /v1/webhooks/" + cmp.Or(id, "{id}") + ` {"enabled": true}. Deliveries that failed meanwhile can be retried from the same page.`}
+		if rawID := str(n.Data, "id"); m.publicURL != "" && rawID != "" {
+			c.Link, c.LinkText = m.publicURL+"/webhooks/"+url.PathEscape(rawID), "Open the webhook endpoint in tokend"
+		} else if m.publicURL != "" {
 			c.Link, c.LinkText = m.publicURL+"/webhooks", "Open the webhooks in tokend"
 		}
 		c.Why = "You receive this mail as an owner or admin of tokend."
