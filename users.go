@@ -2,6 +2,7 @@ package tokend
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -54,7 +55,15 @@ type User struct {
 	CreatedAt    time.Time  `json:"created_at"`
 	UpdatedAt    time.Time  `json:"updated_at"`
 	LastLoginAt  *time.Time `json:"last_login_at"`
-	Version      int64      `json:"version"`
+	// MailOptOut lists the mailed event types (MailedEventTypes) the user
+	// does not want mailed; empty for all of them.
+	MailOptOut []string `json:"mail_optout" nullable:"false"`
+	Version    int64    `json:"version"`
+}
+
+// OptedOut reports whether u does not want mails of the event type.
+func (u User) OptedOut(eventType string) bool {
+	return slices.Contains(u.MailOptOut, eventType)
 }
 
 // Actor answers the user acting from ip, with the role's permissions.

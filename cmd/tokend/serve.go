@@ -61,6 +61,7 @@ type config struct {
 	redis          string
 	redisPrefix    string
 	redisTimeout   time.Duration
+	mail           mailConfig
 	webhookHTTP    bool
 	webhookPrivate bool
 	webhookRetry   []time.Duration
@@ -392,6 +393,7 @@ func serveCmd(e env) *cobra.Command {
 	fs.StringVar(&c.redis, "redis", "", "redis:// or rediss:// URL: share rate limits and the failure throttle with every instance on it; without, each instance limits on its own (TOKEND_REDIS)")
 	fs.StringVar(&c.redisPrefix, "redis-prefix", redislimit.DefaultPrefix, "prefix of tokend's Redis keys, for several deployments on one Redis (TOKEND_REDIS_PREFIX)")
 	fs.DurationVar(&c.redisTimeout, "redis-timeout", redislimit.DefaultTimeout, "longest wait for a Redis command before limits fall back on this instance's own (TOKEND_REDIS_TIMEOUT)")
+	mailFlags(fs, &c.mail)
 	fs.BoolVar(&c.webhookHTTP, "webhook-allow-http", false, "let webhook endpoints be plain http:// URLs, not only https:// (TOKEND_WEBHOOK_ALLOW_HTTP)")
 	fs.BoolVar(&c.webhookPrivate, "webhook-allow-private", false, "let webhook deliveries reach loopback, private, link-local and other non-public addresses (TOKEND_WEBHOOK_ALLOW_PRIVATE)")
 	fs.DurationSliceVar(&c.webhookRetry, "webhook-retry-schedule", webhook.DefaultSchedule, "waits after each failed delivery attempt, the last repeated until 3 days after the first (TOKEND_WEBHOOK_RETRY_SCHEDULE)")
@@ -441,6 +443,13 @@ func serve(ctx context.Context, c config, e env) error {
 		return err
 	}
 	defer b.close()
+	// Mail is checked before the bootstrap token is created: a wrong
+	// --smtp-url stops the start before it prints a secret. mailer is nil
+	// when mail is off; the dispatcher (startWebhooks) takes it.
+	mailer, err := newMailer(ctx, c.mail, b, log)
+	if err != nil {
+		return err
+	}
 
 	opts := verify.Options{
 		Store: b.store, Hasher: b.hasher, Logger: log,
@@ -516,7 +525,7 @@ func serve(ctx context.Context, c config, e env) error {
 	if err != nil {
 		return err
 	}
-	dash, stopDash, err := newDashboard(ctx, b, svc, engine, log)
+	dash, stopDash, err := newDashboard(ctx, b, svc, engine, log, mailer != nil)
 	if err != nil {
 		return err
 	}
@@ -536,8 +545,8 @@ func serve(ctx context.Context, c config, e env) error {
 	go func() { svc.RunTimeEvents(eventCtx, eventTicker.C); close(eventsDone) }()
 	defer func() { stopEvents(); eventTicker.Stop(); <-eventsDone }()
 
-	// The mailed event types go to mailer (nil: no mail is sent).
-	var mailer tokend.Mailer
+	// The mailed event types go to mailer (nil: no mail is sent; made and
+	// checked by newMailer above).
 	dispatcher, stopDispatcher, err := startWebhooks(ctx, c, b, webhookSecrets, mailer, log)
 	if err != nil {
 		return err
@@ -662,13 +671,13 @@ const sessionSweep = 10 * time.Minute
 // through HKDF with a label of its own, so that every instance sharing the
 // pepper can open the cookies another sealed, and the key reveals nothing
 // of the pepper. stop ends the sweep of expired sessions and waits for it.
-func newDashboard(ctx context.Context, b *backend, svc *manage.Service, v tokend.Verifier, log *slog.Logger) (h http.Handler, stop func(), err error) {
+func newDashboard(ctx context.Context, b *backend, svc *manage.Service, v tokend.Verifier, log *slog.Logger, mailOn bool) (h http.Handler, stop func(), err error) {
 	key, err := hkdf.Key(sha256.New, b.pepper, nil, "tokend dashboard cookies v1", 32)
 	if err != nil {
 		return nil, nil, err
 	}
 	dash := web.New(web.Options{
-		Service: svc, Users: b.users, Verifier: v, Key: key, Logger: log,
+		Service: svc, Users: b.users, Verifier: v, Key: key, Logger: log, MailOn: mailOn,
 	})
 	// The customer portal is a separate area under /portal/: its own
 	// sessions and cookie, never the dashboard's.

@@ -10,10 +10,10 @@ import (
 	"github.com/tokend/tokend"
 )
 
-const userColumns = `id, email, name, role, password_hash, disabled, created_at, updated_at, last_login_at, version`
+const userColumns = `id, email, name, role, password_hash, disabled, created_at, updated_at, last_login_at, version, mail_optout`
 
 var (
-	insertUser  = Q(`INSERT INTO users (` + userColumns + `) VALUES (` + placeholders(10) + `)`)
+	insertUser  = Q(`INSERT INTO users (` + userColumns + `) VALUES (` + placeholders(11) + `)`)
 	userByID    = Q(`SELECT ` + userColumns + ` FROM users WHERE id = $1`)
 	userByEmail = Q(`SELECT ` + userColumns + ` FROM users WHERE lower(email) = lower($1)`)
 	emailOwner  = Q(`SELECT id FROM users WHERE lower(email) = lower($1)`)
@@ -26,7 +26,7 @@ var (
 	updateUser = Q(`
 		UPDATE users
 		SET email = $2, name = $3, role = $4, password_hash = $5, disabled = $6,
-		    created_at = $7, updated_at = $8, last_login_at = $9, version = $10
+		    created_at = $7, updated_at = $8, last_login_at = $9, version = $10, mail_optout = $11
 		WHERE id = $1`)
 	deleteUser = Q(`DELETE FROM users WHERE id = $1`)
 )
@@ -66,7 +66,11 @@ func (s *Store) insertUser(ctx context.Context, tx *sql.Tx, u tokend.User, ev to
 	if err := s.emailFree(ctx, tx, u.Email, u.ID); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, s.sql(insertUser), s.userArgs(u)...); err != nil {
+	args, err := s.userArgs(u)
+	if err != nil {
+		return s.Err("create user", err)
+	}
+	if _, err := tx.ExecContext(ctx, s.sql(insertUser), args...); err != nil {
 		return s.Err("create user", err)
 	}
 	return s.InsertEvent(ctx, tx, ev)
@@ -145,7 +149,11 @@ func (s *Store) UpdateUser(ctx context.Context, id string, fn func(u *tokend.Use
 				return err
 			}
 		}
-		if _, err := tx.ExecContext(ctx, s.sql(updateUser), s.userArgs(u)...); err != nil {
+		args, err := s.userArgs(u)
+		if err != nil {
+			return s.Err("update user", err)
+		}
+		if _, err := tx.ExecContext(ctx, s.sql(updateUser), args...); err != nil {
 			return s.Err("update user", err)
 		}
 		if ev.Action == "" {
@@ -197,12 +205,18 @@ func (s *Store) lockUsers(ctx context.Context, tx *sql.Tx, id string) (tokend.Us
 	return all[i], slices.Clone(all), nil
 }
 
-// userArgs lists u's columns in the order of userColumns.
-func (s *Store) userArgs(u tokend.User) []any {
+// userArgs lists u's columns in the order of userColumns. The opt-outs
+// are a JSON array, never null (the column is NOT NULL).
+func (s *Store) userArgs(u tokend.User) ([]any, error) {
+	var j jsonCodec
+	optout := j.encode(u.MailOptOut)
+	if u.MailOptOut == nil {
+		optout = "[]"
+	}
 	return []any{
 		u.ID, u.Email, u.Name, string(u.Role), u.PasswordHash, u.Disabled,
-		s.time(u.CreatedAt), s.time(u.UpdatedAt), s.nullTime(u.LastLoginAt), u.Version,
-	}
+		s.time(u.CreatedAt), s.time(u.UpdatedAt), s.nullTime(u.LastLoginAt), u.Version, optout,
+	}, j.err
 }
 
 func (s *Store) scanUser(sc Row) (tokend.User, error) {
@@ -211,10 +225,18 @@ func (s *Store) scanUser(sc Row) (tokend.User, error) {
 		role             string
 		created, updated Time
 		lastLogin        NullTime
+		optout           JSON
 	)
-	err := sc.Scan(&u.ID, &u.Email, &u.Name, &role, &u.PasswordHash, &u.Disabled, &created, &updated, &lastLogin, &u.Version)
+	err := sc.Scan(&u.ID, &u.Email, &u.Name, &role, &u.PasswordHash, &u.Disabled, &created, &updated, &lastLogin, &u.Version, &optout)
 	if err != nil {
 		return tokend.User{}, s.Err("read user", err)
+	}
+	var j jsonCodec
+	if u.MailOptOut = decode[[]string](&j, optout); j.err != nil {
+		return tokend.User{}, s.Err("read user", j.err)
+	}
+	if len(u.MailOptOut) == 0 {
+		u.MailOptOut = nil // none is nil, as a new user has it
 	}
 	u.Role = tokend.Role(role)
 	u.CreatedAt, u.UpdatedAt, u.LastLoginAt = created.Time, updated.Time, lastLogin.Ptr()

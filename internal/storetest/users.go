@@ -125,6 +125,7 @@ func testUserRoundTrip(t *testing.T, _ tokend.Store, us tokend.UserStore) {
 	full.UpdatedAt = at(time.Hour)
 	full.LastLoginAt = ptr(at(30 * time.Minute))
 	full.Version = 7
+	full.MailOptOut = []string{tokend.EventTokenExpired, tokend.EventWebhookDisabled}
 	plain := newUser("usr_plain", "grace@example.com", tokend.RoleViewer)
 
 	for _, u := range []tokend.User{full, plain} {
@@ -308,6 +309,7 @@ func testUserUpdate(t *testing.T, s tokend.Store, us tokend.UserStore) {
 		u.PasswordHash = "$argon2id$v=19$m=64,t=1,p=1$bmV3c2FsdG5ld3NhbHQ$bmV3aGFzaG5ld2hhc2huZXdoYXNobmV3aGFzaG5ld2g"
 		u.LastLoginAt = ptr(at(time.Minute))
 		u.UpdatedAt = at(time.Hour)
+		u.MailOptOut = []string{tokend.EventTokenExpiring}
 		u.ID, u.Version = "usr_other", 99 // the store's to keep
 		return ev, nil
 	})
@@ -319,6 +321,7 @@ func testUserUpdate(t *testing.T, s tokend.Store, us tokend.UserStore) {
 	want.PasswordHash = "$argon2id$v=19$m=64,t=1,p=1$bmV3c2FsdG5ld3NhbHQ$bmV3aGFzaG5ld2hhc2huZXdoYXNobmV3aGFzaG5ld2g"
 	want.LastLoginAt = ptr(at(time.Minute))
 	want.UpdatedAt = at(time.Hour)
+	want.MailOptOut = []string{tokend.EventTokenExpiring}
 	want.Version = 2
 	if d := diff(want, got); d != "" {
 		t.Errorf("UpdateUser answered (-want +got):\n%s", d)

@@ -9,7 +9,7 @@
 //
 // Files by area: web.go (wiring, headers, errors), render.go (templates),
 // auth.go (setup, sign-in, sessions, CSRF, throttling), users.go (users
-// page), home.go, tokens.go, apps.go, audit.go (the pages), seal.go (sealed
+// page), profile.go (the signed-in user's own page: which mails they get), home.go, tokens.go, apps.go, audit.go (the pages), seal.go (sealed
 // cookies: flash messages and the once-only secret hand-over), reveal.go
 // (what the secret-once dialog shows beside the secret), resume.go (a
 // create form kept across the sign-in after a session ended).
@@ -48,6 +48,9 @@ type Options struct {
 	AbsoluteTimeout time.Duration
 	// LoginThrottle bounds failed sign-ins per account and per address.
 	LoginThrottle LoginThrottle
+	// MailOn tells the profile page that this server sends mail
+	// (--smtp-url).
+	MailOn bool
 	// Insecure drops the Secure attribute and the __Host- prefix from
 	// cookies, for tests over plain HTTP on a non-loopback address only.
 	Insecure bool
@@ -62,6 +65,7 @@ type Server struct {
 	log      *slog.Logger
 	now      func() time.Time
 	insecure bool
+	mailOn   bool
 	idle     time.Duration
 	absolute time.Duration
 	throttle LoginThrottle
@@ -76,7 +80,7 @@ type Server struct {
 func New(o Options) *Server {
 	s := &Server{
 		svc: o.Service, users: o.Users, verifier: o.Verifier, key: o.Key,
-		log: o.Logger, now: o.Now, insecure: o.Insecure,
+		log: o.Logger, now: o.Now, insecure: o.Insecure, mailOn: o.MailOn,
 		idle: o.IdleTimeout, absolute: o.AbsoluteTimeout, throttle: o.LoginThrottle,
 	}
 	if s.log == nil {
@@ -108,6 +112,7 @@ func New(o Options) *Server {
 	s.ownerRoutes()
 	s.auditRoutes()
 	s.leakRoutes()
+	s.profileRoutes()
 	s.webhookRoutes()
 	return s
 }
