@@ -28,6 +28,9 @@ var goSnippetContext = map[string]struct {
 	`func verifyWebhook(secret string, h http.Header, body []byte, now time.Time) error {`: {
 		imports: []string{"crypto/hmac", "crypto/sha256", "encoding/base64", "encoding/json", "errors", "io", "net/http", "os", "strconv", "strings", "time"},
 	},
+	`func fromTokend(secret string, h http.Header, body []byte) bool {`: {
+		imports: []string{"crypto/hmac", "crypto/sha256", "encoding/base64", "fmt", "net/http", "strconv", "strings", "time"},
+	},
 	`link, err := tokendClient.CreatePortalSession(ctx, tokend.PortalInput{`: {
 		imports: []string{"context", "net/http", "github.com/tokend/tokend", "github.com/tokend/tokend/client"},
 		params: "ctx context.Context, tokendClient *client.Client, appID string, account struct{ ID, Name string }, " +
