@@ -56,15 +56,19 @@ var (
 		ON CONFLICT DO NOTHING`)
 	markDispatched = Q(`UPDATE outbox SET dispatched = $2 WHERE seq = $1`)
 	retryDelivery  = Q(`UPDATE deliveries SET status = 'pending', next_at = $2, lease_until = NULL WHERE id = $1`)
+	// finishDelivery records attempt $3 only over attempt $8 = $3-1: the
+	// state the attempt's worker claimed. A worker whose lease lapsed
+	// while another claimed the delivery and recorded its own attempt
+	// matches no row (see FinishAttempt).
 	finishDelivery = Q(`
 		UPDATE deliveries
 		SET status = $2, attempts = $3, next_at = $4, lease_until = NULL,
 		    last_status = $5, last_error = $6, delivered_at = $7
-		WHERE id = $1`)
-	insertAttempt = Q(`
+		WHERE id = $1 AND attempts = $8`)
+	deliveryExists = Q(`SELECT 1 FROM deliveries WHERE id = $1`)
+	insertAttempt  = Q(`
 		INSERT INTO delivery_attempts (delivery_id, n, at, http_status, duration_ms, error, next_retry_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)
-		ON CONFLICT DO NOTHING`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`)
 	webhookSucceeded = Q(`UPDATE webhooks SET failing_since = NULL WHERE id = $1`)
 	webhookFailed    = Q(`UPDATE webhooks SET failing_since = coalesce(failing_since, $2) WHERE id = $1`)
 	anyUndispatched  = Q(`SELECT 1 FROM outbox WHERE dispatched = $1 LIMIT 1`)
@@ -362,7 +366,8 @@ func (s *Store) claimed(ctx context.Context, ids []string) ([]tokend.ClaimedDeli
 
 // FinishAttempt: see tokend.WebhookStore. An attempt numbered as one
 // already recorded (a worker whose lease lapsed while another attempted
-// the delivery too) keeps the first record.
+// the delivery too, and recorded it first) changes nothing and answers
+// ErrStale: the first record and the state it left stay.
 func (s *Store) FinishAttempt(ctx context.Context, d tokend.Delivery, a tokend.DeliveryAttempt) error {
 	return s.retry(func() error {
 		return s.Write(ctx, func(tx *sql.Tx) error {
@@ -371,9 +376,9 @@ func (s *Store) FinishAttempt(ctx context.Context, d tokend.Delivery, a tokend.D
 				status = int64(*d.LastStatus)
 			}
 			res, err := tx.ExecContext(ctx, s.sql(finishDelivery), d.ID, d.Status, a.N, s.nullTime(d.NextAt),
-				status, d.LastError, s.nullTime(d.DeliveredAt))
+				status, d.LastError, s.nullTime(d.DeliveredAt), a.N-1)
 			if err := s.affectedOne(res, err, "finish attempt"); err != nil {
-				return err
+				return s.staleIfExists(ctx, tx, deliveryExists, d.ID, err)
 			}
 			var httpStatus any
 			if a.HTTPStatus != nil {

@@ -33,6 +33,7 @@ func RunWebhooks(t *testing.T, newStore func(t *testing.T) tokend.Store, emit Em
 		{"claim in event order, hold the lease, lapse", testClaimLease},
 		{"concurrent claimers never hold one delivery at once", testClaimConcurrent},
 		{"finish records the attempt and failing_since", testFinishAttempt},
+		{"a stale attempt does not overwrite a newer one", testFinishStale},
 		{"retry makes a delivery due again", testRetryDelivery},
 		{"deleting an endpoint deletes its deliveries", testDeleteWebhookDeliveries},
 	}
@@ -504,6 +505,55 @@ func testFinishAttempt(t *testing.T, s tokend.Store, ws tokend.WebhookStore, emi
 	}
 	if err := ws.FinishAttempt(ctx, tokend.Delivery{ID: "dlv_none", Status: tokend.DeliveryDelivered}, tokend.DeliveryAttempt{N: 1, At: t0}); !errors.Is(err, tokend.ErrNotFound) {
 		t.Errorf("finish of a missing delivery: %v", err)
+	}
+}
+
+// A worker whose lease lapsed mid-attempt while another claimed the
+// delivery and recorded its attempt: the first one's late finish must not
+// undo the second's (a delivered delivery made pending or failed again,
+// the endpoint marked failing), and answers ErrStale. A finish after a
+// lapse that no one else claimed is still recorded.
+func testFinishStale(t *testing.T, s tokend.Store, ws tokend.WebhookStore, emit Emit) {
+	ctx := t.Context()
+	setupDeliveries(t, s, ws, emit, 2)
+	first, err := ws.ClaimDeliveries(ctx, t0, time.Minute, 10)
+	if err != nil || len(first) != 2 {
+		t.Fatalf("claim: %d, %v", len(first), err)
+	}
+	second, err := ws.ClaimDeliveries(ctx, at(2*time.Minute), time.Minute, 1)
+	if err != nil || len(second) != 1 || second[0].Delivery.ID != first[0].Delivery.ID {
+		t.Fatalf("claim after the lease lapsed: %+v, %v", second, err)
+	}
+	ok := second[0].Delivery
+	ok.Status, ok.NextAt, ok.LastStatus, ok.DeliveredAt = tokend.DeliveryDelivered, nil, ptr(204), ptr(at(2*time.Minute))
+	if err := ws.FinishAttempt(ctx, ok, tokend.DeliveryAttempt{N: 1, At: at(2 * time.Minute), HTTPStatus: ptr(204)}); err != nil {
+		t.Fatal(err)
+	}
+	stale := first[0].Delivery
+	next := at(3 * time.Minute)
+	stale.Status, stale.NextAt, stale.LastStatus, stale.LastError = tokend.DeliveryPending, &next, ptr(503), "HTTP 503"
+	err = ws.FinishAttempt(ctx, stale, tokend.DeliveryAttempt{N: 1, At: at(150 * time.Second), HTTPStatus: ptr(503), Error: "HTTP 503", NextRetryAt: &next})
+	if !errors.Is(err, tokend.ErrStale) {
+		t.Errorf("late finish of a lapsed lease: %v, want ErrStale", err)
+	}
+	d, err := ws.Delivery(ctx, ok.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Status != tokend.DeliveryDelivered || d.DeliveredAt == nil || d.NextAt != nil || d.Attempts != 1 || *d.LastStatus != 204 || len(d.History) != 1 {
+		t.Errorf("a stale finish overwrote the delivered state: %+v", d)
+	}
+	if w, _ := ws.Webhook(ctx, "whk_a"); w.FailingSince != nil {
+		t.Errorf("a stale failure marked the endpoint failing since %v", w.FailingSince)
+	}
+	// The other delivery's lease lapsed too, but no one claimed it since.
+	late := first[1].Delivery
+	late.Status, late.LastStatus, late.DeliveredAt = tokend.DeliveryDelivered, ptr(200), ptr(at(3*time.Minute))
+	if err := ws.FinishAttempt(ctx, late, tokend.DeliveryAttempt{N: 1, At: at(3 * time.Minute), HTTPStatus: ptr(200)}); err != nil {
+		t.Errorf("finish after an unclaimed lapse: %v", err)
+	}
+	if d, _ := ws.Delivery(ctx, late.ID); d.Status != tokend.DeliveryDelivered {
+		t.Errorf("finish after an unclaimed lapse not recorded: %+v", d)
 	}
 }
 

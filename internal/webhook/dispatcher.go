@@ -438,7 +438,13 @@ func (d *Dispatcher) attempt(ctx context.Context, c tokend.ClaimedDelivery) {
 	if result != resultDelivered {
 		log.Warn("delivery attempt failed", "err", a.Error, "status", dl.Status)
 	}
-	if err := d.o.Store.FinishAttempt(ctx, dl, a); err != nil {
+	switch err := d.o.Store.FinishAttempt(ctx, dl, a); {
+	case errors.Is(err, tokend.ErrStale):
+		// The lease lapsed mid-attempt and another worker recorded
+		// this attempt first: its record stands.
+		log.Warn("delivery attempt outlasted its lease; another worker's attempt is recorded instead")
+		return
+	case err != nil:
 		log.Error("recording a delivery attempt failed", "err", err)
 		return
 	}
