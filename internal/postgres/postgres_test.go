@@ -3,7 +3,6 @@ package postgres
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -358,20 +357,7 @@ func TestWebhookConformance(t *testing.T) {
 	db := pgtest.NewDatabase(t)
 	storetest.RunWebhooks(t, func(t *testing.T) tokend.Store {
 		return open(t, pgtest.WithSchema(t, db))
-	}, emit)
-}
-
-// emit writes n to the outbox as the writes of the service do.
-func emit(t *testing.T, s tokend.Store, n tokend.Notification) {
-	t.Helper()
-	actor, _ := json.Marshal(n.Actor)
-	data, _ := json.Marshal(n.Data)
-	_, err := s.(*Store).db.ExecContext(t.Context(),
-		`INSERT INTO outbox (id, type, occurred_at, app_id, token_id, actor, data) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		n.ID, n.Type, n.OccurredAt, n.AppID, n.TokenID, string(actor), string(data))
-	if err != nil {
-		t.Fatalf("emit %s: %v", n.ID, err)
-	}
+	})
 }
 
 // Two instances dispatch the outbox and claim deliveries at once, four
@@ -387,7 +373,7 @@ func TestDispatchAndClaimFromTwoInstances(t *testing.T) {
 	}
 	const events = 80
 	for i := range events {
-		emit(t, a, tokend.Notification{ID: fmt.Sprintf("evt_%03d", i), Type: tokend.EventTokenCreated, OccurredAt: t0, Data: map[string]any{}})
+		storetest.Emit(t, a, tokend.Notification{ID: fmt.Sprintf("evt_%03d", i), Type: tokend.EventTokenCreated, OccurredAt: t0, Data: map[string]any{}})
 	}
 	fan := func(n tokend.Notification) ([]tokend.Delivery, error) {
 		return []tokend.Delivery{{ID: "dlv_" + n.ID, Kind: tokend.DeliveryWebhook, WebhookID: "whk_a", CreatedAt: t0}}, nil

@@ -13,16 +13,29 @@ import (
 	"github.com/tokend/tokend"
 )
 
-// Emit puts n in the outbox of s, undispatched, as a change whose audit
-// event carries n as a Notice does.
-type Emit func(t *testing.T, s tokend.Store, n tokend.Notification)
+// Emit puts n in the outbox of s, undispatched, as a change does: an
+// audit event (of action "test.emit") carrying n as its Notice.
+func Emit(t testing.TB, s tokend.Store, n tokend.Notification) {
+	t.Helper()
+	actor := n.Actor.Type + ":" + n.Actor.ID
+	if n.Actor.Type == "" || n.Actor.Type == "system" {
+		actor = "system"
+	}
+	ev := tokend.Event{
+		Time: n.OccurredAt, Actor: actor, ActorName: n.Actor.Name, Action: "test.emit",
+		AppID: n.AppID, TokenID: n.TokenID,
+		Notices: []tokend.Notice{{ID: n.ID, Type: n.Type, Data: n.Data}},
+	}
+	if err := s.AppendEvent(t.Context(), ev); err != nil {
+		t.Fatalf("emit %s: %v", n.ID, err)
+	}
+}
 
-// RunWebhooks runs the conformance group of tokend.WebhookStore; emit
-// stands for the writes that fill the outbox.
-func RunWebhooks(t *testing.T, newStore func(t *testing.T) tokend.Store, emit Emit) {
+// RunWebhooks runs the conformance group of tokend.WebhookStore.
+func RunWebhooks(t *testing.T, newStore func(t *testing.T) tokend.Store) {
 	tests := []struct {
 		name string
-		run  func(t *testing.T, s tokend.Store, ws tokend.WebhookStore, emit Emit)
+		run  func(t *testing.T, s tokend.Store, ws tokend.WebhookStore)
 	}{
 		{"round trip", testWebhookRoundTrip},
 		{"list and filter by app", testWebhookList},
@@ -44,7 +57,7 @@ func RunWebhooks(t *testing.T, newStore func(t *testing.T) tokend.Store, emit Em
 			if !ok {
 				t.Fatalf("%T does not implement tokend.WebhookStore", s)
 			}
-			tt.run(t, s, ws, emit)
+			tt.run(t, s, ws)
 		})
 	}
 }
@@ -87,14 +100,14 @@ func fanTo(ids ...string) func(tokend.Notification) ([]tokend.Delivery, error) {
 
 // setupDeliveries makes app_shop, endpoint whk_a, and n events dispatched
 // to it, and answers the events' ids in order.
-func setupDeliveries(t *testing.T, s tokend.Store, ws tokend.WebhookStore, emit Emit, n int) []string {
+func setupDeliveries(t *testing.T, s tokend.Store, ws tokend.WebhookStore, n int) []string {
 	t.Helper()
 	mustCreateApp(t, s, newApp("app_shop"))
 	mustCreateWebhook(t, ws, newWebhook("whk_a", ""))
 	ids := make([]string, n)
 	for i := range n {
 		ids[i] = fmt.Sprintf("evt_%04d", i)
-		emit(t, s, notification(ids[i], "app_shop", fmt.Sprintf("tok_%04d", i)))
+		Emit(t, s, notification(ids[i], "app_shop", fmt.Sprintf("tok_%04d", i)))
 	}
 	total := 0
 	for {
@@ -113,7 +126,7 @@ func setupDeliveries(t *testing.T, s tokend.Store, ws tokend.WebhookStore, emit 
 	return ids
 }
 
-func testWebhookRoundTrip(t *testing.T, s tokend.Store, ws tokend.WebhookStore, _ Emit) {
+func testWebhookRoundTrip(t *testing.T, s tokend.Store, ws tokend.WebhookStore) {
 	ctx := t.Context()
 	mustCreateApp(t, s, newApp("app_shop"))
 	w := newWebhook("whk_a", "app_shop")
@@ -146,7 +159,7 @@ func testWebhookRoundTrip(t *testing.T, s tokend.Store, ws tokend.WebhookStore, 
 	}
 }
 
-func testWebhookList(t *testing.T, s tokend.Store, ws tokend.WebhookStore, _ Emit) {
+func testWebhookList(t *testing.T, s tokend.Store, ws tokend.WebhookStore) {
 	ctx := t.Context()
 	mustCreateApp(t, s, newApp("app_shop"))
 	mustCreateApp(t, s, newApp("app_blog"))
@@ -183,7 +196,7 @@ func testWebhookList(t *testing.T, s tokend.Store, ws tokend.WebhookStore, _ Emi
 	}
 }
 
-func testWebhookUpdateDelete(t *testing.T, s tokend.Store, ws tokend.WebhookStore, _ Emit) {
+func testWebhookUpdateDelete(t *testing.T, s tokend.Store, ws tokend.WebhookStore) {
 	ctx := t.Context()
 	mustCreateWebhook(t, ws, newWebhook("whk_a", ""))
 	got, err := ws.UpdateWebhook(ctx, "whk_a", func(w *tokend.Webhook) (tokend.Event, error) {
@@ -231,12 +244,12 @@ func testWebhookUpdateDelete(t *testing.T, s tokend.Store, ws tokend.WebhookStor
 	}
 }
 
-func testDispatch(t *testing.T, s tokend.Store, ws tokend.WebhookStore, emit Emit) {
+func testDispatch(t *testing.T, s tokend.Store, ws tokend.WebhookStore) {
 	ctx := t.Context()
 	mustCreateApp(t, s, newApp("app_shop"))
 	mustCreateWebhook(t, ws, newWebhook("whk_a", ""))
 	for i := range 3 {
-		emit(t, s, notification(fmt.Sprintf("evt_%d", i), "app_shop", "tok_1"))
+		Emit(t, s, notification(fmt.Sprintf("evt_%d", i), "app_shop", "tok_1"))
 	}
 	var seen []tokend.Notification
 	fan := func(n tokend.Notification) ([]tokend.Delivery, error) {
@@ -263,7 +276,7 @@ func testDispatch(t *testing.T, s tokend.Store, ws tokend.WebhookStore, emit Emi
 		t.Errorf("event as fan saw it (-want +got):\n%s", diff)
 	}
 	// A fan that fails dispatches nothing.
-	emit(t, s, notification("evt_9", "app_shop", "tok_1"))
+	Emit(t, s, notification("evt_9", "app_shop", "tok_1"))
 	if _, err := ws.DispatchEvents(ctx, 10, func(tokend.Notification) ([]tokend.Delivery, error) { return nil, errBoom }); !errors.Is(err, errBoom) {
 		t.Errorf("fan's error: %v", err)
 	}
@@ -292,10 +305,10 @@ func testDispatch(t *testing.T, s tokend.Store, ws tokend.WebhookStore, emit Emi
 	}
 }
 
-func testDispatchOnce(t *testing.T, s tokend.Store, ws tokend.WebhookStore, emit Emit) {
+func testDispatchOnce(t *testing.T, s tokend.Store, ws tokend.WebhookStore) {
 	ctx := t.Context()
 	mustCreateWebhook(t, ws, newWebhook("whk_a", ""))
-	emit(t, s, notification("evt_1", "", ""))
+	Emit(t, s, notification("evt_1", "", ""))
 	fan := func(n tokend.Notification) ([]tokend.Delivery, error) {
 		return []tokend.Delivery{
 			{ID: "dlv_1", Kind: tokend.DeliveryWebhook, WebhookID: "whk_a", CreatedAt: t0},
@@ -317,11 +330,11 @@ func testDispatchOnce(t *testing.T, s tokend.Store, ws tokend.WebhookStore, emit
 	}
 }
 
-func testDispatchConcurrent(t *testing.T, s tokend.Store, ws tokend.WebhookStore, emit Emit) {
+func testDispatchConcurrent(t *testing.T, s tokend.Store, ws tokend.WebhookStore) {
 	mustCreateWebhook(t, ws, newWebhook("whk_a", ""))
 	const events = 60
 	for i := range events {
-		emit(t, s, notification(fmt.Sprintf("evt_%03d", i), "", ""))
+		Emit(t, s, notification(fmt.Sprintf("evt_%03d", i), "", ""))
 	}
 	var (
 		mu    sync.Mutex
@@ -376,9 +389,9 @@ func testDispatchConcurrent(t *testing.T, s tokend.Store, ws tokend.WebhookStore
 	}
 }
 
-func testClaimLease(t *testing.T, s tokend.Store, ws tokend.WebhookStore, emit Emit) {
+func testClaimLease(t *testing.T, s tokend.Store, ws tokend.WebhookStore) {
 	ctx := t.Context()
-	ids := setupDeliveries(t, s, ws, emit, 3)
+	ids := setupDeliveries(t, s, ws, 3)
 	if got, err := ws.ClaimDeliveries(ctx, at(-time.Second), time.Minute, 10); err != nil || len(got) != 0 {
 		t.Fatalf("claim before due: %d, %v", len(got), err)
 	}
@@ -404,9 +417,9 @@ func testClaimLease(t *testing.T, s tokend.Store, ws tokend.WebhookStore, emit E
 	}
 }
 
-func testClaimConcurrent(t *testing.T, s tokend.Store, ws tokend.WebhookStore, emit Emit) {
+func testClaimConcurrent(t *testing.T, s tokend.Store, ws tokend.WebhookStore) {
 	const n = 40
-	setupDeliveries(t, s, ws, emit, n)
+	setupDeliveries(t, s, ws, n)
 	var (
 		mu   sync.Mutex
 		held = map[string]int{}
@@ -449,9 +462,9 @@ func testClaimConcurrent(t *testing.T, s tokend.Store, ws tokend.WebhookStore, e
 	}
 }
 
-func testFinishAttempt(t *testing.T, s tokend.Store, ws tokend.WebhookStore, emit Emit) {
+func testFinishAttempt(t *testing.T, s tokend.Store, ws tokend.WebhookStore) {
 	ctx := t.Context()
-	setupDeliveries(t, s, ws, emit, 2)
+	setupDeliveries(t, s, ws, 2)
 	got, err := ws.ClaimDeliveries(ctx, t0, time.Minute, 10)
 	if err != nil || len(got) != 2 {
 		t.Fatalf("claim: %d, %v", len(got), err)
@@ -513,9 +526,9 @@ func testFinishAttempt(t *testing.T, s tokend.Store, ws tokend.WebhookStore, emi
 // undo the second's (a delivered delivery made pending or failed again,
 // the endpoint marked failing), and answers ErrStale. A finish after a
 // lapse that no one else claimed is still recorded.
-func testFinishStale(t *testing.T, s tokend.Store, ws tokend.WebhookStore, emit Emit) {
+func testFinishStale(t *testing.T, s tokend.Store, ws tokend.WebhookStore) {
 	ctx := t.Context()
-	setupDeliveries(t, s, ws, emit, 2)
+	setupDeliveries(t, s, ws, 2)
 	first, err := ws.ClaimDeliveries(ctx, t0, time.Minute, 10)
 	if err != nil || len(first) != 2 {
 		t.Fatalf("claim: %d, %v", len(first), err)
@@ -557,9 +570,9 @@ func testFinishStale(t *testing.T, s tokend.Store, ws tokend.WebhookStore, emit 
 	}
 }
 
-func testRetryDelivery(t *testing.T, s tokend.Store, ws tokend.WebhookStore, emit Emit) {
+func testRetryDelivery(t *testing.T, s tokend.Store, ws tokend.WebhookStore) {
 	ctx := t.Context()
-	setupDeliveries(t, s, ws, emit, 1)
+	setupDeliveries(t, s, ws, 1)
 	c, err := ws.ClaimDeliveries(ctx, t0, time.Minute, 1)
 	if err != nil || len(c) != 1 {
 		t.Fatal(c, err)
@@ -581,9 +594,9 @@ func testRetryDelivery(t *testing.T, s tokend.Store, ws tokend.WebhookStore, emi
 	}
 }
 
-func testDeleteWebhookDeliveries(t *testing.T, s tokend.Store, ws tokend.WebhookStore, emit Emit) {
+func testDeleteWebhookDeliveries(t *testing.T, s tokend.Store, ws tokend.WebhookStore) {
 	ctx := t.Context()
-	setupDeliveries(t, s, ws, emit, 2)
+	setupDeliveries(t, s, ws, 2)
 	if err := ws.DeleteWebhook(ctx, "whk_a", 0, newEvent("webhook.delete", "", "")); err != nil {
 		t.Fatal(err)
 	}
