@@ -229,7 +229,7 @@ func (s *Store) DispatchEvents(ctx context.Context, limit int, fan func(tokend.N
 	err := s.retry(func() error {
 		return s.Write(ctx, func(tx *sql.Tx) error {
 			q := s.rebind(`SELECT ` + outboxColumns + ` FROM outbox WHERE dispatched = $1 ORDER BY seq LIMIT $2` + s.f.SkipLocked)
-			events, err := list(ctx, s, tx, "dispatch events", q, []any{false, limit}, s.ScanNotification)
+			events, err := list(ctx, s, tx, "dispatch events", q, s.listArgs([]any{false, limit}), s.ScanNotification)
 			if err != nil {
 				return err
 			}
@@ -309,10 +309,13 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, lease time.D
 	return s.claimed(ctx, ids)
 }
 
-// none reports whether the query q of one row finds none.
+// none reports whether the query q of one row finds none. It is planned
+// for these very values (the flavor's ListArgs): PostgreSQL's generic plan
+// of "dispatched = $1" cannot use the partial index of the undispatched
+// events, and scans the whole outbox at every poll.
 func (s *Store) none(ctx context.Context, q Query, args ...any) (bool, error) {
 	var one int
-	err := s.r.QueryRowContext(ctx, s.sql(q), args...).Scan(&one)
+	err := s.r.QueryRowContext(ctx, s.sql(q), s.listArgs(args)...).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return true, nil
 	}
