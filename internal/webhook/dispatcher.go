@@ -75,7 +75,8 @@ type Options struct {
 	// DisableAfter: an endpoint whose deliveries have all failed for this
 	// long is disabled at its next failure.
 	DisableAfter time.Duration
-	// Lease is how long a claimed delivery is held; longer than Timeout.
+	// Lease is how long a claimed delivery is held; longer than Timeout,
+	// and than MailTimeout with a Mailer (or no mail attempt begins).
 	Lease time.Duration
 	// Workers bounds the attempts made at once.
 	Workers int
