@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/tokend/tokend"
@@ -295,11 +294,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, lease time.D
 			}
 			var w where
 			until := w.arg(s.time(now.Add(lease)))
-			in := make([]string, len(ids))
-			for i, id := range ids {
-				in[i] = w.arg(id)
-			}
-			_, err = tx.ExecContext(ctx, s.rebind(`UPDATE deliveries SET lease_until = `+until+` WHERE id IN (`+strings.Join(in, ", ")+`)`), w.args...)
+			_, err = tx.ExecContext(ctx, s.rebind(`UPDATE deliveries SET lease_until = `+until+` WHERE id IN (`+w.in(ids)+`)`), w.args...)
 			return s.Err("claim deliveries", err)
 		})
 	})
@@ -326,11 +321,7 @@ func (s *Store) none(ctx context.Context, q Query, args ...any) (bool, error) {
 // oldest event first.
 func (s *Store) claimed(ctx context.Context, ids []string) ([]tokend.ClaimedDelivery, error) {
 	var w where
-	in := make([]string, len(ids))
-	for i, id := range ids {
-		in[i] = w.arg(id)
-	}
-	q := s.rebind(`SELECT ` + deliveryColumns + deliveryFrom + ` WHERE d.id IN (` + strings.Join(in, ", ") + `) ORDER BY d.event_seq, d.id`)
+	q := s.rebind(`SELECT ` + deliveryColumns + deliveryFrom + ` WHERE d.id IN (` + w.in(ids) + `) ORDER BY d.event_seq, d.id`)
 	ds, err := list(ctx, s, s.r, "claim deliveries", q, w.args, s.scanDelivery)
 	if err != nil {
 		return nil, err
