@@ -445,6 +445,9 @@ func (d *Dispatcher) attempt(ctx context.Context, c tokend.ClaimedDelivery) {
 		// this attempt first: its record stands.
 		log.Warn("delivery attempt outlasted its lease; another worker's attempt is recorded instead")
 		return
+	case errors.Is(err, tokend.ErrNotFound):
+		// Its endpoint was deleted meanwhile, and the delivery with it.
+		return
 	case err != nil:
 		log.Error("recording a delivery attempt failed", "err", err)
 		return
