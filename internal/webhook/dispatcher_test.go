@@ -502,3 +502,38 @@ func TestSlowEndpointHoldsBackNoOther(t *testing.T) {
 		t.Errorf("%d requests in all, want 10", e.requests())
 	}
 }
+
+// racingStore commits, once, an endpoint and then an event in the window
+// between the dispatcher's reading of the endpoints and its taking of the
+// outbox: as if a user created the endpoint, then a token, just then.
+type racingStore struct {
+	*sqlite.Store
+	once sync.Once
+	race func()
+}
+
+func (s *racingStore) DispatchEvents(ctx context.Context, limit int, fan func(tokend.Notification) ([]tokend.Delivery, error)) (int, error) {
+	s.once.Do(s.race)
+	return s.Store.DispatchEvents(ctx, limit, fan)
+}
+
+// An event that happened after an endpoint was created reaches it, even
+// when the endpoint was created while the dispatcher was between reading
+// the endpoints and taking the outbox.
+func TestEndpointCreatedJustBeforeAnEventHearsIt(t *testing.T) {
+	e := newEnv(t)
+	e.hook("whk_a", nil)
+	rs := &racingStore{Store: e.store, race: func() {
+		e.hook("whk_new", nil)
+		e.emit("evt_after", tokend.EventTokenCreated, nil)
+	}}
+	e.d.o.Store = rs
+	e.d.Round(t.Context())
+	got := map[string]bool{}
+	for _, d := range e.deliveries() {
+		got[d.WebhookID+" "+d.EventID] = true
+	}
+	if !got["whk_a evt_after"] || !got["whk_new evt_after"] {
+		t.Errorf("deliveries %v; want evt_after to reach whk_a and whk_new", got)
+	}
+}
