@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -331,7 +332,16 @@ func testDispatchOnce(t *testing.T, s tokend.Store, ws tokend.WebhookStore) {
 }
 
 func testDispatchConcurrent(t *testing.T, s tokend.Store, ws tokend.WebhookStore) {
-	mustCreateWebhook(t, ws, newWebhook("whk_a", ""))
+	DispatchRace(t, s, slices.Repeat([]tokend.WebhookStore{ws}, 8))
+}
+
+// DispatchRace has one goroutine per store (several may be one store)
+// dispatch 60 events of s's outbox at once: each event is taken once and
+// gets its delivery once. Dialects run it with several instances on one
+// database.
+func DispatchRace(t *testing.T, s tokend.Store, stores []tokend.WebhookStore) {
+	t.Helper()
+	mustCreateWebhook(t, stores[0], newWebhook("whk_a", ""))
 	const events = 60
 	for i := range events {
 		Emit(t, s, notification(fmt.Sprintf("evt_%03d", i), "", ""))
@@ -341,8 +351,8 @@ func testDispatchConcurrent(t *testing.T, s tokend.Store, ws tokend.WebhookStore
 		total int
 		wg    sync.WaitGroup
 	)
-	errs := make(chan error, 8)
-	for range 8 {
+	errs := make(chan error, len(stores))
+	for _, ws := range stores {
 		wg.Go(func() {
 			for {
 				n, err := ws.DispatchEvents(t.Context(), 5, fanTo("whk_a"))
@@ -370,7 +380,7 @@ func testDispatchConcurrent(t *testing.T, s tokend.Store, ws tokend.WebhookStore
 	ids := map[string]bool{}
 	f := tokend.DeliveryFilter{Limit: tokend.MaxPageSize}
 	for {
-		p, err := ws.Deliveries(t.Context(), f)
+		p, err := stores[0].Deliveries(t.Context(), f)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -418,19 +428,26 @@ func testClaimLease(t *testing.T, s tokend.Store, ws tokend.WebhookStore) {
 }
 
 func testClaimConcurrent(t *testing.T, s tokend.Store, ws tokend.WebhookStore) {
+	ClaimRace(t, s, slices.Repeat([]tokend.WebhookStore{ws}, 8))
+}
+
+// ClaimRace has one goroutine per store (several may be one store) claim
+// 40 due deliveries at once, under a lease that outlasts the test: each is
+// claimed once, never by two at a time. Dialects run it with several
+// instances on one database.
+func ClaimRace(t *testing.T, s tokend.Store, stores []tokend.WebhookStore) {
+	t.Helper()
 	const n = 40
-	setupDeliveries(t, s, ws, n)
+	setupDeliveries(t, s, stores[0], n)
 	var (
 		mu   sync.Mutex
 		held = map[string]int{}
 		wg   sync.WaitGroup
 	)
-	errs := make(chan error, 8)
-	for range 8 {
+	errs := make(chan error, len(stores))
+	for _, ws := range stores {
 		wg.Go(func() {
 			for {
-				// The lease outlasts the test: nobody may take one
-				// another holds.
 				got, err := ws.ClaimDeliveries(t.Context(), t0, time.Hour, 3)
 				if err != nil {
 					errs <- err
