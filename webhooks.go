@@ -62,7 +62,10 @@ type WebhookStore interface {
 	// state (d.Status, d.NextAt, d.LastStatus, d.LastError,
 	// d.DeliveredAt; d.Attempts is a.N), releases the lease, and keeps
 	// the endpoint's FailingSince: cleared by a success, set by the first
-	// failure after one.
+	// failure after one. It records a.N only over attempt a.N-1: when
+	// another worker recorded attempt a.N first (this one's lease lapsed
+	// and the delivery was claimed again), it changes nothing and answers
+	// ErrStale.
 	FinishAttempt(ctx context.Context, d Delivery, a DeliveryAttempt) error
 	Deliveries(ctx context.Context, f DeliveryFilter) (Page[Delivery], error)
 	// Delivery answers a delivery with its History.

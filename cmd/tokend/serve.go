@@ -606,6 +606,11 @@ func checkWebhookFlags(c config) error {
 	if c.webhookLease <= webhook.Timeout {
 		return fmt.Errorf("--webhook-lease must be longer than the %s attempt timeout", webhook.Timeout)
 	}
+	// A mail attempt may take MailTimeout: under a shorter lease none
+	// would ever begin (see the dispatcher's budget).
+	if c.mail.smtpURL != "" && c.webhookLease <= webhook.MailTimeout {
+		return fmt.Errorf("--webhook-lease must be longer than the %s mail timeout", webhook.MailTimeout)
+	}
 	return nil
 }
 

@@ -315,10 +315,12 @@ func TestServeRefusesBadConfiguration(t *testing.T) {
 	}{
 		"postgres without a pepper": {[]string{"serve", "--database", "postgres://localhost/x"},
 			"with PostgreSQL, several instances must share one pepper: set TOKEND_PEPPER or --pepper-file"},
-		"bad trusted proxy":  {[]string{"serve", "--trusted-proxies", "nope"}, `--trusted-proxies: "nope" is not a CIDR range`},
-		"bad log level":      {[]string{"serve", "--log-level", "loud"}, "--log-level"},
-		"a negative window":  {[]string{"serve", "--stale-window", "-1s"}, "--stale-window must not be negative"},
-		"no event interval":  {[]string{"serve", "--event-interval", "0s"}, "--event-interval must be positive"},
+		"bad trusted proxy": {[]string{"serve", "--trusted-proxies", "nope"}, `--trusted-proxies: "nope" is not a CIDR range`},
+		"bad log level":     {[]string{"serve", "--log-level", "loud"}, "--log-level"},
+		"a negative window": {[]string{"serve", "--stale-window", "-1s"}, "--stale-window must not be negative"},
+		"no event interval": {[]string{"serve", "--event-interval", "0s"}, "--event-interval must be positive"},
+		"a lease shorter than a mail": {[]string{"serve", "--smtp-url", "smtp://mail.example.com", "--smtp-from", "a@example.com", "--webhook-lease", "20s"},
+			"--webhook-lease must be longer than the 30s mail timeout"},
 		"a short pepper":     {[]string{"serve", "--pepper-file", "PEPPER"}, "is shorter than"},
 		"an unknown command": {[]string{"frobnicate"}, `unknown command "frobnicate"`},
 	}

@@ -3,7 +3,6 @@ package postgres
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -358,93 +357,17 @@ func TestWebhookConformance(t *testing.T) {
 	db := pgtest.NewDatabase(t)
 	storetest.RunWebhooks(t, func(t *testing.T) tokend.Store {
 		return open(t, pgtest.WithSchema(t, db))
-	}, emit)
+	})
 }
 
-// emit writes n to the outbox as the writes of the service do.
-func emit(t *testing.T, s tokend.Store, n tokend.Notification) {
-	t.Helper()
-	actor, _ := json.Marshal(n.Actor)
-	data, _ := json.Marshal(n.Data)
-	_, err := s.(*Store).db.ExecContext(t.Context(),
-		`INSERT INTO outbox (id, type, occurred_at, app_id, token_id, actor, data) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		n.ID, n.Type, n.OccurredAt, n.AppID, n.TokenID, string(actor), string(data))
-	if err != nil {
-		t.Fatalf("emit %s: %v", n.ID, err)
-	}
-}
-
-// Two instances dispatch the outbox and claim deliveries at once, four
-// workers each: every event gets its delivery once, and no delivery is
-// held by two workers (the lease outlasts the test).
+// Two instances, four goroutines each, dispatch the outbox at once, then
+// claim its deliveries at once: each event is taken once, each delivery
+// held by one at a time.
 func TestDispatchAndClaimFromTwoInstances(t *testing.T) {
 	url := pgtest.NewDatabase(t)
 	a, b := open(t, url), open(t, url)
-	w := tokend.Webhook{ID: "whk_a", URL: "https://hooks.example.com/", Events: []string{"*"}, Enabled: true,
-		Secret: []byte("sealed"), CreatedAt: t0, UpdatedAt: t0, Version: 1}
-	if err := a.CreateWebhook(t.Context(), w, event("webhook.create", "", "")); err != nil {
-		t.Fatal(err)
-	}
-	const events = 80
-	for i := range events {
-		emit(t, a, tokend.Notification{ID: fmt.Sprintf("evt_%03d", i), Type: tokend.EventTokenCreated, OccurredAt: t0, Data: map[string]any{}})
-	}
-	fan := func(n tokend.Notification) ([]tokend.Delivery, error) {
-		return []tokend.Delivery{{ID: "dlv_" + n.ID, Kind: tokend.DeliveryWebhook, WebhookID: "whk_a", CreatedAt: t0}}, nil
-	}
-	var (
-		mu                sync.Mutex
-		dispatched, claim int
-		held              = map[string]int{}
-		wg                sync.WaitGroup
-	)
-	errc := make(chan error, 8)
-	for _, s := range []*Store{a, b, a, b, a, b, a, b} {
-		wg.Go(func() {
-			for {
-				n, err := s.DispatchEvents(t.Context(), 3, fan)
-				if err != nil {
-					errc <- err
-					return
-				}
-				got, err := s.ClaimDeliveries(t.Context(), t0, time.Hour, 2)
-				if err != nil {
-					errc <- err
-					return
-				}
-				mu.Lock()
-				dispatched += n
-				claim += len(got)
-				for _, c := range got {
-					held[c.Delivery.ID]++
-				}
-				done := claim == events
-				mu.Unlock()
-				if n == 0 && len(got) == 0 && done {
-					return
-				}
-				if n == 0 && len(got) == 0 {
-					// Another worker's dispatch is not committed yet.
-					select {
-					case <-t.Context().Done():
-						return
-					case <-time.After(time.Millisecond):
-					}
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errc)
-	for err := range errc {
-		t.Fatal(err)
-	}
-	if dispatched != events || len(held) != events {
-		t.Errorf("dispatched %d, claimed %d distinct, want %d", dispatched, len(held), events)
-	}
-	for id, n := range held {
-		if n != 1 {
-			t.Errorf("%s held %d times", id, n)
-		}
-	}
+	storetest.DispatchRace(t, a, []tokend.WebhookStore{a, b, a, b, a, b, a, b})
+	url = pgtest.NewDatabase(t)
+	a, b = open(t, url), open(t, url)
+	storetest.ClaimRace(t, a, []tokend.WebhookStore{a, b, a, b, a, b, a, b})
 }

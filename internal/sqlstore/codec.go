@@ -265,6 +265,16 @@ func (w *where) arg(a any) string {
 	return "$" + strconv.Itoa(len(w.args))
 }
 
+// in adds the arguments of an IN list and answers its placeholders,
+// comma-separated.
+func (w *where) in(ids []string) string {
+	ph := make([]string, len(ids))
+	for i, id := range ids {
+		ph[i] = w.arg(id)
+	}
+	return strings.Join(ph, ", ")
+}
+
 func (w *where) clause() string {
 	if len(w.conds) == 0 {
 		return ""

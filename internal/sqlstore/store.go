@@ -278,8 +278,8 @@ func (s *Store) affected(res sql.Result, err error, op string) (int64, error) {
 	return n, s.Err(op, err)
 }
 
-// staleIfExists answers, for a conditional delete that matched no row,
-// ErrStale when the row is there (its version is not the one expected) and
+// staleIfExists answers, for a conditional delete or update that matched no
+// row, ErrStale when the row is there (its version is not the one expected) and
 // err (ErrNotFound, or a failure) when it is not.
 func (s *Store) staleIfExists(ctx context.Context, tx *sql.Tx, query Query, id string, err error) error {
 	if !errors.Is(err, tokend.ErrNotFound) {

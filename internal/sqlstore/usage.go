@@ -5,7 +5,6 @@ import (
 	"context"
 	"database/sql"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/tokend/tokend"
@@ -157,11 +156,7 @@ func (s *Store) lockTokens(ctx context.Context, tx *sql.Tx, op string, ids []str
 	const chunk = 500
 	for part := range slices.Chunk(ids, chunk) {
 		var w where
-		ph := make([]string, len(part))
-		for i, id := range part {
-			ph[i] = w.arg(id)
-		}
-		q := `SELECT id FROM tokens WHERE id IN (` + strings.Join(ph, ", ") + `) ORDER BY id` + lock
+		q := `SELECT id FROM tokens WHERE id IN (` + w.in(part) + `) ORDER BY id` + lock
 		live, err := list(ctx, s, tx, op, s.rebind(q), w.args, func(r Row) (string, error) {
 			var id string
 			return id, s.Err(op, r.Scan(&id))

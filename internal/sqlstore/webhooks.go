@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/tokend/tokend"
@@ -56,15 +55,19 @@ var (
 		ON CONFLICT DO NOTHING`)
 	markDispatched = Q(`UPDATE outbox SET dispatched = $2 WHERE seq = $1`)
 	retryDelivery  = Q(`UPDATE deliveries SET status = 'pending', next_at = $2, lease_until = NULL WHERE id = $1`)
+	// finishDelivery records attempt $3 only over attempt $8 = $3-1: the
+	// state the attempt's worker claimed. A worker whose lease lapsed
+	// while another claimed the delivery and recorded its own attempt
+	// matches no row (see FinishAttempt).
 	finishDelivery = Q(`
 		UPDATE deliveries
 		SET status = $2, attempts = $3, next_at = $4, lease_until = NULL,
 		    last_status = $5, last_error = $6, delivered_at = $7
-		WHERE id = $1`)
-	insertAttempt = Q(`
+		WHERE id = $1 AND attempts = $8`)
+	deliveryExists = Q(`SELECT 1 FROM deliveries WHERE id = $1`)
+	insertAttempt  = Q(`
 		INSERT INTO delivery_attempts (delivery_id, n, at, http_status, duration_ms, error, next_retry_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)
-		ON CONFLICT DO NOTHING`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`)
 	webhookSucceeded = Q(`UPDATE webhooks SET failing_since = NULL WHERE id = $1`)
 	webhookFailed    = Q(`UPDATE webhooks SET failing_since = coalesce(failing_since, $2) WHERE id = $1`)
 	anyUndispatched  = Q(`SELECT 1 FROM outbox WHERE dispatched = $1 LIMIT 1`)
@@ -225,7 +228,7 @@ func (s *Store) DispatchEvents(ctx context.Context, limit int, fan func(tokend.N
 	err := s.retry(func() error {
 		return s.Write(ctx, func(tx *sql.Tx) error {
 			q := s.rebind(`SELECT ` + outboxColumns + ` FROM outbox WHERE dispatched = $1 ORDER BY seq LIMIT $2` + s.f.SkipLocked)
-			events, err := list(ctx, s, tx, "dispatch events", q, []any{false, limit}, s.ScanNotification)
+			events, err := list(ctx, s, tx, "dispatch events", q, s.listArgs([]any{false, limit}), s.ScanNotification)
 			if err != nil {
 				return err
 			}
@@ -291,11 +294,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, lease time.D
 			}
 			var w where
 			until := w.arg(s.time(now.Add(lease)))
-			in := make([]string, len(ids))
-			for i, id := range ids {
-				in[i] = w.arg(id)
-			}
-			_, err = tx.ExecContext(ctx, s.rebind(`UPDATE deliveries SET lease_until = `+until+` WHERE id IN (`+strings.Join(in, ", ")+`)`), w.args...)
+			_, err = tx.ExecContext(ctx, s.rebind(`UPDATE deliveries SET lease_until = `+until+` WHERE id IN (`+w.in(ids)+`)`), w.args...)
 			return s.Err("claim deliveries", err)
 		})
 	})
@@ -305,10 +304,13 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, lease time.D
 	return s.claimed(ctx, ids)
 }
 
-// none reports whether the query q of one row finds none.
+// none reports whether the query q of one row finds none. It is planned
+// for these very values (the flavor's ListArgs): PostgreSQL's generic plan
+// of "dispatched = $1" cannot use the partial index of the undispatched
+// events, and scans the whole outbox at every poll.
 func (s *Store) none(ctx context.Context, q Query, args ...any) (bool, error) {
 	var one int
-	err := s.r.QueryRowContext(ctx, s.sql(q), args...).Scan(&one)
+	err := s.r.QueryRowContext(ctx, s.sql(q), s.listArgs(args)...).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return true, nil
 	}
@@ -319,11 +321,7 @@ func (s *Store) none(ctx context.Context, q Query, args ...any) (bool, error) {
 // oldest event first.
 func (s *Store) claimed(ctx context.Context, ids []string) ([]tokend.ClaimedDelivery, error) {
 	var w where
-	in := make([]string, len(ids))
-	for i, id := range ids {
-		in[i] = w.arg(id)
-	}
-	q := s.rebind(`SELECT ` + deliveryColumns + deliveryFrom + ` WHERE d.id IN (` + strings.Join(in, ", ") + `) ORDER BY d.event_seq, d.id`)
+	q := s.rebind(`SELECT ` + deliveryColumns + deliveryFrom + ` WHERE d.id IN (` + w.in(ids) + `) ORDER BY d.event_seq, d.id`)
 	ds, err := list(ctx, s, s.r, "claim deliveries", q, w.args, s.scanDelivery)
 	if err != nil {
 		return nil, err
@@ -362,7 +360,8 @@ func (s *Store) claimed(ctx context.Context, ids []string) ([]tokend.ClaimedDeli
 
 // FinishAttempt: see tokend.WebhookStore. An attempt numbered as one
 // already recorded (a worker whose lease lapsed while another attempted
-// the delivery too) keeps the first record.
+// the delivery too, and recorded it first) changes nothing and answers
+// ErrStale: the first record and the state it left stay.
 func (s *Store) FinishAttempt(ctx context.Context, d tokend.Delivery, a tokend.DeliveryAttempt) error {
 	return s.retry(func() error {
 		return s.Write(ctx, func(tx *sql.Tx) error {
@@ -371,9 +370,9 @@ func (s *Store) FinishAttempt(ctx context.Context, d tokend.Delivery, a tokend.D
 				status = int64(*d.LastStatus)
 			}
 			res, err := tx.ExecContext(ctx, s.sql(finishDelivery), d.ID, d.Status, a.N, s.nullTime(d.NextAt),
-				status, d.LastError, s.nullTime(d.DeliveredAt))
+				status, d.LastError, s.nullTime(d.DeliveredAt), a.N-1)
 			if err := s.affectedOne(res, err, "finish attempt"); err != nil {
-				return err
+				return s.staleIfExists(ctx, tx, deliveryExists, d.ID, err)
 			}
 			var httpStatus any
 			if a.HTTPStatus != nil {

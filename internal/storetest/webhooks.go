@@ -3,6 +3,7 @@ package storetest
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -13,16 +14,29 @@ import (
 	"github.com/tokend/tokend"
 )
 
-// Emit puts n in the outbox of s, undispatched, as a change whose audit
-// event carries n as a Notice does.
-type Emit func(t *testing.T, s tokend.Store, n tokend.Notification)
+// Emit puts n in the outbox of s, undispatched, as a change does: an
+// audit event (of action "test.emit") carrying n as its Notice.
+func Emit(t testing.TB, s tokend.Store, n tokend.Notification) {
+	t.Helper()
+	actor := n.Actor.Type + ":" + n.Actor.ID
+	if n.Actor.Type == "" || n.Actor.Type == "system" {
+		actor = "system"
+	}
+	ev := tokend.Event{
+		Time: n.OccurredAt, Actor: actor, ActorName: n.Actor.Name, Action: "test.emit",
+		AppID: n.AppID, TokenID: n.TokenID,
+		Notices: []tokend.Notice{{ID: n.ID, Type: n.Type, Data: n.Data}},
+	}
+	if err := s.AppendEvent(t.Context(), ev); err != nil {
+		t.Fatalf("emit %s: %v", n.ID, err)
+	}
+}
 
-// RunWebhooks runs the conformance group of tokend.WebhookStore; emit
-// stands for the writes that fill the outbox.
-func RunWebhooks(t *testing.T, newStore func(t *testing.T) tokend.Store, emit Emit) {
+// RunWebhooks runs the conformance group of tokend.WebhookStore.
+func RunWebhooks(t *testing.T, newStore func(t *testing.T) tokend.Store) {
 	tests := []struct {
 		name string
-		run  func(t *testing.T, s tokend.Store, ws tokend.WebhookStore, emit Emit)
+		run  func(t *testing.T, s tokend.Store, ws tokend.WebhookStore)
 	}{
 		{"round trip", testWebhookRoundTrip},
 		{"list and filter by app", testWebhookList},
@@ -33,6 +47,7 @@ func RunWebhooks(t *testing.T, newStore func(t *testing.T) tokend.Store, emit Em
 		{"claim in event order, hold the lease, lapse", testClaimLease},
 		{"concurrent claimers never hold one delivery at once", testClaimConcurrent},
 		{"finish records the attempt and failing_since", testFinishAttempt},
+		{"a stale attempt does not overwrite a newer one", testFinishStale},
 		{"retry makes a delivery due again", testRetryDelivery},
 		{"deleting an endpoint deletes its deliveries", testDeleteWebhookDeliveries},
 	}
@@ -43,7 +58,7 @@ func RunWebhooks(t *testing.T, newStore func(t *testing.T) tokend.Store, emit Em
 			if !ok {
 				t.Fatalf("%T does not implement tokend.WebhookStore", s)
 			}
-			tt.run(t, s, ws, emit)
+			tt.run(t, s, ws)
 		})
 	}
 }
@@ -86,14 +101,14 @@ func fanTo(ids ...string) func(tokend.Notification) ([]tokend.Delivery, error) {
 
 // setupDeliveries makes app_shop, endpoint whk_a, and n events dispatched
 // to it, and answers the events' ids in order.
-func setupDeliveries(t *testing.T, s tokend.Store, ws tokend.WebhookStore, emit Emit, n int) []string {
+func setupDeliveries(t *testing.T, s tokend.Store, ws tokend.WebhookStore, n int) []string {
 	t.Helper()
 	mustCreateApp(t, s, newApp("app_shop"))
 	mustCreateWebhook(t, ws, newWebhook("whk_a", ""))
 	ids := make([]string, n)
 	for i := range n {
 		ids[i] = fmt.Sprintf("evt_%04d", i)
-		emit(t, s, notification(ids[i], "app_shop", fmt.Sprintf("tok_%04d", i)))
+		Emit(t, s, notification(ids[i], "app_shop", fmt.Sprintf("tok_%04d", i)))
 	}
 	total := 0
 	for {
@@ -112,7 +127,7 @@ func setupDeliveries(t *testing.T, s tokend.Store, ws tokend.WebhookStore, emit 
 	return ids
 }
 
-func testWebhookRoundTrip(t *testing.T, s tokend.Store, ws tokend.WebhookStore, _ Emit) {
+func testWebhookRoundTrip(t *testing.T, s tokend.Store, ws tokend.WebhookStore) {
 	ctx := t.Context()
 	mustCreateApp(t, s, newApp("app_shop"))
 	w := newWebhook("whk_a", "app_shop")
@@ -145,7 +160,7 @@ func testWebhookRoundTrip(t *testing.T, s tokend.Store, ws tokend.WebhookStore, 
 	}
 }
 
-func testWebhookList(t *testing.T, s tokend.Store, ws tokend.WebhookStore, _ Emit) {
+func testWebhookList(t *testing.T, s tokend.Store, ws tokend.WebhookStore) {
 	ctx := t.Context()
 	mustCreateApp(t, s, newApp("app_shop"))
 	mustCreateApp(t, s, newApp("app_blog"))
@@ -182,7 +197,7 @@ func testWebhookList(t *testing.T, s tokend.Store, ws tokend.WebhookStore, _ Emi
 	}
 }
 
-func testWebhookUpdateDelete(t *testing.T, s tokend.Store, ws tokend.WebhookStore, _ Emit) {
+func testWebhookUpdateDelete(t *testing.T, s tokend.Store, ws tokend.WebhookStore) {
 	ctx := t.Context()
 	mustCreateWebhook(t, ws, newWebhook("whk_a", ""))
 	got, err := ws.UpdateWebhook(ctx, "whk_a", func(w *tokend.Webhook) (tokend.Event, error) {
@@ -230,12 +245,12 @@ func testWebhookUpdateDelete(t *testing.T, s tokend.Store, ws tokend.WebhookStor
 	}
 }
 
-func testDispatch(t *testing.T, s tokend.Store, ws tokend.WebhookStore, emit Emit) {
+func testDispatch(t *testing.T, s tokend.Store, ws tokend.WebhookStore) {
 	ctx := t.Context()
 	mustCreateApp(t, s, newApp("app_shop"))
 	mustCreateWebhook(t, ws, newWebhook("whk_a", ""))
 	for i := range 3 {
-		emit(t, s, notification(fmt.Sprintf("evt_%d", i), "app_shop", "tok_1"))
+		Emit(t, s, notification(fmt.Sprintf("evt_%d", i), "app_shop", "tok_1"))
 	}
 	var seen []tokend.Notification
 	fan := func(n tokend.Notification) ([]tokend.Delivery, error) {
@@ -262,7 +277,7 @@ func testDispatch(t *testing.T, s tokend.Store, ws tokend.WebhookStore, emit Emi
 		t.Errorf("event as fan saw it (-want +got):\n%s", diff)
 	}
 	// A fan that fails dispatches nothing.
-	emit(t, s, notification("evt_9", "app_shop", "tok_1"))
+	Emit(t, s, notification("evt_9", "app_shop", "tok_1"))
 	if _, err := ws.DispatchEvents(ctx, 10, func(tokend.Notification) ([]tokend.Delivery, error) { return nil, errBoom }); !errors.Is(err, errBoom) {
 		t.Errorf("fan's error: %v", err)
 	}
@@ -291,10 +306,10 @@ func testDispatch(t *testing.T, s tokend.Store, ws tokend.WebhookStore, emit Emi
 	}
 }
 
-func testDispatchOnce(t *testing.T, s tokend.Store, ws tokend.WebhookStore, emit Emit) {
+func testDispatchOnce(t *testing.T, s tokend.Store, ws tokend.WebhookStore) {
 	ctx := t.Context()
 	mustCreateWebhook(t, ws, newWebhook("whk_a", ""))
-	emit(t, s, notification("evt_1", "", ""))
+	Emit(t, s, notification("evt_1", "", ""))
 	fan := func(n tokend.Notification) ([]tokend.Delivery, error) {
 		return []tokend.Delivery{
 			{ID: "dlv_1", Kind: tokend.DeliveryWebhook, WebhookID: "whk_a", CreatedAt: t0},
@@ -316,19 +331,28 @@ func testDispatchOnce(t *testing.T, s tokend.Store, ws tokend.WebhookStore, emit
 	}
 }
 
-func testDispatchConcurrent(t *testing.T, s tokend.Store, ws tokend.WebhookStore, emit Emit) {
-	mustCreateWebhook(t, ws, newWebhook("whk_a", ""))
+func testDispatchConcurrent(t *testing.T, s tokend.Store, ws tokend.WebhookStore) {
+	DispatchRace(t, s, slices.Repeat([]tokend.WebhookStore{ws}, 8))
+}
+
+// DispatchRace has one goroutine per store (several may be one store)
+// dispatch 60 events of s's outbox at once: each event is taken once and
+// gets its delivery once. Dialects run it with several instances on one
+// database.
+func DispatchRace(t *testing.T, s tokend.Store, stores []tokend.WebhookStore) {
+	t.Helper()
+	mustCreateWebhook(t, stores[0], newWebhook("whk_a", ""))
 	const events = 60
 	for i := range events {
-		emit(t, s, notification(fmt.Sprintf("evt_%03d", i), "", ""))
+		Emit(t, s, notification(fmt.Sprintf("evt_%03d", i), "", ""))
 	}
 	var (
 		mu    sync.Mutex
 		total int
 		wg    sync.WaitGroup
 	)
-	errs := make(chan error, 8)
-	for range 8 {
+	errs := make(chan error, len(stores))
+	for _, ws := range stores {
 		wg.Go(func() {
 			for {
 				n, err := ws.DispatchEvents(t.Context(), 5, fanTo("whk_a"))
@@ -356,7 +380,7 @@ func testDispatchConcurrent(t *testing.T, s tokend.Store, ws tokend.WebhookStore
 	ids := map[string]bool{}
 	f := tokend.DeliveryFilter{Limit: tokend.MaxPageSize}
 	for {
-		p, err := ws.Deliveries(t.Context(), f)
+		p, err := stores[0].Deliveries(t.Context(), f)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -375,9 +399,9 @@ func testDispatchConcurrent(t *testing.T, s tokend.Store, ws tokend.WebhookStore
 	}
 }
 
-func testClaimLease(t *testing.T, s tokend.Store, ws tokend.WebhookStore, emit Emit) {
+func testClaimLease(t *testing.T, s tokend.Store, ws tokend.WebhookStore) {
 	ctx := t.Context()
-	ids := setupDeliveries(t, s, ws, emit, 3)
+	ids := setupDeliveries(t, s, ws, 3)
 	if got, err := ws.ClaimDeliveries(ctx, at(-time.Second), time.Minute, 10); err != nil || len(got) != 0 {
 		t.Fatalf("claim before due: %d, %v", len(got), err)
 	}
@@ -403,20 +427,27 @@ func testClaimLease(t *testing.T, s tokend.Store, ws tokend.WebhookStore, emit E
 	}
 }
 
-func testClaimConcurrent(t *testing.T, s tokend.Store, ws tokend.WebhookStore, emit Emit) {
+func testClaimConcurrent(t *testing.T, s tokend.Store, ws tokend.WebhookStore) {
+	ClaimRace(t, s, slices.Repeat([]tokend.WebhookStore{ws}, 8))
+}
+
+// ClaimRace has one goroutine per store (several may be one store) claim
+// 40 due deliveries at once, under a lease that outlasts the test: each is
+// claimed once, never by two at a time. Dialects run it with several
+// instances on one database.
+func ClaimRace(t *testing.T, s tokend.Store, stores []tokend.WebhookStore) {
+	t.Helper()
 	const n = 40
-	setupDeliveries(t, s, ws, emit, n)
+	setupDeliveries(t, s, stores[0], n)
 	var (
 		mu   sync.Mutex
 		held = map[string]int{}
 		wg   sync.WaitGroup
 	)
-	errs := make(chan error, 8)
-	for range 8 {
+	errs := make(chan error, len(stores))
+	for _, ws := range stores {
 		wg.Go(func() {
 			for {
-				// The lease outlasts the test: nobody may take one
-				// another holds.
 				got, err := ws.ClaimDeliveries(t.Context(), t0, time.Hour, 3)
 				if err != nil {
 					errs <- err
@@ -448,9 +479,9 @@ func testClaimConcurrent(t *testing.T, s tokend.Store, ws tokend.WebhookStore, e
 	}
 }
 
-func testFinishAttempt(t *testing.T, s tokend.Store, ws tokend.WebhookStore, emit Emit) {
+func testFinishAttempt(t *testing.T, s tokend.Store, ws tokend.WebhookStore) {
 	ctx := t.Context()
-	setupDeliveries(t, s, ws, emit, 2)
+	setupDeliveries(t, s, ws, 2)
 	got, err := ws.ClaimDeliveries(ctx, t0, time.Minute, 10)
 	if err != nil || len(got) != 2 {
 		t.Fatalf("claim: %d, %v", len(got), err)
@@ -507,9 +538,58 @@ func testFinishAttempt(t *testing.T, s tokend.Store, ws tokend.WebhookStore, emi
 	}
 }
 
-func testRetryDelivery(t *testing.T, s tokend.Store, ws tokend.WebhookStore, emit Emit) {
+// A worker whose lease lapsed mid-attempt while another claimed the
+// delivery and recorded its attempt: the first one's late finish must not
+// undo the second's (a delivered delivery made pending or failed again,
+// the endpoint marked failing), and answers ErrStale. A finish after a
+// lapse that no one else claimed is still recorded.
+func testFinishStale(t *testing.T, s tokend.Store, ws tokend.WebhookStore) {
 	ctx := t.Context()
-	setupDeliveries(t, s, ws, emit, 1)
+	setupDeliveries(t, s, ws, 2)
+	first, err := ws.ClaimDeliveries(ctx, t0, time.Minute, 10)
+	if err != nil || len(first) != 2 {
+		t.Fatalf("claim: %d, %v", len(first), err)
+	}
+	second, err := ws.ClaimDeliveries(ctx, at(2*time.Minute), time.Minute, 1)
+	if err != nil || len(second) != 1 || second[0].Delivery.ID != first[0].Delivery.ID {
+		t.Fatalf("claim after the lease lapsed: %+v, %v", second, err)
+	}
+	ok := second[0].Delivery
+	ok.Status, ok.NextAt, ok.LastStatus, ok.DeliveredAt = tokend.DeliveryDelivered, nil, ptr(204), ptr(at(2*time.Minute))
+	if err := ws.FinishAttempt(ctx, ok, tokend.DeliveryAttempt{N: 1, At: at(2 * time.Minute), HTTPStatus: ptr(204)}); err != nil {
+		t.Fatal(err)
+	}
+	stale := first[0].Delivery
+	next := at(3 * time.Minute)
+	stale.Status, stale.NextAt, stale.LastStatus, stale.LastError = tokend.DeliveryPending, &next, ptr(503), "HTTP 503"
+	err = ws.FinishAttempt(ctx, stale, tokend.DeliveryAttempt{N: 1, At: at(150 * time.Second), HTTPStatus: ptr(503), Error: "HTTP 503", NextRetryAt: &next})
+	if !errors.Is(err, tokend.ErrStale) {
+		t.Errorf("late finish of a lapsed lease: %v, want ErrStale", err)
+	}
+	d, err := ws.Delivery(ctx, ok.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Status != tokend.DeliveryDelivered || d.DeliveredAt == nil || d.NextAt != nil || d.Attempts != 1 || *d.LastStatus != 204 || len(d.History) != 1 {
+		t.Errorf("a stale finish overwrote the delivered state: %+v", d)
+	}
+	if w, _ := ws.Webhook(ctx, "whk_a"); w.FailingSince != nil {
+		t.Errorf("a stale failure marked the endpoint failing since %v", w.FailingSince)
+	}
+	// The other delivery's lease lapsed too, but no one claimed it since.
+	late := first[1].Delivery
+	late.Status, late.LastStatus, late.DeliveredAt = tokend.DeliveryDelivered, ptr(200), ptr(at(3*time.Minute))
+	if err := ws.FinishAttempt(ctx, late, tokend.DeliveryAttempt{N: 1, At: at(3 * time.Minute), HTTPStatus: ptr(200)}); err != nil {
+		t.Errorf("finish after an unclaimed lapse: %v", err)
+	}
+	if d, _ := ws.Delivery(ctx, late.ID); d.Status != tokend.DeliveryDelivered {
+		t.Errorf("finish after an unclaimed lapse not recorded: %+v", d)
+	}
+}
+
+func testRetryDelivery(t *testing.T, s tokend.Store, ws tokend.WebhookStore) {
+	ctx := t.Context()
+	setupDeliveries(t, s, ws, 1)
 	c, err := ws.ClaimDeliveries(ctx, t0, time.Minute, 1)
 	if err != nil || len(c) != 1 {
 		t.Fatal(c, err)
@@ -531,9 +611,9 @@ func testRetryDelivery(t *testing.T, s tokend.Store, ws tokend.WebhookStore, emi
 	}
 }
 
-func testDeleteWebhookDeliveries(t *testing.T, s tokend.Store, ws tokend.WebhookStore, emit Emit) {
+func testDeleteWebhookDeliveries(t *testing.T, s tokend.Store, ws tokend.WebhookStore) {
 	ctx := t.Context()
-	setupDeliveries(t, s, ws, emit, 2)
+	setupDeliveries(t, s, ws, 2)
 	if err := ws.DeleteWebhook(ctx, "whk_a", 0, newEvent("webhook.delete", "", "")); err != nil {
 		t.Fatal(err)
 	}

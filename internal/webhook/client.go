@@ -65,12 +65,22 @@ func NewClient(o ClientOptions) *http.Client {
 func control(network, address string, _ syscall.RawConn) error {
 	ap, err := netip.ParseAddrPort(address)
 	if err != nil {
-		return fmt.Errorf("refused address %q", address)
+		return &refusedError{addr: address, reason: "unparsable"}
 	}
 	if reason := Refused(ap.Addr()); reason != "" {
-		return fmt.Errorf("refused to connect to %s: %s address", ap.Addr(), reason)
+		return &refusedError{addr: ap.Addr().String(), reason: reason}
 	}
 	return nil
+}
+
+// refusedError is control's refusal. Its Error names the address, for
+// logs; attemptError, what the endpoint's owner sees, keeps only the
+// reason: which address a name resolves to inside the network is not
+// theirs to learn.
+type refusedError struct{ addr, reason string }
+
+func (e *refusedError) Error() string {
+	return fmt.Sprintf("refused to connect to %s: %s address", e.addr, e.reason)
 }
 
 // CheckURL reports what is wrong with an endpoint URL, or nil: it must be
@@ -170,6 +180,10 @@ func Refused(a netip.Addr) string {
 
 // attemptError makes a connection error short and free of the URL.
 func attemptError(err error) string {
+	var re *refusedError
+	if errors.As(err, &re) {
+		return "refused to connect: " + re.reason + " address"
+	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err

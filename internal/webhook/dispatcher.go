@@ -75,7 +75,8 @@ type Options struct {
 	// DisableAfter: an endpoint whose deliveries have all failed for this
 	// long is disabled at its next failure.
 	DisableAfter time.Duration
-	// Lease is how long a claimed delivery is held; longer than Timeout.
+	// Lease is how long a claimed delivery is held; longer than Timeout,
+	// and than MailTimeout with a Mailer (or no mail attempt begins).
 	Lease time.Duration
 	// Workers bounds the attempts made at once.
 	Workers int
@@ -297,23 +298,43 @@ func (d *Dispatcher) drain(ctx context.Context, k string) {
 	}
 }
 
-// dispatch makes the deliveries of one batch of the outbox.
+// dispatch makes the deliveries of one batch of the outbox. The endpoints
+// are read once the batch is taken (at the first event fan is asked
+// about, and again when a retried transaction starts over): an endpoint
+// created before an event of the batch was written is then among them.
+// Read before DispatchEvents, they could miss one created, and an event
+// written, in between.
 func (d *Dispatcher) dispatch(ctx context.Context) (int, error) {
+	var (
+		hooks []tokend.Webhook
+		last  int64 // seq of the last event fanned; 0: none yet
+	)
+	return d.o.Store.DispatchEvents(ctx, dispatchBatch, func(n tokend.Notification) ([]tokend.Delivery, error) {
+		if last == 0 || n.Seq <= last {
+			var err error
+			if hooks, err = d.webhooks(ctx); err != nil {
+				return nil, err
+			}
+		}
+		last = n.Seq
+		return d.fan(ctx, hooks, n)
+	})
+}
+
+// webhooks reads every endpoint.
+func (d *Dispatcher) webhooks(ctx context.Context) ([]tokend.Webhook, error) {
 	var hooks []tokend.Webhook
 	f := tokend.WebhookFilter{Limit: tokend.MaxPageSize}
 	for {
 		p, err := d.o.Store.Webhooks(ctx, f)
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		hooks = append(hooks, p.Items...)
 		if f.Cursor = p.NextCursor; f.Cursor == "" {
-			break
+			return hooks, nil
 		}
 	}
-	return d.o.Store.DispatchEvents(ctx, dispatchBatch, func(n tokend.Notification) ([]tokend.Delivery, error) {
-		return d.fan(ctx, hooks, n)
-	})
 }
 
 // fan answers the deliveries of n: one to each enabled endpoint that hears
@@ -438,7 +459,16 @@ func (d *Dispatcher) attempt(ctx context.Context, c tokend.ClaimedDelivery) {
 	if result != resultDelivered {
 		log.Warn("delivery attempt failed", "err", a.Error, "status", dl.Status)
 	}
-	if err := d.o.Store.FinishAttempt(ctx, dl, a); err != nil {
+	switch err := d.o.Store.FinishAttempt(ctx, dl, a); {
+	case errors.Is(err, tokend.ErrStale):
+		// The lease lapsed mid-attempt and another worker recorded
+		// this attempt first: its record stands.
+		log.Warn("delivery attempt outlasted its lease; another worker's attempt is recorded instead")
+		return
+	case errors.Is(err, tokend.ErrNotFound):
+		// Its endpoint was deleted meanwhile, and the delivery with it.
+		return
+	case err != nil:
 		log.Error("recording a delivery attempt failed", "err", err)
 		return
 	}

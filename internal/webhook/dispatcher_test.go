@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -22,17 +21,17 @@ import (
 
 	"github.com/tokend/tokend"
 	"github.com/tokend/tokend/internal/sqlite"
+	"github.com/tokend/tokend/internal/storetest"
 	"github.com/tokend/tokend/internal/testclock"
 )
 
 var t0 = time.Date(2026, time.March, 14, 9, 26, 53, 0, time.UTC)
 
-// env is a store with an outbox writer, a receiver and a dispatcher on a
+// env is a store, a receiver and a dispatcher on a
 // test clock.
 type env struct {
 	t       testing.TB
 	store   *sqlite.Store
-	outbox  *sql.DB
 	secrets *Secrets
 	clock   *testclock.Clock
 	d       *Dispatcher
@@ -53,13 +52,8 @@ func newEnv(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
 	secrets, _ := NewSecrets([]byte("test pepper"))
-	e := &env{t: t, store: st, outbox: db, secrets: secrets, clock: testclock.New(t0), answer: func(int) int { return 200 }, mailer: &fakeMailer{}, slow: make(chan struct{})}
+	e := &env{t: t, store: st, secrets: secrets, clock: testclock.New(t0), answer: func(int) int { return 200 }, mailer: &fakeMailer{}, slow: make(chan struct{})}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		if r.URL.Path == "/slow" {
@@ -110,13 +104,10 @@ func (e *env) emit(id, typ string, data map[string]any) {
 	if data == nil {
 		data = map[string]any{"id": "tok_1"}
 	}
-	b, _ := json.Marshal(data)
-	_, err := e.outbox.ExecContext(e.t.Context(),
-		`INSERT INTO outbox (id, type, occurred_at, app_id, token_id, actor, data) VALUES (?, ?, ?, 'app_shop', 'tok_1', '{"type":"user","id":"u_ada","name":"Ada"}', ?)`,
-		id, typ, t0.UnixMicro(), string(b))
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	storetest.Emit(e.t, e.store, tokend.Notification{
+		ID: id, Type: typ, OccurredAt: t0, AppID: "app_shop", TokenID: "tok_1",
+		Actor: tokend.EventActor{Type: "user", ID: "u_ada", Name: "Ada"}, Data: data,
+	})
 }
 
 func (e *env) requests() int {
@@ -509,5 +500,40 @@ func TestSlowEndpointHoldsBackNoOther(t *testing.T) {
 	}
 	if e.requests() != 10 {
 		t.Errorf("%d requests in all, want 10", e.requests())
+	}
+}
+
+// racingStore commits, once, an endpoint and then an event in the window
+// between the dispatcher's reading of the endpoints and its taking of the
+// outbox: as if a user created the endpoint, then a token, just then.
+type racingStore struct {
+	*sqlite.Store
+	once sync.Once
+	race func()
+}
+
+func (s *racingStore) DispatchEvents(ctx context.Context, limit int, fan func(tokend.Notification) ([]tokend.Delivery, error)) (int, error) {
+	s.once.Do(s.race)
+	return s.Store.DispatchEvents(ctx, limit, fan)
+}
+
+// An event that happened after an endpoint was created reaches it, even
+// when the endpoint was created while the dispatcher was between reading
+// the endpoints and taking the outbox.
+func TestEndpointCreatedJustBeforeAnEventHearsIt(t *testing.T) {
+	e := newEnv(t)
+	e.hook("whk_a", nil)
+	rs := &racingStore{Store: e.store, race: func() {
+		e.hook("whk_new", nil)
+		e.emit("evt_after", tokend.EventTokenCreated, nil)
+	}}
+	e.d.o.Store = rs
+	e.d.Round(t.Context())
+	got := map[string]bool{}
+	for _, d := range e.deliveries() {
+		got[d.WebhookID+" "+d.EventID] = true
+	}
+	if !got["whk_a evt_after"] || !got["whk_new evt_after"] {
+		t.Errorf("deliveries %v; want evt_after to reach whk_a and whk_new", got)
 	}
 }
