@@ -45,6 +45,17 @@ func (s *Service) webhookStore(a tokend.Actor, perm string) (tokend.WebhookStore
 	return s.webhooks, nil
 }
 
+// newWebhookSecret makes a signing secret: as shown once, and as stored.
+func (s *Service) newWebhookSecret() (shown string, sealed []byte, err error) {
+	if s.webhookSecrets == nil {
+		return "", nil, errNoWebhooks
+	}
+	if shown, sealed, err = s.webhookSecrets.NewSecret(); err != nil {
+		return "", nil, tokend.Internal(err)
+	}
+	return shown, sealed, nil
+}
+
 // CreateWebhook adds an endpoint and answers it with its signing secret,
 // which is shown this once.
 func (s *Service) CreateWebhook(ctx context.Context, a tokend.Actor, in tokend.WebhookInput) (tokend.Webhook, string, error) {
@@ -62,12 +73,9 @@ func (s *Service) CreateWebhook(ctx context.Context, a tokend.Actor, in tokend.W
 	if err := s.checkWebhookApp(ctx, in.AppID); err != nil {
 		return tokend.Webhook{}, "", err
 	}
-	if s.webhookSecrets == nil {
-		return tokend.Webhook{}, "", errNoWebhooks
-	}
-	shown, sealed, err := s.webhookSecrets.NewSecret()
+	shown, sealed, err := s.newWebhookSecret()
 	if err != nil {
-		return tokend.Webhook{}, "", tokend.Internal(err)
+		return tokend.Webhook{}, "", err
 	}
 	now := s.Now()
 	w := tokend.Webhook{
@@ -232,12 +240,9 @@ func (s *Service) RotateWebhookSecret(ctx context.Context, a tokend.Actor, id st
 	if err := checkID(id, "webhook"); err != nil {
 		return tokend.Webhook{}, "", err
 	}
-	if s.webhookSecrets == nil {
-		return tokend.Webhook{}, "", errNoWebhooks
-	}
-	shown, sealed, err := s.webhookSecrets.NewSecret()
+	shown, sealed, err := s.newWebhookSecret()
 	if err != nil {
-		return tokend.Webhook{}, "", tokend.Internal(err)
+		return tokend.Webhook{}, "", err
 	}
 	now := s.Now()
 	w, err := ws.UpdateWebhook(ctx, id, func(w *tokend.Webhook) (tokend.Event, error) {
