@@ -278,7 +278,7 @@ func (s *Service) TestWebhook(ctx context.Context, a tokend.Actor, id string) (s
 		return "", storeErr(err, "webhook")
 	}
 	if !w.Enabled {
-		return "", tokend.Errorf(tokend.ECodeConflict, "the webhook is disabled: enable it to send it events")
+		return "", errWebhookDisabled
 	}
 	evtID, err := secret.NewID("evt")
 	if err != nil {
@@ -339,8 +339,12 @@ func (s *Service) WebhookDeliveries(ctx context.Context, a tokend.Actor, id stri
 	return page, nil
 }
 
+// errWebhookDisabled answers a request to send something to a disabled
+// endpoint (a test event, a retry): nothing is sent to one.
+var errWebhookDisabled = tokend.Errorf(tokend.ECodeConflict, "the webhook is disabled: enable it to send it events")
+
 // RetryDelivery makes a delivery of one endpoint pending and due at once,
-// whatever its state.
+// whatever its state; the endpoint must be enabled (409 otherwise).
 func (s *Service) RetryDelivery(ctx context.Context, a tokend.Actor, webhookID, deliveryID string) (tokend.Delivery, error) {
 	ws, err := s.webhookStore(a, tokend.PermAppsWrite)
 	if err != nil {
@@ -362,6 +366,9 @@ func (s *Service) RetryDelivery(ctx context.Context, a tokend.Actor, webhookID, 
 	}
 	if err != nil {
 		return tokend.Delivery{}, storeErr(err, "delivery")
+	}
+	if !w.Enabled {
+		return tokend.Delivery{}, errWebhookDisabled
 	}
 	ev := s.event(a, tokend.ActionDeliveryRetry, w.AppID, d.TokenID, map[string]any{
 		"webhook_id": w.ID, "delivery_id": d.ID, "event_id": d.EventID, "event_type": d.EventType,
