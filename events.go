@@ -93,8 +93,9 @@ type NotificationFilter struct {
 }
 
 // EventMark names a time-based event so that it is raised once: the token,
-// the kind ("expiring:7d", "expired", "inactive") and the time it is
-// about (the expiry, or the last activity).
+// the kind ("expiring:7d", "expired") and the expiry it is about.
+// (token.inactive needs none: it is raised with the change that disables
+// the token, which happens once.)
 type EventMark struct {
 	TokenID string
 	Kind    string

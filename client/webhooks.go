@@ -40,13 +40,13 @@ func (c *Client) CreateWebhook(ctx context.Context, in tokend.WebhookInput) (tok
 
 // Webhook answers one endpoint.
 func (c *Client) Webhook(ctx context.Context, id string) (tokend.Webhook, error) {
-	return c.webhookCall(ctx, http.MethodGet, id, "", nil, nil)
+	return c.webhookCall(ctx, http.MethodGet, id, nil, nil)
 }
 
 // UpdateWebhook edits an endpoint: fields of patch left nil stay as they
 // are.
 func (c *Client) UpdateWebhook(ctx context.Context, id string, patch tokend.WebhookPatch, opts ...RequestOption) (tokend.Webhook, error) {
-	return c.webhookCall(ctx, http.MethodPatch, id, "", patch, opts)
+	return c.webhookCall(ctx, http.MethodPatch, id, patch, opts)
 }
 
 // DeleteWebhook deletes an endpoint and its deliveries.
@@ -112,12 +112,14 @@ func (c *Client) RetryDelivery(ctx context.Context, webhookID, deliveryID string
 	return d, err
 }
 
-func (c *Client) webhookCall(ctx context.Context, method, id, action string, body any, opts []RequestOption) (tokend.Webhook, error) {
+// webhookCall makes a request to /v1/webhooks/{id} that answers the
+// endpoint.
+func (c *Client) webhookCall(ctx context.Context, method, id string, body any, opts []RequestOption) (tokend.Webhook, error) {
 	var w tokend.Webhook
 	p, err := seg("webhook", id)
 	if err != nil {
 		return w, err
 	}
-	err = c.do(ctx, newRequest(method, "/v1/webhooks/"+p+action, body, opts), &w)
+	err = c.do(ctx, newRequest(method, "/v1/webhooks/"+p, body, opts), &w)
 	return w, err
 }

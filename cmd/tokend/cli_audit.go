@@ -44,7 +44,7 @@ authenticates this command, as for every API verb.`,
 		if err != nil {
 			return err
 		}
-		return printLog(e, f.json, page, "No audit events match.", []string{"TIME", "ACTOR", "ACTION", "APP", "TOKEN", "IP"},
+		return printPage(e, f.json, page, "No audit events match.", []string{"TIME", "ACTOR", "ACTION", "APP", "TOKEN", "IP"},
 			func(ev tokend.Event) []string {
 				return []string{ev.Time.UTC().Format(time.RFC3339), nonEmpty(ev.Actor), ev.Action,
 					nonEmpty(ev.AppID), nonEmpty(ev.TokenID), nonEmpty(ev.IP)}
@@ -69,9 +69,14 @@ type logFlags struct {
 func (l *logFlags) register(fl *pflag.FlagSet, limit *int, cursor *string) {
 	fl.StringVar(&l.since, "since", "", "only events at or after: RFC 3339, a date, or a duration ago such as 24h")
 	fl.StringVar(&l.until, "until", "", "only events before: RFC 3339, a date, or a duration ago")
+	pageFlags(fl, limit, cursor)
+	fl.BoolVar(&l.all, "all", false, "follow cursors and list every page")
+}
+
+// pageFlags are --limit and --cursor, of every listing that pages.
+func pageFlags(fl *pflag.FlagSet, limit *int, cursor *string) {
 	fl.IntVar(limit, "limit", 0, "page size (server default 50, at most 200)")
 	fl.StringVar(cursor, "cursor", "", "continue after this cursor (from a previous page)")
-	fl.BoolVar(&l.all, "all", false, "follow cursors and list every page")
 }
 
 // times reads --since and --until; zero for a flag not given.
@@ -103,9 +108,9 @@ func listPages[T any](all bool, one func() (tokend.Page[T], error), every iter.S
 	return page, nil
 }
 
-// printLog prints a page of a log: as JSON, or as a table of a row per
-// item with a hint at the next page.
-func printLog[T any](e env, asJSON bool, page tokend.Page[T], empty string, header []string, row func(T) []string) error {
+// printPage prints a page of a listing: as JSON, or as a table of a row
+// per item with a hint at the next page (empty, on stderr, for none).
+func printPage[T any](e env, asJSON bool, page tokend.Page[T], empty string, header []string, row func(T) []string) error {
 	if asJSON {
 		return printJSON(e.stdout, page)
 	}

@@ -43,7 +43,7 @@ that authenticates this command, as for every API verb.`,
 		if err != nil {
 			return err
 		}
-		return printLog(e, f.json, page, "No events match.", []string{"TIME", "TYPE", "APP", "TOKEN", "ACTOR", "ID"},
+		return printPage(e, f.json, page, "No events match.", []string{"TIME", "TYPE", "APP", "TOKEN", "ACTOR", "ID"},
 			func(n tokend.Notification) []string {
 				return []string{n.OccurredAt.UTC().Format(time.RFC3339), n.Type,
 					nonEmpty(n.AppID), nonEmpty(n.TokenID), actorOf(n.Actor), n.ID}

@@ -402,14 +402,7 @@ func TestRequests(t *testing.T) {
 		"GET /v1/apps":                 {200, `{"items":[],"next_cursor":""}`},
 		"GET /v1/audit":                {200, `{"items":[],"next_cursor":""}`},
 	})
-	tests := []struct {
-		name         string
-		args         []string
-		method, path string
-		query        url.Values
-		body         string
-		ifMatch      string
-	}{
+	checkRequests(t, a, []requestCase{
 		{
 			name:   "token create with the least",
 			args:   []string{"token", "create", "--app", "app_1", "--name", "ci"},
@@ -608,7 +601,24 @@ func TestRequests(t *testing.T) {
 			query: url.Values{"token_id": {"tok_1"}, "app_id": {"app_1"}, "action": {"token.rotate"},
 				"since": {"2026-11-01T00:00:00Z"}, "until": {"2026-11-02T00:00:00Z"}, "limit": {"10"}},
 		},
-	}
+	})
+}
+
+// requestCase is a command line and the one request it must make.
+type requestCase struct {
+	name         string
+	args         []string
+	method, path string
+	query        url.Values
+	body         string
+	ifMatch      string
+}
+
+// checkRequests runs each case's command against a and checks the one
+// request it made: method, path, query, body, If-Match and the admin
+// token.
+func checkRequests(t *testing.T, a *fakeAPI, tests []requestCase) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a.mu.Lock()

@@ -90,27 +90,14 @@ func webhookListCmd(e env, f *apiFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if f.json {
-				return printJSON(e.stdout, page)
-			}
-			if len(page.Items) == 0 {
-				fmt.Fprintln(e.stderr, "No webhook endpoints.")
-				return nil
-			}
-			rows := make([][]string, 0, len(page.Items))
-			for _, w := range page.Items {
-				rows = append(rows, []string{w.ID, w.URL, nonEmpty(w.AppID, "all"), fmtList(w.Events), fmtEnabled(w), fmtTimePtr(w.FailingSince, "-")})
-			}
-			if err := printTable(e.stdout, []string{"ID", "URL", "APP", "EVENTS", "ENABLED", "FAILING SINCE"}, rows); err != nil {
-				return err
-			}
-			moreHint(e.stderr, page.NextCursor)
-			return nil
+			return printPage(e, f.json, page, "No webhook endpoints.", []string{"ID", "URL", "APP", "EVENTS", "ENABLED", "FAILING SINCE"},
+				func(w tokend.Webhook) []string {
+					return []string{w.ID, w.URL, nonEmpty(w.AppID, "all"), fmtList(w.Events), fmtEnabled(w), fmtTimePtr(w.FailingSince, "-")}
+				})
 		},
 	}
 	cmd.Flags().StringVar(&o.AppID, "app", "", "only the endpoints limited to this application")
-	cmd.Flags().IntVar(&o.Limit, "limit", 0, "page size (server default 50, at most 200)")
-	cmd.Flags().StringVar(&o.Cursor, "cursor", "", "continue after this cursor (from a previous page)")
+	pageFlags(cmd.Flags(), &o.Limit, &o.Cursor)
 	return cmd
 }
 
@@ -328,28 +315,15 @@ func webhookDeliveriesCmd(e env, f *apiFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if f.json {
-				return printJSON(e.stdout, page)
-			}
-			if len(page.Items) == 0 {
-				fmt.Fprintln(e.stderr, "No deliveries.")
-				return nil
-			}
-			rows := make([][]string, 0, len(page.Items))
-			for _, d := range page.Items {
-				rows = append(rows, []string{d.ID, fmtTime(d.CreatedAt), d.EventType, d.Status, fmtHTTPStatus(d.LastStatus),
-					strconv.Itoa(d.Attempts), fmtTimePtr(d.NextAt, "-"), nonEmpty(oneLine(d.LastError), "-")})
-			}
-			if err := printTable(e.stdout, []string{"ID", "CREATED", "EVENT", "STATUS", "HTTP", "ATTEMPTS", "NEXT RETRY", "ERROR"}, rows); err != nil {
-				return err
-			}
-			moreHint(e.stderr, page.NextCursor)
-			return nil
+			return printPage(e, f.json, page, "No deliveries.", []string{"ID", "CREATED", "EVENT", "STATUS", "HTTP", "ATTEMPTS", "NEXT RETRY", "ERROR"},
+				func(d tokend.Delivery) []string {
+					return []string{d.ID, fmtTime(d.CreatedAt), d.EventType, d.Status, fmtHTTPStatus(d.LastStatus),
+						strconv.Itoa(d.Attempts), fmtTimePtr(d.NextAt, "-"), nonEmpty(oneLine(d.LastError), "-")}
+				})
 		},
 	}
 	cmd.Flags().StringVar(&o.Status, "status", "", "only pending, delivered or failed deliveries")
-	cmd.Flags().IntVar(&o.Limit, "limit", 0, "page size (server default 50, at most 200)")
-	cmd.Flags().StringVar(&o.Cursor, "cursor", "", "continue after this cursor (from a previous page)")
+	pageFlags(cmd.Flags(), &o.Limit, &o.Cursor)
 	return cmd
 }
 

@@ -37,11 +37,7 @@ func webhookFake(t *testing.T) *fakeAPI {
 
 func TestWebhookCLIRequests(t *testing.T) {
 	a := webhookFake(t)
-	tests := []struct {
-		name, method, path, body, ifMatch string
-		args                              []string
-		query                             url.Values
-	}{
+	checkRequests(t, a, []requestCase{
 		{name: "create", args: []string{"webhook", "create", "--url", "https://hooks.example.com/t", "--events", "token.revoked,token.rotated", "--app", "app_1", "--description", "billing"},
 			method: "POST", path: "/v1/webhooks", body: `{"url":"https://hooks.example.com/t","events":["token.revoked","token.rotated"],"app_id":"app_1","description":"billing"}`},
 		{name: "create for every event", args: []string{"webhook", "create", "--url", "https://h.example/", "--events", "*"},
@@ -58,35 +54,7 @@ func TestWebhookCLIRequests(t *testing.T) {
 		{name: "deliveries", args: []string{"webhook", "deliveries", "whk_1", "--status", "failed"}, method: "GET", path: "/v1/webhooks/whk_1/deliveries",
 			query: url.Values{"status": {"failed"}}},
 		{name: "retry", args: []string{"webhook", "retry", "whk_1", "dlv_1"}, method: "POST", path: "/v1/webhooks/whk_1/deliveries/dlv_1/retry"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			a.mu.Lock()
-			a.reqs = nil
-			a.mu.Unlock()
-			r := cli(t, a, nil, nil, tt.args...)
-			if r.err != nil {
-				t.Fatalf("error: %v", r.err)
-			}
-			got := a.only(t)
-			if got.Method != tt.method || got.Path != tt.path {
-				t.Errorf("request %s %s, want %s %s", got.Method, got.Path, tt.method, tt.path)
-			}
-			q := tt.query
-			if q == nil {
-				q = url.Values{}
-			}
-			if !reflect.DeepEqual(got.Query, q) {
-				t.Errorf("query %v, want %v", got.Query, q)
-			}
-			if !reflect.DeepEqual(canon(t, got.Body), canon(t, tt.body)) {
-				t.Errorf("body:\n%s\nwant:\n%s", got.Body, tt.body)
-			}
-			if got.IfMatch != tt.ifMatch {
-				t.Errorf("If-Match %q, want %q", got.IfMatch, tt.ifMatch)
-			}
-		})
-	}
+	})
 }
 
 func TestWebhookCLIOutput(t *testing.T) {

@@ -66,7 +66,7 @@ func addRoutes(api huma.API, mux *http.ServeMux, d Deps) {
 	register(api, log, withErrors(op(http.MethodPost, "/v1/webhooks/{id}/rotate-secret", "rotate-webhook-secret", "Give a webhook endpoint a new signing secret, shown only once; the old one signs alongside for 24 hours", "Webhooks", 200), http.StatusPreconditionFailed), handleWebhookRotate(svc))
 	register(api, log, withErrors(op(http.MethodPost, "/v1/webhooks/{id}/test", "test-webhook", "Send a webhook.test event to this endpoint only", "Webhooks", 202), http.StatusConflict), handleWebhookTest(svc))
 	register(api, log, op(http.MethodGet, "/v1/webhooks/{id}/deliveries", "list-webhook-deliveries", "The deliveries to a webhook endpoint, newest first, with their attempts", "Webhooks", 200), handleWebhookDeliveries(svc))
-	register(api, log, op(http.MethodPost, "/v1/webhooks/{id}/deliveries/{delivery_id}/retry", "retry-webhook-delivery", "Send a delivery again now, whatever its state", "Webhooks", 200), handleDeliveryRetry(svc))
+	register(api, log, withErrors(op(http.MethodPost, "/v1/webhooks/{id}/deliveries/{delivery_id}/retry", "retry-webhook-delivery", "Send a delivery again now, whatever its state (409 when the endpoint is disabled)", "Webhooks", 200), http.StatusConflict), handleDeliveryRetry(svc))
 }
 
 // register adds an operation whose handler errors all pass through

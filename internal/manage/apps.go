@@ -321,16 +321,11 @@ func (s *Service) Events(ctx context.Context, a tokend.Actor, f tokend.EventFilt
 		return tokend.Page[tokend.Event]{}, err
 	}
 	var p tokend.Problems
-	checkLimit(&p, f.Limit)
-	checkFilterID(&p, "token_id", f.TokenID)
-	checkFilterID(&p, "app_id", f.AppID)
+	checkLogFilter(&p, f.Limit, f.TokenID, f.AppID, f.Since, f.Until)
 	if len(f.Action) > 100 {
 		p.Add("action", "must be at most 100 characters")
 	} else {
 		tokend.CheckText(&p, "action", f.Action, tokend.LineText)
-	}
-	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
-		p.Add("since", "must be before until")
 	}
 	if err := p.Err(); err != nil {
 		return tokend.Page[tokend.Event]{}, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -127,14 +128,9 @@ func (s *Service) Notifications(ctx context.Context, a tokend.Actor, f tokend.No
 		return tokend.Page[tokend.Notification]{}, err
 	}
 	var p tokend.Problems
-	checkLimit(&p, f.Limit)
-	checkFilterID(&p, "token_id", f.TokenID)
-	checkFilterID(&p, "app_id", f.AppID)
+	checkLogFilter(&p, f.Limit, f.TokenID, f.AppID, f.Since, f.Until)
 	if f.Type != "" && !knownEventType(f.Type) {
-		p.Add("type", "must be one of %s", strings.Join(tokend.EventTypes, ", "))
-	}
-	if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
-		p.Add("since", "must be before until")
+		p.Add("type", "must be one of %s or %s", strings.Join(tokend.EventTypes, ", "), tokend.EventWebhookTest)
 	}
 	if err := p.Err(); err != nil {
 		return tokend.Page[tokend.Notification]{}, err
@@ -153,12 +149,7 @@ func (s *Service) Notifications(ctx context.Context, a tokend.Actor, f tokend.No
 
 // knownEventType reports whether typ is an event type tokend raises.
 func knownEventType(typ string) bool {
-	for _, t := range tokend.EventTypes {
-		if t == typ {
-			return true
-		}
-	}
-	return typ == tokend.EventWebhookTest
+	return typ == tokend.EventWebhookTest || slices.Contains(tokend.EventTypes, typ)
 }
 
 // The time-based events.

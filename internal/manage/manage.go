@@ -277,6 +277,17 @@ func checkFilterID(p *tokend.Problems, field, id string) {
 	}
 }
 
+// checkLogFilter checks what the audit log's and the events' filters
+// share: the page size, the token and app ids, and the time range.
+func checkLogFilter(p *tokend.Problems, limit int, tokenID, appID string, since, until time.Time) {
+	checkLimit(p, limit)
+	checkFilterID(p, "token_id", tokenID)
+	checkFilterID(p, "app_id", appID)
+	if !since.IsZero() && !until.IsZero() && !since.Before(until) {
+		p.Add("since", "must be before until")
+	}
+}
+
 func versionCheck(want, have int64) error {
 	if want != 0 && want != have {
 		return tokend.ErrStale

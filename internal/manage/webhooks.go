@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tokend/tokend"
+	"github.com/tokend/tokend/internal/webhook"
 	"github.com/tokend/tokend/secret"
 )
 
@@ -45,6 +46,17 @@ func (s *Service) webhookStore(a tokend.Actor, perm string) (tokend.WebhookStore
 	return s.webhooks, nil
 }
 
+// newWebhookSecret makes a signing secret: as shown once, and as stored.
+func (s *Service) newWebhookSecret() (shown string, sealed []byte, err error) {
+	if s.webhookSecrets == nil {
+		return "", nil, errNoWebhooks
+	}
+	if shown, sealed, err = s.webhookSecrets.NewSecret(); err != nil {
+		return "", nil, tokend.Internal(err)
+	}
+	return shown, sealed, nil
+}
+
 // CreateWebhook adds an endpoint and answers it with its signing secret,
 // which is shown this once.
 func (s *Service) CreateWebhook(ctx context.Context, a tokend.Actor, in tokend.WebhookInput) (tokend.Webhook, string, error) {
@@ -62,12 +74,9 @@ func (s *Service) CreateWebhook(ctx context.Context, a tokend.Actor, in tokend.W
 	if err := s.checkWebhookApp(ctx, in.AppID); err != nil {
 		return tokend.Webhook{}, "", err
 	}
-	if s.webhookSecrets == nil {
-		return tokend.Webhook{}, "", errNoWebhooks
-	}
-	shown, sealed, err := s.webhookSecrets.NewSecret()
+	shown, sealed, err := s.newWebhookSecret()
 	if err != nil {
-		return tokend.Webhook{}, "", tokend.Internal(err)
+		return tokend.Webhook{}, "", err
 	}
 	now := s.Now()
 	w := tokend.Webhook{
@@ -232,12 +241,9 @@ func (s *Service) RotateWebhookSecret(ctx context.Context, a tokend.Actor, id st
 	if err := checkID(id, "webhook"); err != nil {
 		return tokend.Webhook{}, "", err
 	}
-	if s.webhookSecrets == nil {
-		return tokend.Webhook{}, "", errNoWebhooks
-	}
-	shown, sealed, err := s.webhookSecrets.NewSecret()
+	shown, sealed, err := s.newWebhookSecret()
 	if err != nil {
-		return tokend.Webhook{}, "", tokend.Internal(err)
+		return tokend.Webhook{}, "", err
 	}
 	now := s.Now()
 	w, err := ws.UpdateWebhook(ctx, id, func(w *tokend.Webhook) (tokend.Event, error) {
@@ -273,7 +279,7 @@ func (s *Service) TestWebhook(ctx context.Context, a tokend.Actor, id string) (s
 		return "", storeErr(err, "webhook")
 	}
 	if !w.Enabled {
-		return "", tokend.Errorf(tokend.ECodeConflict, "the webhook is disabled: enable it to send it events")
+		return "", errWebhookDisabled
 	}
 	evtID, err := secret.NewID("evt")
 	if err != nil {
@@ -334,8 +340,12 @@ func (s *Service) WebhookDeliveries(ctx context.Context, a tokend.Actor, id stri
 	return page, nil
 }
 
+// errWebhookDisabled answers a request to send something to a disabled
+// endpoint (a test event, a retry): nothing is sent to one.
+var errWebhookDisabled = tokend.Errorf(tokend.ECodeConflict, "the webhook is disabled: enable it to send it events")
+
 // RetryDelivery makes a delivery of one endpoint pending and due at once,
-// whatever its state.
+// whatever its state; the endpoint must be enabled (409 otherwise).
 func (s *Service) RetryDelivery(ctx context.Context, a tokend.Actor, webhookID, deliveryID string) (tokend.Delivery, error) {
 	ws, err := s.webhookStore(a, tokend.PermAppsWrite)
 	if err != nil {
@@ -357,6 +367,9 @@ func (s *Service) RetryDelivery(ctx context.Context, a tokend.Actor, webhookID, 
 	}
 	if err != nil {
 		return tokend.Delivery{}, storeErr(err, "delivery")
+	}
+	if !w.Enabled {
+		return tokend.Delivery{}, errWebhookDisabled
 	}
 	ev := s.event(a, tokend.ActionDeliveryRetry, w.AppID, d.TokenID, map[string]any{
 		"webhook_id": w.ID, "delivery_id": d.ID, "event_id": d.EventID, "event_type": d.EventType,
@@ -413,11 +426,14 @@ func (s *Service) checkWebhookApp(ctx context.Context, appID string) error {
 	return nil
 }
 
-// checkWebhookURL checks an endpoint's URL: absolute, https (or http where
-// the server allows it), no user:password, a host that is not a literal
-// private, loopback or link-local address unless the server allows those.
-// internal/webhook checks the addresses a name resolves to again at each
-// delivery.
+// checkWebhookURL checks an endpoint's URL: the rules every delivery
+// applies to it (internal/webhook's CheckURL: absolute https, or http
+// where the server allows it, a host, no user:password, no fragment), so
+// that no endpoint is accepted that no delivery would be sent to; and,
+// unless the server allows them, a host that is not a literal address the
+// delivery client refuses (webhook.Refused: loopback, private, link-local,
+// metadata…) nor localhost. internal/webhook checks the addresses a name
+// resolves to again at each delivery.
 func (s *Service) checkWebhookURL(p *tokend.Problems, field, raw string) {
 	switch {
 	case raw == "":
@@ -435,31 +451,11 @@ func (s *Service) checkWebhookURL(p *tokend.Problems, field, raw string) {
 		p.Add(field, "must not contain spaces (percent-encode them as %%20)")
 		return
 	}
-	u, err := url.Parse(raw)
-	if err != nil || !u.IsAbs() || u.Opaque != "" || u.Host == "" {
-		p.Add(field, "must be an absolute URL such as https://api.example.com/hooks/tokend")
+	if err := webhook.CheckURL(raw, s.webhookAllowHTTP); err != nil {
+		p.Add(field, "%s", err.Error())
 		return
 	}
-	switch u.Scheme {
-	case "https":
-	case "http":
-		if !s.webhookAllowHTTP {
-			p.Add(field, "must use https (this server does not send webhooks over plain http)")
-			return
-		}
-	default:
-		p.Add(field, "must use https")
-		return
-	}
-	if u.User != nil {
-		p.Add(field, "must not contain a user name or password (the deliveries are signed)")
-		return
-	}
-	host := u.Hostname()
-	if host == "" {
-		p.Add(field, "must name a host")
-		return
-	}
+	u, _ := url.Parse(raw) // CheckURL parsed it
 	if port := u.Port(); port != "" {
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 			p.Add(field, "has an invalid port")
@@ -469,23 +465,19 @@ func (s *Service) checkWebhookURL(p *tokend.Problems, field, raw string) {
 	if s.webhookAllowPrivate {
 		return
 	}
-	if addr, err := netip.ParseAddr(host); err == nil && PrivateAddr(addr) {
-		p.Add(field, "must not be a private, loopback or link-local address")
-	} else if err != nil && strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
-		p.Add(field, "must not be a private, loopback or link-local address")
+	host := u.Hostname()
+	addr, err := netip.ParseAddr(host)
+	switch {
+	case err != nil && strings.EqualFold(strings.TrimSuffix(host, "."), "localhost"):
+		p.Add(field, "must not be a loopback address")
+	case err != nil:
+	case addr.Zone() != "":
+		p.Add(field, "must not name a network interface")
+	default:
+		if why := webhook.Refused(addr); why != "" {
+			p.Add(field, "must not be a %s address: webhooks are sent only to public addresses", why)
+		}
 	}
-}
-
-// cgnat is the shared address space of carrier-grade NAT (RFC 6598).
-var cgnat = netip.MustParsePrefix("100.64.0.0/10")
-
-// PrivateAddr reports an address webhooks are not sent to unless the
-// server allows it: loopback, private (RFC 1918, fc00::/7, 100.64.0.0/10),
-// link-local, unspecified or multicast, IPv4-mapped ones included.
-func PrivateAddr(a netip.Addr) bool {
-	a = a.Unmap()
-	return a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() ||
-		a.IsInterfaceLocalMulticast() || a.IsMulticast() || a.IsUnspecified() || a.Zone() != "" || cgnat.Contains(a)
 }
 
 // checkWebhookEvents checks the event types of an endpoint and answers

@@ -112,6 +112,15 @@ func TestWebhookURLAllowances(t *testing.T) {
 		{"https://u:p@hooks.example.com/", false, false},
 		{"ftp://hooks.example.com/", false, false},
 		{"hooks.example.com/x", false, false},
+		// What deliveries refuse (internal/webhook), creation refuses:
+		// a fragment, and every address the delivery client will not
+		// connect to.
+		{"https://hooks.example.com/x#top", false, false},
+		{"https://0.0.0.1/", false, true},
+		{"https://198.18.0.1/", false, true},
+		{"https://[64:ff9b::7f00:1]/", false, true},
+		{"https://[2002:a00:1::]/", false, true},
+		{"https://[::ffff:127.0.0.1]/", false, true},
 	} {
 		for _, s := range []struct {
 			svc  *manage.Service

@@ -32,6 +32,7 @@ var formFields = map[string][]fieldRef{
 	"app": {
 		{"name", "a-name", "Name"}, {"token_prefix", "a-prefix", "Token prefix"},
 		{"permissions", "a-perms", "Permission catalog"}, {"max_token_lifetime", "a-lifetime", "Maximum token lifetime"},
+		{"disable_unused_after", "a-unused", "Disable tokens unused for"}, {"expiry_notice", "a-notice", "Also warn of expiry"},
 	},
 	"webhook": {
 		{"url", "w-url", "Endpoint URL"}, {"events", "w-events-all", "Events"},
