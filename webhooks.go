@@ -71,7 +71,9 @@ type WebhookStore interface {
 	// Delivery answers a delivery with its History.
 	Delivery(ctx context.Context, id string) (Delivery, error)
 	// RetryDelivery makes a delivery pending and due at now, whatever its
-	// state, with its audit event.
+	// state, with its audit event; a delivery a worker holds the lease of
+	// is left to it (ErrConflict): a second attempt meanwhile would send
+	// the event twice.
 	RetryDelivery(ctx context.Context, id string, now time.Time, ev Event) (Delivery, error)
 }
 

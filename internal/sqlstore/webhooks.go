@@ -54,7 +54,12 @@ var (
 		WHERE $3 IS NULL OR EXISTS (SELECT 1 FROM webhooks WHERE id = CAST($3 AS text))
 		ON CONFLICT DO NOTHING`)
 	markDispatched = Q(`UPDATE outbox SET dispatched = $2 WHERE seq = $1`)
-	retryDelivery  = Q(`UPDATE deliveries SET status = 'pending', next_at = $2, lease_until = NULL WHERE id = $1`)
+	// retryDelivery leaves a leased delivery alone: its worker is about
+	// to attempt it, and a second worker claiming it meanwhile would send
+	// it twice, one of the two attempts never recorded.
+	retryDelivery = Q(`
+		UPDATE deliveries SET status = 'pending', next_at = $2
+		WHERE id = $1 AND (lease_until IS NULL OR lease_until <= $2)`)
 	// finishDelivery records attempt $3 only over attempt $8 = $3-1: the
 	// state the attempt's worker claimed. A worker whose lease lapsed
 	// while another claimed the delivery and recorded its own attempt
@@ -434,10 +439,20 @@ func (s *Store) Delivery(ctx context.Context, id string) (tokend.Delivery, error
 	return d, nil
 }
 
+// errDeliveryLeased answers a retry of a delivery a worker holds.
+var errDeliveryLeased = tokend.Errorf(tokend.ECodeConflict, "the delivery is being attempted now: retry it once the attempt is recorded")
+
 func (s *Store) RetryDelivery(ctx context.Context, id string, now time.Time, ev tokend.Event) (tokend.Delivery, error) {
 	err := s.Write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, s.sql(retryDelivery), id, s.time(now))
-		if err := s.affectedOne(res, err, "retry delivery"); err != nil {
+		err = s.affectedOne(res, err, "retry delivery")
+		if errors.Is(err, tokend.ErrNotFound) {
+			var one int
+			if tx.QueryRowContext(ctx, s.sql(deliveryExists), id).Scan(&one) == nil {
+				return errDeliveryLeased
+			}
+		}
+		if err != nil {
 			return err
 		}
 		return s.InsertEvent(ctx, tx, ev)

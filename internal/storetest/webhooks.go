@@ -606,6 +606,17 @@ func testRetryDelivery(t *testing.T, s tokend.Store, ws tokend.WebhookStore) {
 	if c, err := ws.ClaimDeliveries(ctx, at(time.Hour), time.Minute, 1); err != nil || len(c) != 1 {
 		t.Errorf("claim after retry: %+v, %v", c, err)
 	}
+	// Held by a worker: a retry now would let a second worker claim it
+	// and send it twice.
+	if _, err := ws.RetryDelivery(ctx, d.ID, at(time.Hour+time.Second), newEvent("delivery.retry", "", "")); !errors.Is(err, tokend.ErrConflict) {
+		t.Errorf("retry of a leased delivery: %v, want a conflict", err)
+	}
+	if c, err := ws.ClaimDeliveries(ctx, at(time.Hour+time.Second), time.Minute, 1); err != nil || len(c) != 0 {
+		t.Errorf("a leased delivery claimed again after a refused retry: %+v, %v", c, err)
+	}
+	if _, err := ws.RetryDelivery(ctx, d.ID, at(time.Hour+2*time.Minute), newEvent("delivery.retry", "", "")); err != nil {
+		t.Errorf("retry once the lease lapsed: %v", err)
+	}
 	if _, err := ws.RetryDelivery(ctx, "dlv_none", t0, newEvent("delivery.retry", "", "")); !errors.Is(err, tokend.ErrNotFound) {
 		t.Errorf("retry of a missing delivery: %v", err)
 	}

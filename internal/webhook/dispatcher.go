@@ -37,7 +37,7 @@ const (
 	DefaultGiveUpAfter  = 72 * time.Hour
 	DefaultDisableAfter = 5 * 24 * time.Hour
 	DefaultLease        = 60 * time.Second
-	DefaultWorkers      = 8
+	DefaultWorkers      = 64
 
 	// MailTimeout bounds one mail attempt (an SMTP exchange may be slow).
 	MailTimeout = 30 * time.Second
@@ -78,7 +78,9 @@ type Options struct {
 	// Lease is how long a claimed delivery is held; longer than Timeout,
 	// and than MailTimeout with a Mailer (or no mail attempt begins).
 	Lease time.Duration
-	// Workers bounds the attempts made at once.
+	// Workers bounds the attempts made at once. An endpoint has at most
+	// one under way, so a slow endpoint holds one worker; the default
+	// leaves room for dozens of slow ones before a healthy endpoint waits.
 	Workers int
 	Now     func() time.Time
 	Logger  *slog.Logger
@@ -377,16 +379,19 @@ func (d *Dispatcher) fan(ctx context.Context, hooks []tokend.Webhook, n tokend.N
 	return out, nil
 }
 
-// Hears reports whether endpoint w gets event n: webhook.test only the
-// endpoint it names (data.webhook_id), whether enabled or not; any other
-// type an enabled endpoint of every application or of n's, subscribed to
-// the type or to "*".
+// Hears reports whether endpoint w gets event n: only an enabled one;
+// webhook.test only the endpoint it names (data.webhook_id); any other
+// type an endpoint of every application or of n's, subscribed to the type
+// or to "*".
 func Hears(w tokend.Webhook, n tokend.Notification) bool {
+	if !w.Enabled {
+		return false
+	}
 	if n.Type == tokend.EventWebhookTest {
 		id, _ := n.Data["webhook_id"].(string)
 		return id == w.ID
 	}
-	if !w.Enabled || (w.AppID != "" && w.AppID != n.AppID) {
+	if w.AppID != "" && w.AppID != n.AppID {
 		return false
 	}
 	return slices.Contains(w.Events, "*") || slices.Contains(w.Events, n.Type)
@@ -408,6 +413,21 @@ func budget(lease time.Duration, kind string) time.Duration {
 // an answered delivery to be sent again.
 func (d *Dispatcher) attempt(ctx context.Context, c tokend.ClaimedDelivery) {
 	ctx = context.WithoutCancel(ctx)
+	if c.Delivery.Kind == tokend.DeliveryWebhook {
+		// The endpoint as it is now, not as it was claimed: one disabled,
+		// deleted or pointed elsewhere while the delivery waited in its
+		// queue gets nothing more at its old address.
+		switch w, err := d.o.Store.Webhook(ctx, c.Delivery.WebhookID); {
+		case err == nil:
+			c.Webhook = &w
+		case errors.Is(err, tokend.ErrNotFound):
+			c.Webhook = nil
+		default:
+			d.o.Logger.Error("reading a webhook endpoint before an attempt failed; the lease will lapse and the delivery be tried again",
+				"webhook", c.Delivery.WebhookID, "err", err)
+			return
+		}
+	}
 	at := d.o.Now()
 	began := time.Now()
 	var (
@@ -425,7 +445,7 @@ func (d *Dispatcher) attempt(ctx context.Context, c tokend.ClaimedDelivery) {
 		cancel()
 	case c.Webhook == nil:
 		errMsg = "endpoint deleted"
-	case !c.Webhook.Enabled && c.Event.Type != tokend.EventWebhookTest:
+	case !c.Webhook.Enabled:
 		errMsg = "endpoint disabled; not sent"
 	default:
 		status, errMsg = d.post(ctx, c, at)
@@ -440,10 +460,12 @@ func (d *Dispatcher) attempt(ctx context.Context, c tokend.ClaimedDelivery) {
 	switch {
 	case errMsg == "":
 		dl.Status, dl.NextAt, dl.DeliveredAt = tokend.DeliveryDelivered, nil, &at
-	case c.Webhook != nil && !c.Webhook.Enabled && c.Event.Type != tokend.EventWebhookTest, c.Webhook == nil && dl.Kind == tokend.DeliveryWebhook:
+	case c.Webhook != nil && !c.Webhook.Enabled, c.Webhook == nil && dl.Kind == tokend.DeliveryWebhook:
 		dl.Status, dl.NextAt, result = tokend.DeliveryFailed, nil, resultFailed
 	default:
-		next := at.Add(d.wait(a.N))
+		// The wait counts from the attempt's end: an endpoint that timed
+		// out is not tried again the moment it did.
+		next := d.o.Now().Add(d.wait(a.N))
 		if next.Sub(dl.CreatedAt) > d.o.GiveUpAfter {
 			dl.Status, dl.NextAt, result = tokend.DeliveryFailed, nil, resultFailed
 		} else {

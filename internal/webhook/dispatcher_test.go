@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -327,11 +328,18 @@ func TestFanOut(t *testing.T) {
 	if Hears(mk("whk_shop_created"), n) || !Hears(mk("whk_all"), n) {
 		t.Error("subscription to types not kept")
 	}
-	test := tokend.Notification{ID: "evt_2", Type: tokend.EventWebhookTest, Data: map[string]any{"webhook_id": "whk_off"}}
-	for id, want := range map[string]bool{"whk_all": false, "whk_off": true} {
+	// A test event goes to the endpoint it names, and not even to that
+	// one once it is disabled (the service refuses the test then; one
+	// disabled meanwhile gets nothing either).
+	test := tokend.Notification{ID: "evt_2", Type: tokend.EventWebhookTest, Data: map[string]any{"webhook_id": "whk_shop_created"}}
+	for id, want := range map[string]bool{"whk_all": false, "whk_shop_created": true} {
 		if got := Hears(mk(id), test); got != want {
-			t.Errorf("%s hears the test of whk_off: %v, want %v", id, got, want)
+			t.Errorf("%s hears the test of whk_shop_created: %v, want %v", id, got, want)
 		}
+	}
+	test.Data["webhook_id"] = "whk_off"
+	if Hears(mk("whk_off"), test) {
+		t.Error("a disabled endpoint hears its test event")
 	}
 }
 
@@ -465,11 +473,15 @@ func closeOnce(c chan struct{}) {
 	}
 }
 
-// An endpoint that holds its deliveries open holds back no other one.
+// Endpoints that hold their deliveries open hold back no other one, even
+// when there are more of them than a small pool of workers (8 once).
 func TestSlowEndpointHoldsBackNoOther(t *testing.T) {
+	const slow = 12
 	e := newEnv(t)
 	e.d.o.PollInterval = 10 * time.Millisecond
-	e.hook("whk_slow", func(w *tokend.Webhook) { w.URL = strings.TrimSuffix(e.url, "/hook") + "/slow" })
+	for i := range slow {
+		e.hook(fmt.Sprintf("whk_slow%d", i), func(w *tokend.Webhook) { w.URL = strings.TrimSuffix(e.url, "/hook") + "/slow" })
+	}
 	e.hook("whk_fast", nil)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error)
@@ -479,7 +491,7 @@ func TestSlowEndpointHoldsBackNoOther(t *testing.T) {
 	for e.requests() < 1 && time.Now().Before(deadline) {
 		<-time.After(5 * time.Millisecond) // poll, with a deadline
 	}
-	// The slow endpoint holds evt_0 open; later events still reach the
+	// The slow endpoints hold evt_0 open; later events still reach the
 	// fast one.
 	for i := 1; i < 5; i++ {
 		e.emit(fmt.Sprintf("evt_%d", i), tokend.EventTokenCreated, nil)
@@ -488,18 +500,19 @@ func TestSlowEndpointHoldsBackNoOther(t *testing.T) {
 		<-time.After(5 * time.Millisecond) // poll, with a deadline
 	}
 	if e.requests() != 5 {
-		t.Errorf("%d requests answered while the slow endpoint held one, want the fast one's 5", e.requests())
+		t.Errorf("%d requests answered while %d slow endpoints held one each, want the fast one's 5", e.requests(), slow)
 	}
 	closeOnce(e.slow)
-	for e.requests() < 10 && time.Now().Before(deadline) {
+	want := 5 * (slow + 1)
+	for e.requests() < want && time.Now().Before(deadline) {
 		<-time.After(5 * time.Millisecond)
 	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if e.requests() != 10 {
-		t.Errorf("%d requests in all, want 10", e.requests())
+	if e.requests() != want {
+		t.Errorf("%d requests in all, want %d", e.requests(), want)
 	}
 }
 
@@ -535,5 +548,50 @@ func TestEndpointCreatedJustBeforeAnEventHearsIt(t *testing.T) {
 	}
 	if !got["whk_a evt_after"] || !got["whk_new evt_after"] {
 		t.Errorf("deliveries %v; want evt_after to reach whk_a and whk_new", got)
+	}
+}
+
+// A delivery claimed while its endpoint was enabled, and attempted after
+// the endpoint was disabled or pointed elsewhere, goes by the endpoint as
+// it is at the attempt: nothing to a disabled one, and the new address of
+// a moved one.
+func TestAttemptReadsTheEndpointAgain(t *testing.T) {
+	ctx := t.Context()
+	e := newEnv(t)
+	e.hook("whk_off", nil)
+	e.hook("whk_moved", nil)
+	e.emit("evt_1", tokend.EventTokenCreated, nil)
+	e.d.dispatchAll(ctx)
+	claimed, err := e.store.ClaimDeliveries(ctx, t0, time.Minute, 10)
+	if err != nil || len(claimed) != 2 {
+		t.Fatal(claimed, err)
+	}
+	edit := func(id string, fn func(w *tokend.Webhook)) {
+		_, err := e.store.UpdateWebhook(ctx, id, func(w *tokend.Webhook) (tokend.Event, error) {
+			fn(w)
+			return tokend.Event{Time: t0, Actor: "system", Action: "webhook.update"}, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	edit("whk_off", func(w *tokend.Webhook) { w.Enabled = false })
+	edit("whk_moved", func(w *tokend.Webhook) { w.URL = strings.TrimSuffix(e.url, "/hook") + "/moved" })
+	for _, c := range claimed {
+		e.d.attempt(ctx, c) // c.Webhook is the copy read at the claim
+	}
+	e.mu.Lock()
+	var paths []string
+	for _, r := range e.got {
+		paths = append(paths, r.URL.Path)
+	}
+	e.mu.Unlock()
+	if !slices.Equal(paths, []string{"/moved"}) {
+		t.Errorf("requests to %v, want only the moved endpoint's new address", paths)
+	}
+	for _, d := range e.deliveries() {
+		if d.WebhookID == "whk_off" && (d.Status != tokend.DeliveryFailed || d.LastError != "endpoint disabled; not sent") {
+			t.Errorf("the disabled endpoint's delivery: %+v", d)
+		}
 	}
 }
