@@ -125,13 +125,22 @@ var refusedPrefixes = []struct {
 	{netip.MustParsePrefix("fd00:ec2::254/128"), "cloud metadata"},
 	{netip.MustParsePrefix("100::/64"), "discard-only"},
 	{netip.MustParsePrefix("2001:db8::/32"), "documentation"},
+	{netip.MustParsePrefix("192.0.2.0/24"), "documentation"},
+	{netip.MustParsePrefix("198.51.100.0/24"), "documentation"},
+	{netip.MustParsePrefix("203.0.113.0/24"), "documentation"},
+	{netip.MustParsePrefix("fec0::/10"), "site-local"},
+	// Local-use NAT64 and Teredo carry an IPv4 address that a translator
+	// of the operator's, or a relay, reaches: refused whole.
+	{netip.MustParsePrefix("64:ff9b:1::/48"), "local-use NAT64"},
+	{netip.MustParsePrefix("2001::/32"), "Teredo"},
 }
 
 // Prefixes of IPv6 addresses that carry an IPv4 address, which is checked
-// in turn: IPv4-compatible (::a.b.c.d), NAT64 (64:ff9b::/96) and 6to4
-// (2002:a.b.c.d::/48).
+// in turn: IPv4-compatible (::a.b.c.d), IPv4-translated (::ffff:0:a.b.c.d),
+// NAT64 (64:ff9b::/96) and 6to4 (2002:a.b.c.d::/48).
 var (
 	compatible = netip.MustParsePrefix("::/96")
+	translated = netip.MustParsePrefix("::ffff:0:0:0/96")
 	nat64      = netip.MustParsePrefix("64:ff9b::/96")
 	sixToFour  = netip.MustParsePrefix("2002::/16")
 )
@@ -164,7 +173,7 @@ func Refused(a netip.Addr) string {
 		b := a.As16()
 		var v4 [4]byte
 		switch {
-		case compatible.Contains(a), nat64.Contains(a):
+		case compatible.Contains(a), translated.Contains(a), nat64.Contains(a):
 			copy(v4[:], b[12:])
 		case sixToFour.Contains(a):
 			copy(v4[:], b[2:6])
@@ -190,6 +199,15 @@ func attemptError(err error) string {
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return "timed out after 10s"
+	}
+	// Not the DNS error's own text: it names the resolver tokend asked,
+	// an address of the network it runs in.
+	var de *net.DNSError
+	if errors.As(err, &de) {
+		if de.IsNotFound {
+			return "no such host: " + de.Name
+		}
+		return "DNS lookup of " + de.Name + " failed"
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {

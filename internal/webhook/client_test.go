@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -25,6 +26,11 @@ func TestRefusedAddresses(t *testing.T) {
 		"64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe", // NAT64 of loopback, metadata
 		"2002:7f00:1::1", "2002:c0a8:101::1", // 6to4 of loopback, 192.168.1.1
 		"198.18.0.1", "192.0.0.1",
+		"::ffff:0:7f00:1", "::ffff:0:a9fe:a9fe", // IPv4-translated loopback, metadata
+		"64:ff9b:1::7f00:1", "64:ff9b:1::a9fe:a9fe", // local-use NAT64
+		"2001:0:4136:e378:8000:63bf:3fff:fdd2",     // Teredo
+		"fec0::1",                                  // site-local
+		"192.0.2.1", "198.51.100.7", "203.0.113.9", // documentation
 	}
 	for _, s := range refused {
 		a := netip.MustParseAddr(s)
@@ -128,5 +134,19 @@ func TestCheckURL(t *testing.T) {
 func TestAttemptErrorTimeout(t *testing.T) {
 	if got := attemptError(context.DeadlineExceeded); got != "timed out after 10s" {
 		t.Errorf("attemptError = %q", got)
+	}
+}
+
+// A failed lookup is told without the resolver's address (an address of
+// the network tokend runs in).
+func TestAttemptErrorHidesTheResolver(t *testing.T) {
+	for _, err := range []error{
+		&net.DNSError{Err: "no such host", Name: "hooks.example", Server: "10.255.255.53:53", IsNotFound: true},
+		&net.DNSError{Err: "i/o timeout", Name: "hooks.example", Server: "10.255.255.53:53", IsTimeout: true},
+	} {
+		got := attemptError(&url.Error{Op: "Post", URL: "https://hooks.example/x", Err: err})
+		if strings.Contains(got, "10.255") || !strings.Contains(got, "hooks.example") {
+			t.Errorf("%v -> %q", err, got)
+		}
 	}
 }
