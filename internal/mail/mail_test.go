@@ -369,6 +369,11 @@ func TestSendTimeout(t *testing.T) {
 	if err == nil || time.Since(start) > 10*time.Second {
 		t.Errorf("Send to a silent server: %v after %s", err, time.Since(start))
 	}
+	// A server that does not answer in time is one that cannot be reached
+	// now, which serve only warns about: not one that refused tokend.
+	if err := m.Check(t.Context()); !errors.Is(err, tmail.ErrUnreachable) {
+		t.Errorf("Check with a silent server: %v, want ErrUnreachable", err)
+	}
 	// Nothing listens: unreachable, which serve only warns about.
 	addr := ln.Addr().String()
 	ln.Close()
