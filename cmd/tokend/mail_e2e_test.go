@@ -2,12 +2,9 @@ package main
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,32 +18,11 @@ import (
 // with the scheduler running for several ticks.
 func TestExpiringTokenMailsOnceAndDeliversOnce(t *testing.T) {
 	srv := mailtest.Start(t, mailtest.Options{})
-
-	var mu sync.Mutex
-	hooks := map[string]int{} // "type token_id" → deliveries received
-	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var ev struct {
-			Type    string `json:"type"`
-			TokenID string `json:"token_id"`
-		}
-		body, _ := io.ReadAll(r.Body)
-		json.Unmarshal(body, &ev)
-		mu.Lock()
-		hooks[ev.Type+" "+ev.TokenID]++
-		mu.Unlock()
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	defer receiver.Close()
-	received := func(tokenID string) int {
-		mu.Lock()
-		defer mu.Unlock()
-		return hooks[tokend.EventTokenExpiring+" "+tokenID]
-	}
-
+	rcv := newReceiver(t)
 	in := startTokend(t, t.TempDir(), map[string]string{
 		"TOKEND_SMTP_URL": "smtp://tokend:any@" + srv.SMTPAddr, "TOKEND_SMTP_FROM": "tokend <tokend@example.com>",
 		"TOKEND_PUBLIC_URL": "https://tokend.example.com",
-	}, "--event-interval", "100ms", "--webhook-allow-http", "--webhook-allow-private")
+	}, append([]string{"--event-interval", "100ms"}, webhookFlags...)...)
 
 	// The owner sets up the dashboard, adds an admin and a viewer; the
 	// admin opts out of token.expiring on their profile.
@@ -77,67 +53,51 @@ func TestExpiringTokenMailsOnceAndDeliversOnce(t *testing.T) {
 		t.Fatalf("admin opting out: %d\n%s", res.StatusCode, body)
 	}
 
-	// A webhook for token.expiring, through the API.
-	status, body := in.call(t, "POST", "/v1/webhooks", in.bootstrap, map[string]any{
-		"url": receiver.URL + "/hook", "events": []string{tokend.EventTokenExpiring},
-	})
-	if status != http.StatusCreated {
-		t.Fatalf("POST /v1/webhooks: %d %s", status, body)
-	}
-
-	// An application and a token that expires in 2 days.
-	status, body = in.call(t, "POST", "/v1/apps", in.bootstrap, map[string]any{"name": "Shop"})
-	if status != http.StatusCreated {
-		t.Fatalf("POST /v1/apps: %d %s", status, body)
-	}
-	var app tokend.App
-	json.Unmarshal(body, &app)
+	// A webhook for token.expiring, an application, and tokens that
+	// expire in 2 days.
+	in.createWebhook(t, in.bootstrap, rcv.url(), tokend.EventTokenExpiring)
+	app := in.newApp(t, in.bootstrap, "Shop")
 	expiringToken := func(name string) string {
 		t.Helper()
-		status, body := in.call(t, "POST", "/v1/tokens", in.bootstrap, map[string]any{
-			"app_id": app.ID, "name": name, "expires_at": time.Now().Add(48 * time.Hour).UTC().Truncate(time.Second),
-		})
-		if status != http.StatusCreated {
-			t.Fatalf("POST /v1/tokens: %d %s", status, body)
-		}
-		var created struct{ Token tokend.Token }
-		json.Unmarshal(body, &created)
-		return created.Token.ID
+		expires := time.Now().Add(48 * time.Hour).UTC().Truncate(time.Second)
+		var c created
+		in.mustCall(t, 201, "POST", "/v1/tokens", in.bootstrap, tokend.TokenInput{AppID: app.ID, Name: name, ExpiresAt: &expires}, &c)
+		return c.Token.ID
 	}
-	// waitFor waits for the mail and the delivery about a token.
-	waitFor := func(tokenID string, mails int) {
+	about := func(tokenID string) func(received) bool {
+		return func(x received) bool {
+			var n tokend.Notification
+			return json.Unmarshal(x.body, &n) == nil && n.Type == tokend.EventTokenExpiring && n.TokenID == tokenID
+		}
+	}
+	// arrived waits for the mails and the delivery about a token.
+	arrived := func(tokenID string, mails int) {
 		t.Helper()
 		srv.WaitMessages(t, mails, 30*time.Second)
-		deadline := time.Now().Add(30 * time.Second)
-		for received(tokenID) == 0 {
-			if time.Now().After(deadline) {
-				t.Fatalf("no token.expiring delivery about %s in 30 s; log:\n%s", tokenID, in.stderr.String())
-			}
-			time.Sleep(50 * time.Millisecond) // polling the receiver, with a deadline
-		}
+		rcv.waitFor(t, 1, 30*time.Second, about(tokenID))
 	}
 	id := expiringToken("Billing key")
-	waitFor(id, 1)
+	arrived(id, 1)
 	// Later ticks must not raise it again. A token made now is raised by
 	// a later tick, which also goes over the first: once its mail is in,
 	// the scheduler has looked at the first token again. Twice over.
 	for i, name := range []string{"Probe one", "Probe two"} {
-		waitFor(expiringToken(name), i+2)
+		arrived(expiringToken(name), i+2)
 	}
 	msgs := srv.Messages(t)
-	var about []mailtest.Summary
+	var first []mailtest.Summary
 	for _, m := range msgs {
 		if strings.Contains(m.Subject, "Billing key") {
-			about = append(about, m)
+			first = append(first, m)
 		}
 	}
-	if len(msgs) != 3 || len(about) != 1 {
-		t.Fatalf("mailpit has %d mails, %d about the first token; want 3 and exactly 1: %+v", len(msgs), len(about), msgs)
+	if len(msgs) != 3 || len(first) != 1 {
+		t.Fatalf("mailpit has %d mails, %d about the first token; want 3 and exactly 1: %+v", len(msgs), len(first), msgs)
 	}
-	if n := received(id); n != 1 {
+	if n := len(rcv.waitFor(t, 1, 0, about(id))); n != 1 {
 		t.Errorf("the receiver got %d token.expiring deliveries about the first token, want exactly 1", n)
 	}
-	msg := srv.Message(t, about[0].ID)
+	msg := srv.Message(t, first[0].ID)
 	if len(msg.To) != 1 || msg.To[0].Address != "owner@example.com" {
 		t.Errorf("the mail went to %+v, want the owner alone", msg.To)
 	}

@@ -32,8 +32,8 @@ const mailCheckTimeout = 10 * time.Second
 // newMailer makes the mailer when --smtp-url is set, and answers nil
 // otherwise. At start it talks to the server as far as AUTH: a server that
 // would make tokend send the password in plain, or refuses it, stops the
-// start; one that cannot be reached is only warned about (mails wait in
-// the outbox and are retried).
+// start; one that cannot be reached, or does not answer in time, is only
+// warned about (mails wait in the outbox and are retried).
 func newMailer(ctx context.Context, c mailConfig, b *backend, log *slog.Logger) (tokend.Mailer, error) {
 	if c.smtpURL == "" {
 		if c.smtpFrom != "" {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +11,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -35,8 +38,9 @@ type received struct {
 func (r received) id() string { return r.header.Get("webhook-id") }
 
 // receiver is a webhook endpoint that records what it gets and answers
-// what answer says (200 by default); hold, when set, keeps a request open
-// until it is closed.
+// what answer says (200 by default; dropConnection: no answer at all, as
+// an endpoint that is down); hold, when set, keeps a request open until it
+// is closed.
 type receiver struct {
 	srv *httptest.Server
 	mu  sync.Mutex
@@ -60,11 +64,23 @@ func newReceiver(t *testing.T) *receiver {
 			close(held)
 			<-hold
 		}
-		w.WriteHeader(answer(n))
+		code := answer(n)
+		if code == dropConnection {
+			if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+				conn.Close()
+				return
+			}
+			code = http.StatusServiceUnavailable
+		}
+		w.WriteHeader(code)
 	}))
 	t.Cleanup(r.srv.Close)
 	return r
 }
+
+// dropConnection, as the receiver's answer, closes the connection
+// without answering.
+const dropConnection = -1
 
 func (r *receiver) url() string { return r.srv.URL + "/hooks/tokend" }
 
@@ -153,7 +169,11 @@ func standardWebhooks(t *testing.T) func(cases []swCase) []string {
 			t.Fatal(err)
 		}
 	}
-	cmd := exec.Command(npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund")
+	// Bounded: a registry that does not answer fails (or skips) the test
+	// instead of holding it until go test's timeout.
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund")
 	cmd.Dir = dir
 	if out, err := cmd.CombinedOutput(); err != nil {
 		msg := fmt.Sprintf("npm ci standardwebhooks: %v\n%s", err, out)
@@ -165,7 +185,9 @@ func standardWebhooks(t *testing.T) func(cases []swCase) []string {
 	return func(cases []swCase) []string {
 		t.Helper()
 		in, _ := json.Marshal(cases)
-		cmd := exec.Command("node", "verify.mjs")
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "node", "verify.mjs")
 		cmd.Dir = dir
 		cmd.Stdin = bytes.NewReader(in)
 		out, err := cmd.Output()
@@ -242,11 +264,15 @@ func TestWebhookDeliveriesVerifyWithStandardWebhooks(t *testing.T) {
 	}
 }
 
-// The endpoint answers 503 for a while, then comes back: the retries land.
+// The endpoint is down (it drops the connection), then answers 503 for a
+// while, then comes back: the retries land, each attempt recorded.
 func TestWebhookRetriedUntilTheEndpointComesBack(t *testing.T) {
 	rcv := newReceiver(t)
 	rcv.answer = func(n int) int {
-		if n <= 3 {
+		switch {
+		case n == 1:
+			return dropConnection
+		case n <= 3:
 			return http.StatusServiceUnavailable
 		}
 		return http.StatusNoContent
@@ -269,6 +295,20 @@ func TestWebhookRetriedUntilTheEndpointComesBack(t *testing.T) {
 		if len(page.Items) == 1 && page.Items[0].Status == tokend.DeliveryDelivered {
 			if d := page.Items[0]; d.Attempts != 4 || d.LastStatus == nil || *d.LastStatus != 204 {
 				t.Errorf("delivered after %d attempts, last status %v; want 4, 204", d.Attempts, d.LastStatus)
+			}
+			var got []string
+			for _, a := range page.Items[0].History {
+				status := "none"
+				if a.HTTPStatus != nil {
+					status = strconv.Itoa(*a.HTTPStatus)
+				}
+				got = append(got, fmt.Sprintf("%d:%s:%t:%t", a.N, status, a.Error != "", a.NextRetryAt != nil))
+			}
+			slices.Sort(got)
+			// The dropped connection has no status and an error; the 503s
+			// an error; each failed one a next retry.
+			if want := []string{"1:none:true:true", "2:503:true:true", "3:503:true:true", "4:204:false:false"}; !slices.Equal(got, want) {
+				t.Errorf("attempts (n:status:error:next retry) %v, want %v", got, want)
 			}
 			for result, want := range map[string]float64{"retry": 3, "delivered": 1, "failed": 0} {
 				if got, _ := in.metric(t, `tokend_webhook_deliveries_total{result="`+result+`"}`); got != want {

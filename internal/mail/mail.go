@@ -190,10 +190,14 @@ func (m *Mailer) Recipients(ctx context.Context, n tokend.Notification) ([]strin
 
 // creator answers the id of the dashboard user who created the event's
 // token, "" when a user did not (or the token is gone and the event does
-// not say).
+// not say), or the event is about no token: the created_by of another
+// subject (webhook.disabled's endpoint) is not a reason to mail anyone.
 func (m *Mailer) creator(ctx context.Context, n tokend.Notification) (string, error) {
+	if n.TokenID == "" {
+		return "", nil
+	}
 	by := str(n.Data, "created_by")
-	if by == "" && n.TokenID != "" {
+	if by == "" {
 		t, err := m.tokens.Token(ctx, n.TokenID)
 		switch {
 		case errors.Is(err, tokend.ErrNotFound):

@@ -369,6 +369,11 @@ func TestSendTimeout(t *testing.T) {
 	if err == nil || time.Since(start) > 10*time.Second {
 		t.Errorf("Send to a silent server: %v after %s", err, time.Since(start))
 	}
+	// A server that does not answer in time is one that cannot be reached
+	// now, which serve only warns about: not one that refused tokend.
+	if err := m.Check(t.Context()); !errors.Is(err, tmail.ErrUnreachable) {
+		t.Errorf("Check with a silent server: %v, want ErrUnreachable", err)
+	}
 	// Nothing listens: unreachable, which serve only warns about.
 	addr := ln.Addr().String()
 	ln.Close()
@@ -450,7 +455,10 @@ func TestRecipients(t *testing.T) {
 	if got := recipients(n); slices.Contains(got, "maker@example.com") {
 		t.Errorf("the creator opted out and still receives: %v", got)
 	}
-	wd := tokend.Notification{Type: tokend.EventWebhookDisabled, Data: map[string]any{"id": "whk_1"}}
+	// webhook.disabled goes to owners and admins only: its data is the
+	// endpoint, whose created_by names who made the endpoint, not a token.
+	st.users[5].MailOptOut = nil
+	wd := tokend.Notification{Type: tokend.EventWebhookDisabled, Data: map[string]any{"id": "whk_1", "created_by": "user:usr_maker"}}
 	if got, want := recipients(wd), []string{"ada@example.com", "grace@example.com", "quiet@example.com"}; !slices.Equal(got, want) {
 		t.Errorf("webhook.disabled: %v, want %v", got, want)
 	}

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"net/smtp"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -28,9 +29,9 @@ type server struct {
 	redacted    string
 }
 
-// ErrUnreachable marks a failure to reach the SMTP server at all (Check
-// wraps the dial error in it): the server may be down for a while, which
-// is no reason to refuse to start.
+// ErrUnreachable marks a failure to reach the SMTP server at all (the dial
+// error, or no answer within the timeout): the server may be down for a
+// while, which is no reason to refuse to start.
 var ErrUnreachable = errors.New("the SMTP server cannot be reached")
 
 // ErrPlainAuth is the refusal to send the password over a connection that
@@ -99,6 +100,14 @@ func (s server) tlsConfig() *tls.Config {
 func (s server) send(ctx context.Context, from, to string, msg []byte) (err error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
+	// A server that does not answer within the timeout cannot be reached
+	// now (Check's caller only warns about that); this runs before cancel.
+	defer func() {
+		timedOut := ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) // the connection's deadline is the context's
+		if err != nil && timedOut && !errors.Is(err, ErrUnreachable) {
+			err = fmt.Errorf("%w: %s: no answer within %s: %w", ErrUnreachable, s.redacted, s.timeout, err)
+		}
+	}()
 	conn, err := s.connect(ctx)
 	if err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrUnreachable, s.redacted, err)

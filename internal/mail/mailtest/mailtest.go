@@ -108,9 +108,8 @@ func Start(t testing.TB, o Options) *Server {
 	t.Helper()
 	bin := Binary(t)
 	dir := t.TempDir()
-	smtpAddr, httpAddr := freeAddr(t), freeAddr(t)
 	args := []string{
-		"--smtp", smtpAddr, "--listen", httpAddr, "--database", filepath.Join(dir, "mailpit.db"),
+		"--database", filepath.Join(dir, "mailpit.db"),
 		"--disable-version-check", "--quiet", "--smtp-disable-rdns",
 	}
 	if len(o.Users) > 0 {
@@ -136,8 +135,28 @@ func Start(t testing.TB, o Options) *Server {
 		// to loopback addresses, as here.
 		args = append(args, "--smtp-auth-allow-insecure")
 	}
+	// The ports were free a moment before mailpit binds them: another
+	// process may take one meanwhile, and mailpit then exits. Try again,
+	// on other ports.
+	var out string
+	for range 3 {
+		s, exited := start(t, bin, args)
+		if s != nil {
+			return s
+		}
+		out = exited
+	}
+	t.Fatalf("mailpit exited at start, 3 times: %s", out)
+	return nil
+}
+
+// start runs mailpit on fresh ports and waits until it answers; it
+// answers nil and mailpit's output when mailpit exited first.
+func start(t testing.TB, bin string, args []string) (*Server, string) {
+	t.Helper()
+	smtpAddr, httpAddr := freeAddr(t), freeAddr(t)
 	var out bytes.Buffer
-	cmd := exec.Command(bin, args...)
+	cmd := exec.Command(bin, append([]string{"--smtp", smtpAddr, "--listen", httpAddr}, args...)...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting mailpit: %v", err)
@@ -154,16 +173,16 @@ func Start(t testing.TB, o Options) *Server {
 		conn, err := net.DialTimeout("tcp", smtpAddr, time.Second)
 		if err == nil {
 			conn.Close()
-			if resp, err := http.Get(s.API + "/api/v1/messages"); err == nil {
+			if resp, err := apiClient.Get(s.API + "/api/v1/messages"); err == nil {
 				resp.Body.Close()
 				if resp.StatusCode == http.StatusOK {
-					return s
+					return s, ""
 				}
 			}
 		}
 		select {
 		case <-done:
-			t.Fatalf("mailpit exited: %s", out.String())
+			return nil, out.String()
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
@@ -171,6 +190,10 @@ func Start(t testing.TB, o Options) *Server {
 		}
 	}
 }
+
+// apiClient reads mailpit's HTTP API; a request that hangs fails the test
+// rather than holding it until go test's own timeout.
+var apiClient = &http.Client{Timeout: 10 * time.Second}
 
 // freeAddr answers a loopback address with a port free a moment ago.
 func freeAddr(t testing.TB) string {
@@ -262,7 +285,7 @@ func (s *Server) get(t testing.TB, path string, v any) {
 
 func (s *Server) raw(t testing.TB, path string) []byte {
 	t.Helper()
-	resp, err := http.Get(s.API + path)
+	resp, err := apiClient.Get(s.API + path)
 	if err != nil {
 		t.Fatalf("mailpit %s: %v", path, err)
 	}
