@@ -301,6 +301,11 @@ type Event struct {
 	// raises; the store writes them to its outbox with this audit row, in
 	// the same transaction.
 	Notices []Notice `json:"-"`
+	// EachToken, on a change of many tokens at once (revoking every token
+	// of an application or of an owner), answers the notices of one
+	// changed token, as stored after the change; the store writes them,
+	// with that token's id, in the same transaction.
+	EachToken func(t Token) []Notice `json:"-"`
 }
 
 // Audit actions.

@@ -275,6 +275,7 @@ func (s *Service) RevokeAll(ctx context.Context, a tokend.Actor, appID string) (
 	ev := s.event(a, tokend.ActionAppRevokeAll, appID, "", map[string]any{"name": app.Name})
 	// The store adds the count to the data.
 	ev = withNotice(ev, tokend.EventAppTokensRevoked, map[string]any{"app_id": appID, "name": app.Name})
+	ev.EachToken = s.eachRevoked
 	n, err := s.store.RevokeAppTokens(ctx, appID, now, ev)
 	if err != nil {
 		return 0, storeErr(err, "app")
@@ -306,6 +307,7 @@ func (s *Service) RevokeOwner(ctx context.Context, a tokend.Actor, appID, ownerI
 	now := s.Now()
 	ev := s.event(a, tokend.ActionOwnerRevokeAll, appID, "", map[string]any{"name": app.Name, "owner_id": ownerID})
 	ev = withNotice(ev, tokend.EventOwnerTokensRevoked, map[string]any{"app_id": appID, "name": app.Name, "owner_id": ownerID})
+	ev.EachToken = s.eachRevoked
 	n, err := s.store.RevokeOwnerTokens(ctx, appID, ownerID, now, ev)
 	if err != nil {
 		return 0, storeErr(err, "app")

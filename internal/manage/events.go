@@ -73,6 +73,13 @@ func toMap(v any) (map[string]any, error) {
 	return m, json.Unmarshal(b, &m)
 }
 
+// eachRevoked is the event of one token a revoke-all revoked: token.revoked
+// as a single revocation raises it, so that a subscriber to token.revoked
+// hears of every revoked token however it was revoked.
+func (s *Service) eachRevoked(t tokend.Token) []tokend.Notice {
+	return []tokend.Notice{{Type: tokend.EventTokenRevoked, Data: s.tokenData(t)}}
+}
+
 // withNotice adds a notice of typ with data to ev.
 func withNotice(ev tokend.Event, typ string, data map[string]any) tokend.Event {
 	ev.Notices = append(ev.Notices, tokend.Notice{Type: typ, Data: data})

@@ -99,8 +99,17 @@ func TestEveryChangeRaisesItsEvent(t *testing.T) {
 			if n, err := svc.RevokeOwner(ctx, admin, app.ID, "acct_2"); err != nil || n != 1 {
 				t.Fatalf("RevokeOwner = %d, %v", n, err)
 			}
-			if n, err := svc.RevokeAll(ctx, admin, app.ID); err != nil || n != 0 {
+			third, sec, err := svc.CreateToken(ctx, admin, tokend.TokenInput{AppID: app.ID, Name: "third"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			secrets = append(secrets, sec)
+			if n, err := svc.RevokeAll(ctx, admin, app.ID); err != nil || n != 1 {
 				t.Fatalf("RevokeAll = %d, %v", n, err)
+			}
+			// Revoking nothing changes nothing: audited, no event.
+			if n, err := svc.RevokeAll(ctx, admin, app.ID); err != nil || n != 0 {
+				t.Fatalf("RevokeAll again = %d, %v", n, err)
 			}
 			// A refused change raises nothing.
 			if _, err := svc.UpdateToken(ctx, admin, other.ID, tokend.TokenPatch{Name: &name}, 0); err == nil {
@@ -110,8 +119,11 @@ func TestEveryChangeRaisesItsEvent(t *testing.T) {
 			evs := allEvents(t, svc, tokend.NotificationFilter{})
 			want := []string{
 				tokend.EventTokenCreated, tokend.EventTokenUpdated, tokend.EventTokenDisabled, tokend.EventTokenEnabled,
-				tokend.EventTokenRotated, tokend.EventTokenRevoked, tokend.EventTokenDeleted, tokend.EventTokenCreated,
-				tokend.EventOwnerTokensRevoked, tokend.EventAppTokensRevoked,
+				tokend.EventTokenRotated, tokend.EventTokenRevoked, tokend.EventTokenDeleted,
+				// A revoke-all raises token.revoked for each token it
+				// revoked, then its own event.
+				tokend.EventTokenCreated, tokend.EventTokenRevoked, tokend.EventOwnerTokensRevoked,
+				tokend.EventTokenCreated, tokend.EventTokenRevoked, tokend.EventAppTokensRevoked,
 			}
 			if got := eventTypes(evs); !slices.Equal(got, want) {
 				t.Fatalf("events:\n got %v\nwant %v", got, want)
@@ -143,13 +155,18 @@ func TestEveryChangeRaisesItsEvent(t *testing.T) {
 			if a := evs[5].Actor; a != (tokend.EventActor{Type: "owner", ID: "acct_1", Name: "Acme"}) {
 				t.Errorf("actor of the portal's revoke = %+v", a)
 			}
-			if d := evs[8].Data; d["owner_id"] != "acct_2" || d["count"] != float64(1) || d["app_id"] != app.ID {
+			for i, id := range map[int]string{8: other.ID, 11: third.ID} {
+				if n := evs[i]; n.TokenID != id || n.Data["id"] != id || n.Data["status"] != string(tokend.StatusRevoked) || n.Data["revoked_at"] == nil {
+					t.Errorf("token.revoked of a revoke-all: %+v", n)
+				}
+			}
+			if d := evs[9].Data; d["owner_id"] != "acct_2" || d["count"] != float64(1) || d["app_id"] != app.ID {
 				t.Errorf("owner.tokens_revoked data = %v", d)
 			}
-			if d := evs[9].Data; d["name"] != "shop" || d["count"] != float64(0) || d["app_id"] != app.ID {
+			if d := evs[12].Data; d["name"] != "shop" || d["count"] != float64(1) || d["app_id"] != app.ID {
 				t.Errorf("app.tokens_revoked data = %v", d)
 			}
-			for _, tk := range []string{other.ID} {
+			for _, tk := range []string{other.ID, third.ID} {
 				stored, err := st.Token(ctx, tk)
 				if err != nil {
 					t.Fatal(err)

@@ -513,16 +513,33 @@ func (s *Store) revokeTokens(ctx context.Context, op, appID, ownerID string, at 
 		// The rows are locked in id order, the order RecordUsage locks
 		// them in, so that a flush running meanwhile waits instead of
 		// deadlocking with this revocation.
-		res, err := tx.ExecContext(ctx, s.rebind(`
+		rows, err := tx.QueryContext(ctx, s.rebind(`
 			UPDATE tokens
 			SET status = 'revoked', revoked_at = `+when+`, updated_at = `+when+`, version = version + 1
 			WHERE id IN (
 				SELECT id FROM tokens`+w.clause()+`
-				ORDER BY id`+s.f.ForNoKeyUpdate+`)`),
+				ORDER BY id`+s.f.ForNoKeyUpdate+`)
+			RETURNING id`),
 			w.args...)
-		if n, err = s.affected(res, err, op); err != nil {
-			return err
+		if err != nil {
+			return s.Err(op, err)
 		}
+		var ids []string
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return s.Err(op, err)
+			}
+			ids = append(ids, id)
+		}
+		if err := rows.Close(); err != nil {
+			return s.Err(op, err)
+		}
+		if err := rows.Err(); err != nil {
+			return s.Err(op, err)
+		}
+		n = int64(len(ids))
 		if err := s.changed(ctx, tx, ChangedApp, appID); err != nil {
 			return err
 		}
@@ -533,23 +550,60 @@ func (s *Store) revokeTokens(ctx context.Context, op, appID, ownerID string, at 
 		}
 		d["count"] = n
 		ev.Details = d
-		// So does the count of each notice (app.tokens_revoked...).
-		notices := make([]tokend.Notice, len(ev.Notices))
-		for i, no := range ev.Notices {
+		// So does the count of each notice (app.tokens_revoked...). A
+		// revocation that revoked nothing is audited, but raises no
+		// event: nothing changed.
+		var notices []tokend.Notice
+		for _, no := range ev.Notices {
+			if n == 0 {
+				break
+			}
 			no.Data = maps.Clone(no.Data)
 			if no.Data == nil {
 				no.Data = map[string]any{}
 			}
 			no.Data["count"] = n
-			notices[i] = no
+			notices = append(notices, no)
 		}
 		ev.Notices = notices
+		if err := s.eachTokenNotices(ctx, tx, ev, ids); err != nil {
+			return err
+		}
 		return s.InsertEvent(ctx, tx, ev)
 	})
 	if err != nil {
 		return 0, err
 	}
 	return int(n), nil
+}
+
+// eachTokenNotices writes the notices ev.EachToken gives for each token of
+// ids, read as stored now, with its id, in tx: a bulk change raises the
+// event of each token it changed (token.revoked for each token of a
+// revoke-all) along with its own.
+func (s *Store) eachTokenNotices(ctx context.Context, tx *sql.Tx, ev tokend.Event, ids []string) error {
+	if ev.EachToken == nil {
+		return nil
+	}
+	const chunk = 500
+	for len(ids) > 0 {
+		part := ids[:min(chunk, len(ids))]
+		ids = ids[len(part):]
+		var w where
+		q := s.rebind(`SELECT ` + tokenColumns + ` FROM tokens WHERE id IN (` + w.in(part) + `) ORDER BY id`)
+		tokens, err := list(ctx, s, tx, "read revoked tokens", q, w.args, s.scanToken)
+		if err != nil {
+			return err
+		}
+		for _, t := range tokens {
+			one := ev
+			one.TokenID, one.Notices = t.ID, ev.EachToken(t)
+			if err := s.insertNotices(ctx, tx, one); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // TakeUse counts one use of a token with max_uses in one conditional UPDATE,

@@ -157,6 +157,10 @@ func testNotifyRevokeAll(t *testing.T, s tokend.Store) {
 	ev := newEvent(tokend.ActionAppRevokeAll, "app_a", "")
 	data := map[string]any{"app_id": "app_a"}
 	ev.Notices = []tokend.Notice{{Type: tokend.EventAppTokensRevoked, Data: data}}
+	// Each revoked token's own event, from the token as stored after.
+	ev.EachToken = func(t tokend.Token) []tokend.Notice {
+		return []tokend.Notice{{Type: tokend.EventTokenRevoked, Data: map[string]any{"id": t.ID, "status": string(t.Status)}}}
+	}
 	if n, err := s.RevokeAppTokens(ctx, "app_a", at(time.Minute), ev); err != nil || n != 2 {
 		t.Fatalf("RevokeAppTokens = %d, %v; want 2", n, err)
 	}
@@ -169,6 +173,22 @@ func testNotifyRevokeAll(t *testing.T, s tokend.Store) {
 	}
 	if _, set := data["count"]; set {
 		t.Errorf("the store wrote the count into the caller's map")
+	}
+	each := notificationsOf(t, s, tokend.NotificationFilter{Type: tokend.EventTokenRevoked})
+	if len(each) != 2 {
+		t.Fatalf("token.revoked events: %+v, want one per revoked token", each)
+	}
+	for _, n := range each {
+		if n.TokenID != n.Data["id"] || n.AppID != "app_a" || n.Data["status"] != string(tokend.StatusRevoked) {
+			t.Errorf("token.revoked of a revoke-all: %+v", n)
+		}
+	}
+	// Nothing left to revoke: audited, but no event.
+	if n, err := s.RevokeAppTokens(ctx, "app_a", at(2*time.Minute), ev); err != nil || n != 0 {
+		t.Fatalf("RevokeAppTokens again = %d, %v; want 0", n, err)
+	}
+	if got := notificationsOf(t, s, tokend.NotificationFilter{}); len(got) != 3 {
+		t.Errorf("events after revoking nothing: %d, want the 3 of the first revocation", len(got))
 	}
 }
 
