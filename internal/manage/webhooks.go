@@ -466,7 +466,7 @@ func (s *Service) checkWebhookURL(p *tokend.Problems, field, raw string) {
 		return
 	}
 	host := u.Hostname()
-	addr, err := netip.ParseAddr(host)
+	addr, err := netip.ParseAddr(strings.TrimSuffix(host, ".")) // 10.0.0.1. is 10.0.0.1
 	switch {
 	case err != nil && strings.EqualFold(strings.TrimSuffix(host, "."), "localhost"):
 		p.Add(field, "must not be a loopback address")

@@ -121,6 +121,13 @@ func TestWebhookURLAllowances(t *testing.T) {
 		{"https://[64:ff9b::7f00:1]/", false, true},
 		{"https://[2002:a00:1::]/", false, true},
 		{"https://[::ffff:127.0.0.1]/", false, true},
+		{"https://192.168.1.1./", false, true}, // a literal with the root's dot
+		{"https://255.255.255.255/", false, true},
+		// Spellings a resolver may read as another address: refused on
+		// every server (deliveries refuse them too).
+		{"https://2130706433/", false, false},
+		{"https://0177.0.0.1/", false, false},
+		{"https://ｌｏｃａｌｈｏｓｔ/", false, false},
 	} {
 		for _, s := range []struct {
 			svc  *manage.Service

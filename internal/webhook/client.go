@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -108,6 +109,32 @@ func CheckURL(raw string, allowHTTP bool) error {
 	}
 	if u.Fragment != "" || u.RawFragment != "" {
 		return errors.New("must not have a fragment")
+	}
+	return checkHost(u.Hostname())
+}
+
+// checkHost refuses the host spellings whose address a resolver may read
+// otherwise than they look: a name that is not ASCII (fullwidth digits and
+// letters fold to 127.0.0.1 or localhost) and a numeric name that is not a
+// plain dotted IPv4 address (2130706433, 0x7f000001, 0177.0.0.1 and 127.1
+// are all 127.0.0.1 to some resolvers). No top-level domain is numeric, so
+// no real name is refused.
+func checkHost(host string) error {
+	for i := 0; i < len(host); i++ {
+		if host[i] >= 0x80 {
+			return errors.New("must have an ASCII host: write an internationalised name in its xn-- form")
+		}
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return nil
+	}
+	name := strings.TrimSuffix(host, ".")
+	last := name[strings.LastIndexByte(name, '.')+1:]
+	numeric := last != "" && strings.Trim(last, "0123456789") == ""
+	if numeric || strings.HasPrefix(strings.ToLower(last), "0x") {
+		if a, err := netip.ParseAddr(name); err != nil || !a.Is4() {
+			return errors.New("must write a numeric host as a dotted IPv4 address (a.b.c.d) or a bracketed IPv6 one")
+		}
 	}
 	return nil
 }

@@ -116,7 +116,8 @@ func TestClientFollowsNoRedirectAndNoProxy(t *testing.T) {
 }
 
 func TestCheckURL(t *testing.T) {
-	for _, u := range []string{"https://hooks.example.com/x?y=1", "https://10.0.0.1:8443/"} {
+	for _, u := range []string{"https://hooks.example.com/x?y=1", "https://10.0.0.1:8443/", "https://hooks.example.com./",
+		"https://xn--bcher-kva.example/", "https://[2606:4700::1111]/", "https://1.1.1.1/", "https://a1.example/", "https://0x.example/x"} {
 		if err := CheckURL(u, false); err != nil {
 			t.Errorf("CheckURL(%q): %v", u, err)
 		}
@@ -124,7 +125,10 @@ func TestCheckURL(t *testing.T) {
 	if err := CheckURL("http://hooks.example.com/", true); err != nil {
 		t.Errorf("http with AllowHTTP: %v", err)
 	}
-	for _, u := range []string{"http://hooks.example.com/", "ftp://x/", "https://", "https://u:p@h/", "/relative", "https://h/#f", "javascript:alert(1)", "https://h\x00/"} {
+	for _, u := range []string{"http://hooks.example.com/", "ftp://x/", "https://", "https://u:p@h/", "/relative", "https://h/#f", "javascript:alert(1)", "https://h\x00/",
+		// Spellings a resolver may read as another address than they show.
+		"https://2130706433/", "https://0x7f000001/", "https://0177.0.0.1/", "https://127.1/", "https://1.2.3.4.5/",
+		"https://ｌｏｃａｌｈｏｓｔ/", "https://１２７.０.０.１/", "https://bücher.example/"} {
 		if err := CheckURL(u, false); err == nil {
 			t.Errorf("CheckURL(%q) accepted", u)
 		}
