@@ -628,6 +628,11 @@ func startWebhooks(ctx context.Context, c config, b *backend, secrets *webhook.S
 		Schedule: c.webhookRetry, Lease: c.webhookLease,
 		Logger: log.With("part", "webhooks"), Version: version(),
 	})
+	// Events written through this instance are taken at once; those of
+	// other instances at the next poll.
+	if h, ok := b.store.(interface{ SetOutboxHook(func()) }); ok {
+		h.SetOutboxHook(d.Nudge)
+	}
 	if c.webhookHTTP || c.webhookPrivate {
 		log.Warn("webhook deliveries may reach plain http:// or non-public addresses", "allow_http", c.webhookHTTP, "allow_private", c.webhookPrivate)
 	}

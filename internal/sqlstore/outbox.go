@@ -54,6 +54,7 @@ func (s *Store) insertNotices(ctx context.Context, tx *sql.Tx, ev tokend.Event) 
 				return tokend.Internal(err)
 			}
 		}
+		s.outboxWritten.Store(true)
 		_, err = tx.ExecContext(ctx, s.sql(insertOutbox),
 			id, n.Type, s.time(ev.Time), ev.AppID, ev.TokenID, actor, d)
 		if err != nil {

@@ -46,6 +46,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tokend/tokend"
@@ -134,7 +135,19 @@ const (
 type Store struct {
 	f    *Flavor
 	w, r *sql.DB // writes, and reads (the same pool on PostgreSQL)
+
+	// outboxHook is called after a commit that wrote to the outbox
+	// (outboxWritten set by insertNotices); see SetOutboxHook.
+	outboxHook    atomic.Pointer[func()]
+	outboxWritten atomic.Bool
 }
+
+// SetOutboxHook has fn called after each commit that wrote events to the
+// outbox, so that a dispatcher in this process takes them at once instead
+// of at its next poll. fn must not block. A hook may now and then be
+// called early or not at all (writes commit concurrently): the poll stays
+// the guarantee.
+func (s *Store) SetOutboxHook(fn func()) { s.outboxHook.Store(&fn) }
 
 // The dialects add Ping, Close and their migrations to make a tokend.Store.
 var (
@@ -211,6 +224,11 @@ func (s *Store) commit(tx *sql.Tx, err error) error {
 	}
 	if err := tx.Commit(); err != nil {
 		return s.Err("commit", err)
+	}
+	if s.outboxWritten.Swap(false) {
+		if fn := s.outboxHook.Load(); fn != nil {
+			(*fn)()
+		}
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,6 +26,33 @@ var notificationTests = []test{
 	{name: "scope keeps the events of the scope's tokens", run: testNotifyScope},
 	{name: "RaiseOnce raises once per mark", run: testRaiseOnce},
 	{name: "RaiseOnce from 8 goroutines raises once", run: testRaiseOnceConcurrent},
+	{name: "a commit that wrote events calls the outbox hook", run: testOutboxHook},
+}
+
+// testOutboxHook: a dispatcher in the same process hears of new events at
+// their commit, not at its next poll.
+func testOutboxHook(t *testing.T, s tokend.Store) {
+	h, ok := s.(interface{ SetOutboxHook(func()) })
+	if !ok {
+		t.Skipf("%T has no outbox hook", s)
+	}
+	var calls atomic.Int32
+	h.SetOutboxHook(func() { calls.Add(1) })
+	ctx := t.Context()
+	if err := s.AppendEvent(ctx, newEvent("token.update", "app_a", "tok_aaaa")); err != nil {
+		t.Fatal(err)
+	}
+	if n := calls.Load(); n != 0 {
+		t.Errorf("hook called %d times after a commit without events", n)
+	}
+	ev := newEvent("token.update", "app_a", "tok_aaaa")
+	ev.Notices = []tokend.Notice{{Type: tokend.EventTokenUpdated, Data: map[string]any{"id": "tok_aaaa"}}}
+	if err := s.AppendEvent(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("hook called %d times after a commit with an event, want 1", n)
+	}
 }
 
 func eventStore(t *testing.T, s tokend.Store) tokend.EventStore {
