@@ -2,6 +2,7 @@ package tokend
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 )
 
@@ -129,6 +130,22 @@ type WebhookPatch struct {
 	Events      *[]string `json:"events,omitempty"`
 	Enabled     *bool     `json:"enabled,omitempty"`
 	Description *string   `json:"description,omitempty"`
+
+	// Null holds the JSON names of fields sent as null, which no field
+	// of an endpoint may be.
+	Null []string `json:"-"`
+}
+
+// UnmarshalJSON records which fields were sent as null.
+func (p *WebhookPatch) UnmarshalJSON(b []byte) error {
+	type plain WebhookPatch
+	var v plain
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*p = WebhookPatch(v)
+	p.Null = nullKeys(b)
+	return nil
 }
 
 // WebhookWithSecret is the answer to creating an endpoint and to rotating

@@ -280,6 +280,8 @@ func TestWebhookHostileInput(t *testing.T) {
 				{map[string]any{"events": []string{}}, "events"},
 				{map[string]any{"description": "\u2066"}, "description"},
 				{map[string]any{"enabled": "yes"}, "enabled"},
+				{map[string]any{"url": nil}, "url"},
+				{map[string]any{"events": nil, "enabled": true}, "events"},
 			} {
 				r := h.do("PATCH", "/v1/webhooks/"+w.ID, h.owner, c.body)
 				if r.status != 422 || !slices.Contains(fields(r.problem(t)), c.field) {

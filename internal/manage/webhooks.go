@@ -149,6 +149,9 @@ func (s *Service) UpdateWebhook(ctx context.Context, a tokend.Actor, id string, 
 	}
 	var p tokend.Problems
 	var events []string
+	for _, f := range patch.Null {
+		p.Add(f, "cannot be null")
+	}
 	if patch.URL != nil {
 		s.checkWebhookURL(&p, "url", *patch.URL)
 	}
