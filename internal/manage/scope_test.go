@@ -100,6 +100,7 @@ var scopeRules = map[string]string{
 	"RotateWebhookSecret": "403", "TestWebhook": "403", "WebhookDeliveries": "403", "RetryDelivery": "403",
 	"Setup": "403", "CreateUser": "403", "Users": "403", "User": "403", "UpdateUser": "403", "DeleteUser": "403",
 	"SetMailOptOut": "403",
+	"ReportLeaks":   "only the scope's tokens; any other secret answers unknown",
 }
 
 func TestEveryActorMethodIsClassifiedForScopes(t *testing.T) {
