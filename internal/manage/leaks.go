@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/tokend/tokend"
@@ -157,4 +158,33 @@ func (s *Service) reportLeak(ctx context.Context, a tokend.Actor, sec string, r 
 	s.inval.TokenChanged(id)
 	s.log.InfoContext(ctx, "token reported leaked", "token_id", id, "action", result, "actor", a.Ref())
 	return tokend.LeakResult{TokenID: id, Result: result}, nil
+}
+
+// LeakReported is a token's latest leak report, as its audit row says.
+type LeakReported struct {
+	TokenID string
+	At      time.Time
+	Source  string
+	URL     string
+	// Action is what the app's policy did: revoked, disabled or notified.
+	Action string
+}
+
+// TokenLeakReport answers the token's latest leak report (POST /v1/leaks),
+// or nil when none was made.
+func (s *Service) TokenLeakReport(ctx context.Context, a tokend.Actor, id string) (*LeakReported, error) {
+	t, err := s.Token(ctx, a, id)
+	if err != nil {
+		return nil, err
+	}
+	page, err := s.store.Events(ctx, tokend.EventFilter{TokenID: t.ID, Action: tokend.ActionTokenLeak, Limit: 1})
+	if err != nil {
+		return nil, storeErr(err, "event")
+	}
+	if len(page.Items) == 0 {
+		return nil, nil
+	}
+	ev := page.Items[0]
+	text := func(k string) string { v, _ := ev.Details[k].(string); return v }
+	return &LeakReported{TokenID: t.ID, At: ev.Time.UTC(), Source: text("source"), URL: text("url"), Action: text("action")}, nil
 }
