@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
 	"slices"
@@ -56,7 +57,7 @@ func TestLeakReportPolicies(t *testing.T) {
 			}
 			for i, c := range cases {
 				app := h.createApp(tokend.AppInput{Name: fmt.Sprintf("app %d", i), LeakPolicy: c.policy})
-				if want := cmpOr(c.policy, tokend.LeakRevoke); app.LeakPolicy != want {
+				if want := cmp.Or(c.policy, tokend.LeakRevoke); app.LeakPolicy != want {
 					t.Fatalf("app created with policy %q has %q, want %q", c.policy, app.LeakPolicy, want)
 				}
 				tok, sec := h.createToken(tokend.TokenInput{AppID: app.ID, Name: "t"})
@@ -89,14 +90,6 @@ func TestLeakReportPolicies(t *testing.T) {
 			}
 		})
 	}
-}
-
-func cmpOr[T comparable](v, def T) T {
-	var zero T
-	if v == zero {
-		return def
-	}
-	return v
 }
 
 // TestLeakReportUnknownAndDuplicates: unknown, malformed and hostile
@@ -206,5 +199,37 @@ func TestAppLeakPolicyEdit(t *testing.T) {
 	}
 	if r := h.do("POST", "/v1/apps", h.owner, map[string]any{"name": "x", "leak_policy": "explode"}); r.status != http.StatusUnprocessableEntity {
 		t.Errorf("create with leak_policy explode: %d, want 422", r.status)
+	}
+}
+
+// TestLeakReportRetiredSecretAndBigBody: a secret replaced by rotation is
+// still the token's, and reporting it applies the policy; a 10 MB body is
+// refused and changes nothing.
+func TestLeakReportRetiredSecretAndBigBody(t *testing.T) {
+	h := newHarness(t)
+	app := h.createApp(tokend.AppInput{Name: "shop", LeakPolicy: tokend.LeakDisable})
+	tok, old := h.createToken(tokend.TokenInput{AppID: app.ID, Name: "t"})
+	r := h.do("POST", "/v1/tokens/"+tok.ID+"/rotate", h.owner, map[string]any{"grace_period": "1h"})
+	var rotated httpapi.TokenWithSecret
+	r.json(t, &rotated)
+	big := `{"tokens": ["` + strings.Repeat("a", 10<<20) + `"]}`
+	if r := h.do("POST", "/v1/leaks", h.owner, big); r.status < 400 || r.status >= 500 {
+		t.Errorf("a 10 MB body: %d", r.status)
+	}
+	if got := h.code(rotated.Secret); got != tokend.CodeValid {
+		t.Fatalf("after the big body: %s", got)
+	}
+	res := h.leakReport(t, tokend.LeakReport{Tokens: []string{old}})
+	if want := (tokend.LeakResult{TokenID: tok.ID, Result: tokend.LeakResultDisabled}); len(res) != 1 || res[0] != want {
+		t.Fatalf("the retired secret: %+v", res)
+	}
+	if got := h.code(rotated.Secret); got != tokend.CodeDisabled {
+		t.Errorf("after reporting the retired secret the current one answers %s, want DISABLED", got)
+	}
+	// Reported again while disabled: still disabled, one more token.leaked,
+	// no second token.disabled.
+	h.leakReport(t, tokend.LeakReport{Tokens: []string{rotated.Secret}})
+	if n, d := len(h.events(t, tokend.EventTokenLeaked, tok.ID)), len(h.events(t, tokend.EventTokenDisabled, tok.ID)); n != 2 || d != 1 {
+		t.Errorf("%d token.leaked, %d token.disabled; want 2 and 1", n, d)
 	}
 }
