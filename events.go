@@ -22,6 +22,7 @@ const (
 	EventTokenExpired           = "token.expired"
 	EventTokenInactive          = "token.inactive"
 	EventTokenRotatedSecretUsed = "token.rotated_secret_used"
+	EventTokenLeaked            = "token.leaked"
 	EventWebhookDisabled        = "webhook.disabled"
 	EventWebhookTest            = "webhook.test"
 )
@@ -33,13 +34,13 @@ var EventTypes = []string{
 	EventTokenCreated, EventTokenUpdated, EventTokenDisabled, EventTokenEnabled,
 	EventTokenRotated, EventTokenRevoked, EventTokenDeleted, EventAppTokensRevoked,
 	EventOwnerTokensRevoked, EventTokenExpiring, EventTokenExpired, EventTokenInactive,
-	EventTokenRotatedSecretUsed, EventWebhookDisabled,
+	EventTokenRotatedSecretUsed, EventTokenLeaked, EventWebhookDisabled,
 }
 
 // MailedEventTypes are the types mailed to owners and admins (when SMTP is
 // configured), each of whom may opt out per type.
 var MailedEventTypes = []string{
-	EventTokenExpiring, EventTokenExpired, EventWebhookDisabled, EventTokenRotatedSecretUsed,
+	EventTokenExpiring, EventTokenExpired, EventWebhookDisabled, EventTokenRotatedSecretUsed, EventTokenLeaked,
 }
 
 // Notice is an event a change raises. The service puts it in the audit

@@ -145,20 +145,22 @@ type AppInput struct {
 	MaxTokensPerOwner  *int       `json:"max_tokens_per_owner,omitempty" minimum:"1" maximum:"1000000" doc:"Most live tokens one owner may hold, 1 to 1000000; absent for no limit."`
 	OwnerRateLimit     *RateLimit `json:"owner_rate_limit,omitempty" doc:"A rate limit shared by all tokens of one owner."`
 	Portal             *AppPortal `json:"portal,omitempty" doc:"The customer portal's branding and embedding."`
+	LeakPolicy         LeakPolicy `json:"leak_policy,omitempty" enum:"revoke,disable,notify" doc:"What a reported leak does: revoke (default), disable, or notify only."`
 }
 
 // AppPatch is an edit of an app; null max_token_lifetime removes the limit,
 // null disable_unused_after the stale-token policy.
 type AppPatch struct {
-	Name               *string    `json:"name,omitempty" doc:"1 to 50 characters."`
-	TokenPrefix        *string    `json:"token_prefix,omitempty"`
-	Permissions        *[]string  `json:"permissions,omitempty"`
-	MaxTokenLifetime   *Duration  `json:"max_token_lifetime,omitempty" nullable:"true"`
-	DisableUnusedAfter *Duration  `json:"disable_unused_after,omitempty" nullable:"true" doc:"null removes the policy."`
-	ExpiryNotice       *Duration  `json:"expiry_notice,omitempty" nullable:"true" doc:"1h to 365d; null removes the app's own notice period."`
-	MaxTokensPerOwner  *int       `json:"max_tokens_per_owner,omitempty" nullable:"true" minimum:"1" maximum:"1000000" doc:"1 to 1000000; null removes the limit."`
-	OwnerRateLimit     *RateLimit `json:"owner_rate_limit,omitempty" doc:"null removes the owner rate limit."`
-	Portal             *AppPortal `json:"portal,omitempty" doc:"Replaces the customer portal's settings as a whole; null restores the defaults."`
+	Name               *string     `json:"name,omitempty" doc:"1 to 50 characters."`
+	TokenPrefix        *string     `json:"token_prefix,omitempty"`
+	Permissions        *[]string   `json:"permissions,omitempty"`
+	MaxTokenLifetime   *Duration   `json:"max_token_lifetime,omitempty" nullable:"true"`
+	DisableUnusedAfter *Duration   `json:"disable_unused_after,omitempty" nullable:"true" doc:"null removes the policy."`
+	ExpiryNotice       *Duration   `json:"expiry_notice,omitempty" nullable:"true" doc:"1h to 365d; null removes the app's own notice period."`
+	MaxTokensPerOwner  *int        `json:"max_tokens_per_owner,omitempty" nullable:"true" minimum:"1" maximum:"1000000" doc:"1 to 1000000; null removes the limit."`
+	OwnerRateLimit     *RateLimit  `json:"owner_rate_limit,omitempty" doc:"null removes the owner rate limit."`
+	Portal             *AppPortal  `json:"portal,omitempty" doc:"Replaces the customer portal's settings as a whole; null restores the defaults."`
+	LeakPolicy         *LeakPolicy `json:"leak_policy,omitempty" enum:"revoke,disable,notify" doc:"What a reported leak does: revoke, disable, or notify only."`
 
 	Null []string `json:"-"`
 }

@@ -169,11 +169,14 @@ type App struct {
 	OwnerRateLimit *RateLimit `json:"owner_rate_limit" doc:"One rate limit shared by all tokens of one owner of this app; null for none."`
 	// Portal brands the application's customer portal; nil for the
 	// defaults.
-	Portal    *AppPortal `json:"portal,omitempty" doc:"How the application's customer portal looks and who may embed it; absent for the defaults."`
-	System    bool       `json:"system" doc:"True for the built-in app that holds admin tokens."`
-	CreatedAt time.Time  `json:"created_at"`
-	UpdatedAt time.Time  `json:"updated_at"`
-	Version   int64      `json:"version"`
+	// LeakPolicy is what a report of a leaked secret of the app's tokens
+	// does (POST /v1/leaks): revoke (the default), disable or notify only.
+	LeakPolicy LeakPolicy `json:"leak_policy" enum:"revoke,disable,notify" doc:"What a reported leak of a token's secret does: revoke it (default), disable it, or only notify (token.leaked)."`
+	Portal     *AppPortal `json:"portal,omitempty" doc:"How the application's customer portal looks and who may embed it; absent for the defaults."`
+	System     bool       `json:"system" doc:"True for the built-in app that holds admin tokens."`
+	CreatedAt  time.Time  `json:"created_at"`
+	UpdatedAt  time.Time  `json:"updated_at"`
+	Version    int64      `json:"version"`
 }
 
 // Duration is a time.Duration that reads and writes as text ("90s", "1h",
@@ -323,6 +326,7 @@ const (
 	ActionTokenRotate     = "token.rotate"
 	ActionTokenDelete     = "token.delete"
 	ActionTokenOldSecret  = "token.old_secret_used"
+	ActionTokenLeak       = "token.leak" // a secret reported leaked (POST /v1/leaks)
 	ActionSystemBootstrap = "system.bootstrap"
 )
 

@@ -169,3 +169,14 @@ func (c *Client) tokenCall(ctx context.Context, method, id, action string, body 
 	err = c.do(ctx, newRequest(method, "/v1/tokens/"+p+action, body, opts), &t)
 	return t, err
 }
+
+// ReportLeaks reports leaked secrets (POST /v1/leaks, at most
+// tokend.MaxLeakSecrets at a time): each one of a token is handled by its
+// application's leak policy. The results are in the order of r.Tokens.
+func (c *Client) ReportLeaks(ctx context.Context, r tokend.LeakReport) ([]tokend.LeakResult, error) {
+	var out struct {
+		Results []tokend.LeakResult `json:"results"`
+	}
+	err := c.do(ctx, request{method: http.MethodPost, path: "/v1/leaks", body: r}, &out)
+	return out.Results, err
+}

@@ -96,6 +96,7 @@ func appCreateCmd(e env, f *apiFlags) *cobra.Command {
 	fl.StringVar(&lifetime, "max-lifetime", "", "longest lifetime its tokens may have, e.g. 90d")
 	fl.StringVar(&unused, "disable-unused-after", "", "disable its active tokens unused for this long, e.g. 90d (1d to 36500d)")
 	fl.StringVar(&notice, "expiry-notice", "", "also raise token.expiring this long before a token expires, besides 7d and 1d, e.g. 14d (1h to 365d)")
+	fl.StringVar((*string)(&in.LeakPolicy), "leak-policy", "", "what a reported leak of a token's secret does: revoke (default), disable, or notify (token.leaked only)")
 	fl.IntVar(&maxPerOwner, "max-tokens-per-owner", 0, "most live tokens one owner may hold (1 to 1000000)")
 	fl.StringVar(&ownerRate, "owner-rate-limit", "", "verifications allowed per window to all tokens of one owner together, e.g. 100/1m")
 	portal.register(fl)
@@ -193,6 +194,7 @@ func printApp(w io.Writer, asJSON bool, a tokend.App) error {
 		{"max token lifetime", fmtLifetime(a.MaxTokenLifetime)},
 		{"disable unused", fmtUnusedPolicy(a.DisableUnusedAfter)},
 		{"expiry notices", fmtExpiryNotices(a.ExpiryNotice)},
+		{"leak policy", nonEmpty(string(a.LeakPolicy))},
 		{"tokens per owner", fmtMaxPerOwner(a.MaxTokensPerOwner)},
 		{"owner rate limit", fmtRateLimit(a.OwnerRateLimit)},
 	}
@@ -213,7 +215,7 @@ func printApp(w io.Writer, asJSON bool, a tokend.App) error {
 func appEditCmd(e env, f *apiFlags) *cobra.Command {
 	var (
 		name, prefix, lifetime, unused, ownerRate string
-		notice                                    string
+		notice, leakPolicy                        string
 		perms                                     []string
 		clearPerms, noLifetime, noUnused          bool
 		noNotice                                  bool
@@ -270,6 +272,10 @@ func appEditCmd(e env, f *apiFlags) *cobra.Command {
 			if fl.Changed("no-expiry-notice") && noNotice {
 				p.Null = append(p.Null, "expiry_notice")
 			}
+			if fl.Changed("leak-policy") {
+				lp := tokend.LeakPolicy(leakPolicy)
+				p.LeakPolicy = &lp
+			}
 			if fl.Changed("max-tokens-per-owner") {
 				p.MaxTokensPerOwner = &maxPerOwner
 			}
@@ -290,7 +296,7 @@ func appEditCmd(e env, f *apiFlags) *cobra.Command {
 				p.Null = append(p.Null, "portal")
 			}
 			if p.Name == nil && p.TokenPrefix == nil && p.Permissions == nil && p.MaxTokenLifetime == nil && p.DisableUnusedAfter == nil && p.ExpiryNotice == nil &&
-				p.MaxTokensPerOwner == nil && p.OwnerRateLimit == nil && len(p.Null) == 0 && !portal.changed(fl) {
+				p.LeakPolicy == nil && p.MaxTokensPerOwner == nil && p.OwnerRateLimit == nil && len(p.Null) == 0 && !portal.changed(fl) {
 				return fmt.Errorf("nothing to change: give at least one flag to edit (see tokend app edit --help)")
 			}
 			c, err := f.client(cmd)
@@ -327,6 +333,7 @@ func appEditCmd(e env, f *apiFlags) *cobra.Command {
 	fl.StringVar(&unused, "disable-unused-after", "", "disable active tokens unused for this long, e.g. 90d (1d to 36500d)")
 	fl.BoolVar(&noUnused, "no-disable-unused", false, "stop disabling unused tokens")
 	fl.StringVar(&notice, "expiry-notice", "", "also raise token.expiring this long before a token expires, besides 7d and 1d, e.g. 14d (1h to 365d)")
+	fl.StringVar(&leakPolicy, "leak-policy", "", "what a reported leak of a token's secret does: revoke (default), disable, or notify (token.leaked only)")
 	fl.BoolVar(&noNotice, "no-expiry-notice", false, "remove the application's own expiry notice (7d and 1d remain)")
 	fl.IntVar(&maxPerOwner, "max-tokens-per-owner", 0, "most live tokens one owner may hold (1 to 1000000)")
 	fl.BoolVar(&noMaxPerOwner, "no-max-tokens-per-owner", false, "remove the limit on tokens per owner")

@@ -52,7 +52,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	root.SetErr(stderr)
 	root.AddCommand(
 		serveCmd(e), bootstrapCmd(e), migrateCmd(e),
-		tokenCmd(e), appCmd(e), auditCmd(e), eventsCmd(e), webhookCmd(e),
+		tokenCmd(e), appCmd(e), auditCmd(e), eventsCmd(e), webhookCmd(e), leaksCmd(e),
 	)
 	return root.ExecuteContext(ctx)
 }

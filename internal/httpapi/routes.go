@@ -53,6 +53,8 @@ func addRoutes(api huma.API, mux *http.ServeMux, d Deps) {
 	register(api, log, op(http.MethodGet, "/v1/tokens/{id}/usage", "token-usage", "Hourly verification counts by outcome", "Tokens", 200), handleTokenUsage(svc))
 	register(api, log, op(http.MethodGet, "/v1/tokens/{id}/activity", "token-activity", "The token's recent verifications, newest first", "Tokens", 200), handleTokenActivity(svc))
 
+	register(api, log, op(http.MethodPost, "/v1/leaks", "report-leaks", "Report leaked secrets: each token found is handled by its application's leak policy", "Tokens", 200), handleLeakReport(svc))
+
 	register(api, log, op(http.MethodPost, "/v1/portal/sessions", "create-portal-session", "Mint a single-use link to the customer portal for one owner", "Portal", 201), handlePortalSession(svc))
 
 	register(api, log, op(http.MethodGet, "/v1/audit", "list-audit", "The audit log", "Audit", 200), handleAudit(svc))

@@ -18,6 +18,9 @@ var scopedOperations = map[string]bool{
 	"list-events": true,
 	// A portal link for the scope's own owner, in its applications.
 	"create-portal-session": true,
+	// Leaked secrets: only the scope's tokens are acted on; any other
+	// secret answers unknown, as one that is no token's.
+	"report-leaks": true,
 	// Not the webhook operations: an endpoint hears every owner's events,
 	// so managing them is administration of the whole instance (403).
 }

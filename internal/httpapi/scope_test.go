@@ -201,6 +201,10 @@ var scopeCases = map[string]scopeCase{
 	"POST /v1/webhooks/{id}/test":                           webhookRefused("POST", "/v1/webhooks/whk_nothere/test", nil),
 	"GET /v1/webhooks/{id}/deliveries":                      webhookRefused("GET", "/v1/webhooks/whk_nothere/deliveries", nil),
 	"POST /v1/webhooks/{id}/deliveries/{delivery_id}/retry": webhookRefused("POST", "/v1/webhooks/whk_nothere/deliveries/dlv_nothere/retry", nil),
+	"POST /v1/leaks": func(w *scopeWorld, appScoped bool) []attempt {
+		return []attempt{{name: "owner B's secret", method: "POST", path: "/v1/leaks", want: 200,
+			body: tokend.LeakReport{Tokens: []string{w.bxSecret}, Source: "test"}, like: "unknown secret"}}
+	},
 	"GET /v1/audit": func(w *scopeWorld, appScoped bool) []attempt {
 		out := []attempt{
 			{name: "the whole log", method: "GET", path: "/v1/audit", want: 200},
@@ -331,6 +335,13 @@ func (w *scopeWorld) try(t *testing.T, sec string, a attempt) {
 		other := w.h.do(a.method, a.path, sec, in, a.headers...)
 		if !bytes.Equal(r.body, other.body) || r.status != other.status {
 			t.Errorf("an app outside the scope answers\n%d %s\nbut a missing app\n%d %s", r.status, r.body, other.status, other.body)
+		}
+	case a.like == "unknown secret":
+		in := a.body.(tokend.LeakReport)
+		in.Tokens = []string{"tkd_notatokenofanyone"}
+		other := w.h.do(a.method, a.path, sec, in, a.headers...)
+		if !bytes.Equal(r.body, other.body) || r.status != other.status {
+			t.Errorf("a secret outside the scope answers\n%d %s\nbut an unknown one\n%d %s", r.status, r.body, other.status, other.body)
 		}
 	case a.like != "":
 		other := w.h.do(a.method, a.like, sec, a.body, a.headers...)

@@ -129,6 +129,28 @@ func (m *Mailer) content(ctx context.Context, n tokend.Notification) (content, e
 			"If you do not know the address, treat the token as leaked: revoke it (or rotate it again) and check the token's activity for other uses.",
 		}
 		tokenLink()
+	case tokend.EventTokenLeaked:
+		action := clean(str(n.Data, "action"), maxValue)
+		c.Subject = fmt.Sprintf("Security alert: the secret of token %s of %s was reported leaked", short(tokenName), short(appName))
+		c.Intro = []string{fmt.Sprintf("The secret of the API token %s of the application %s was reported leaked.", tokenName, appName)}
+		switch action {
+		case tokend.LeakResultRevoked:
+			c.Intro = append(c.Intro, "tokend revoked the token, as the application's leak policy says: every request that presents it is refused.")
+		case tokend.LeakResultDisabled:
+			c.Intro = append(c.Intro, "tokend disabled the token, as the application's leak policy says: every request that presents it is refused until it is enabled again.")
+		default:
+			c.Intro = append(c.Intro, "The application's leak policy is to notify only: the token still works.")
+		}
+		c.Facts = tokenFacts()
+		c.Facts = append(c.Facts, fact{"When", formatTime(n.OccurredAt)})
+		if src := clean(str(n.Data, "source"), maxValue); src != "" {
+			c.Facts = append(c.Facts, fact{"Reported by", src})
+		}
+		if where := clean(str(n.Data, "url"), maxValue); where != "" {
+			c.Facts = append(c.Facts, fact{"Found at", where})
+		}
+		c.Advice = []string{"Remove the secret from where it was found, give whoever needs access a new token (or rotate this one if it was only disabled or left working), and check the token's activity for uses you do not know."}
+		tokenLink()
 	case tokend.EventWebhookDisabled:
 		endpoint := clean(cmp.Or(str(n.Data, "url"), str(n.Data, "webhook_url")), maxValue)
 		id := clean(cmp.Or(str(n.Data, "id"), str(n.Data, "webhook_id")), maxValue)

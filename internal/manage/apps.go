@@ -20,6 +20,11 @@ func checkApp(p *tokend.Problems, a *tokend.App) {
 	tokend.CheckMaxTokensPerOwner(p, "max_tokens_per_owner", a.MaxTokensPerOwner)
 	tokend.CheckRateLimit(p, "owner_rate_limit", a.OwnerRateLimit)
 	checkAppPortal(p, a)
+	if a.LeakPolicy == "" {
+		a.LeakPolicy = tokend.LeakRevoke
+	} else if !a.LeakPolicy.Valid() {
+		p.Add("leak_policy", "must be revoke, disable or notify")
+	}
 }
 
 // CreateApp creates an application.
@@ -34,7 +39,7 @@ func (s *Service) CreateApp(ctx context.Context, a tokend.Actor, in tokend.AppIn
 	app := tokend.App{
 		Name: in.Name, TokenPrefix: in.TokenPrefix, Permissions: in.Permissions,
 		MaxTokenLifetime: in.MaxTokenLifetime, DisableUnusedAfter: in.DisableUnusedAfter,
-		ExpiryNotice:      in.ExpiryNotice,
+		ExpiryNotice: in.ExpiryNotice, LeakPolicy: in.LeakPolicy,
 		MaxTokensPerOwner: in.MaxTokensPerOwner, OwnerRateLimit: in.OwnerRateLimit, Portal: in.Portal, CreatedAt: now, UpdatedAt: now, Version: 1,
 	}
 	if app.TokenPrefix == "" {
@@ -54,6 +59,7 @@ func (s *Service) CreateApp(ctx context.Context, a tokend.Actor, in tokend.AppIn
 		"max_token_lifetime":   fmtDuration(app.MaxTokenLifetime),
 		"disable_unused_after": fmtDuration(app.DisableUnusedAfter),
 		"expiry_notice":        fmtDuration(app.ExpiryNotice),
+		"leak_policy":          app.LeakPolicy,
 		"max_tokens_per_owner": app.MaxTokensPerOwner,
 		"owner_rate_limit":     app.OwnerRateLimit,
 	})
@@ -149,6 +155,12 @@ func (s *Service) UpdateApp(ctx context.Context, a tokend.Actor, id string, patc
 		} else if patch.IsNull("expiry_notice") {
 			app.ExpiryNotice = nil
 		}
+		if patch.LeakPolicy != nil {
+			app.LeakPolicy = *patch.LeakPolicy
+			if app.LeakPolicy == "" {
+				p.Add("leak_policy", "must be revoke, disable or notify")
+			}
+		}
 		if patch.MaxTokensPerOwner != nil {
 			app.MaxTokensPerOwner = patch.MaxTokensPerOwner
 		} else if patch.IsNull("max_tokens_per_owner") {
@@ -193,6 +205,9 @@ func (s *Service) UpdateApp(ctx context.Context, a tokend.Actor, id string, patc
 		}
 		if !equalPtr(before.ExpiryNotice, app.ExpiryNotice) {
 			change(d, "expiry_notice", fmtDuration(before.ExpiryNotice), fmtDuration(app.ExpiryNotice))
+		}
+		if before.LeakPolicy != app.LeakPolicy {
+			change(d, "leak_policy", before.LeakPolicy, app.LeakPolicy)
 		}
 		if !equalPtr(before.MaxTokensPerOwner, app.MaxTokensPerOwner) {
 			change(d, "max_tokens_per_owner", before.MaxTokensPerOwner, app.MaxTokensPerOwner)

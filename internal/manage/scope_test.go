@@ -99,7 +99,9 @@ var scopeRules = map[string]string{
 	"CreateWebhook": "403", "Webhook": "403", "Webhooks": "403", "UpdateWebhook": "403", "DeleteWebhook": "403",
 	"RotateWebhookSecret": "403", "TestWebhook": "403", "WebhookDeliveries": "403", "RetryDelivery": "403",
 	"Setup": "403", "CreateUser": "403", "Users": "403", "User": "403", "UpdateUser": "403", "DeleteUser": "403",
-	"SetMailOptOut": "403",
+	"SetMailOptOut":   "403",
+	"ReportLeaks":     "only the scope's tokens; any other secret answers unknown",
+	"TokenLeakReport": "404 outside the scope",
 }
 
 func TestEveryActorMethodIsClassifiedForScopes(t *testing.T) {

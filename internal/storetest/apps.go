@@ -27,6 +27,7 @@ func testAppRoundTrip(t *testing.T, s tokend.Store) {
 	full.OwnerRateLimit = &tokend.RateLimit{Limit: 600, Window: tokend.Duration(time.Minute)}
 	full.UpdatedAt = at(time.Hour)
 	full.Version = 7
+	full.LeakPolicy = tokend.LeakNotify
 
 	nilPerms := newApp("app_nil")
 	nilPerms.Permissions = nil

@@ -100,6 +100,7 @@ func newApp(id string) tokend.App {
 		Name:        "App " + id,
 		TokenPrefix: "tkd",
 		Permissions: []string{"orders:read", "orders:write"},
+		LeakPolicy:  tokend.LeakRevoke,
 		CreatedAt:   t0,
 		UpdatedAt:   t0,
 		Version:     1,

@@ -62,15 +62,17 @@ type appForm struct {
 	UnusedAfter string
 	// ExpiryNotice is the app's own token.expiring period, "" for none.
 	ExpiryNotice string
-	Err          *formError
-	InDialog     bool
+	// LeakPolicy is what a reported leak does (revoke, disable, notify).
+	LeakPolicy string
+	Err        *formError
+	InDialog   bool
 }
 
-var appFormFields = []string{"name", "token_prefix", "permissions", "max_token_lifetime", "disable_unused_after", "expiry_notice"}
+var appFormFields = []string{"name", "token_prefix", "permissions", "max_token_lifetime", "disable_unused_after", "expiry_notice", "leak_policy"}
 
 func appEditForm(a tokend.App) appForm {
 	f := appForm{Edit: true, ID: a.ID, Version: a.Version, Name: a.Name, Prefix: a.TokenPrefix,
-		Permissions: strings.Join(a.Permissions, "\n")}
+		Permissions: strings.Join(a.Permissions, "\n"), LeakPolicy: string(a.LeakPolicy)}
 	if a.MaxTokenLifetime != nil {
 		f.MaxLifetime = a.MaxTokenLifetime.String()
 	}
@@ -87,7 +89,8 @@ func readAppForm(r *http.Request, edit bool) appForm {
 	v := r.PostForm
 	f := appForm{Edit: edit, Name: v.Get("name"), Prefix: strings.TrimSpace(v.Get("token_prefix")),
 		Permissions: v.Get("permissions"), MaxLifetime: strings.TrimSpace(v.Get("max_token_lifetime")),
-		UnusedAfter: strings.TrimSpace(v.Get("disable_unused_after")), ExpiryNotice: strings.TrimSpace(v.Get("expiry_notice"))}
+		UnusedAfter: strings.TrimSpace(v.Get("disable_unused_after")), ExpiryNotice: strings.TrimSpace(v.Get("expiry_notice")),
+		LeakPolicy: v.Get("leak_policy")}
 	f.Version, _ = strconv.ParseInt(v.Get("version"), 10, 64)
 	return f
 }
@@ -177,7 +180,7 @@ func (s *Server) appCreate(w http.ResponseWriter, r *http.Request) {
 	if f.Err == nil {
 		app, err := s.svc.CreateApp(r.Context(), s.actor(r), tokend.AppInput{
 			Name: f.Name, TokenPrefix: f.Prefix, Permissions: splitList(f.Permissions), MaxTokenLifetime: life,
-			DisableUnusedAfter: unused, ExpiryNotice: notice,
+			DisableUnusedAfter: unused, ExpiryNotice: notice, LeakPolicy: tokend.LeakPolicy(f.LeakPolicy),
 		})
 		if err == nil {
 			s.setFlash(w, "ok", "Application “"+app.Name+"” created.")
@@ -271,6 +274,10 @@ func (s *Server) appUpdate(w http.ResponseWriter, r *http.Request) {
 		perms := splitList(f.Permissions)
 		patch := tokend.AppPatch{Name: &f.Name, TokenPrefix: &f.Prefix, Permissions: &perms, MaxTokenLifetime: life,
 			DisableUnusedAfter: unused, ExpiryNotice: notice}
+		if f.LeakPolicy != "" {
+			lp := tokend.LeakPolicy(f.LeakPolicy)
+			patch.LeakPolicy = &lp
+		}
 		if life == nil {
 			patch.Null = []string{"max_token_lifetime"}
 		}

@@ -51,7 +51,7 @@ func (s *Server) auditRoutes() {
 var auditActions = []string{
 	tokend.ActionTokenCreate, tokend.ActionTokenUpdate, tokend.ActionTokenDisable, tokend.ActionTokenEnable,
 	tokend.ActionTokenRevoke, tokend.ActionTokenRotate, tokend.ActionTokenDelete, tokend.ActionTokenOldSecret,
-	tokend.ActionTokenLeakDismissed,
+	tokend.ActionTokenLeakDismissed, tokend.ActionTokenLeak,
 	tokend.ActionAppCreate, tokend.ActionAppUpdate, tokend.ActionAppDelete, tokend.ActionAppRevokeAll,
 	tokend.ActionOwnerRevokeAll,
 	tokend.ActionUserCreate, tokend.ActionUserUpdate, tokend.ActionUserDelete, tokend.ActionUserLogin,
@@ -241,6 +241,7 @@ var actionNames = map[string]string{
 	tokend.ActionTokenDelete:         "Token deleted",
 	tokend.ActionTokenOldSecret:      "Rotated-out secret used",
 	tokend.ActionTokenLeakDismissed:  "Leak warning dismissed",
+	tokend.ActionTokenLeak:           "Secret reported leaked",
 	tokend.ActionSystemBootstrap:     "Bootstrap admin token created",
 	tokend.ActionUserCreate:          "User created",
 	tokend.ActionUserUpdate:          "User changed",

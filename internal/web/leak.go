@@ -77,6 +77,9 @@ func (s *Server) tokenLeak(r *http.Request, d *tokenData) error {
 	if l != nil {
 		d.Leak.Leaks = []manage.Leak{*l}
 	}
+	if d.Reported, err = s.svc.TokenLeakReport(ctx, a, d.Token.ID); err != nil {
+		return err
+	}
 	d.Activity, err = s.svc.TokenActivity(ctx, a, d.Token.ID)
 	return err
 }

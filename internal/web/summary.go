@@ -33,6 +33,7 @@ var formFields = map[string][]fieldRef{
 		{"name", "a-name", "Name"}, {"token_prefix", "a-prefix", "Token prefix"},
 		{"permissions", "a-perms", "Permission catalog"}, {"max_token_lifetime", "a-lifetime", "Maximum token lifetime"},
 		{"disable_unused_after", "a-unused", "Disable tokens unused for"}, {"expiry_notice", "a-notice", "Also warn of expiry"},
+		{"leak_policy", "a-leak", "When a secret leaks"},
 	},
 	"webhook": {
 		{"url", "w-url", "Endpoint URL"}, {"events", "w-events-all", "Events"},

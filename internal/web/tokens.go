@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tokend/tokend"
+	"github.com/tokend/tokend/internal/manage"
 )
 
 var _ = addFuncs(template.FuncMap{
@@ -693,7 +694,9 @@ type tokenData struct {
 
 	// Leak is the leak warning's banner; Activity the recent verifications
 	// (see leak.go).
-	Leak     leakBanner
+	Leak leakBanner
+	// Reported is the token's latest leak report (POST /v1/leaks), or nil.
+	Reported *manage.LeakReported
 	Activity []tokend.Activity
 }
 

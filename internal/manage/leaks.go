@@ -1,0 +1,190 @@
+package manage
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/tokend/tokend"
+)
+
+// Leak reports (POST /v1/leaks, tokend leaks report): each reported secret
+// that is a token's (current or retired) is handled by its app's leak
+// policy, in one store transaction per token with the audit row token.leak
+// and the event token.leaked. Anything else - not a secret at all, no
+// token's, a token outside the actor's scope - answers "unknown" and
+// changes nothing, by one code path, so that the answers cannot differ.
+
+// ReportLeaks applies the leak policy of each secret's app and answers one
+// result per secret, in order. A secret given twice is acted on once; its
+// second answer repeats the first.
+func (s *Service) ReportLeaks(ctx context.Context, a tokend.Actor, r tokend.LeakReport) ([]tokend.LeakResult, error) {
+	if err := a.Require(tokend.PermTokensWrite); err != nil {
+		return nil, err
+	}
+	var p tokend.Problems
+	switch {
+	case len(r.Tokens) == 0:
+		p.Add("tokens", "must hold at least one secret")
+	case len(r.Tokens) > tokend.MaxLeakSecrets:
+		p.Add("tokens", "must hold at most %d secrets", tokend.MaxLeakSecrets)
+	}
+	for _, t := range r.Tokens {
+		if len(t) > tokend.MaxLeakSecretLength {
+			p.Add("tokens", "each secret must be at most %d bytes", tokend.MaxLeakSecretLength)
+			break
+		}
+	}
+	checkLeakText(&p, "source", r.Source, tokend.MaxLeakSourceLength)
+	checkLeakText(&p, "url", r.URL, tokend.MaxLeakURLLength)
+	if err := p.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]tokend.LeakResult, len(r.Tokens))
+	seen := map[string]int{}
+	for i, sec := range r.Tokens {
+		if j, ok := seen[sec]; ok {
+			out[i] = out[j]
+			continue
+		}
+		seen[sec] = i
+		res, err := s.reportLeak(ctx, a, sec, r)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = res
+	}
+	return out, nil
+}
+
+// checkLeakText checks a report's free text: at most max bytes of valid
+// UTF-8 without control characters.
+func checkLeakText(p *tokend.Problems, field, v string, max int) {
+	switch {
+	case len(v) > max:
+		p.Add(field, "must be at most %d bytes", max)
+	case !utf8.ValidString(v):
+		p.Add(field, "must be valid UTF-8")
+	case strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f || isBidi(r) }):
+		p.Add(field, "must not contain control or bidirectional formatting characters")
+	}
+}
+
+// isBidi reports whether r is a bidirectional formatting character.
+func isBidi(r rune) bool {
+	return r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069 || r == 0x200e || r == 0x200f || r == 0x061c
+}
+
+var unknownLeak = tokend.LeakResult{Result: tokend.LeakResultUnknown}
+
+// reportLeak handles one secret.
+func (s *Service) reportLeak(ctx context.Context, a tokend.Actor, sec string, r tokend.LeakReport) (tokend.LeakResult, error) {
+	sum := s.hasher.Sum(sec)
+	cred, err := s.store.TokenBySecret(ctx, sum[:])
+	switch {
+	case errors.Is(err, tokend.ErrNotFound):
+		return unknownLeak, nil
+	case err != nil:
+		return tokend.LeakResult{}, storeErr(err, "token")
+	}
+	if outOfScope(a, cred.Token) != nil {
+		return unknownLeak, nil
+	}
+	id := cred.Token.ID
+	app, err := s.store.App(ctx, cred.Token.AppID)
+	if errors.Is(err, tokend.ErrNotFound) {
+		return unknownLeak, nil // deleted meanwhile
+	} else if err != nil {
+		return tokend.LeakResult{}, storeErr(err, "app")
+	}
+	policy := app.LeakPolicy
+	if !policy.Valid() {
+		policy = tokend.LeakRevoke
+	}
+	now := s.Now()
+	var result string
+	_, err = s.store.UpdateToken(ctx, id, func(t *tokend.Token) (tokend.Event, error) {
+		if err := outOfScope(a, *t); err != nil {
+			return tokend.Event{}, err
+		}
+		if t.Status == tokend.StatusRevoked {
+			result = tokend.LeakResultAlreadyRevoked
+			return tokend.Event{}, errNothing
+		}
+		from := t.Status
+		var raise string // the status event the change raises, if any
+		switch policy {
+		case tokend.LeakRevoke:
+			t.Status, t.RevokedAt, result, raise = tokend.StatusRevoked, &now, tokend.LeakResultRevoked, tokend.EventTokenRevoked
+		case tokend.LeakDisable:
+			result = tokend.LeakResultDisabled
+			if t.Status != tokend.StatusDisabled {
+				t.Status, raise = tokend.StatusDisabled, tokend.EventTokenDisabled
+			}
+		default:
+			result = tokend.LeakResultNotified
+		}
+		t.UpdatedAt = now
+		after := stored(*t)
+		details := map[string]any{"name": t.Name, "policy": policy, "action": result, "source": r.Source, "url": r.URL}
+		if from != t.Status {
+			details["status"] = map[string]any{"from": from, "to": t.Status}
+		}
+		ev := s.event(a, tokend.ActionTokenLeak, t.AppID, t.ID, details)
+		data := s.tokenData(after)
+		data["action"] = result
+		if r.Source != "" {
+			data["source"] = r.Source
+		}
+		if r.URL != "" {
+			data["url"] = r.URL
+		}
+		ev = withNotice(ev, tokend.EventTokenLeaked, data)
+		if raise != "" {
+			ev = withNotice(ev, raise, s.tokenData(after))
+		}
+		return ev, nil
+	})
+	switch {
+	case errors.Is(err, errNothing):
+		return tokend.LeakResult{TokenID: id, Result: result}, nil
+	case errors.Is(err, tokend.ErrNotFound):
+		return unknownLeak, nil // deleted meanwhile
+	case err != nil:
+		return tokend.LeakResult{}, storeErr(err, "token")
+	}
+	s.inval.TokenChanged(id)
+	s.log.InfoContext(ctx, "token reported leaked", "token_id", id, "action", result, "actor", a.Ref())
+	return tokend.LeakResult{TokenID: id, Result: result}, nil
+}
+
+// LeakReported is a token's latest leak report, as its audit row says.
+type LeakReported struct {
+	TokenID string
+	At      time.Time
+	Source  string
+	URL     string
+	// Action is what the app's policy did: revoked, disabled or notified.
+	Action string
+}
+
+// TokenLeakReport answers the token's latest leak report (POST /v1/leaks),
+// or nil when none was made.
+func (s *Service) TokenLeakReport(ctx context.Context, a tokend.Actor, id string) (*LeakReported, error) {
+	t, err := s.Token(ctx, a, id)
+	if err != nil {
+		return nil, err
+	}
+	page, err := s.store.Events(ctx, tokend.EventFilter{TokenID: t.ID, Action: tokend.ActionTokenLeak, Limit: 1})
+	if err != nil {
+		return nil, storeErr(err, "event")
+	}
+	if len(page.Items) == 0 {
+		return nil, nil
+	}
+	ev := page.Items[0]
+	text := func(k string) string { v, _ := ev.Details[k].(string); return v }
+	return &LeakReported{TokenID: t.ID, At: ev.Time.UTC(), Source: text("source"), URL: text("url"), Action: text("action")}, nil
+}
