@@ -26,7 +26,10 @@ type DeliveryFilter struct {
 type ClaimedDelivery struct {
 	Delivery Delivery
 	Event    Notification
-	// Webhook is the endpoint of a webhook delivery; nil for a mail.
+	// Webhook is the endpoint of a webhook delivery as the dispatcher
+	// read it when it began the attempt (the store leaves it nil: an
+	// endpoint read at the claim may be edited while the delivery waits);
+	// nil for a mail, or an endpoint deleted since.
 	Webhook *Webhook
 }
 

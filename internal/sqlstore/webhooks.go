@@ -322,8 +322,10 @@ func (s *Store) none(ctx context.Context, q Query, args ...any) (bool, error) {
 	return false, s.Err("poll", err)
 }
 
-// claimed reads the deliveries of ids with their events and endpoints,
-// oldest event first.
+// claimed reads the deliveries of ids with their events, oldest event
+// first. Not their endpoints: the dispatcher reads an endpoint when it
+// attempts a delivery, as it is then (one disabled or moved while the
+// delivery waited gets nothing at its old address).
 func (s *Store) claimed(ctx context.Context, ids []string) ([]tokend.ClaimedDelivery, error) {
 	var w where
 	q := s.rebind(`SELECT ` + deliveryColumns + deliveryFrom + ` WHERE d.id IN (` + w.in(ids) + `) ORDER BY d.event_seq, d.id`)
@@ -332,7 +334,6 @@ func (s *Store) claimed(ctx context.Context, ids []string) ([]tokend.ClaimedDeli
 		return nil, err
 	}
 	events := map[int64]tokend.Notification{}
-	hooks := map[string]*tokend.Webhook{}
 	out := make([]tokend.ClaimedDelivery, 0, len(ds))
 	for _, d := range ds {
 		e, ok := events[d.EventSeq]
@@ -342,23 +343,7 @@ func (s *Store) claimed(ctx context.Context, ids []string) ([]tokend.ClaimedDeli
 			}
 			events[d.EventSeq] = e
 		}
-		c := tokend.ClaimedDelivery{Delivery: d, Event: e}
-		if d.Kind == tokend.DeliveryWebhook {
-			h, ok := hooks[d.WebhookID]
-			if !ok {
-				w, err := s.Webhook(ctx, d.WebhookID)
-				if errors.Is(err, tokend.ErrNotFound) {
-					continue // deleted since: its deliveries went with it
-				}
-				if err != nil {
-					return nil, err
-				}
-				h = &w
-				hooks[d.WebhookID] = h
-			}
-			c.Webhook = h
-		}
-		out = append(out, c)
+		out = append(out, tokend.ClaimedDelivery{Delivery: d, Event: e})
 	}
 	return out, nil
 }

@@ -410,7 +410,7 @@ func testClaimLease(t *testing.T, s tokend.Store, ws tokend.WebhookStore) {
 		t.Fatalf("claim 2: %d, %v", len(got), err)
 	}
 	for i, c := range got {
-		if c.Event.ID != ids[i] || c.Delivery.EventID != ids[i] || c.Webhook == nil || c.Webhook.ID != "whk_a" || c.Event.Data["name"] != "ci" {
+		if c.Event.ID != ids[i] || c.Delivery.EventID != ids[i] || c.Delivery.WebhookID != "whk_a" || c.Webhook != nil || c.Event.Data["name"] != "ci" {
 			t.Errorf("claimed %d: %+v", i, c)
 		}
 	}

@@ -566,6 +566,15 @@ func TestAttemptReadsTheEndpointAgain(t *testing.T) {
 	if err != nil || len(claimed) != 2 {
 		t.Fatal(claimed, err)
 	}
+	// Hand the attempts the endpoints as they were at the claim: what a
+	// dispatcher that did not read them again would go by.
+	for i, c := range claimed {
+		w, err := e.store.Webhook(ctx, c.Delivery.WebhookID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		claimed[i].Webhook = &w
+	}
 	edit := func(id string, fn func(w *tokend.Webhook)) {
 		_, err := e.store.UpdateWebhook(ctx, id, func(w *tokend.Webhook) (tokend.Event, error) {
 			fn(w)
@@ -578,7 +587,7 @@ func TestAttemptReadsTheEndpointAgain(t *testing.T) {
 	edit("whk_off", func(w *tokend.Webhook) { w.Enabled = false })
 	edit("whk_moved", func(w *tokend.Webhook) { w.URL = strings.TrimSuffix(e.url, "/hook") + "/moved" })
 	for _, c := range claimed {
-		e.d.attempt(ctx, c) // c.Webhook is the copy read at the claim
+		e.d.attempt(ctx, c) // c.Webhook is the copy read before the edits
 	}
 	e.mu.Lock()
 	var paths []string
