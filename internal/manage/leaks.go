@@ -3,9 +3,7 @@ package manage
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/tokend/tokend"
 )
@@ -59,22 +57,15 @@ func (s *Service) ReportLeaks(ctx context.Context, a tokend.Actor, r tokend.Leak
 	return out, nil
 }
 
-// checkLeakText checks a report's free text: at most max bytes of valid
-// UTF-8 without control characters.
+// checkLeakText checks a report's free text: at most max bytes, one line
+// as every name is (tokend.TextProblem's LineText rule: valid UTF-8, no
+// control, bidirectional or invisible characters).
 func checkLeakText(p *tokend.Problems, field, v string, max int) {
-	switch {
-	case len(v) > max:
+	if len(v) > max {
 		p.Add(field, "must be at most %d bytes", max)
-	case !utf8.ValidString(v):
-		p.Add(field, "must be valid UTF-8")
-	case strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f || isBidi(r) }):
-		p.Add(field, "must not contain control or bidirectional formatting characters")
+	} else if msg := tokend.TextProblem(v, tokend.LineText); msg != "" {
+		p.Add(field, "%s", msg)
 	}
-}
-
-// isBidi reports whether r is a bidirectional formatting character.
-func isBidi(r rune) bool {
-	return r >= 0x202a && r <= 0x202e || r >= 0x2066 && r <= 0x2069 || r == 0x200e || r == 0x200f || r == 0x061c
 }
 
 var unknownLeak = tokend.LeakResult{Result: tokend.LeakResultUnknown}
