@@ -6,7 +6,6 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
-	"mime/quotedprintable"
 	"net/mail"
 	"slices"
 	"strings"
@@ -91,7 +90,10 @@ func FuzzMessage(f *testing.F) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, err := io.ReadAll(quotedprintable.NewReader(p))
+			// The multipart reader has decoded the quoted-printable part
+			// already (it hides the header and decodes on Read): decoding
+			// again misread a name with "=" in it.
+			b, err := io.ReadAll(p)
 			if err != nil {
 				t.Fatal(err)
 			}
