@@ -23,6 +23,8 @@ const (
 	EventTokenInactive          = "token.inactive"
 	EventTokenRotatedSecretUsed = "token.rotated_secret_used"
 	EventTokenLeaked            = "token.leaked"
+	EventTokenDecoyUsed         = "token.decoy_used"
+	EventTokenNewNetwork        = "token.new_network"
 	EventWebhookDisabled        = "webhook.disabled"
 	EventWebhookTest            = "webhook.test"
 )
@@ -34,13 +36,15 @@ var EventTypes = []string{
 	EventTokenCreated, EventTokenUpdated, EventTokenDisabled, EventTokenEnabled,
 	EventTokenRotated, EventTokenRevoked, EventTokenDeleted, EventAppTokensRevoked,
 	EventOwnerTokensRevoked, EventTokenExpiring, EventTokenExpired, EventTokenInactive,
-	EventTokenRotatedSecretUsed, EventTokenLeaked, EventWebhookDisabled,
+	EventTokenRotatedSecretUsed, EventTokenLeaked, EventTokenDecoyUsed, EventTokenNewNetwork,
+	EventWebhookDisabled,
 }
 
 // MailedEventTypes are the types mailed to owners and admins (when SMTP is
 // configured), each of whom may opt out per type.
 var MailedEventTypes = []string{
 	EventTokenExpiring, EventTokenExpired, EventWebhookDisabled, EventTokenRotatedSecretUsed, EventTokenLeaked,
+	EventTokenDecoyUsed,
 }
 
 // Notice is an event a change raises. The service puts it in the audit

@@ -44,6 +44,8 @@ type TokenInput struct {
 	// Scope makes an admin token (app_id: the system app) owner-scoped. It
 	// is set here or never: no edit changes it.
 	Scope *AdminScope `json:"scope,omitempty" doc:"Admin tokens only: restrict the token to one owner's tokens (and, with app_ids, to those applications). Set at creation; it can never be changed."`
+	// Decoy makes a honey token: see Token.Decoy. Set here or never.
+	Decoy bool `json:"decoy,omitempty" doc:"Make a decoy: a token that looks exactly like a real one of its app, never verifies (verification answers exactly as for an unknown token), and raises token.decoy_used whenever it is presented. Set at creation; it can never be changed."`
 }
 
 // TokenPatch is an edit of a token: absent fields stay as they are; fields
@@ -136,31 +138,33 @@ func nullKeys(b []byte) []string {
 
 // AppInput is what creating an app takes.
 type AppInput struct {
-	Name               string     `json:"name" doc:"1 to 50 characters."`
-	TokenPrefix        string     `json:"token_prefix,omitempty" doc:"Lower-case letters, digits and underscores, starting with a letter. Default tkd."`
-	Permissions        []string   `json:"permissions,omitempty" doc:"Permission catalog: resource:action strings."`
-	MaxTokenLifetime   *Duration  `json:"max_token_lifetime,omitempty" doc:"Longest lifetime a token may have, e.g. 90d."`
-	DisableUnusedAfter *Duration  `json:"disable_unused_after,omitempty" doc:"Disable active tokens unused for this long, e.g. 90d; 1d to 36500d."`
-	ExpiryNotice       *Duration  `json:"expiry_notice,omitempty" doc:"Also raise token.expiring this long before a token expires (besides 7d and 1d), e.g. 14d; 1h to 365d."`
-	MaxTokensPerOwner  *int       `json:"max_tokens_per_owner,omitempty" minimum:"1" maximum:"1000000" doc:"Most live tokens one owner may hold, 1 to 1000000; absent for no limit."`
-	OwnerRateLimit     *RateLimit `json:"owner_rate_limit,omitempty" doc:"A rate limit shared by all tokens of one owner."`
-	Portal             *AppPortal `json:"portal,omitempty" doc:"The customer portal's branding and embedding."`
-	LeakPolicy         LeakPolicy `json:"leak_policy,omitempty" enum:"revoke,disable,notify" doc:"What a reported leak does: revoke (default), disable, or notify only."`
+	Name                string              `json:"name" doc:"1 to 50 characters."`
+	TokenPrefix         string              `json:"token_prefix,omitempty" doc:"Lower-case letters, digits and underscores, starting with a letter. Default tkd."`
+	Permissions         []string            `json:"permissions,omitempty" doc:"Permission catalog: resource:action strings."`
+	MaxTokenLifetime    *Duration           `json:"max_token_lifetime,omitempty" doc:"Longest lifetime a token may have, e.g. 90d."`
+	DisableUnusedAfter  *Duration           `json:"disable_unused_after,omitempty" doc:"Disable active tokens unused for this long, e.g. 90d; 1d to 36500d."`
+	ExpiryNotice        *Duration           `json:"expiry_notice,omitempty" doc:"Also raise token.expiring this long before a token expires (besides 7d and 1d), e.g. 14d; 1h to 365d."`
+	MaxTokensPerOwner   *int                `json:"max_tokens_per_owner,omitempty" minimum:"1" maximum:"1000000" doc:"Most live tokens one owner may hold, 1 to 1000000; absent for no limit."`
+	OwnerRateLimit      *RateLimit          `json:"owner_rate_limit,omitempty" doc:"A rate limit shared by all tokens of one owner."`
+	Portal              *AppPortal          `json:"portal,omitempty" doc:"The customer portal's branding and embedding."`
+	LeakPolicy          LeakPolicy          `json:"leak_policy,omitempty" enum:"revoke,disable,notify" doc:"What a reported leak does: revoke (default), disable, or notify only."`
+	RotatedSecretPolicy RotatedSecretPolicy `json:"rotated_secret_policy,omitempty" enum:"notify,disable" doc:"What presenting a rotated-out secret after its grace does besides answering ROTATED and raising token.rotated_secret_used: notify only (default) or also disable the token."`
 }
 
 // AppPatch is an edit of an app; null max_token_lifetime removes the limit,
 // null disable_unused_after the stale-token policy.
 type AppPatch struct {
-	Name               *string     `json:"name,omitempty" doc:"1 to 50 characters."`
-	TokenPrefix        *string     `json:"token_prefix,omitempty"`
-	Permissions        *[]string   `json:"permissions,omitempty"`
-	MaxTokenLifetime   *Duration   `json:"max_token_lifetime,omitempty" nullable:"true"`
-	DisableUnusedAfter *Duration   `json:"disable_unused_after,omitempty" nullable:"true" doc:"null removes the policy."`
-	ExpiryNotice       *Duration   `json:"expiry_notice,omitempty" nullable:"true" doc:"1h to 365d; null removes the app's own notice period."`
-	MaxTokensPerOwner  *int        `json:"max_tokens_per_owner,omitempty" nullable:"true" minimum:"1" maximum:"1000000" doc:"1 to 1000000; null removes the limit."`
-	OwnerRateLimit     *RateLimit  `json:"owner_rate_limit,omitempty" doc:"null removes the owner rate limit."`
-	Portal             *AppPortal  `json:"portal,omitempty" doc:"Replaces the customer portal's settings as a whole; null restores the defaults."`
-	LeakPolicy         *LeakPolicy `json:"leak_policy,omitempty" enum:"revoke,disable,notify" doc:"What a reported leak does: revoke, disable, or notify only."`
+	Name                *string              `json:"name,omitempty" doc:"1 to 50 characters."`
+	TokenPrefix         *string              `json:"token_prefix,omitempty"`
+	Permissions         *[]string            `json:"permissions,omitempty"`
+	MaxTokenLifetime    *Duration            `json:"max_token_lifetime,omitempty" nullable:"true"`
+	DisableUnusedAfter  *Duration            `json:"disable_unused_after,omitempty" nullable:"true" doc:"null removes the policy."`
+	ExpiryNotice        *Duration            `json:"expiry_notice,omitempty" nullable:"true" doc:"1h to 365d; null removes the app's own notice period."`
+	MaxTokensPerOwner   *int                 `json:"max_tokens_per_owner,omitempty" nullable:"true" minimum:"1" maximum:"1000000" doc:"1 to 1000000; null removes the limit."`
+	OwnerRateLimit      *RateLimit           `json:"owner_rate_limit,omitempty" doc:"null removes the owner rate limit."`
+	Portal              *AppPortal           `json:"portal,omitempty" doc:"Replaces the customer portal's settings as a whole; null restores the defaults."`
+	LeakPolicy          *LeakPolicy          `json:"leak_policy,omitempty" enum:"revoke,disable,notify" doc:"What a reported leak does: revoke, disable, or notify only."`
+	RotatedSecretPolicy *RotatedSecretPolicy `json:"rotated_secret_policy,omitempty" enum:"notify,disable" doc:"What presenting a rotated-out secret after its grace does: notify only, or also disable the token."`
 
 	Null []string `json:"-"`
 }

@@ -1,5 +1,10 @@
 package tokend
 
+import (
+	"net/netip"
+	"time"
+)
+
 // Leak reports (POST /v1/leaks): secrets found where they should not be,
 // each handled by its app's LeakPolicy.
 
@@ -49,4 +54,55 @@ const (
 type LeakResult struct {
 	TokenID string `json:"token_id,omitempty" doc:"The token the secret is of; absent when unknown."`
 	Result  string `json:"result" enum:"revoked,disabled,notified,unknown,already_revoked"`
+}
+
+// RotatedSecretPolicy is what the use of a rotated-out secret after its
+// grace period does besides answering ROTATED and raising
+// token.rotated_secret_used.
+type RotatedSecretPolicy string
+
+const (
+	RotatedNotify  RotatedSecretPolicy = "notify"  // raise the event only (the default)
+	RotatedDisable RotatedSecretPolicy = "disable" // also disable the token
+)
+
+// Valid reports whether p is a known policy.
+func (p RotatedSecretPolicy) Valid() bool { return p == RotatedNotify || p == RotatedDisable }
+
+// DefaultRotatedSecretRetention is how long a secret replaced by rotation is
+// remembered after its grace ends, so that its use answers ROTATED (and
+// raises token.rotated_secret_used) rather than NOT_FOUND.
+const DefaultRotatedSecretRetention = 90 * 24 * time.Hour
+
+// MaxTokenNetworks is how many networks a token keeps (the most recently
+// seen); NewNetworkWindow how long a network stays known: a valid use from
+// a network not seen within it raises token.new_network.
+const (
+	MaxTokenNetworks = 10
+	NewNetworkWindow = 30 * 24 * time.Hour
+)
+
+// TokenNetwork is a network a token was used from: an IPv4 /24 or IPv6 /48
+// in CIDR form, with when it was first and last seen.
+type TokenNetwork struct {
+	Network   string    `json:"network" example:"203.0.113.0/24"`
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
+}
+
+// NetworkOf answers the network an address is counted in: its IPv4 /24 or
+// IPv6 /48 (an IPv4-mapped IPv6 address counts as IPv4); false when ip is
+// not an address.
+func NetworkOf(ip string) (netip.Prefix, bool) {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return netip.Prefix{}, false
+	}
+	a = a.Unmap().WithZone("")
+	bits := 48
+	if a.Is4() {
+		bits = 24
+	}
+	p, err := a.Prefix(bits)
+	return p, err == nil
 }

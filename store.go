@@ -165,6 +165,9 @@ type TokenFilter struct {
 	// ProductOnly, when set, leaves out the admin tokens of the system app
 	// (SystemAppID), keeping those of the product's own apps.
 	ProductOnly bool
+	// Decoy selects decoy tokens (Token.Decoy) when true and the others
+	// when false: decoys are always listed apart.
+	Decoy bool
 	// Scope, when set, keeps only the tokens the scope admits (see
 	// AdminScope.Admits): the service sets it for an owner-scoped actor.
 	Scope  *AdminScope

@@ -117,6 +117,15 @@ type Token struct {
 	// optionally, some applications; nil for an unrestricted admin token.
 	// Tokens of product apps never have one.
 	Scope *AdminScope `json:"scope,omitempty" doc:"Admin tokens only: the owner (and applications) the token may act on; absent for an unrestricted admin token."`
+	// Decoy marks a honey token: it looks like a real token of its app,
+	// never verifies (verification answers as for an unknown secret), and
+	// its presentation raises token.decoy_used. Fixed at creation.
+	Decoy bool `json:"decoy" doc:"A decoy (honey) token: it never verifies, and any presentation raises token.decoy_used. Listed apart: GET /v1/tokens?decoy=true."`
+	// Networks are the networks the token was used from, most recently
+	// seen first (at most MaxTokenNetworks); filled by the single-token
+	// read of the management API only, never by lists or the store's
+	// token reads.
+	Networks []TokenNetwork `json:"networks,omitempty" doc:"The networks (IPv4 /24, IPv6 /48) the token was recently used from, most recently seen first; only in the answer for one token."`
 
 	// SecretHash is HMAC-SHA256(pepper, secret). Never serialised.
 	SecretHash []byte `json:"-"`
@@ -172,11 +181,15 @@ type App struct {
 	// LeakPolicy is what a report of a leaked secret of the app's tokens
 	// does (POST /v1/leaks): revoke (the default), disable or notify only.
 	LeakPolicy LeakPolicy `json:"leak_policy" enum:"revoke,disable,notify" doc:"What a reported leak of a token's secret does: revoke it (default), disable it, or only notify (token.leaked)."`
-	Portal     *AppPortal `json:"portal,omitempty" doc:"How the application's customer portal looks and who may embed it; absent for the defaults."`
-	System     bool       `json:"system" doc:"True for the built-in app that holds admin tokens."`
-	CreatedAt  time.Time  `json:"created_at"`
-	UpdatedAt  time.Time  `json:"updated_at"`
-	Version    int64      `json:"version"`
+	// RotatedSecretPolicy is what the use of a secret replaced by rotation,
+	// after its grace, does besides answering ROTATED and raising
+	// token.rotated_secret_used: notify (nothing more) or disable.
+	RotatedSecretPolicy RotatedSecretPolicy `json:"rotated_secret_policy" enum:"notify,disable" doc:"What presenting a secret replaced by rotation, after its grace period, does besides answering ROTATED and raising token.rotated_secret_used: notify only (default) or also disable the token."`
+	Portal              *AppPortal          `json:"portal,omitempty" doc:"How the application's customer portal looks and who may embed it; absent for the defaults."`
+	System              bool                `json:"system" doc:"True for the built-in app that holds admin tokens."`
+	CreatedAt           time.Time           `json:"created_at"`
+	UpdatedAt           time.Time           `json:"updated_at"`
+	Version             int64               `json:"version"`
 }
 
 // Duration is a time.Duration that reads and writes as text ("90s", "1h",

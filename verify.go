@@ -22,13 +22,17 @@ const (
 	CodeInsufficientPermissions Code = "INSUFFICIENT_PERMISSIONS"
 	CodeRateLimited             Code = "RATE_LIMITED"
 	CodeUsageExceeded           Code = "USAGE_EXCEEDED"
+	// CodeRotated answers a secret replaced by rotation, presented after
+	// its grace period: the token is alive under its new secret, and
+	// whoever presents the old one may have stolen it.
+	CodeRotated Code = "ROTATED"
 )
 
 // Codes lists every verification code.
 var Codes = []Code{
 	CodeValid, CodeMalformed, CodeNotFound, CodeExpired, CodeDisabled, CodeRevoked,
 	CodeIPNotAllowed, CodeOriginNotAllowed, CodeInsufficientPermissions,
-	CodeRateLimited, CodeUsageExceeded,
+	CodeRateLimited, CodeUsageExceeded, CodeRotated,
 }
 
 // VerifyRequest asks whether a secret is good for a request.
@@ -37,6 +41,7 @@ type VerifyRequest struct {
 	Permissions []string `json:"permissions,omitempty" maxItems:"32" doc:"Every permission the request needs (resource:action, or read / write)."`
 	IP          string   `json:"ip,omitempty" maxLength:"64" doc:"The end client's address as the caller reports it: checked against allowed_ips and recorded as last used; never a key of tokend's failure throttle."`
 	Origin      string   `json:"origin,omitempty" maxLength:"512" doc:"The browser Origin header, if any."`
+	UserAgent   string   `json:"user_agent,omitempty" maxLength:"512" doc:"The end client's User-Agent as the caller reports it: kept only in the security events a secret can raise (token.rotated_secret_used, token.decoy_used)."`
 
 	// Peer is what tokend's failure throttle counts failed verifications
 	// against: the address of whoever asked tokend (the connection's peer,
@@ -53,7 +58,21 @@ type VerifyRequest struct {
 	// without its query string. Never read from a body.
 	Method string `json:"-"`
 	Path   string `json:"-"`
+
+	// Endpoint is where the secret was presented (one of the Endpoint*
+	// constants), set by the caller, never read from a body: told in the
+	// security events a secret can raise.
+	Endpoint string `json:"-"`
 }
+
+// Where a secret is presented for verification (VerifyRequest.Endpoint).
+const (
+	EndpointVerify      = "verify"       // POST /v1/verify
+	EndpointForwardAuth = "forward_auth" // GET /v1/auth
+	EndpointAdmin       = "admin"        // the management API's bearer token
+	EndpointDashboard   = "dashboard"    // the dashboard's sign-in with a token
+	EndpointMiddleware  = "middleware"   // an in-process verifier (the Go SDK's)
+)
 
 // Doors of the failure throttle. Each counts its failures apart, so that
 // failures at one never refuse a peer at the other.

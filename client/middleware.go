@@ -249,7 +249,8 @@ func (m *middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		writeRefusal(w, http.StatusUnauthorized, `Bearer realm="tokend"`, tokend.VerifyResult{}, "a bearer token is required")
 		return
 	}
-	req := tokend.VerifyRequest{Token: tok, Permissions: m.permissions(r), IP: m.clientIP(r)}
+	req := tokend.VerifyRequest{Token: tok, Permissions: m.permissions(r), IP: m.clientIP(r),
+		UserAgent: clip(r.UserAgent(), maxUserAgent), Endpoint: tokend.EndpointMiddleware}
 	if !m.noOrigin {
 		req.Origin = r.Header.Get("Origin")
 	}
@@ -656,4 +657,16 @@ func writeProblem(w http.ResponseWriter, p problemBody) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(p.Status)
 	_, _ = w.Write(b)
+}
+
+// maxUserAgent is the longest user_agent POST /v1/verify accepts, in
+// characters; a longer User-Agent is cut (to as many bytes, so never more
+// characters) rather than failing the verification.
+const maxUserAgent = 512
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }

@@ -139,6 +139,8 @@ func FuzzVerifyDecoder(f *testing.F) {
 				dst = &want.IP
 			case "origin":
 				dst = &want.Origin
+			case "user_agent":
+				dst = &want.UserAgent
 			case "permissions":
 				dst = &want.Permissions
 				var items []json.RawMessage
@@ -160,6 +162,7 @@ func FuzzVerifyDecoder(f *testing.F) {
 		}
 		// The throttle's key comes from the connection, never the body.
 		want.Peer = tokend.PeerKey(tokend.DoorVerify, "192.0.2.1")
+		want.Endpoint = tokend.EndpointVerify
 		if want.IP != "" {
 			if a, err := netip.ParseAddr(want.IP); err != nil || a.Zone() != "" {
 				t.Fatalf("%q was answered 200 with an ip that is not an address", body)

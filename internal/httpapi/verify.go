@@ -92,7 +92,8 @@ func authenticate(api huma.API, v tokend.Verifier, log *slog.Logger) func(huma.C
 		// Failed admin tokens count against the peer at a door of their
 		// own: failures at verification never lock anybody out of the
 		// management API, nor the other way round.
-		res, err := v.Verify(ctx.Context(), tokend.VerifyRequest{Token: tok, IP: ip, Peer: tokend.PeerKey(tokend.DoorAdmin, ip)})
+		res, err := v.Verify(ctx.Context(), tokend.VerifyRequest{Token: tok, IP: ip, Peer: tokend.PeerKey(tokend.DoorAdmin, ip),
+			UserAgent: ctx.Header("User-Agent"), Endpoint: tokend.EndpointAdmin})
 		if err != nil {
 			log.ErrorContext(ctx.Context(), "cannot verify admin token", "err", err)
 			fail(problemFrom(tokend.Unavailable(err)))
@@ -131,6 +132,7 @@ type forwardAuthInput struct {
 	Authorization  string `header:"Authorization" doc:"Bearer <token>."`
 	APIKey         string `header:"X-API-Key" doc:"The token, for clients that cannot send Authorization."`
 	Origin         string `header:"Origin"`
+	UserAgent      string `header:"User-Agent" doc:"The original request's User-Agent (proxies pass the client's headers on): kept only in the security events a secret can raise."`
 	ForwardedMeth  string `header:"X-Forwarded-Method" doc:"The original request's method (Caddy, Traefik)."`
 	OriginalMethod string `header:"X-Original-Method" doc:"The original request's method (nginx examples)."`
 	ForwardedURI   string `header:"X-Forwarded-Uri" doc:"The original request's URI (Caddy, Traefik): its path, without the query string, is kept in the token's recent activity."`
@@ -179,7 +181,8 @@ func handleForwardAuth(v tokend.Verifier) func(context.Context, *forwardAuthInpu
 		}
 		ip := ClientIP(ctx)
 		res, err := v.Verify(ctx, tokend.VerifyRequest{Token: tok, Permissions: []string{perm}, IP: ip, Origin: in.Origin,
-			Peer: tokend.PeerKey(tokend.DoorVerify, ip), Method: method, Path: uri})
+			Peer: tokend.PeerKey(tokend.DoorVerify, ip), Method: method, Path: uri,
+			UserAgent: in.UserAgent, Endpoint: tokend.EndpointForwardAuth})
 		if err != nil {
 			return nil, tokend.Unavailable(err)
 		}
@@ -232,6 +235,7 @@ func registerVerify(api huma.API, mux *http.ServeMux, log *slog.Logger, op huma.
 		req, err := readVerify(r)
 		if err == nil {
 			req.Peer = verifyPeer(r.Context())
+			req.Endpoint = tokend.EndpointVerify
 			var res tokend.VerifyResult
 			if res, err = v.Verify(r.Context(), req); err == nil {
 				w.Header().Set("Content-Type", "application/json")
@@ -286,7 +290,7 @@ func readVerify(r *http.Request) (tokend.VerifyRequest, error) {
 
 // decodeVerify decodes the body in vr.buf strictly, as the schema of
 // VerifyRequest says: one JSON object, nothing after it; member names exactly
-// token, permissions, ip, origin (spelled so after unescaping, each at most
+// token, permissions, ip, origin, user_agent (spelled so after unescaping, each at most
 // once), token among them; token, ip and origin strings, permissions a list
 // of strings (or null, as the schema allows), within their maxLength (in
 // characters) and maxItems; valid UTF-8 throughout. Any other member is
@@ -342,6 +346,8 @@ func decodeVerifyObject(dec *jsontext.Decoder, req *tokend.VerifyRequest, p *tok
 			err = readString(dec, p, "ip", 64, &req.IP)
 		case "origin":
 			err = readString(dec, p, "origin", 512, &req.Origin)
+		case "user_agent":
+			err = readString(dec, p, "user_agent", 512, &req.UserAgent)
 		case "permissions":
 			err = readStrings(dec, p, "permissions", 32, &req.Permissions)
 		default:

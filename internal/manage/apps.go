@@ -25,6 +25,11 @@ func checkApp(p *tokend.Problems, a *tokend.App) {
 	} else if !a.LeakPolicy.Valid() {
 		p.Add("leak_policy", "must be revoke, disable or notify")
 	}
+	if a.RotatedSecretPolicy == "" {
+		a.RotatedSecretPolicy = tokend.RotatedNotify
+	} else if !a.RotatedSecretPolicy.Valid() {
+		p.Add("rotated_secret_policy", "must be notify or disable")
+	}
 }
 
 // CreateApp creates an application.
@@ -39,7 +44,7 @@ func (s *Service) CreateApp(ctx context.Context, a tokend.Actor, in tokend.AppIn
 	app := tokend.App{
 		Name: in.Name, TokenPrefix: in.TokenPrefix, Permissions: in.Permissions,
 		MaxTokenLifetime: in.MaxTokenLifetime, DisableUnusedAfter: in.DisableUnusedAfter,
-		ExpiryNotice: in.ExpiryNotice, LeakPolicy: in.LeakPolicy,
+		ExpiryNotice: in.ExpiryNotice, LeakPolicy: in.LeakPolicy, RotatedSecretPolicy: in.RotatedSecretPolicy,
 		MaxTokensPerOwner: in.MaxTokensPerOwner, OwnerRateLimit: in.OwnerRateLimit, Portal: in.Portal, CreatedAt: now, UpdatedAt: now, Version: 1,
 	}
 	if app.TokenPrefix == "" {
@@ -56,12 +61,13 @@ func (s *Service) CreateApp(ctx context.Context, a tokend.Actor, in tokend.AppIn
 	}
 	ev := s.event(a, tokend.ActionAppCreate, app.ID, "", map[string]any{
 		"name": app.Name, "token_prefix": app.TokenPrefix, "permissions": app.Permissions,
-		"max_token_lifetime":   fmtDuration(app.MaxTokenLifetime),
-		"disable_unused_after": fmtDuration(app.DisableUnusedAfter),
-		"expiry_notice":        fmtDuration(app.ExpiryNotice),
-		"leak_policy":          app.LeakPolicy,
-		"max_tokens_per_owner": app.MaxTokensPerOwner,
-		"owner_rate_limit":     app.OwnerRateLimit,
+		"max_token_lifetime":    fmtDuration(app.MaxTokenLifetime),
+		"disable_unused_after":  fmtDuration(app.DisableUnusedAfter),
+		"expiry_notice":         fmtDuration(app.ExpiryNotice),
+		"leak_policy":           app.LeakPolicy,
+		"rotated_secret_policy": app.RotatedSecretPolicy,
+		"max_tokens_per_owner":  app.MaxTokensPerOwner,
+		"owner_rate_limit":      app.OwnerRateLimit,
 	})
 	if app.Portal != nil {
 		ev.Details["portal"] = app.Portal
@@ -161,6 +167,12 @@ func (s *Service) UpdateApp(ctx context.Context, a tokend.Actor, id string, patc
 				p.Add("leak_policy", "must be revoke, disable or notify")
 			}
 		}
+		if patch.RotatedSecretPolicy != nil {
+			app.RotatedSecretPolicy = *patch.RotatedSecretPolicy
+			if app.RotatedSecretPolicy == "" {
+				p.Add("rotated_secret_policy", "must be notify or disable")
+			}
+		}
 		if patch.MaxTokensPerOwner != nil {
 			app.MaxTokensPerOwner = patch.MaxTokensPerOwner
 		} else if patch.IsNull("max_tokens_per_owner") {
@@ -208,6 +220,9 @@ func (s *Service) UpdateApp(ctx context.Context, a tokend.Actor, id string, patc
 		}
 		if before.LeakPolicy != app.LeakPolicy {
 			change(d, "leak_policy", before.LeakPolicy, app.LeakPolicy)
+		}
+		if before.RotatedSecretPolicy != app.RotatedSecretPolicy {
+			change(d, "rotated_secret_policy", before.RotatedSecretPolicy, app.RotatedSecretPolicy)
 		}
 		if !equalPtr(before.MaxTokensPerOwner, app.MaxTokensPerOwner) {
 			change(d, "max_tokens_per_owner", before.MaxTokensPerOwner, app.MaxTokensPerOwner)

@@ -7,17 +7,18 @@ import (
 	"github.com/tokend/tokend"
 )
 
-const appColumns = `id, name, token_prefix, permissions, max_token_lifetime, system, created_at, updated_at, version, disable_unused_after, max_tokens_per_owner, owner_rate_limit, portal, expiry_notice, leak_policy`
+const appColumns = `id, name, token_prefix, permissions, max_token_lifetime, system, created_at, updated_at, version, disable_unused_after, max_tokens_per_owner, owner_rate_limit, portal, expiry_notice, leak_policy, rotated_secret_policy`
 
 var (
-	insertApp = Q(`INSERT INTO apps (` + appColumns + `) VALUES (` + placeholders(15) + `)`)
+	insertApp = Q(`INSERT INTO apps (` + appColumns + `) VALUES (` + placeholders(16) + `)`)
 	appByID   = Q(`SELECT ` + appColumns + ` FROM apps WHERE id = $1`)
 	updateApp = Q(`
 		UPDATE apps
 		SET name = $2, token_prefix = $3, permissions = $4, max_token_lifetime = $5,
 		    system = $6, created_at = $7, updated_at = $8, version = $9,
 		    disable_unused_after = $10, max_tokens_per_owner = $11, owner_rate_limit = $12,
-		    portal = $13, expiry_notice = $14, leak_policy = $15
+		    portal = $13, expiry_notice = $14, leak_policy = $15,
+		    rotated_secret_policy = $16
 		WHERE id = $1`)
 	deleteApp = Q(`DELETE FROM apps WHERE id = $1 AND ($2 = 0 OR version = $2)`)
 )
@@ -123,6 +124,7 @@ func (s *Store) appArgs(a tokend.App) ([]any, error) {
 		a.ID, a.Name, a.TokenPrefix, perms, nullDuration(a.MaxTokenLifetime), a.System,
 		s.time(a.CreatedAt), s.time(a.UpdatedAt), a.Version, nullDuration(a.DisableUnusedAfter),
 		maxOwner, ownerLimit, portal, nullDuration(a.ExpiryNotice), string(leakPolicy(a.LeakPolicy)),
+		string(rotatedSecretPolicy(a.RotatedSecretPolicy)),
 	}, nil
 }
 
@@ -134,7 +136,7 @@ func (s *Store) scanApp(sc Row) (tokend.App, error) {
 		notice                     NullInt64
 		created, updated           Time
 	)
-	err := sc.Scan(&a.ID, &a.Name, &a.TokenPrefix, &perms, &lifetime, &a.System, &created, &updated, &a.Version, &unused, &maxOwner, &ownerLimit, &portal, &notice, &a.LeakPolicy)
+	err := sc.Scan(&a.ID, &a.Name, &a.TokenPrefix, &perms, &lifetime, &a.System, &created, &updated, &a.Version, &unused, &maxOwner, &ownerLimit, &portal, &notice, &a.LeakPolicy, &a.RotatedSecretPolicy)
 	if err != nil {
 		return tokend.App{}, s.Err("read app", err)
 	}
@@ -163,6 +165,14 @@ func (s *Store) scanApp(sc Row) (tokend.App, error) {
 func leakPolicy(p tokend.LeakPolicy) tokend.LeakPolicy {
 	if p == "" {
 		return tokend.LeakRevoke
+	}
+	return p
+}
+
+// rotatedSecretPolicy is p, or the default policy when p is unset.
+func rotatedSecretPolicy(p tokend.RotatedSecretPolicy) tokend.RotatedSecretPolicy {
+	if p == "" {
+		return tokend.RotatedNotify
 	}
 	return p
 }

@@ -22,7 +22,7 @@ var tokenCols = []string{
 	"max_uses", "use_count", "metadata", "status", "masked", "created_at",
 	"created_by", "updated_at", "last_used_at", "last_used_ip", "revoked_at",
 	"previous_secret_expires_at", "version", "secret_hash", "owner_id",
-	"owner_name", "scope",
+	"owner_name", "scope", "decoy",
 }
 
 var (
@@ -637,7 +637,7 @@ func (s *Store) tokenArgs(t tokend.Token) ([]any, error) {
 		nullInt64(t.MaxUses), t.UseCount, meta, string(t.Status), t.Masked, s.time(t.CreatedAt),
 		t.CreatedBy, s.time(t.UpdatedAt), s.nullTime(t.LastUsedAt), t.LastUsedIP, s.nullTime(t.RevokedAt),
 		s.nullTime(t.PreviousSecretExpiresAt), t.Version, t.SecretHash, t.OwnerID,
-		t.OwnerName, scope,
+		t.OwnerName, scope, t.Decoy,
 	}, nil
 }
 
@@ -659,7 +659,7 @@ func (s *Store) ScanToken(sc Row, extra ...any) (tokend.Token, error) {
 		&maxUses, &t.UseCount, &meta, &status, &t.Masked, &created,
 		&t.CreatedBy, &updated, &lastUsed, &t.LastUsedIP, &revoked,
 		&prevEx, &t.Version, &t.SecretHash, &t.OwnerID,
-		&t.OwnerName, &scope,
+		&t.OwnerName, &scope, &t.Decoy,
 	}
 	if err := sc.Scan(append(dest, extra...)...); err != nil {
 		return tokend.Token{}, s.Err("read token", err)

@@ -28,6 +28,7 @@ func testAppRoundTrip(t *testing.T, s tokend.Store) {
 	full.UpdatedAt = at(time.Hour)
 	full.Version = 7
 	full.LeakPolicy = tokend.LeakNotify
+	full.RotatedSecretPolicy = tokend.RotatedDisable
 
 	nilPerms := newApp("app_nil")
 	nilPerms.Permissions = nil

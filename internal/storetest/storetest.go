@@ -102,8 +102,10 @@ func newApp(id string) tokend.App {
 		Permissions: []string{"orders:read", "orders:write"},
 		LeakPolicy:  tokend.LeakRevoke,
 		CreatedAt:   t0,
-		UpdatedAt:   t0,
-		Version:     1,
+		// The stores answer the default policy for an app made without one.
+		RotatedSecretPolicy: tokend.RotatedNotify,
+		UpdatedAt:           t0,
+		Version:             1,
 	}
 }
 

@@ -61,6 +61,7 @@ func fullToken() tokend.Token {
 	tok.OwnerID = "acct:42/eu@example.com"
 	tok.OwnerName = "Zoë O'Brien & Co. — \"עברית\" 50%_off"
 	tok.Scope = &tokend.AdminScope{OwnerID: "acct_7", AppIDs: []string{"app_a", "app_b"}}
+	tok.Decoy = true
 	return tok
 }
 

@@ -510,7 +510,8 @@ func (s *Server) bootstrapActor(ctx context.Context, secret, ip string) (tokend.
 	if secret == "" || len(secret) > 512 {
 		return tokend.Actor{}, refused
 	}
-	res, err := s.verifier.Verify(ctx, tokend.VerifyRequest{Token: secret, IP: ip, Permissions: []string{tokend.PermUsersWrite}})
+	res, err := s.verifier.Verify(ctx, tokend.VerifyRequest{Token: secret, IP: ip, Permissions: []string{tokend.PermUsersWrite},
+		Endpoint: tokend.EndpointDashboard})
 	if err != nil {
 		return tokend.Actor{}, tokend.Unavailable(err)
 	}
