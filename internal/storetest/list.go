@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ var listTests = []test{
 	{name: "malformed cursor is invalid", run: testListBadCursor},
 	{name: "unknown status is invalid", run: testListBadStatus},
 	{name: "product only leaves out admin tokens", run: testListProductOnly},
+	{name: "decoys are listed apart", run: testListDecoys},
 }
 
 func testListFilters(t *testing.T, s tokend.Store) {
@@ -342,6 +344,68 @@ func testListProductOnly(t *testing.T, s tokend.Store) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			c.f.Now = t0
+			page, err := s.Tokens(t.Context(), c.f)
+			if err != nil {
+				t.Fatalf("Tokens: %v", err)
+			}
+			if d := diff(c.want, tokenIDs(page.Items)); d != "" {
+				t.Errorf("ids (-want +got):\n%s", d)
+			}
+			n, err := s.CountTokens(t.Context(), c.f)
+			if err != nil || n != len(c.want) {
+				t.Errorf("CountTokens = %d, %v; want %d", n, err, len(c.want))
+			}
+		})
+	}
+}
+
+// Decoys are listed apart: a filter without Decoy leaves them out, so that
+// the scheduler's notices and stale-token policy (which list tokens) never
+// see them; Decoy lists only them.
+func testListDecoys(t *testing.T, s tokend.Store) {
+	sys := newApp(tokend.SystemAppID)
+	sys.System = true
+	mustCreateApp(t, s, sys)
+	mustCreateApp(t, s, newApp("app_a"))
+	soon := ptr(t0.Add(time.Hour))
+	for i, tok := range []tokend.Token{
+		newToken("tok_real", "app_a", "deploy"),
+		newToken("tok_decoy", "app_a", "deploy key"),
+		newToken("tok_decoy_old", "app_a", "deploy key old"),
+		newToken("tok_admin_decoy", tokend.SystemAppID, "root"),
+		newToken("tok_admin", tokend.SystemAppID, "owner"),
+	} {
+		tok.Decoy = strings.Contains(tok.ID, "decoy")
+		tok.ExpiresAt = soon
+		if tok.ID == "tok_decoy_old" {
+			tok.Status = tokend.StatusDisabled
+		}
+		tok.CreatedAt = at(time.Duration(i) * time.Minute)
+		mustCreateToken(t, s, tok)
+	}
+	cases := []struct {
+		name string
+		f    tokend.TokenFilter
+		want []string
+	}{
+		{"no filter leaves decoys out", tokend.TokenFilter{}, []string{"tok_admin", "tok_real"}},
+		{"decoys only", tokend.TokenFilter{Decoy: true}, []string{"tok_admin_decoy", "tok_decoy_old", "tok_decoy"}},
+		{"decoys of one app", tokend.TokenFilter{Decoy: true, AppID: "app_a"}, []string{"tok_decoy_old", "tok_decoy"}},
+		{"decoys by status", tokend.TokenFilter{Decoy: true, Status: tokend.StatusActive}, []string{"tok_admin_decoy", "tok_decoy"}},
+		{"decoys by name", tokend.TokenFilter{Decoy: true, Query: "deploy"}, []string{"tok_decoy_old", "tok_decoy"}},
+		{"decoys are product tokens or not", tokend.TokenFilter{Decoy: true, ProductOnly: true}, []string{"tok_decoy_old", "tok_decoy"}},
+		{"a name search leaves decoys out", tokend.TokenFilter{Query: "deploy"}, []string{"tok_real"}},
+		{"an id search leaves decoys out", tokend.TokenFilter{Query: "tok_decoy"}, []string{}},
+		{"expiring soon (the notices) leaves decoys out", tokend.TokenFilter{Status: tokend.StatusActive, ExpiresBefore: t0.Add(2 * time.Hour)},
+			[]string{"tok_admin", "tok_real"}},
+		{"unused (the stale-token policy) leaves decoys out", tokend.TokenFilter{Status: tokend.StatusActive, UnusedFor: tokend.Duration(time.Minute)},
+			[]string{"tok_admin", "tok_real"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if c.f.Now.IsZero() {
+				c.f.Now = t0.Add(time.Hour - time.Second)
+			}
 			page, err := s.Tokens(t.Context(), c.f)
 			if err != nil {
 				t.Fatalf("Tokens: %v", err)

@@ -116,7 +116,7 @@ type Engine struct {
 	usage    usageTable
 	throttle *throttle // nil when disabled
 	events   eventQueue
-	decoys   decoyGate // bounds the events of decoy tokens
+	decoys   decoyGate            // bounds the events of decoy tokens
 	shared   tokend.SharedLimiter // nil: limits are this instance's own
 	owners   ownerTable           // limits shared by an owner's tokens
 	stats    stats
