@@ -2,10 +2,13 @@ package manage_test
 
 import (
 	"context"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/tokend/tokend"
 	"github.com/tokend/tokend/internal/manage"
+	"github.com/tokend/tokend/internal/testclock"
 )
 
 // The customer portal never shows, creates or acts on a decoy, even one
@@ -50,4 +53,45 @@ func TestPortalNeverSeesADecoy(t *testing.T) {
 	if err != nil || len(page.Items) != 1 || page.Items[0].ID != decoy.ID {
 		t.Errorf("admin decoy list = %+v, %v", page.Items, err)
 	}
+}
+
+// The scheduler leaves decoys alone: no token.expiring or token.expired
+// about them, and the stale-token policy never disables one (no noise; a
+// decoy is never used, by design).
+func TestSchedulerLeavesDecoysAlone(t *testing.T) {
+	ctx := context.Background()
+	clock := testclock.New(eventT0)
+	svc := newStaleService(staleStores(t)["sqlite"](), clock, nil)
+	period := tokend.Duration(30 * 24 * time.Hour)
+	app := must(svc.CreateApp(ctx, tokend.SystemActor, tokend.AppInput{Name: "shop", DisableUnusedAfter: &period}))
+	soon := clock.Now().Add(2 * 24 * time.Hour)
+	decoy := must3(svc.CreateToken(ctx, tokend.SystemActor, tokend.TokenInput{AppID: app.ID, Name: "bait", ExpiresAt: &soon, Decoy: true}))
+	idle := must3(svc.CreateToken(ctx, tokend.SystemActor, tokend.TokenInput{AppID: app.ID, Name: "idle", ExpiresIn: "unlimited"}))
+	must3(svc.CreateToken(ctx, tokend.SystemActor, tokend.TokenInput{AppID: app.ID, Name: "real", ExpiresAt: &soon}))
+	seen := 0
+	if got := raise(t, svc, &seen); len(got) != 1 || got[0].token != "real" {
+		t.Errorf("notices = %v, want only the real token's", got)
+	}
+	clock.Advance(31 * 24 * time.Hour)
+	raise(t, svc, &seen)
+	if n, err := svc.DisableUnused(ctx); err != nil || n != 1 {
+		t.Fatalf("DisableUnused = %d, %v; want the idle token alone", n, err)
+	}
+	evs := allEvents(t, svc, tokend.NotificationFilter{TokenID: decoy.ID})
+	if got := eventTypes(evs); !slices.Equal(got, []string{tokend.EventTokenCreated}) {
+		t.Errorf("events of the decoy = %v, want its creation alone", got)
+	}
+	if got := must(svc.Token(ctx, tokend.SystemActor, decoy.ID)); got.Status == tokend.StatusDisabled || got.Version != decoy.Version {
+		t.Errorf("decoy changed by the scheduler: %+v", got)
+	}
+	if got := must(svc.Token(ctx, tokend.SystemActor, idle.ID)); got.Status != tokend.StatusDisabled {
+		t.Errorf("idle real token status = %s, want disabled", got.Status)
+	}
+}
+
+func must3[T, U any](v T, _ U, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
