@@ -113,11 +113,7 @@ func (m *Mailer) content(ctx context.Context, n tokend.Notification) (content, e
 		c.Subject = fmt.Sprintf("Security alert: the old secret of token %s of %s was used", short(tokenName), short(appName))
 		c.Intro = []string{fmt.Sprintf("Someone presented a secret of the API token %s of the application %s that was replaced by a rotation and whose grace period has ended. tokend refused the request.", tokenName, appName)}
 		c.Facts = tokenFacts()
-		when, ok := timeOf(n.Data, "at")
-		if !ok {
-			when = n.OccurredAt
-		}
-		c.Facts = append(c.Facts, fact{"When", formatTime(when)})
+		c.Facts = append(c.Facts, fact{"When", formatTime(presentedAt(n))})
 		if ip != "" {
 			c.Facts = append(c.Facts, fact{"From address", ip})
 		}
@@ -133,11 +129,7 @@ func (m *Mailer) content(ctx context.Context, n tokend.Notification) (content, e
 		c.Subject = fmt.Sprintf("Security alert: the decoy token %s of %s was used", short(tokenName), short(appName))
 		c.Intro = []string{fmt.Sprintf("Someone presented the secret of the decoy token %s of the application %s. A decoy is planted where only an intruder would look; tokend answered as for an unknown token, so whoever presented it learned nothing.", tokenName, appName)}
 		c.Facts = tokenFacts()
-		when, ok := timeOf(n.Data, "at")
-		if !ok {
-			when = n.OccurredAt
-		}
-		c.Facts = append(c.Facts, fact{"When", formatTime(when)})
+		c.Facts = append(c.Facts, fact{"When", formatTime(presentedAt(n))})
 		for _, f := range []struct{ label, key string }{
 			{"Client address", "ip"}, {"Seen from", "peer"}, {"User agent", "user_agent"}, {"Origin", "origin"}, {"Endpoint", "endpoint"},
 		} {
@@ -452,4 +444,13 @@ func humanDuration(d time.Duration) string {
 		return plural(int64((d+30*time.Minute)/time.Hour), "hour")
 	}
 	return plural(max(1, int64(d/time.Minute)), "minute")
+}
+
+// presentedAt is when a secret was presented, for the security events that
+// say it ("at"), else when the event occurred.
+func presentedAt(n tokend.Notification) time.Time {
+	if when, ok := timeOf(n.Data, "at"); ok {
+		return when
+	}
+	return n.OccurredAt
 }
