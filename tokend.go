@@ -346,3 +346,7 @@ const (
 // ActionTokenLeakDismissed records that someone acknowledged the warning
 // raised by token.old_secret_used (the dashboard's leak banner).
 const ActionTokenLeakDismissed = "token.leak_dismissed"
+
+// ActionTokenDecoyUsed records that a decoy's secret was presented for
+// verification (the audit row of token.decoy_used).
+const ActionTokenDecoyUsed = "token.decoy_used"

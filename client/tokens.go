@@ -23,6 +23,8 @@ type TokenListOptions struct {
 	Order     string // asc or desc
 	Limit     int
 	Cursor    string
+	// Decoy lists only decoy tokens, which are otherwise left out.
+	Decoy bool
 }
 
 func (o TokenListOptions) values() url.Values {
@@ -35,6 +37,9 @@ func (o TokenListOptions) values() url.Values {
 	setIf(q, "unused_for", o.UnusedFor)
 	setIf(q, "sort", o.Sort)
 	setIf(q, "order", o.Order)
+	if o.Decoy {
+		q.Set("decoy", "true")
+	}
 	return q
 }
 

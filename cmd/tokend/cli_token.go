@@ -118,6 +118,7 @@ func tokenCreateCmd(e env, f *apiFlags) *cobra.Command {
 	fl.StringVar(&metadata, "metadata", "", `JSON object returned on verification, e.g. {"team":"infra"}`)
 	fl.StringVar(&scopeOwner, "scope-owner", "", "admin tokens (--app "+tokend.SystemAppID+"): act only on this owner's tokens; fixed for good")
 	fl.StringSliceVar(&scopeApps, "scope-app", nil, "with --scope-owner: and only in this application (repeatable)")
+	fl.BoolVar(&in.Decoy, "decoy", false, "make a decoy: it looks like a real token of the app, never verifies, and raises token.decoy_used whenever presented (plant it where intruders look); fixed for good")
 	_ = cmd.MarkFlagRequired("app")
 	_ = cmd.MarkFlagRequired("name")
 	cmd.MarkFlagsMutuallyExclusive("expires-in", "expires-at")
@@ -133,7 +134,11 @@ func printIssued(w io.Writer, asJSON bool, verb string, t tokend.Token, secret s
 			Secret string       `json:"secret"`
 		}{t, secret})
 	}
-	fmt.Fprintf(w, "%s token %s (%s) of app %s.\n\n", verb, t.ID, t.Name, t.AppID)
+	what := "token"
+	if t.Decoy {
+		what = "decoy token"
+	}
+	fmt.Fprintf(w, "%s %s %s (%s) of app %s.\n\n", verb, what, t.ID, t.Name, t.AppID)
 	fmt.Fprintf(w, "  %s\n\n", secret)
 	fmt.Fprintln(w, "Copy this secret now: it will not be shown again.")
 	if t.PreviousSecretExpiresAt != nil {
@@ -202,6 +207,7 @@ func tokenListCmd(e env, f *apiFlags) *cobra.Command {
 	fl.IntVar(&o.Limit, "limit", 0, "page size (server default 50, at most 200)")
 	fl.StringVar(&o.Cursor, "cursor", "", "continue after this cursor (from a previous page)")
 	fl.BoolVar(&all, "all", false, "follow cursors and list every page")
+	fl.BoolVar(&o.Decoy, "decoy", false, "list only decoy tokens (left out otherwise)")
 	return cmd
 }
 
@@ -279,6 +285,9 @@ func printToken(w io.Writer, asJSON bool, t tokend.Token) error {
 			scope = "owner " + t.Scope.OwnerID + ", applications " + fmtList(t.Scope.AppIDs)
 		}
 		fields = append(fields, field{"scope", scope})
+	}
+	if t.Decoy {
+		fields = append(fields, field{"decoy", "yes: it never verifies, and its use raises token.decoy_used"})
 	}
 	fields = append(fields, field{"version", strconv.FormatInt(t.Version, 10)})
 	return printFields(w, fields)

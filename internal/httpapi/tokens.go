@@ -88,6 +88,7 @@ type listTokensInput struct {
 	Order     string `query:"order" enum:"asc,desc" doc:"Default: desc for created_at and last_used_at, asc for name and expires_at. A cursor is valid only with the sort and order that gave it."`
 	Limit     int    `query:"limit" minimum:"1" maximum:"200" doc:"Page size, default 50."`
 	Cursor    string `query:"cursor" maxLength:"512"`
+	Decoy     bool   `query:"decoy" doc:"true lists only decoy tokens, which are otherwise left out."`
 }
 
 // unusedFor reads the unused_for parameter: a whole number of days.
@@ -117,6 +118,7 @@ func handleTokenList(svc *manage.Service) func(context.Context, *listTokensInput
 		page, err := svc.Tokens(ctx, actorFrom(ctx), tokend.TokenFilter{
 			AppID: in.AppID, OwnerID: in.OwnerID, Status: tokend.Status(in.Status), Type: tokend.TokenType(in.Type),
 			Query: in.Q, UnusedFor: unused, Sort: in.Sort, Order: in.Order, Limit: in.Limit, Cursor: in.Cursor,
+			Decoy: in.Decoy,
 		})
 		if err != nil {
 			return nil, err

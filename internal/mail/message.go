@@ -113,11 +113,7 @@ func (m *Mailer) content(ctx context.Context, n tokend.Notification) (content, e
 		c.Subject = fmt.Sprintf("Security alert: the old secret of token %s of %s was used", short(tokenName), short(appName))
 		c.Intro = []string{fmt.Sprintf("Someone presented a secret of the API token %s of the application %s that was replaced by a rotation and whose grace period has ended. tokend refused the request.", tokenName, appName)}
 		c.Facts = tokenFacts()
-		when, ok := timeOf(n.Data, "at")
-		if !ok {
-			when = n.OccurredAt
-		}
-		c.Facts = append(c.Facts, fact{"When", formatTime(when)})
+		c.Facts = append(c.Facts, fact{"When", formatTime(presentedAt(n))})
 		if ip != "" {
 			c.Facts = append(c.Facts, fact{"From address", ip})
 		}
@@ -127,6 +123,23 @@ func (m *Mailer) content(ctx context.Context, n tokend.Notification) (content, e
 		c.Advice = []string{
 			"Whoever holds the old secret was not given the new one, or the old secret has leaked. If the address is one of your own systems, give it the new secret.",
 			"If you do not know the address, treat the token as leaked: revoke it (or rotate it again) and check the token's activity for other uses.",
+		}
+		tokenLink()
+	case tokend.EventTokenDecoyUsed:
+		c.Subject = fmt.Sprintf("Security alert: the decoy token %s of %s was used", short(tokenName), short(appName))
+		c.Intro = []string{fmt.Sprintf("Someone presented the secret of the decoy token %s of the application %s. A decoy is planted where only an intruder would look; tokend answered as for an unknown token, so whoever presented it learned nothing.", tokenName, appName)}
+		c.Facts = tokenFacts()
+		c.Facts = append(c.Facts, fact{"When", formatTime(presentedAt(n))})
+		for _, f := range []struct{ label, key string }{
+			{"Client address", "ip"}, {"Seen from", "peer"}, {"User agent", "user_agent"}, {"Origin", "origin"}, {"Endpoint", "endpoint"},
+		} {
+			if v := clean(str(n.Data, f.key), maxValue); v != "" {
+				c.Facts = append(c.Facts, fact{f.label, v})
+			}
+		}
+		c.Advice = []string{
+			"Find where this decoy was planted (its name and description should say): whoever presented it has read that place, a repository, a CI variable or a configuration file. Treat the real secrets kept there as leaked: rotate or revoke them.",
+			"The decoy itself needs nothing: it keeps working as an alarm. tokend mails at most one alert per decoy and address every 10 minutes, and at most 20 per decoy an hour.",
 		}
 		tokenLink()
 	case tokend.EventTokenLeaked:
@@ -139,7 +152,11 @@ func (m *Mailer) content(ctx context.Context, n tokend.Notification) (content, e
 		case tokend.LeakResultDisabled:
 			c.Intro = append(c.Intro, "tokend disabled the token, as the application's leak policy says: every request that presents it is refused until it is enabled again.")
 		default:
-			c.Intro = append(c.Intro, "The application's leak policy is to notify only: the token still works.")
+			if decoy, _ := n.Data["decoy"].(bool); decoy {
+				c.Intro = append(c.Intro, "The token is a decoy: tokend changed nothing, and it stays an alarm (token.decoy_used) wherever it was found.")
+			} else {
+				c.Intro = append(c.Intro, "The application's leak policy is to notify only: the token still works.")
+			}
 		}
 		c.Facts = tokenFacts()
 		c.Facts = append(c.Facts, fact{"When", formatTime(n.OccurredAt)})
@@ -427,4 +444,13 @@ func humanDuration(d time.Duration) string {
 		return plural(int64((d+30*time.Minute)/time.Hour), "hour")
 	}
 	return plural(max(1, int64(d/time.Minute)), "minute")
+}
+
+// presentedAt is when a secret was presented, for the security events that
+// say it ("at"), else when the event occurred.
+func presentedAt(n tokend.Notification) time.Time {
+	if when, ok := timeOf(n.Data, "at"); ok {
+		return when
+	}
+	return n.OccurredAt
 }

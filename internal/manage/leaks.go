@@ -94,13 +94,19 @@ func (s *Service) reportLeak(ctx context.Context, a tokend.Actor, sec string, r 
 	if !policy.Valid() {
 		policy = tokend.LeakRevoke
 	}
+	if cred.Token.Decoy {
+		// A decoy found in the wild is still a true positive, but it must
+		// stay planted: revoking or disabling it changes nothing a holder
+		// could see, and would only end the alarm.
+		policy = tokend.LeakNotify
+	}
 	now := s.Now()
 	var result string
 	_, err = s.store.UpdateToken(ctx, id, func(t *tokend.Token) (tokend.Event, error) {
 		if err := outOfScope(a, *t); err != nil {
 			return tokend.Event{}, err
 		}
-		if t.Status == tokend.StatusRevoked {
+		if t.Status == tokend.StatusRevoked && !t.Decoy {
 			result = tokend.LeakResultAlreadyRevoked
 			return tokend.Event{}, errNothing
 		}

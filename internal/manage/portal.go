@@ -373,6 +373,9 @@ func (s *Service) minterLive(ctx context.Context, g tokend.PortalGrant) error {
 	return nil
 }
 
+// portalKind is the Actor.Kind of a customer on the portal.
+const portalKind = "owner"
+
 // PortalActor is the customer of a portal session as the actor of service
 // calls: owner:<owner_id>, scoped to that owner in that one application,
 // able to read the application and read, write, rotate and delete tokens, with the
@@ -383,7 +386,7 @@ func PortalActor(g tokend.PortalGrant, ip string) tokend.Actor {
 		name = g.OwnerID
 	}
 	return tokend.Actor{
-		Kind: "owner", ID: g.OwnerID, Name: name, IP: ip,
+		Kind: portalKind, ID: g.OwnerID, Name: name, IP: ip,
 		Permissions: slices.Clone(portalPermissions),
 		Scope:       &tokend.AdminScope{OwnerID: g.OwnerID, AppIDs: []string{g.AppID}},
 		Details:     map[string]any{"user": "user:" + g.User.ID, "user_name": g.User.Name, "via": "portal"},

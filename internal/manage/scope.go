@@ -25,6 +25,10 @@ import (
 // store's ErrNotFound, which every caller turns into the answer a missing
 // token gets (404, or 412 under If-Match, as storeErrIfMatch says).
 func outOfScope(a tokend.Actor, t tokend.Token) error {
+	if t.Decoy && a.Kind == portalKind {
+		// The customer portal never shows a decoy, nor acts on one.
+		return tokend.ErrNotFound
+	}
 	if a.Scope.Admits(t.AppID, t.OwnerID) {
 		return nil
 	}

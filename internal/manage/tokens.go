@@ -27,6 +27,9 @@ func (s *Service) CreateToken(ctx context.Context, a tokend.Actor, in tokend.Tok
 	if err := scopeOwner(a, &in); err != nil {
 		return tokend.Token{}, secret.Secret{}, err
 	}
+	if in.Decoy && a.Kind == portalKind {
+		return tokend.Token{}, secret.Secret{}, tokend.Errorf(tokend.ECodeForbidden, "the customer portal cannot create decoys")
+	}
 	if in.AppID == tokend.SystemAppID {
 		// Before the scope's applications are looked up, so that a
 		// scoped actor learns nothing of applications outside its own.
@@ -62,7 +65,7 @@ func (s *Service) CreateToken(ctx context.Context, a tokend.Actor, in tokend.Tok
 		Permissions: in.Permissions, AllowedIPs: in.AllowedIPs, AllowedOrigins: in.AllowedOrigins,
 		RateLimit: in.RateLimit, MaxUses: in.MaxUses, Metadata: in.Metadata,
 		Status: tokend.StatusActive, CreatedAt: now, CreatedBy: a.Ref(), UpdatedAt: now, Version: 1,
-		Scope: scope,
+		Scope: scope, Decoy: in.Decoy,
 	}
 	t.ExpiresAt = tokend.ResolveExpiry(&p, in.ExpiresIn, in.ExpiresAt, now)
 	checkToken(&p, &t, app, now)
@@ -95,6 +98,9 @@ func (s *Service) CreateToken(ctx context.Context, a tokend.Actor, in tokend.Tok
 	}
 	if t.OwnerID != "" {
 		details["owner_id"], details["owner_name"] = t.OwnerID, t.OwnerName
+	}
+	if t.Decoy {
+		details["decoy"] = true
 	}
 	ev := s.tokenEvent(a, tokend.ActionTokenCreate, t, details)
 	if err := s.store.CreateToken(ctx, t, ev); err != nil {
@@ -281,6 +287,9 @@ func (s *Service) Tokens(ctx context.Context, a tokend.Actor, f tokend.TokenFilt
 	if a.Scope != nil {
 		f.Scope = a.Scope
 	}
+	if a.Kind == portalKind {
+		f.Decoy = false // the customer portal never sees a decoy
+	}
 	f.Now = s.Now()
 	page, err := s.store.Tokens(ctx, f)
 	if err != nil {
@@ -305,6 +314,9 @@ func (s *Service) CountTokens(ctx context.Context, a tokend.Actor, f tokend.Toke
 	}
 	if a.Scope != nil {
 		f.Scope = a.Scope
+	}
+	if a.Kind == portalKind {
+		f.Decoy = false // the customer portal never sees a decoy
 	}
 	f.Now = s.Now()
 	n, err := s.store.CountTokens(ctx, f)

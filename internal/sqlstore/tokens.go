@@ -263,6 +263,9 @@ func (s *Store) tokenWhere(w *where, f tokend.TokenFilter) error {
 	if f.ProductOnly {
 		w.add("app_id <> ?", tokend.SystemAppID)
 	}
+	// Decoys are always listed apart: never among the other tokens, nor
+	// the other way round.
+	w.add("decoy = ?", f.Decoy)
 	scopeTokens(w, f.Scope)
 	if f.Type != "" {
 		w.add("type = ?", string(f.Type))

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ var listTests = []test{
 	{name: "malformed cursor is invalid", run: testListBadCursor},
 	{name: "unknown status is invalid", run: testListBadStatus},
 	{name: "product only leaves out admin tokens", run: testListProductOnly},
+	{name: "decoys are listed apart", run: testListDecoys},
 }
 
 func testListFilters(t *testing.T, s tokend.Store) {
@@ -328,20 +330,24 @@ func testListProductOnly(t *testing.T, s tokend.Store) {
 		tok.CreatedAt = at(time.Duration(i) * time.Minute)
 		mustCreateToken(t, s, tok)
 	}
-	cases := []struct {
-		name string
-		f    tokend.TokenFilter
-		want []string
-	}{
+	cases := []listCase{
 		{"every app's tokens without it", tokend.TokenFilter{}, []string{"tok_a_two", "tok_admin_off", "tok_a_one", "tok_admin"}},
 		{"product tokens only", tokend.TokenFilter{ProductOnly: true}, []string{"tok_a_two", "tok_a_one"}},
 		{"combines with status", tokend.TokenFilter{ProductOnly: true, Status: tokend.StatusDisabled}, []string{}},
 		{"combines with the system app: nothing", tokend.TokenFilter{ProductOnly: true, AppID: tokend.SystemAppID}, []string{}},
 		{"combines with a product app", tokend.TokenFilter{ProductOnly: true, AppID: "app_a", Query: "two"}, []string{"tok_a_two"}},
 	}
+	checkLists(t, s, t0, cases)
+}
+
+// checkLists runs each case's filter at now (unless it names its own Now)
+// through Tokens and CountTokens, wanting its ids in order.
+func checkLists(t *testing.T, s tokend.Store, now time.Time, cases []listCase) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			c.f.Now = t0
+			if c.f.Now.IsZero() {
+				c.f.Now = now
+			}
 			page, err := s.Tokens(t.Context(), c.f)
 			if err != nil {
 				t.Fatalf("Tokens: %v", err)
@@ -355,4 +361,51 @@ func testListProductOnly(t *testing.T, s tokend.Store) {
 			}
 		})
 	}
+}
+
+type listCase struct {
+	name string
+	f    tokend.TokenFilter
+	want []string
+}
+
+// Decoys are listed apart: a filter without Decoy leaves them out, so that
+// the scheduler's notices and stale-token policy (which list tokens) never
+// see them; Decoy lists only them.
+func testListDecoys(t *testing.T, s tokend.Store) {
+	sys := newApp(tokend.SystemAppID)
+	sys.System = true
+	mustCreateApp(t, s, sys)
+	mustCreateApp(t, s, newApp("app_a"))
+	soon := ptr(t0.Add(time.Hour))
+	for i, tok := range []tokend.Token{
+		newToken("tok_real", "app_a", "deploy"),
+		newToken("tok_decoy", "app_a", "deploy key"),
+		newToken("tok_decoy_old", "app_a", "deploy key old"),
+		newToken("tok_admin_decoy", tokend.SystemAppID, "root"),
+		newToken("tok_admin", tokend.SystemAppID, "owner"),
+	} {
+		tok.Decoy = strings.Contains(tok.ID, "decoy")
+		tok.ExpiresAt = soon
+		if tok.ID == "tok_decoy_old" {
+			tok.Status = tokend.StatusDisabled
+		}
+		tok.CreatedAt = at(time.Duration(i) * time.Minute)
+		mustCreateToken(t, s, tok)
+	}
+	cases := []listCase{
+		{"no filter leaves decoys out", tokend.TokenFilter{}, []string{"tok_admin", "tok_real"}},
+		{"decoys only", tokend.TokenFilter{Decoy: true}, []string{"tok_admin_decoy", "tok_decoy_old", "tok_decoy"}},
+		{"decoys of one app", tokend.TokenFilter{Decoy: true, AppID: "app_a"}, []string{"tok_decoy_old", "tok_decoy"}},
+		{"decoys by status", tokend.TokenFilter{Decoy: true, Status: tokend.StatusActive}, []string{"tok_admin_decoy", "tok_decoy"}},
+		{"decoys by name", tokend.TokenFilter{Decoy: true, Query: "deploy"}, []string{"tok_decoy_old", "tok_decoy"}},
+		{"decoys are product tokens or not", tokend.TokenFilter{Decoy: true, ProductOnly: true}, []string{"tok_decoy_old", "tok_decoy"}},
+		{"a name search leaves decoys out", tokend.TokenFilter{Query: "deploy"}, []string{"tok_real"}},
+		{"an id search leaves decoys out", tokend.TokenFilter{Query: "tok_decoy"}, []string{}},
+		{"expiring soon (the notices) leaves decoys out", tokend.TokenFilter{Status: tokend.StatusActive, ExpiresBefore: t0.Add(2 * time.Hour)},
+			[]string{"tok_admin", "tok_real"}},
+		{"unused (the stale-token policy) leaves decoys out", tokend.TokenFilter{Status: tokend.StatusActive, UnusedFor: tokend.Duration(time.Minute)},
+			[]string{"tok_admin", "tok_real"}},
+	}
+	checkLists(t, s, t0.Add(time.Hour-time.Second), cases)
 }

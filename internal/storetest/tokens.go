@@ -109,7 +109,7 @@ func testTokenRoundTrip(t *testing.T, s tokend.Store) {
 			if d := diff(tokend.Credential{Token: c.tok, Catalog: newApp("app_a").Permissions}, cred); d != "" {
 				t.Errorf("TokenBySecret (-want +got):\n%s", d)
 			}
-			page, err := s.Tokens(t.Context(), tokend.TokenFilter{AppID: "app_a", Now: t0, Limit: tokend.MaxPageSize})
+			page, err := s.Tokens(t.Context(), tokend.TokenFilter{AppID: "app_a", Decoy: c.tok.Decoy, Now: t0, Limit: tokend.MaxPageSize})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -32,6 +32,9 @@ type entry struct {
 	size     int64 // approximate bytes held, estimated once (see estimateSize)
 	born     int64 // when read from storage (unix ns)
 	until    int64 // negative entries: forgotten at this instant
+	// decoy, on a negative entry, is the decoy token the secret is of: it
+	// answers as an unknown secret and raises token.decoy_used.
+	decoy *decoyInfo
 
 	state *tokenState
 	gen   uint64 // state.gen when read; stale once they differ

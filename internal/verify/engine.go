@@ -116,6 +116,7 @@ type Engine struct {
 	usage    usageTable
 	throttle *throttle // nil when disabled
 	events   eventQueue
+	decoys   decoyGate            // bounds the events of decoy tokens
 	shared   tokend.SharedLimiter // nil: limits are this instance's own
 	owners   ownerTable           // limits shared by an owner's tokens
 	stats    stats
@@ -251,6 +252,9 @@ func (e *Engine) verify(ctx context.Context, r tokend.VerifyRequest, now int64, 
 		ent = nil // read again below; an outage answers an error, not this
 	}
 	if cachedOnly && (ent == nil || ent.negative) {
+		if ent != nil && ent.decoy != nil {
+			e.decoyUsed(ent.decoy, &r, now)
+		}
 		return tokend.VerifyResult{}, false, nil
 	}
 	if ent == nil {
@@ -268,6 +272,9 @@ func (e *Engine) verify(ctx context.Context, r tokend.VerifyRequest, now int64, 
 		}
 	}
 	if ent.negative {
+		if ent.decoy != nil {
+			e.decoyUsed(ent.decoy, &r, now)
+		}
 		return tokend.VerifyResult{Code: tokend.CodeNotFound}, true, nil
 	}
 	res, err := e.check(ctx, ent, &r, now)
@@ -307,6 +314,13 @@ func (e *Engine) load(ctx context.Context, d [32]byte, now int64) (ent *entry, i
 			err = tokend.Unavailable(err)
 		}
 		return nil, false, err
+	}
+	if cred.Token.Decoy {
+		// Whatever its status, expiry or settings: answered and cached as
+		// an unknown secret is, so that nothing tells the two apart.
+		ent = newDecoyEntry(cred.Token, now, e.negativeTTL)
+		e.install(d, ent)
+		return ent, true, nil
 	}
 	st := e.tokens.acquire(cred.Token.ID, cred.Token.AppID)
 	st.seedUses(cred.Token.UseCount)

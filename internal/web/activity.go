@@ -126,9 +126,13 @@ func tell(e tokend.Event, tokenNames, apps map[string]string) activity {
 		tokend.ActionTokenRevoke, tokend.ActionTokenRotate, tokend.ActionTokenDelete:
 		say(text(" "+tokenVerbs[e.Action]+" the token "), token(e.Action != tokend.ActionTokenDelete))
 		say(ofApp()...)
-	case tokend.ActionTokenOldSecret:
+	case tokend.ActionTokenOldSecret, tokend.ActionTokenDecoyUsed:
 		act.Actor = "Someone"
-		say(text(" used a rotated-out secret of the token "), token(true))
+		verb := " used a rotated-out secret of the token "
+		if e.Action == tokend.ActionTokenDecoyUsed {
+			verb = " presented the decoy token "
+		}
+		say(text(verb), token(true))
 		say(ofApp()...)
 		if e.IP != "" {
 			say(text(" from " + e.IP))

@@ -29,6 +29,7 @@ var mailTexts = map[string]string{
 	tokend.EventTokenRotatedSecretUsed: "Security alert: a secret replaced by a rotation was presented after its grace period.",
 	tokend.EventWebhookDisabled:        "A webhook endpoint was disabled after failing for 5 days.",
 	tokend.EventTokenLeaked:            "Security alert: a token's secret was reported leaked (and what its application's leak policy did).",
+	tokend.EventTokenDecoyUsed:         "Security alert: a decoy token was presented (someone read where it was planted).",
 }
 
 type profileData struct {

@@ -142,8 +142,12 @@ type tokenFilters struct {
 }
 
 // kindProduct is the list's filter for product tokens: all but the admin
-// tokens of the built-in system app, the set Home counts.
-const kindProduct = "product"
+// tokens of the built-in system app, the set Home counts. kindDecoy is the
+// Decoys view: decoy tokens only, which every other view leaves out.
+const (
+	kindProduct = "product"
+	kindDecoy   = "decoy"
+)
 
 func (f tokenFilters) Any() bool {
 	return f.AppID != "" || f.OwnerID != "" || f.Status != "" || f.Type != "" || f.Query != "" || f.UnusedFor != "" || f.Kind != ""
@@ -279,9 +283,9 @@ func (s *Server) tokensList(w http.ResponseWriter, r *http.Request, form *tokenF
 func (s *Server) listTokens(ctx context.Context, a tokend.Actor, d *tokensData, apps []tokend.App) error {
 	f := d.Filters
 	tf, err := listFilter(f, d.Now)
-	if err == nil && f.Kind != "" && f.Kind != kindProduct {
+	if err == nil && f.Kind != "" && f.Kind != kindProduct && f.Kind != kindDecoy {
 		var p tokend.Problems
-		p.Add("kind", "must be product, or empty for every token")
+		p.Add("kind", "must be product, decoy, or empty for every token")
 		err = p.Err()
 	}
 	var list tokend.Page[tokend.Token]
@@ -323,7 +327,7 @@ func listFilter(f tokenFilters, now time.Time) (tokend.TokenFilter, error) {
 	tf := tokend.TokenFilter{
 		AppID: f.AppID, OwnerID: f.OwnerID, Status: tokend.Status(f.Status), Type: tokend.TokenType(f.Type),
 		Query: f.Query, Cursor: f.Cursor, Limit: f.Limit, Sort: f.Sort, Order: f.Order,
-		ProductOnly: f.Kind == kindProduct,
+		ProductOnly: f.Kind == kindProduct, Decoy: f.Kind == kindDecoy,
 	}
 	if f.Status == statusExpiring {
 		tf.Status, tf.ExpiresBefore = tokend.StatusActive, now.Add(soon)
@@ -374,6 +378,8 @@ type tokenForm struct {
 	RateLimit  string
 	RateWindow string
 	MaxUses    string
+	// Decoy makes a decoy (create only; fixed once the token exists).
+	Decoy bool
 	// Apps are the choices of the create form; the edit form gets the
 	// token's app only, for its permission catalog.
 	Apps []tokend.App
@@ -504,6 +510,7 @@ func readTokenForm(r *http.Request, edit bool) tokenForm {
 		ExpiresOn: strings.TrimSpace(v.Get("expires_on")), IPs: v.Get("allowed_ips"),
 		Origins: v.Get("allowed_origins"), RateLimit: strings.TrimSpace(v.Get("rate_limit")),
 		RateWindow: v.Get("rate_window"), MaxUses: strings.TrimSpace(v.Get("max_uses")),
+		Decoy: !edit && v.Get("decoy") == "1",
 	}
 	// Each app's catalog has its own checkboxes; only the chosen app's count.
 	f.Permissions = v["perm_"+f.AppID]
@@ -575,6 +582,7 @@ func (f *tokenForm) input(p parsed) tokend.TokenInput {
 		Type: tokend.TokenType(f.Type), Access: tokend.Access(f.Access),
 		ExpiresIn: p.expiresIn, ExpiresAt: p.expiresAt,
 		AllowedIPs: p.ips, AllowedOrigins: p.origins, RateLimit: p.rate, MaxUses: p.maxUses,
+		Decoy: f.Decoy,
 	}
 	if in.Access == tokend.AccessCustom {
 		in.Permissions = f.Permissions
