@@ -28,6 +28,7 @@ type instance struct {
 	stdout    *lockedBuffer
 	stop      func() // graceful shutdown, waits for run to return
 	kill      func() // SIGKILL, for a process of its own (startProcess) only
+	signal    func(os.Signal) // for a process of its own (startProcess) only
 }
 
 type lockedBuffer struct {
