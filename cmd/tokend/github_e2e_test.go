@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"github.com/tokend/tokend"
-	"github.com/tokend/tokend/internal/github"
 	"github.com/tokend/tokend/internal/github/githubtest"
 )
 
@@ -25,11 +23,7 @@ func githubReport(t *testing.T, in *instance, key githubtest.Key, matches ...tok
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, _ := http.NewRequest("POST", in.url+"/v1/leaks/github", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(github.HeaderKeyID, key.ID)
-	req.Header.Set(github.HeaderSignature, key.Sign(t, body))
-	res, err := http.DefaultClient.Do(req)
+	res, err := http.DefaultClient.Do(key.Request(t, in.url+"/v1/leaks/github", body))
 	if err != nil {
 		t.Fatal(err)
 	}

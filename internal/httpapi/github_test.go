@@ -207,10 +207,8 @@ func TestGitHubReportRefused(t *testing.T) {
 		})
 	}
 	t.Run("another content type", func(t *testing.T) {
-		req, _ := http.NewRequest("POST", h.srv.URL+"/v1/leaks/github", strings.NewReader(string(good)))
+		req := key.Request(t, h.srv.URL+"/v1/leaks/github", good)
 		req.Header.Set("Content-Type", "text/plain")
-		req.Header.Set(github.HeaderKeyID, key.ID)
-		req.Header.Set(github.HeaderSignature, key.Sign(t, good))
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

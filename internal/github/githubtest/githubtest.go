@@ -4,6 +4,7 @@
 package githubtest
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -12,6 +13,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"net/http"
 	"testing"
 )
 
@@ -83,4 +85,17 @@ func (k Key) Sign(t testing.TB, body []byte) string {
 		t.Fatal(err)
 	}
 	return base64.StdEncoding.EncodeToString(sig)
+}
+
+// Request is a report to url as GitHub posts it: body as JSON, signed by k.
+func (k Key) Request(t testing.TB, url string, body []byte) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Github-Public-Key-Identifier", k.ID)
+	req.Header.Set("Github-Public-Key-Signature", k.Sign(t, body))
+	return req
 }
