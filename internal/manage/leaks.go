@@ -197,8 +197,8 @@ func GitHubScanning(ip string) tokend.Actor {
 		Permissions: []string{tokend.PermTokensWrite}}
 }
 
-// GitHubLeakSource is the source of the leaks GitHub reports.
-const GitHubLeakSource = "github"
+// githubLeakSource is the source of the leaks GitHub reports.
+const githubLeakSource = "github"
 
 // ReportGitHubLeaks applies a report from GitHub's secret scanning, whose
 // signature the caller has checked: each match is handled as a secret of
@@ -218,7 +218,7 @@ func (s *Service) ReportGitHubLeaks(ctx context.Context, ip string, matches []to
 	for i, m := range matches {
 		label, ok := seen[m.Token]
 		if !ok {
-			res, err := s.reportLeak(ctx, a, m.Token, leakOrigin{source: GitHubLeakSource, url: m.URL, githubSource: m.Source})
+			res, err := s.reportLeak(ctx, a, m.Token, leakOrigin{source: githubLeakSource, url: m.URL, githubSource: m.Source})
 			if err != nil {
 				return nil, err
 			}
