@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -15,7 +16,7 @@ import (
 )
 
 // githubHarness is a harness that takes GitHub's reports signed by key.
-func githubHarness(t *testing.T, opts harnessOpts) (*harness, githubtest.Key) {
+func githubHarness(t testing.TB, opts harnessOpts) (*harness, githubtest.Key) {
 	t.Helper()
 	key := githubtest.NewKey(t, "4fe6b016179b74078ade7581abf4e84fb398c6fae4fb973972235b84fcd70ca3")
 	set, err := github.ParseKeys(githubtest.ListOf(t, key))
@@ -256,4 +257,42 @@ func TestGitHubRouteNeedsKeys(t *testing.T) {
 			t.Errorf("security scheme %s = %+v", name, s)
 		}
 	}
+}
+
+// FuzzGitHubReport signs whatever body it is given, as GitHub would, and
+// posts it: the answer is 200 with one label per match, or a 4xx problem,
+// never a 500.
+func FuzzGitHubReport(f *testing.F) {
+	h, key := githubHarness(f, harnessOpts{})
+	app := h.createApp(tokend.AppInput{Name: "fuzz", LeakPolicy: tokend.LeakNotify})
+	_, sec := h.createToken(tokend.TokenInput{AppID: app.ID, Name: "target"})
+	for _, s := range []string{
+		`[{"token":"` + sec + `","type":"tokend_token","url":"https://github.com/o/r","source":"content"}]`,
+		`[{"token":"a","type":"t","extra":{"k":[1,2]}},{"token":"a","type":"t"}]`,
+		`[{"TOKEN":"a"}]`, `[{"token":"a","token":"b"}]`, `[{"token":null}]`, `[null]`, `[1]`, `[[]]`, `null`, `{}`, `""`,
+		"[{\"token\":\"\xff\"}]", `[{"token":"\u0000","source":"\u202e"}]`, `[{"token":"\ud800"}]`, `[` + strings.Repeat("[", 10000),
+		`[{"token":"a"}] []`, ``, `[{"token":"` + strings.Repeat("a", 513) + `"}]`,
+	} {
+		f.Add(s)
+	}
+	handler := h.srv.Config.Handler
+	f.Fuzz(func(t *testing.T, body string) {
+		req := key.Request(t, "/v1/leaks/github", []byte(body))
+		w := httptest.NewRecorder()
+		handler.ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			if w.Code < 400 || w.Code >= 500 || w.Header().Get("Content-Type") != "application/problem+json" {
+				t.Fatalf("%q: answered %d %s %s", body, w.Code, w.Header().Get("Content-Type"), w.Body)
+			}
+			return
+		}
+		var matches []json.RawMessage
+		var labels []tokend.GitHubLabel
+		if err := json.Unmarshal([]byte(body), &matches); err != nil {
+			t.Fatalf("%q is no array but was answered 200", body)
+		}
+		if err := json.Unmarshal(w.Body.Bytes(), &labels); err != nil || len(labels) != len(matches) {
+			t.Fatalf("%q: %d matches answered %s (%v)", body, len(matches), w.Body, err)
+		}
+	})
 }
