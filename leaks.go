@@ -106,3 +106,40 @@ func NetworkOf(ip string) (netip.Prefix, bool) {
 	p, err := a.Prefix(bits)
 	return p, err == nil
 }
+
+// GitHub's secret scanning partner program (POST /v1/leaks/github): GitHub
+// finds secrets matching tokend's pattern in public repositories and posts
+// them, signed with one of its published keys; each is handled like a
+// secret of POST /v1/leaks.
+
+// GitHub report limits.
+const (
+	MaxGitHubReportBytes = 1 << 20 // body
+	MaxGitHubMatches     = 1000    // matches per report
+	MaxGitHubTypeLength  = 200     // bytes of a match's type
+)
+
+// GitHubMatch is one secret GitHub found: the secret, the token type name
+// tokend registered with GitHub, where it was found (url) and in what
+// (source: content, commit, pull_request_comment, gist…).
+type GitHubMatch struct {
+	Token  string `json:"token" maxLength:"512" doc:"The secret found."`
+	Type   string `json:"type" maxLength:"200" doc:"The token type name registered with GitHub."`
+	URL    string `json:"url,omitempty" maxLength:"2048" doc:"Where it was found."`
+	Source string `json:"source,omitempty" maxLength:"200" doc:"What it was found in (content, commit, gist, …)."`
+}
+
+// GitHub's labels of a match in its feedback.
+const (
+	GitHubTruePositive  = "true_positive"  // the secret is a token's (any status)
+	GitHubFalsePositive = "false_positive" // no token's
+)
+
+// GitHubLabel is tokend's feedback on one match, in GitHub's format. It
+// holds the secret GitHub sent (token_raw), as that format asks: GitHub
+// already has it, and the answer goes back only to the signed request.
+type GitHubLabel struct {
+	TokenRaw  string `json:"token_raw" doc:"The secret, as GitHub sent it."`
+	TokenType string `json:"token_type" doc:"The match's type, as GitHub sent it."`
+	Label     string `json:"label" enum:"true_positive,false_positive"`
+}

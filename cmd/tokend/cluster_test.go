@@ -83,6 +83,11 @@ func startProcess(t *testing.T, bin string, env map[string]string, args ...strin
 			t.Errorf("tokend %s did not shut down", inst.url)
 		}
 	}
+	inst.signal = func(s os.Signal) {
+		if err := cmd.Process.Signal(s); err != nil {
+			t.Fatal(err)
+		}
+	}
 	inst.kill = func() {
 		if stopped {
 			return

@@ -18,6 +18,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/tokend/tokend/internal/github/githubtest"
 	"github.com/tokend/tokend/internal/postgres/pgtest"
 	"github.com/tokend/tokend/internal/redislimit/redistest"
 )
@@ -694,7 +695,12 @@ func TestDocsConfigurationListsServeFlags(t *testing.T) {
 // document the server serves, with its methods, and nothing else but
 // /metrics (which is not in the document, but answers).
 func TestDocsAPITableMatchesOpenAPI(t *testing.T) {
-	inst := startTokend(t, t.TempDir(), nil)
+	// With GitHub's keys, so that POST /v1/leaks/github is served too.
+	keys := filepath.Join(t.TempDir(), "github-keys.json")
+	if err := os.WriteFile(keys, githubtest.ListOf(t, githubtest.NewKey(t, "k")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	inst := startTokend(t, t.TempDir(), nil, "--github-scanning-keys", keys)
 	status, b := inst.call(t, "GET", "/openapi.json", "", nil)
 	if status != 200 {
 		t.Fatalf("GET /openapi.json = %d", status)

@@ -26,6 +26,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/tokend/tokend"
+	"github.com/tokend/tokend/internal/github"
 	"github.com/tokend/tokend/internal/httpapi"
 	"github.com/tokend/tokend/internal/manage"
 	"github.com/tokend/tokend/internal/metrics"
@@ -66,6 +67,7 @@ type config struct {
 	webhookPrivate bool
 	webhookRetry   []time.Duration
 	webhookLease   time.Duration
+	githubKeys     string
 }
 
 // storageFlags are shared by serve, bootstrap and migrate.
@@ -394,6 +396,7 @@ func serveCmd(e env) *cobra.Command {
 	fs.StringVar(&c.redisPrefix, "redis-prefix", redislimit.DefaultPrefix, "prefix of tokend's Redis keys, for several deployments on one Redis (TOKEND_REDIS_PREFIX)")
 	fs.DurationVar(&c.redisTimeout, "redis-timeout", redislimit.DefaultTimeout, "longest wait for a Redis command before limits fall back on this instance's own (TOKEND_REDIS_TIMEOUT)")
 	mailFlags(fs, &c.mail)
+	fs.StringVar(&c.githubKeys, "github-scanning-keys", "", "file of GitHub's secret scanning public keys (their published list): serves POST /v1/leaks/github for GitHub's secret scanning partner program; read again on SIGHUP (TOKEND_GITHUB_SCANNING_KEYS)")
 	fs.BoolVar(&c.webhookHTTP, "webhook-allow-http", false, "let webhook endpoints be plain http:// URLs, not only https:// (TOKEND_WEBHOOK_ALLOW_HTTP)")
 	fs.BoolVar(&c.webhookPrivate, "webhook-allow-private", false, "let webhook deliveries reach loopback, private, link-local and other non-public addresses (TOKEND_WEBHOOK_ALLOW_PRIVATE)")
 	fs.DurationSliceVar(&c.webhookRetry, "webhook-retry-schedule", webhook.DefaultSchedule, "waits after each failed delivery attempt, the last repeated until 3 days after the first (TOKEND_WEBHOOK_RETRY_SCHEDULE)")
@@ -422,6 +425,14 @@ func serve(ctx context.Context, c config, e env) error {
 	}
 	if err := checkWebhookFlags(c); err != nil {
 		return err
+	}
+	// GitHub's keys are read before anything is opened or created: a key
+	// file that cannot be used stops the start, as a wrong flag does.
+	var githubKeys *github.Keys
+	if c.githubKeys != "" {
+		if githubKeys, err = github.LoadKeys(c.githubKeys); err != nil {
+			return fmt.Errorf("--github-scanning-keys: %w", err)
+		}
 	}
 	staleWindow := c.staleWindow
 	if c.eventInterval <= 0 {
@@ -562,10 +573,25 @@ func serve(ctx context.Context, c config, e env) error {
 	if listener != nil {
 		reg.Listener(listener)
 	}
-	handler := httpapi.NewServer(httpapi.Deps{
+	deps := httpapi.Deps{
 		Service: svc, Verifier: engine, Logger: log, TrustedProxies: trusted,
 		Ready: b.store.Ping, Version: version(), Extra: dash, Metrics: reg.Handler(),
-	})
+	}
+	var reloads []reloader
+	if githubKeys != nil {
+		deps.GitHubKeys = githubKeys
+		reloads = append(reloads, reloader{"github scanning keys", func() ([]any, error) {
+			n, err := githubKeys.Reload()
+			if err != nil {
+				return nil, err // its message names the file
+			}
+			return []any{"file", c.githubKeys, "keys", n}, nil
+		}})
+		log.Info("GitHub secret scanning reports are taken at POST /v1/leaks/github", "file", c.githubKeys)
+	}
+	stopReloads := reloadOnHangup(log, reloads)
+	defer stopReloads()
+	handler := httpapi.NewServer(deps)
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,

@@ -26,8 +26,9 @@ type instance struct {
 	bootstrap string // the owner secret from the first-start banner, if any
 	stderr    *lockedBuffer
 	stdout    *lockedBuffer
-	stop      func() // graceful shutdown, waits for run to return
-	kill      func() // SIGKILL, for a process of its own (startProcess) only
+	stop      func()          // graceful shutdown, waits for run to return
+	kill      func()          // SIGKILL, for a process of its own (startProcess) only
+	signal    func(os.Signal) // for a process of its own (startProcess) only
 }
 
 type lockedBuffer struct {

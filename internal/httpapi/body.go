@@ -83,11 +83,12 @@ func checkJSON(b []byte) *Problem {
 }
 
 // fieldOfPointer writes a JSON pointer (/rate_limit/limit, /allowed_ips/0)
-// as the API's field names do (rate_limit.limit, allowed_ips[0]).
+// as the API's field names do (rate_limit.limit, allowed_ips[0]; [0].token
+// in a body that is an array).
 func fieldOfPointer(ptr jsontext.Pointer) string {
 	var b strings.Builder
 	for tok := range ptr.Tokens() {
-		if _, err := strconv.Atoi(tok); err == nil && b.Len() > 0 {
+		if _, err := strconv.Atoi(tok); err == nil {
 			b.WriteString("[" + tok + "]")
 			continue
 		}

@@ -70,6 +70,9 @@ type harnessOpts struct {
 	// extra is Deps.Extra, the handler of every path the API does not
 	// serve (the dashboard).
 	extra http.Handler
+	// github is Deps.GitHubKeys: POST /v1/leaks/github is served only
+	// with it.
+	github httpapi.GitHubKeys
 }
 
 // stores are the engines a test of the API runs on.
@@ -131,6 +134,7 @@ func newHarness(t testing.TB, opts ...harnessOpts) *harness {
 	h := &harness{t: t, engine: engine, svc: svc, store: st, owner: owner.Reveal(), logs: logs, webhooks: webhooks}
 	h.srv = httptest.NewServer(httpapi.NewServer(httpapi.Deps{
 		Service: svc, Verifier: engine, Logger: log, Ready: st.Ping, TrustedProxies: o.trusted, Extra: o.extra,
+		GitHubKeys: o.github,
 	}))
 	t.Cleanup(h.srv.Close)
 	h.loadSpec()

@@ -30,7 +30,7 @@ func TestOpenAPIPassesALinter(t *testing.T) {
 		}
 		t.Skipf("skipped: linting the OpenAPI document needs node and npx (%v); install Node.js to run it (CI=true makes this a failure)", err)
 	}
-	h := newHarness(t)
+	h, _ := githubHarness(t, harnessOpts{}) // every operation, POST /v1/leaks/github too
 	r := h.do("GET", "/openapi.json", "", nil)
 	if r.status != 200 {
 		t.Fatalf("GET /openapi.json: %d", r.status)

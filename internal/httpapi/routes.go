@@ -54,6 +54,10 @@ func addRoutes(api huma.API, mux *http.ServeMux, d Deps) {
 	register(api, log, op(http.MethodGet, "/v1/tokens/{id}/activity", "token-activity", "The token's recent verifications, newest first", "Tokens", 200), handleTokenActivity(svc))
 
 	register(api, log, op(http.MethodPost, "/v1/leaks", "report-leaks", "Report leaked secrets: each token found is handled by its application's leak policy", "Tokens", 200), handleLeakReport(svc))
+	if d.GitHubKeys != nil { // --github-scanning-keys; without it the path is no route (404)
+		registerGitHubLeaks(api, mux, log, op(http.MethodPost, "/v1/leaks/github", "report-leaks-github",
+			"GitHub secret scanning partner endpoint: a report signed by GitHub; each secret found is handled by its application's leak policy", "Tokens", 200), svc, d.GitHubKeys)
+	}
 
 	register(api, log, op(http.MethodPost, "/v1/portal/sessions", "create-portal-session", "Mint a single-use link to the customer portal for one owner", "Portal", 201), handlePortalSession(svc))
 

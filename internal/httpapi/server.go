@@ -45,6 +45,9 @@ type Deps struct {
 	// of the OpenAPI document: it is for the monitoring system, not for API
 	// clients, and shows only counts, never a token or an address.
 	Metrics http.Handler
+	// GitHubKeys, when set, serves POST /v1/leaks/github (GitHub's secret
+	// scanning partner program) and checks its reports' signatures.
+	GitHubKeys GitHubKeys
 }
 
 // MaxBodyBytes bounds every request body.

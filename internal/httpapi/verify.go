@@ -3,7 +3,6 @@ package httpapi
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -218,18 +217,7 @@ func addRateLimitHeaders(p *Problem, rl *tokend.RateLimitState) {
 // answer for op's errors and 500. The body is read by decodeVerify; every
 // error is a Problem written by writeProblem, as every operation's.
 func registerVerify(api huma.API, mux *http.ServeMux, log *slog.Logger, op huma.Operation, v tokend.Verifier) {
-	reg := api.OpenAPI().Components.Schemas
-	op.RequestBody = &huma.RequestBody{Required: true, Content: map[string]*huma.MediaType{
-		"application/json": {Schema: reg.Schema(reflect.TypeFor[tokend.VerifyRequest](), true, "VerifyRequest")},
-	}}
-	op.Responses = map[string]*huma.Response{strconv.Itoa(op.DefaultStatus): {Description: http.StatusText(op.DefaultStatus),
-		Content: map[string]*huma.MediaType{"application/json": {Schema: reg.Schema(reflect.TypeFor[tokend.VerifyResult](), true, "VerifyResult")}}}}
-	problem := reg.Schema(reflect.TypeFor[Problem](), true, "Problem")
-	for _, code := range append(op.Errors, http.StatusInternalServerError) {
-		op.Responses[strconv.Itoa(code)] = &huma.Response{Description: http.StatusText(code),
-			Content: map[string]*huma.MediaType{"application/problem+json": {Schema: problem}}}
-	}
-	api.OpenAPI().AddOperation(&op)
+	documentPlain(api, &op, reflect.TypeFor[tokend.VerifyRequest](), "VerifyRequest", reflect.TypeFor[tokend.VerifyResult](), "VerifyResult")
 
 	mux.HandleFunc(op.Method+" "+op.Path, func(w http.ResponseWriter, r *http.Request) {
 		req, err := readVerify(r)
@@ -238,11 +226,7 @@ func registerVerify(api huma.API, mux *http.ServeMux, log *slog.Logger, op huma.
 			req.Endpoint = tokend.EndpointVerify
 			var res tokend.VerifyResult
 			if res, err = v.Verify(r.Context(), req); err == nil {
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(http.StatusOK)
-				enc := json.NewEncoder(w)
-				enc.SetEscapeHTML(false) // as huma's JSON format writes
-				enc.Encode(res)
+				writeJSON(w, res)
 				return
 			}
 			err = tokend.Unavailable(err)

@@ -3,6 +3,7 @@ package manage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/tokend/tokend"
@@ -48,7 +49,7 @@ func (s *Service) ReportLeaks(ctx context.Context, a tokend.Actor, r tokend.Leak
 			continue
 		}
 		seen[sec] = i
-		res, err := s.reportLeak(ctx, a, sec, r)
+		res, err := s.reportLeak(ctx, a, sec, leakOrigin{source: r.Source, url: r.URL})
 		if err != nil {
 			return nil, err
 		}
@@ -70,8 +71,17 @@ func checkLeakText(p *tokend.Problems, field, v string, max int) {
 
 var unknownLeak = tokend.LeakResult{Result: tokend.LeakResultUnknown}
 
+// leakOrigin is where a reported secret was found, as the audit row and
+// token.leaked tell it.
+type leakOrigin struct {
+	source, url string
+	// githubSource is what GitHub found the secret in (content, commit,
+	// gist…), for a report from GitHub's secret scanning.
+	githubSource string
+}
+
 // reportLeak handles one secret.
-func (s *Service) reportLeak(ctx context.Context, a tokend.Actor, sec string, r tokend.LeakReport) (tokend.LeakResult, error) {
+func (s *Service) reportLeak(ctx context.Context, a tokend.Actor, sec string, r leakOrigin) (tokend.LeakResult, error) {
 	sum := s.hasher.Sum(sec)
 	cred, err := s.store.TokenBySecret(ctx, sum[:])
 	switch {
@@ -125,18 +135,17 @@ func (s *Service) reportLeak(ctx context.Context, a tokend.Actor, sec string, r 
 		}
 		t.UpdatedAt = now
 		after := stored(*t)
-		details := map[string]any{"name": t.Name, "policy": policy, "action": result, "source": r.Source, "url": r.URL}
+		details := map[string]any{"name": t.Name, "policy": policy, "action": result, "source": r.source, "url": r.url, "github_source": r.githubSource}
 		if from != t.Status {
 			details["status"] = map[string]any{"from": from, "to": t.Status}
 		}
 		ev := s.event(a, tokend.ActionTokenLeak, t.AppID, t.ID, details)
 		data := s.tokenData(after)
 		data["action"] = result
-		if r.Source != "" {
-			data["source"] = r.Source
-		}
-		if r.URL != "" {
-			data["url"] = r.URL
+		for k, v := range map[string]string{"source": r.source, "url": r.url, "github_source": r.githubSource} {
+			if v != "" {
+				data[k] = v
+			}
 		}
 		ev = withNotice(ev, tokend.EventTokenLeaked, data)
 		if raise != "" {
@@ -184,4 +193,81 @@ func (s *Service) TokenLeakReport(ctx context.Context, a tokend.Actor, id string
 	ev := page.Items[0]
 	text := func(k string) string { v, _ := ev.Details[k].(string); return v }
 	return &LeakReported{TokenID: t.ID, At: ev.Time.UTC(), Source: text("source"), URL: text("url"), Action: text("action")}, nil
+}
+
+// GitHubScanning is the actor of reports from GitHub's secret scanning
+// (POST /v1/leaks/github), whose signature is their authentication: it may
+// report leaks and nothing else.
+func GitHubScanning(ip string) tokend.Actor {
+	return tokend.Actor{Kind: "system", ID: "system", Name: "github secret scanning", IP: ip,
+		Permissions: []string{tokend.PermTokensWrite}}
+}
+
+// githubLeakSource is the source of the leaks GitHub reports.
+const githubLeakSource = "github"
+
+// ReportGitHubLeaks applies a report from GitHub's secret scanning, whose
+// signature the caller has checked: each match is handled as a secret of
+// ReportLeaks (source "github", the match's url, and what GitHub found it
+// in), and labelled true_positive when it is a token's secret - of any
+// status, already revoked or rotated out - false_positive otherwise. The
+// whole report is checked before any match is applied: a refused report
+// changes nothing. A replayed report changes nothing more (a revoked token
+// stays revoked).
+func (s *Service) ReportGitHubLeaks(ctx context.Context, ip string, matches []tokend.GitHubMatch) ([]tokend.GitHubLabel, error) {
+	if err := checkGitHubMatches(matches); err != nil {
+		return nil, err
+	}
+	a := GitHubScanning(ip)
+	out := make([]tokend.GitHubLabel, len(matches))
+	seen := map[string]string{}
+	for i, m := range matches {
+		label, ok := seen[m.Token]
+		if !ok {
+			res, err := s.reportLeak(ctx, a, m.Token, leakOrigin{source: githubLeakSource, url: m.URL, githubSource: m.Source})
+			if err != nil {
+				return nil, err
+			}
+			label = tokend.GitHubTruePositive
+			if res.Result == tokend.LeakResultUnknown {
+				label = tokend.GitHubFalsePositive
+			}
+			seen[m.Token] = label
+		}
+		// GitHub's feedback names the match by the secret it sent.
+		out[i] = tokend.GitHubLabel{TokenRaw: m.Token, TokenType: m.Type, Label: label}
+	}
+	return out, nil
+}
+
+// maxGitHubProblems bounds the problems a refused GitHub report is
+// answered with.
+const maxGitHubProblems = 20
+
+// checkGitHubMatches lists every problem of a GitHub report at once.
+func checkGitHubMatches(matches []tokend.GitHubMatch) error {
+	var p tokend.Problems
+	switch {
+	case len(matches) == 0:
+		p.Add("", "must hold at least one match")
+	case len(matches) > tokend.MaxGitHubMatches:
+		p.Add("", "must hold at most %d matches", tokend.MaxGitHubMatches)
+		return p.Err()
+	}
+	for i, m := range matches {
+		if len(p) >= maxGitHubProblems {
+			break // enough to say what is wrong, in a bounded answer
+		}
+		at := func(f string) string { return fmt.Sprintf("[%d].%s", i, f) }
+		switch {
+		case m.Token == "":
+			p.Add(at("token"), "is required")
+		case len(m.Token) > tokend.MaxLeakSecretLength:
+			p.Add(at("token"), "must be at most %d bytes", tokend.MaxLeakSecretLength)
+		}
+		checkLeakText(&p, at("type"), m.Type, tokend.MaxGitHubTypeLength)
+		checkLeakText(&p, at("url"), m.URL, tokend.MaxLeakURLLength)
+		checkLeakText(&p, at("source"), m.Source, tokend.MaxLeakSourceLength)
+	}
+	return p.Err()
 }
