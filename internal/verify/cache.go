@@ -389,7 +389,8 @@ type tokenState struct {
 	unflushed   atomic.Int64 // of which not yet written to storage
 	batched     atomic.Int64 // of which not yet taken by a flush
 	limiter     limiter
-	oldSecretAt atomic.Int64 // last old-secret event (unix ns)
+	oldSecretAt atomic.Int64           // last old-secret event (unix ns)
+	nets        atomic.Pointer[netSet] // the networks noted here; nil until the first
 
 	// Usage since the last flush (see usageTable).
 	usage     atomic.Pointer[hourUsage]
