@@ -131,7 +131,12 @@ type netKey struct {
 type netQueue struct {
 	mu      sync.Mutex
 	pending map[netKey]tokend.NetworkUse
-	dropped int // since the last flush, for its log
+	// perToken counts each token's networks in pending: at most
+	// tokend.MaxTokenNetworks per flush (all a token keeps), so that a
+	// token verified from ever new networks (an address its caller makes
+	// up) costs each flush a bounded number of rows and events.
+	perToken map[string]int
+	dropped  int // since the last flush, for its log
 }
 
 func (q *netQueue) add(id string, p netip.Prefix, ip string, now int64) {
@@ -146,14 +151,16 @@ func (q *netQueue) add(id string, p netip.Prefix, ip string, now int64) {
 		}
 		return
 	}
-	if len(q.pending) >= maxPendingNetworks {
+	if len(q.pending) >= maxPendingNetworks || q.perToken[id] >= tokend.MaxTokenNetworks {
 		q.dropped++
 		return
 	}
 	if q.pending == nil {
 		q.pending = make(map[netKey]tokend.NetworkUse)
+		q.perToken = make(map[string]int)
 	}
 	q.pending[k] = tokend.NetworkUse{TokenID: id, Network: p.String(), IP: ip, First: at, Last: at}
+	q.perToken[id]++
 }
 
 // take empties the queue.
@@ -161,7 +168,7 @@ func (q *netQueue) take() (map[netKey]tokend.NetworkUse, int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	m, d := q.pending, q.dropped
-	q.pending, q.dropped = nil, 0
+	q.pending, q.perToken, q.dropped = nil, nil, 0
 	return m, d
 }
 
@@ -172,6 +179,7 @@ func (q *netQueue) putBack(m map[netKey]tokend.NetworkUse) {
 	defer q.mu.Unlock()
 	if q.pending == nil {
 		q.pending = make(map[netKey]tokend.NetworkUse, len(m))
+		q.perToken = make(map[string]int)
 	}
 	for k, u := range m {
 		if cur, ok := q.pending[k]; ok {
@@ -179,6 +187,8 @@ func (q *netQueue) putBack(m map[netKey]tokend.NetworkUse) {
 		} else if len(q.pending) >= maxPendingNetworks {
 			q.dropped++
 			continue
+		} else {
+			q.perToken[k.id]++
 		}
 		q.pending[k] = u
 	}
@@ -198,7 +208,7 @@ func maxTime(a, b time.Time) time.Time {
 func (e *Engine) writeNetworks(ctx context.Context) error {
 	m, dropped := e.netQueue.take()
 	if dropped > 0 {
-		e.log.Error("verify: too many networks waiting for storage; some were dropped", "networks", dropped)
+		e.log.Warn("verify: networks not queued (too many waiting, or more than a token keeps in one flush); each is queued again at its next use a minute on", "networks", dropped)
 	}
 	if len(m) == 0 {
 		return nil

@@ -104,21 +104,23 @@ func TestNetworksNotTrackedWhenOff(t *testing.T) {
 	}
 }
 
-// A token used from more networks than it keeps holds the last ones, and
-// every new one is queued.
+// A token used from more networks than it keeps holds the last ones in its
+// set, and queues at most as many per flush: one more waits for its next
+// use a minute on.
 func TestNetworkSetIsBounded(t *testing.T) {
 	h := trackingHarness(t)
 	sec := h.token(func(tok *tokend.Token) { tok.ID = "tok_many" })
-	var want []string
-	for i := range 3 * tokend.MaxTokenNetworks {
-		ip := fmt.Sprintf("10.%d.0.1", i)
-		h.verify(tokend.VerifyRequest{Token: sec, IP: ip})
-		want = append(want, fmt.Sprintf("tok_many 10.%d.0.0/24 %s", i, ip))
+	from := func(i int) {
+		h.verify(tokend.VerifyRequest{Token: sec, IP: fmt.Sprintf("10.%d.0.1", i)})
 		h.clock.Advance(time.Millisecond)
 	}
-	got := h.flushNetworks()
-	if len(got) != len(want) {
-		t.Errorf("queued %d networks, want %d", len(got), len(want))
+	for round := range 3 {
+		for i := range tokend.MaxTokenNetworks {
+			from(round*tokend.MaxTokenNetworks + i)
+		}
+		if got := h.flushNetworks(); len(got) != tokend.MaxTokenNetworks {
+			t.Errorf("round %d queued %d networks, want %d", round, len(got), tokend.MaxTokenNetworks)
+		}
 	}
 	st := h.e.tokens.shard[h.e.tokens.shardIndex("tok_many")].byID["tok_many"]
 	if s := st.nets.Load(); s == nil || len(s.nets) != tokend.MaxTokenNetworks || s.last.prefix.String() != "10.29.0.0/24" {
@@ -129,6 +131,19 @@ func TestNetworkSetIsBounded(t *testing.T) {
 	h.verify(tokend.VerifyRequest{Token: sec, IP: "10.0.0.1"})
 	if d := cmp.Diff([]string{"tok_many 10.0.0.0/24 10.0.0.1"}, h.flushNetworks()); d != "" {
 		t.Errorf("after (-want +got):\n%s", d)
+	}
+	// Eleven new networks before one flush: the eleventh is queued at its
+	// next use a minute on.
+	for i := 100; i <= 110; i++ {
+		from(i)
+	}
+	if got := h.flushNetworks(); len(got) != tokend.MaxTokenNetworks {
+		t.Errorf("eleven new networks queued %d, want %d", len(got), tokend.MaxTokenNetworks)
+	}
+	h.clock.Advance(networkTouch)
+	from(110)
+	if d := cmp.Diff([]string{"tok_many 10.110.0.0/24 10.110.0.1"}, h.flushNetworks()); d != "" {
+		t.Errorf("a minute on (-want +got):\n%s", d)
 	}
 }
 
