@@ -172,15 +172,10 @@ func (s *Store) networksOfTokens(ctx context.Context, tx *sql.Tx, ids map[string
 			n  tokend.TokenNetwork
 		}
 		rows, err := list(ctx, s, tx, "record networks", s.rebind(q), w.args, func(r Row) (row, error) {
-			var (
-				x           row
-				first, last Time
-			)
-			if err := r.Scan(&x.id, &x.n.Network, &first, &last); err != nil {
-				return row{}, s.Err("record networks", err)
-			}
-			x.n.FirstSeen, x.n.LastSeen = first.Time, last.Time
-			return x, nil
+			var x row
+			n, err := s.scanNetwork(r, &x.id)
+			x.n = n
+			return x, err
 		})
 		if err != nil {
 			return nil, err
@@ -194,15 +189,20 @@ func (s *Store) networksOfTokens(ctx context.Context, tx *sql.Tx, ids map[string
 
 // TokenNetworks answers a token's networks, most recently seen first.
 func (s *Store) TokenNetworks(ctx context.Context, tokenID string) ([]tokend.TokenNetwork, error) {
-	return list(ctx, s, s.r, "token networks", s.sql(networksOf), []any{tokenID, tokend.MaxTokenNetworks}, func(r Row) (tokend.TokenNetwork, error) {
-		var (
-			n           tokend.TokenNetwork
-			first, last Time
-		)
-		if err := r.Scan(&n.Network, &first, &last); err != nil {
-			return tokend.TokenNetwork{}, s.Err("token networks", err)
-		}
-		n.FirstSeen, n.LastSeen = first.Time, last.Time
-		return n, nil
-	})
+	return list(ctx, s, s.r, "token networks", s.sql(networksOf), []any{tokenID, tokend.MaxTokenNetworks},
+		func(r Row) (tokend.TokenNetwork, error) { return s.scanNetwork(r) })
+}
+
+// scanNetwork reads a row of the columns before (scanned into before),
+// then network, first_seen and last_seen.
+func (s *Store) scanNetwork(r Row, before ...any) (tokend.TokenNetwork, error) {
+	var (
+		n           tokend.TokenNetwork
+		first, last Time
+	)
+	if err := r.Scan(append(before, &n.Network, &first, &last)...); err != nil {
+		return tokend.TokenNetwork{}, s.Err("read network", err)
+	}
+	n.FirstSeen, n.LastSeen = first.Time, last.Time
+	return n, nil
 }
