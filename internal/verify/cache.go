@@ -389,8 +389,11 @@ type tokenState struct {
 	unflushed   atomic.Int64 // of which not yet written to storage
 	batched     atomic.Int64 // of which not yet taken by a flush
 	limiter     limiter
-	oldSecretAt atomic.Int64           // last old-secret event (unix ns)
-	nets        atomic.Pointer[netSet] // the networks noted here; nil until the first
+	oldSecretAt atomic.Int64 // last old-secret event (unix ns)
+
+	// nets are the networks noted here (see networks.go); nil until the
+	// first.
+	nets atomic.Pointer[netSet]
 
 	// Usage since the last flush (see usageTable).
 	usage     atomic.Pointer[hourUsage]

@@ -123,13 +123,14 @@ type Engine struct {
 	throttle *throttle // nil when disabled
 	events   eventQueue
 	shared   tokend.SharedLimiter // nil: limits are this instance's own
-	// trackNetworks says whether valid uses note their network;
-	// networkEvent makes token.new_network.
+	owners   ownerTable           // limits shared by an owner's tokens
+	stats    stats
+
+	// trackNetworks says whether valid uses note their network (see
+	// networks.go); networkEvent makes token.new_network.
 	trackNetworks bool
 	networkEvent  func(tokend.NewNetwork) tokend.Event
 	netQueue      netQueue
-	owners        ownerTable // limits shared by an owner's tokens
-	stats         stats
 }
 
 // New makes an Engine. It panics without a Store or a Hasher: that is a
