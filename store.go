@@ -83,6 +83,22 @@ type Store interface {
 	// Activity answers a token's recent verifications, newest first, at
 	// most MaxActivity.
 	Activity(ctx context.Context, tokenID string) ([]Activity, error)
+	// RecordNetworks merges a batch of the networks tokens were validly
+	// used from, in one transaction, deciding there what is new: a
+	// network is new for a token when it has no row for it, or one last
+	// seen more than NewNetworkWindow before the use. A new one gets its
+	// row (first and last seen of the use) and, unless the token had no
+	// network on record at all (its first use, or its first since
+	// networks were tracked), the audit Event raise answers for it (with
+	// its token.new_network notice), written in the same transaction; a
+	// known one moves its last seen forward. Each token keeps its
+	// MaxTokenNetworks most recently seen networks. Uses of tokens that no
+	// longer exist are dropped. Of concurrent calls, on any number of
+	// instances, with the same new network, exactly one raises.
+	RecordNetworks(ctx context.Context, uses []NetworkUse, raise func(NewNetwork) Event) error
+	// TokenNetworks answers the networks a token was used from, most
+	// recently seen first, at most MaxTokenNetworks.
+	TokenNetworks(ctx context.Context, tokenID string) ([]TokenNetwork, error)
 
 	// Setting answers the value stored under key; ErrNotFound when there
 	// is none. Settings are small facts about the database itself (such as

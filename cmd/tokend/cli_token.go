@@ -214,7 +214,7 @@ func tokenListCmd(e env, f *apiFlags) *cobra.Command {
 func tokenGetCmd(e env, f *apiFlags) *cobra.Command {
 	return &cobra.Command{
 		Use:     "get ID",
-		Aliases: []string{"view"},
+		Aliases: []string{"view", "show"},
 		Short:   "Show a token",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -288,6 +288,11 @@ func printToken(w io.Writer, asJSON bool, t tokend.Token) error {
 	}
 	if t.Decoy {
 		fields = append(fields, field{"decoy", "yes: it never verifies, and its use raises token.decoy_used"})
+	}
+	// The networks, most recently seen first, one line each: only the
+	// answer for one token (token show) has them.
+	for _, n := range t.Networks {
+		fields = append(fields, field{"network", n.Network + " (first seen " + fmtTime(n.FirstSeen) + ", last seen " + fmtTime(n.LastSeen) + ")"})
 	}
 	fields = append(fields, field{"version", strconv.FormatInt(t.Version, 10)})
 	return printFields(w, fields)

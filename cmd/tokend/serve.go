@@ -56,6 +56,7 @@ type config struct {
 	negativeTTL    time.Duration
 	flushInterval  time.Duration
 	failureLimit   int
+	trackNetworks  bool
 	staleWindow    time.Duration
 	eventInterval  time.Duration
 	shutdown       time.Duration
@@ -388,6 +389,7 @@ func serveCmd(e env) *cobra.Command {
 	fs.DurationVar(&c.cacheTTL, "cache-ttl", time.Minute, "how long a cached token is trusted before it is read again (TOKEND_CACHE_TTL)")
 	fs.DurationVar(&c.negativeTTL, "negative-ttl", 5*time.Second, "how long an unknown token is remembered as unknown (TOKEND_NEGATIVE_TTL)")
 	fs.DurationVar(&c.flushInterval, "flush-interval", time.Second, "how often usage and last-used times are written (TOKEND_FLUSH_INTERVAL)")
+	fs.BoolVar(&c.trackNetworks, "track-networks", true, "note the networks (IPv4 /24, IPv6 /48) each token is used from, and raise token.new_network for a new one; false turns both off (TOKEND_TRACK_NETWORKS)")
 	fs.IntVar(&c.failureLimit, "failure-limit", 100, "failed verifications allowed per client address per minute before it is throttled; 0 disables (TOKEND_FAILURE_LIMIT)")
 	fs.DurationVar(&c.staleWindow, "stale-window", verify.DefaultStaleWindow, "PostgreSQL: how long cached answers are still trusted once changes from other instances may be missed (the database or the connection that carries them is lost); 0 trusts none (TOKEND_STALE_WINDOW)")
 	fs.DurationVar(&c.eventInterval, "event-interval", time.Minute, "how often the time-based events (token.expiring, token.expired) are looked for (TOKEND_EVENT_INTERVAL)")
@@ -466,7 +468,8 @@ func serve(ctx context.Context, c config, e env) error {
 		Store: b.store, Hasher: b.hasher, Logger: log,
 		CacheEntries: c.cacheEntries, CacheBytes: c.cacheBytes, CacheTTL: c.cacheTTL, NegativeTTL: c.negativeTTL,
 		FlushInterval: c.flushInterval, FailureLimit: c.failureLimit, FailureWindow: time.Minute,
-		StaleWindow: staleWindow,
+		StaleWindow:   staleWindow,
+		TrackNetworks: c.trackNetworks, NetworkEvent: manage.NewNetworkEvent,
 	}
 	var shared *redislimit.Limiter
 	if c.redis != "" {

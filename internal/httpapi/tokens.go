@@ -129,7 +129,7 @@ func handleTokenList(svc *manage.Service) func(context.Context, *listTokensInput
 
 func handleTokenGet(svc *manage.Service) func(context.Context, *idPath) (*tokenOutput, error) {
 	return func(ctx context.Context, in *idPath) (*tokenOutput, error) {
-		return tokenOut(svc.Token(ctx, actorFrom(ctx), in.ID))
+		return tokenOut(svc.TokenWithNetworks(ctx, actorFrom(ctx), in.ID))
 	}
 }
 

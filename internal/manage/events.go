@@ -50,18 +50,27 @@ func stored(t tokend.Token) tokend.Token {
 // event's data never holds a null (a field without a value is left out),
 // which keeps it an object of values the OpenAPI document can describe.
 func (s *Service) tokenData(t tokend.Token) map[string]any {
-	m, err := toMap(s.present(t))
+	m, err := publicData(s.present(t))
 	if err != nil {
 		// Only metadata the API took could fail here; say the least.
 		s.log.Error("events: token data", "token_id", t.ID, "err", err)
-		return map[string]any{"id": t.ID, "app_id": t.AppID, "name": t.Name}
+	}
+	return m
+}
+
+// publicData is what tokenData answers for a token already presented; on
+// an error, the least: its id, app and name.
+func publicData(t tokend.Token) (map[string]any, error) {
+	m, err := toMap(t)
+	if err != nil {
+		return map[string]any{"id": t.ID, "app_id": t.AppID, "name": t.Name}, err
 	}
 	for k, v := range m {
 		if v == nil {
 			delete(m, k)
 		}
 	}
-	return m
+	return m, nil
 }
 
 func toMap(v any) (map[string]any, error) {

@@ -199,8 +199,11 @@ func storeErrIfMatch(err error, what string, version int64) error {
 
 // present puts a token in the form callers see: the derived status, and
 // empty lists and objects rather than nulls.
-func (s *Service) present(t tokend.Token) tokend.Token {
-	t.Status = t.StatusAt(s.Now())
+func (s *Service) present(t tokend.Token) tokend.Token { return presentAt(t, s.Now()) }
+
+// presentAt is t as the API shows it at now.
+func presentAt(t tokend.Token, now time.Time) tokend.Token {
+	t.Status = t.StatusAt(now)
 	t.Permissions = orEmpty(t.Permissions)
 	t.AllowedIPs = orEmpty(t.AllowedIPs)
 	t.AllowedOrigins = orEmpty(t.AllowedOrigins)

@@ -83,7 +83,8 @@ func TestScopedActorInTheService(t *testing.T) {
 // here, so that no future operation forgets the confused-deputy guard.
 var scopeRules = map[string]string{
 	"TokenActivity": "404 outside the scope", "TokenLeak": "404 outside the scope",
-	"LeakSignals": "only tokens in the scope", "DismissLeak": "404 outside the scope",
+	"TokenWithNetworks": "404 outside the scope (Token)",
+	"LeakSignals":       "only tokens in the scope", "DismissLeak": "404 outside the scope",
 	"CreateApp": "403", "UpdateApp": "403", "DeleteApp": "403", "RevokeAll": "403",
 	"App": "404 outside the scope's apps", "Apps": "the scope's apps (store filter)",
 	"RevokeOwner":      "its own owner in its apps, else 404",

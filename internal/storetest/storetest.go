@@ -42,6 +42,7 @@ func Run(t *testing.T, newStore func(t *testing.T) tokend.Store) {
 		{"Notifications", notificationTests},
 		{"Usage", usageTests},
 		{"Activity", activityTests},
+		{"Networks", networkTests},
 		{"Users", userTests},
 		{"Settings", settingTests},
 		{"Scope", scopeTests},

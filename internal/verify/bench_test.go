@@ -151,3 +151,20 @@ func (sh *cacheShard) drop() {
 	sh.bytes = 0
 	sh.mu.Unlock()
 }
+
+// The cached valid token with new-network tracking off and on, in one run
+// so that their ratio compares like with like (docs/performance.md): on
+// costs a pointer load, a string compare and a time compare.
+func BenchmarkVerifyCachedValidNetworks(b *testing.B) {
+	for _, track := range []bool{false, true} {
+		name := "off"
+		if track {
+			name = "on"
+		}
+		b.Run(name, func(b *testing.B) {
+			h := benchHarness(b, func(o *Options) { o.TrackNetworks = track })
+			sec := h.token(func(t *tokend.Token) { t.Access = tokend.AccessReadOnly })
+			loop(b, h, tokend.VerifyRequest{Token: sec, IP: "192.0.2.1", Permissions: []string{"orders:read"}}, tokend.CodeValid)
+		})
+	}
+}

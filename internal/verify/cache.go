@@ -394,6 +394,10 @@ type tokenState struct {
 	limiter     limiter
 	oldSecretAt atomic.Int64 // last old-secret event (unix ns)
 
+	// nets are the networks noted here (see networks.go); nil until the
+	// first.
+	nets atomic.Pointer[netSet]
+
 	// Usage since the last flush (see usageTable).
 	usage     atomic.Pointer[hourUsage]
 	lastAt    atomic.Int64

@@ -69,6 +69,12 @@ type Options struct {
 	// instance together (see tokend.SharedLimiter); the engine falls back
 	// on its own counts whenever Shared answers an error.
 	Shared tokend.SharedLimiter
+	// TrackNetworks notes the network of every valid verification with
+	// an address, for the store to raise token.new_network (see
+	// networks.go). NetworkEvent makes that event (default: one whose data
+	// is the token's id, app and name).
+	TrackNetworks bool
+	NetworkEvent  func(tokend.NewNetwork) tokend.Event
 }
 
 // Defaults for the zero Options fields.
@@ -120,6 +126,12 @@ type Engine struct {
 	shared   tokend.SharedLimiter // nil: limits are this instance's own
 	owners   ownerTable           // limits shared by an owner's tokens
 	stats    stats
+
+	// trackNetworks says whether valid uses note their network (see
+	// networks.go); networkEvent makes token.new_network.
+	trackNetworks bool
+	networkEvent  func(tokend.NewNetwork) tokend.Event
+	netQueue      netQueue
 }
 
 // New makes an Engine. It panics without a Store or a Hasher: that is a
@@ -176,6 +188,11 @@ func New(o Options) *Engine {
 		staleWindow:   staleWindow,
 		readTimeout:   o.ReadTimeout,
 		shared:        o.Shared,
+		trackNetworks: o.TrackNetworks,
+		networkEvent:  o.NetworkEvent,
+	}
+	if e.networkEvent == nil {
+		e.networkEvent = basicNetworkEvent
 	}
 	e.cache.init(o.CacheEntries, o.CacheBytes)
 	e.tokens.init()
@@ -282,6 +299,9 @@ func (e *Engine) verify(ctx context.Context, r tokend.VerifyRequest, now int64, 
 		return tokend.VerifyResult{}, true, err
 	}
 	e.usage.record(ent.state, now, res.Code, &r, ent.maxUses != 0)
+	if e.trackNetworks && res.Valid {
+		e.noteNetwork(ent.state, now, r.IP)
+	}
 	return res, true, nil
 }
 
@@ -328,6 +348,9 @@ func (e *Engine) load(ctx context.Context, d [32]byte, now int64) (ent *entry, i
 	// an invalidation bumps the epoch first, so either install sees the new
 	// epoch or this entry carries the old generation and goes stale.
 	ent = newEntry(cred, st, st.gen.Load(), now)
+	if e.trackNetworks {
+		ent.size += networkStateSize
+	}
 	if e.installIfEpoch(d, ent, epoch) {
 		return ent, true, nil
 	}

@@ -40,6 +40,10 @@ type fakeStore struct {
 	actErr     error                        // answered by RecordActivity when set
 	refuseAct  func(a tokend.Activity) bool // refuses a batch holding such a row
 	takes      atomic.Int64
+	// networks is every RecordNetworks batch written; netErr is answered
+	// by RecordNetworks when set.
+	networks [][]tokend.NetworkUse
+	netErr   error
 	// refuse, when set, makes RecordUsage refuse a batch holding a row it
 	// answers true for, as a database refuses a bad value.
 	refuse func(c *tokend.UsageCount, l *tokend.LastUse) bool
@@ -141,6 +145,31 @@ func (s *fakeStore) activityOf(id string) []tokend.Activity {
 				out = append(out, a)
 			}
 		}
+	}
+	return out
+}
+
+func (s *fakeStore) RecordNetworks(ctx context.Context, uses []tokend.NetworkUse, raise func(tokend.NewNetwork) tokend.Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.netErr != nil {
+		return s.netErr
+	}
+	s.networks = append(s.networks, slices.Clone(uses))
+	return nil
+}
+
+// networkBatches answers every RecordNetworks batch written, each sorted
+// by token and network.
+func (s *fakeStore) networkBatches() [][]tokend.NetworkUse {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([][]tokend.NetworkUse, len(s.networks))
+	for i, b := range s.networks {
+		out[i] = slices.Clone(b)
+		slices.SortFunc(out[i], func(x, y tokend.NetworkUse) int {
+			return strings.Compare(x.TokenID+" "+x.Network, y.TokenID+" "+y.Network)
+		})
 	}
 	return out
 }

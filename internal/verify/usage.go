@@ -55,6 +55,9 @@ func (e *Engine) Flush(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	if err := e.writeNetworks(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	evs := e.events.take()
 	for i, ev := range evs {
 		if err := e.store.AppendEvent(ctx, ev); err != nil {

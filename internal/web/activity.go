@@ -137,6 +137,11 @@ func tell(e tokend.Event, tokenNames, apps map[string]string) activity {
 		if e.IP != "" {
 			say(text(" from " + e.IP))
 		}
+	case tokend.ActionTokenNewNetwork:
+		act.Actor = "Someone"
+		say(text(" used the token "), token(true))
+		say(ofApp()...)
+		say(text(" from the new network " + detailName(e.Details, "network")))
 	case tokend.ActionAppCreate:
 		say(text(" created the application "), app(true))
 	case tokend.ActionAppUpdate:

@@ -51,7 +51,7 @@ func (s *Server) auditRoutes() {
 var auditActions = []string{
 	tokend.ActionTokenCreate, tokend.ActionTokenUpdate, tokend.ActionTokenDisable, tokend.ActionTokenEnable,
 	tokend.ActionTokenRevoke, tokend.ActionTokenRotate, tokend.ActionTokenDelete, tokend.ActionTokenOldSecret,
-	tokend.ActionTokenLeakDismissed, tokend.ActionTokenLeak, tokend.ActionTokenDecoyUsed,
+	tokend.ActionTokenLeakDismissed, tokend.ActionTokenLeak, tokend.ActionTokenDecoyUsed, tokend.ActionTokenNewNetwork,
 	tokend.ActionAppCreate, tokend.ActionAppUpdate, tokend.ActionAppDelete, tokend.ActionAppRevokeAll,
 	tokend.ActionOwnerRevokeAll,
 	tokend.ActionUserCreate, tokend.ActionUserUpdate, tokend.ActionUserDelete, tokend.ActionUserLogin,
@@ -243,6 +243,7 @@ var actionNames = map[string]string{
 	tokend.ActionTokenLeakDismissed:  "Leak warning dismissed",
 	tokend.ActionTokenLeak:           "Secret reported leaked",
 	tokend.ActionTokenDecoyUsed:      "Decoy token used",
+	tokend.ActionTokenNewNetwork:     "Used from a new network",
 	tokend.ActionSystemBootstrap:     "Bootstrap admin token created",
 	tokend.ActionUserCreate:          "User created",
 	tokend.ActionUserUpdate:          "User changed",

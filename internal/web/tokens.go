@@ -725,7 +725,7 @@ const tokenEventsShown = 20
 // token's own unless the caller replaces it.
 func (s *Server) loadToken(r *http.Request, id string) (*tokenData, error) {
 	ctx, a := r.Context(), s.actor(r)
-	t, err := s.svc.Token(ctx, a, id)
+	t, err := s.svc.TokenWithNetworks(ctx, a, id)
 	if err != nil {
 		return nil, err
 	}
