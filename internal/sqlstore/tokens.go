@@ -69,7 +69,7 @@ var (
 	// forgetRetired reads index retired_secrets_grace.
 	forgetRetired = Q(`DELETE FROM retired_secrets WHERE grace_until < $1`)
 	deleteToken   = Q(`DELETE FROM tokens WHERE id = $1 AND ($2 = 0 OR version = $2)`)
-	appExists   = Q(`SELECT 1 FROM apps WHERE id = $1`)
+	appExists     = Q(`SELECT 1 FROM apps WHERE id = $1`)
 
 	appOwnerLimit = Q(`SELECT max_tokens_per_owner FROM apps WHERE id = $1`)
 	// ownerLiveTokens counts an owner's live tokens at $3, reading
