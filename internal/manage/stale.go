@@ -163,3 +163,23 @@ func (s *Service) DisableRotated(ctx context.Context, id string, ev tokend.Event
 	s.log.WarnContext(ctx, "token disabled: a secret replaced by rotation was used after its grace period", "token_id", id, "ip", ev.IP)
 	return nil
 }
+
+// RunForgetRotated deletes, at start and then on every tick until ctx
+// ends, the secrets replaced by rotation whose grace ended more than
+// retention ago: their use answers NOT_FOUND from then on. Every instance
+// may run it; the delete is idempotent. Failures are logged and retried at
+// the next tick.
+func (s *Service) RunForgetRotated(ctx context.Context, tick <-chan time.Time, retention time.Duration) {
+	for {
+		if n, err := s.store.ForgetRetiredSecrets(ctx, s.Now().Add(-retention)); err != nil && ctx.Err() == nil {
+			s.log.ErrorContext(ctx, "forgetting rotated-out secrets", "err", err)
+		} else if n > 0 {
+			s.log.InfoContext(ctx, "rotated-out secrets forgotten", "count", n, "retention", retention.String())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick:
+		}
+	}
+}
