@@ -196,7 +196,7 @@ func printApp(w io.Writer, asJSON bool, a tokend.App) error {
 		{"disable unused", fmtUnusedPolicy(a.DisableUnusedAfter)},
 		{"expiry notices", fmtExpiryNotices(a.ExpiryNotice)},
 		{"leak policy", nonEmpty(string(a.LeakPolicy))},
-		{"rotated secret policy", nonEmpty(string(a.RotatedSecretPolicy))},
+		{"old secret reuse", nonEmpty(string(a.RotatedSecretPolicy))},
 		{"tokens per owner", fmtMaxPerOwner(a.MaxTokensPerOwner)},
 		{"owner rate limit", fmtRateLimit(a.OwnerRateLimit)},
 	}
