@@ -566,6 +566,18 @@ func TestRequests(t *testing.T) {
 			body: `{"disable_unused_after":"30d"}`,
 		},
 		{
+			name:   "app create with the rotated-secret policy",
+			args:   []string{"app", "create", "--name", "Acme", "--rotated-secret-policy", "disable"},
+			method: "POST", path: "/v1/apps",
+			body: `{"name":"Acme","rotated_secret_policy":"disable"}`,
+		},
+		{
+			name:   "app edit sets the rotated-secret policy",
+			args:   []string{"app", "edit", "app_1", "--rotated-secret-policy", "notify"},
+			method: "PATCH", path: "/v1/apps/app_1",
+			body: `{"rotated_secret_policy":"notify"}`,
+		},
+		{
 			name:   "app edit removes the stale-token policy",
 			args:   []string{"app", "edit", "app_1", "--no-disable-unused"},
 			method: "PATCH", path: "/v1/apps/app_1",
