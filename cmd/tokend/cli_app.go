@@ -302,7 +302,7 @@ func appEditCmd(e env, f *apiFlags) *cobra.Command {
 				p.Null = append(p.Null, "portal")
 			}
 			if p.Name == nil && p.TokenPrefix == nil && p.Permissions == nil && p.MaxTokenLifetime == nil && p.DisableUnusedAfter == nil && p.ExpiryNotice == nil &&
-				p.LeakPolicy == nil && p.MaxTokensPerOwner == nil && p.OwnerRateLimit == nil && len(p.Null) == 0 && !portal.changed(fl) {
+				p.LeakPolicy == nil && p.RotatedSecretPolicy == nil && p.MaxTokensPerOwner == nil && p.OwnerRateLimit == nil && len(p.Null) == 0 && !portal.changed(fl) {
 				return fmt.Errorf("nothing to change: give at least one flag to edit (see tokend app edit --help)")
 			}
 			c, err := f.client(cmd)
