@@ -52,16 +52,22 @@ func TestRotatedSecretPolicyDisables(t *testing.T) {
 				}
 				return res.Code
 			}
+			// useOld presents the old secret; once the engine flushed, the
+			// new one answers DISABLED.
+			useOld := func(when string) {
+				t.Helper()
+				if c := verifyCode(oldSec); c != tokend.CodeRotated {
+					t.Fatalf("old secret %s: %s, want ROTATED", when, c)
+				}
+				if err := engine.Flush(ctx); err != nil {
+					t.Fatal(err)
+				}
+				if c := verifyCode(newSec); c != tokend.CodeDisabled {
+					t.Fatalf("new secret after the policy ran (%s): %s, want DISABLED", when, c)
+				}
+			}
 			clock.Advance(time.Second)
-			if c := verifyCode(oldSec); c != tokend.CodeRotated {
-				t.Fatalf("old secret: %s, want ROTATED", c)
-			}
-			if err := engine.Flush(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if c := verifyCode(newSec); c != tokend.CodeDisabled {
-				t.Fatalf("new secret after the policy ran: %s, want DISABLED", c)
-			}
+			useOld("at first")
 			got, err := svc.Token(ctx, a, tok.ID)
 			if err != nil || got.Status != tokend.StatusDisabled {
 				t.Fatalf("token = %s, %v; want disabled", got.Status, err)
@@ -86,15 +92,7 @@ func TestRotatedSecretPolicyDisables(t *testing.T) {
 				t.Fatal(err)
 			}
 			clock.Advance(time.Minute)
-			if c := verifyCode(oldSec); c != tokend.CodeRotated {
-				t.Fatalf("old secret after re-enable: %s, want ROTATED", c)
-			}
-			if err := engine.Flush(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if c := verifyCode(newSec); c != tokend.CodeDisabled {
-				t.Fatalf("new secret after the second use: %s, want DISABLED", c)
-			}
+			useOld("after the token was enabled again")
 			if n := len(disableEvents(t, svc, tok.ID)); n != 2 {
 				t.Errorf("disable audit rows = %d, want 2", n)
 			}
