@@ -58,6 +58,12 @@ type Store interface {
 	// or ownerID is ""). ev is recorded once, with the count.
 	RevokeOwnerTokens(ctx context.Context, appID, ownerID string, at time.Time, ev Event) (int, error)
 
+	// ForgetRetiredSecrets deletes the secrets replaced by rotation whose
+	// grace ended before before, and answers how many it deleted; their
+	// use then answers NOT_FOUND. Idempotent: any number of instances may
+	// run it at once.
+	ForgetRetiredSecrets(ctx context.Context, before time.Time) (int, error)
+
 	AppendEvent(ctx context.Context, ev Event) error
 	// Events lists events newest first, by id. Ids grow with every append
 	// and become visible in that order: once a read has answered an event,
@@ -124,6 +130,9 @@ type Credential struct {
 	Retired bool
 	// GraceUntil is when a retired secret stops verifying (zero: at once).
 	GraceUntil time.Time
+	// RotatedSecretPolicy is the app's (App.RotatedSecretPolicy), read
+	// with a retired secret only: what its use after GraceUntil does.
+	RotatedSecretPolicy RotatedSecretPolicy
 	// Catalog is the permission catalog of the token's app as stored with
 	// the token: the ceiling of what verification grants (see Allows).
 	Catalog []string
@@ -282,7 +291,7 @@ type UsageBatch struct {
 type UsageCount struct {
 	TokenID string    `json:"-"`
 	Hour    time.Time `json:"hour"`
-	Code    Code      `json:"code"`
+	Code    Code      `json:"code" enum:"VALID,MALFORMED,NOT_FOUND,EXPIRED,DISABLED,REVOKED,IP_NOT_ALLOWED,ORIGIN_NOT_ALLOWED,INSUFFICIENT_PERMISSIONS,RATE_LIMITED,USAGE_EXCEEDED,ROTATED"`
 	Count   int64     `json:"count"`
 }
 
@@ -311,7 +320,7 @@ type Activity struct {
 	TokenID string    `json:"-"`
 	At      time.Time `json:"at"`
 	IP      string    `json:"ip,omitempty" doc:"The client address: the ip given to /v1/verify, or the client a trusted proxy names at /v1/auth."`
-	Code    Code      `json:"code"`
+	Code    Code      `json:"code" enum:"VALID,MALFORMED,NOT_FOUND,EXPIRED,DISABLED,REVOKED,IP_NOT_ALLOWED,ORIGIN_NOT_ALLOWED,INSUFFICIENT_PERMISSIONS,RATE_LIMITED,USAGE_EXCEEDED,ROTATED"`
 	Method  string    `json:"method,omitempty" doc:"Forward auth: the original request's method."`
 	Path    string    `json:"path,omitempty" doc:"Forward auth: the original request's path, without its query string."`
 }

@@ -3,6 +3,7 @@ package tokend_test
 import (
 	"encoding/json"
 	"os/exec"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -241,5 +242,40 @@ func TestOwnerValidation(t *testing.T) {
 		if len(p) != 1 || p[0].Field != "owner_name" {
 			t.Errorf("CheckOwnerName(%q): %v, want one problem", name, p)
 		}
+	}
+}
+
+// The OpenAPI document lists the verification codes from the enum tags of
+// the fields that hold one; each must list exactly tokend.Codes.
+func TestCodeEnumTagsListEveryCode(t *testing.T) {
+	var want []string
+	for _, c := range tokend.Codes {
+		want = append(want, string(c))
+	}
+	for _, f := range []reflect.StructField{
+		field(t, reflect.TypeFor[tokend.VerifyResult](), "Code"),
+		field(t, reflect.TypeFor[tokend.UsageCount](), "Code"),
+		field(t, reflect.TypeFor[tokend.Activity](), "Code"),
+	} {
+		if got := f.Tag.Get("enum"); got != strings.Join(want, ",") {
+			t.Errorf("%s's enum tag = %q, want %q", f.Name, got, strings.Join(want, ","))
+		}
+	}
+}
+
+func field(t *testing.T, typ reflect.Type, name string) reflect.StructField {
+	f, ok := typ.FieldByName(name)
+	if !ok {
+		t.Fatalf("%s has no field %s", typ, name)
+	}
+	return f
+}
+
+func TestRotatedIsRefusedLikeRevoked(t *testing.T) {
+	if got := tokend.CodeRotated.Status(); got != 401 {
+		t.Errorf("ROTATED status = %d, want 401", got)
+	}
+	if d := (tokend.VerifyResult{Code: tokend.CodeRotated}).Describe(); !strings.Contains(d, "rotation") {
+		t.Errorf("ROTATED described as %q", d)
 	}
 }

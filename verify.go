@@ -106,7 +106,7 @@ func (r VerifyRequest) Check() error {
 // token, whatever the code; RateLimit when the token has a limit.
 type VerifyResult struct {
 	Valid     bool            `json:"valid"`
-	Code      Code            `json:"code"`
+	Code      Code            `json:"code" enum:"VALID,MALFORMED,NOT_FOUND,EXPIRED,DISABLED,REVOKED,IP_NOT_ALLOWED,ORIGIN_NOT_ALLOWED,INSUFFICIENT_PERMISSIONS,RATE_LIMITED,USAGE_EXCEEDED,ROTATED"`
 	Reason    string          `json:"reason,omitempty" doc:"More detail on the code, e.g. client_throttled for RATE_LIMITED."`
 	Token     *VerifiedToken  `json:"token,omitempty"`
 	RateLimit *RateLimitState `json:"rate_limit,omitempty"`
@@ -278,6 +278,8 @@ func (r VerifyResult) Describe() string {
 		return "the token is disabled"
 	case CodeRevoked:
 		return "the token is revoked"
+	case CodeRotated:
+		return "the secret was replaced by rotation; the token's new secret must be used"
 	case CodeUsageExceeded:
 		return "the token has reached its maximum number of uses"
 	case CodeIPNotAllowed:

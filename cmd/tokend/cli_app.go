@@ -97,6 +97,7 @@ func appCreateCmd(e env, f *apiFlags) *cobra.Command {
 	fl.StringVar(&unused, "disable-unused-after", "", "disable its active tokens unused for this long, e.g. 90d (1d to 36500d)")
 	fl.StringVar(&notice, "expiry-notice", "", "also raise token.expiring this long before a token expires, besides 7d and 1d, e.g. 14d (1h to 365d)")
 	fl.StringVar((*string)(&in.LeakPolicy), "leak-policy", "", "what a reported leak of a token's secret does: revoke (default), disable, or notify (token.leaked only)")
+	fl.StringVar((*string)(&in.RotatedSecretPolicy), "rotated-secret-policy", "", "what presenting a secret replaced by rotation, after its grace, does besides answering ROTATED and raising token.rotated_secret_used: notify (default) or disable (also disables the token)")
 	fl.IntVar(&maxPerOwner, "max-tokens-per-owner", 0, "most live tokens one owner may hold (1 to 1000000)")
 	fl.StringVar(&ownerRate, "owner-rate-limit", "", "verifications allowed per window to all tokens of one owner together, e.g. 100/1m")
 	portal.register(fl)
@@ -195,6 +196,7 @@ func printApp(w io.Writer, asJSON bool, a tokend.App) error {
 		{"disable unused", fmtUnusedPolicy(a.DisableUnusedAfter)},
 		{"expiry notices", fmtExpiryNotices(a.ExpiryNotice)},
 		{"leak policy", nonEmpty(string(a.LeakPolicy))},
+		{"old secret reuse", nonEmpty(string(a.RotatedSecretPolicy))},
 		{"tokens per owner", fmtMaxPerOwner(a.MaxTokensPerOwner)},
 		{"owner rate limit", fmtRateLimit(a.OwnerRateLimit)},
 	}
@@ -215,7 +217,7 @@ func printApp(w io.Writer, asJSON bool, a tokend.App) error {
 func appEditCmd(e env, f *apiFlags) *cobra.Command {
 	var (
 		name, prefix, lifetime, unused, ownerRate string
-		notice, leakPolicy                        string
+		notice, leakPolicy, rotatedPolicy         string
 		perms                                     []string
 		clearPerms, noLifetime, noUnused          bool
 		noNotice                                  bool
@@ -276,6 +278,10 @@ func appEditCmd(e env, f *apiFlags) *cobra.Command {
 				lp := tokend.LeakPolicy(leakPolicy)
 				p.LeakPolicy = &lp
 			}
+			if fl.Changed("rotated-secret-policy") {
+				rp := tokend.RotatedSecretPolicy(rotatedPolicy)
+				p.RotatedSecretPolicy = &rp
+			}
 			if fl.Changed("max-tokens-per-owner") {
 				p.MaxTokensPerOwner = &maxPerOwner
 			}
@@ -296,7 +302,7 @@ func appEditCmd(e env, f *apiFlags) *cobra.Command {
 				p.Null = append(p.Null, "portal")
 			}
 			if p.Name == nil && p.TokenPrefix == nil && p.Permissions == nil && p.MaxTokenLifetime == nil && p.DisableUnusedAfter == nil && p.ExpiryNotice == nil &&
-				p.LeakPolicy == nil && p.MaxTokensPerOwner == nil && p.OwnerRateLimit == nil && len(p.Null) == 0 && !portal.changed(fl) {
+				p.LeakPolicy == nil && p.RotatedSecretPolicy == nil && p.MaxTokensPerOwner == nil && p.OwnerRateLimit == nil && len(p.Null) == 0 && !portal.changed(fl) {
 				return fmt.Errorf("nothing to change: give at least one flag to edit (see tokend app edit --help)")
 			}
 			c, err := f.client(cmd)
@@ -334,6 +340,7 @@ func appEditCmd(e env, f *apiFlags) *cobra.Command {
 	fl.BoolVar(&noUnused, "no-disable-unused", false, "stop disabling unused tokens")
 	fl.StringVar(&notice, "expiry-notice", "", "also raise token.expiring this long before a token expires, besides 7d and 1d, e.g. 14d (1h to 365d)")
 	fl.StringVar(&leakPolicy, "leak-policy", "", "what a reported leak of a token's secret does: revoke (default), disable, or notify (token.leaked only)")
+	fl.StringVar(&rotatedPolicy, "rotated-secret-policy", "", "what presenting a secret replaced by rotation, after its grace, does besides answering ROTATED and raising token.rotated_secret_used: notify (default) or disable (also disables the token)")
 	fl.BoolVar(&noNotice, "no-expiry-notice", false, "remove the application's own expiry notice (7d and 1d remain)")
 	fl.IntVar(&maxPerOwner, "max-tokens-per-owner", 0, "most live tokens one owner may hold (1 to 1000000)")
 	fl.BoolVar(&noMaxPerOwner, "no-max-tokens-per-owner", false, "remove the limit on tokens per owner")

@@ -141,7 +141,7 @@ var (
 	}
 	app = tokend.App{
 		ID: "app_1", Name: "Acme", TokenPrefix: "acme", Permissions: []string{"orders:read", "orders:write"},
-		MaxTokenLifetime: &lifetime, LeakPolicy: tokend.LeakRevoke, CreatedAt: t0, UpdatedAt: t0, Version: 2,
+		MaxTokenLifetime: &lifetime, LeakPolicy: tokend.LeakRevoke, RotatedSecretPolicy: tokend.RotatedNotify, CreatedAt: t0, UpdatedAt: t0, Version: 2,
 	}
 	event = tokend.Event{ID: 9, Time: t0, Actor: "token:tok_admin", ActorName: "owner", IP: "127.0.0.1",
 		Action: tokend.ActionTokenRevoke, AppID: "app_1", TokenID: "tok_1", Details: map[string]any{}}
@@ -297,6 +297,7 @@ max token lifetime: 90d
 disable unused:     never
 expiry notices:     7d and 1d before expiry
 leak policy:        revoke
+old secret reuse:   notify
 tokens per owner:   unlimited
 owner rate limit:   -
 created:            2026-11-23 09:00 UTC
@@ -564,6 +565,18 @@ func TestRequests(t *testing.T) {
 			args:   []string{"app", "edit", "app_1", "--disable-unused-after", "30d"},
 			method: "PATCH", path: "/v1/apps/app_1",
 			body: `{"disable_unused_after":"30d"}`,
+		},
+		{
+			name:   "app create with the rotated-secret policy",
+			args:   []string{"app", "create", "--name", "Acme", "--rotated-secret-policy", "disable"},
+			method: "POST", path: "/v1/apps",
+			body: `{"name":"Acme","rotated_secret_policy":"disable"}`,
+		},
+		{
+			name:   "app edit sets the rotated-secret policy",
+			args:   []string{"app", "edit", "app_1", "--rotated-secret-policy", "notify"},
+			method: "PATCH", path: "/v1/apps/app_1",
+			body: `{"rotated_secret_policy":"notify"}`,
 		},
 		{
 			name:   "app edit removes the stale-token policy",

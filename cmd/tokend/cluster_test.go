@@ -217,7 +217,7 @@ func TestInstancesObeyEachOthersChangesWithinASecond(t *testing.T) {
 			var rotated created
 			a.mustCall(t, 200, "POST", "/v1/tokens/"+id("rotate")+"/rotate", admin, map[string]any{}, &rotated)
 			tok["rotated"] = rotated
-		}, tok["rotate"].Secret, "REVOKED"},
+		}, tok["rotate"].Secret, "ROTATED"},
 		{"delete", func() { a.mustCall(t, 204, "DELETE", "/v1/tokens/"+id("delete"), admin, nil, nil) }, tok["delete"].Secret, "NOT_FOUND"},
 		{"revoke-all", func() { a.mustCall(t, 200, "POST", "/v1/apps/"+sweptApp.ID+"/revoke-all", admin, nil, nil) }, swept[0].Secret, "REVOKED"},
 		{"app deletion", func() { a.mustCall(t, 204, "DELETE", "/v1/apps/"+doomedApp.ID, admin, nil, nil) }, doomed.Secret, "NOT_FOUND"},

@@ -240,7 +240,7 @@ func (d *dashboard) rotate(t *testing.T) {
 	if d.secret == old {
 		t.Fatal("rotation showed the old secret")
 	}
-	d.verify(t, old, tokend.CodeRevoked)
+	d.verify(t, old, tokend.CodeRotated)
 	d.verify(t, d.secret, tokend.CodeValid)
 }
 

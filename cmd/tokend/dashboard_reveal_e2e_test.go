@@ -268,7 +268,7 @@ func (r *revealWalk) rotateFromPage(t *testing.T) {
 		t.Fatal("the rotation showed the old secret")
 	}
 	d.verify(t, r.sec, tokend.CodeValid)
-	d.verify(t, old, tokend.CodeRevoked) // no grace chosen
+	d.verify(t, old, tokend.CodeRotated) // no grace chosen: the token lives on
 	r.closeReveal(t)
 	r.onceOnly(t, r.sec)
 }

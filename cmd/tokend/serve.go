@@ -59,6 +59,8 @@ type config struct {
 	trackNetworks  bool
 	staleWindow    time.Duration
 	eventInterval  time.Duration
+	rotatedKeep    time.Duration
+	rotatedSweep   time.Duration
 	shutdown       time.Duration
 	redis          string
 	redisPrefix    string
@@ -393,6 +395,10 @@ func serveCmd(e env) *cobra.Command {
 	fs.IntVar(&c.failureLimit, "failure-limit", 100, "failed verifications allowed per client address per minute before it is throttled; 0 disables (TOKEND_FAILURE_LIMIT)")
 	fs.DurationVar(&c.staleWindow, "stale-window", verify.DefaultStaleWindow, "PostgreSQL: how long cached answers are still trusted once changes from other instances may be missed (the database or the connection that carries them is lost); 0 trusts none (TOKEND_STALE_WINDOW)")
 	fs.DurationVar(&c.eventInterval, "event-interval", time.Minute, "how often the time-based events (token.expiring, token.expired) are looked for (TOKEND_EVENT_INTERVAL)")
+	fs.DurationVar(&c.rotatedKeep, "rotated-secret-retention", tokend.DefaultRotatedSecretRetention, "how long a secret replaced by rotation is remembered after its grace ends, so that its use answers ROTATED and raises token.rotated_secret_used; after that it answers NOT_FOUND. 0 keeps them forever (TOKEND_ROTATED_SECRET_RETENTION)")
+	// How often forgotten rotated-out secrets are deleted; tests shorten it.
+	fs.DurationVar(&c.rotatedSweep, "rotated-secret-sweep", time.Hour, "")
+	_ = fs.MarkHidden("rotated-secret-sweep")
 	fs.DurationVar(&c.shutdown, "shutdown-timeout", 15*time.Second, "how long a graceful shutdown may take (TOKEND_SHUTDOWN_TIMEOUT)")
 	fs.StringVar(&c.redis, "redis", "", "redis:// or rediss:// URL: share rate limits and the failure throttle with every instance on it; without, each instance limits on its own (TOKEND_REDIS)")
 	fs.StringVar(&c.redisPrefix, "redis-prefix", redislimit.DefaultPrefix, "prefix of tokend's Redis keys, for several deployments on one Redis (TOKEND_REDIS_PREFIX)")
@@ -424,6 +430,12 @@ func serve(ctx context.Context, c config, e env) error {
 	}
 	if c.staleWindow < 0 {
 		return errors.New("--stale-window must not be negative")
+	}
+	if c.rotatedKeep < 0 {
+		return errors.New("--rotated-secret-retention must not be negative (0 keeps rotated-out secrets forever)")
+	}
+	if c.rotatedSweep <= 0 {
+		return errors.New("--rotated-secret-sweep must be positive")
 	}
 	if err := checkWebhookFlags(c); err != nil {
 		return err
@@ -482,6 +494,11 @@ func serve(ctx context.Context, c config, e env) error {
 		opts.Shared = shared
 		log.Info("rate limits and the failure throttle are shared through Redis", "redis", redactURL(c.redis), "prefix", c.redisPrefix)
 	}
+	// A rotated-out secret presented again disables its token where its
+	// app says so, through the service (made below, before anything is
+	// verified).
+	var svc *manage.Service
+	opts.Disable = func(ctx context.Context, id string, ev tokend.Event) error { return svc.DisableRotated(ctx, id, ev) }
 	engine := verify.New(opts)
 	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
 	engineDone := make(chan struct{})
@@ -515,7 +532,7 @@ func serve(ctx context.Context, c config, e env) error {
 	if err != nil {
 		return err
 	}
-	svc := manage.New(manage.Options{
+	svc = manage.New(manage.Options{
 		Store: b.store, Users: b.users, Hasher: b.hasher, Invalidator: engine, Logger: log,
 		WebhookSecrets: webhookSecrets, WebhookAllowHTTP: c.webhookHTTP, WebhookAllowPrivate: c.webhookPrivate,
 	})
@@ -558,6 +575,13 @@ func serve(ctx context.Context, c config, e env) error {
 	eventsDone := make(chan struct{})
 	go func() { svc.RunTimeEvents(eventCtx, eventTicker.C); close(eventsDone) }()
 	defer func() { stopEvents(); eventTicker.Stop(); <-eventsDone }()
+	if c.rotatedKeep > 0 {
+		forgetCtx, stopForget := context.WithCancel(context.WithoutCancel(ctx))
+		forgetTicker := time.NewTicker(c.rotatedSweep)
+		forgetDone := make(chan struct{})
+		go func() { svc.RunForgetRotated(forgetCtx, forgetTicker.C, c.rotatedKeep); close(forgetDone) }()
+		defer func() { stopForget(); forgetTicker.Stop(); <-forgetDone }()
+	}
 
 	// The mailed event types go to mailer (nil: no mail is sent; made and
 	// checked by newMailer above).

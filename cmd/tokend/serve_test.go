@@ -320,6 +320,8 @@ func TestServeRefusesBadConfiguration(t *testing.T) {
 		"bad log level":     {[]string{"serve", "--log-level", "loud"}, "--log-level"},
 		"a negative window": {[]string{"serve", "--stale-window", "-1s"}, "--stale-window must not be negative"},
 		"no event interval": {[]string{"serve", "--event-interval", "0s"}, "--event-interval must be positive"},
+		"a negative rotated-secret retention": {[]string{"serve", "--rotated-secret-retention", "-1h"},
+			"--rotated-secret-retention must not be negative (0 keeps rotated-out secrets forever)"},
 		"a lease shorter than a mail": {[]string{"serve", "--smtp-url", "smtp://mail.example.com", "--smtp-from", "a@example.com", "--webhook-lease", "20s"},
 			"--webhook-lease must be longer than the 30s mail timeout"},
 		"a short pepper":     {[]string{"serve", "--pepper-file", "PEPPER"}, "is shorter than"},

@@ -131,7 +131,7 @@ func TestRotationWithoutGraceEndsEveryEarlierSecret(t *testing.T) {
 		}
 	}
 	in.mustCall(t, 200, "POST", "/v1/tokens/"+s0.Token.ID+"/rotate", admin, map[string]any{}, &s2)
-	want := map[string]string{"S0": "REVOKED", "S1": "REVOKED", "S2": "VALID"}
+	want := map[string]string{"S0": "ROTATED", "S1": "ROTATED", "S2": "VALID"}
 	check := func(when string) {
 		t.Helper()
 		for name, sec := range map[string]string{"S0": s0.Secret, "S1": s1.Secret, "S2": s2.Secret} {

@@ -211,8 +211,10 @@ func TestEveryMailedType(t *testing.T) {
 	}{
 		{tokend.EventTokenExpired, map[string]any{"name": "Billing key", "expires_at": now.Format(time.RFC3339)},
 			"Token Billing key of Shop has expired", []string{"has expired", "https://tokend.example.com/tokens/tok_billing"}},
-		{tokend.EventTokenRotatedSecretUsed, map[string]any{"name": "Billing key", "ip": "203.0.113.7", "at": "2026-03-14T08:59:30.5Z", "grace_until": "2026-03-13T09:00:00Z"},
-			"Security alert: the old secret of token Billing key of Shop was used", []string{"203.0.113.7", "08:59 UTC", "Grace ended", "Friday 13 March 2026, 09:00 UTC", "revoke it", "https://tokend.example.com/tokens/tok_billing"}},
+		{tokend.EventTokenRotatedSecretUsed, map[string]any{"name": "Billing key", "ip": "203.0.113.7", "at": "2026-03-14T08:59:30.5Z", "grace_until": "2026-03-13T09:00:00Z",
+			"user_agent": "python-requests/2.32.3", "endpoint": "forward_auth", "policy": "disable"},
+			"Security alert: the old secret of token Billing key of Shop was used", []string{"203.0.113.7", "08:59 UTC", "Grace ended", "Friday 13 March 2026, 09:00 UTC", "revoke it", "https://tokend.example.com/tokens/tok_billing",
+				"python-requests/2.32.3", "forward auth (GET /v1/auth)", "tokend disabled the token"}},
 		{tokend.EventTokenDecoyUsed, map[string]any{"name": "Billing key", "ip": "203.0.113.7", "peer": "198.51.100.1", "user_agent": "aws-cli/2.15.0", "endpoint": "verify", "at": "2026-03-14T08:59:30.5Z"},
 			"Security alert: the decoy token Billing key of Shop was used", []string{"203.0.113.7", "198.51.100.1", "aws-cli/2.15.0", "verify", "08:59 UTC", "Treat the real secrets", "https://tokend.example.com/tokens/tok_billing"}},
 		{tokend.EventWebhookDisabled, map[string]any{"id": "whk_1", "url": "https://hooks.example.com/x", "disabled_reason": "failing"},

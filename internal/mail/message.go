@@ -117,8 +117,17 @@ func (m *Mailer) content(ctx context.Context, n tokend.Notification) (content, e
 		if ip != "" {
 			c.Facts = append(c.Facts, fact{"From address", ip})
 		}
+		if ua := clean(str(n.Data, "user_agent"), maxValue); ua != "" {
+			c.Facts = append(c.Facts, fact{"User agent", ua})
+		}
+		if ep := clean(str(n.Data, "endpoint"), maxValue); ep != "" {
+			c.Facts = append(c.Facts, fact{"Presented at", endpointName(ep)})
+		}
 		if grace, ok := timeOf(n.Data, "grace_until"); ok {
 			c.Facts = append(c.Facts, fact{"Grace ended", formatTime(grace)})
+		}
+		if str(n.Data, "policy") == string(tokend.RotatedDisable) {
+			c.Intro = append(c.Intro, "tokend disabled the token, as the application's rotated-secret policy says: every request that presents it is refused until it is enabled again.")
 		}
 		c.Advice = []string{
 			"Whoever holds the old secret was not given the new one, or the old secret has leaked. If the address is one of your own systems, give it the new secret.",
@@ -453,4 +462,22 @@ func presentedAt(n tokend.Notification) time.Time {
 		return when
 	}
 	return n.OccurredAt
+}
+
+// endpointName says in words where a secret was presented
+// (tokend.VerifyRequest.Endpoint); an unknown value as it is.
+func endpointName(ep string) string {
+	switch ep {
+	case tokend.EndpointVerify:
+		return "POST /v1/verify"
+	case tokend.EndpointForwardAuth:
+		return "forward auth (GET /v1/auth)"
+	case tokend.EndpointAdmin:
+		return "the management API"
+	case tokend.EndpointDashboard:
+		return "the dashboard's sign-in"
+	case tokend.EndpointMiddleware:
+		return "the Go SDK's middleware"
+	}
+	return ep
 }

@@ -124,3 +124,62 @@ func (s *Service) RunDisableUnused(ctx context.Context, tick <-chan time.Time) {
 		}
 	}
 }
+
+// DisableRotated disables a token whose secret replaced by rotation was
+// presented after its grace, its app's rotated_secret_policy being
+// disable: one transaction writes the token, the audit row of the disable
+// and its events, token.disabled and token.rotated_secret_used (ev's, as
+// the verification engine made it), and then the caches are told. A token
+// no longer active (disabled, revoked, expired meanwhile) or gone is left
+// as it is, and ev is recorded on its own. It is verify.Options.Disable.
+func (s *Service) DisableRotated(ctx context.Context, id string, ev tokend.Event) error {
+	now := s.Now()
+	_, err := s.store.UpdateToken(ctx, id, func(t *tokend.Token) (tokend.Event, error) {
+		if t.StatusAt(now) != tokend.StatusActive {
+			return tokend.Event{}, errNothing
+		}
+		t.Status, t.UpdatedAt = tokend.StatusDisabled, now
+		details := map[string]any{
+			"status": map[string]any{"from": tokend.StatusActive, "to": tokend.StatusDisabled},
+			"name":   t.Name, "reason": "rotated_secret_used",
+		}
+		for _, k := range []string{"user_agent", "endpoint", "grace_until"} {
+			if v, ok := ev.Details[k]; ok {
+				details[k] = v
+			}
+		}
+		d := s.tokenEvent(tokend.SystemActor, tokend.ActionTokenDisable, stored(*t), details)
+		d.Actor, d.ActorName, d.IP = ev.Actor, ev.ActorName, ev.IP
+		d.Notices = append(d.Notices, ev.Notices...)
+		return d, nil
+	})
+	switch {
+	case errors.Is(err, errNothing), errors.Is(err, tokend.ErrNotFound):
+		return storeErr(s.store.AppendEvent(ctx, ev), "event")
+	case err != nil:
+		return storeErr(err, "token")
+	}
+	s.inval.TokenChanged(id)
+	s.log.WarnContext(ctx, "token disabled: a secret replaced by rotation was used after its grace period", "token_id", id, "ip", ev.IP)
+	return nil
+}
+
+// RunForgetRotated deletes, at start and then on every tick until ctx
+// ends, the secrets replaced by rotation whose grace ended more than
+// retention ago: their use answers NOT_FOUND from then on. Every instance
+// may run it; the delete is idempotent. Failures are logged and retried at
+// the next tick.
+func (s *Service) RunForgetRotated(ctx context.Context, tick <-chan time.Time, retention time.Duration) {
+	for {
+		if n, err := s.store.ForgetRetiredSecrets(ctx, s.Now().Add(-retention)); err != nil && ctx.Err() == nil {
+			s.log.ErrorContext(ctx, "forgetting rotated-out secrets", "err", err)
+		} else if n > 0 {
+			s.log.InfoContext(ctx, "rotated-out secrets forgotten", "count", n, "retention", retention.String())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick:
+		}
+	}
+}

@@ -51,7 +51,7 @@ var (
 		FROM tokens t JOIN apps a ON a.id = t.app_id
 		WHERE t.secret_hash = $1`)
 	tokenByRetiredSecret = Q(`
-		SELECT ` + tokenColumnsT + `, r.grace_until, a.permissions, a.owner_rate_limit
+		SELECT ` + tokenColumnsT + `, r.grace_until, a.rotated_secret_policy, a.permissions, a.owner_rate_limit
 		FROM retired_secrets r JOIN tokens t ON t.id = r.token_id JOIN apps a ON a.id = t.app_id
 		WHERE r.hash = $1`)
 
@@ -66,8 +66,10 @@ var (
 	insertRetired = Q(`
 		INSERT INTO retired_secrets (hash, token_id, retired_at, grace_until)
 		VALUES ($1, $2, $3, $4)`)
-	deleteToken = Q(`DELETE FROM tokens WHERE id = $1 AND ($2 = 0 OR version = $2)`)
-	appExists   = Q(`SELECT 1 FROM apps WHERE id = $1`)
+	// forgetRetired reads index retired_secrets_grace.
+	forgetRetired = Q(`DELETE FROM retired_secrets WHERE grace_until < $1`)
+	deleteToken   = Q(`DELETE FROM tokens WHERE id = $1 AND ($2 = 0 OR version = $2)`)
+	appExists     = Q(`SELECT 1 FROM apps WHERE id = $1`)
 
 	appOwnerLimit = Q(`SELECT max_tokens_per_owner FROM apps WHERE id = $1`)
 	// ownerLiveTokens counts an owner's live tokens at $3, reading
@@ -220,15 +222,24 @@ func (s *Store) CredentialBySecret(ctx context.Context, row Row, hash []byte) (t
 func (s *Store) tokenByRetiredSecret(ctx context.Context, hash []byte) (tokend.Credential, error) {
 	var (
 		grace               Time
+		policy              tokend.RotatedSecretPolicy
 		catalog, ownerLimit JSON
 	)
-	t, err := s.ScanToken(s.r.QueryRowContext(ctx, s.sql(tokenByRetiredSecret), hash), &grace, &catalog, &ownerLimit)
+	t, err := s.ScanToken(s.r.QueryRowContext(ctx, s.sql(tokenByRetiredSecret), hash), &grace, &policy, &catalog, &ownerLimit)
 	if err != nil {
 		return tokend.Credential{}, err
 	}
 	c, err := s.credential(t, catalog, ownerLimit)
-	c.Retired, c.GraceUntil = true, grace.Time
+	c.Retired, c.GraceUntil, c.RotatedSecretPolicy = true, grace.Time, rotatedSecretPolicy(policy)
 	return c, err
+}
+
+// ForgetRetiredSecrets is one DELETE: instances that run it at once delete
+// each row once between them, and a row deleted already is no error.
+func (s *Store) ForgetRetiredSecrets(ctx context.Context, before time.Time) (int, error) {
+	res, err := s.w.ExecContext(ctx, s.sql(forgetRetired), s.time(before))
+	n, err := s.affected(res, err, "forget retired secrets")
+	return int(n), err
 }
 
 // credential is t granted at most its app's catalog, with its app's owner

@@ -21,6 +21,8 @@ var tokenTests = []test{
 	{name: "a rotation with grace keeps only the secret it replaced", run: testRotationKeepsOnePrevious},
 	{name: "concurrent rotations leave at most two secrets that verify", run: testConcurrentRotations},
 	{name: "lookup by secret answers the app's catalog as it is now", run: testTokenBySecretCatalog},
+	{name: "a retired secret answers its app's rotated-secret policy as it is now", run: testRetiredSecretPolicy},
+	{name: "retired secrets are forgotten after their grace, idempotently", run: testForgetRetiredSecrets},
 	{name: "update bumps version and writes the event", run: testTokenUpdate},
 	{name: "update error changes nothing and writes no event", run: testTokenUpdateError},
 	{name: "concurrent updates lose nothing", run: testTokenConcurrentUpdates},
@@ -287,7 +289,8 @@ func testTokenBySecret(t *testing.T, s tokend.Store) {
 	if err != nil {
 		t.Fatalf("TokenBySecret(retired): %v", err)
 	}
-	if d := diff(tokend.Credential{Token: first, Retired: true, GraceUntil: grace, Catalog: newApp("app_a").Permissions}, cred); d != "" {
+	if d := diff(tokend.Credential{Token: first, Retired: true, GraceUntil: grace, Catalog: newApp("app_a").Permissions,
+		RotatedSecretPolicy: tokend.RotatedNotify}, cred); d != "" {
 		t.Errorf("retired secret in its grace period (-want +got):\n%s", d)
 	}
 
@@ -612,4 +615,84 @@ func testConcurrentRotations(t *testing.T, s tokend.Store) {
 	if !slices.ContainsFunc(valid, func(sec string) bool { return bytes.Equal(hashOf(sec), cur.SecretHash) }) {
 		t.Errorf("the current secret is not among those that verify: %v", valid)
 	}
+}
+
+// The policy comes with a retired secret only, read from the app at the
+// lookup: an edit of the app applies to the next read.
+func testRetiredSecretPolicy(t *testing.T, s tokend.Store) {
+	ctx := t.Context()
+	app := newApp("app_a")
+	app.RotatedSecretPolicy = tokend.RotatedDisable
+	mustCreateApp(t, s, app)
+	mustCreateToken(t, s, newToken("tok_pol1", "app_a", "policy"))
+	rotate(t, s, "tok_pol1", "new secret", at(time.Minute), nil)
+	cred, err := s.TokenBySecret(ctx, hashOf("secret of tok_pol1"))
+	if err != nil || !cred.Retired || cred.RotatedSecretPolicy != tokend.RotatedDisable {
+		t.Fatalf("retired secret = retired %v policy %q, %v; want retired, disable", cred.Retired, cred.RotatedSecretPolicy, err)
+	}
+	if cred, err := s.TokenBySecret(ctx, hashOf("new secret")); err != nil || cred.RotatedSecretPolicy != "" {
+		t.Errorf("current secret = policy %q, %v; want none (the hot query reads no policy)", cred.RotatedSecretPolicy, err)
+	}
+	if _, err := s.UpdateApp(ctx, "app_a", func(a *tokend.App) (tokend.Event, error) {
+		a.RotatedSecretPolicy = tokend.RotatedNotify
+		return newEvent(tokend.ActionAppUpdate, "app_a", ""), nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if cred, err := s.TokenBySecret(ctx, hashOf("secret of tok_pol1")); err != nil || cred.RotatedSecretPolicy != tokend.RotatedNotify {
+		t.Errorf("after the app's edit: policy %q, %v; want notify", cred.RotatedSecretPolicy, err)
+	}
+}
+
+// ForgetRetiredSecrets deletes the retired secrets whose grace ended before
+// the cutoff, and nothing else: a secret still in its grace, or ended at or
+// after the cutoff, stays, and so do the current secrets. A second run, as
+// another instance's, deletes nothing and fails nothing.
+func testForgetRetiredSecrets(t *testing.T, s tokend.Store) {
+	ctx := t.Context()
+	mustCreateApp(t, s, newApp("app_a"))
+	mustCreateToken(t, s, newToken("tok_old1", "app_a", "old"))
+	mustCreateToken(t, s, newToken("tok_new1", "app_a", "new"))
+	rotate(t, s, "tok_old1", "old's second secret", at(time.Minute), nil) // grace ends at +1m
+	grace := at(time.Hour)
+	rotate(t, s, "tok_new1", "new's second secret", at(time.Minute), &grace)
+
+	if n, err := s.ForgetRetiredSecrets(ctx, at(time.Minute)); err != nil || n != 0 {
+		t.Fatalf("forget before +1m = %d, %v; want 0 (a grace ending at the cutoff stays)", n, err)
+	}
+	if n, err := s.ForgetRetiredSecrets(ctx, at(30*time.Minute)); err != nil || n != 1 {
+		t.Fatalf("forget before +30m = %d, %v; want 1", n, err)
+	}
+	_, err := s.TokenBySecret(ctx, hashOf("secret of tok_old1"))
+	wantErrIs(t, "a forgotten secret", err, tokend.ErrNotFound)
+	if cred, err := s.TokenBySecret(ctx, hashOf("secret of tok_new1")); err != nil || !cred.Retired {
+		t.Errorf("a secret in its grace = retired %v, %v; want kept", cred.Retired, err)
+	}
+	for _, sec := range []string{"old's second secret", "new's second secret"} {
+		if cred, err := s.TokenBySecret(ctx, hashOf(sec)); err != nil || cred.Retired {
+			t.Errorf("current secret %q = retired %v, %v; want kept", sec, cred.Retired, err)
+		}
+	}
+	// Concurrent runs, as several instances: each row goes once.
+	errs := make(chan error, 4)
+	counts := make(chan int, 4)
+	for range 4 {
+		go func() {
+			n, err := s.ForgetRetiredSecrets(ctx, at(2*time.Hour))
+			counts <- n
+			errs <- err
+		}()
+	}
+	total := 0
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Errorf("concurrent forget: %v", err)
+		}
+		total += <-counts
+	}
+	if total != 1 {
+		t.Errorf("concurrent forgets deleted %d rows in all, want 1", total)
+	}
+	_, err = s.TokenBySecret(ctx, hashOf("secret of tok_new1"))
+	wantErrIs(t, "the second forgotten secret", err, tokend.ErrNotFound)
 }

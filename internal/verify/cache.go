@@ -39,22 +39,26 @@ type entry struct {
 	state *tokenState
 	gen   uint64 // state.gen when read; stale once they differ
 
-	token        *tokend.VerifiedToken // shared by every answer; never modified
-	status       tokend.Status
-	typ          tokend.TokenType
-	access       tokend.Access
-	permissions  []string // granted and still in the catalog (tokend.LivePermissions)
-	catalog      []string // the app's: the ceiling of every permission
-	canRead      bool     // tokend.Allows of the abstract read
-	canWrite     bool     // and of the abstract write
-	expires      int64    // unix ns; 0 for never
-	retired      bool
-	graceUntil   int64
-	ipRestricted bool
-	prefixes     []netip.Prefix
-	origins      []string // normalised
-	maxUses      int64    // 0 for no limit
-	limit        *limitSpec
+	token       *tokend.VerifiedToken // shared by every answer; never modified
+	status      tokend.Status
+	typ         tokend.TokenType
+	access      tokend.Access
+	permissions []string // granted and still in the catalog (tokend.LivePermissions)
+	catalog     []string // the app's: the ceiling of every permission
+	canRead     bool     // tokend.Allows of the abstract read
+	canWrite    bool     // and of the abstract write
+	expires     int64    // unix ns; 0 for never
+	retired     bool
+	graceUntil  int64
+	// version is the token's when read; disableOnReuse is its app's
+	// rotated_secret_policy (disable), known for a retired secret only.
+	version        int64
+	disableOnReuse bool
+	ipRestricted   bool
+	prefixes       []netip.Prefix
+	origins        []string // normalised
+	maxUses        int64    // 0 for no limit
+	limit          *limitSpec
 	// ownerLimit is the app's limit shared by the tokens of the token's
 	// owner, kept under ownerKey (tokend.OwnerRateKey); nil for none.
 	ownerLimit *limitSpec
@@ -79,7 +83,9 @@ func newEntry(c tokend.Credential, st *tokenState, gen uint64, now int64) *entry
 		permissions: tokend.LivePermissions(t.Permissions, catalog),
 		catalog:     catalog,
 		retired:     c.Retired,
+		version:     t.Version,
 	}
+	ent.disableOnReuse = c.Retired && c.RotatedSecretPolicy == tokend.RotatedDisable
 	ent.canRead = tokend.Allows(ent.access, ent.permissions, catalog, tokend.PermRead)
 	ent.canWrite = tokend.Allows(ent.access, ent.permissions, catalog, tokend.PermWrite)
 	if c.Retired && !c.GraceUntil.IsZero() {
@@ -387,12 +393,12 @@ type tokenState struct {
 	appID string
 	shard uint64 // index into the usage and token tables
 
-	gen         atomic.Uint64
-	uses        atomic.Int64 // successful verifications known here
-	unflushed   atomic.Int64 // of which not yet written to storage
-	batched     atomic.Int64 // of which not yet taken by a flush
-	limiter     limiter
-	oldSecretAt atomic.Int64 // last old-secret event (unix ns)
+	gen       atomic.Uint64
+	uses      atomic.Int64 // successful verifications known here
+	unflushed atomic.Int64 // of which not yet written to storage
+	batched   atomic.Int64 // of which not yet taken by a flush
+	limiter   limiter
+	rotated   rotatedMark // the last token.rotated_secret_used raised here
 
 	// nets are the networks noted here (see networks.go); nil until the
 	// first.

@@ -75,6 +75,14 @@ type Options struct {
 	// is the token's id, app and name).
 	TrackNetworks bool
 	NetworkEvent  func(tokend.NewNetwork) tokend.Event
+	// Disable, when set, disables a token whose secret replaced by
+	// rotation was presented after its grace while its app's
+	// rotated_secret_policy is disable: in one transaction with ev, the
+	// audit event of the use (raising token.rotated_secret_used), and then
+	// tells the caches. Run calls it promptly, off the request path; an
+	// error keeps ev for the next flush. Without it, such a use is only
+	// recorded, as with the policy notify.
+	Disable func(ctx context.Context, tokenID string, ev tokend.Event) error
 }
 
 // Defaults for the zero Options fields.
@@ -122,7 +130,12 @@ type Engine struct {
 	usage    usageTable
 	throttle *throttle // nil when disabled
 	events   eventQueue
-	decoys   decoyGate            // bounds the events of decoy tokens
+	decoys   decoyGate // bounds the events of decoy tokens
+	// disables are the uses of rotated-out secrets whose tokens are to be
+	// disabled (see Options.Disable); nudge wakes Run for them.
+	disable  func(ctx context.Context, tokenID string, ev tokend.Event) error
+	disables eventQueue
+	nudge    chan struct{}
 	shared   tokend.SharedLimiter // nil: limits are this instance's own
 	owners   ownerTable           // limits shared by an owner's tokens
 	stats    stats
@@ -190,6 +203,8 @@ func New(o Options) *Engine {
 		shared:        o.Shared,
 		trackNetworks: o.TrackNetworks,
 		networkEvent:  o.NetworkEvent,
+		disable:       o.Disable,
+		nudge:         make(chan struct{}, 1),
 	}
 	if e.networkEvent == nil {
 		e.networkEvent = basicNetworkEvent
@@ -245,12 +260,13 @@ func (e *Engine) screen(ctx context.Context, r tokend.VerifyRequest) (tokend.Ver
 }
 
 // isGuess reports whether a failure looks like someone trying secrets: a
-// token that is malformed, unknown or dead. A real token refused for its
+// token that is malformed, unknown or dead, or a secret rotated out. A real token refused for its
 // own rate limit, permissions or address is a client's honest mistake and
 // must not get the whole address throttled.
 func isGuess(c tokend.Code) bool {
 	switch c {
-	case tokend.CodeMalformed, tokend.CodeNotFound, tokend.CodeRevoked, tokend.CodeExpired, tokend.CodeDisabled:
+	case tokend.CodeMalformed, tokend.CodeNotFound, tokend.CodeRevoked, tokend.CodeExpired, tokend.CodeDisabled,
+		tokend.CodeRotated:
 		return true
 	}
 	return false
@@ -416,10 +432,12 @@ func (e *Engine) rules(ctx context.Context, ent *entry, r *tokend.VerifyRequest,
 		peek()
 		return tokend.CodeExpired, nil
 	}
+	// Only a token alive under its new secret answers ROTATED: a dead one
+	// answered above, as its current secret would.
 	if ent.retired && now >= ent.graceUntil {
-		e.oldSecretUsed(ent, r.IP, now)
+		e.rotatedSecretUsed(ent, r, now)
 		peek()
-		return tokend.CodeRevoked, nil
+		return tokend.CodeRotated, nil
 	}
 	if ent.ipRestricted && !ent.ipAllowed(r.IP) {
 		peek()

@@ -469,9 +469,9 @@ func TestRotation(t *testing.T) {
 		t.Errorf("old secret a nanosecond before the grace ends: %s, want VALID", c)
 	}
 	h.clock.Set(grace)
-	res := h.verify(tokend.VerifyRequest{Token: oldSec, IP: "192.0.2.44"})
-	if res.Code != tokend.CodeRevoked || res.Token == nil || res.Token.ID != "tok_rot" {
-		t.Fatalf("old secret after grace: %+v, want REVOKED naming the token", res)
+	res := h.verify(tokend.VerifyRequest{Token: oldSec, IP: "192.0.2.44", UserAgent: "curl/8.5.0", Endpoint: tokend.EndpointVerify})
+	if res.Code != tokend.CodeRotated || res.Valid || res.Token == nil || res.Token.ID != "tok_rot" {
+		t.Fatalf("old secret after grace: %+v, want ROTATED naming the token", res)
 	}
 	if c := h.code(newSec.Reveal()); c != tokend.CodeValid {
 		t.Errorf("new secret after the old one's grace: %s, want VALID", c)
@@ -507,6 +507,7 @@ func TestRotation(t *testing.T) {
 	}
 	d := ev.Notices[0].Data
 	if d["token_id"] != "tok_rot" || d["app_id"] != "app_r" || d["ip"] != "192.0.2.44" ||
+		d["user_agent"] != "curl/8.5.0" || d["endpoint"] != tokend.EndpointVerify || d["policy"] != "notify" ||
 		d["at"] != grace.UTC().Format(time.RFC3339Nano) || d["grace_until"] != grace.UTC().Format(time.RFC3339) {
 		t.Errorf("notice data = %v", d)
 	}
@@ -524,7 +525,7 @@ func TestRotation(t *testing.T) {
 	}
 }
 
-func TestRotationWithoutGraceRevokesTheOldSecretAtOnce(t *testing.T) {
+func TestRotationWithoutGraceRefusesTheOldSecretAtOnce(t *testing.T) {
 	h := newHarness(t)
 	oldSec := h.token(func(t *tokend.Token) { t.ID = "tok_now" })
 	h.code(oldSec)
@@ -533,8 +534,8 @@ func TestRotationWithoutGraceRevokesTheOldSecretAtOnce(t *testing.T) {
 		s.creds[h.hasher.Sum(oldSec)] = tokend.Credential{Token: c.Token, Retired: true}
 	})
 	h.e.TokenChanged("tok_now")
-	if c := h.code(oldSec); c != tokend.CodeRevoked {
-		t.Fatalf("old secret without grace: %s, want REVOKED", c)
+	if c := h.code(oldSec); c != tokend.CodeRotated {
+		t.Fatalf("old secret without grace: %s, want ROTATED", c)
 	}
 	h.e.Flush(context.Background())
 	if _, evs := h.store.recorded(); len(evs) != 1 || evs[0].Action != tokend.ActionTokenOldSecret {

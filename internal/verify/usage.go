@@ -30,6 +30,10 @@ func (e *Engine) Run(ctx context.Context) {
 			return
 		case <-t.C:
 			_ = e.Flush(ctx) // Flush logs, and keeps what it could not write
+		case <-e.nudge:
+			e.usage.flushMu.Lock()
+			_ = e.applyDisables(ctx) // logs, and keeps what it could not write
+			e.usage.flushMu.Unlock()
 		}
 	}
 }
@@ -57,6 +61,11 @@ func (e *Engine) Flush(ctx context.Context) error {
 	}
 	if err := e.writeNetworks(ctx); err != nil {
 		errs = append(errs, err)
+	}
+	if e.disable != nil {
+		if err := e.applyDisables(ctx); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	evs := e.events.take()
 	for i, ev := range evs {
@@ -180,48 +189,6 @@ func unbatch(b tokend.UsageBatch) (map[usageKey]int64, map[string]lastUse) {
 		last[l.TokenID] = lastUse{at: l.At.UnixNano(), ip: l.IP, uses: l.Uses}
 	}
 	return counts, last
-}
-
-// oldSecretUsed records that a secret retired by rotation was presented
-// after its grace period: a sign that it leaked. At most one audit event and
-// one warning per token per hour, so that whoever holds the old secret cannot
-// flood either. Neither carries the secret.
-func (e *Engine) oldSecretUsed(ent *entry, ip string, now int64) {
-	st := ent.state
-	last := st.oldSecretAt.Load()
-	if last != 0 && now-last < int64(time.Hour) {
-		return
-	}
-	if !st.oldSecretAt.CompareAndSwap(last, now) {
-		return // a concurrent request records it
-	}
-	details := map[string]any{"reason": "a secret replaced by rotation was used after its grace period"}
-	when := time.Unix(0, now).UTC()
-	data := map[string]any{"token_id": st.id, "app_id": st.appID, "ip": ip, "at": when.Format(time.RFC3339Nano)}
-	if ent.token != nil {
-		data["name"] = ent.token.Name
-	}
-	if ent.graceUntil != 0 {
-		details["grace_until"] = time.Unix(0, ent.graceUntil).UTC().Format(time.RFC3339)
-		data["grace_until"] = details["grace_until"]
-	}
-	queued := e.events.add(tokend.Event{
-		Time:      when,
-		Actor:     "system",
-		ActorName: "tokend verification",
-		IP:        ip,
-		Action:    tokend.ActionTokenOldSecret,
-		AppID:     st.appID,
-		TokenID:   st.id,
-		Details:   details,
-		Notices:   []tokend.Notice{{Type: tokend.EventTokenRotatedSecretUsed, Data: data}},
-	})
-	if !queued {
-		e.log.Error("verify: too many audit events waiting for storage; one was dropped",
-			"action", tokend.ActionTokenOldSecret, "token_id", st.id)
-	}
-	e.log.Warn("verify: a secret replaced by rotation was used after its grace period; it may have leaked",
-		"token_id", st.id, "app_id", st.appID, "ip", ip)
 }
 
 const hourNs = int64(time.Hour)

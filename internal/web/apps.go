@@ -64,15 +64,19 @@ type appForm struct {
 	ExpiryNotice string
 	// LeakPolicy is what a reported leak does (revoke, disable, notify).
 	LeakPolicy string
-	Err        *formError
-	InDialog   bool
+	// RotatedPolicy is what a rotated-out secret presented after its
+	// grace does (notify, disable).
+	RotatedPolicy string
+	Err           *formError
+	InDialog      bool
 }
 
-var appFormFields = []string{"name", "token_prefix", "permissions", "max_token_lifetime", "disable_unused_after", "expiry_notice", "leak_policy"}
+var appFormFields = []string{"name", "token_prefix", "permissions", "max_token_lifetime", "disable_unused_after", "expiry_notice", "leak_policy", "rotated_secret_policy"}
 
 func appEditForm(a tokend.App) appForm {
 	f := appForm{Edit: true, ID: a.ID, Version: a.Version, Name: a.Name, Prefix: a.TokenPrefix,
-		Permissions: strings.Join(a.Permissions, "\n"), LeakPolicy: string(a.LeakPolicy)}
+		Permissions: strings.Join(a.Permissions, "\n"), LeakPolicy: string(a.LeakPolicy),
+		RotatedPolicy: string(a.RotatedSecretPolicy)}
 	if a.MaxTokenLifetime != nil {
 		f.MaxLifetime = a.MaxTokenLifetime.String()
 	}
@@ -90,7 +94,7 @@ func readAppForm(r *http.Request, edit bool) appForm {
 	f := appForm{Edit: edit, Name: v.Get("name"), Prefix: strings.TrimSpace(v.Get("token_prefix")),
 		Permissions: v.Get("permissions"), MaxLifetime: strings.TrimSpace(v.Get("max_token_lifetime")),
 		UnusedAfter: strings.TrimSpace(v.Get("disable_unused_after")), ExpiryNotice: strings.TrimSpace(v.Get("expiry_notice")),
-		LeakPolicy: v.Get("leak_policy")}
+		LeakPolicy: v.Get("leak_policy"), RotatedPolicy: v.Get("rotated_secret_policy")}
 	f.Version, _ = strconv.ParseInt(v.Get("version"), 10, 64)
 	return f
 }
@@ -181,6 +185,7 @@ func (s *Server) appCreate(w http.ResponseWriter, r *http.Request) {
 		app, err := s.svc.CreateApp(r.Context(), s.actor(r), tokend.AppInput{
 			Name: f.Name, TokenPrefix: f.Prefix, Permissions: splitList(f.Permissions), MaxTokenLifetime: life,
 			DisableUnusedAfter: unused, ExpiryNotice: notice, LeakPolicy: tokend.LeakPolicy(f.LeakPolicy),
+			RotatedSecretPolicy: tokend.RotatedSecretPolicy(f.RotatedPolicy),
 		})
 		if err == nil {
 			s.setFlash(w, "ok", "Application “"+app.Name+"” created.")
@@ -277,6 +282,10 @@ func (s *Server) appUpdate(w http.ResponseWriter, r *http.Request) {
 		if f.LeakPolicy != "" {
 			lp := tokend.LeakPolicy(f.LeakPolicy)
 			patch.LeakPolicy = &lp
+		}
+		if f.RotatedPolicy != "" {
+			rp := tokend.RotatedSecretPolicy(f.RotatedPolicy)
+			patch.RotatedSecretPolicy = &rp
 		}
 		if life == nil {
 			patch.Null = []string{"max_token_lifetime"}

@@ -34,6 +34,7 @@ var formFields = map[string][]fieldRef{
 		{"permissions", "a-perms", "Permission catalog"}, {"max_token_lifetime", "a-lifetime", "Maximum token lifetime"},
 		{"disable_unused_after", "a-unused", "Disable tokens unused for"}, {"expiry_notice", "a-notice", "Also warn of expiry"},
 		{"leak_policy", "a-leak", "When a secret leaks"},
+		{"rotated_secret_policy", "a-rotated", "When a rotated-out secret comes back"},
 	},
 	"webhook": {
 		{"url", "w-url", "Endpoint URL"}, {"events", "w-events-all", "Events"},
