@@ -36,12 +36,25 @@ const networkTouch = time.Minute
 // more is dropped, and its network is queued again at its next touch.
 const maxPendingNetworks = 10_000
 
+// maxNewNetworksPerHour bounds the networks a token's set takes in, per
+// instance and hour: a token verified from ever new networks (a botnet, an
+// IPv6 holder with a /32's 65,536 /48s, a caller that forwards made-up
+// addresses) raises at most this many token.new_network an hour on each
+// instance, with one warning in the log for the rest.
+const maxNewNetworksPerHour = tokend.MaxTokenNetworks
+
 // netSet is what a token state knows of its networks. It is immutable once
 // stored; only the times in its seenNets move.
 type netSet struct {
 	ip   string     // the address last looked at (a copy of the request's)
 	last *seenNet   // its network
 	nets []*seenNet // at most tokend.MaxTokenNetworks, the least recently queued first out
+	// hour is when the current hour of the bound began (unix ns), added
+	// how many networks the set took in since, warned whether the bound
+	// was logged in it.
+	hour   int64
+	added  int
+	warned bool
 }
 
 type seenNet struct {
@@ -78,10 +91,25 @@ func (e *Engine) noteNetwork(st *tokenState, now int64, ip string) {
 			return
 		}
 	}
-	next := &netSet{ip: strings.Clone(ip)}
+	next := &netSet{ip: strings.Clone(ip), hour: now}
+	if s != nil && now-s.hour < int64(time.Hour) {
+		next.hour, next.added, next.warned = s.hour, s.added, s.warned
+	}
 	if n != nil {
 		next.nets = s.nets
 	} else {
+		if next.added >= maxNewNetworksPerHour {
+			// Over the bound: the use passes, unrecorded.
+			if !next.warned {
+				next.ip, next.nets, next.last, next.warned = s.ip, s.nets, s.last, true
+				if st.nets.CompareAndSwap(s, next) {
+					e.log.Warn("verify: a token was used from more new networks this hour than are recorded; the rest of the hour's are not (token.new_network is not raised for them)",
+						"token_id", st.id, "app_id", st.appID, "limit", maxNewNetworksPerHour)
+				}
+			}
+			return
+		}
+		next.added++
 		n = &seenNet{prefix: p}
 		var old []*seenNet
 		if s != nil {

@@ -111,39 +111,53 @@ func TestNetworkSetIsBounded(t *testing.T) {
 	h := trackingHarness(t)
 	sec := h.token(func(tok *tokend.Token) { tok.ID = "tok_many" })
 	from := func(i int) {
-		h.verify(tokend.VerifyRequest{Token: sec, IP: fmt.Sprintf("10.%d.0.1", i)})
+		if res := h.verify(tokend.VerifyRequest{Token: sec, IP: fmt.Sprintf("10.%d.0.1", i)}); !res.Valid {
+			t.Fatalf("verify from network %d: %s", i, res.Code)
+		}
 		h.clock.Advance(time.Millisecond)
 	}
 	for round := range 3 {
 		for i := range tokend.MaxTokenNetworks {
 			from(round*tokend.MaxTokenNetworks + i)
 		}
-		if got := h.flushNetworks(); len(got) != tokend.MaxTokenNetworks {
-			t.Errorf("round %d queued %d networks, want %d", round, len(got), tokend.MaxTokenNetworks)
+		want := tokend.MaxTokenNetworks
+		if round == 1 {
+			// Within the hour of round 0: the hour's new networks
+			// are all taken; the uses pass, unrecorded.
+			want = 0
+		}
+		if got := h.flushNetworks(); len(got) != want {
+			t.Errorf("round %d queued %d networks, want %d", round, len(got), want)
+		}
+		if round == 1 {
+			h.clock.Advance(time.Hour)
 		}
 	}
 	st := h.e.tokens.shard[h.e.tokens.shardIndex("tok_many")].byID["tok_many"]
 	if s := st.nets.Load(); s == nil || len(s.nets) != tokend.MaxTokenNetworks || s.last.prefix.String() != "10.29.0.0/24" {
 		t.Fatalf("network set = %+v, want the %d last", s, tokend.MaxTokenNetworks)
 	}
-	// The most recent ones are known; the first one is new to the set.
+	// The most recent ones are known, and so not refused by the hour's
+	// bound; the first one is new to the set, and refused.
+	h.clock.Advance(networkTouch)
 	h.verify(tokend.VerifyRequest{Token: sec, IP: "10.25.0.1"})
 	h.verify(tokend.VerifyRequest{Token: sec, IP: "10.0.0.1"})
-	if d := cmp.Diff([]string{"tok_many 10.0.0.0/24 10.0.0.1"}, h.flushNetworks()); d != "" {
-		t.Errorf("after (-want +got):\n%s", d)
+	if d := cmp.Diff([]string{"tok_many 10.25.0.0/24 10.25.0.1"}, h.flushNetworks()); d != "" {
+		t.Errorf("a known network's last seen, an unknown one over the bound (-want +got):\n%s", d)
 	}
-	// Eleven new networks before one flush: the eleventh is queued at its
-	// next use a minute on.
+	// An hour on, eleven new networks: ten are taken in, the eleventh
+	// waits for the next hour.
+	h.clock.Advance(time.Hour)
 	for i := 100; i <= 110; i++ {
 		from(i)
 	}
 	if got := h.flushNetworks(); len(got) != tokend.MaxTokenNetworks {
 		t.Errorf("eleven new networks queued %d, want %d", len(got), tokend.MaxTokenNetworks)
 	}
-	h.clock.Advance(networkTouch)
+	h.clock.Advance(time.Hour)
 	from(110)
 	if d := cmp.Diff([]string{"tok_many 10.110.0.0/24 10.110.0.1"}, h.flushNetworks()); d != "" {
-		t.Errorf("a minute on (-want +got):\n%s", d)
+		t.Errorf("an hour on (-want +got):\n%s", d)
 	}
 }
 
