@@ -46,8 +46,8 @@ const maxNewNetworksPerHour = tokend.MaxTokenNetworks
 // netSet is what a token state knows of its networks. It is immutable once
 // stored; only the times in its seenNets move.
 type netSet struct {
-	ip   string     // the address last looked at (a copy of the request's)
-	last *seenNet   // its network
+	ip   string     // the address of the network last taken in (a copy of the request's)
+	last *seenNet   // that network
 	nets []*seenNet // at most tokend.MaxTokenNetworks, the least recently queued first out
 	// hour is when the current hour of the bound began (unix ns), added
 	// how many networks the set took in since, warned whether the bound
@@ -76,57 +76,49 @@ func (e *Engine) noteNetwork(st *tokenState, now int64, ip string) {
 	if !ok {
 		return
 	}
-	var n *seenNet
 	if s != nil {
-		for _, x := range s.nets {
-			if x.prefix == p {
-				n = x
-				break
+		for _, n := range s.nets {
+			if n.prefix == p {
+				// A known network: nothing to remember, and
+				// nothing allocated (the set keeps the address of
+				// the last new network for the check above).
+				e.touchNetwork(st, n, now, ip)
+				return
 			}
-		}
-		if n == s.last {
-			// Another address of the network last seen: nothing to
-			// remember, and nothing allocated.
-			e.touchNetwork(st, n, now, ip)
-			return
 		}
 	}
 	next := &netSet{ip: strings.Clone(ip), hour: now}
 	if s != nil && now-s.hour < int64(time.Hour) {
 		next.hour, next.added, next.warned = s.hour, s.added, s.warned
 	}
-	if n != nil {
-		next.nets = s.nets
-	} else {
-		if next.added >= maxNewNetworksPerHour {
-			// Over the bound: the use passes, unrecorded.
-			if !next.warned {
-				next.ip, next.nets, next.last, next.warned = s.ip, s.nets, s.last, true
-				if st.nets.CompareAndSwap(s, next) {
-					e.log.Warn("verify: a token was used from more new networks this hour than are recorded; the rest of the hour's are not (token.new_network is not raised for them)",
-						"token_id", st.id, "app_id", st.appID, "limit", maxNewNetworksPerHour)
-				}
+	if next.added >= maxNewNetworksPerHour {
+		// Over the bound: the use passes, unrecorded.
+		if !next.warned {
+			next.ip, next.nets, next.last, next.warned = s.ip, s.nets, s.last, true
+			if st.nets.CompareAndSwap(s, next) {
+				e.log.Warn("verify: a token was used from more new networks this hour than are recorded; the rest of the hour's are not (token.new_network is not raised for them)",
+					"token_id", st.id, "app_id", st.appID, "limit", maxNewNetworksPerHour)
 			}
-			return
 		}
-		next.added++
-		n = &seenNet{prefix: p}
-		var old []*seenNet
-		if s != nil {
-			old = s.nets
-		}
-		if len(old) >= tokend.MaxTokenNetworks {
-			// Out goes the network queued longest ago.
-			i := 0
-			for j, x := range old {
-				if x.queued.Load() < old[i].queued.Load() {
-					i = j
-				}
-			}
-			old = append(append(make([]*seenNet, 0, len(old)), old[:i]...), old[i+1:]...)
-		}
-		next.nets = append(append(make([]*seenNet, 0, len(old)+1), old...), n)
+		return
 	}
+	next.added++
+	n := &seenNet{prefix: p}
+	var old []*seenNet
+	if s != nil {
+		old = s.nets
+	}
+	if len(old) >= tokend.MaxTokenNetworks {
+		// Out goes the network queued longest ago.
+		i := 0
+		for j, x := range old {
+			if x.queued.Load() < old[i].queued.Load() {
+				i = j
+			}
+		}
+		old = append(append(make([]*seenNet, 0, len(old)), old[:i]...), old[i+1:]...)
+	}
+	next.nets = append(append(make([]*seenNet, 0, len(old)+1), old...), n)
 	next.last = n
 	// A concurrent request may have replaced the set meanwhile: its
 	// change or this one is lost, and the lost network is looked for again
