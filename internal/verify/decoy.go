@@ -5,7 +5,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 	"unsafe"
 
 	"github.com/tokend/tokend"
@@ -27,10 +26,6 @@ const (
 	DecoyPeerInterval  = 10 * time.Minute
 	DecoyEventsPerHour = 20
 )
-
-// maxDecoyText is how many bytes of a user agent or an origin an event
-// keeps.
-const maxDecoyText = 256
 
 // maxDecoyLogs bounds the decoys whose recent events are remembered; past
 // it, those with nothing recent are forgotten.
@@ -111,27 +106,6 @@ func (e *Engine) decoyUsed(d *decoyInfo, r *tokend.VerifyRequest, now int64) {
 func peerAddr(key string) string {
 	_, addr, _ := strings.Cut(key, "|")
 	return addr
-}
-
-// eventText is what an event keeps of text a client sent: nothing unless it
-// is one line (tokend.TextProblem's LineText rule), and at most
-// maxDecoyText bytes of it, cut between characters.
-func eventText(s string) string {
-	if tokend.TextProblem(s, tokend.LineText) != "" {
-		return ""
-	}
-	if len(s) <= maxDecoyText {
-		return s
-	}
-	s = s[:maxDecoyText]
-	for len(s) > 0 {
-		r, size := utf8.DecodeLastRuneInString(s)
-		if r != utf8.RuneError || size != 1 {
-			break
-		}
-		s = s[:len(s)-1]
-	}
-	return s
 }
 
 // decoyGate bounds the events of each decoy (see DecoyPeerInterval). It is

@@ -15,17 +15,17 @@ import (
 // stolen it. With its app's rotated_secret_policy disable, the token is
 // disabled too (Options.Disable), off the request path but at once.
 
-// MaxEventUserAgent bounds the user agent kept in a security event, in
-// bytes (cut on a character boundary).
-const MaxEventUserAgent = 256
+// maxEventText bounds the text a client sent (user agent, origin) kept in
+// a security event, in bytes (cut on a character boundary).
+const maxEventText = 256
 
-// EventUserAgent answers what of a presented user agent may be kept in a
-// security event: at most MaxEventUserAgent bytes, cut on a character
+// eventText answers what of text a client sent (a user agent, an origin)
+// may be kept in a security event: at most maxEventText bytes, cut on a character
 // boundary, and only a line of text (tokend.CheckText's LineText rule);
 // "" otherwise. The caller controls it: it is shown in mail and the
 // dashboard, so nothing that could pass for something else gets in.
-func EventUserAgent(ua string) string {
-	ua = cutText(ua, MaxEventUserAgent)
+func eventText(ua string) string {
+	ua = cutText(ua, maxEventText)
 	if tokend.TextProblem(ua, tokend.LineText) != "" {
 		return ""
 	}
@@ -75,7 +75,7 @@ func (e *Engine) rotatedSecretUsed(ent *entry, r *tokend.VerifyRequest, now int6
 		return
 	}
 	when := time.Unix(0, now).UTC()
-	ua := EventUserAgent(r.UserAgent)
+	ua := eventText(r.UserAgent)
 	data := map[string]any{"token_id": st.id, "app_id": st.appID, "at": when.Format(time.RFC3339Nano)}
 	details := map[string]any{"reason": "a secret replaced by rotation was used after its grace period"}
 	for k, v := range map[string]string{"ip": storableIP(r.IP), "user_agent": ua, "endpoint": r.Endpoint} {

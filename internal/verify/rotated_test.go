@@ -93,7 +93,7 @@ func TestRotatedAfterGraceOnly(t *testing.T) {
 	}
 }
 
-func TestEventUserAgent(t *testing.T) {
+func TestEventText(t *testing.T) {
 	long := strings.Repeat("é", 200) // 400 bytes
 	for _, c := range []struct{ name, in, want string }{
 		{"kept", "Mozilla/5.0 (X11; Linux x86_64)", "Mozilla/5.0 (X11; Linux x86_64)"},
@@ -105,18 +105,18 @@ func TestEventUserAgent(t *testing.T) {
 		{"cut on a character boundary", long, strings.Repeat("é", 128)},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			got := EventUserAgent(c.in)
+			got := eventText(c.in)
 			if got != c.want {
-				t.Errorf("EventUserAgent(%q) = %q, want %q", c.in, got, c.want)
+				t.Errorf("eventText(%q) = %q, want %q", c.in, got, c.want)
 			}
-			if len(got) > MaxEventUserAgent || !utf8.ValidString(got) {
-				t.Errorf("EventUserAgent(%q) = %q: over %d bytes or not UTF-8", c.in, got, MaxEventUserAgent)
+			if len(got) > maxEventText || !utf8.ValidString(got) {
+				t.Errorf("eventText(%q) = %q: over %d bytes or not UTF-8", c.in, got, maxEventText)
 			}
 		})
 	}
 	// A cut that would split a character keeps the whole characters only.
 	odd := "a" + long
-	if got := EventUserAgent(odd); len(got) != 255 || !utf8.ValidString(got) {
+	if got := eventText(odd); len(got) != 255 || !utf8.ValidString(got) {
 		t.Errorf("cut of an odd length = %d bytes, valid %v; want 255, valid", len(got), utf8.ValidString(got))
 	}
 }
