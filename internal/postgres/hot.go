@@ -17,7 +17,7 @@ var (
 )
 
 func (s *Store) TokenBySecret(ctx context.Context, hash []byte) (tokend.Credential, error) {
-	return s.CredentialBySecret(ctx, s.pool.QueryRow(ctx, tokenBySecret, hash), hash)
+	return s.CredentialBySecret(s.pool.QueryRow(ctx, tokenBySecret, hash))
 }
 
 // TakeUse counts one use of a token with max_uses in one conditional UPDATE,

@@ -43,6 +43,10 @@ type Store struct {
 	w    *sql.DB // the single writer connection
 	r    *sql.DB // read-only connections
 	path string
+	// bySecret is sqlstore.TokenBySecretQuery prepared once (on each read
+	// connection as it is first used): the verification cache miss, which
+	// would otherwise compile its statement on every read.
+	bySecret *sql.Stmt
 }
 
 var (
@@ -100,6 +104,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("%w (%s)", err, path)
 	}
+	if s.bySecret, err = r.PrepareContext(ctx, flavor.Text(sqlstore.TokenBySecretQuery)); err != nil {
+		s.Close()
+		return nil, openErr(path, err)
+	}
 	return s, nil
 }
 
@@ -131,7 +139,16 @@ func dsn(path string, writer bool) string {
 
 // Close closes the database. Pending transactions are rolled back by SQLite.
 func (s *Store) Close() error {
-	return errors.Join(s.r.Close(), s.w.Close())
+	var err error
+	if s.bySecret != nil {
+		err = s.bySecret.Close()
+	}
+	return errors.Join(err, s.r.Close(), s.w.Close())
+}
+
+// TokenBySecret runs the prepared bySecret (see sqlstore.CredentialBySecret).
+func (s *Store) TokenBySecret(ctx context.Context, hash []byte) (tokend.Credential, error) {
+	return s.CredentialBySecret(s.bySecret.QueryRowContext(ctx, hash))
 }
 
 // Ping reports whether the read pool reaches the database and the writer

@@ -42,18 +42,25 @@ var (
 	tokenExists   = Q(`SELECT 1 FROM tokens WHERE id = $1`)
 	liveNameTaken = Q(`SELECT 1 FROM tokens WHERE app_id = $1 AND owner_id = $2 AND name = $3 AND status <> 'revoked' AND id <> $4`)
 
-	// TokenBySecretQuery reads the token whose current secret has the hash
-	// $1, and its app's catalog and owner rate limit, for ScanToken with
-	// two extra destinations (JSON, JSON). The PostgreSQL dialect runs it
-	// through pgx itself: it is the verification cache miss.
+	// TokenBySecretQuery reads the token whose current or retired secret
+	// has the hash $1, with its app's catalog and owner rate limit, for
+	// ScanToken with four extra destinations: the retired secret's grace
+	// end and its app's rotated_secret_policy (both NULL for a current
+	// secret), the catalog and the owner rate limit (JSON, JSON). One
+	// round trip whatever the secret is: a current secret stops the scan
+	// at its first branch (LIMIT 1), and an unknown one costs the same
+	// read as a decoy or a rotated-out secret, so that their answers keep
+	// one timing class. The PostgreSQL dialect runs it through pgx itself:
+	// it is the verification cache miss.
 	TokenBySecretQuery = Q(`
-		SELECT ` + tokenColumnsT + `, a.permissions, a.owner_rate_limit
+		SELECT ` + tokenColumnsT + `, NULL, NULL, a.permissions, a.owner_rate_limit
 		FROM tokens t JOIN apps a ON a.id = t.app_id
-		WHERE t.secret_hash = $1`)
-	tokenByRetiredSecret = Q(`
+		WHERE t.secret_hash = $1
+		UNION ALL
 		SELECT ` + tokenColumnsT + `, r.grace_until, a.rotated_secret_policy, a.permissions, a.owner_rate_limit
 		FROM retired_secrets r JOIN tokens t ON t.id = r.token_id JOIN apps a ON a.id = t.app_id
-		WHERE r.hash = $1`)
+		WHERE r.hash = $1
+		LIMIT 1`)
 
 	// TakeUseQuery counts one use of token $1 if it has uses left.
 	TakeUseQuery = Q(`
@@ -196,41 +203,32 @@ func (s *Store) Token(ctx context.Context, id string) (tokend.Token, error) {
 }
 
 func (s *Store) TokenBySecret(ctx context.Context, hash []byte) (tokend.Credential, error) {
-	return s.CredentialBySecret(ctx, s.r.QueryRowContext(ctx, s.sql(TokenBySecretQuery), hash), hash)
+	return s.CredentialBySecret(s.r.QueryRowContext(ctx, s.sql(TokenBySecretQuery), hash))
 }
 
 // CredentialBySecret answers the credential read by row, TokenBySecretQuery
-// run for hash (through database/sql, or a dialect's own driver on the
+// run for the hash (through database/sql, or a dialect's own driver on the
 // verification hot path). The app's catalog comes in the same read: it is
-// the ceiling of what the token is granted at verification. A hash that is
-// no current secret is looked for among the retired ones.
-func (s *Store) CredentialBySecret(ctx context.Context, row Row, hash []byte) (tokend.Credential, error) {
-	var catalog, ownerLimit JSON
-	t, err := s.ScanToken(row, &catalog, &ownerLimit)
-	if err == nil {
-		return s.credential(t, catalog, ownerLimit)
-	}
-	if !errors.Is(err, tokend.ErrNotFound) {
-		return tokend.Credential{}, err
-	}
-	return s.tokenByRetiredSecret(ctx, hash)
-}
-
-// tokenByRetiredSecret reads the token of a secret replaced by rotation.
-// Checked after the current secrets because verification of those is the
-// hot path.
-func (s *Store) tokenByRetiredSecret(ctx context.Context, hash []byte) (tokend.Credential, error) {
+// the ceiling of what the token is granted at verification; so does, for a
+// secret replaced by rotation, its grace and its app's policy.
+func (s *Store) CredentialBySecret(row Row) (tokend.Credential, error) {
 	var (
-		grace               Time
-		policy              tokend.RotatedSecretPolicy
+		grace               NullTime
+		policy              *string
 		catalog, ownerLimit JSON
 	)
-	t, err := s.ScanToken(s.r.QueryRowContext(ctx, s.sql(tokenByRetiredSecret), hash), &grace, &policy, &catalog, &ownerLimit)
+	t, err := s.ScanToken(row, &grace, &policy, &catalog, &ownerLimit)
 	if err != nil {
 		return tokend.Credential{}, err
 	}
 	c, err := s.credential(t, catalog, ownerLimit)
-	c.Retired, c.GraceUntil, c.RotatedSecretPolicy = true, grace.Time, rotatedSecretPolicy(policy)
+	if grace.Valid { // a retired secret: its grace_until is never NULL
+		c.Retired, c.GraceUntil = true, grace.Time
+		if policy != nil {
+			c.RotatedSecretPolicy = tokend.RotatedSecretPolicy(*policy)
+		}
+		c.RotatedSecretPolicy = rotatedSecretPolicy(c.RotatedSecretPolicy)
+	}
 	return c, err
 }
 
