@@ -21,7 +21,7 @@ type mailConfig struct {
 }
 
 func mailFlags(fs *pflag.FlagSet, c *mailConfig) {
-	fs.StringVar(&c.smtpURL, "smtp-url", "", "smtp://user:password@host:port (STARTTLS when the server offers it; port 587 by default) or smtps://… (TLS, port 465): mail token.expiring, token.expired, token.rotated_secret_used and webhook.disabled to owners and admins; empty sends no mail (TOKEND_SMTP_URL)")
+	fs.StringVar(&c.smtpURL, "smtp-url", "", "smtp://user:password@host:port (STARTTLS when the server offers it; port 587 by default) or smtps://… (TLS, port 465): mail token.expiring, token.expired, token.rotated_secret_used, token.leaked, token.decoy_used and webhook.disabled to owners and admins; empty sends no mail (TOKEND_SMTP_URL)")
 	fs.StringVar(&c.smtpFrom, "smtp-from", "", "the sender of the mails, name@example.com or \"tokend <name@example.com>\"; required with --smtp-url (TOKEND_SMTP_FROM)")
 	fs.StringVar(&c.publicURL, "public-url", "", "the address people open the dashboard at, such as https://tokend.example.com; mails link to its pages (TOKEND_PUBLIC_URL)")
 }

@@ -233,3 +233,34 @@ func TestLeakReportRetiredSecretAndBigBody(t *testing.T) {
 		t.Errorf("%d token.leaked, %d token.disabled; want 2 and 1", n, d)
 	}
 }
+
+// TestLeakReportRotatedOutSecretOnlyNotifies: a secret replaced by rotation
+// whose grace has ended opens nothing, so reporting it leaked raises
+// token.leaked (rotated_out) and leaves the token as it is, whatever the
+// policy: whoever kept an old secret cannot revoke the live token by
+// publishing it.
+func TestLeakReportRotatedOutSecretOnlyNotifies(t *testing.T) {
+	h := newHarness(t)
+	app := h.createApp(tokend.AppInput{Name: "shop"}) // leak_policy revoke
+	tok, old := h.createToken(tokend.TokenInput{AppID: app.ID, Name: "t"})
+	r := h.do("POST", "/v1/tokens/"+tok.ID+"/rotate", h.owner, map[string]any{})
+	var rotated httpapi.TokenWithSecret
+	r.json(t, &rotated)
+	if got := h.code(old); got != tokend.CodeRotated {
+		t.Fatalf("the old secret answers %s, want ROTATED", got)
+	}
+	res := h.leakReport(t, tokend.LeakReport{Tokens: []string{old}, Source: "pastebin"})
+	if want := (tokend.LeakResult{TokenID: tok.ID, Result: tokend.LeakResultNotified}); len(res) != 1 || res[0] != want {
+		t.Fatalf("the rotated-out secret: %+v, want %+v", res, want)
+	}
+	if got := h.code(rotated.Secret); got != tokend.CodeValid {
+		t.Errorf("after reporting the rotated-out secret the current one answers %s, want VALID", got)
+	}
+	evs := h.events(t, tokend.EventTokenLeaked, tok.ID)
+	if len(evs) != 1 || evs[0].Data["rotated_out"] != true || evs[0].Data["action"] != tokend.LeakResultNotified {
+		t.Errorf("token.leaked = %+v, want one, notified, rotated_out", evs)
+	}
+	if n := len(h.events(t, tokend.EventTokenRevoked, tok.ID)); n != 0 {
+		t.Errorf("%d token.revoked, want none", n)
+	}
+}

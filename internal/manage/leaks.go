@@ -111,6 +111,15 @@ func (s *Service) reportLeak(ctx context.Context, a tokend.Actor, sec string, r 
 		policy = tokend.LeakNotify
 	}
 	now := s.Now()
+	// A secret replaced by rotation whose grace has ended opens nothing
+	// (verification answers ROTATED): its leak says the token's secrets are
+	// handled carelessly, not that the token is open. Acting on it would
+	// let whoever kept an old secret (a former employee, an old backup)
+	// revoke the live token by publishing it.
+	rotatedOut := cred.Retired && !now.Before(cred.GraceUntil)
+	if rotatedOut {
+		policy = tokend.LeakNotify
+	}
 	var result string
 	_, err = s.store.UpdateToken(ctx, id, func(t *tokend.Token) (tokend.Event, error) {
 		if err := outOfScope(a, *t); err != nil {
@@ -142,6 +151,10 @@ func (s *Service) reportLeak(ctx context.Context, a tokend.Actor, sec string, r 
 		ev := s.event(a, tokend.ActionTokenLeak, t.AppID, t.ID, details)
 		data := s.tokenData(after)
 		data["action"] = result
+		if rotatedOut {
+			data["rotated_out"] = true
+			details["rotated_out"] = true
+		}
 		for k, v := range map[string]string{"source": r.source, "url": r.url, "github_source": r.githubSource} {
 			if v != "" {
 				data[k] = v
