@@ -209,7 +209,7 @@ func clientIP(trusted []netip.Prefix, next http.Handler) http.Handler {
 		peer, err := netip.ParseAddr(peerHost(r.RemoteAddr))
 		ip := ""
 		if err == nil {
-			peer = peer.Unmap()
+			peer = peer.Unmap().WithZone("")
 			ip = peer.String()
 			if isTrusted(peer) {
 				ip = forwardedFor(r, isTrusted, ip)
@@ -226,7 +226,9 @@ func forwardedFor(r *http.Request, isTrusted func(netip.Addr) bool, peer string)
 	}
 	for i := len(hops) - 1; i >= 0; i-- {
 		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
+		if err != nil || a.Zone() != "" {
+			// Not a client's address (a zone names an interface of
+			// the proxy's, which /v1/verify's ip refuses too).
 			break
 		}
 		a = a.Unmap()
@@ -235,7 +237,7 @@ func forwardedFor(r *http.Request, isTrusted func(netip.Addr) bool, peer string)
 		}
 	}
 	if v := strings.TrimSpace(r.Header.Get("X-Real-IP")); v != "" {
-		if a, err := netip.ParseAddr(v); err == nil {
+		if a, err := netip.ParseAddr(v); err == nil && a.Zone() == "" {
 			return a.Unmap().String()
 		}
 	}
