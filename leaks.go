@@ -90,15 +90,25 @@ type TokenNetwork struct {
 	LastSeen  time.Time `json:"last_seen"`
 }
 
+// nat64 is the well-known prefix of NAT64 (RFC 6052): an IPv6-only client
+// reaching an IPv4 host through it shows as the IPv4 address in the last 32
+// bits.
+var nat64 = netip.MustParsePrefix("64:ff9b::/96")
+
 // NetworkOf answers the network an address is counted in: its IPv4 /24 or
-// IPv6 /48 (an IPv4-mapped IPv6 address counts as IPv4); false when ip is
-// not an address.
+// IPv6 /48 (an IPv4-mapped IPv6 address, or one of NAT64's well-known
+// prefix, counts as the IPv4 address it holds, since their /48 would lump
+// every IPv4 client together); false when ip is not an address.
 func NetworkOf(ip string) (netip.Prefix, bool) {
 	a, err := netip.ParseAddr(ip)
 	if err != nil {
 		return netip.Prefix{}, false
 	}
 	a = a.Unmap().WithZone("")
+	if nat64.Contains(a) {
+		b := a.As16()
+		a = netip.AddrFrom4([4]byte(b[12:]))
+	}
 	bits := 48
 	if a.Is4() {
 		bits = 24

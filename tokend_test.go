@@ -279,3 +279,26 @@ func TestRotatedIsRefusedLikeRevoked(t *testing.T) {
 		t.Errorf("ROTATED described as %q", d)
 	}
 }
+
+func TestNetworkOf(t *testing.T) {
+	cases := []struct{ ip, want string }{
+		{"203.0.113.7", "203.0.113.0/24"},
+		{"::ffff:203.0.113.7", "203.0.113.0/24"},
+		{"64:ff9b::cb00:7107", "203.0.113.0/24"}, // NAT64 of 203.0.113.7
+		{"2001:db8:1:2::1", "2001:db8:1::/48"},
+		{"fe80::1%eth0", "fe80::/48"},
+		{"", ""},
+		{"203.0.113.7/24", ""},
+		{"not an address", ""},
+	}
+	for _, c := range cases {
+		p, ok := tokend.NetworkOf(c.ip)
+		got := ""
+		if ok {
+			got = p.String()
+		}
+		if got != c.want {
+			t.Errorf("NetworkOf(%q) = %q, want %q", c.ip, got, c.want)
+		}
+	}
+}
