@@ -34,7 +34,7 @@ const networkTouch = time.Minute
 // maxPendingNetworks bounds the networks waiting for a flush (while storage
 // is unavailable, or when tokens are used from very many networks); one
 // more is dropped, and its network is queued again at its next touch.
-const maxPendingNetworks = 10_000
+var maxPendingNetworks = 10_000 // a var for tests
 
 // maxNewNetworksPerHour bounds the networks a token's set takes in, per
 // instance and hour: a token verified from ever new networks (a botnet, an
@@ -137,7 +137,12 @@ func (e *Engine) touchNetwork(st *tokenState, n *seenNet, now int64, ip string) 
 	if !n.queued.CompareAndSwap(last, now) {
 		return // a concurrent request queues it
 	}
-	e.netQueue.add(st.id, n.prefix, storableIP(ip), now)
+	if !e.netQueue.add(st.id, n.prefix, storableIP(ip), now) {
+		// Dropped: the network's next use queues it again, however
+		// soon (else a new network used only within the minute would
+		// never be written).
+		n.queued.CompareAndSwap(now, last)
+	}
 }
 
 // netKey is one token's network in the queue.
@@ -159,7 +164,9 @@ type netQueue struct {
 	dropped  int // since the last flush, for its log
 }
 
-func (q *netQueue) add(id string, p netip.Prefix, ip string, now int64) {
+// add queues a use and reports whether it is in the queue (false: dropped
+// for a bound).
+func (q *netQueue) add(id string, p netip.Prefix, ip string, now int64) bool {
 	at := time.Unix(0, now).UTC()
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -169,11 +176,11 @@ func (q *netQueue) add(id string, p netip.Prefix, ip string, now int64) {
 			u.Last = at
 			q.pending[k] = u
 		}
-		return
+		return true
 	}
 	if len(q.pending) >= maxPendingNetworks || q.perToken[id] >= tokend.MaxTokenNetworks {
 		q.dropped++
-		return
+		return false
 	}
 	if q.pending == nil {
 		q.pending = make(map[netKey]tokend.NetworkUse)
@@ -181,6 +188,7 @@ func (q *netQueue) add(id string, p netip.Prefix, ip string, now int64) {
 	}
 	q.pending[k] = tokend.NetworkUse{TokenID: id, Network: p.String(), IP: ip, First: at, Last: at}
 	q.perToken[id]++
+	return true
 }
 
 // take empties the queue.

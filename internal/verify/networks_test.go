@@ -228,3 +228,23 @@ func TestNetworksAllocateNothing(t *testing.T) {
 		t.Errorf("known networks in turn allocate %v times with tracking, %v without", on, off)
 	}
 }
+
+// A network whose use the queue dropped (full) is queued again at its next
+// use, however soon: it is not marked as queued.
+func TestNetworkDroppedIsQueuedAgain(t *testing.T) {
+	h := trackingHarness(t)
+	defer func(n int) { maxPendingNetworks = n }(maxPendingNetworks)
+	maxPendingNetworks = 1
+	a := h.token(func(tok *tokend.Token) { tok.ID = "tok_a" })
+	b := h.token(func(tok *tokend.Token) { tok.ID = "tok_b" })
+	h.verify(tokend.VerifyRequest{Token: a, IP: "203.0.113.7"})
+	h.verify(tokend.VerifyRequest{Token: b, IP: "198.51.100.9"}) // dropped: the queue is full
+	if d := cmp.Diff([]string{"tok_a 203.0.113.0/24 203.0.113.7"}, h.flushNetworks()); d != "" {
+		t.Fatalf("first flush (-want +got):\n%s", d)
+	}
+	h.clock.Advance(time.Second) // well within networkTouch
+	h.verify(tokend.VerifyRequest{Token: b, IP: "198.51.100.9"})
+	if d := cmp.Diff([]string{"tok_b 198.51.100.0/24 198.51.100.9"}, h.flushNetworks()); d != "" {
+		t.Errorf("the dropped network's next use (-want +got):\n%s", d)
+	}
+}
