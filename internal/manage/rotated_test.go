@@ -96,6 +96,61 @@ func TestRotatedSecretPolicyDisables(t *testing.T) {
 			if n := len(disableEvents(t, svc, tok.ID)); n != 2 {
 				t.Errorf("disable audit rows = %d, want 2", n)
 			}
+			countUsed := func() int {
+				n := 0
+				for _, typ := range noticeTypes(t, svc, tok.ID) {
+					if typ == tokend.EventTokenRotatedSecretUsed {
+						n++
+					}
+				}
+				return n
+			}
+			// Two instances, each with its own hourly bound, see the old
+			// secret before either disabled the token: one disables it,
+			// raising the event with that; the other raises none.
+			if _, err := svc.EnableToken(ctx, a, tok.ID, 0); err != nil {
+				t.Fatal(err)
+			}
+			clock.Advance(2 * time.Hour)
+			used := countUsed()
+			other := verify.New(verify.Options{Store: st, Hasher: h, Now: clock.Now,
+				Disable: func(ctx context.Context, id string, ev tokend.Event) error { return svc.DisableRotated(ctx, id, ev) }})
+			for _, e := range []*verify.Engine{engine, other} {
+				if res, err := e.Verify(ctx, tokend.VerifyRequest{Token: oldSec.Reveal(), IP: "198.51.100.5"}); err != nil || res.Code != tokend.CodeRotated {
+					t.Fatalf("old secret on two instances: %v, %v", res.Code, err)
+				}
+			}
+			for _, e := range []*verify.Engine{engine, other} {
+				if err := e.Flush(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n := countUsed(); n != used+1 {
+				t.Errorf("token.rotated_secret_used = %d after two instances' uses, want %d", n, used+1)
+			}
+			used++
+			// Policy set back to notify: a later use raises the event and
+			// leaves the token as it is.
+			notify := tokend.RotatedNotify
+			if _, err := svc.UpdateApp(ctx, a, app.ID, tokend.AppPatch{RotatedSecretPolicy: &notify}, 0); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := svc.EnableToken(ctx, a, tok.ID, 0); err != nil {
+				t.Fatal(err)
+			}
+			clock.Advance(2 * time.Hour)
+			if c := verifyCode(oldSec); c != tokend.CodeRotated {
+				t.Fatalf("old secret under notify: %s", c)
+			}
+			if err := engine.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if c := verifyCode(newSec); c != tokend.CodeValid {
+				t.Errorf("new secret under notify: %s, want VALID", c)
+			}
+			if n := countUsed(); n != used+1 {
+				t.Errorf("token.rotated_secret_used = %d under notify, want %d", n, used+1)
+			}
 		})
 	}
 }

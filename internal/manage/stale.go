@@ -138,6 +138,15 @@ func (s *Service) DisableRotated(ctx context.Context, id string, ev tokend.Event
 		if t.StatusAt(now) != tokend.StatusActive {
 			return tokend.Event{}, errNothing
 		}
+		// The policy as it is now: a use queued during an outage is
+		// applied after an admin may have set it back to notify.
+		app, err := s.store.App(ctx, t.AppID)
+		if err != nil {
+			return tokend.Event{}, err
+		}
+		if app.RotatedSecretPolicy != tokend.RotatedDisable {
+			return tokend.Event{}, errNothing
+		}
 		t.Status, t.UpdatedAt = tokend.StatusDisabled, now
 		details := map[string]any{
 			"status": map[string]any{"from": tokend.StatusActive, "to": tokend.StatusDisabled},
@@ -154,7 +163,15 @@ func (s *Service) DisableRotated(ctx context.Context, id string, ev tokend.Event
 		return d, nil
 	})
 	switch {
-	case errors.Is(err, errNothing), errors.Is(err, tokend.ErrNotFound):
+	case errors.Is(err, errNothing):
+		if s.disabledForRotatedUse(ctx, id, ev.Time) {
+			// Another instance saw the old secret too (each keeps its
+			// own hourly bound) and disabled the token, raising the
+			// event with it: once is enough.
+			return nil
+		}
+		return storeErr(s.store.AppendEvent(ctx, ev), "event")
+	case errors.Is(err, tokend.ErrNotFound):
 		return storeErr(s.store.AppendEvent(ctx, ev), "event")
 	case err != nil:
 		return storeErr(err, "token")
@@ -162,6 +179,17 @@ func (s *Service) DisableRotated(ctx context.Context, id string, ev tokend.Event
 	s.inval.TokenChanged(id)
 	s.log.WarnContext(ctx, "token disabled: a secret replaced by rotation was used after its grace period", "token_id", id, "ip", ev.IP)
 	return nil
+}
+
+// disabledForRotatedUse reports whether the token's latest disable is one
+// for a rotated-out secret's use within the hour before at.
+func (s *Service) disabledForRotatedUse(ctx context.Context, id string, at time.Time) bool {
+	page, err := s.store.Events(ctx, tokend.EventFilter{TokenID: id, Action: tokend.ActionTokenDisable, Limit: 1})
+	if err != nil || len(page.Items) == 0 {
+		return false
+	}
+	d := page.Items[0]
+	return d.Details["reason"] == "rotated_secret_used" && at.Sub(d.Time) < time.Hour
 }
 
 // RunForgetRotated deletes, at start and then on every tick until ctx
