@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"time"
@@ -46,10 +47,38 @@ func (c *Client) Events(ctx context.Context, o EventListOptions) (tokend.Page[to
 // question always has an answer (Valid false with a Code saying why); an
 // error means tokend could not answer, and the caller must refuse the request.
 // Verify does not send the Client's admin token: it needs none.
+//
+// The request's UserAgent is sent as user_agent, which a tokend older than
+// that field refuses (422 naming it): Verify then asks again without it, and
+// leaves it out for this Client from then on, so that a service may update
+// the SDK before tokend.
 func (c *Client) Verify(ctx context.Context, r tokend.VerifyRequest) (tokend.VerifyResult, error) {
+	if c.oldServer.Load() {
+		r.UserAgent = ""
+	}
 	var out tokend.VerifyResult
 	err := c.do(ctx, request{method: http.MethodPost, path: "/v1/verify", body: r, noAuth: true}, &out)
+	if r.UserAgent != "" && refusedField(err, "user_agent") {
+		c.oldServer.Store(true)
+		r.UserAgent = ""
+		out = tokend.VerifyResult{}
+		err = c.do(ctx, request{method: http.MethodPost, path: "/v1/verify", body: r, noAuth: true}, &out)
+	}
 	return out, err
+}
+
+// refusedField reports whether err is a 422 naming field.
+func refusedField(err error, field string) bool {
+	var e *Error
+	if !errors.As(err, &e) || e.Status != http.StatusUnprocessableEntity {
+		return false
+	}
+	for _, f := range e.Fields {
+		if f.Field == field {
+			return true
+		}
+	}
+	return false
 }
 
 // Healthy reports whether the server process answers (/healthz).

@@ -29,6 +29,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tokend/tokend"
@@ -51,6 +52,10 @@ type Client struct {
 	token     string
 	hc        *http.Client
 	userAgent string
+	// oldServer is set once a server refused the user_agent member of
+	// POST /v1/verify (a tokend older than the field): Verify leaves it out
+	// from then on.
+	oldServer atomic.Bool
 }
 
 // Option configures a Client made by New.

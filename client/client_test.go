@@ -682,3 +682,35 @@ func TestAllStopsAtError(t *testing.T) {
 		t.Errorf("yielded %d times, want 1", n)
 	}
 }
+
+// A tokend older than user_agent refuses it as an unexpected property (422
+// naming it): Verify asks again without it, and leaves it out from then on.
+func TestVerifyAgainstAServerWithoutUserAgent(t *testing.T) {
+	var bodies []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		bodies = append(bodies, string(b))
+		if strings.Contains(string(b), `"user_agent"`) {
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.WriteHeader(http.StatusUnprocessableEntity)
+			io.WriteString(w, `{"title":"Unprocessable Entity","status":422,"code":"VALIDATION_FAILED","detail":"validation failed","errors":[{"field":"user_agent","message":"unexpected property"}]}`)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"valid":true,"code":"VALID"}`)
+	}))
+	defer srv.Close()
+	c, err := client.New(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		res, err := c.Verify(context.Background(), tokend.VerifyRequest{Token: "tkd_x", UserAgent: "curl/8.5"})
+		if err != nil || !res.Valid {
+			t.Fatalf("verify %d: %+v, %v", i, res, err)
+		}
+	}
+	if len(bodies) != 3 || !strings.Contains(bodies[0], "user_agent") || strings.Contains(bodies[1]+bodies[2], "user_agent") {
+		t.Errorf("bodies sent = %q; want one with user_agent, then two without", bodies)
+	}
+}
