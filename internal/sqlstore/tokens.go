@@ -47,11 +47,12 @@ var (
 	// ScanToken with four extra destinations: the retired secret's grace
 	// end and its app's rotated_secret_policy (both NULL for a current
 	// secret), the catalog and the owner rate limit (JSON, JSON). One
-	// round trip whatever the secret is: a current secret stops the scan
-	// at its first branch (LIMIT 1), and an unknown one costs the same
-	// read as a decoy or a rotated-out secret, so that their answers keep
-	// one timing class. The PostgreSQL dialect runs it through pgx itself:
-	// it is the verification cache miss.
+	// round trip whatever the secret is: a current secret (a decoy's too)
+	// stops the scan at its first branch (LIMIT 1), and an unknown one
+	// probes both indexes, microseconds apart inside the database, where
+	// two statements made an unknown secret cost a second round trip that
+	// a decoy's did not. The PostgreSQL dialect runs it through pgx
+	// itself: it is the verification cache miss.
 	TokenBySecretQuery = Q(`
 		SELECT ` + tokenColumnsT + `, NULL, NULL, a.permissions, a.owner_rate_limit
 		FROM tokens t JOIN apps a ON a.id = t.app_id
