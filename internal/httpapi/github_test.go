@@ -294,6 +294,50 @@ func TestGitHubReportActsOnEveryUsableMatch(t *testing.T) {
 	}
 }
 
+// TestGitHubReportSentAgainActsAgain pins what docs/security.md says of a
+// replay (the outside review's third finding): nothing tells a report sent
+// again from a new one, so a disable application's token that an admin
+// enabled is disabled again, with token.leaked again; rotated without a
+// grace period, the reported secret only notifies.
+func TestGitHubReportSentAgainActsAgain(t *testing.T) {
+	h, key := githubHarness(t, harnessOpts{})
+	app := h.createApp(tokend.AppInput{Name: "shop", LeakPolicy: tokend.LeakDisable})
+	tok, sec := h.createToken(tokend.TokenInput{AppID: app.ID, Name: "ci"})
+	report := githubBody(t, tokend.GitHubMatch{Token: sec, Type: "tokend_token", URL: "https://github.com/o/r", Source: "content"})
+	send := func() {
+		t.Helper()
+		if r := h.githubPost(key, key.ID, report); r.status != http.StatusOK || !strings.Contains(string(r.body), "true_positive") {
+			t.Fatalf("the report: %d %s", r.status, r.body)
+		}
+	}
+	enable := func() {
+		t.Helper()
+		if r := h.do("POST", "/v1/tokens/"+tok.ID+"/enable", h.owner, nil); r.status != http.StatusOK {
+			t.Fatalf("enable: %d %s", r.status, r.body)
+		}
+	}
+	send()
+	enable()
+	send() // the same signed bytes again
+	if got := h.code(sec); got != tokend.CodeDisabled {
+		t.Errorf("after the report sent again the enabled token answers %s, want DISABLED", got)
+	}
+	if n := len(h.events(t, tokend.EventTokenLeaked, tok.ID)); n != 2 {
+		t.Errorf("%d token.leaked, want 2 (one per report)", n)
+	}
+	enable()
+	var rotated httpapi.TokenWithSecret
+	if r := h.do("POST", "/v1/tokens/"+tok.ID+"/rotate", h.owner, map[string]any{"grace_period": "0s"}); r.status != http.StatusOK {
+		t.Fatalf("rotate: %d %s", r.status, r.body)
+	} else {
+		r.json(t, &rotated)
+	}
+	send()
+	if got := h.code(rotated.Secret); got != tokend.CodeValid {
+		t.Errorf("after the report of the rotated-out secret the token answers %s, want VALID", got)
+	}
+}
+
 // TestGitHubRouteNeedsKeys: without --github-scanning-keys the path is no
 // route, answered 404 in problem+json, and the OpenAPI document has no such
 // operation; with them it has one, secured by the signature headers.
