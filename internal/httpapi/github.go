@@ -108,8 +108,8 @@ type githubEntry struct {
 }
 
 // decodeGitHubReport decodes a signed body: a JSON array of objects (400
-// for a body that is not JSON or holds a name twice in an object, 422 for
-// one that is not an array of objects). Within a match nothing refuses the
+// for a body that is not JSON, 422 for one that is not an array of objects
+// or holds a name twice in an object). Within a match nothing refuses the
 // report: a field that is not a string is read as empty, and invalid UTF-8
 // in a string becomes U+FFFD (manage judges what is left). Names are
 // spelled exactly; members GitHub may add later are ignored.
