@@ -325,6 +325,26 @@ func TextProblem(s string, kind TextKind) string {
 	return ""
 }
 
+// LineOf makes s one line of text (LineText) of at most max bytes, for
+// text tokend keeps but did not choose and must not refuse (where GitHub
+// found a leaked secret): invalid UTF-8 and every character the rule
+// refuses become U+FFFD, and the result is cut on a character boundary.
+func LineOf(s string, max int) string {
+	s = strings.Map(func(r rune) rune {
+		if TextProblem(string(r), LineText) != "" {
+			return utf8.RuneError
+		}
+		return r
+	}, strings.ToValidUTF8(s, string(utf8.RuneError)))
+	if len(s) <= max {
+		return s
+	}
+	for max > 0 && !utf8.RuneStart(s[max]) {
+		max--
+	}
+	return s[:max]
+}
+
 // isControl reports C0 and C1 control characters and DEL.
 func isControl(r rune) bool { return r < 0x20 || (r >= 0x7f && r <= 0x9f) }
 

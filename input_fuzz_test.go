@@ -163,3 +163,30 @@ func FuzzResolveExpiry(f *testing.F) {
 		}
 	})
 }
+
+// FuzzLineOf: whatever text it is given, LineOf answers one line of text
+// (LineText) within max bytes, and text that already is one changes only by
+// its cut.
+func FuzzLineOf(f *testing.F) {
+	for _, s := range []string{
+		"https://github.com/o/r/blob/main/.env", "a\u200bb", "a\u200fb", "\xff", "a\x00b", "é", "👩‍💻", "",
+		"a\xe2\x80", "\ufeff", "\u202e", "ab\r\nc", "\ufffd",
+	} {
+		f.Add(s, 3)
+	}
+	f.Fuzz(func(t *testing.T, s string, max int) {
+		if max < 0 {
+			max = -max % 4096
+		}
+		got := tokend.LineOf(s, max)
+		if msg := tokend.TextProblem(got, tokend.LineText); msg != "" || len(got) > max {
+			t.Fatalf("LineOf(%q, %d) = %q (%d bytes): %s", s, max, got, len(got), msg)
+		}
+		if tokend.TextProblem(s, tokend.LineText) == "" && !strings.HasPrefix(s, got) {
+			t.Fatalf("LineOf(%q, %d) = %q changed one line of text", s, max, got)
+		}
+		if tokend.TextProblem(s, tokend.LineText) == "" && len(s) <= max && got != s {
+			t.Fatalf("LineOf(%q, %d) = %q changed text that fit", s, max, got)
+		}
+	})
+}

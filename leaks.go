@@ -122,21 +122,23 @@ func NetworkOf(ip string) (netip.Prefix, bool) {
 // them, signed with one of its published keys; each is handled like a
 // secret of POST /v1/leaks.
 
-// GitHub report limits.
+// GitHub report limits: beyond them a body is no report.
 const (
 	MaxGitHubReportBytes = 1 << 20 // body
 	MaxGitHubMatches     = 1000    // matches per report
-	MaxGitHubTypeLength  = 200     // bytes of a match's type
 )
 
 // GitHubMatch is one secret GitHub found: the secret, the token type name
 // tokend registered with GitHub, where it was found (url) and in what
-// (source: content, commit, pull_request_comment, gist…).
+// (source: content, commit, pull_request_comment, gist…). The url holds
+// text a repository's author chose (a file's path): one odd match must not
+// keep the others of its report from being acted on, so no field refuses a
+// report; what each field may be is said in its doc.
 type GitHubMatch struct {
-	Token  string `json:"token" maxLength:"512" doc:"The secret found."`
-	Type   string `json:"type" maxLength:"200" doc:"The token type name registered with GitHub."`
-	URL    string `json:"url,omitempty" maxLength:"2048" doc:"Where it was found."`
-	Source string `json:"source,omitempty" maxLength:"200" doc:"What it was found in (content, commit, gist, …)."`
+	Token  string `json:"token" doc:"The secret found. One that is not a string, empty or over 512 bytes is labelled false_positive without being looked up."`
+	Type   string `json:"type" doc:"The token type name registered with GitHub, repeated in the answer."`
+	URL    string `json:"url,omitempty" doc:"Where it was found. Kept as one line of text: invalid UTF-8, control, bidirectional and invisible characters become U+FFFD, and it is cut to 2048 bytes on a character boundary; a value that is not a string is left out."`
+	Source string `json:"source,omitempty" doc:"What it was found in (content, commit, gist, …). Kept as the url is, cut to 200 bytes."`
 }
 
 // GitHub's labels of a match in its feedback.

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -36,7 +39,9 @@ func githubReport(t *testing.T, in *instance, key githubtest.Key, matches ...tok
 // made for the test and plays GitHub: a signed report revokes the token
 // and labels what it sent; a report signed by another key changes nothing;
 // after the key file is rewritten and SIGHUP sent, the new key is taken and
-// the old one refused, and a bad file on the next SIGHUP keeps the keys.
+// the old one refused, and a bad file on the next SIGHUP keeps the keys. A
+// key of another kind in the list is skipped with a warning naming it;
+// /metrics shows the keys in use and the failed reloads.
 func TestGitHubSecretScanningEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
@@ -50,8 +55,28 @@ func TestGitHubSecretScanningEndToEnd(t *testing.T) {
 		}
 	}
 	first, stranger, second := githubtest.NewKey(t, "first"), githubtest.NewKey(t, "first"), githubtest.NewKey(t, "second")
-	writeKeys(githubtest.ListOf(t, first))
+	p384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One key of another kind in the list: skipped with a warning, the
+	// others taken.
+	writeKeys(githubtest.List(t, first.Entry(t), githubtest.Entry{KeyIdentifier: "odd-p384", Key: githubtest.PEM(t, &p384.PublicKey)}))
 	in := startProcess(t, buildTokend(t), map[string]string{"TOKEND_GITHUB_SCANNING_KEYS": keyFile}, "--data-dir", filepath.Join(dir, "data"))
+	in.waitLog(t, "a key is skipped", 10*time.Second)
+	if !strings.Contains(in.stderr.String(), "odd-p384") {
+		t.Errorf("the warning does not name the skipped key:\n%s", in.stderr.String())
+	}
+	keyMetrics := func(keys, failures float64) {
+		t.Helper()
+		if n, ok := in.metric(t, "tokend_github_scanning_keys"); !ok || n != keys {
+			t.Errorf("tokend_github_scanning_keys = %v (%v), want %v", n, ok, keys)
+		}
+		if n, ok := in.metric(t, "tokend_github_scanning_key_reload_failures_total"); !ok || n != failures {
+			t.Errorf("tokend_github_scanning_key_reload_failures_total = %v (%v), want %v", n, ok, failures)
+		}
+	}
+	keyMetrics(1, 0)
 	admin := in.bootstrap
 	app := in.newApp(t, admin, "shop")
 	tok := in.newToken(t, admin, app.ID, "ci")
@@ -99,6 +124,22 @@ func TestGitHubSecretScanningEndToEnd(t *testing.T) {
 		t.Fatalf("token.leaked: %+v", events.Items)
 	}
 
+	// The outside review's report: a leak beside a match whose url is over
+	// 2048 bytes, and one whose url holds U+200B. The leak is acted on, the
+	// urls kept as one line.
+	victim := in.newToken(t, admin, app.ID, "victim")
+	long := "https://github.com/someone/repo/blob/main/" + strings.Repeat("d", 2100) + "/f.txt"
+	status, b = githubReport(t, in, first,
+		tokend.GitHubMatch{Token: victim.Secret, Type: "tokend_token", URL: url, Source: "content"},
+		tokend.GitHubMatch{Token: unknown, Type: "tokend_token", URL: long, Source: "content"},
+		tokend.GitHubMatch{Token: unknown, Type: "tokend_token", URL: "https://github.com/o/r/blob/main/a\u200b.env", Source: "content"})
+	if status != http.StatusOK || strings.Count(string(b), "_positive") != 3 {
+		t.Fatalf("a report with odd urls: %d %s", status, b)
+	}
+	if got := code(victim.Secret); got != tokend.CodeRevoked {
+		t.Fatalf("after a report with odd urls the leaked token answers %s, want REVOKED", got)
+	}
+
 	// GitHub's new key list, read on SIGHUP.
 	writeKeys(githubtest.ListOf(t, second))
 	in.signal(syscall.SIGHUP)
@@ -116,6 +157,7 @@ func TestGitHubSecretScanningEndToEnd(t *testing.T) {
 	if got := code(next.Secret); got != tokend.CodeRevoked {
 		t.Fatalf("after the new key's report the token answers %s", got)
 	}
+	keyMetrics(1, 0)
 
 	// A key file that no longer parses: logged, the keys kept.
 	writeKeys([]byte(`{"public_keys":[]}`))
@@ -124,13 +166,15 @@ func TestGitHubSecretScanningEndToEnd(t *testing.T) {
 	if status, b := githubReport(t, in, second, tokend.GitHubMatch{Token: unknown, Type: "tokend_token"}); status != http.StatusOK || !strings.Contains(string(b), "false_positive") {
 		t.Fatalf("after a failed reload: %d %s", status, b)
 	}
+	keyMetrics(1, 1)
 	if strings.Contains(in.stderr.String(), tok.Secret) || strings.Contains(in.stderr.String(), next.Secret) {
 		t.Error("a reported secret is in the log")
 	}
 }
 
-// TestABadGitHubKeyFileStopsTheStart: a key file that is missing or not
-// GitHub's list of P-256 keys stops serve before anything is created.
+// TestABadGitHubKeyFileStopsTheStart: a key file that is missing, not
+// GitHub's list or without one usable P-256 key stops serve before anything
+// is created.
 func TestABadGitHubKeyFileStopsTheStart(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "keys.json")
@@ -140,6 +184,15 @@ func TestABadGitHubKeyFileStopsTheStart(t *testing.T) {
 	data := filepath.Join(dir, "data")
 	err := runFails(t, nil, withAddr("serve", "--data-dir", data, "--github-scanning-keys", bad)...)
 	wantErr(t, "an empty key list", err, "--github-scanning-keys", bad, "holds no keys")
+	p384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, githubtest.List(t, githubtest.Entry{KeyIdentifier: "odd-p384", Key: githubtest.PEM(t, &p384.PublicKey)}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err = runFails(t, nil, withAddr("serve", "--data-dir", data, "--github-scanning-keys", bad)...)
+	wantErr(t, "a list of no usable key", err, "--github-scanning-keys", "holds no usable key", "odd-p384", "not an ECDSA P-256 key")
 	err = runFails(t, map[string]string{"TOKEND_GITHUB_SCANNING_KEYS": filepath.Join(dir, "missing.json")}, withAddr("serve", "--data-dir", data)...)
 	wantErr(t, "a missing key file", err, "--github-scanning-keys", "missing.json")
 	if _, err := os.Stat(data); !os.IsNotExist(err) {

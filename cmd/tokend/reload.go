@@ -6,6 +6,8 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
+
+	"github.com/tokend/tokend/internal/github"
 )
 
 // reloader reads one part of serve's configuration again (GitHub's
@@ -49,5 +51,14 @@ func reloadOnHangup(log *slog.Logger, rs []reloader) (stop func()) {
 		signal.Stop(hup)
 		close(done)
 		wg.Wait()
+	}
+}
+
+// warnSkippedKeys logs each entry of GitHub's key list that was left out
+// (the reports its key signs are refused, 401), naming its key_identifier.
+func warnSkippedKeys(log *slog.Logger, file string, set *github.KeySet) {
+	for _, sk := range set.Skipped() {
+		log.Warn("--github-scanning-keys: a key is skipped", "file", file, "index", sk.Index,
+			"key_identifier", sk.KeyIdentifier, "reason", sk.Reason)
 	}
 }

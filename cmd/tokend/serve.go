@@ -447,6 +447,7 @@ func serve(ctx context.Context, c config, e env) error {
 		if githubKeys, err = github.LoadKeys(c.githubKeys); err != nil {
 			return fmt.Errorf("--github-scanning-keys: %w", err)
 		}
+		warnSkippedKeys(log, c.githubKeys, githubKeys.Set())
 	}
 	staleWindow := c.staleWindow
 	if c.eventInterval <= 0 {
@@ -607,12 +608,14 @@ func serve(ctx context.Context, c config, e env) error {
 	var reloads []reloader
 	if githubKeys != nil {
 		deps.GitHubKeys = githubKeys
+		reg.GitHubKeys(githubKeys)
 		reloads = append(reloads, reloader{"github scanning keys", func() ([]any, error) {
-			n, err := githubKeys.Reload()
+			set, err := githubKeys.Reload()
 			if err != nil {
 				return nil, err // its message names the file
 			}
-			return []any{"file", c.githubKeys, "keys", n}, nil
+			warnSkippedKeys(log, c.githubKeys, set)
+			return []any{"file", c.githubKeys, "keys", set.Len(), "skipped", len(set.Skipped())}, nil
 		}})
 		log.Info("GitHub secret scanning reports are taken at POST /v1/leaks/github", "file", c.githubKeys)
 	}

@@ -20,6 +20,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // The request headers of a signed report.
@@ -35,26 +36,46 @@ var (
 	ErrBadSignature = errors.New("the report's signature does not verify (" + HeaderSignature + ")")
 )
 
-// KeySet is GitHub's public keys, by identifier.
+// KeySet is GitHub's public keys, by identifier, and the entries of their
+// list that were left out.
 type KeySet struct {
-	keys map[string]*ecdsa.PublicKey
+	keys    map[string]*ecdsa.PublicKey
+	skipped []Skipped
 }
 
-// keyList is the format GitHub publishes its keys in.
+// Skipped is an entry of a key list that was left out, and why.
+type Skipped struct {
+	Index         int    // in public_keys
+	KeyIdentifier string // "" when the entry has none
+	Reason        string
+}
+
+func (s Skipped) String() string {
+	return fmt.Sprintf("public_keys[%d] (key_identifier %q): %s", s.Index, s.KeyIdentifier, s.Reason)
+}
+
+// keyList is the format GitHub publishes its keys in; each entry is read
+// on its own (keyEntry), so that one odd entry spoils no other.
 type keyList struct {
-	PublicKeys []struct {
-		KeyIdentifier string `json:"key_identifier"`
-		Key           string `json:"key"`
-		IsCurrent     bool   `json:"is_current"`
-	} `json:"public_keys"`
+	PublicKeys []json.RawMessage `json:"public_keys"`
+}
+
+type keyEntry struct {
+	KeyIdentifier string `json:"key_identifier"`
+	Key           string `json:"key"`
+	IsCurrent     bool   `json:"is_current"`
 }
 
 // ParseKeys reads a key list in GitHub's format:
 // {"public_keys":[{"key_identifier":"…","key":"-----BEGIN PUBLIC KEY-----…","is_current":true}]}.
-// Every key must be an ECDSA P-256 public key in PEM (PKIX) with an
-// identifier of its own; a list without keys is refused. A key that is no
-// longer current still verifies: GitHub may sign with it until it drops it
-// from the list.
+// Each usable entry - an identifier and an ECDSA P-256 public key in PEM
+// (PKIX) - is taken; any other (no identifier, another kind of key, an
+// entry that is no object, an identifier a usable entry before it has: the
+// first wins) is left out and said in Skipped, so that one odd key in
+// GitHub's list does not stop reports signed by the others. The list is
+// refused when it is not GitHub's format or no entry is usable. A key that
+// is no longer current still verifies: GitHub may sign with it until it
+// drops it from the list.
 func ParseKeys(b []byte) (*KeySet, error) {
 	var l keyList
 	if err := json.Unmarshal(b, &l); err != nil {
@@ -64,19 +85,37 @@ func ParseKeys(b []byte) (*KeySet, error) {
 		return nil, errors.New("the key list holds no keys (public_keys is empty or missing)")
 	}
 	s := &KeySet{keys: make(map[string]*ecdsa.PublicKey, len(l.PublicKeys))}
-	for i, k := range l.PublicKeys {
+	for i, raw := range l.PublicKeys {
+		var k keyEntry
+		if err := json.Unmarshal(raw, &k); err != nil {
+			s.skipped = append(s.skipped, Skipped{Index: i, Reason: "not a key entry (an object with key_identifier and key)"})
+			continue
+		}
 		id := strings.TrimSpace(k.KeyIdentifier)
+		skip := func(reason string) {
+			s.skipped = append(s.skipped, Skipped{Index: i, KeyIdentifier: id, Reason: reason})
+		}
 		if id == "" {
-			return nil, fmt.Errorf("public_keys[%d]: key_identifier is missing", i)
+			skip("key_identifier is missing")
+			continue
 		}
 		if _, dup := s.keys[id]; dup {
-			return nil, fmt.Errorf("public_keys[%d]: key_identifier %q is given twice", i, id)
+			skip("key_identifier is given again: the first entry is kept")
+			continue
 		}
 		pub, err := parseKey(k.Key)
 		if err != nil {
-			return nil, fmt.Errorf("public_keys[%d] (%s): %w", i, id, err)
+			skip(err.Error())
+			continue
 		}
 		s.keys[id] = pub
+	}
+	if len(s.keys) == 0 {
+		reasons := make([]string, len(s.skipped))
+		for i, sk := range s.skipped {
+			reasons[i] = sk.String()
+		}
+		return nil, errors.New("the key list holds no usable key: " + strings.Join(reasons, "; "))
 	}
 	return s, nil
 }
@@ -99,6 +138,9 @@ func parseKey(s string) (*ecdsa.PublicKey, error) {
 
 // Len is how many keys the set holds.
 func (s *KeySet) Len() int { return len(s.keys) }
+
+// Skipped answers the entries of the list that were left out, in order.
+func (s *KeySet) Skipped() []Skipped { return s.skipped }
 
 // Verify checks that signature (base64 of an ASN.1 DER ECDSA signature) is
 // the key keyID's over SHA-256 of body. Public-key verification needs no
@@ -125,12 +167,14 @@ func (s *KeySet) Verify(keyID, signature string, body []byte) error {
 // Keys is the key set read from a file, which Reload reads again (on
 // SIGHUP) while reports are verified.
 type Keys struct {
-	file string
-	mu   sync.RWMutex
-	set  *KeySet
+	file     string
+	mu       sync.RWMutex
+	set      *KeySet
+	failures atomic.Uint64
 }
 
-// LoadKeys reads the key list in file (see ParseKeys).
+// LoadKeys reads the key list in file (see ParseKeys); Set says what it
+// left out.
 func LoadKeys(file string) (*Keys, error) {
 	k := &Keys{file: file}
 	if _, err := k.Reload(); err != nil {
@@ -139,27 +183,48 @@ func LoadKeys(file string) (*Keys, error) {
 	return k, nil
 }
 
-// Reload reads the file again and answers how many keys it holds. On an
-// error the keys are those read before.
-func (k *Keys) Reload() (int, error) {
-	b, err := os.ReadFile(k.file)
+// Reload reads the file again and answers the set it now verifies with.
+// On an error (the file cannot be read, is not GitHub's list, or holds no
+// usable key) the keys are those read before, and ReloadFailures counts
+// one more.
+func (k *Keys) Reload() (*KeySet, error) {
+	s, err := k.read()
 	if err != nil {
-		return 0, err
-	}
-	s, err := ParseKeys(b)
-	if err != nil {
-		return 0, fmt.Errorf("%s: %w", k.file, err)
+		k.failures.Add(1)
+		return nil, err
 	}
 	k.mu.Lock()
 	k.set = s
 	k.mu.Unlock()
-	return s.Len(), nil
+	return s, nil
 }
+
+func (k *Keys) read() (*KeySet, error) {
+	b, err := os.ReadFile(k.file)
+	if err != nil {
+		return nil, err
+	}
+	s, err := ParseKeys(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", k.file, err)
+	}
+	return s, nil
+}
+
+// Set is the key set read last.
+func (k *Keys) Set() *KeySet {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return k.set
+}
+
+// Len is how many keys the set read last holds (tokend_github_scanning_keys).
+func (k *Keys) Len() int { return k.Set().Len() }
+
+// ReloadFailures counts the reloads that failed and kept the keys before.
+func (k *Keys) ReloadFailures() uint64 { return k.failures.Load() }
 
 // Verify checks a report's signature against the keys read last.
 func (k *Keys) Verify(keyID, signature string, body []byte) error {
-	k.mu.RLock()
-	s := k.set
-	k.mu.RUnlock()
-	return s.Verify(keyID, signature, body)
+	return k.Set().Verify(keyID, signature, body)
 }

@@ -98,29 +98,58 @@ func githubRefusal(err error) *Problem {
 		Code: tokend.ECodeUnauthenticated, Detail: err.Error()}
 }
 
-// decodeGitHubReport decodes a signed body: a JSON array of matches, names
-// spelled exactly, each at most once, valid UTF-8 (400 for a body that is
-// not JSON, 422 naming the field otherwise). Members GitHub may add later
-// are ignored.
+// githubEntry is a match as read before its fields are judged: each is
+// kept raw, so that a field of another type spoils no other match.
+type githubEntry struct {
+	Token  jsontext.Value `json:"token"`
+	Type   jsontext.Value `json:"type"`
+	URL    jsontext.Value `json:"url"`
+	Source jsontext.Value `json:"source"`
+}
+
+// decodeGitHubReport decodes a signed body: a JSON array of objects (400
+// for a body that is not JSON, 422 for one that is not an array of objects
+// or holds a name twice in an object). Within a match nothing refuses the
+// report: a field that is not a string is read as empty, and invalid UTF-8
+// in a string becomes U+FFFD (manage judges what is left). Names are
+// spelled exactly; members GitHub may add later are ignored.
 func decodeGitHubReport(body []byte) ([]tokend.GitHubMatch, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, newProblem(http.StatusBadRequest, "request body is required")
 	}
-	var matches []tokend.GitHubMatch
-	err := json.Unmarshal(body, &matches)
+	var entries []*githubEntry
+	err := json.Unmarshal(body, &entries, jsontext.AllowInvalidUTF8(true))
 	var se *json.SemanticError
 	switch {
-	case err == nil:
-		return matches, nil
 	case errors.As(err, &se) && !errors.As(err, new(*jsontext.SyntacticError)):
 		var p tokend.Problems
 		if se.JSONPointer == "" {
 			p.Add("", "expected an array of matches")
 		} else {
-			p.Add(fieldOfPointer(se.JSONPointer), "has the wrong type")
+			p.Add(fieldOfPointer(se.JSONPointer), "must be an object (a match)")
 		}
 		return nil, p.Err()
-	default:
+	case err != nil:
 		return nil, syntaxProblem(body, err)
 	}
+	matches := make([]tokend.GitHubMatch, len(entries))
+	for i, e := range entries {
+		if e == nil { // null
+			var p tokend.Problems
+			p.Add(fmt.Sprintf("[%d]", i), "must be an object (a match)")
+			return nil, p.Err()
+		}
+		matches[i] = tokend.GitHubMatch{Token: githubString(e.Token), Type: githubString(e.Type),
+			URL: githubString(e.URL), Source: githubString(e.Source)}
+	}
+	return matches, nil
+}
+
+// githubString answers a member that is a JSON string, "" for any other.
+func githubString(v jsontext.Value) string {
+	var s string
+	if v.Kind() == '"' {
+		json.Unmarshal(v, &s, jsontext.AllowInvalidUTF8(true)) // a string the decoder read whole: cannot fail
+	}
+	return s
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-json-experiment/json/jsontext"
+
 	"github.com/tokend/tokend"
 	"github.com/tokend/tokend/internal/github"
 	"github.com/tokend/tokend/internal/github/githubtest"
@@ -172,19 +174,12 @@ func TestGitHubReportRefused(t *testing.T) {
 		{"signed, not JSON", []byte("[{"), signed([]byte("[{")), 400, ""},
 		{"signed, empty", []byte(" "), signed([]byte(" ")), 400, ""},
 		{"signed, an object", []byte(`{"token":"x"}`), signed([]byte(`{"token":"x"}`)), 422, ""},
-		{"signed, a token that is a number", []byte(`[{"token":1}]`), signed([]byte(`[{"token":1}]`)), 422, "[0].token"},
 		{"signed, a name twice", []byte(`[{"token":"a","token":"b"}]`), signed([]byte(`[{"token":"a","token":"b"}]`)), 422, "[0].token"},
-		{"signed, invalid UTF-8", []byte("[{\"token\":\"a\xff\"}]"), signed([]byte("[{\"token\":\"a\xff\"}]")), 422, "[0].token"},
 		{"signed, no match", []byte(`[]`), signed([]byte(`[]`)), 422, ""},
 		{"signed, too many matches", githubBody(t, many...), signed(githubBody(t, many...)), 422, ""},
-		{"signed, a match without token", githubBody(t, tokend.GitHubMatch{Token: sec}, tokend.GitHubMatch{Type: "t"}),
-			signed(githubBody(t, tokend.GitHubMatch{Token: sec}, tokend.GitHubMatch{Type: "t"})), 422, "[1].token"},
-		{"signed, a token too long", githubBody(t, tokend.GitHubMatch{Token: sec}, tokend.GitHubMatch{Token: strings.Repeat("a", 513)}),
-			signed(githubBody(t, tokend.GitHubMatch{Token: sec}, tokend.GitHubMatch{Token: strings.Repeat("a", 513)})), 422, "[1].token"},
-		{"signed, a url with a bidi override after a good match", githubBody(t, tokend.GitHubMatch{Token: sec}, tokend.GitHubMatch{Token: "x", URL: "https://e/\u202e"}),
-			signed(githubBody(t, tokend.GitHubMatch{Token: sec}, tokend.GitHubMatch{Token: "x", URL: "https://e/\u202e"})), 422, "[1].url"},
-		{"signed, a NUL in the source", githubBody(t, tokend.GitHubMatch{Token: sec, Source: "a\x00"}),
-			signed(githubBody(t, tokend.GitHubMatch{Token: sec, Source: "a\x00"})), 422, "[0].source"},
+		{"signed, a match that is a number", []byte(`[{"token":"` + sec + `"},1]`), signed([]byte(`[{"token":"` + sec + `"},1]`)), 422, "[1]"},
+		{"signed, a match that is null", []byte(`[{"token":"` + sec + `"},null]`), signed([]byte(`[{"token":"` + sec + `"},null]`)), 422, "[1]"},
+		{"signed, a match that is a string", []byte(`["` + sec + `"]`), signed([]byte(`["` + sec + `"]`)), 422, "[0]"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -219,6 +214,128 @@ func TestGitHubReportRefused(t *testing.T) {
 			t.Errorf("status %d, want 415", res.StatusCode)
 		}
 	})
+}
+
+// TestGitHubReportActsOnEveryUsableMatch: a signed report is acted on
+// whatever its odd matches hold (the outside review's repro: one url over
+// 2048 bytes, or holding U+200B, refused the whole report and left the
+// leaked token active). Each url and source is kept as one line of text, cut
+// on a character boundary; a token that is not a string, empty or too long
+// is labelled false_positive without a lookup; one answer per match.
+func TestGitHubReportActsOnEveryUsableMatch(t *testing.T) {
+	h, key := githubHarness(t, harnessOpts{})
+	app := h.createApp(tokend.AppInput{Name: "shop"})
+	var toks []tokend.Token
+	var secs []string
+	for i := range 6 {
+		tok, sec := h.createToken(tokend.TokenInput{AppID: app.ID, Name: fmt.Sprintf("t%d", i)})
+		toks, secs = append(toks, tok), append(secs, sec)
+	}
+	base := "https://github.com/octo/repo/blob/main/"
+	long := base + strings.Repeat("d", 2100) + "/f.txt"
+	longRunes := base + strings.Repeat("é", 1100) // 2 bytes each: 2048 falls inside one
+	body := fmt.Sprintf(`[`+
+		`{"token":%q,"type":"tokend_token","url":%q,"source":"content"},`+ // 0: url too long
+		`{"token":%q,"type":"tokend_token","url":"%sa\u200bb.env","source":"content"},`+ // 1: zero-width space
+		`{"token":%q,"type":"tokend_token","url":"%s\u200fcod.env","source":"commit\u0000"},`+ // 2: bidi mark, NUL in source
+		`{"token":%q,"type":"tokend_token","url":"%s<ff>.env","source":%q},`+ // 3: invalid UTF-8, a long source
+		`{"token":%q,"type":7,"url":%q,"source":["content"]},`+ // 4: type and source of another type, url cut inside a character
+		`{"token":7,"type":"tokend_token"},`+ // 5: a token that is a number
+		`{"token":%q,"type":"tokend_token"},`+ // 6: a token over 512 bytes
+		`{"type":"tokend_token","url":"https://github.com/o/r"},`+ // 7: no token
+		`{"token":%q,"type":"tokend_token","url":null,"extra":{"k":[1]}}`+ // 8: a null url
+		`]`,
+		secs[0], long, secs[1], base, secs[2], base, secs[3], base, strings.Repeat("s", 300), secs[4], longRunes,
+		strings.Repeat("a", tokend.MaxLeakSecretLength+1), secs[5])
+	body = strings.Replace(body, "<ff>", "\xff", 1) // a byte no UTF-8 text holds
+	r := h.githubPost(key, key.ID, []byte(body))
+	if r.status != http.StatusOK {
+		t.Fatalf("POST /v1/leaks/github = %d: %s", r.status, r.body)
+	}
+	var labels []tokend.GitHubLabel
+	r.json(t, &labels)
+	gl := func(raw, typ, label string) tokend.GitHubLabel {
+		return tokend.GitHubLabel{TokenRaw: raw, TokenType: typ, Label: label}
+	}
+	want := []tokend.GitHubLabel{
+		gl(secs[0], "tokend_token", "true_positive"), gl(secs[1], "tokend_token", "true_positive"),
+		gl(secs[2], "tokend_token", "true_positive"), gl(secs[3], "tokend_token", "true_positive"),
+		gl(secs[4], "", "true_positive"), gl("", "tokend_token", "false_positive"),
+		gl(strings.Repeat("a", tokend.MaxLeakSecretLength+1), "tokend_token", "false_positive"),
+		gl("", "tokend_token", "false_positive"), gl(secs[5], "tokend_token", "true_positive"),
+	}
+	if !slices.Equal(labels, want) {
+		t.Fatalf("labels\n%+v\nwant\n%+v", labels, want)
+	}
+	for i, sec := range secs {
+		if got := h.code(sec); got != tokend.CodeRevoked {
+			t.Errorf("token %d answers %s after the report, want REVOKED", i, got)
+		}
+	}
+	wantURL := []string{long[:tokend.MaxLeakURLLength], base + "a\ufffdb.env", base + "\ufffdcod.env", base + "\ufffd.env",
+		longRunes[:tokend.MaxLeakURLLength-1], ""}
+	wantSource := []string{"content", "content", "commit\ufffd", strings.Repeat("s", tokend.MaxLeakSourceLength), "", ""}
+	for i, tok := range toks {
+		ev := h.events(t, tokend.EventTokenLeaked, tok.ID)
+		if len(ev) != 1 {
+			t.Fatalf("token %d: %d token.leaked, want 1", i, len(ev))
+		}
+		url, _ := ev[0].Data["url"].(string)
+		src, _ := ev[0].Data["github_source"].(string)
+		if url != wantURL[i] || src != wantSource[i] {
+			t.Errorf("token %d: token.leaked url %q (%d bytes), github_source %q; want %q, %q", i, url, len(url), src, wantURL[i], wantSource[i])
+		}
+		if msg := tokend.TextProblem(url, tokend.LineText) + tokend.TextProblem(src, tokend.LineText); msg != "" {
+			t.Errorf("token %d: the event keeps text that is not one line: %s", i, msg)
+		}
+	}
+	if logs := h.logs.String(); strings.Contains(logs, secs[0]) || strings.Contains(logs, "aaaaaaaaaa") {
+		t.Error("a reported secret is in the log")
+	}
+}
+
+// TestGitHubReportSentAgainActsAgain pins what docs/security.md says of a
+// replay (the outside review's third finding): nothing tells a report sent
+// again from a new one, so a disable application's token that an admin
+// enabled is disabled again, with token.leaked again; rotated without a
+// grace period, the reported secret only notifies.
+func TestGitHubReportSentAgainActsAgain(t *testing.T) {
+	h, key := githubHarness(t, harnessOpts{})
+	app := h.createApp(tokend.AppInput{Name: "shop", LeakPolicy: tokend.LeakDisable})
+	tok, sec := h.createToken(tokend.TokenInput{AppID: app.ID, Name: "ci"})
+	report := githubBody(t, tokend.GitHubMatch{Token: sec, Type: "tokend_token", URL: "https://github.com/o/r", Source: "content"})
+	send := func() {
+		t.Helper()
+		if r := h.githubPost(key, key.ID, report); r.status != http.StatusOK || !strings.Contains(string(r.body), "true_positive") {
+			t.Fatalf("the report: %d %s", r.status, r.body)
+		}
+	}
+	enable := func() {
+		t.Helper()
+		if r := h.do("POST", "/v1/tokens/"+tok.ID+"/enable", h.owner, nil); r.status != http.StatusOK {
+			t.Fatalf("enable: %d %s", r.status, r.body)
+		}
+	}
+	send()
+	enable()
+	send() // the same signed bytes again
+	if got := h.code(sec); got != tokend.CodeDisabled {
+		t.Errorf("after the report sent again the enabled token answers %s, want DISABLED", got)
+	}
+	if n := len(h.events(t, tokend.EventTokenLeaked, tok.ID)); n != 2 {
+		t.Errorf("%d token.leaked, want 2 (one per report)", n)
+	}
+	enable()
+	var rotated httpapi.TokenWithSecret
+	if r := h.do("POST", "/v1/tokens/"+tok.ID+"/rotate", h.owner, map[string]any{"grace_period": "0s"}); r.status != http.StatusOK {
+		t.Fatalf("rotate: %d %s", r.status, r.body)
+	} else {
+		r.json(t, &rotated)
+	}
+	send()
+	if got := h.code(rotated.Secret); got != tokend.CodeValid {
+		t.Errorf("after the report of the rotated-out secret the token answers %s, want VALID", got)
+	}
 }
 
 // TestGitHubRouteNeedsKeys: without --github-scanning-keys the path is no
@@ -272,6 +389,7 @@ func FuzzGitHubReport(f *testing.F) {
 		`[{"TOKEN":"a"}]`, `[{"token":"a","token":"b"}]`, `[{"token":null}]`, `[null]`, `[1]`, `[[]]`, `null`, `{}`, `""`,
 		"[{\"token\":\"\xff\"}]", `[{"token":"\u0000","source":"\u202e"}]`, `[{"token":"\ud800"}]`, `[` + strings.Repeat("[", 10000),
 		`[{"token":"a"}] []`, ``, `[{"token":"` + strings.Repeat("a", 513) + `"}]`,
+		`[{"token":"a","url":"https://github.com/o/r/\u200b` + strings.Repeat("u", 2100) + `","source":7}]`, `[{"token":1,"type":{}}]`,
 	} {
 		f.Add(s)
 	}
@@ -283,6 +401,13 @@ func FuzzGitHubReport(f *testing.F) {
 		if w.Code != http.StatusOK {
 			if w.Code < 400 || w.Code >= 500 || w.Header().Get("Content-Type") != "application/problem+json" {
 				t.Fatalf("%q: answered %d %s %s", body, w.Code, w.Header().Get("Content-Type"), w.Body)
+			}
+			// Only what is no report is refused: a strict JSON array of
+			// 1 to 1000 objects is acted on, whatever the objects hold.
+			var objects []map[string]json.RawMessage
+			if jsontext.Value(body).IsValid() && json.Unmarshal([]byte(body), &objects) == nil &&
+				len(objects) > 0 && len(objects) <= tokend.MaxGitHubMatches && !slices.ContainsFunc(objects, func(o map[string]json.RawMessage) bool { return o == nil }) {
+				t.Fatalf("%q, an array of objects, was refused: %d %s", body, w.Code, w.Body)
 			}
 			return
 		}

@@ -3,7 +3,6 @@ package manage
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/tokend/tokend"
@@ -223,21 +222,40 @@ const githubLeakSource = "github"
 // signature the caller has checked: each match is handled as a secret of
 // ReportLeaks (source "github", the match's url, and what GitHub found it
 // in), and labelled true_positive when it is a token's secret - of any
-// status, already revoked or rotated out - false_positive otherwise. The
-// whole report is checked before any match is applied: a refused report
-// changes nothing. A replayed report changes nothing more (a revoked token
-// stays revoked).
+// status, already revoked or rotated out - false_positive otherwise. Every
+// usable match is acted on, whatever the others hold: the url and source
+// are text a repository's author chooses in part, kept as one line
+// (tokend.LineOf) rather than refused, and a token that cannot be a secret
+// (empty, over MaxLeakSecretLength bytes; the decoder makes one that is not
+// a string empty) is labelled false_positive without a lookup. Only a
+// report that is no report (no match, too many) is refused, changing
+// nothing. A replayed report acts again as the first did (see
+// docs/security.md).
 func (s *Service) ReportGitHubLeaks(ctx context.Context, ip string, matches []tokend.GitHubMatch) ([]tokend.GitHubLabel, error) {
-	if err := checkGitHubMatches(matches); err != nil {
+	var p tokend.Problems
+	switch {
+	case len(matches) == 0:
+		p.Add("", "must hold at least one match")
+	case len(matches) > tokend.MaxGitHubMatches:
+		p.Add("", "must hold at most %d matches", tokend.MaxGitHubMatches)
+	}
+	if err := p.Err(); err != nil {
 		return nil, err
 	}
 	a := GitHubScanning(ip)
 	out := make([]tokend.GitHubLabel, len(matches))
 	seen := map[string]string{}
 	for i, m := range matches {
+		// GitHub's feedback names the match by the secret and type it sent.
+		out[i] = tokend.GitHubLabel{TokenRaw: m.Token, TokenType: m.Type, Label: tokend.GitHubFalsePositive}
+		if m.Token == "" || len(m.Token) > tokend.MaxLeakSecretLength {
+			continue // no secret's: nothing to look up
+		}
 		label, ok := seen[m.Token]
 		if !ok {
-			res, err := s.reportLeak(ctx, a, m.Token, leakOrigin{source: githubLeakSource, url: m.URL, githubSource: m.Source})
+			origin := leakOrigin{source: githubLeakSource, url: tokend.LineOf(m.URL, tokend.MaxLeakURLLength),
+				githubSource: tokend.LineOf(m.Source, tokend.MaxLeakSourceLength)}
+			res, err := s.reportLeak(ctx, a, m.Token, origin)
 			if err != nil {
 				return nil, err
 			}
@@ -247,40 +265,7 @@ func (s *Service) ReportGitHubLeaks(ctx context.Context, ip string, matches []to
 			}
 			seen[m.Token] = label
 		}
-		// GitHub's feedback names the match by the secret it sent.
-		out[i] = tokend.GitHubLabel{TokenRaw: m.Token, TokenType: m.Type, Label: label}
+		out[i].Label = label
 	}
 	return out, nil
-}
-
-// maxGitHubProblems bounds the problems a refused GitHub report is
-// answered with.
-const maxGitHubProblems = 20
-
-// checkGitHubMatches lists every problem of a GitHub report at once.
-func checkGitHubMatches(matches []tokend.GitHubMatch) error {
-	var p tokend.Problems
-	switch {
-	case len(matches) == 0:
-		p.Add("", "must hold at least one match")
-	case len(matches) > tokend.MaxGitHubMatches:
-		p.Add("", "must hold at most %d matches", tokend.MaxGitHubMatches)
-		return p.Err()
-	}
-	for i, m := range matches {
-		if len(p) >= maxGitHubProblems {
-			break // enough to say what is wrong, in a bounded answer
-		}
-		at := func(f string) string { return fmt.Sprintf("[%d].%s", i, f) }
-		switch {
-		case m.Token == "":
-			p.Add(at("token"), "is required")
-		case len(m.Token) > tokend.MaxLeakSecretLength:
-			p.Add(at("token"), "must be at most %d bytes", tokend.MaxLeakSecretLength)
-		}
-		checkLeakText(&p, at("type"), m.Type, tokend.MaxGitHubTypeLength)
-		checkLeakText(&p, at("url"), m.URL, tokend.MaxLeakURLLength)
-		checkLeakText(&p, at("source"), m.Source, tokend.MaxLeakSourceLength)
-	}
-	return p.Err()
 }

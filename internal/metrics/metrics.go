@@ -164,3 +164,20 @@ func (r *Registry) Webhooks(w Webhooks) {
 			prometheus.Labels{"result": res}, func() uint64 { return w.Deliveries(res) })
 	}
 }
+
+// GitHubKeys is what GitHub's secret scanning keys (internal/github's
+// Keys) report.
+type GitHubKeys interface {
+	Len() int
+	ReloadFailures() uint64
+}
+
+// GitHubKeys registers the metrics of GitHub's secret scanning keys. Without
+// --github-scanning-keys they are not registered at all.
+func (r *Registry) GitHubKeys(k GitHubKeys) {
+	r.Gauge("tokend_github_scanning_keys",
+		"GitHub secret scanning keys in use (read from --github-scanning-keys at the start or the last reload that succeeded).", nil,
+		func() float64 { return float64(k.Len()) })
+	r.Counter("tokend_github_scanning_key_reload_failures_total",
+		"Reloads of --github-scanning-keys (SIGHUP) that failed and kept the keys read before.", nil, k.ReloadFailures)
+}
