@@ -25,6 +25,12 @@ func (p LeakPolicy) Valid() bool {
 	return p == LeakRevoke || p == LeakDisable || p == LeakNotify
 }
 
+// LeakRepeatWindow is how long a leak of a token reported from one place
+// (source and url) is remembered: the same report again within it - a
+// scanner's retry, a replayed GitHub report, a second run over the same
+// repository - changes nothing and raises nothing.
+const LeakRepeatWindow = 7 * 24 * time.Hour
+
 // Leak report limits.
 const (
 	MaxLeakSecrets      = 100 // secrets per report
@@ -47,13 +53,17 @@ const (
 	LeakResultNotified       = "notified"
 	LeakResultUnknown        = "unknown"
 	LeakResultAlreadyRevoked = "already_revoked"
+	// LeakResultAlreadyReported answers a leak of the token reported from
+	// the same place (source, url) within LeakRepeatWindow: nothing is
+	// done or raised again.
+	LeakResultAlreadyReported = "already_reported"
 )
 
 // LeakResult is the answer for one reported secret, in the order given.
 // It never holds the secret.
 type LeakResult struct {
 	TokenID string `json:"token_id,omitempty" doc:"The token the secret is of; absent when unknown."`
-	Result  string `json:"result" enum:"revoked,disabled,notified,unknown,already_revoked"`
+	Result  string `json:"result" enum:"revoked,disabled,notified,unknown,already_revoked,already_reported"`
 }
 
 // RotatedSecretPolicy is what the use of a rotated-out secret after its

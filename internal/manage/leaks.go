@@ -116,6 +116,10 @@ func (s *Service) reportLeak(ctx context.Context, a tokend.Actor, sec string, r 
 	// let whoever kept an old secret (a former employee, an old backup)
 	// revoke the live token by publishing it.
 	rotatedOut := cred.Retired && !now.Before(cred.GraceUntil)
+	which := "current" // the secret reported: the token's current one, or one replaced by rotation
+	if cred.Retired {
+		which = "retired"
+	}
 	if rotatedOut {
 		policy = tokend.LeakNotify
 	}
@@ -126,6 +130,14 @@ func (s *Service) reportLeak(ctx context.Context, a tokend.Actor, sec string, r 
 		}
 		if t.Status == tokend.StatusRevoked && !t.Decoy {
 			result = tokend.LeakResultAlreadyRevoked
+			return tokend.Event{}, errNothing
+		}
+		// Read under the token's lock: of two copies of one report at
+		// once, the second sees the first's row.
+		if repeat, err := s.leakReportedRecently(ctx, t.ID, r, which, now); err != nil {
+			return tokend.Event{}, err
+		} else if repeat {
+			result = tokend.LeakResultAlreadyReported
 			return tokend.Event{}, errNothing
 		}
 		from := t.Status
@@ -143,7 +155,7 @@ func (s *Service) reportLeak(ctx context.Context, a tokend.Actor, sec string, r 
 		}
 		t.UpdatedAt = now
 		after := stored(*t)
-		details := map[string]any{"name": t.Name, "policy": policy, "action": result, "source": r.source, "url": r.url, "github_source": r.githubSource}
+		details := map[string]any{"name": t.Name, "policy": policy, "action": result, "source": r.source, "url": r.url, "github_source": r.githubSource, "secret": which}
 		if from != t.Status {
 			details["status"] = map[string]any{"from": from, "to": t.Status}
 		}
@@ -176,6 +188,23 @@ func (s *Service) reportLeak(ctx context.Context, a tokend.Actor, sec string, r 
 	s.inval.TokenChanged(id)
 	s.log.InfoContext(ctx, "token reported leaked", "token_id", id, "action", result, "actor", a.Ref())
 	return tokend.LeakResult{TokenID: id, Result: result}, nil
+}
+
+// leakReportedRecently reports whether the token's latest leak report was of
+// the same secret (which: current or retired) from the same place as r,
+// within tokend.LeakRepeatWindow before now.
+func (s *Service) leakReportedRecently(ctx context.Context, id string, r leakOrigin, which string, now time.Time) (bool, error) {
+	page, err := s.store.Events(ctx, tokend.EventFilter{TokenID: id, Action: tokend.ActionTokenLeak, Limit: 1})
+	if err != nil {
+		return false, err
+	}
+	if len(page.Items) == 0 {
+		return false, nil
+	}
+	ev := page.Items[0]
+	text := func(k string) string { v, _ := ev.Details[k].(string); return v }
+	return now.Sub(ev.Time) < tokend.LeakRepeatWindow && text("secret") == which &&
+		text("source") == r.source && text("url") == r.url && text("github_source") == r.githubSource, nil
 }
 
 // LeakReported is a token's latest leak report, as its audit row says.
