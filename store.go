@@ -30,7 +30,9 @@ type Store interface {
 	// the owner already holds that many live tokens of the app (not
 	// revoked, not expired at the token's CreatedAt): the count and the
 	// insert are one transaction, so that concurrent creates, on any number
-	// of instances, never exceed the limit.
+	// of instances, never exceed the limit. Decoys are left out of both
+	// rules, on either side: a decoy may share its name with any token,
+	// and counts for no limit, so that nothing tells its owner it is there.
 	CreateToken(ctx context.Context, t Token, ev Event) error
 	Token(ctx context.Context, id string) (Token, error)
 	// TokenBySecret finds the token whose current or retired secret has this
@@ -57,6 +59,13 @@ type Store interface {
 	// (0 when the owner has none; ErrNotFound when the app does not exist
 	// or ownerID is ""). ev is recorded once, with the count.
 	RevokeOwnerTokens(ctx context.Context, appID, ownerID string, at time.Time, ev Event) (int, error)
+
+	// DecoySecrets answers the hash of every secret of every decoy token,
+	// current and replaced by rotation, whatever the decoy's status, each
+	// with its decoy. The verification engine keeps them in memory (decoys
+	// are few) to see a decoy presented by a peer it reads no storage for;
+	// the read stays cheap however many other tokens there are.
+	DecoySecrets(ctx context.Context) ([]DecoySecret, error)
 
 	// ForgetRetiredSecrets deletes the secrets replaced by rotation whose
 	// grace ended before before, and answers how many it deleted; their
@@ -323,6 +332,13 @@ type Activity struct {
 	Code    Code      `json:"code" enum:"VALID,MALFORMED,NOT_FOUND,EXPIRED,DISABLED,REVOKED,IP_NOT_ALLOWED,ORIGIN_NOT_ALLOWED,INSUFFICIENT_PERMISSIONS,RATE_LIMITED,USAGE_EXCEEDED,ROTATED"`
 	Method  string    `json:"method,omitempty" doc:"Forward auth: the original request's method."`
 	Path    string    `json:"path,omitempty" doc:"Forward auth: the original request's path, without its query string."`
+}
+
+// DecoySecret is one secret of a decoy token, its current one or one
+// replaced by rotation: only its HMAC, as stored.
+type DecoySecret struct {
+	Hash  []byte
+	Token Token
 }
 
 // Invalidator is told about changes so that caches of verification answers

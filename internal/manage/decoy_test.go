@@ -8,7 +8,9 @@ import (
 
 	"github.com/tokend/tokend"
 	"github.com/tokend/tokend/internal/manage"
+	"github.com/tokend/tokend/internal/sqlite"
 	"github.com/tokend/tokend/internal/testclock"
+	"github.com/tokend/tokend/secret"
 )
 
 // The customer portal never shows, creates or acts on a decoy, even one
@@ -94,4 +96,62 @@ func must3[T, U any](v T, _ U, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// recordingInvalidator keeps the token ids it is told of.
+type recordingInvalidator struct{ tokens []string }
+
+func (r *recordingInvalidator) TokenChanged(id string) { r.tokens = append(r.tokens, id) }
+func (r *recordingInvalidator) AppChanged(string)      {}
+
+// A decoy planted among an owner's tokens shows through nothing the owner
+// can do, in the customer portal or with an owner-scoped admin token: its
+// name is free for the owner's own token, and it counts for nothing
+// against max_tokens_per_owner (the review's 4-decoy-portal.sh).
+func TestADecoyShowsThroughNoNameOrLimit(t *testing.T) {
+	actors := map[string]func(appID string) tokend.Actor{
+		"portal": func(appID string) tokend.Actor {
+			return manage.PortalActor(tokend.PortalGrant{AppID: appID, OwnerID: "acct_d", User: tokend.PortalUser{ID: "u1"},
+				AllowedAccess: []tokend.Access{tokend.AccessReadOnly}}, "192.0.2.1")
+		},
+		"scoped admin token": func(string) tokend.Actor {
+			return tokend.Actor{Kind: "token", ID: "tok_scoped", Name: "backend", Permissions: tokend.AdminPermissions,
+				Scope: &tokend.AdminScope{OwnerID: "acct_d"}}
+		},
+	}
+	for name, actorOf := range actors {
+		t.Run(name, func(t *testing.T) {
+			ctx := t.Context()
+			st, err := sqlite.Open(ctx, t.TempDir()+"/tokend.db")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			h, _ := secret.NewHasher([]byte("test-pepper-test-pepper-test-pepper"))
+			inval := &recordingInvalidator{}
+			svc := manage.New(manage.Options{Store: st, Hasher: h, Invalidator: inval})
+			app := must(svc.CreateApp(ctx, tokend.SystemActor, tokend.AppInput{Name: "shop", MaxTokensPerOwner: ptr(2)}))
+			actor := actorOf(app.ID)
+			decoy := must3(svc.CreateToken(ctx, tokend.SystemActor, tokend.TokenInput{AppID: app.ID, OwnerID: "acct_d", Name: "aws backup key", Decoy: true}))
+			if !slices.Equal(inval.tokens, []string{decoy.ID}) {
+				t.Errorf("invalidations after a decoy's creation = %v, want its id (the engines re-read their decoys)", inval.tokens)
+			}
+			for _, n := range []string{"aws backup key", "two"} {
+				if _, _, err := svc.CreateToken(ctx, actor, tokend.TokenInput{AppID: app.ID, Name: n, ExpiresIn: "30d"}); err != nil {
+					t.Fatalf("create %q beside the decoy: %v", n, err)
+				}
+			}
+			// The limit holds for the owner's own tokens, and a name of
+			// theirs is still theirs alone.
+			_, _, err = svc.CreateToken(ctx, actor, tokend.TokenInput{AppID: app.ID, Name: "three", ExpiresIn: "30d"})
+			if !tokend.IsOwnerLimit(err) {
+				t.Errorf("a third token: %v, want the owner limit", err)
+			}
+			// Another decoy may join a full owner, under a taken name.
+			must3(svc.CreateToken(ctx, tokend.SystemActor, tokend.TokenInput{AppID: app.ID, OwnerID: "acct_d", Name: "two", Decoy: true}))
+			if len(inval.tokens) != 2 {
+				t.Errorf("invalidations = %v, want one per decoy created and none for real tokens", inval.tokens)
+			}
+		})
+	}
 }

@@ -113,6 +113,11 @@ func (s *Service) CreateToken(ctx context.Context, a tokend.Actor, in tokend.Tok
 		}
 		return tokend.Token{}, secret.Secret{}, storeErr(err, "token")
 	}
+	if t.Decoy {
+		// The engines keep every decoy's secrets (the store tells the
+		// other instances).
+		s.inval.TokenChanged(t.ID)
+	}
 	s.log.InfoContext(ctx, "token created", "token_id", t.ID, "app_id", t.AppID, "actor", a.Ref())
 	return s.present(t), sec, nil
 }

@@ -38,9 +38,24 @@ var (
 		}
 		return `UPDATE tokens SET ` + strings.Join(set, ", ") + ` WHERE id = $1`
 	}())
-	tokenByID     = Q(`SELECT ` + tokenColumns + ` FROM tokens WHERE id = $1`)
-	tokenExists   = Q(`SELECT 1 FROM tokens WHERE id = $1`)
-	liveNameTaken = Q(`SELECT 1 FROM tokens WHERE app_id = $1 AND owner_id = $2 AND name = $3 AND status <> 'revoked' AND id <> $4`)
+	tokenByID   = Q(`SELECT ` + tokenColumns + ` FROM tokens WHERE id = $1`)
+	tokenExists = Q(`SELECT 1 FROM tokens WHERE id = $1`)
+	// liveNameTaken reads tokens_live_name: decoys take no names.
+	liveNameTaken = Q(`SELECT 1 FROM tokens WHERE app_id = $1 AND owner_id = $2 AND name = $3 AND status <> 'revoked' AND NOT decoy AND id <> $4`)
+
+	// decoySecrets reads every decoy (through the partial index
+	// tokens_decoy, whatever the size of the table) with its current
+	// secret, then again with each of its retired secrets, for ScanToken
+	// with one extra destination: the retired hash, NULL for the current
+	// one. The IN keeps both engines from scanning every retired secret
+	// (SQLite would, on a join written plainly, without statistics):
+	// they look up the decoys' (index retired_secrets_token).
+	decoySecrets = Q(`
+		SELECT ` + tokenColumnsT + `, NULL FROM tokens t WHERE t.decoy
+		UNION ALL
+		SELECT ` + tokenColumnsT + `, r.hash
+		FROM retired_secrets r JOIN tokens t ON t.id = r.token_id
+		WHERE r.token_id IN (SELECT id FROM tokens WHERE decoy)`)
 
 	// TokenBySecretQuery reads the token whose current or retired secret
 	// has the hash $1, with its app's catalog and owner rate limit, for
@@ -80,11 +95,12 @@ var (
 	appExists     = Q(`SELECT 1 FROM apps WHERE id = $1`)
 
 	appOwnerLimit = Q(`SELECT max_tokens_per_owner FROM apps WHERE id = $1`)
-	// ownerLiveTokens counts an owner's live tokens at $3, reading
-	// tokens_live_name (app_id, owner_id, name; status <> 'revoked').
+	// ownerLiveTokens counts an owner's live tokens at $3, decoys aside,
+	// reading tokens_live_name (app_id, owner_id, name; status <>
+	// 'revoked' AND NOT decoy).
 	ownerLiveTokens = Q(`
 		SELECT count(*) FROM tokens
-		WHERE app_id = $1 AND owner_id = $2 AND status <> 'revoked'
+		WHERE app_id = $1 AND owner_id = $2 AND status <> 'revoked' AND NOT decoy
 		  AND (expires_at IS NULL OR expires_at > $3)`)
 )
 
@@ -104,7 +120,8 @@ func appNotFound(err error) error {
 
 // NameTaken is the conflict of a token name with another live token of the
 // same app and owner. The partial unique index tokens_live_name enforces
-// the rule.
+// the rule; it leaves decoys out, so that a decoy's name tells its owner
+// nothing.
 func NameTaken(cause error) error {
 	return &tokend.Error{
 		Code:    tokend.ECodeConflict,
@@ -118,6 +135,9 @@ func NameTaken(cause error) error {
 // answers a conflict naming the field, even when two instances create the
 // same name at once. A token with an owner is first counted against its
 // app's max_tokens_per_owner (checkOwnerLimit), in the same transaction.
+// A decoy is neither: it takes no name and counts for no limit, so that
+// the owner it is planted among cannot tell it is there. A new decoy is
+// announced (changed), for the engines that keep every decoy's secrets.
 func (s *Store) CreateToken(ctx context.Context, t tokend.Token, ev tokend.Event) error {
 	return s.Write(ctx, func(tx *sql.Tx) error {
 		if err := s.checkOwnerLimit(ctx, tx, t); err != nil {
@@ -125,6 +145,11 @@ func (s *Store) CreateToken(ctx context.Context, t tokend.Token, ev tokend.Event
 		}
 		if err := s.putToken(ctx, tx, insertToken, "create token", t); err != nil {
 			return err
+		}
+		if t.Decoy {
+			if err := s.changed(ctx, tx, ChangedToken, t.ID); err != nil {
+				return err
+			}
 		}
 		return s.InsertEvent(ctx, tx, ev)
 	})
@@ -136,9 +161,9 @@ func (s *Store) CreateToken(ctx context.Context, t tokend.Token, ev tokend.Event
 // PostgreSQL, which the foreign key checks of other inserts do not wait
 // for; SQLite's write lock is held already), so that concurrent creates
 // for owners of the app, on any instance, count one after the other and
-// never exceed the limit.
+// never exceed the limit. Decoys count for nothing, theirs included.
 func (s *Store) checkOwnerLimit(ctx context.Context, tx *sql.Tx, t tokend.Token) error {
-	if t.OwnerID == "" {
+	if t.OwnerID == "" || t.Decoy {
 		return nil
 	}
 	var max NullInt64
@@ -184,8 +209,9 @@ func (s *Store) putToken(ctx context.Context, tx *sql.Tx, q Query, op string, t 
 // token of t's app has t's name. The partial unique index enforces the rule
 // anyway; asking first only gives the caller a better answer than
 // "conflict" where the database names no index in its error (CheckUnique).
+// A decoy's name is never taken, nor takes one.
 func (s *Store) checkLiveName(ctx context.Context, tx *sql.Tx, t tokend.Token) error {
-	if !s.f.CheckUnique || t.Status == tokend.StatusRevoked {
+	if !s.f.CheckUnique || t.Status == tokend.StatusRevoked || t.Decoy {
 		return nil
 	}
 	var one int
@@ -231,6 +257,18 @@ func (s *Store) CredentialBySecret(row Row) (tokend.Credential, error) {
 		c.RotatedSecretPolicy = rotatedSecretPolicy(c.RotatedSecretPolicy)
 	}
 	return c, err
+}
+
+// DecoySecrets is one read (decoySecrets).
+func (s *Store) DecoySecrets(ctx context.Context) ([]tokend.DecoySecret, error) {
+	return list(ctx, s, s.r, "read decoy secrets", s.sql(decoySecrets), nil, func(r Row) (tokend.DecoySecret, error) {
+		var retired []byte
+		t, err := s.ScanToken(r, &retired)
+		if retired == nil {
+			retired = t.SecretHash
+		}
+		return tokend.DecoySecret{Hash: retired, Token: t}, err
+	})
 }
 
 // ForgetRetiredSecrets is one DELETE: instances that run it at once delete

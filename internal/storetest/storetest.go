@@ -37,6 +37,7 @@ func Run(t *testing.T, newStore func(t *testing.T) tokend.Store) {
 		{"TokenSort", sortTests},
 		{"Revoke", revokeTests},
 		{"Owners", ownerTests},
+		{"Decoys", decoyTests},
 		{"Delete", deleteTests},
 		{"Events", eventTests},
 		{"Notifications", notificationTests},

@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"context"
 	"maps"
 	"strings"
 	"sync"
@@ -16,6 +17,16 @@ import (
 // the event queue, off the hot path. Nothing else is recorded: no usage,
 // last use or activity.
 //
+// A peer blocked by the failure throttle gets no storage read for a secret
+// the cache does not hold, yet a decoy among the secrets it sprays must
+// still be seen: the engine keeps the digests of every decoy's secrets,
+// current and retired, in memory (decoys are few), and looks a blocked
+// peer's secret up there, one map lookup. A hit raises token.decoy_used,
+// within the bound below, and is answered as any secret a blocked peer
+// presents. The set is read at the start of Run, again DecoyRefreshDelay
+// after any invalidation the engine is told of (a new decoy, a rotation, a
+// deletion), and every DecoyRefreshInterval, off the request path.
+//
 // Whoever holds a decoy can present it as often as they like; the events
 // it raises are bounded so that they cannot flood the audit log, the
 // webhooks or the owners' mail: at most one per decoy and peer address per
@@ -25,6 +36,9 @@ import (
 const (
 	DecoyPeerInterval  = 10 * time.Minute
 	DecoyEventsPerHour = 20
+
+	DecoyRefreshInterval = time.Minute
+	DecoyRefreshDelay    = time.Second
 )
 
 // maxDecoyLogs bounds the decoys whose recent events are remembered; past
@@ -37,14 +51,72 @@ type decoyInfo struct {
 	id, appID, ownerID, name, masked string
 }
 
+func newDecoyInfo(t tokend.Token) *decoyInfo {
+	return &decoyInfo{id: t.ID, appID: t.AppID, ownerID: t.OwnerID, name: t.Name, masked: t.Masked}
+}
+
 // newDecoyEntry caches a decoy's secret as an unknown one (negative, for
 // the negative TTL), with what its event needs.
 func newDecoyEntry(t tokend.Token, now, ttl int64) *entry {
 	ent := newNegativeEntry(now, ttl)
-	ent.decoy = &decoyInfo{id: t.ID, appID: t.AppID, ownerID: t.OwnerID, name: t.Name, masked: t.Masked}
+	ent.decoy = newDecoyInfo(t)
 	ent.size += int64(unsafe.Sizeof(decoyInfo{})) +
 		int64(len(t.ID)+len(t.AppID)+len(t.OwnerID)+len(t.Name)+len(t.Masked))
 	return ent
+}
+
+// decoySet is the digests of every decoy's secrets, current and retired.
+type decoySet map[[32]byte]*decoyInfo
+
+// blockedDecoy answers the decoy whose secret has digest d, as a blocked
+// peer's secret is looked up: from its negative cache entry ent (nil for
+// none) or from the set of every decoy's secrets. No storage read.
+func (e *Engine) blockedDecoy(ent *entry, d [32]byte) *decoyInfo {
+	if ent != nil && ent.decoy != nil {
+		return ent.decoy
+	}
+	if set := e.decoySecrets.Load(); set != nil {
+		return (*set)[d]
+	}
+	return nil
+}
+
+// decoysChanged asks Run to read the decoys' secrets again, after
+// DecoyRefreshDelay; it never waits.
+func (e *Engine) decoysChanged() {
+	select {
+	case e.decoyNudge <- struct{}{}:
+	default: // a refresh is asked for already
+	}
+}
+
+// refreshDecoys reads the secrets of every decoy and replaces the set. On
+// failure the set read last is kept, until the next try.
+func (e *Engine) refreshDecoys(ctx context.Context) error {
+	rctx, cancel := context.WithTimeout(ctx, e.readTimeout)
+	secs, err := e.store.DecoySecrets(rctx)
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil {
+			e.log.Error("verify: reading the secrets of decoy tokens failed; the set read before is kept", "err", err)
+		}
+		return err
+	}
+	set := make(decoySet, len(secs))
+	byID := make(map[string]*decoyInfo)
+	for _, s := range secs {
+		if len(s.Hash) != len([32]byte{}) {
+			continue // not an HMAC-SHA256 of this engine: no secret has it
+		}
+		d := byID[s.Token.ID]
+		if d == nil {
+			d = newDecoyInfo(s.Token)
+			byID[s.Token.ID] = d
+		}
+		set[[32]byte(s.Hash)] = d
+	}
+	e.decoySecrets.Store(&set)
+	return nil
 }
 
 // decoyUsed raises token.decoy_used for a presentation of a decoy, within

@@ -270,3 +270,159 @@ func TestDecoyCountsAsAFailure(t *testing.T) {
 		t.Fatalf("after 3 decoy presentations: %+v; unknown: %+v", got, want)
 	}
 }
+
+// blockPeer makes peer fail its way past the failure throttle with unknown
+// secrets, and answers what it gets for one more.
+func blockPeer(t *testing.T, h *harness, peer string, limit int) tokend.VerifyResult {
+	t.Helper()
+	for range limit {
+		unknown, _ := secret.Generate("tkd")
+		h.verify(tokend.VerifyRequest{Token: unknown.Reveal(), Peer: peer})
+	}
+	unknown, _ := secret.Generate("tkd")
+	res := h.verify(tokend.VerifyRequest{Token: unknown.Reveal(), Peer: peer})
+	if res.Reason != ReasonClientThrottled {
+		t.Fatalf("peer not blocked: %+v", res)
+	}
+	return res
+}
+
+// A peer past the failure throttle that presents a decoy it never
+// presented before (so not in the cache) raises token.decoy_used, from the
+// set of every decoy's secrets in memory: no storage read, the answer of
+// any secret a blocked peer presents, the events bounded as ever. The
+// review's repro: a sprayed dump of secrets with a decoy among them.
+func TestBlockedPeerPresentingADecoyRaisesItsEvent(t *testing.T) {
+	h := newHarness(t, func(o *Options) { o.FailureLimit = 5; o.FailureWindow = time.Minute })
+	current := h.token(decoy)
+	retired := h.token(decoy) // another secret of the same decoy
+	h.token(decoy, func(t *tokend.Token) { t.ID = "tok_decoy2" })
+	real := h.token()
+	if err := h.e.refreshDecoys(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	attacker := tokend.PeerKey(tokend.DoorVerify, "198.51.100.66")
+	want := blockPeer(t, h, attacker, 5)
+	reads := h.store.lookups.Load()
+	for _, sec := range []string{current, retired, current} {
+		got := h.verify(tokend.VerifyRequest{Token: sec, Peer: attacker, IP: "192.0.2.1", UserAgent: "spray/1.0", Endpoint: tokend.EndpointVerify})
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("blocked peer's decoy: %+v, want what an unknown secret gets: %+v", got, want)
+		}
+	}
+	// The real token's secret is not in the cache: refused too, silently.
+	if got := h.verify(tokend.VerifyRequest{Token: real, Peer: attacker}); got.Reason != ReasonClientThrottled {
+		t.Errorf("blocked peer's uncached real token: %+v", got)
+	}
+	if n := h.store.lookups.Load(); n != reads {
+		t.Errorf("storage reads for a blocked peer = %d, want none", n-reads)
+	}
+	if err := h.e.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	_, evs := h.store.recorded()
+	if len(evs) != 1 || evs[0].Action != tokend.ActionTokenDecoyUsed || evs[0].TokenID != "tok_decoy" {
+		t.Fatalf("events = %+v, want one token.decoy_used of tok_decoy (one per peer per %s)", evs, DecoyPeerInterval)
+	}
+	d := evs[0].Notices[0].Data
+	if d["peer"] != "198.51.100.66" || d["ip"] != "192.0.2.1" || d["user_agent"] != "spray/1.0" || d["name"] != "deploy key" {
+		t.Errorf("event data = %v", d)
+	}
+	// The bound holds: many blocked peers, at most DecoyEventsPerHour.
+	for i := range 3 * DecoyEventsPerHour {
+		p := tokend.PeerKey(tokend.DoorVerify, fmt.Sprintf("203.0.113.%d", i))
+		blockPeer(t, h, p, 5)
+		h.verify(tokend.VerifyRequest{Token: current, Peer: p})
+	}
+	h.e.Flush(context.Background())
+	if _, evs := h.store.recorded(); len(evs) != DecoyEventsPerHour {
+		t.Errorf("events from %d blocked peers = %d, want %d", 3*DecoyEventsPerHour, len(evs), DecoyEventsPerHour)
+	}
+	if n := h.store.lookups.Load(); n != reads+int64(3*DecoyEventsPerHour*5) {
+		t.Errorf("storage reads = %d, want one per unknown secret that blocked a peer", n-reads)
+	}
+}
+
+// A read of the decoys that fails keeps the set read before.
+func TestDecoySetSurvivesAFailedRead(t *testing.T) {
+	h := newHarness(t, func(o *Options) { o.FailureLimit = 1 })
+	sec := h.token(decoy)
+	if err := h.e.refreshDecoys(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h.store.set(func(s *fakeStore) { s.lookupErr = fmt.Errorf("database down") })
+	if err := h.e.refreshDecoys(context.Background()); err == nil {
+		t.Fatal("a failed read answered no error")
+	}
+	h.store.set(func(s *fakeStore) { s.lookupErr = nil })
+	peer := tokend.PeerKey(tokend.DoorAdmin, "198.51.100.1")
+	blockPeer(t, h, peer, 1)
+	h.verify(tokend.VerifyRequest{Token: sec, Peer: peer})
+	h.e.Flush(context.Background())
+	if _, evs := h.store.recorded(); len(evs) != 1 {
+		t.Errorf("events = %+v, want the decoy's", evs)
+	}
+}
+
+// Run reads the decoys' secrets at its start, again after invalidations (a
+// burst of them costs one read, not one each), and on its own every
+// DecoyRefreshInterval.
+func TestRunKeepsTheDecoySetFresh(t *testing.T) {
+	waitFor := func(t *testing.T, what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 10s", what)
+			}
+			<-time.After(time.Millisecond)
+		}
+	}
+	known := func(h *harness, sec string) bool {
+		set := h.e.decoySecrets.Load()
+		return set != nil && (*set)[h.hasher.Sum(sec)] != nil
+	}
+	run := func(h *harness) {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { h.e.Run(ctx); close(done) }()
+		t.Cleanup(func() { cancel(); <-done })
+	}
+
+	t.Run("at start and after invalidations", func(t *testing.T) {
+		h := newHarness(t, func(o *Options) { o.FlushInterval = time.Hour })
+		h.e.decoyEvery = time.Hour
+		h.e.decoyDelay = 100 * time.Millisecond
+		first := h.token(decoy)
+		run(h)
+		waitFor(t, "read at start", func() bool { return known(h, first) })
+		reads := h.store.decoyReads.Load()
+		second := h.token(decoy, func(t *tokend.Token) { t.ID = "tok_decoy2" })
+		for i := range 1000 {
+			if i%2 == 0 {
+				h.e.TokenChanged("tok_decoy2")
+			} else {
+				h.e.AppChanged("app_d")
+			}
+		}
+		waitFor(t, "read after invalidations", func() bool { return known(h, second) })
+		// Debounced: a thousand invalidations in a burst, a few reads at
+		// most (one, unless the burst outlasted the delay).
+		if n := h.store.decoyReads.Load() - reads; n > 10 {
+			t.Errorf("reads after 1000 invalidations = %d, want a few", n)
+		}
+		h.store.update("tok_decoy", func(t *tokend.Token) { t.Decoy = false }) // as if deleted
+		h.e.Resync()
+		waitFor(t, "read after a resync", func() bool { return !known(h, first) })
+	})
+
+	t.Run("every interval", func(t *testing.T) {
+		h := newHarness(t, func(o *Options) { o.FlushInterval = time.Hour })
+		h.e.decoyEvery = 5 * time.Millisecond
+		h.e.decoyDelay = time.Hour
+		run(h)
+		waitFor(t, "read at start", func() bool { return h.store.decoyReads.Load() >= 1 })
+		sec := h.token(decoy) // no invalidation told
+		waitFor(t, "read on the interval", func() bool { return known(h, sec) })
+	})
+}

@@ -131,6 +131,13 @@ type Engine struct {
 	throttle *throttle // nil when disabled
 	events   eventQueue
 	decoys   decoyGate // bounds the events of decoy tokens
+	// decoySecrets is every decoy's secrets (nil until first read), for
+	// blocked peers; decoyNudge asks Run to read them again, decoyDelay
+	// and decoyEvery say when (see decoy.go).
+	decoySecrets atomic.Pointer[decoySet]
+	decoyNudge   chan struct{}
+	decoyDelay   time.Duration
+	decoyEvery   time.Duration
 	// disables are the uses of rotated-out secrets whose tokens are to be
 	// disabled (see Options.Disable); nudge wakes Run for them.
 	disable  func(ctx context.Context, tokenID string, ev tokend.Event) error
@@ -205,6 +212,9 @@ func New(o Options) *Engine {
 		networkEvent:  o.NetworkEvent,
 		disable:       o.Disable,
 		nudge:         make(chan struct{}, 1),
+		decoyNudge:    make(chan struct{}, 1),
+		decoyDelay:    DecoyRefreshDelay,
+		decoyEvery:    DecoyRefreshInterval,
 	}
 	if e.networkEvent == nil {
 		e.networkEvent = basicNetworkEvent
@@ -232,7 +242,8 @@ var (
 // read; a secret already in the positive cache still answers as usual, since
 // a guess cannot be there and the answer costs an HMAC and a map lookup, so
 // that a token in use keeps working from an address that others behind the
-// same NAT or proxy got blocked.
+// same NAT or proxy got blocked. A decoy's secret, looked up in memory,
+// raises its event and is refused as any other (see decoy.go).
 func (e *Engine) screen(ctx context.Context, r tokend.VerifyRequest) (tokend.VerifyResult, error) {
 	now := e.now().UnixNano()
 	if e.throttle == nil || r.Peer == "" {
@@ -285,8 +296,8 @@ func (e *Engine) verify(ctx context.Context, r tokend.VerifyRequest, now int64, 
 		ent = nil // read again below; an outage answers an error, not this
 	}
 	if cachedOnly && (ent == nil || ent.negative) {
-		if ent != nil && ent.decoy != nil {
-			e.decoyUsed(ent.decoy, &r, now)
+		if dc := e.blockedDecoy(ent, d); dc != nil {
+			e.decoyUsed(dc, &r, now)
 		}
 		return tokend.VerifyResult{}, false, nil
 	}

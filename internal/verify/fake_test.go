@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -31,8 +32,9 @@ type fakeStore struct {
 	activity [][]tokend.Activity
 
 	lookups    atomic.Int64
-	lookupErr  error // answered by TokenBySecret when set
-	usageErr   error // answered by RecordUsage when set
+	decoyReads atomic.Int64 // DecoySecrets calls
+	lookupErr  error        // answered by TokenBySecret when set
+	usageErr   error        // answered by RecordUsage when set
 	eventErr   error
 	takeErr    error // answered by TakeUse when set
 	usageCalls atomic.Int64
@@ -89,6 +91,24 @@ func (s *fakeStore) TokenBySecret(ctx context.Context, hash []byte) (tokend.Cred
 		return tokend.Credential{}, tokend.ErrNotFound
 	}
 	return c, nil
+}
+
+// DecoySecrets answers the hash of every decoy credential, as a real store
+// reads a decoy's current and retired secrets.
+func (s *fakeStore) DecoySecrets(ctx context.Context) ([]tokend.DecoySecret, error) {
+	s.decoyReads.Add(1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lookupErr != nil {
+		return nil, s.lookupErr
+	}
+	var out []tokend.DecoySecret
+	for k, c := range s.creds {
+		if c.Token.Decoy {
+			out = append(out, tokend.DecoySecret{Hash: bytes.Clone(k[:]), Token: c.Token})
+		}
+	}
+	return out, nil
 }
 
 func (s *fakeStore) RecordUsage(ctx context.Context, b tokend.UsageBatch) error {

@@ -21,13 +21,15 @@ func (e *Engine) OutOfSync(t time.Time) {
 }
 
 // Resync says that every change from now on is told. Every answer cached
-// before is dropped, since changes may have been missed meanwhile; the
+// before is dropped, and the decoys' secrets are read again, since changes
+// may have been missed meanwhile; the
 // listener calls it only once its LISTEN is in place again, so that nothing
 // read from now on can miss a change.
 func (e *Engine) Resync() {
 	e.tokens.resync()
 	e.cache.dropNegative()
 	e.outOfSync.Store(0)
+	e.decoysChanged()
 }
 
 // resync makes every cached positive entry stale at once. The token states

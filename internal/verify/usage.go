@@ -12,18 +12,31 @@ import (
 )
 
 // TokenChanged makes the next verification of the token's secrets (current
-// and retired) re-read storage. Call it after the change is committed.
-func (e *Engine) TokenChanged(id string) { e.tokens.tokenChanged(id) }
+// and retired) re-read storage, and the decoys' secrets be read again. Call
+// it after the change is committed (and after a decoy is created).
+func (e *Engine) TokenChanged(id string) {
+	e.tokens.tokenChanged(id)
+	e.decoysChanged()
+}
 
 // AppChanged makes the next verification of any token of the app re-read
-// storage.
-func (e *Engine) AppChanged(id string) { e.tokens.appChanged(id) }
+// storage, and the decoys' secrets be read again.
+func (e *Engine) AppChanged(id string) {
+	e.tokens.appChanged(id)
+	e.decoysChanged()
+}
 
-// Run writes pending usage every FlushInterval until ctx is done. Call it
-// once, in its own goroutine, and Close after it returns.
+// Run writes pending usage every FlushInterval until ctx is done, and keeps
+// the decoys' secrets fresh (see decoy.go): read first, then
+// DecoyRefreshDelay after an invalidation and every DecoyRefreshInterval.
+// Call it once, in its own goroutine, and Close after it returns.
 func (e *Engine) Run(ctx context.Context) {
 	t := time.NewTicker(e.flushInterval)
 	defer t.Stop()
+	_ = e.refreshDecoys(ctx) // logs, and is tried again
+	every := time.NewTicker(e.decoyEvery)
+	defer every.Stop()
+	var debounce <-chan time.Time // nil while no refresh is asked for
 	for {
 		select {
 		case <-ctx.Done():
@@ -34,6 +47,18 @@ func (e *Engine) Run(ctx context.Context) {
 			e.usage.flushMu.Lock()
 			_ = e.applyDisables(ctx) // logs, and keeps what it could not write
 			e.usage.flushMu.Unlock()
+		case <-e.decoyNudge:
+			// Invalidations come in bursts (a revocation of all of an
+			// app's tokens, a listener that reconnects): one read after
+			// the burst.
+			if debounce == nil {
+				debounce = time.After(e.decoyDelay)
+			}
+		case <-debounce:
+			debounce = nil
+			_ = e.refreshDecoys(ctx)
+		case <-every.C:
+			_ = e.refreshDecoys(ctx)
 		}
 	}
 }
