@@ -558,7 +558,11 @@ func (s *Store) revokeTokens(ctx context.Context, op, appID, ownerID string, at 
 		when := w.arg(s.time(at))
 		w.add("app_id = ?", appID)
 		if ownerID != "" {
+			// An owner's decoys stay planted and uncounted: the owner
+			// (the portal's revoke-all) must not learn of them from the
+			// count.
 			w.add("owner_id = ?", ownerID)
+			w.add("NOT decoy")
 		}
 		w.add("status <> 'revoked'")
 		// The rows are locked in id order, the order RecordUsage locks

@@ -11,6 +11,23 @@ var decoyTests = []test{
 	{name: "a decoy takes no name and is taken by none", run: testDecoyNames},
 	{name: "a decoy counts for no max tokens per owner", run: testDecoyOwnerLimit},
 	{name: "the secrets of every decoy, current and retired", run: testDecoySecrets},
+	{name: "an owner's revoke-all leaves its decoys as they are, uncounted", run: testDecoyOwnerRevokeAll},
+}
+
+// Revoking all tokens of an owner (the portal's "revoke all") neither
+// revokes nor counts the owner's decoys: the count is shown to the owner.
+func testDecoyOwnerRevokeAll(t *testing.T, s tokend.Store) {
+	ctx := t.Context()
+	mustCreateApp(t, s, newApp("app_a"))
+	mustCreateToken(t, s, decoyToken("tok_decoy1", "app_a", "acct_1", "bait"))
+	mustCreateToken(t, s, ownedToken("tok_real1", "app_a", "acct_1", "one"))
+	n, err := s.RevokeOwnerTokens(ctx, "app_a", "acct_1", at(time.Minute), newEvent(tokend.ActionOwnerRevokeAll, "app_a", ""))
+	if err != nil || n != 1 {
+		t.Fatalf("RevokeOwnerTokens = %d, %v; want 1 (the real token)", n, err)
+	}
+	if tok, err := s.Token(ctx, "tok_decoy1"); err != nil || tok.Status != tokend.StatusActive {
+		t.Errorf("the decoy after its owner's revoke-all: %s, %v; want active", tok.Status, err)
+	}
 }
 
 // decoyToken is a decoy of an owner.
