@@ -274,14 +274,8 @@ func appEditCmd(e env, f *apiFlags) *cobra.Command {
 			if fl.Changed("no-expiry-notice") && noNotice {
 				p.Null = append(p.Null, "expiry_notice")
 			}
-			if fl.Changed("leak-policy") {
-				lp := tokend.LeakPolicy(leakPolicy)
-				p.LeakPolicy = &lp
-			}
-			if fl.Changed("rotated-secret-policy") {
-				rp := tokend.RotatedSecretPolicy(rotatedPolicy)
-				p.RotatedSecretPolicy = &rp
-			}
+			p.LeakPolicy = changedAs[tokend.LeakPolicy](fl, "leak-policy", leakPolicy)
+			p.RotatedSecretPolicy = changedAs[tokend.RotatedSecretPolicy](fl, "rotated-secret-policy", rotatedPolicy)
 			if fl.Changed("max-tokens-per-owner") {
 				p.MaxTokensPerOwner = &maxPerOwner
 			}
@@ -491,6 +485,16 @@ func fmtRateLimit(rl *tokend.RateLimit) string {
 // fmtUnusedPolicy shows an app's stale-token policy.
 // durationFlag answers the duration the flag name was given, nil when it
 // was not.
+// changedAs answers the flag's value as a T for a patch when the flag was
+// given, nil (leave as it is) otherwise.
+func changedAs[T ~string](fl *pflag.FlagSet, name, value string) *T {
+	if !fl.Changed(name) {
+		return nil
+	}
+	v := T(value)
+	return &v
+}
+
 func durationFlag(fl *pflag.FlagSet, name, value string) (*tokend.Duration, error) {
 	if !fl.Changed(name) {
 		return nil, nil

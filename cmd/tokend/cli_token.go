@@ -341,14 +341,8 @@ func tokenEditCmd(e env, f *apiFlags) *cobra.Command {
 			if fl.Changed("description") {
 				p.Description = &desc
 			}
-			if fl.Changed("type") {
-				t := tokend.TokenType(typ)
-				p.Type = &t
-			}
-			if fl.Changed("access") {
-				a := tokend.Access(access)
-				p.Access = &a
-			}
+			p.Type = changedAs[tokend.TokenType](fl, "type", typ)
+			p.Access = changedAs[tokend.Access](fl, "access", access)
 			if fl.Changed("permission") {
 				p.Permissions = &perms
 			}
