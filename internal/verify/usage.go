@@ -300,7 +300,7 @@ func (u *usageTable) record(st *tokenState, now int64, code tokend.Code, r *toke
 	// After counting: a flush clears the mark before it drains, so a count
 	// it misses is marked again for the next one.
 	if !st.dirty.Load() && st.dirty.CompareAndSwap(false, true) {
-		sh := &u.dirty[st.shard]
+		sh := &u.dirty[st.dirtyShard()]
 		sh.mu.Lock()
 		sh.states = append(sh.states, st)
 		sh.mu.Unlock()
@@ -389,7 +389,7 @@ func (u *usageTable) take() (map[usageKey]int64, map[string]lastUse) {
 	// Tokens with an old hour still held are looked at again next time.
 	for _, st := range again {
 		if st.dirty.CompareAndSwap(false, true) {
-			sh := &u.dirty[st.shard]
+			sh := &u.dirty[st.dirtyShard()]
 			sh.mu.Lock()
 			sh.states = append(sh.states, st)
 			sh.mu.Unlock()
