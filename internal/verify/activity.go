@@ -81,6 +81,11 @@ func (st *tokenState) takeActivity(rows *[]tokend.Activity) {
 		notes[i] = ring.notes[(int(ring.n)-k+i)%tokend.MaxActivity]
 	}
 	clear(ring.notes) // let go of the requests' strings
+	if k == 0 {
+		// Not verified since the last flush: the array goes too, and
+		// comes back with the next verification.
+		ring.notes = nil
+	}
 	ring.notes, ring.n = ring.notes[:0], 0
 	st.mu.Unlock()
 	for _, n := range notes[:k] {
