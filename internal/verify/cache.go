@@ -27,7 +27,8 @@ const evictionSamples = 5
 // storage. It is immutable once installed; counters live in its tokenState.
 // It never holds the secret. It is one allocation: the VerifiedToken every
 // answer points to is part of it, and what few tokens have (ranges,
-// origins, an owner limit) sits behind rare.
+// origins, max_uses, an owner limit, a retired secret's version) sits
+// behind rare.
 type entry struct {
 	negative       bool
 	canRead        bool // tokend.Allows of the abstract read
@@ -44,13 +45,10 @@ type entry struct {
 	state *tokenState
 	gen   uint64 // state.gen when read; stale once they differ
 
-	catalog []string // the app's: the ceiling of every permission (interned)
-	expires int64    // unix ns; 0 for never
-	// version is the token's when read.
-	version int64
-	maxUses int64 // 0 for no limit
+	catalog *[]string // the app's: the ceiling of every permission (interned)
+	expires int64     // unix ns; 0 for never
 	limit   *limitSpec
-	rare    *entryRare // nil for a token without ranges, origins or an owner limit, and a negative entry not a decoy's
+	rare    *entryRare // nil for most: see entryRare
 
 	// token is answered to every caller (by pointer) and never modified.
 	// Its Permissions are those granted and still in the catalog
@@ -60,6 +58,9 @@ type entry struct {
 
 // entryRare is what few entries need.
 type entryRare struct {
+	maxUses int64 // 0 for no limit
+	// version is the token's when read, for a retired secret's events.
+	version int64
 	// decoy, on a negative entry, is the decoy token the secret is of: it
 	// answers as an unknown secret and raises token.decoy_used.
 	decoy    *decoyInfo
@@ -104,6 +105,14 @@ func (ent *entry) decoy() *decoyInfo {
 	return ent.rare.decoy
 }
 
+// maxUses is the token's max_uses; 0 for no limit, -1 for a limit of none.
+func (ent *entry) maxUses() int64 {
+	if ent.rare == nil {
+		return 0
+	}
+	return ent.rare.maxUses
+}
+
 func (ent *entry) ownerLimit() *limitSpec {
 	if ent.rare == nil {
 		return nil
@@ -120,13 +129,11 @@ func (ent *entry) rareOf() *entryRare {
 
 func newEntry(c tokend.Credential, st *tokenState, gen uint64, now int64, in *interner) *entry {
 	t := c.Token
-	catalog := c.Catalog
-	if t.AppID == tokend.SystemAppID {
+	catalog := &tokend.AdminPermissions
+	if t.AppID != tokend.SystemAppID {
 		// The admin permissions are the code's, whatever version of
-		// tokend made the stored system app.
-		catalog = tokend.AdminPermissions
-	} else {
-		catalog = in.list(catalog)
+		// tokend made the stored system app; others are the app's.
+		catalog = in.list(c.Catalog)
 	}
 	ent := &entry{
 		born:    now,
@@ -135,16 +142,18 @@ func newEntry(c tokend.Credential, st *tokenState, gen uint64, now int64, in *in
 		status:  statusCodeOf(t.Status),
 		catalog: catalog,
 		retired: c.Retired,
-		version: t.Version,
+	}
+	if c.Retired {
+		ent.rareOf().version = t.Version
 	}
 	tok := &ent.token
 	tok.ID, tok.AppID, tok.OwnerID, tok.Name = t.ID, in.str(t.AppID), t.OwnerID, t.Name
 	tok.Type, tok.Access = tokend.TokenType(in.str(string(t.Type))), tokend.Access(in.str(string(t.Access)))
-	tok.Permissions = in.list(tokend.LivePermissions(t.Permissions, catalog))
+	tok.Permissions = *in.list(tokend.LivePermissions(t.Permissions, *catalog))
 	tok.Metadata, tok.Scope, tok.AllowedIPs, tok.RateLimit = t.Metadata, t.Scope, t.AllowedIPs, t.RateLimit
 	ent.disableOnReuse = c.Retired && c.RotatedSecretPolicy == tokend.RotatedDisable
-	ent.canRead = tokend.Allows(tok.Access, tok.Permissions, catalog, tokend.PermRead)
-	ent.canWrite = tokend.Allows(tok.Access, tok.Permissions, catalog, tokend.PermWrite)
+	ent.canRead = tokend.Allows(tok.Access, tok.Permissions, *catalog, tokend.PermRead)
+	ent.canWrite = tokend.Allows(tok.Access, tok.Permissions, *catalog, tokend.PermWrite)
 	if c.Retired && !c.GraceUntil.IsZero() {
 		ent.until = c.GraceUntil.UnixNano()
 	}
@@ -176,9 +185,10 @@ func newEntry(c tokend.Credential, st *tokenState, gen uint64, now int64, in *in
 		}
 	}
 	if t.MaxUses != nil {
-		ent.maxUses = *t.MaxUses
-		if ent.maxUses <= 0 { // a limit of zero uses: nothing passes
-			ent.maxUses = -1
+		r := ent.rareOf()
+		r.maxUses = *t.MaxUses
+		if r.maxUses <= 0 { // a limit of zero uses: nothing passes
+			r.maxUses = -1
 		}
 	}
 	if t.RateLimit != nil {

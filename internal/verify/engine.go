@@ -326,7 +326,7 @@ func (e *Engine) verify(ctx context.Context, r tokend.VerifyRequest, now int64, 
 	if err != nil {
 		return tokend.VerifyResult{}, true, err
 	}
-	e.usage.record(ent.state, now, res.Code, &r, ent.maxUses != 0)
+	e.usage.record(ent.state, now, res.Code, &r, ent.maxUses() != 0)
 	if e.trackNetworks && res.Valid {
 		e.noteNetwork(ent.state, now, r.IP)
 	}
@@ -467,7 +467,7 @@ func (e *Engine) rules(ctx context.Context, ent *entry, r *tokend.VerifyRequest,
 	}
 	// The uses known here are a cheap early refusal once the token is known
 	// to be used up; storage, asked below, has the last word.
-	if ent.maxUses != 0 && st.uses.Load() >= ent.maxUses {
+	if maxUses := ent.maxUses(); maxUses != 0 && st.uses.Load() >= maxUses {
 		peek()
 		return tokend.CodeUsageExceeded, nil
 	}
@@ -479,7 +479,7 @@ func (e *Engine) rules(ctx context.Context, ent *entry, r *tokend.VerifyRequest,
 			return tokend.CodeRateLimited, nil
 		}
 	}
-	if ent.maxUses != 0 {
+	if ent.maxUses() != 0 {
 		ok, err := e.takeUse(ctx, st)
 		if err != nil || !ok {
 			// Not a use: give the rate limit slot back.
@@ -491,7 +491,7 @@ func (e *Engine) rules(ctx context.Context, ent *entry, r *tokend.VerifyRequest,
 			}
 			// Used up, perhaps through other instances: refuse early
 			// from now on.
-			st.seedUses(ent.maxUses)
+			st.seedUses(ent.maxUses())
 			return tokend.CodeUsageExceeded, nil
 		}
 	}
@@ -530,7 +530,7 @@ func (ent *entry) allows(perm string) bool {
 	case tokend.PermWrite:
 		return ent.canWrite
 	}
-	return tokend.Allows(ent.token.Access, ent.token.Permissions, ent.catalog, perm)
+	return tokend.Allows(ent.token.Access, ent.token.Permissions, *ent.catalog, perm)
 }
 
 // ipAllowed reports whether the request address is inside one of the

@@ -20,7 +20,7 @@ const maxInterned = 4096
 type interner struct {
 	mu    sync.Mutex
 	strs  map[string]string
-	lists map[string][]string
+	lists map[string]*[]string
 }
 
 // known are the values every token takes from a short list: interned
@@ -56,21 +56,28 @@ func (in *interner) str(s string) string {
 }
 
 // list answers the interned copy of l, which nobody may modify; nil and
-// empty lists stay as they are.
-func (in *interner) list(l []string) []string {
-	if len(l) == 0 {
-		return l
+// empty lists answer shared ones.
+func (in *interner) list(l []string) *[]string {
+	switch {
+	case l == nil:
+		return &noStrings
+	case len(l) == 0:
+		return &emptyStrings
 	}
 	key := strings.Join(l, "\x00")
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	if k, ok := in.lists[key]; ok && slices.Equal(k, l) {
+	if k, ok := in.lists[key]; ok && slices.Equal(*k, l) {
 		return k
 	}
 	if in.lists == nil || len(in.lists) >= maxInterned {
-		in.lists = make(map[string][]string)
+		in.lists = make(map[string]*[]string)
 	}
 	l = l[:len(l):len(l)] // an append to it copies
-	in.lists[key] = l
-	return l
+	in.lists[key] = &l
+	return &l
 }
+
+// noStrings and emptyStrings are the nil and the empty list of every entry;
+// nobody modifies them.
+var noStrings, emptyStrings = []string(nil), []string{}

@@ -71,7 +71,7 @@ func (m *rotatedMark) claim(now, version int64) bool {
 // after its grace period. Neither the event nor the log carries the secret.
 func (e *Engine) rotatedSecretUsed(ent *entry, r *tokend.VerifyRequest, now int64) {
 	st := ent.state
-	if !st.rotatedMarkOf().claim(now, ent.version) {
+	if !st.rotatedMarkOf().claim(now, ent.rare.version) {
 		return
 	}
 	when := time.Unix(0, now).UTC()
