@@ -36,7 +36,9 @@ type Store interface {
 	CreateToken(ctx context.Context, t Token, ev Event) error
 	Token(ctx context.Context, id string) (Token, error)
 	// TokenBySecret finds the token whose current or retired secret has this
-	// hash, with its app's permission catalog.
+	// hash, with its app's permission catalog. It is the verification cache
+	// miss, and reads only what verification needs: the token's fields that
+	// Token.ForVerification keeps.
 	TokenBySecret(ctx context.Context, hash []byte) (Credential, error)
 	Tokens(ctx context.Context, f TokenFilter) (Page[Token], error)
 	// CountTokens counts the tokens Tokens would list over all of its
@@ -134,6 +136,8 @@ type Store interface {
 
 // Credential is a token found by secret hash.
 type Credential struct {
+	// Token holds the fields Token.ForVerification keeps; the others are
+	// zero.
 	Token Token
 	// Retired is true when the hash is of a secret replaced by rotation.
 	Retired bool
@@ -363,4 +367,19 @@ type Resyncer interface {
 	// Resync says that every change from now on will be told: whatever was
 	// cached before must be forgotten, as changes may have been missed.
 	Resync()
+}
+
+// ForVerification answers t with only the fields verification reads (the
+// cache entry, the VerifiedToken answered, a decoy's event, max_uses and
+// the use count) and the others zero: what TokenBySecret fills.
+func (t Token) ForVerification() Token {
+	return Token{
+		ID: t.ID, AppID: t.AppID, OwnerID: t.OwnerID, Name: t.Name,
+		Type: t.Type, Access: t.Access, Permissions: t.Permissions,
+		ExpiresAt: t.ExpiresAt, AllowedIPs: t.AllowedIPs,
+		AllowedOrigins: t.AllowedOrigins, RateLimit: t.RateLimit,
+		MaxUses: t.MaxUses, UseCount: t.UseCount, Metadata: t.Metadata,
+		Status: t.Status, Masked: t.Masked, Version: t.Version,
+		Scope: t.Scope, Decoy: t.Decoy,
+	}
 }

@@ -5,12 +5,17 @@
 // from storage), then the same secrets again (cache hits) for comparison.
 // Then it fills a fresh engine's cache with --mem-tokens tokens and reports
 // the heap growth per cached token (runtime.MemStats.HeapAlloc after
-// runtime.GC, before and after).
+// runtime.GC, before and after) and the growth of the resident set (VmRSS
+// from /proc/self/status, after a GC that returns freed memory to the
+// system), with --heap-profile the heap profile of the filled cache.
+//
+// bench/cold.sh runs it against a base revision too, alternating.
 package main
 
 import (
 	"bufio"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -18,7 +23,11 @@ import (
 	"os"
 	"reflect"
 	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
 	"slices"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -28,6 +37,8 @@ import (
 	"github.com/tokend/tokend/secret"
 )
 
+var heapProfile string
+
 // pepper is bench/seed's.
 const pepper = "tokend-bench-pepper-0123456789abcdef"
 
@@ -36,6 +47,7 @@ func main() {
 	secretsPath := flag.String("secrets", "bench-secrets.txt", "secrets file made by bench/seed")
 	samples := flag.Int("samples", 20_000, "cache-miss verifications to time")
 	memTokens := flag.Int("mem-tokens", 100_000, "tokens to cache for the memory measure")
+	flag.StringVar(&heapProfile, "heap-profile", "", "write the heap profile (go tool pprof -sample_index=inuse_space) of the filled cache to this file")
 	flag.Parse()
 	if err := run(*db, *secretsPath, *samples, *memTokens); err != nil {
 		log.Fatal(err)
@@ -64,7 +76,10 @@ func run(path, secretsPath string, samples, memTokens int) error {
 
 	cs := &countingStore{Store: st}
 	newEngine := func(entries int) *verify.Engine {
-		o := verify.Options{Store: cs, Hasher: h, CacheEntries: entries, FailureLimit: 0}
+		// A day's TTL: filling a million entries on a busy machine
+		// takes longer than the default minute, after which the second
+		// pass would read every token again.
+		o := verify.Options{Store: cs, Hasher: h, CacheEntries: entries, CacheTTL: 24 * time.Hour, FailureLimit: 0}
 		// When the engine also bounds its cache in bytes (CacheBytes),
 		// lift that bound too, so that the fill measures the cost of
 		// entries rather than evictions. Set by name so that this program
@@ -105,39 +120,119 @@ func run(path, secretsPath string, samples, memTokens int) error {
 	// Memory per cached token: a fresh engine, big enough not to evict.
 	fill := secrets[samples : samples+memTokens]
 	e = nil
-	runtime.GC()
-	runtime.GC()
 	var before, after runtime.MemStats
+	settle()
 	runtime.ReadMemStats(&before)
+	rssBefore, err := rss()
+	if err != nil {
+		return err
+	}
 	m := newEngine(2 * memTokens)
 	for _, s := range fill {
-		if res, err := m.Verify(ctx, tokend.VerifyRequest{Token: s}); err != nil || res.Code != tokend.CodeValid {
+		if res, err := m.Verify(ctx, tokend.VerifyRequest{Token: s, IP: "203.0.113.7"}); err != nil || res.Code != tokend.CodeValid {
 			return fmt.Errorf("filling the cache: %v %v", res.Code, err)
 		}
 	}
-	runtime.GC()
-	runtime.GC()
+	settle()
 	runtime.ReadMemStats(&after)
+	rssAfter, err := rss()
+	if err != nil {
+		return err
+	}
+	if heapProfile != "" {
+		f, err := os.Create(heapProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.WriteHeapProfile(f); err != nil {
+			return err
+		}
+		f.Close()
+	}
 	// A second pass must be all hits: the cache really holds them.
 	reads := cs.calls.Load()
 	hits := time.Now()
 	for _, s := range fill {
-		m.Verify(ctx, tokend.VerifyRequest{Token: s})
+		m.Verify(ctx, tokend.VerifyRequest{Token: s, IP: "203.0.113.7"})
 	}
 	hitTime := time.Since(hits)
 	misses := cs.calls.Load() - reads
-	runtime.KeepAlive(m)
 	grow := int64(after.HeapAlloc) - int64(before.HeapAlloc)
 	fmt.Printf("memory: %d tokens cached, heap +%.1f MiB = %d bytes per cached token (second pass: %s per verification, %d storage reads: the cache held %s)\n",
 		memTokens, float64(grow)/(1<<20), grow/int64(memTokens), hitTime/time.Duration(memTokens), misses,
 		map[bool]string{true: "every token", false: "NOT every token; the figure is a lower bound"}[misses == 0])
+	fmt.Printf("memory: RSS %.1f MiB -> %.1f MiB = %d bytes per cached token\n",
+		float64(rssBefore)/(1<<20), float64(rssAfter)/(1<<20), (rssAfter-rssBefore)/int64(memTokens))
+
+	// A server flushes usage every few seconds: once the tokens sit idle
+	// in the cache, what they hold after three flushes is what a cache of
+	// a million tokens costs for most of its life.
+	cs.discard.Store(true)
+	t0 := time.Now()
+	for range 3 {
+		if err := m.Flush(ctx); err != nil {
+			return fmt.Errorf("flush: %w", err)
+		}
+	}
+	flushed := time.Since(t0)
+	settle()
+	runtime.ReadMemStats(&after)
+	if rssAfter, err = rss(); err != nil {
+		return err
+	}
+	runtime.KeepAlive(m)
+	runtime.KeepAlive(secrets) // measured in both, not freed between
+	grow = int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	fmt.Printf("memory, idle after three flushes (%s, their writes discarded): heap +%.1f MiB = %d bytes, RSS %.1f MiB = %d bytes per cached token\n",
+		flushed.Round(time.Millisecond), float64(grow)/(1<<20), grow/int64(memTokens),
+		float64(rssAfter)/(1<<20), (rssAfter-rssBefore)/int64(memTokens))
 	return nil
 }
 
-// countingStore counts TokenBySecret calls.
+// settle collects garbage and returns what it freed to the system, so that
+// the heap and the resident set are of live memory.
+func settle() {
+	runtime.GC()
+	debug.FreeOSMemory()
+}
+
+// rss reads this process's resident set (VmRSS) in bytes.
+func rss() (int64, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	for l := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, errors.New("no VmRSS in /proc/self/status")
+}
+
+// countingStore counts TokenBySecret calls. With discard set, it takes the
+// usage and activity flushes write without writing them: the memory phase
+// measures what the engine holds, not how fast SQLite takes a million
+// usage rows.
 type countingStore struct {
 	tokend.Store
-	calls atomic.Int64
+	calls   atomic.Int64
+	discard atomic.Bool
+}
+
+func (c *countingStore) RecordUsage(ctx context.Context, b tokend.UsageBatch) error {
+	if c.discard.Load() {
+		return nil
+	}
+	return c.Store.RecordUsage(ctx, b)
+}
+
+func (c *countingStore) RecordActivity(ctx context.Context, rows []tokend.Activity) error {
+	if c.discard.Load() {
+		return nil
+	}
+	return c.Store.RecordActivity(ctx, rows)
 }
 
 func (c *countingStore) TokenBySecret(ctx context.Context, hash []byte) (tokend.Credential, error) {

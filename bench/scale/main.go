@@ -71,6 +71,9 @@ type options struct {
 	concurrent int
 	listRuns   int
 	keep       bool
+	bulk       bool
+	base       string
+	rounds     int
 }
 
 func main() {
@@ -86,6 +89,9 @@ func main() {
 	flag.IntVar(&o.memTokens, "mem-tokens", 100_000, "distinct tokens verified in all before the memory is read")
 	flag.IntVar(&o.listRuns, "list-runs", 30, "times each list request is made")
 	flag.BoolVar(&o.keep, "keep", false, "keep the database instead of dropping it (its URL is printed)")
+	flag.BoolVar(&o.bulk, "bulk", false, "make all but the first 1,000 tokens by the bulk path (see bulkCreate) rather than through the service")
+	flag.StringVar(&o.base, "tokend-base", "", "a second tokend binary (a base revision; bench/scale.sh builds it from BASE_REV): the sequential cache misses are timed on both, in alternating rounds")
+	flag.IntVar(&o.rounds, "rounds", 10, "with --tokend-base: rounds of cache misses on each binary, alternating")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -171,12 +177,16 @@ func create(ctx context.Context, o options, dbURL string) (*fixture, error) {
 	var errOnce sync.Once
 	start := time.Now()
 	deadline := start.Add(o.maxTime)
+	viaService := o.tokens
+	if o.bulk {
+		viaService = min(o.tokens, bulkTemplates)
+	}
 	var wg sync.WaitGroup
 	for range o.workers {
 		wg.Go(func() {
 			for ctx.Err() == nil && time.Now().Before(deadline) {
 				i := int(next.Add(1) - 1)
-				if i >= o.tokens {
+				if i >= viaService {
 					return
 				}
 				in := tokend.TokenInput{AppID: f.apps[i%len(f.apps)], Name: fmt.Sprintf("svc-%07d", i), ExpiresIn: "90d"}
@@ -209,13 +219,22 @@ func create(ctx context.Context, o options, dbURL string) (*fixture, error) {
 	if firstErr != nil {
 		fmt.Printf("create: first failure: %v\n", firstErr)
 	}
-	if f.made < o.tokens {
+	if !o.bulk && f.made < o.tokens {
 		fmt.Printf("create: stopped early; at this rate %d tokens would take %s\n", o.tokens, (time.Duration(float64(o.tokens)/rate) * time.Second).Round(time.Minute))
 	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
-	f.secrets, f.ids = f.secrets[:min(len(f.secrets), int(next.Load()))], f.ids[:min(len(f.ids), int(next.Load()))]
+	made := min(int(next.Load()), viaService)
+	if o.bulk && f.made == viaService && viaService < o.tokens {
+		n, err := bulkCreate(ctx, dbURL, h, f, o.tokens, viaService)
+		if err != nil {
+			return nil, err
+		}
+		made += n
+		f.made += n
+	}
+	f.secrets, f.ids = f.secrets[:min(len(f.secrets), made)], f.ids[:min(len(f.ids), made)]
 
 	// Rare statuses, through the service too.
 	start = time.Now()
@@ -256,8 +275,142 @@ func create(ctx context.Context, o options, dbURL string) (*fixture, error) {
 	return f, nil
 }
 
+// bulkTemplates is how many tokens --bulk still makes through the service:
+// the templates of the others, and the rate to quote.
+const bulkTemplates = 1000
+
+// bulkBatch is the number of tokens one bulk INSERT adds.
+const bulkBatch = 10_000
+
+// bulkCreate makes tokens from..n-1 by a path only this tool takes, for
+// reaching a million tokens in minutes rather than the lifecycle service's
+// quarter of an hour: each is a copy of the service-made token of the same
+// app and type (a token j < from with i's app and plugin(i)), with its own
+// id, name, secret hash and mask, 10,000 rows an INSERT … SELECT over
+// unnest through pgx (the column list read from the schema), and no audit
+// event. The secrets are made and HMAC'd with the run's pepper as the
+// service does (secret.Generate with the app's prefix, Hasher.Sum), and
+// live only in this program's memory.
+func bulkCreate(ctx context.Context, dbURL string, h *secret.Hasher, f *fixture, n, from int) (int, error) {
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(context.Background())
+	type kind struct {
+		app    int
+		plugin bool
+	}
+	templates := map[kind]int{}
+	for j := range from {
+		k := kind{j % len(f.apps), plugin(j)}
+		if _, ok := templates[k]; !ok && f.ids[j] != "" {
+			templates[k] = j
+		}
+	}
+	prefixes := map[string]string{}
+	if err := scanAll(ctx, conn, `SELECT id, token_prefix FROM apps`, func(r pgx.Rows) error {
+		var id, prefix string
+		err := r.Scan(&id, &prefix)
+		prefixes[id] = prefix
+		return err
+	}); err != nil {
+		return 0, err
+	}
+	var cols, sel []string
+	if err := scanAll(ctx, conn, `SELECT column_name FROM information_schema.columns
+		WHERE table_schema = current_schema() AND table_name = 'tokens' ORDER BY ordinal_position`, func(r pgx.Rows) error {
+		var c string
+		err := r.Scan(&c)
+		cols = append(cols, c)
+		switch c {
+		case "id", "name", "secret_hash", "masked":
+			sel = append(sel, "u."+c)
+		default:
+			sel = append(sel, "t."+c)
+		}
+		return err
+	}); err != nil {
+		return 0, err
+	}
+	insert := `INSERT INTO tokens (` + strings.Join(cols, ", ") + `) SELECT ` + strings.Join(sel, ", ") + `
+		FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[]) AS u(id, name, secret_hash, masked)
+		CROSS JOIN tokens t WHERE t.id = $5`
+
+	start := time.Now()
+	var made atomic.Int64
+	stopProgress := progress(func() string {
+		return fmt.Sprintf("bulk: %d tokens in %s", made.Load(), time.Since(start).Round(time.Second))
+	})
+	defer stopProgress()
+	// A batch copies one template.
+	batches := map[kind][]int{}
+	flush := func(k kind) error {
+		idx := batches[k]
+		if len(idx) == 0 {
+			return nil
+		}
+		ids, names, masks := make([]string, len(idx)), make([]string, len(idx)), make([]string, len(idx))
+		hashes := make([][]byte, len(idx))
+		secs := make([]string, len(idx))
+		for x, i := range idx {
+			sec, err := secret.Generate(prefixes[f.apps[k.app]])
+			if err != nil {
+				return err
+			}
+			sum := h.Sum(sec.Reveal())
+			ids[x], names[x], masks[x], hashes[x] = fmt.Sprintf("tok_bulk%014d", i), fmt.Sprintf("svc-%07d", i), sec.String(), sum[:]
+			secs[x] = sec.Reveal()
+		}
+		if _, err := conn.Exec(ctx, insert, ids, names, hashes, masks, f.ids[templates[k]]); err != nil {
+			return fmt.Errorf("bulk insert: %w", err)
+		}
+		for x, i := range idx {
+			f.ids[i], f.secrets[i] = ids[x], secs[x]
+		}
+		made.Add(int64(len(idx)))
+		batches[k] = idx[:0]
+		return nil
+	}
+	for i := from; i < n && ctx.Err() == nil; i++ {
+		k := kind{i % len(f.apps), plugin(i)}
+		if _, ok := templates[k]; !ok {
+			return int(made.Load()), fmt.Errorf("bulk: no service-made token of app %d (plugin %v) to copy; use fewer apps", k.app, k.plugin)
+		}
+		batches[k] = append(batches[k], i)
+		if len(batches[k]) == bulkBatch {
+			if err := flush(k); err != nil {
+				return int(made.Load()), err
+			}
+		}
+	}
+	for k := range batches {
+		if err := flush(k); err != nil {
+			return int(made.Load()), err
+		}
+	}
+	el := time.Since(start)
+	fmt.Printf("bulk: %d tokens copied from service-made ones in %s: %.0f tokens/s (no audit events)\n", made.Load(), el.Round(time.Millisecond), float64(made.Load())/el.Seconds())
+	return int(made.Load()), ctx.Err()
+}
+
+// scanAll runs query on conn and calls each for every row.
+func scanAll(ctx context.Context, conn *pgx.Conn, query string, each func(pgx.Rows) error) error {
+	rows, err := conn.Query(ctx, query)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := each(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
 func measure(ctx context.Context, o options, dbURL string, f *fixture) error {
-	srv, err := startServer(ctx, o, dbURL)
+	srv, err := startServer(ctx, o, o.tokend, dbURL)
 	if err != nil {
 		return err
 	}
@@ -280,11 +433,17 @@ func measure(ctx context.Context, o options, dbURL string, f *fixture) error {
 
 	// Cold: each secret once, one at a time; then the same ones again.
 	timed := order[:samples]
-	miss, err := c.verifyAll(ctx, f, timed, 1)
-	if err != nil {
-		return err
+	if o.base != "" {
+		if timed, err = versusBase(ctx, o, dbURL, f, c, timed); err != nil {
+			return err
+		}
+	} else {
+		miss, err := c.verifyAll(ctx, f, timed, 1)
+		if err != nil {
+			return err
+		}
+		report("verify, cache miss (sequential)", miss)
 	}
-	report("verify, cache miss (sequential)", miss)
 	hit, err := c.verifyAll(ctx, f, timed, 1)
 	if err != nil {
 		return err
@@ -369,6 +528,46 @@ func measure(ctx context.Context, o options, dbURL string, f *fixture) error {
 	return nil
 }
 
+// versusBase times the sequential cache misses of timed on the server c
+// talks to and on one of o.base started beside it over the same database,
+// in o.rounds alternating rounds of distinct secrets (each verified once,
+// on one of the two), and reports both and their ratios. It answers the
+// secrets the server c talks to verified.
+func versusBase(ctx context.Context, o options, dbURL string, f *fixture, c *client, timed []int) ([]int, error) {
+	base, err := startServer(ctx, o, o.base, dbURL)
+	if err != nil {
+		return nil, err
+	}
+	defer base.stop()
+	cb := newClient(base.url, 1)
+	rounds := max(1, o.rounds)
+	per := len(timed) / (2 * rounds)
+	var lat, latBase []time.Duration
+	var verified []int
+	for r := range rounds {
+		a, b := timed[2*r*per:(2*r+1)*per], timed[(2*r+1)*per:(2*r+2)*per]
+		l, err := c.verifyAll(ctx, f, a, 1)
+		if err != nil {
+			return nil, err
+		}
+		lb, err := cb.verifyAll(ctx, f, b, 1)
+		if err != nil {
+			return nil, fmt.Errorf("the base server: %w", err)
+		}
+		lat, latBase, verified = append(lat, l...), append(latBase, lb...), append(verified, a...)
+	}
+	report("verify, cache miss (sequential)", lat)
+	report("  the same on --tokend-base", latBase)
+	s, sb := slices.Sorted(slices.Values(lat)), slices.Sorted(slices.Values(latBase))
+	fmt.Printf("  ratio to the base (%d alternating rounds of %d): p50 %.2f  p90 %.2f  p99 %.2f\n", rounds, per,
+		ratio(s, sb, 0.50), ratio(s, sb, 0.90), ratio(s, sb, 0.99))
+	return verified, nil
+}
+
+func ratio(s, base []time.Duration, p float64) float64 {
+	return float64(q(s, p)) / float64(q(base, p))
+}
+
 // server is a running `tokend serve`.
 type server struct {
 	url  string
@@ -379,7 +578,7 @@ type server struct {
 
 var listening = regexp.MustCompile(`listening on (http://\S+)`)
 
-func startServer(ctx context.Context, o options, dbURL string) (*server, error) {
+func startServer(ctx context.Context, o options, binary, dbURL string) (*server, error) {
 	dir, err := os.MkdirTemp("", "tokend-scale-")
 	if err != nil {
 		return nil, err
@@ -391,7 +590,7 @@ func startServer(ctx context.Context, o options, dbURL string) (*server, error) 
 		// Room for every token verified, so that the memory figure is the
 		// cost of the cached tokens rather than of evictions.
 		"--cache-entries", strconv.Itoa(entries), "--cache-bytes", strconv.Itoa(entries * 2048)}
-	cmd := exec.Command(o.tokend, args...)
+	cmd := exec.Command(binary, args...)
 	cmd.Env = append(os.Environ(), "TOKEND_PEPPER="+pepper)
 	logs := &bytes.Buffer{}
 	cmd.Stderr = logs

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,7 +26,31 @@ var tokenCols = []string{
 	"owner_name", "scope", "decoy",
 }
 
+// credentialCols are the columns of tokens that verification needs
+// (tokend.Credential): what the cache entry, the answer's VerifiedToken, a
+// decoy's event, max_uses and the use count are made of. The others
+// (description, bookkeeping, the secret hash, the owner's name) stay in
+// the database on a cache miss.
+var credentialCols = []string{
+	"id", "app_id", "name", "type", "access", "permissions", "expires_at",
+	"allowed_ips", "allowed_origins", "rate_limit", "rate_window", "max_uses",
+	"use_count", "metadata", "status", "masked", "version", "owner_id",
+	"scope", "decoy",
+}
+
 var (
+	credentialColumnsT = "t." + strings.Join(credentialCols, ", t.")
+	// credentialIdx are credentialCols' indexes in tokenCols.
+	credentialIdx = func() []int {
+		idx := make([]int, len(credentialCols))
+		for k, c := range credentialCols {
+			idx[k] = slices.Index(tokenCols, c)
+			if idx[k] < 0 {
+				panic("sqlstore: credentialCols names no column " + c) // at start, in every test
+			}
+		}
+		return idx
+	}()
 	tokenColumns = strings.Join(tokenCols, ", ")
 	// tokenColumnsT names the same columns of the table aliased t.
 	tokenColumnsT = "t." + strings.Join(tokenCols, ", t.")
@@ -58,22 +83,23 @@ var (
 		WHERE r.token_id IN (SELECT id FROM tokens WHERE decoy)`)
 
 	// TokenBySecretQuery reads the token whose current or retired secret
-	// has the hash $1, with its app's catalog and owner rate limit, for
-	// ScanToken with four extra destinations: the retired secret's grace
-	// end and its app's rotated_secret_policy (both NULL for a current
-	// secret), the catalog and the owner rate limit (JSON, JSON). One
-	// round trip whatever the secret is: a current secret (a decoy's too)
-	// stops the scan at its first branch (LIMIT 1), and an unknown one
-	// probes both indexes, microseconds apart inside the database, where
-	// two statements made an unknown secret cost a second round trip that
-	// a decoy's did not. The PostgreSQL dialect runs it through pgx
-	// itself: it is the verification cache miss.
+	// has the hash $1, its columns of credentialCols only, with its app's
+	// catalog and owner rate limit, for scanColumns with four extra
+	// destinations: the retired secret's grace end and its app's
+	// rotated_secret_policy (both NULL for a current secret), the catalog
+	// and the owner rate limit (JSON, JSON). One round trip whatever the
+	// secret is: a current secret (a decoy's too) stops the scan at its
+	// first branch (LIMIT 1), and an unknown one probes both indexes,
+	// microseconds apart inside the database, where two statements made an
+	// unknown secret cost a second round trip that a decoy's did not. The
+	// PostgreSQL dialect runs it through pgx itself, prepared on each
+	// connection: it is the verification cache miss.
 	TokenBySecretQuery = Q(`
-		SELECT ` + tokenColumnsT + `, NULL, NULL, a.permissions, a.owner_rate_limit
+		SELECT ` + credentialColumnsT + `, NULL, NULL, a.permissions, a.owner_rate_limit
 		FROM tokens t JOIN apps a ON a.id = t.app_id
 		WHERE t.secret_hash = $1
 		UNION ALL
-		SELECT ` + tokenColumnsT + `, r.grace_until, a.rotated_secret_policy, a.permissions, a.owner_rate_limit
+		SELECT ` + credentialColumnsT + `, r.grace_until, a.rotated_secret_policy, a.permissions, a.owner_rate_limit
 		FROM retired_secrets r JOIN tokens t ON t.id = r.token_id JOIN apps a ON a.id = t.app_id
 		WHERE r.hash = $1
 		LIMIT 1`)
@@ -244,7 +270,7 @@ func (s *Store) CredentialBySecret(row Row) (tokend.Credential, error) {
 		policy              *string
 		catalog, ownerLimit JSON
 	)
-	t, err := s.ScanToken(row, &grace, &policy, &catalog, &ownerLimit)
+	t, err := s.scanColumns(row, credentialIdx, &grace, &policy, &catalog, &ownerLimit)
 	if err != nil {
 		return tokend.Credential{}, err
 	}
@@ -700,6 +726,13 @@ func (s *Store) scanToken(sc Row) (tokend.Token, error) { return s.ScanToken(sc)
 
 // ScanToken reads the columns of tokenCols, then any extra ones into extra.
 func (s *Store) ScanToken(sc Row, extra ...any) (tokend.Token, error) {
+	return s.scanColumns(sc, nil, extra...)
+}
+
+// scanColumns reads the columns of tokenCols at the indexes cols (all of
+// them, in order, for nil), then any extra ones into extra; the fields of
+// the columns not read stay zero.
+func (s *Store) scanColumns(sc Row, cols []int, extra ...any) (tokend.Token, error) {
 	var (
 		t                                  tokend.Token
 		typ, access, status                string
@@ -715,6 +748,13 @@ func (s *Store) ScanToken(sc Row, extra ...any) (tokend.Token, error) {
 		&t.CreatedBy, &updated, &lastUsed, &t.LastUsedIP, &revoked,
 		&prevEx, &t.Version, &t.SecretHash, &t.OwnerID,
 		&t.OwnerName, &scope, &t.Decoy,
+	}
+	if cols != nil {
+		some := make([]any, len(cols), len(cols)+len(extra))
+		for k, i := range cols {
+			some[k] = dest[i]
+		}
+		dest = some
 	}
 	if err := sc.Scan(append(dest, extra...)...); err != nil {
 		return tokend.Token{}, s.Err("read token", err)

@@ -108,7 +108,7 @@ func testTokenRoundTrip(t *testing.T, s tokend.Store) {
 			if err != nil {
 				t.Fatalf("TokenBySecret: %v", err)
 			}
-			if d := diff(tokend.Credential{Token: c.tok, Catalog: newApp("app_a").Permissions}, cred); d != "" {
+			if d := diff(tokend.Credential{Token: c.tok.ForVerification(), Catalog: newApp("app_a").Permissions}, cred); d != "" {
 				t.Errorf("TokenBySecret (-want +got):\n%s", d)
 			}
 			page, err := s.Tokens(t.Context(), tokend.TokenFilter{AppID: "app_a", Decoy: c.tok.Decoy, Now: t0, Limit: tokend.MaxPageSize})
@@ -268,7 +268,7 @@ func testTokenBySecret(t *testing.T, s tokend.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := diff(tokend.Credential{Token: tok, Catalog: newApp("app_a").Permissions}, cred); d != "" {
+	if d := diff(tokend.Credential{Token: tok.ForVerification(), Catalog: newApp("app_a").Permissions}, cred); d != "" {
 		t.Errorf("before rotation (-want +got):\n%s", d)
 	}
 
@@ -282,14 +282,14 @@ func testTokenBySecret(t *testing.T, s tokend.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := diff(tokend.Credential{Token: first, Catalog: newApp("app_a").Permissions}, cred); d != "" {
+	if d := diff(tokend.Credential{Token: first.ForVerification(), Catalog: newApp("app_a").Permissions}, cred); d != "" {
 		t.Errorf("new secret (-want +got):\n%s", d)
 	}
 	cred, err = s.TokenBySecret(ctx, hashOf("secret of tok_rot1"))
 	if err != nil {
 		t.Fatalf("TokenBySecret(retired): %v", err)
 	}
-	if d := diff(tokend.Credential{Token: first, Retired: true, GraceUntil: grace, Catalog: newApp("app_a").Permissions,
+	if d := diff(tokend.Credential{Token: first.ForVerification(), Retired: true, GraceUntil: grace, Catalog: newApp("app_a").Permissions,
 		RotatedSecretPolicy: tokend.RotatedNotify}, cred); d != "" {
 		t.Errorf("retired secret in its grace period (-want +got):\n%s", d)
 	}
@@ -308,7 +308,7 @@ func testTokenBySecret(t *testing.T, s tokend.Store) {
 	if cred.GraceUntil.After(at(2 * time.Minute)) {
 		t.Errorf("secret retired without grace verifies until %v, after its rotation at %v", cred.GraceUntil, at(2*time.Minute))
 	}
-	if d := diff(second, cred.Token); d != "" {
+	if d := diff(second.ForVerification(), cred.Token); d != "" {
 		t.Errorf("a retired secret answers the current token (-want +got):\n%s", d)
 	}
 	cred, err = s.TokenBySecret(ctx, hashOf("secret of tok_rot1"))

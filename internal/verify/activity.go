@@ -36,7 +36,7 @@ type activityNote struct {
 // nothing, and a token verified rarely holds a few notes' worth, not 50.
 type activityRing struct {
 	notes []activityNote
-	n     int // notes added since the last flush
+	n     int32 // notes added since the last flush (far fewer than 2^31)
 }
 
 // add notes one verification, overwriting the oldest when full.
@@ -44,7 +44,7 @@ func (ring *activityRing) add(a activityNote) {
 	if len(ring.notes) < tokend.MaxActivity {
 		ring.notes = append(ring.notes, a)
 	} else {
-		ring.notes[ring.n%tokend.MaxActivity] = a
+		ring.notes[int(ring.n)%tokend.MaxActivity] = a
 	}
 	ring.n++
 }
@@ -78,9 +78,14 @@ func (st *tokenState) takeActivity(rows *[]tokend.Activity) {
 	ring := &st.activity
 	k := len(ring.notes)
 	for i := range k {
-		notes[i] = ring.notes[(ring.n-k+i)%tokend.MaxActivity]
+		notes[i] = ring.notes[(int(ring.n)-k+i)%tokend.MaxActivity]
 	}
 	clear(ring.notes) // let go of the requests' strings
+	if k == 0 {
+		// Not verified since the last flush: the array goes too, and
+		// comes back with the next verification.
+		ring.notes = nil
+	}
 	ring.notes, ring.n = ring.notes[:0], 0
 	st.mu.Unlock()
 	for _, n := range notes[:k] {

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
-	"time"
 	"unsafe"
 
 	"github.com/tokend/tokend"
@@ -26,75 +25,141 @@ const evictionSamples = 5
 // entry is what the cache knows about one digest: either that no token has
 // it (negative) or everything the checks need, prepared once per read from
 // storage. It is immutable once installed; counters live in its tokenState.
-// It never holds the secret.
+// It never holds the secret. It is one allocation: the VerifiedToken every
+// answer points to is part of it, and what few tokens have (ranges,
+// origins, max_uses, an owner limit, a retired secret's version) sits
+// behind rare.
 type entry struct {
-	negative bool
-	size     int64 // approximate bytes held, estimated once (see estimateSize)
-	born     int64 // when read from storage (unix ns)
-	until    int64 // negative entries: forgotten at this instant
-	// decoy, on a negative entry, is the decoy token the secret is of: it
-	// answers as an unknown secret and raises token.decoy_used.
-	decoy *decoyInfo
-
+	negative       bool
+	canRead        bool // tokend.Allows of the abstract read
+	canWrite       bool // and of the abstract write
+	retired        bool
+	disableOnReuse bool // a retired secret's app's rotated_secret_policy is disable
+	ipRestricted   bool
+	status         statusCode
+	size           int64 // approximate bytes held, estimated once (see estimateSize)
+	born           int64 // when read from storage (unix ns)
+	// until is, on a negative entry, when it is forgotten; on a positive
+	// one, a retired secret's grace end.
+	until int64
 	state *tokenState
 	gen   uint64 // state.gen when read; stale once they differ
 
-	token       *tokend.VerifiedToken // shared by every answer; never modified
-	status      tokend.Status
-	typ         tokend.TokenType
-	access      tokend.Access
-	permissions []string // granted and still in the catalog (tokend.LivePermissions)
-	catalog     []string // the app's: the ceiling of every permission
-	canRead     bool     // tokend.Allows of the abstract read
-	canWrite    bool     // and of the abstract write
-	expires     int64    // unix ns; 0 for never
-	retired     bool
-	graceUntil  int64
-	// version is the token's when read; disableOnReuse is its app's
-	// rotated_secret_policy (disable), known for a retired secret only.
-	version        int64
-	disableOnReuse bool
-	ipRestricted   bool
-	prefixes       []netip.Prefix
-	origins        []string // normalised
-	maxUses        int64    // 0 for no limit
-	limit          *limitSpec
+	catalog *[]string // the app's: the ceiling of every permission (interned)
+	expires int64     // unix ns; 0 for never
+	limit   *limitSpec
+	rare    *entryRare // nil for most: see entryRare
+
+	// token is answered to every caller (by pointer) and never modified.
+	// Its Permissions are those granted and still in the catalog
+	// (tokend.LivePermissions), which the checks read too.
+	token tokend.VerifiedToken
+}
+
+// entryRare is what few entries need.
+type entryRare struct {
+	maxUses int64 // 0 for no limit
+	// version is the token's when read, for a retired secret's events.
+	version int64
+	// decoy, on a negative entry, is the decoy token the secret is of: it
+	// answers as an unknown secret and raises token.decoy_used.
+	decoy    *decoyInfo
+	prefixes []netip.Prefix
+	origins  []string // normalised
 	// ownerLimit is the app's limit shared by the tokens of the token's
 	// owner, kept under ownerKey (tokend.OwnerRateKey); nil for none.
 	ownerLimit *limitSpec
 	ownerKey   string
 }
 
-func newEntry(c tokend.Credential, st *tokenState, gen uint64, now int64) *entry {
+// statusCode is a token's status in a byte.
+type statusCode uint8
+
+const (
+	statusActive statusCode = iota
+	statusDisabled
+	statusRevoked
+	statusOther // any other stored value, checked as the active are
+)
+
+func statusCodeOf(s tokend.Status) statusCode {
+	switch s {
+	case tokend.StatusActive:
+		return statusActive
+	case tokend.StatusDisabled:
+		return statusDisabled
+	case tokend.StatusRevoked:
+		return statusRevoked
+	}
+	return statusOther
+}
+
+func (ent *entry) graceUntil() int64 { return ent.until }
+
+// decoy is the decoy whose secret a negative entry is of; nil for none,
+// and for no entry.
+func (ent *entry) decoy() *decoyInfo {
+	if ent == nil || ent.rare == nil {
+		return nil
+	}
+	return ent.rare.decoy
+}
+
+// maxUses is the token's max_uses; 0 for no limit, -1 for a limit of none.
+func (ent *entry) maxUses() int64 {
+	if ent.rare == nil {
+		return 0
+	}
+	return ent.rare.maxUses
+}
+
+func (ent *entry) ownerLimit() *limitSpec {
+	if ent.rare == nil {
+		return nil
+	}
+	return ent.rare.ownerLimit
+}
+
+func (ent *entry) rareOf() *entryRare {
+	if ent.rare == nil {
+		ent.rare = &entryRare{}
+	}
+	return ent.rare
+}
+
+func newEntry(c tokend.Credential, st *tokenState, gen uint64, now int64, in *interner) *entry {
 	t := c.Token
-	catalog := c.Catalog
-	if t.AppID == tokend.SystemAppID {
+	catalog := &tokend.AdminPermissions
+	if t.AppID != tokend.SystemAppID {
 		// The admin permissions are the code's, whatever version of
-		// tokend made the stored system app.
-		catalog = tokend.AdminPermissions
+		// tokend made the stored system app; others are the app's.
+		catalog = in.list(c.Catalog)
 	}
 	ent := &entry{
-		born:        now,
-		state:       st,
-		gen:         gen,
-		status:      t.Status,
-		typ:         t.Type,
-		access:      t.Access,
-		permissions: tokend.LivePermissions(t.Permissions, catalog),
-		catalog:     catalog,
-		retired:     c.Retired,
-		version:     t.Version,
+		born:    now,
+		state:   st,
+		gen:     gen,
+		status:  statusCodeOf(t.Status),
+		catalog: catalog,
+		retired: c.Retired,
 	}
+	if c.Retired {
+		ent.rareOf().version = t.Version
+	}
+	tok := &ent.token
+	tok.ID, tok.AppID, tok.OwnerID, tok.Name = t.ID, in.str(t.AppID), t.OwnerID, t.Name
+	tok.Type, tok.Access = tokend.TokenType(in.str(string(t.Type))), tokend.Access(in.str(string(t.Access)))
+	tok.Permissions = *in.list(tokend.LivePermissions(t.Permissions, *catalog))
+	tok.Metadata, tok.Scope, tok.AllowedIPs, tok.RateLimit = t.Metadata, t.Scope, t.AllowedIPs, t.RateLimit
 	ent.disableOnReuse = c.Retired && c.RotatedSecretPolicy == tokend.RotatedDisable
-	ent.canRead = tokend.Allows(ent.access, ent.permissions, catalog, tokend.PermRead)
-	ent.canWrite = tokend.Allows(ent.access, ent.permissions, catalog, tokend.PermWrite)
+	ent.canRead = tokend.Allows(tok.Access, tok.Permissions, *catalog, tokend.PermRead)
+	ent.canWrite = tokend.Allows(tok.Access, tok.Permissions, *catalog, tokend.PermWrite)
 	if c.Retired && !c.GraceUntil.IsZero() {
-		ent.graceUntil = c.GraceUntil.UnixNano()
+		ent.until = c.GraceUntil.UnixNano()
 	}
-	var exp *time.Time
 	if t.ExpiresAt != nil {
 		x := *t.ExpiresAt
-		exp = &x
+		tok.ExpiresAt = &x
 		ent.expires = x.UnixNano()
 		if ent.expires == 0 { // the epoch itself: long past, not "never"
 			ent.expires = 1
@@ -104,45 +169,35 @@ func newEntry(c tokend.Credential, st *tokenState, gen uint64, now int64) *entry
 		// A range that does not parse is skipped, not a reason to open
 		// the token to every address: with none left, nothing passes.
 		ent.ipRestricted = true
+		r := ent.rareOf()
 		for _, s := range t.AllowedIPs {
 			p, err := tokend.ParsePrefix(s)
 			if err != nil {
 				continue
 			}
-			ent.prefixes = append(ent.prefixes, tokend.UnmapPrefix(p))
+			r.prefixes = append(r.prefixes, tokend.UnmapPrefix(p))
 		}
 	}
 	for _, o := range t.AllowedOrigins {
 		if n := tokend.NormalizeOrigin(o); n != "" {
-			ent.origins = append(ent.origins, n)
+			r := ent.rareOf()
+			r.origins = append(r.origins, n)
 		}
 	}
 	if t.MaxUses != nil {
-		ent.maxUses = *t.MaxUses
-		if ent.maxUses <= 0 { // a limit of zero uses: nothing passes
-			ent.maxUses = -1
+		r := ent.rareOf()
+		r.maxUses = *t.MaxUses
+		if r.maxUses <= 0 { // a limit of zero uses: nothing passes
+			r.maxUses = -1
 		}
 	}
 	if t.RateLimit != nil {
 		ent.limit = newLimitSpec(*t.RateLimit)
 	}
 	if t.OwnerID != "" && c.OwnerRateLimit != nil {
-		ent.ownerLimit = newLimitSpec(*c.OwnerRateLimit)
-		ent.ownerKey = tokend.OwnerRateKey(t.AppID, t.OwnerID)
-	}
-	ent.token = &tokend.VerifiedToken{
-		ID:          t.ID,
-		AppID:       t.AppID,
-		OwnerID:     t.OwnerID,
-		Name:        t.Name,
-		Type:        t.Type,
-		Access:      t.Access,
-		Permissions: ent.permissions,
-		ExpiresAt:   exp,
-		Metadata:    t.Metadata,
-		Scope:       t.Scope,
-		AllowedIPs:  t.AllowedIPs,
-		RateLimit:   t.RateLimit,
+		r := ent.rareOf()
+		r.ownerLimit = newLimitSpec(*c.OwnerRateLimit)
+		r.ownerKey = tokend.OwnerRateKey(t.AppID, t.OwnerID)
 	}
 	ent.size = ent.estimateSize()
 	return ent
@@ -158,7 +213,12 @@ func newNegativeEntry(now, ttl int64) *entry {
 const (
 	// slotOverhead is a shard map's slot (32-byte key, pointer, control
 	// byte) at a typical load, plus the entry's allocation rounding.
-	slotOverhead      = 64
+	slotOverhead = 64
+	// tokenStateSize is a token state with its slot in the table, its
+	// place in the app index, and the usage it collects between flushes:
+	// the current hour's counters, one activity note, the last address.
+	tokenStateSize = int64(unsafe.Sizeof(tokenState{})) + 2*48 +
+		int64(unsafe.Sizeof(hourUsage{})) + int64(unsafe.Sizeof(activityNote{})) + int64(unsafe.Sizeof(lastIP{}))
 	negativeEntrySize = int64(unsafe.Sizeof(entry{})) + slotOverhead
 	stringHeader      = int64(unsafe.Sizeof(""))
 	ifaceHeader       = int64(unsafe.Sizeof(any(nil)))
@@ -173,57 +233,50 @@ const (
 )
 
 // estimateSize answers roughly how many bytes a positive entry keeps alive:
-// the entry, its VerifiedToken, their strings and slices, the limit, and the
-// token state it holds (counted in full even when another entry shares it,
-// which errs on the side of a smaller cache).
+// the entry and its VerifiedToken, their strings and slices (but those
+// interned, which tokens share), the limit, and the token state it holds
+// (counted in full even when another entry shares it, which errs on the
+// side of a smaller cache), with the usage it collects between flushes.
 func (ent *entry) estimateSize() int64 {
 	n := int64(unsafe.Sizeof(*ent)) + slotOverhead
-	n += int64(unsafe.Sizeof(tokenState{})) + int64(unsafe.Sizeof(hourUsage{}))
-	n += int64(unsafe.Sizeof(activityNote{})) // the recent activity of one verification per flush
-	for _, p := range ent.permissions {
-		n += stringHeader + int64(len(p))
-	}
-	if len(ent.catalog) > 0 && &ent.catalog[0] != &tokend.AdminPermissions[0] {
-		for _, p := range ent.catalog {
-			n += stringHeader + int64(len(p))
+	n += tokenStateSize
+	if r := ent.rare; r != nil {
+		n += int64(unsafe.Sizeof(*r))
+		n += int64(cap(r.prefixes)) * int64(unsafe.Sizeof(netip.Prefix{}))
+		n += int64(cap(r.origins)) * stringHeader
+		for _, o := range r.origins {
+			n += int64(len(o))
 		}
-	}
-	n += int64(cap(ent.prefixes)) * int64(unsafe.Sizeof(netip.Prefix{}))
-	n += int64(cap(ent.origins)) * stringHeader
-	for _, o := range ent.origins {
-		n += int64(len(o))
+		if r.ownerLimit != nil {
+			n += int64(unsafe.Sizeof(*r.ownerLimit)) + int64(len(r.ownerKey))
+		}
 	}
 	if ent.limit != nil {
 		n += int64(unsafe.Sizeof(*ent.limit))
 	}
-	if ent.ownerLimit != nil {
-		n += int64(unsafe.Sizeof(*ent.ownerLimit)) + int64(len(ent.ownerKey))
+	t := &ent.token
+	n += int64(len(t.ID) + len(t.OwnerID) + len(t.Name))
+	if sc := t.Scope; sc != nil {
+		n += int64(unsafe.Sizeof(*sc)) + int64(len(sc.OwnerID)) + int64(cap(sc.AppIDs))*stringHeader
+		for _, id := range sc.AppIDs {
+			n += int64(len(id))
+		}
 	}
-	if t := ent.token; t != nil {
-		n += int64(unsafe.Sizeof(*t))
-		n += int64(len(t.ID) + len(t.AppID) + len(t.OwnerID) + len(t.Name) + len(t.Type) + len(t.Access))
-		if sc := t.Scope; sc != nil {
-			n += int64(unsafe.Sizeof(*sc)) + int64(len(sc.OwnerID)) + int64(cap(sc.AppIDs))*stringHeader
-			for _, id := range sc.AppIDs {
-				n += int64(len(id))
-			}
-		}
-		// The token's own restrictions, as the management API reads them
-		// (Actor.Limits): kept alive by the entry beside their parsed
-		// forms above.
-		n += int64(cap(t.AllowedIPs)) * stringHeader
-		for _, s := range t.AllowedIPs {
-			n += int64(len(s))
-		}
-		if t.RateLimit != nil {
-			n += int64(unsafe.Sizeof(*t.RateLimit))
-		}
-		if t.ExpiresAt != nil {
-			n += int64(unsafe.Sizeof(*t.ExpiresAt))
-		}
-		if t.Metadata != nil {
-			n += metadataSize(t.Metadata, 0)
-		}
+	// The token's own restrictions, as the management API reads them
+	// (Actor.Limits): kept alive by the entry beside their parsed forms
+	// above.
+	n += int64(cap(t.AllowedIPs)) * stringHeader
+	for _, s := range t.AllowedIPs {
+		n += int64(len(s))
+	}
+	if t.RateLimit != nil {
+		n += int64(unsafe.Sizeof(*t.RateLimit))
+	}
+	if t.ExpiresAt != nil {
+		n += int64(unsafe.Sizeof(*t.ExpiresAt))
+	}
+	if t.Metadata != nil {
+		n += metadataSize(t.Metadata, 0)
 	}
 	return n
 }
@@ -390,15 +443,16 @@ func (sh *cacheShard) evictLocked(now, ttl int64) *entry {
 // has not seen yet.
 type tokenState struct {
 	id    string
-	appID string
-	shard uint64 // index into the usage and token tables
+	appID string // interned: shared by the app's tokens
 
 	gen       atomic.Uint64
 	uses      atomic.Int64 // successful verifications known here
 	unflushed atomic.Int64 // of which not yet written to storage
 	batched   atomic.Int64 // of which not yet taken by a flush
 	limiter   limiter
-	rotated   rotatedMark // the last token.rotated_secret_used raised here
+	// rotated is the last token.rotated_secret_used raised here; nil
+	// until the first (see rotatedMarkOf).
+	rotated atomic.Pointer[rotatedMark]
 
 	// nets are the networks noted here (see networks.go); nil until the
 	// first.
@@ -408,13 +462,30 @@ type tokenState struct {
 	usage     atomic.Pointer[hourUsage]
 	lastAt    atomic.Int64
 	lastIP    atomic.Pointer[lastIP]
-	dirty     atomic.Bool
 	mu        sync.Mutex   // guards past, the change of hour and activity
 	past      []*hourUsage // earlier hours not yet written
 	flushedAt int64        // flush-only: lastAt when last written
 	activity  activityRing
+	dirty     atomic.Bool
 
-	refs int // cache entries referring to it; under the table shard's lock
+	refs int32 // cache entries referring to it; under the table shard's lock
+}
+
+// dirtyShard answers which of the usage table's lists st goes on: any
+// spread will do, and its address is one that costs no field (states are
+// never moved, and allocated apart by at least their size).
+func (st *tokenState) dirtyShard() uintptr {
+	return uintptr(unsafe.Pointer(st)) / unsafe.Sizeof(tokenState{}) % shards
+}
+
+// rotatedMarkOf answers the token's rotatedMark, made on first use: few
+// tokens ever need one.
+func (st *tokenState) rotatedMarkOf() *rotatedMark {
+	if m := st.rotated.Load(); m != nil {
+		return m
+	}
+	st.rotated.CompareAndSwap(nil, &rotatedMark{})
+	return st.rotated.Load()
 }
 
 // seedUses raises the use counter to what storage counted, never lowering
@@ -472,7 +543,7 @@ func (t *tokenTable) acquire(id, appID string) *tokenState {
 	sh.mu.Lock()
 	st := sh.byID[id]
 	if st == nil {
-		st = &tokenState{id: id, appID: appID, shard: i}
+		st = &tokenState{id: id, appID: appID}
 		sh.byID[id] = st
 		t.indexApp(st, true)
 	}
@@ -483,7 +554,7 @@ func (t *tokenTable) acquire(id, appID string) *tokenState {
 
 // release ends one hold and forgets the state when nothing needs it.
 func (t *tokenTable) release(st *tokenState) {
-	sh := &t.shard[st.shard]
+	sh := &t.shard[t.shardIndex(st.id)]
 	sh.mu.Lock()
 	st.refs--
 	t.dropIfUnusedLocked(sh, st)

@@ -160,14 +160,17 @@ func TestOversizedEntryIsServedButNotCached(t *testing.T) {
 	h.e.cacheBytes(t)
 }
 
-// freshStore answers every read with newly allocated metadata, as a real
+// freshStore answers every read with what renew allocates anew, as a real
 // store does, so that the cache holds the only reference to it; it keeps no
 // usage batches.
-type freshStore struct{ *fakeStore }
+type freshStore struct {
+	*fakeStore
+	renew func(*tokend.Token)
+}
 
 func (s freshStore) TokenBySecret(ctx context.Context, hash []byte) (tokend.Credential, error) {
 	c, err := s.fakeStore.TokenBySecret(ctx, hash)
-	c.Token.Metadata = bigMetadata(8, 1000)
+	s.renew(&c.Token)
 	return c, err
 }
 
@@ -184,28 +187,13 @@ func TestCacheHeapStaysNearCacheBytes(t *testing.T) {
 	}
 	const bound = 4 << 20
 	h := newHarness(t, func(o *Options) { o.CacheBytes = bound })
-	h.e.store = freshStore{h.store}
+	h.e.store = freshStore{h.store, func(t *tokend.Token) { t.Metadata = bigMetadata(8, 1000) }}
 	var secs []string
 	for range 3000 { // about 25 MiB of metadata were they all cached
 		secs = append(secs, h.token())
 	}
-	heap := func() uint64 {
-		var m runtime.MemStats
-		runtime.GC()
-		runtime.GC()
-		runtime.ReadMemStats(&m)
-		return m.HeapAlloc
-	}
-	before := heap()
-	for _, s := range secs {
-		if c := h.code(s); c != tokend.CodeValid {
-			t.Fatal(c)
-		}
-	}
-	h.e.Flush(context.Background())
-	after := heap()
+	grew := heapGrowth(t, h, secs, true)
 	tracked := h.e.cacheBytes(t)
-	grew := int64(after) - int64(before)
 	t.Logf("%d entries, %d bytes tracked, heap grew %d bytes", h.e.cacheLen(), tracked, grew)
 	if tracked > bound {
 		t.Fatalf("cache tracks %d bytes, bound %d", tracked, bound)
@@ -243,4 +231,57 @@ func TestEntrySizeCountsWhatItHolds(t *testing.T) {
 		t.Fatalf("rich entry estimated at %d bytes, plain at %d", r, p)
 	}
 	t.Logf("plain %d, rich %d, negative %d bytes", p, r, negativeEntrySize)
+}
+
+// tokend_cache_bytes stays honest for the common token, one without
+// metadata or restrictions: the estimate of its entry is within a factor of
+// what caching it really costs the heap (before the usage it collects is
+// flushed).
+func TestEntryEstimateNearHeapPerToken(t *testing.T) {
+	if raceEnabled {
+		t.Skip("heap sizes mean nothing under the race detector")
+	}
+	if testing.Short() {
+		t.Skip("short")
+	}
+	h := newHarness(t)
+	h.e.store = freshStore{h.store, func(t *tokend.Token) {
+		t.ID, t.AppID, t.Name = strings.Clone(t.ID), strings.Clone(t.AppID), strings.Clone(t.Name)
+	}}
+	const n = 5000
+	var secs []string
+	for range n {
+		secs = append(secs, h.token())
+	}
+	grew := heapGrowth(t, h, secs, false)
+	tracked := h.e.cacheBytes(t)
+	t.Logf("%d entries: estimated %d bytes each, heap grew %d bytes each", n, tracked/n, grew/n)
+	if grew*2 < tracked || grew > 2*tracked {
+		t.Fatalf("estimated %d bytes per entry, heap grew %d per entry: not within a factor of 2", tracked/n, grew/n)
+	}
+	runtime.KeepAlive(secs)
+	runtime.KeepAlive(h)
+}
+
+// heapGrowth answers how much the live heap grows while h verifies secs
+// (each VALID), and flushes when flush is set.
+func heapGrowth(t *testing.T, h *harness, secs []string, flush bool) int64 {
+	t.Helper()
+	heap := func() uint64 {
+		var m runtime.MemStats
+		runtime.GC()
+		runtime.GC()
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	before := heap()
+	for _, s := range secs {
+		if c := h.code(s); c != tokend.CodeValid {
+			t.Fatal(c)
+		}
+	}
+	if flush {
+		h.e.Flush(context.Background())
+	}
+	return int64(heap()) - int64(before)
 }

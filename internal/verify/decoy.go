@@ -59,8 +59,8 @@ func newDecoyInfo(t tokend.Token) *decoyInfo {
 // the negative TTL), with what its event needs.
 func newDecoyEntry(t tokend.Token, now, ttl int64) *entry {
 	ent := newNegativeEntry(now, ttl)
-	ent.decoy = newDecoyInfo(t)
-	ent.size += int64(unsafe.Sizeof(decoyInfo{})) +
+	ent.rare = &entryRare{decoy: newDecoyInfo(t)}
+	ent.size += int64(unsafe.Sizeof(decoyInfo{})) + int64(unsafe.Sizeof(entryRare{})) +
 		int64(len(t.ID)+len(t.AppID)+len(t.OwnerID)+len(t.Name)+len(t.Masked))
 	return ent
 }
@@ -72,8 +72,8 @@ type decoySet map[[32]byte]*decoyInfo
 // peer's secret is looked up: from its negative cache entry ent (nil for
 // none) or from the set of every decoy's secrets. No storage read.
 func (e *Engine) blockedDecoy(ent *entry, d [32]byte) *decoyInfo {
-	if ent != nil && ent.decoy != nil {
-		return ent.decoy
+	if d := ent.decoy(); d != nil {
+		return d
 	}
 	if set := e.decoySecrets.Load(); set != nil {
 		return (*set)[d]

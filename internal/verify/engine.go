@@ -127,6 +127,7 @@ type Engine struct {
 
 	cache    cache
 	tokens   tokenTable
+	intern   interner // what cache entries share
 	usage    usageTable
 	throttle *throttle // nil when disabled
 	events   eventQueue
@@ -316,8 +317,8 @@ func (e *Engine) verify(ctx context.Context, r tokend.VerifyRequest, now int64, 
 		}
 	}
 	if ent.negative {
-		if ent.decoy != nil {
-			e.decoyUsed(ent.decoy, &r, now)
+		if d := ent.decoy(); d != nil {
+			e.decoyUsed(d, &r, now)
 		}
 		return tokend.VerifyResult{Code: tokend.CodeNotFound}, true, nil
 	}
@@ -325,7 +326,7 @@ func (e *Engine) verify(ctx context.Context, r tokend.VerifyRequest, now int64, 
 	if err != nil {
 		return tokend.VerifyResult{}, true, err
 	}
-	e.usage.record(ent.state, now, res.Code, &r, ent.maxUses != 0)
+	e.usage.record(ent.state, now, res.Code, &r, ent.maxUses() != 0)
 	if e.trackNetworks && res.Valid {
 		e.noteNetwork(ent.state, now, r.IP)
 	}
@@ -369,12 +370,12 @@ func (e *Engine) load(ctx context.Context, d [32]byte, now int64) (ent *entry, i
 		e.install(d, ent)
 		return ent, true, nil
 	}
-	st := e.tokens.acquire(cred.Token.ID, cred.Token.AppID)
+	st := e.tokens.acquire(cred.Token.ID, e.intern.str(cred.Token.AppID))
 	st.seedUses(cred.Token.UseCount)
 	// The generation is read before the epoch is compared (in install):
 	// an invalidation bumps the epoch first, so either install sees the new
 	// epoch or this entry carries the old generation and goes stale.
-	ent = newEntry(cred, st, st.gen.Load(), now)
+	ent = newEntry(cred, st, st.gen.Load(), now, &e.intern)
 	if e.trackNetworks {
 		ent.size += networkStateSize
 	}
@@ -411,7 +412,7 @@ func (e *Engine) releaseEntries(es []*entry) {
 // check applies the rules in their order of precedence to a known token.
 // An error means the use of a token with max_uses could not be counted.
 func (e *Engine) check(ctx context.Context, ent *entry, r *tokend.VerifyRequest, now int64) (tokend.VerifyResult, error) {
-	res := tokend.VerifyResult{Token: ent.token}
+	res := tokend.VerifyResult{Token: &ent.token}
 	code, err := e.rules(ctx, ent, r, now, &res)
 	if err != nil {
 		return tokend.VerifyResult{}, err
@@ -423,7 +424,7 @@ func (e *Engine) check(ctx context.Context, ent *entry, r *tokend.VerifyRequest,
 
 func (e *Engine) rules(ctx context.Context, ent *entry, r *tokend.VerifyRequest, now int64, res *tokend.VerifyResult) (tokend.Code, error) {
 	st := ent.state
-	limited := ent.limit != nil || ent.ownerLimit != nil
+	limited := ent.limit != nil || ent.ownerLimit() != nil
 	// peek reports the limit without consuming it, for answers decided
 	// before the rate limit is reached.
 	peek := func() {
@@ -432,10 +433,10 @@ func (e *Engine) rules(ctx context.Context, ent *entry, r *tokend.VerifyRequest,
 		}
 	}
 	switch ent.status {
-	case tokend.StatusRevoked:
+	case statusRevoked:
 		peek()
 		return tokend.CodeRevoked, nil
-	case tokend.StatusDisabled:
+	case statusDisabled:
 		peek()
 		return tokend.CodeDisabled, nil
 	}
@@ -445,7 +446,7 @@ func (e *Engine) rules(ctx context.Context, ent *entry, r *tokend.VerifyRequest,
 	}
 	// Only a token alive under its new secret answers ROTATED: a dead one
 	// answered above, as its current secret would.
-	if ent.retired && now >= ent.graceUntil {
+	if ent.retired && now >= ent.graceUntil() {
 		e.rotatedSecretUsed(ent, r, now)
 		peek()
 		return tokend.CodeRotated, nil
@@ -466,7 +467,7 @@ func (e *Engine) rules(ctx context.Context, ent *entry, r *tokend.VerifyRequest,
 	}
 	// The uses known here are a cheap early refusal once the token is known
 	// to be used up; storage, asked below, has the last word.
-	if ent.maxUses != 0 && st.uses.Load() >= ent.maxUses {
+	if maxUses := ent.maxUses(); maxUses != 0 && st.uses.Load() >= maxUses {
 		peek()
 		return tokend.CodeUsageExceeded, nil
 	}
@@ -478,7 +479,7 @@ func (e *Engine) rules(ctx context.Context, ent *entry, r *tokend.VerifyRequest,
 			return tokend.CodeRateLimited, nil
 		}
 	}
-	if ent.maxUses != 0 {
+	if ent.maxUses() != 0 {
 		ok, err := e.takeUse(ctx, st)
 		if err != nil || !ok {
 			// Not a use: give the rate limit slot back.
@@ -490,7 +491,7 @@ func (e *Engine) rules(ctx context.Context, ent *entry, r *tokend.VerifyRequest,
 			}
 			// Used up, perhaps through other instances: refuse early
 			// from now on.
-			st.seedUses(ent.maxUses)
+			st.seedUses(ent.maxUses())
 			return tokend.CodeUsageExceeded, nil
 		}
 	}
@@ -529,7 +530,7 @@ func (ent *entry) allows(perm string) bool {
 	case tokend.PermWrite:
 		return ent.canWrite
 	}
-	return tokend.Allows(ent.access, ent.permissions, ent.catalog, perm)
+	return tokend.Allows(ent.token.Access, ent.token.Permissions, *ent.catalog, perm)
 }
 
 // ipAllowed reports whether the request address is inside one of the
@@ -541,7 +542,10 @@ func (ent *entry) ipAllowed(ip string) bool {
 		return false
 	}
 	a = a.Unmap().WithZone("")
-	for _, p := range ent.prefixes {
+	if ent.rare == nil {
+		return false
+	}
+	for _, p := range ent.rare.prefixes {
 		if p.Contains(a) {
 			return true
 		}
@@ -554,14 +558,14 @@ func (ent *entry) ipAllowed(ip string) bool {
 // with one, only if it lists that origin.
 func (ent *entry) originAllowed(origin string) bool {
 	if origin == "" {
-		return ent.typ != tokend.TypePlugin
+		return ent.token.Type != tokend.TypePlugin
 	}
-	if len(ent.origins) == 0 {
+	if ent.rare == nil || len(ent.rare.origins) == 0 {
 		return false
 	}
 	// Browsers send origins in canonical form already; the exact match
 	// spares NormalizeOrigin's URL parse (and its allocations).
-	for _, o := range ent.origins {
+	for _, o := range ent.rare.origins {
 		if o == origin {
 			return true
 		}
@@ -570,7 +574,7 @@ func (ent *entry) originAllowed(origin string) bool {
 	if n == "" || n == origin {
 		return false
 	}
-	for _, o := range ent.origins {
+	for _, o := range ent.rare.origins {
 		if o == n {
 			return true
 		}

@@ -253,7 +253,7 @@ func (ent *entry) tokenRate() rateLimit {
 }
 
 func (e *Engine) ownerRate(ent *entry, now int64) rateLimit {
-	return rateLimit{key: ent.ownerKey, spec: ent.ownerLimit, l: e.owners.get(ent.ownerKey, now)}
+	return rateLimit{key: ent.rare.ownerKey, spec: ent.rare.ownerLimit, l: e.owners.get(ent.rare.ownerKey, now)}
 }
 
 // take spends one verification of the limit.
@@ -301,7 +301,7 @@ func (e *Engine) takeRate(ctx context.Context, ent *entry, now int64) (*tokend.R
 	if ent.limit != nil {
 		state, ok = e.take(ctx, ent.tokenRate(), now)
 	}
-	if ok && ent.ownerLimit != nil {
+	if ok && ent.ownerLimit() != nil {
 		own, ownOK := e.take(ctx, e.ownerRate(ent, now), now)
 		switch {
 		case !ownOK:
@@ -334,11 +334,11 @@ func (e *Engine) eachRate(ctx context.Context, ent *entry, now int64,
 	do func(context.Context, rateLimit, int64) tokend.RateLimitState) *tokend.RateLimitState {
 	var state tokend.RateLimitState
 	switch {
-	case ent.limit != nil && ent.ownerLimit != nil:
+	case ent.limit != nil && ent.ownerLimit() != nil:
 		state = tighter(do(ctx, ent.tokenRate(), now), do(ctx, e.ownerRate(ent, now), now))
 	case ent.limit != nil:
 		state = do(ctx, ent.tokenRate(), now)
-	case ent.ownerLimit != nil:
+	case ent.ownerLimit() != nil:
 		state = do(ctx, e.ownerRate(ent, now), now)
 	default:
 		return nil

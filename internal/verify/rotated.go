@@ -71,7 +71,7 @@ func (m *rotatedMark) claim(now, version int64) bool {
 // after its grace period. Neither the event nor the log carries the secret.
 func (e *Engine) rotatedSecretUsed(ent *entry, r *tokend.VerifyRequest, now int64) {
 	st := ent.state
-	if !st.rotated.claim(now, ent.version) {
+	if !st.rotatedMarkOf().claim(now, ent.rare.version) {
 		return
 	}
 	when := time.Unix(0, now).UTC()
@@ -83,11 +83,11 @@ func (e *Engine) rotatedSecretUsed(ent *entry, r *tokend.VerifyRequest, now int6
 			data[k], details[k] = v, v
 		}
 	}
-	if ent.token != nil {
+	if !ent.negative {
 		data["name"] = ent.token.Name
 	}
-	if ent.graceUntil != 0 {
-		details["grace_until"] = time.Unix(0, ent.graceUntil).UTC().Format(time.RFC3339)
+	if ent.graceUntil() != 0 {
+		details["grace_until"] = time.Unix(0, ent.graceUntil()).UTC().Format(time.RFC3339)
 		data["grace_until"] = details["grace_until"]
 	}
 	policy := tokend.RotatedNotify

@@ -251,7 +251,7 @@ func codeSlot(c tokend.Code) int {
 type hourUsage struct {
 	hour    int64
 	n       [maxCodes]atomic.Int64
-	drained bool // flush-only: emptied by an earlier flush
+	drained bool // emptied by an earlier flush; under the token state's mu
 }
 
 // usageTable collects usage between flushes. The counters live in each
@@ -300,7 +300,7 @@ func (u *usageTable) record(st *tokenState, now int64, code tokend.Code, r *toke
 	// After counting: a flush clears the mark before it drains, so a count
 	// it misses is marked again for the next one.
 	if !st.dirty.Load() && st.dirty.CompareAndSwap(false, true) {
-		sh := &u.dirty[st.shard]
+		sh := &u.dirty[st.dirtyShard()]
 		sh.mu.Lock()
 		sh.states = append(sh.states, st)
 		sh.mu.Unlock()
@@ -317,6 +317,9 @@ func (st *tokenState) newHour(hour int64) *hourUsage {
 		return hu
 	}
 	if hu != nil {
+		// Looked at by two more flushes, whatever the last one did: a
+		// request that loaded it before the hour turned may still add.
+		hu.drained = false
 		st.past = append(st.past, hu)
 	}
 	hu = &hourUsage{hour: hour}
@@ -389,7 +392,7 @@ func (u *usageTable) take() (map[usageKey]int64, map[string]lastUse) {
 	// Tokens with an old hour still held are looked at again next time.
 	for _, st := range again {
 		if st.dirty.CompareAndSwap(false, true) {
-			sh := &u.dirty[st.shard]
+			sh := &u.dirty[st.dirtyShard()]
 			sh.mu.Lock()
 			sh.states = append(sh.states, st)
 			sh.mu.Unlock()
@@ -399,11 +402,13 @@ func (u *usageTable) take() (map[usageKey]int64, map[string]lastUse) {
 }
 
 // drain moves the token's counts into the batch maps, and answers whether
-// it still holds a past hour to look at next time.
+// it still holds counters (a past hour's, or the current one's, which an
+// idle token gives up) to look at next time.
 func (st *tokenState) drain(u *usageTable, counts map[usageKey]int64, last map[string]lastUse) (keep bool) {
 	st.dirty.Store(false)
 	st.mu.Lock()
-	hours := append([]*hourUsage{st.usage.Load()}, st.past...)
+	cur := st.usage.Load()
+	hours := append([]*hourUsage{cur}, st.past...)
 	// A past hour is forgotten once a flush found it empty after an
 	// earlier one drained it: a request that loaded it just before the
 	// hour turned has long finished adding to it.
@@ -416,7 +421,19 @@ func (st *tokenState) drain(u *usageTable, counts map[usageKey]int64, last map[s
 		past = append(past, hu)
 	}
 	clear(st.past[len(past):])
+	if cur != nil {
+		if cur.drained && empty(cur) {
+			// Not verified since the last flush: the current hour's
+			// counters become a past hour's, which the next flush
+			// forgets (or drains, should a request that loaded them
+			// just now still add), so that an idle token holds none.
+			st.usage.CompareAndSwap(cur, nil)
+			past = append(past, cur)
+		}
+		cur.drained = true
+	}
 	st.past = past
+	keep = len(past) > 0 || st.usage.Load() != nil
 	st.mu.Unlock()
 
 	st.takeActivity(&u.act)
@@ -451,7 +468,7 @@ func (st *tokenState) drain(u *usageTable, counts map[usageKey]int64, last map[s
 		l.uses += uses
 		last[st.id] = l
 	}
-	return len(past) > 0
+	return keep
 }
 
 func empty(hu *hourUsage) bool {

@@ -367,3 +367,45 @@ func TestFlushKeepsTheWholeBatchWhileStorageIsDown(t *testing.T) {
 		t.Fatalf("after storage came back: %d last uses written, want %d: %+v", len(last), len(secs), b)
 	}
 }
+
+// A token not verified since the last flush gives up its counters and its
+// activity array at the flushes after, so that a cache of idle tokens holds
+// none; verified again, it counts from fresh ones, and nothing is lost.
+func TestIdleTokenGivesUpItsUsageCounters(t *testing.T) {
+	h := newHarness(t)
+	sec := h.token(func(t *tokend.Token) { t.ID = "tok_idle" })
+	h.clock.Set(time.Date(2030, 1, 1, 9, 0, 0, 0, time.UTC))
+	st := func() *tokenState {
+		sh := &h.e.tokens.shard[h.e.tokens.shardIndex("tok_idle")]
+		sh.mu.RLock()
+		defer sh.mu.RUnlock()
+		return sh.byID["tok_idle"]
+	}
+	held := func() (usage bool, past int, notes bool) {
+		s := st()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.usage.Load() != nil, len(s.past), s.activity.notes != nil
+	}
+	h.verify(tokend.VerifyRequest{Token: sec, IP: "192.0.2.1"})
+	for range 3 {
+		if err := h.e.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if u, p, n := held(); u || p != 0 || n {
+		t.Fatalf("idle after three flushes: current hour held %v, %d past hours, activity array %v; want none", u, p, n)
+	}
+	h.verify(tokend.VerifyRequest{Token: sec, IP: "192.0.2.1"})
+	if u, _, n := held(); !u || !n {
+		t.Fatalf("verified again: current hour held %v, activity array %v; want both", u, n)
+	}
+	if err := h.e.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := h.store.recorded()
+	counts, _ := usage(b)
+	if n := counts[key("tok_idle", time.Date(2030, 1, 1, 9, 0, 0, 0, time.UTC), tokend.CodeValid)]; n != 2 {
+		t.Errorf("VALID at 09:00 counted %d times, want 2", n)
+	}
+}
