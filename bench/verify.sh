@@ -180,5 +180,5 @@ if [ -n "$BASE_REV" ]; then
 	awk -v a="$med_base" -v b="$med_floor" -v c="$cpu_base" -v f="$cpu_floor" -v r="$BASE_REV" \
 		'BEGIN { printf "ratio base(%s)/floor = %.3f req/s; by CPU per request %.3f\n", r, a / b, f / c }'
 fi
-echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "settings: rounds=$ROUNDS duration=$DURATION threads=$THREADS conns=$CONNS pin=$PIN (server cpus $SERVER_CPUS, wrk cpus $WRK_CPUS)"
