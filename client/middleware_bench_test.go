@@ -1,8 +1,14 @@
 package client
 
 import (
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -29,14 +35,21 @@ func benchRequest(tok string) *http.Request {
 	return r
 }
 
-// BenchmarkMiddlewareCached is the hot path: an answer in the cache.
-func BenchmarkMiddlewareCached(b *testing.B) {
+// benchClient answers a fake tokend that knows one token, a client of it,
+// and the token.
+func benchClient(b *testing.B) (*fakeTokend, *Client, string) {
 	f := newFakeTokend(b)
 	tok := f.add(b, fakeToken{})
 	c, err := New(f.srv.URL)
 	if err != nil {
 		b.Fatal(err)
 	}
+	return f, c, tok
+}
+
+// BenchmarkMiddlewareCached is the hot path: an answer in the cache.
+func BenchmarkMiddlewareCached(b *testing.B) {
+	f, c, tok := benchClient(b)
 	h := c.Middleware(CacheTTL(time.Hour))(okHandler)
 	r := benchRequest(tok)
 	h.ServeHTTP(&discard{h: http.Header{}}, r)
@@ -77,12 +90,7 @@ func BenchmarkMiddlewareCachedParallel(b *testing.B) {
 
 // BenchmarkMiddlewareMiss asks the local fake tokend on every request.
 func BenchmarkMiddlewareMiss(b *testing.B) {
-	f := newFakeTokend(b)
-	tok := f.add(b, fakeToken{})
-	c, err := New(f.srv.URL)
-	if err != nil {
-		b.Fatal(err)
-	}
+	_, c, tok := benchClient(b)
 	h := c.Middleware(CacheTTL(0))(okHandler)
 	r := benchRequest(tok)
 	w := &discard{h: http.Header{}}
@@ -105,4 +113,116 @@ func BenchmarkMiddlewareRefusedMalformed(b *testing.B) {
 	for b.Loop() {
 		h.ServeHTTP(&discard{h: http.Header{}}, r)
 	}
+}
+
+// BenchmarkMiddlewareOverHTTP serves the same hello-world handler twice on
+// 127.0.0.1 (httptest servers), plain and behind Middleware with the
+// token's answer cached, and sends both the same request from parallel
+// workers over keep-alive connections, in alternating rounds (each pair in
+// turn order) so that both see the same machine noise. b.N requests go to
+// each. It reports each one's time per request and with/without: the
+// median over the rounds of the ratio of their throughputs (1 means the
+// middleware costs nothing over HTTP), by wall time and, steadier on a
+// shared machine, by the CPU time the process used (client included).
+//
+//	go test -run '^$' -bench MiddlewareOverHTTP -benchtime 100000x -count 5 ./client/
+func BenchmarkMiddlewareOverHTTP(b *testing.B) {
+	f, c, tok := benchClient(b)
+	hello := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "hello, world\n")
+	})
+	plain := httptest.NewServer(hello)
+	defer plain.Close()
+	guarded := httptest.NewServer(c.Middleware(CacheTTL(time.Hour))(hello))
+	defer guarded.Close()
+
+	workers := 4 * runtime.GOMAXPROCS(0)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}}
+	defer client.CloseIdleConnections()
+	get := func(url string) error {
+		req, err := http.NewRequest(http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+		res, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		if err == nil && res.StatusCode != http.StatusOK {
+			err = fmt.Errorf("%s answered %s", url, res.Status)
+		}
+		return err
+	}
+	// round sends n requests to url from the workers and answers how long
+	// they took and how much CPU time the process used meanwhile (client
+	// and server: the same client work on both sides of the ratio).
+	round := func(url string, n int) (wall, cpu time.Duration) {
+		var next atomic.Int64
+		var failed atomic.Pointer[error]
+		var wg sync.WaitGroup
+		cpu0, _ := processCPU()
+		start := time.Now()
+		for range workers {
+			wg.Go(func() {
+				for next.Add(1) <= int64(n) {
+					if err := get(url); err != nil {
+						failed.CompareAndSwap(nil, &err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		wall = time.Since(start)
+		cpu1, _ := processCPU()
+		if err := failed.Load(); err != nil {
+			b.Fatal(*err)
+		}
+		return wall, cpu1 - cpu0
+	}
+	round(guarded.URL, workers) // the first answer is cached; connections open
+	round(plain.URL, workers)
+
+	const rounds = 20
+	n := max(b.N/rounds, 1)
+	var with, without time.Duration
+	var ratios, cpuRatios []float64
+	b.ResetTimer()
+	for i := range rounds {
+		var w, wo, cw, cwo time.Duration
+		if i%2 == 0 {
+			w, cw = round(guarded.URL, n)
+			wo, cwo = round(plain.URL, n)
+		} else {
+			wo, cwo = round(plain.URL, n)
+			w, cw = round(guarded.URL, n)
+		}
+		with, without = with+w, without+wo
+		ratios = append(ratios, float64(wo)/float64(w))
+		if cw > 0 {
+			cpuRatios = append(cpuRatios, float64(cwo)/float64(cw))
+		}
+	}
+	b.StopTimer()
+	if calls := f.calls.Load(); calls != 1 {
+		b.Fatalf("%d calls to tokend, want 1 (the answer was not cached)", calls)
+	}
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(float64(with.Nanoseconds())/float64(rounds*n), "ns/req-with")
+	b.ReportMetric(float64(without.Nanoseconds())/float64(rounds*n), "ns/req-without")
+	b.ReportMetric(median(ratios), "with/without")
+	if len(cpuRatios) == rounds {
+		b.ReportMetric(median(cpuRatios), "with/without-cpu")
+	}
+}
+
+// median answers the median of xs, which it sorts.
+func median(xs []float64) float64 {
+	slices.Sort(xs)
+	n := len(xs)
+	return (xs[(n-1)/2] + xs[n/2]) / 2
 }

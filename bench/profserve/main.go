@@ -81,6 +81,7 @@ func run(addr, pprofAddr, dir string) error {
 	}
 	srv := &http.Server{
 		Handler:           httpapi.NewServer(httpapi.Deps{Service: svc, Verifier: engine, Ready: st.Ping}),
+		ConnContext:       httpapi.ConnContext,
 		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second,
 		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
 	}

@@ -624,6 +624,7 @@ func serve(ctx context.Context, c config, e env) error {
 	handler := httpapi.NewServer(deps)
 	srv := &http.Server{
 		Handler:           handler,
+		ConnContext:       httpapi.ConnContext,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -27,7 +28,8 @@ func BenchmarkVerifyHTTP(b *testing.B) {
 	app := h.createApp(tokend.AppInput{Name: "bench", Permissions: []string{"orders:read"}})
 	_, sec := h.createToken(tokend.TokenInput{AppID: app.ID, Name: "bench", Access: tokend.AccessReadOnly})
 	srv := httpapi.NewServer(httpapi.Deps{Service: h.svc, Verifier: h.engine, Logger: slog.New(slog.DiscardHandler), Ready: h.store.Ping})
-	benchVerify(b, srv, sec)
+	// As on a keep-alive connection of tokend serve's (ConnContext).
+	benchVerify(b, srv, sec, httpapi.ConnContext(context.Background(), nil))
 }
 
 func BenchmarkVerifyHTTPFloor(b *testing.B) {
@@ -41,15 +43,15 @@ func BenchmarkVerifyHTTPFloor(b *testing.B) {
 	}
 	answers := map[[32]byte]*tokend.VerifyResult{hasher.Sum(s.Reveal()): {Valid: true, Code: tokend.CodeValid,
 		Token: &tokend.VerifiedToken{ID: "tok_floor0000000000001", AppID: "app_floor", Name: "bench", Type: tokend.TypeStandard, Access: tokend.AccessReadOnly}}}
-	benchVerify(b, verifyfloor.Handler(hasher, answers), s.Reveal())
+	benchVerify(b, verifyfloor.Handler(hasher, answers), s.Reveal(), context.Background())
 }
 
 // benchVerify sends one request over and over to h, the body re-read from
 // the start each time, the answer dropped; it fails unless the answer is
 // 200 VALID.
-func benchVerify(b *testing.B, h http.Handler, sec string) {
+func benchVerify(b *testing.B, h http.Handler, sec string, ctx context.Context) {
 	raw, _ := json.Marshal(tokend.VerifyRequest{Token: sec, Permissions: []string{"orders:read"}, IP: "203.0.113.7"})
-	req := httptest.NewRequest("POST", "/v1/verify", nil)
+	req := httptest.NewRequestWithContext(ctx, "POST", "/v1/verify", nil)
 	req.Header.Set("Content-Type", "application/json")
 	body := bytes.NewReader(raw)
 	w := &sinkWriter{h: http.Header{}}

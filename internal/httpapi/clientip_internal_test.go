@@ -1,10 +1,16 @@
 package httpapi
 
 import (
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strconv"
+	"sync/atomic"
 	"testing"
+
+	"github.com/tokend/tokend"
 )
 
 // A zone names an interface of the proxy's, not a client: an address with
@@ -34,6 +40,55 @@ func TestClientIPLeavesZonesOut(t *testing.T) {
 			h.ServeHTTP(httptest.NewRecorder(), r)
 			if got != c.want {
 				t.Errorf("client address = %q, want %q", got, c.want)
+			}
+		})
+	}
+}
+
+// With ConnContext, the requests of one keep-alive connection from a peer
+// that is no trusted proxy reuse the address worked out for its first
+// request, and still ignore forwarding headers; those from a trusted proxy
+// each name their own client.
+func TestClientIPOnAKeptConnection(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		trusted []netip.Prefix
+		want    []string
+	}{
+		{"an untrusted peer", nil, []string{"127.0.0.1", "127.0.0.1", "127.0.0.1"}},
+		{"a trusted proxy", []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, []string{"198.51.100.1", "198.51.100.2", "198.51.100.3"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			type seen struct{ ip, peer string }
+			got := make(chan seen, 1)
+			srv := httptest.NewUnstartedServer(clientIP(c.trusted, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				got <- seen{ClientIP(r.Context()), verifyPeer(r.Context())}
+			})))
+			srv.Config.ConnContext = ConnContext
+			var conns atomic.Int32
+			srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+				if s == http.StateNew {
+					conns.Add(1)
+				}
+			}
+			srv.Start()
+			defer srv.Close()
+			for i, want := range c.want {
+				req, _ := http.NewRequest("GET", srv.URL+"/v1/auth", nil)
+				req.Header.Set("X-Forwarded-For", "198.51.100."+strconv.Itoa(i+1))
+				res, err := srv.Client().Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				s := <-got
+				if s.ip != want || s.peer != tokend.PeerKey(tokend.DoorVerify, want) {
+					t.Errorf("request %d: client address %q, throttle key %q; want %q", i, s.ip, s.peer, want)
+				}
+			}
+			if n := conns.Load(); n != 1 {
+				t.Errorf("%d connections, want the requests on one", n)
 			}
 		})
 	}

@@ -1,10 +1,12 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"reflect"
 	"strconv"
+	"sync"
 
 	"github.com/danielgtaylor/huma/v2"
 )
@@ -31,11 +33,29 @@ func documentPlain(api huma.API, op *huma.Operation, req reflect.Type, reqName s
 	api.OpenAPI().AddOperation(op)
 }
 
+// jsonWriter is the reusable state of writeJSON: the answer is encoded
+// into buf and handed to the connection in one Write.
+type jsonWriter struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+var jsonWriters = sync.Pool{New: func() any {
+	jw := new(jsonWriter)
+	jw.enc = json.NewEncoder(&jw.buf)
+	jw.enc.SetEscapeHTML(false)
+	return jw
+}}
+
 // writeJSON answers 200 with v, as huma's JSON format writes it.
 func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
+	jw := jsonWriters.Get().(*jsonWriter)
+	jw.buf.Reset()
+	jw.enc.Encode(v)
+	w.Header()["Content-Type"] = headerJSON
 	w.WriteHeader(http.StatusOK)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	enc.Encode(v)
+	w.Write(jw.buf.Bytes())
+	if jw.buf.Cap() <= 16<<10 {
+		jsonWriters.Put(jw)
+	}
 }

@@ -124,6 +124,11 @@ func (p *Problem) withDetail(d string) *Problem {
 // the request came from (see clientIP), never the ip of its body, which is
 // the caller's word about its own client.
 func verifyPeer(ctx context.Context) string {
+	if _, ok := ctx.Value(keyClientIP).(string); !ok {
+		if p := connPeerOf(ctx); p != nil {
+			return p.verifyPeer
+		}
+	}
 	return tokend.PeerKey(tokend.DoorVerify, ClientIP(ctx))
 }
 
