@@ -188,11 +188,16 @@ func (p *Poller) Run(ctx context.Context) {
 }
 
 // pollQuery reads, in one snapshot, that snapshot, the highest seq pruned,
-// and the rows past $1 or among the gaps $2, in seq order (at least one row,
-// with a NULL seq when there is none).
+// and the rows past $1 (at most $3) and among the gaps $2, in seq order (at
+// least one row, with a NULL seq when there is none). Two index scans: the
+// generic plan of "seq > $1 OR seq = ANY($2)" sorts the whole table.
 const pollQuery = `SELECT s.snap::text, (SELECT upto FROM change_log_pruned), c.seq, c.kind, c.id
 FROM (SELECT pg_current_snapshot() AS snap) s
-LEFT JOIN LATERAL (SELECT seq, kind, id FROM change_log WHERE seq > $1 OR seq = ANY($2) ORDER BY seq LIMIT $3) c ON true`
+LEFT JOIN LATERAL (SELECT * FROM (
+	(SELECT seq, kind, id FROM change_log WHERE seq > $1 ORDER BY seq LIMIT $3)
+	UNION ALL
+	(SELECT seq, kind, id FROM change_log WHERE seq = ANY($2))
+) u ORDER BY seq) c ON true`
 
 // startQuery answers where a poller starts reading.
 const startQuery = `SELECT coalesce(max(seq), 0) FROM change_log`
@@ -265,9 +270,11 @@ func (p *Poller) poll(ctx context.Context, now time.Time, first bool) (full bool
 		}
 	}
 
+	filled := 0
 	for _, r := range found {
 		if _, ok := p.gaps[r.seq]; ok {
 			delete(p.gaps, r.seq) // a late commit: the gap is filled
+			filled++
 		} else if r.seq > p.last {
 			for missing := p.last + 1; missing < r.seq; missing++ {
 				p.gaps[missing] = gap{seen: now, snap: snap}
@@ -280,7 +287,7 @@ func (p *Poller) poll(ctx context.Context, now time.Time, first bool) (full bool
 			p.relay(r)
 		}
 	}
-	full = len(found) == pollBatch
+	full = len(found)-filled >= pollBatch
 
 	// Gaps whose transactions have all ended are rolled back; those open
 	// too long make the cache out of sync until they close.
