@@ -39,11 +39,14 @@ import (
 	"io"
 	"log"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -63,6 +66,7 @@ type options struct {
 	probe     time.Duration
 	giveUp    time.Duration
 	keep      bool
+	conns     int
 }
 
 func main() {
@@ -77,6 +81,7 @@ func main() {
 	flag.DurationVar(&o.probe, "probe", 2*time.Millisecond, "the wait between two probes of one instance while a change is pending")
 	flag.DurationVar(&o.giveUp, "give-up", 10*time.Second, "how long an instance may take to obey before the run fails")
 	flag.BoolVar(&o.keep, "keep", false, "keep the database")
+	flag.IntVar(&o.conns, "pool", 3, "each instance's pool of database connections (pool_max_conns), besides its listener: 20 instances of the default pool (4 on 2 cores) and their listeners would take all 100 connections PostgreSQL allows by default")
 	flag.Parse()
 	o.modes = strings.Split(modes, ",")
 	if o.tokend == "" {
@@ -92,6 +97,7 @@ func main() {
 // result is what one mode's rounds measured.
 type result struct {
 	delays   []time.Duration
+	byKind   map[string][]time.Duration
 	probes   int
 	probeRTT []time.Duration
 	cpu      time.Duration // this program's, while changes were pending
@@ -104,6 +110,14 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		return err
+	}
+	q := u.Query()
+	q.Set("pool_max_conns", strconv.Itoa(o.conns))
+	u.RawQuery = q.Encode()
+	dbURL = u.String()
 	if !o.keep {
 		defer drop()
 	}
@@ -114,7 +128,7 @@ func run(ctx context.Context, o options) error {
 	for r := range o.rounds {
 		mode := o.modes[r%len(o.modes)]
 		if results[mode] == nil {
-			results[mode] = &result{}
+			results[mode] = &result{byKind: map[string][]time.Duration{}}
 		}
 		var err error
 		admin, err = round(ctx, o, dbURL, mode, r, admin, results[mode])
@@ -122,7 +136,7 @@ func run(ctx context.Context, o options) error {
 			return fmt.Errorf("round %d (%s): %w", r+1, mode, err)
 		}
 	}
-	fmt.Println()
+	fmt.Printf("\n503 answers retried (storage timeouts on the loaded machine): %d\n", unavailable.Load())
 	for _, mode := range o.modes {
 		res := results[mode]
 		if res == nil {
@@ -133,6 +147,13 @@ func run(ctx context.Context, o options) error {
 		slices.Sort(res.probeRTT)
 		fmt.Printf("%-6s  n=%d  p50=%s  p90=%s  p99=%s  max=%s  (delay from the writer's answer until an instance obeys)\n",
 			mode, len(d), ms(pct(d, 50)), ms(pct(d, 90)), ms(pct(d, 99)), ms(d[len(d)-1]))
+		var kindLine []string
+		for _, k := range kinds {
+			kd := res.byKind[k]
+			slices.Sort(kd)
+			kindLine = append(kindLine, fmt.Sprintf("%s %s/%s", k, ms(pct(kd, 50)), ms(pct(kd, 99))))
+		}
+		fmt.Printf("        p50/p99 by change: %s\n", strings.Join(kindLine, ", "))
 		fmt.Printf("        probing: %d probes, median round trip %s; this program used %.2f CPU-seconds in %.1f s of pending changes (%.0f%% of one core); load per round %s\n",
 			res.probes, ms(pct(res.probeRTT, 50)), res.cpu.Seconds(), res.wall.Seconds(), 100*res.cpu.Seconds()/res.wall.Seconds(), strings.Join(res.loads, " | "))
 	}
@@ -185,7 +206,7 @@ func round(ctx context.Context, o options, dbURL, mode string, n int, admin stri
 	w := servers[0]
 	changes, err := prepare(ctx, w, admin, o.changes, fmt.Sprintf("r%d", n+1))
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("%w\nthe writer's log:\n%s", err, w.Logs)
 	}
 	for _, c := range changes {
 		for _, s := range servers {
@@ -209,6 +230,7 @@ func round(ctx context.Context, o options, dbURL, mode string, n int, admin stri
 			return "", err
 		}
 		res.delays = append(res.delays, delays...)
+		res.byKind[c.kind] = append(res.byKind[c.kind], delays...)
 		res.probes += probes
 		res.probeRTT = append(res.probeRTT, rtts...)
 	}
@@ -408,9 +430,27 @@ func (s *server) verify(ctx context.Context, v verifyRequest) (string, time.Dura
 	return out.Code, time.Since(start), err
 }
 
+// unavailable counts the 503 answers retried: on a machine this loaded a
+// storage call sometimes times out, and a 503 changes nothing.
+var unavailable atomic.Int64
+
 // call makes an API call that must answer want, and decodes its body into
-// out unless out is nil.
+// out unless out is nil. A 503 is tried again, up to 10 times.
 func (s *server) call(ctx context.Context, token string, want int, method, path string, body, out any) error {
+	for range 10 {
+		err := s.callOnce(ctx, token, want, method, path, body, out)
+		if !errors.Is(err, errUnavailable) {
+			return err
+		}
+		unavailable.Add(1)
+		time.Sleep(50 * time.Millisecond)
+	}
+	return s.callOnce(ctx, token, want, method, path, body, out)
+}
+
+var errUnavailable = errors.New("503")
+
+func (s *server) callOnce(ctx context.Context, token string, want int, method, path string, body, out any) error {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -437,6 +477,9 @@ func (s *server) call(ctx context.Context, token string, want int, method, path 
 	b, err := io.ReadAll(res.Body)
 	if err != nil {
 		return err
+	}
+	if res.StatusCode == http.StatusServiceUnavailable && want != res.StatusCode {
+		return fmt.Errorf("%s %s: %w %s", method, path, errUnavailable, b)
 	}
 	if res.StatusCode != want {
 		return fmt.Errorf("%s %s: %d %s, want %d", method, path, res.StatusCode, b, want)
