@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"database/sql"
+	"strconv"
 	"testing"
 	"time"
 
@@ -258,5 +259,51 @@ func TestSnapshots(t *testing.T) {
 		if got := now.after(then); got != c.want {
 			t.Errorf("%s after %s = %v, want %v", c.now, "100:105:100,103", got, c.want)
 		}
+	}
+}
+
+// After an outage longer than a batch, the poller reads batch after batch,
+// in seq order, and is in sync again only once it has read them all.
+func TestAPollerCatchesUpBatchAfterBatch(t *testing.T) {
+	proxy, direct, proxied := throughAProxy(t)
+	rec := newRecorder()
+	p, pos := poll(t, proxied, rec, fastPoll)
+
+	proxy.Cut()
+	if got := rec.next(t, &pos, 5*time.Second); got != "out" {
+		t.Fatalf("told %q, want out", got)
+	}
+	const n = 2*pollBatch + 10
+	if _, err := direct.db.ExecContext(t.Context(), `INSERT INTO change_log (kind, id) SELECT 'token', 'tok_' || g FROM generate_series(1, $1::int) g`, n); err != nil {
+		t.Fatal(err)
+	}
+	proxy.Restore()
+	for i := 1; i <= n; i++ {
+		if got, want := rec.next(t, &pos, 10*time.Second), "token:tok_"+strconv.Itoa(i); got != want {
+			t.Fatalf("told %q, want %q", got, want)
+		}
+	}
+	if got := rec.next(t, &pos, 5*time.Second); got != "caughtup" {
+		t.Fatalf("told %q, want caughtup", got)
+	}
+	until(t, "connected", p.Connected)
+}
+
+// A transaction in flight when the poller starts, behind a later one that
+// committed, is still relayed when it commits.
+func TestAPollerStartingMidTransactionMissesNothing(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	a, b := open(t, url), open(t, url)
+	seed(t, a, "tok_a1", "tok_a2")
+	slow := heldOpen(t, a, "tok_a1")
+	changeToken(t, a, "tok_a2", tokend.ActionTokenDisable, func(tok *tokend.Token) { tok.Status = tokend.StatusDisabled })
+	rec := newRecorder()
+	p, pos := poll(t, b, rec, fastPoll)
+	until(t, "one gap open", func() bool { return p.Gaps() == 1 })
+	if err := slow.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.next(t, &pos, 5*time.Second); got != "token:tok_a1" {
+		t.Fatalf("told %q, want token:tok_a1", got)
 	}
 }
