@@ -166,19 +166,34 @@ func TestAGapOpenTooLongIsOutOfSyncUntilItCloses(t *testing.T) {
 	}
 }
 
+// pollingThroughAProxy polls, through a proxy the test can cut, a fresh
+// database holding tok_a1, which the store direct reaches without the proxy.
+func pollingThroughAProxy(t *testing.T) (proxy *pgtest.Proxy, direct *Store, p *Poller, rec *recorder, pos int) {
+	t.Helper()
+	proxy, direct, proxied := throughAProxy(t)
+	rec = newRecorder()
+	p, pos = poll(t, proxied, rec, fastPoll)
+	return proxy, direct, p, rec, pos
+}
+
+// cutOff cuts the proxy, waits until the poller says it is out of sync,
+// and answers when the cut was made.
+func cutOff(t *testing.T, proxy *pgtest.Proxy, rec *recorder, pos *int) time.Time {
+	t.Helper()
+	proxy.Cut()
+	cut := time.Now()
+	if got := rec.next(t, pos, 5*time.Second); got != "out" {
+		t.Fatalf("told %q, want out", got)
+	}
+	return cut
+}
+
 // A poll that fails makes the cache out of sync from the last poll that
 // worked; once the database answers again the poller reads on from where
 // it stopped, relays what it missed, and the cache keeps what it holds.
 func TestAPollerCatchesUpAfterAnOutage(t *testing.T) {
-	proxy, direct, proxied := throughAProxy(t)
-	rec := newRecorder()
-	p, pos := poll(t, proxied, rec, fastPoll)
-
-	proxy.Cut()
-	cut := time.Now()
-	if got := rec.next(t, &pos, 5*time.Second); got != "out" {
-		t.Fatalf("told %q, want out", got)
-	}
+	proxy, direct, p, rec, pos := pollingThroughAProxy(t)
+	cut := cutOff(t, proxy, rec, &pos)
 	if since := rec.lastSince(); since.After(cut) {
 		t.Errorf("out of sync since %s, after the cut at %s", since.Format(time.StampMicro), cut.Format(time.StampMicro))
 	}
@@ -200,14 +215,8 @@ func TestAPollerCatchesUpAfterAnOutage(t *testing.T) {
 // When the rows a poller had not read yet were pruned meanwhile, it cannot
 // tell what changed: it resyncs.
 func TestAPollerResyncsWhenWhatItMissedWasPruned(t *testing.T) {
-	proxy, direct, proxied := throughAProxy(t)
-	rec := newRecorder()
-	p, pos := poll(t, proxied, rec, fastPoll)
-
-	proxy.Cut()
-	if got := rec.next(t, &pos, 5*time.Second); got != "out" {
-		t.Fatalf("told %q, want out", got)
-	}
+	proxy, direct, p, rec, pos := pollingThroughAProxy(t)
+	cutOff(t, proxy, rec, &pos)
 	changeToken(t, direct, "tok_a1", tokend.ActionTokenRevoke, func(tok *tokend.Token) { tok.Status = tokend.StatusRevoked })
 	// Every row, even this one, is old enough for an age of a microsecond.
 	until(t, "the change log pruned", func() bool {
@@ -265,14 +274,8 @@ func TestSnapshots(t *testing.T) {
 // After an outage longer than a batch, the poller reads batch after batch,
 // in seq order, and is in sync again only once it has read them all.
 func TestAPollerCatchesUpBatchAfterBatch(t *testing.T) {
-	proxy, direct, proxied := throughAProxy(t)
-	rec := newRecorder()
-	p, pos := poll(t, proxied, rec, fastPoll)
-
-	proxy.Cut()
-	if got := rec.next(t, &pos, 5*time.Second); got != "out" {
-		t.Fatalf("told %q, want out", got)
-	}
+	proxy, direct, p, rec, pos := pollingThroughAProxy(t)
+	cutOff(t, proxy, rec, &pos)
 	const n = 2*pollBatch + 10
 	if _, err := direct.db.ExecContext(t.Context(), `INSERT INTO change_log (kind, id) SELECT 'token', 'tok_' || g FROM generate_series(1, $1::int) g`, n); err != nil {
 		t.Fatal(err)
