@@ -179,19 +179,21 @@ const clientIP = "192.0.2.1"
 // cached, takes to answer differently. B's cache would otherwise trust its
 // answer for a minute.
 func TestInstancesObeyEachOthersChangesWithinASecond(t *testing.T) {
+	bin := buildTokend(t)
 	for _, m := range feedModes {
-		t.Run(m.name, func(t *testing.T) { testInstancesObeyEachOthersChangesWithinASecond(t, m) })
+		t.Run(m.name, func(t *testing.T) { testInstancesObeyEachOthersChangesWithinASecond(t, bin, m) })
 	}
 }
 
-func testInstancesObeyEachOthersChangesWithinASecond(t *testing.T, m feedMode) {
+func testInstancesObeyEachOthersChangesWithinASecond(t *testing.T, bin string, m feedMode) {
 	db := pgtest.NewDatabase(t)
-	bin := buildTokend(t)
 	env := map[string]string{"TOKEND_PEPPER": strings.Repeat("p", 40)}
 	a := startProcess(t, bin, env, append(m.args, "--database", db)...)
 	// B flushes usage more slowly than A, so that its older last use
-	// reaches the database after A's newer one.
-	b := startProcess(t, bin, env, append(m.args, "--database", db, "--flush-interval", "1s")...)
+	// reaches the database after A's newer one. The test asks B as fast as
+	// it answers until it obeys: each answer of the old state (DISABLED
+	// before the enable) would count against the address's failure limit.
+	b := startProcess(t, bin, env, append(m.args, "--database", db, "--flush-interval", "1s", "--failure-limit", "0")...)
 	for _, in := range []*instance{a, b} {
 		in.waitLog(t, m.inStep, 10*time.Second)
 	}
@@ -397,15 +399,15 @@ func problemCode(t *testing.T, res *http.Response) string {
 // only within --stale-window, refuses writes with 503 and changes nothing,
 // reports not ready, and recovers by itself when the database returns.
 func TestADatabaseOutageIsServedWithinTheStaleWindowThen503(t *testing.T) {
+	bin := buildTokend(t)
 	for _, m := range feedModes {
-		t.Run(m.name, func(t *testing.T) { testADatabaseOutageIsServedWithinTheStaleWindowThen503(t, m) })
+		t.Run(m.name, func(t *testing.T) { testADatabaseOutageIsServedWithinTheStaleWindowThen503(t, bin, m) })
 	}
 }
 
-func testADatabaseOutageIsServedWithinTheStaleWindowThen503(t *testing.T, m feedMode) {
+func testADatabaseOutageIsServedWithinTheStaleWindowThen503(t *testing.T, bin string, m feedMode) {
 	db := pgtest.NewDatabase(t)
 	proxy, viaProxy := pgtest.NewProxy(t, db)
-	bin := buildTokend(t)
 	env := map[string]string{"TOKEND_PEPPER": strings.Repeat("p", 40)}
 	const window = 3 * time.Second
 	a := startProcess(t, bin, env, append(m.args, "--database", db)...)
