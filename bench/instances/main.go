@@ -227,7 +227,7 @@ func round(ctx context.Context, o options, dbURL, mode string, n int, admin stri
 		delays, probes, rtts, err := measure(ctx, o, w, servers[1:], admin, c)
 		res.wall += time.Since(start)
 		if err != nil {
-			return "", err
+			return "", fmt.Errorf("%w\nthe writer's log:\n%s", err, w.Logs)
 		}
 		res.delays = append(res.delays, delays...)
 		res.byKind[c.kind] = append(res.byKind[c.kind], delays...)
