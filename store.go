@@ -367,6 +367,10 @@ type Resyncer interface {
 	// Resync says that every change from now on will be told: whatever was
 	// cached before must be forgotten, as changes may have been missed.
 	Resync()
+	// CaughtUp says that every change made since OutOfSync has been told
+	// after all (a polled change log read on from where it stopped): cached
+	// answers are trusted again, and kept.
+	CaughtUp()
 }
 
 // ForVerification answers t with only the fields verification reads (the

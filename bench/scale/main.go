@@ -20,24 +20,18 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log"
 	mrand "math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"os/signal"
-	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -50,6 +44,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tokend/tokend"
+	"github.com/tokend/tokend/bench/internal/benchserve"
 	"github.com/tokend/tokend/internal/manage"
 	"github.com/tokend/tokend/internal/postgres"
 	"github.com/tokend/tokend/secret"
@@ -104,7 +99,7 @@ func run(ctx context.Context, o options) error {
 	if o.tokens < 1 || o.workers < 1 || o.apps < 1 {
 		return errors.New("--tokens, --workers and --apps must be at least 1")
 	}
-	dbURL, drop, err := createDatabase(ctx, o.url)
+	dbURL, drop, err := benchserve.CreateDatabase(ctx, o.url, "tokend_scale")
 	if err != nil {
 		return err
 	}
@@ -414,7 +409,7 @@ func measure(ctx context.Context, o options, dbURL string, f *fixture) error {
 	if err != nil {
 		return err
 	}
-	defer srv.stop()
+	defer srv.Stop()
 	idle, err := srv.rss()
 	if err != nil {
 		return err
@@ -429,7 +424,7 @@ func measure(ctx context.Context, o options, dbURL string, f *fixture) error {
 	}
 	shuffle(order)
 	samples := min(o.samples, len(order))
-	c := newClient(srv.url, o.concurrent)
+	c := newClient(srv.URL, o.concurrent)
 
 	// Cold: each secret once, one at a time; then the same ones again.
 	timed := order[:samples]
@@ -538,8 +533,8 @@ func versusBase(ctx context.Context, o options, dbURL string, f *fixture, c *cli
 	if err != nil {
 		return nil, err
 	}
-	defer base.stop()
-	cb := newClient(base.url, 1)
+	defer base.Stop()
+	cb := newClient(base.URL, 1)
 	rounds := max(1, o.rounds)
 	per := len(timed) / (2 * rounds)
 	var lat, latBase []time.Duration
@@ -569,14 +564,7 @@ func ratio(s, base []time.Duration, p float64) float64 {
 }
 
 // server is a running `tokend serve`.
-type server struct {
-	url  string
-	cmd  *exec.Cmd
-	done chan error
-	logs *bytes.Buffer
-}
-
-var listening = regexp.MustCompile(`listening on (http://\S+)`)
+type server struct{ *benchserve.Server }
 
 func startServer(ctx context.Context, o options, binary, dbURL string) (*server, error) {
 	dir, err := os.MkdirTemp("", "tokend-scale-")
@@ -590,58 +578,12 @@ func startServer(ctx context.Context, o options, binary, dbURL string) (*server,
 		// Room for every token verified, so that the memory figure is the
 		// cost of the cached tokens rather than of evictions.
 		"--cache-entries", strconv.Itoa(entries), "--cache-bytes", strconv.Itoa(entries * 2048)}
-	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), "TOKEND_PEPPER="+pepper)
-	logs := &bytes.Buffer{}
-	cmd.Stderr = logs
-	out, err := cmd.StdoutPipe()
+	s, err := benchserve.Start(ctx, binary, args, []string{"TOKEND_PEPPER=" + pepper})
 	if err != nil {
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	s := &server{cmd: cmd, done: make(chan error, 1), logs: logs}
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		var u string
-		for sc.Scan() {
-			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
-				u = m[1]
-			}
-			if strings.HasPrefix(sc.Text(), "Press Ctrl+C") {
-				ready <- u
-			}
-		}
-		io.Copy(io.Discard, out)
-	}()
-	go func() { s.done <- cmd.Wait() }()
-	select {
-	case s.url = <-ready:
-	case err := <-s.done:
-		return nil, fmt.Errorf("tokend serve exited: %v\n%s", err, logs)
-	case <-time.After(60 * time.Second):
-		s.stop()
-		return nil, errors.New("tokend serve did not start within a minute")
-	case <-ctx.Done():
-		s.stop()
-		return nil, ctx.Err()
-	}
-	fmt.Printf("server: %s (pid %d) %s\n", s.url, cmd.Process.Pid, strings.Join(args[6:], " "))
-	return s, nil
-}
-
-// stop shuts the server down gracefully (it flushes usage), or kills it
-// after 30 seconds.
-func (s *server) stop() {
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(30 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.done
-	}
+	fmt.Printf("server: %s (pid %d) %s\n", s.URL, s.Cmd.Process.Pid, strings.Join(args[6:], " "))
+	return &server{s}, nil
 }
 
 type memory struct{ rss, hwm string }
@@ -650,7 +592,7 @@ func (m memory) String() string { return "RSS " + m.rss + " (peak " + m.hwm + ")
 
 // rss reads the server's resident set and its peak from /proc.
 func (s *server) rss() (memory, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.Cmd.Process.Pid))
 	if err != nil {
 		return memory{}, fmt.Errorf("reading the server's memory: %w", err)
 	}
@@ -809,38 +751,6 @@ func progress(line func() string) func() {
 		}
 	}()
 	return func() { close(stop); <-done }
-}
-
-// createDatabase makes tokend_scale_<random> on the server at admin and
-// answers its URL and a func that drops it.
-func createDatabase(ctx context.Context, admin string) (string, func() error, error) {
-	u, err := url.Parse(admin)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		return "", nil, errors.New("--url must be a postgres:// URL")
-	}
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		return "", nil, fmt.Errorf("connecting to %s: %w", u.Redacted(), err)
-	}
-	raw := make([]byte, 6)
-	rand.Read(raw)
-	name := "tokend_scale_" + hex.EncodeToString(raw)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		conn.Close(ctx)
-		return "", nil, err
-	}
-	u.Path = "/" + name
-	drop := func() error {
-		defer conn.Close(context.Background())
-		c, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		_, err := conn.Exec(c, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-		if err == nil {
-			fmt.Printf("dropped the database %s\n", name)
-		}
-		return err
-	}
-	return u.String(), drop, nil
 }
 
 func withPoolSize(dbURL string, n int) string {

@@ -21,6 +21,22 @@ import (
 // These tests run real tokend processes, several on one PostgreSQL
 // database, as a deployment behind a load balancer does.
 
+// feedMode is one way changes made through other instances reach an
+// instance (tokend serve --invalidation).
+type feedMode struct {
+	name string
+	args []string
+	// What the instance logs once it is in step, and once it is back in
+	// step after losing the database.
+	inStep, backInStep string
+}
+
+// feedModes are the multi-instance tests' modes.
+var feedModes = []feedMode{
+	{"listen", []string{"--invalidation", "listen"}, "invalidation listener connected", "reconnects=1"},
+	{"poll", []string{"--invalidation", "poll"}, "invalidation poller reading the change log", "recoveries=1"},
+}
+
 // buildTokend builds the tokend binary for one test.
 func buildTokend(t *testing.T) string {
 	t.Helper()
@@ -163,15 +179,23 @@ const clientIP = "192.0.2.1"
 // cached, takes to answer differently. B's cache would otherwise trust its
 // answer for a minute.
 func TestInstancesObeyEachOthersChangesWithinASecond(t *testing.T) {
-	db := pgtest.NewDatabase(t)
 	bin := buildTokend(t)
+	for _, m := range feedModes {
+		t.Run(m.name, func(t *testing.T) { testInstancesObeyEachOthersChangesWithinASecond(t, bin, m) })
+	}
+}
+
+func testInstancesObeyEachOthersChangesWithinASecond(t *testing.T, bin string, m feedMode) {
+	db := pgtest.NewDatabase(t)
 	env := map[string]string{"TOKEND_PEPPER": strings.Repeat("p", 40)}
-	a := startProcess(t, bin, env, "--database", db)
+	a := startProcess(t, bin, env, append(m.args, "--database", db)...)
 	// B flushes usage more slowly than A, so that its older last use
-	// reaches the database after A's newer one.
-	b := startProcess(t, bin, env, "--database", db, "--flush-interval", "1s")
+	// reaches the database after A's newer one. The test asks B as fast as
+	// it answers until it obeys: each answer of the old state (DISABLED
+	// before the enable) would count against the address's failure limit.
+	b := startProcess(t, bin, env, append(m.args, "--database", db, "--flush-interval", "1s", "--failure-limit", "0")...)
 	for _, in := range []*instance{a, b} {
-		in.waitLog(t, "invalidation listener connected", 10*time.Second)
+		in.waitLog(t, m.inStep, 10*time.Second)
 	}
 	admin := a.bootstrap
 
@@ -375,14 +399,20 @@ func problemCode(t *testing.T, res *http.Response) string {
 // only within --stale-window, refuses writes with 503 and changes nothing,
 // reports not ready, and recovers by itself when the database returns.
 func TestADatabaseOutageIsServedWithinTheStaleWindowThen503(t *testing.T) {
+	bin := buildTokend(t)
+	for _, m := range feedModes {
+		t.Run(m.name, func(t *testing.T) { testADatabaseOutageIsServedWithinTheStaleWindowThen503(t, bin, m) })
+	}
+}
+
+func testADatabaseOutageIsServedWithinTheStaleWindowThen503(t *testing.T, bin string, m feedMode) {
 	db := pgtest.NewDatabase(t)
 	proxy, viaProxy := pgtest.NewProxy(t, db)
-	bin := buildTokend(t)
 	env := map[string]string{"TOKEND_PEPPER": strings.Repeat("p", 40)}
 	const window = 3 * time.Second
-	a := startProcess(t, bin, env, "--database", db)
-	b := startProcess(t, bin, env, "--database", viaProxy, "--stale-window", window.String())
-	b.waitLog(t, "invalidation listener connected", 10*time.Second)
+	a := startProcess(t, bin, env, append(m.args, "--database", db)...)
+	b := startProcess(t, bin, env, append(m.args, "--database", viaProxy, "--stale-window", window.String())...)
+	b.waitLog(t, m.inStep, 10*time.Second)
 	admin := a.bootstrap
 	app := a.newApp(t, admin, "shop")
 	cached := a.newToken(t, admin, app.ID, "cached")
@@ -476,7 +506,7 @@ func TestADatabaseOutageIsServedWithinTheStaleWindowThen503(t *testing.T) {
 	t.Logf("B answered from the database again %s after it returned", time.Since(restored).Round(time.Millisecond))
 	var made created
 	b.mustCall(t, 201, "POST", "/v1/tokens", admin, tokend.TokenInput{AppID: app.ID, Name: "after the outage"}, &made)
-	listening := b.waitLog(t, "reconnects=1", 15*time.Second)
+	listening := b.waitLog(t, m.backInStep, 15*time.Second)
 	t.Logf("B's listener was back %s after the database", listening.Sub(restored).Round(time.Millisecond))
 
 	// The writes refused during the outage changed nothing.

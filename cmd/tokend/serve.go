@@ -58,6 +58,8 @@ type config struct {
 	failureLimit   int
 	trackNetworks  bool
 	staleWindow    time.Duration
+	invalidation   string
+	pollInterval   time.Duration
 	eventInterval  time.Duration
 	rotatedKeep    time.Duration
 	rotatedSweep   time.Duration
@@ -394,6 +396,8 @@ func serveCmd(e env) *cobra.Command {
 	fs.BoolVar(&c.trackNetworks, "track-networks", true, "note the networks (IPv4 /24, IPv6 /48) each token is used from, and raise token.new_network for a new one; false turns both off (TOKEND_TRACK_NETWORKS)")
 	fs.IntVar(&c.failureLimit, "failure-limit", 100, "failed verifications allowed per client address per minute before it is throttled; 0 disables (TOKEND_FAILURE_LIMIT)")
 	fs.DurationVar(&c.staleWindow, "stale-window", verify.DefaultStaleWindow, "PostgreSQL: how long cached answers are still trusted once changes from other instances may be missed (the database or the connection that carries them is lost); 0 trusts none (TOKEND_STALE_WINDOW)")
+	fs.StringVar(&c.invalidation, "invalidation", "listen", "PostgreSQL: how changes made through other instances reach this one: listen (LISTEN/NOTIFY, one extra connection) or poll (read the change log every --invalidation-poll-interval, for databases without LISTEN) (TOKEND_INVALIDATION)")
+	fs.DurationVar(&c.pollInterval, "invalidation-poll-interval", postgres.DefaultPollInterval, "PostgreSQL, --invalidation poll: the wait between two reads of the change log (TOKEND_INVALIDATION_POLL_INTERVAL)")
 	fs.DurationVar(&c.eventInterval, "event-interval", time.Minute, "how often the time-based events (token.expiring, token.expired) are looked for (TOKEND_EVENT_INTERVAL)")
 	fs.DurationVar(&c.rotatedKeep, "rotated-secret-retention", tokend.DefaultRotatedSecretRetention, "how long a secret replaced by rotation is remembered after its grace ends, so that its use answers ROTATED and raises token.rotated_secret_used; after that it answers NOT_FOUND. 0 keeps them forever (TOKEND_ROTATED_SECRET_RETENTION)")
 	// How often forgotten rotated-out secrets are deleted; tests shorten it.
@@ -415,6 +419,13 @@ func serveCmd(e env) *cobra.Command {
 	return cmd
 }
 
+// invalidationFeed relays the changes made through other instances to the
+// engine: a postgres.Listener or a postgres.Poller.
+type invalidationFeed interface {
+	metrics.Listener
+	Run(ctx context.Context)
+}
+
 func serve(ctx context.Context, c config, e env) error {
 	log, err := newLogger(c, e.stderr)
 	if err != nil {
@@ -430,6 +441,12 @@ func serve(ctx context.Context, c config, e env) error {
 	}
 	if c.staleWindow < 0 {
 		return errors.New("--stale-window must not be negative")
+	}
+	if c.invalidation != "listen" && c.invalidation != "poll" {
+		return fmt.Errorf("--invalidation: %q is neither listen nor poll", c.invalidation)
+	}
+	if c.pollInterval <= 0 {
+		return errors.New("--invalidation-poll-interval must be positive")
 	}
 	if c.rotatedKeep < 0 {
 		return errors.New("--rotated-secret-retention must not be negative (0 keeps rotated-out secrets forever)")
@@ -514,17 +531,20 @@ func serve(ctx context.Context, c config, e env) error {
 		}
 	}()
 
-	var listener *postgres.Listener
+	var feed invalidationFeed
 	if b.pg != nil {
 		// Changes made through other instances reach this engine through
-		// the database; until the listener listens, and whenever it loses
-		// its connection, the engine trusts its cache only for the stale
-		// window.
-		listener = b.pg.Listener(engine, postgres.ListenOptions{Logger: log})
-		listenCtx, stopListening := context.WithCancel(context.WithoutCancel(ctx))
-		listenDone := make(chan struct{})
-		go func() { listener.Run(listenCtx); close(listenDone) }()
-		defer func() { stopListening(); <-listenDone }()
+		// the database; until the feed is in step, and whenever it loses
+		// it, the engine trusts its cache only for the stale window.
+		if c.invalidation == "poll" {
+			feed = b.pg.Poller(engine, postgres.PollOptions{Logger: log, Interval: c.pollInterval})
+		} else {
+			feed = b.pg.Listener(engine, postgres.ListenOptions{Logger: log})
+		}
+		feedCtx, stopFeed := context.WithCancel(context.WithoutCancel(ctx))
+		feedDone := make(chan struct{})
+		go func() { feed.Run(feedCtx); close(feedDone) }()
+		defer func() { stopFeed(); <-feedDone }()
 	}
 
 	// Webhook signing secrets are sealed with a key derived from the
@@ -598,8 +618,8 @@ func serve(ctx context.Context, c config, e env) error {
 	if shared != nil {
 		reg.Redis(shared)
 	}
-	if listener != nil {
-		reg.Listener(listener)
+	if feed != nil {
+		reg.Listener(feed)
 	}
 	deps := httpapi.Deps{
 		Service: svc, Verifier: engine, Logger: log, TrustedProxies: trusted,

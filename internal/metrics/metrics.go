@@ -123,27 +123,39 @@ func (r *Registry) Redis(x Redis) {
 	r.Counter("tokend_redis_errors_total", "Redis commands that failed (timeouts, refused connections, errors).", nil, x.Errors)
 }
 
-// Listener is what the PostgreSQL invalidation listener reports.
+// Listener is what the PostgreSQL invalidation feed reports, a listener
+// (LISTEN/NOTIFY) or a poller of the change log.
 type Listener interface {
 	Connected() bool
 	Reconnects() int64
 	Notifications() int64
 }
 
-// Listener registers the invalidation listener's metrics (PostgreSQL only).
+// Gaps is what a poller of the change log reports besides.
+type Gaps interface {
+	Gaps() int64
+}
+
+// Listener registers the invalidation feed's metrics (PostgreSQL only).
+// They mean the same in both modes.
 func (r *Registry) Listener(l Listener) {
 	r.Gauge("tokend_invalidation_listener_up",
-		"1 while this instance listens for changes made through other instances; 0 while changes may be missed (cached answers are then trusted only for --stale-window).", nil,
+		"1 while this instance hears of changes made through other instances (listening, or polling in step); 0 while changes may be missed (cached answers are then trusted only for --stale-window).", nil,
 		func() float64 {
 			if l.Connected() {
 				return 1
 			}
 			return 0
 		})
-	r.Counter("tokend_invalidation_reconnects_total", "Times the invalidation listener connected again after losing its connection.", nil,
+	r.Counter("tokend_invalidation_reconnects_total", "Times the invalidation feed was back in step after losing it (the listener reconnected; the poller read the change log again after failing, or saw a long transaction end).", nil,
 		func() uint64 { return uint64(l.Reconnects()) })
-	r.Counter("tokend_invalidations_received_total", "Change notifications received from the database.", nil,
+	r.Counter("tokend_invalidations_received_total", "Changes heard of from the database (notifications, or rows of the change log).", nil,
 		func() uint64 { return uint64(l.Notifications()) })
+	if g, ok := l.(Gaps); ok {
+		r.Gauge("tokend_invalidation_gaps",
+			"--invalidation poll: seqs of the change log below the highest read whose transactions may still commit (a transaction that commits late, or one rolled back and not yet known to be).", nil,
+			func() float64 { return float64(g.Gaps()) })
+	}
 }
 
 // Webhooks is what the webhook dispatcher (internal/webhook) reports.

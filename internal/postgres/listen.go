@@ -28,14 +28,26 @@ const (
 	changedApp   = sqlstore.ChangedApp
 )
 
-// notify announces a change inside the writing transaction. PostgreSQL
-// delivers it to the listeners only when the transaction commits, and not at
-// all when it rolls back, so a listener never hears of a change that did not
-// happen, nor before it can be read.
+// notify announces a change inside the writing transaction, twice: by
+// pg_notify to the instances that LISTEN, and by a row of the change log to
+// those that poll it (instances of one deployment may mix both). PostgreSQL
+// delivers the notification only when the transaction commits, and not at
+// all when it rolls back, and the row becomes visible at the same moment, so
+// neither kind of instance hears of a change that did not happen, nor before
+// it can be read.
+//
+// The transaction takes its id before the row takes its seq (the
+// MATERIALIZED subquery runs first): the poller relies on a seq's
+// transaction being in progress in every snapshot that sees a later seq
+// but not this one (see Poller).
 func notify(ctx context.Context, tx *sql.Tx, kind, id string) error {
-	_, err := tx.ExecContext(ctx, `SELECT pg_notify($1, $2)`, invalidationChannel, kind+":"+id)
+	_, err := tx.ExecContext(ctx, notifyQuery, invalidationChannel, kind, id)
 	return err
 }
+
+const notifyQuery = `WITH x AS MATERIALIZED (SELECT pg_current_xact_id() AS xid),
+l AS (INSERT INTO change_log (kind, id) SELECT $2, $3 FROM x RETURNING seq)
+SELECT pg_notify($1, $2 || ':' || $3) FROM l`
 
 // ListenOptions tune a Listener. The zero value is the default.
 type ListenOptions struct {
@@ -84,21 +96,9 @@ type Listener struct {
 // Listener makes a Listener that connects to the store's database as the
 // store's pool does, and keeps target in step. Start it with Run.
 func (s *Store) Listener(target tokend.Resyncer, o ListenOptions) *Listener {
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
-	if o.Heartbeat <= 0 {
-		o.Heartbeat = DefaultHeartbeat
-	}
-	if o.Timeout <= 0 {
-		o.Timeout = DefaultListenTimeout
-	}
-	if o.MinBackoff <= 0 {
-		o.MinBackoff = DefaultMinBackoff
-	}
-	if o.MaxBackoff < o.MinBackoff {
-		o.MaxBackoff = max(DefaultMaxBackoff, o.MinBackoff)
-	}
+	feedDefaults(&o.Logger, &o.MinBackoff, &o.MaxBackoff)
+	orDefault(&o.Heartbeat, DefaultHeartbeat)
+	orDefault(&o.Timeout, DefaultListenTimeout)
 	cfg := s.pool.Config().ConnConfig.Copy()
 	// The listener is easy to tell apart in pg_stat_activity.
 	name := cfg.RuntimeParams["application_name"]
@@ -214,6 +214,24 @@ func (l *Listener) session(ctx context.Context) (lastGood time.Time, err error) 
 			return lastGood, err
 		}
 		lastGood = start
+	}
+}
+
+// feedDefaults fills in the options a Listener and a Poller share.
+func feedDefaults(log **slog.Logger, minBackoff, maxBackoff *time.Duration) {
+	if *log == nil {
+		*log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	orDefault(minBackoff, DefaultMinBackoff)
+	if *maxBackoff < *minBackoff {
+		*maxBackoff = max(DefaultMaxBackoff, *minBackoff)
+	}
+}
+
+// orDefault sets *d to def unless it is positive.
+func orDefault(d *time.Duration, def time.Duration) {
+	if *d <= 0 {
+		*d = def
 	}
 }
 

@@ -35,6 +35,7 @@ func (r *recorder) add(s string) {
 func (r *recorder) TokenChanged(id string) { r.add("token:" + id) }
 func (r *recorder) AppChanged(id string)   { r.add("app:" + id) }
 func (r *recorder) Resync()                { r.add("resync") }
+func (r *recorder) CaughtUp()              { r.add("caughtup") }
 func (r *recorder) OutOfSync(t time.Time) {
 	r.mu.Lock()
 	r.since = append(r.since, t)
@@ -89,19 +90,26 @@ func (r *recorder) lastSince() time.Time {
 func listen(t *testing.T, s *Store, rec *recorder, o ListenOptions) (*Listener, int) {
 	t.Helper()
 	l := s.Listener(rec, o)
+	return l, follow(t, l.Run, l.Connected, rec)
+}
+
+// follow runs a listener or a poller until the test ends, waits until it is
+// in sync, and answers the position of what rec is told next.
+func follow(t *testing.T, run func(context.Context), connected func() bool, rec *recorder) int {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { l.Run(ctx); close(done) }()
+	go func() { run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	pos := 0
 	if got := rec.next(t, &pos, 10*time.Second); got != "out" {
-		t.Fatalf("first told %q, want out (of sync until listening)", got)
+		t.Fatalf("first told %q, want out (of sync until in step)", got)
 	}
 	rec.await(t, &pos, "resync", 10*time.Second)
-	if !l.Connected() {
+	if !connected() {
 		t.Error("Connected() = false after the first Resync")
 	}
-	return l, pos
+	return pos
 }
 
 // throughAProxy answers two stores on one fresh database holding tok_a1:

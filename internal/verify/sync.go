@@ -32,6 +32,13 @@ func (e *Engine) Resync() {
 	e.decoysChanged()
 }
 
+// CaughtUp says that every change made while out of sync has been told
+// since (the poller read the change log on from where it stopped): cached
+// answers are trusted again, and none is dropped.
+func (e *Engine) CaughtUp() {
+	e.outOfSync.Store(0)
+}
+
 // resync makes every cached positive entry stale at once. The token states
 // stay, with their use counts and rate limiters; the next verification of
 // each token reads storage again.
