@@ -90,6 +90,10 @@ type Options struct {
 	// (default DefaultFilterRebuild).
 	NoFilter      bool
 	FilterRebuild time.Duration
+	// FilterConfirm is how many secrets the filter rules out are still
+	// read from storage a second, and in a burst (see filter.go); default
+	// DefaultFilterConfirm, negative for none.
+	FilterConfirm int
 }
 
 // Defaults for the zero Options fields.
@@ -232,7 +236,10 @@ func New(o Options) *Engine {
 	if o.FilterRebuild <= 0 {
 		o.FilterRebuild = DefaultFilterRebuild
 	}
-	e.filter.init(!o.NoFilter, o.FilterRebuild)
+	if o.FilterConfirm == 0 {
+		o.FilterConfirm = DefaultFilterConfirm
+	}
+	e.filter.init(!o.NoFilter, o.FilterRebuild, o.FilterConfirm)
 	e.cache.init(o.CacheEntries, o.CacheBytes)
 	e.tokens.init()
 	e.owners.init()
@@ -316,7 +323,7 @@ func (e *Engine) verify(ctx context.Context, r tokend.VerifyRequest, now int64, 
 		}
 		return tokend.VerifyResult{}, false, nil
 	}
-	if ent == nil && e.ruledOut(&d) {
+	if ent == nil && e.ruledOut(&d, now) {
 		// No token has this secret: no storage read, nothing cached.
 		return tokend.VerifyResult{Code: tokend.CodeNotFound}, true, nil
 	}

@@ -31,6 +31,15 @@ import (
 // it is built again before it rules anything out). Deleted tokens leave
 // their bits; a rebuild every Options.FilterRebuild drops them.
 //
+// A secret created through another instance reaches this one's filter when
+// its notification does, a few milliseconds after the commit; a client that
+// is handed the secret by one instance and presents it at once to another
+// could be faster. So a secret the filter rules out is still read from
+// storage while reads of such secrets stay within a small budget
+// (Options.FilterConfirm a second, as many in a burst): without a flood the
+// engine answers exactly as without a filter, and a flood, from however
+// many addresses, costs at most that budget in reads.
+//
 // A decoy's secret is in the filter, so its use still reads storage and
 // raises token.decoy_used, while an unknown secret reads nothing: the two
 // now differ in cost. That is accepted: whoever uses a decoy has raised the
@@ -52,6 +61,43 @@ const (
 	// filterBatch bounds the tokens read at once for TokenChanged.
 	filterBatch = 500
 )
+
+// DefaultFilterConfirm is how many secrets the filter rules out may still
+// be read from storage a second (and in a burst), see above.
+const DefaultFilterConfirm = 20
+
+// confirmBudget lets rate reads a second through, burst at once, without a
+// lock: it keeps the instant the budget is next whole again (GCRA). A
+// refusal is one atomic load.
+type confirmBudget struct {
+	interval int64 // ns between two reads; 0: no reads at all
+	burst    int64 // ns of reads that may be taken at once
+	tat      atomic.Int64
+}
+
+func (c *confirmBudget) init(rate int) {
+	if rate > 0 {
+		c.interval = int64(time.Second) / int64(rate)
+		c.burst = c.interval * int64(rate)
+	}
+}
+
+// take reports whether one more read is within the budget at now.
+func (c *confirmBudget) take(now int64) bool {
+	if c.interval == 0 {
+		return false
+	}
+	for {
+		tat := c.tat.Load()
+		next := max(tat, now) + c.interval
+		if next-now > c.burst {
+			return false
+		}
+		if c.tat.CompareAndSwap(tat, next) {
+			return true
+		}
+	}
+}
 
 // DefaultFilterRebuild is how often the filter of known secrets is built
 // again from storage, to drop the secrets of deleted tokens.
@@ -134,6 +180,7 @@ type secretFilter struct {
 	// before one is not installed.
 	epoch uint64
 
+	confirm  confirmBudget
 	buildMu  sync.Mutex // one build at a time
 	rebuilds atomic.Uint64
 	readWake chan struct{}
@@ -141,8 +188,9 @@ type secretFilter struct {
 	every    time.Duration
 }
 
-func (f *secretFilter) init(on bool, every time.Duration) {
+func (f *secretFilter) init(on bool, every time.Duration, confirm int) {
 	f.on = on
+	f.confirm.init(confirm)
 	f.ids = make(map[string]struct{})
 	f.readWake = make(chan struct{}, 1)
 	f.rebuild = make(chan struct{}, 1)
@@ -157,10 +205,11 @@ func wake(c chan struct{}) {
 }
 
 // ruledOut reports whether no token has the secret of digest d, as far as
-// the filter can tell without doubt.
-func (e *Engine) ruledOut(d *[32]byte) bool {
+// the filter can tell without doubt, and the budget of reads of such
+// secrets is spent (see above).
+func (e *Engine) ruledOut(d *[32]byte, now int64) bool {
 	b := e.filter.cur.Load()
-	return b != nil && e.filter.unread.Load() == 0 && e.outOfSync.Load() == 0 && !b.has(d)
+	return b != nil && e.filter.unread.Load() == 0 && e.outOfSync.Load() == 0 && !b.has(d) && !e.filter.confirm.take(now)
 }
 
 // SecretAdded adds the hash of a secret just written to the filter (see

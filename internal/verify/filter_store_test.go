@@ -95,7 +95,7 @@ func testFilterAgainstNoFilter(t *testing.T, st tokend.Store, seed uint64) {
 		t.Fatal(err)
 	}
 	ref := New(Options{Store: st, Hasher: h, NoFilter: true})
-	e := runEngine(t, st, h, Options{})
+	e := runEngine(t, st, h, Options{FilterConfirm: -1}) // the filter alone decides
 	inval := &fanout{engines: []*Engine{e, ref}}
 	svc := manage.New(manage.Options{Store: st, Hasher: h, Invalidator: inval})
 	app, err := svc.CreateApp(ctx, tokend.SystemActor, tokend.AppInput{Name: "filter"})
@@ -189,7 +189,7 @@ func testFilterAgainstNoFilter(t *testing.T, st tokend.Store, seed uint64) {
 
 	// A restart: a new engine on the same data builds its filter from
 	// storage alone.
-	e2 := runEngine(t, st, h, Options{})
+	e2 := runEngine(t, st, h, Options{FilterConfirm: -1})
 	inval.mu.Lock()
 	inval.engines = []*Engine{e2, ref}
 	inval.mu.Unlock()
@@ -216,8 +216,8 @@ func TestFilterLearnsCreatesOfAnotherInstance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ea := runEngine(t, a, h, Options{})
-	eb := runEngine(t, b, h, Options{})
+	ea := runEngine(t, a, h, Options{FilterConfirm: -1})
+	eb := runEngine(t, b, h, Options{FilterConfirm: -1})
 	told := &toldRecorder{Resyncer: eb, seen: map[string]*atomic.Int64{}}
 	l := b.Listener(told, postgres.ListenOptions{})
 	ctx, cancel := context.WithCancel(context.Background())

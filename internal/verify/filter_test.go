@@ -170,7 +170,7 @@ func TestAFloodOfUnknownSecretsReadsNoStorage(t *testing.T) {
 func TestTheFilterRulesOutOnlyWhenComplete(t *testing.T) {
 	st := newFakeStore()
 	h, _ := secret.NewHasher(testPepper)
-	e := newFilterEngine(t, st, Options{})
+	e := newFilterEngine(t, st, Options{FilterConfirm: -1})
 	waitFor(t, "the filter's first build", e.FilterReady)
 	verify := func(sec string) tokend.Code {
 		t.Helper()
@@ -247,5 +247,33 @@ func TestNoFilterReadsEveryUnknownSecret(t *testing.T) {
 	}
 	if e.StorageReads() != 10 || e.FilterReady() {
 		t.Errorf("with the filter off: %d reads for 10 unknown secrets, ready %v", e.StorageReads(), e.FilterReady())
+	}
+}
+
+// A token written through another instance whose notice has not arrived
+// yet is found all the same while reads of ruled-out secrets stay within
+// the budget (no flood): the engine answers as it would without a filter.
+func TestARuledOutSecretIsReadWithinTheBudget(t *testing.T) {
+	st := newFakeStore()
+	h, _ := secret.NewHasher(testPepper)
+	e := newFilterEngine(t, st, Options{})
+	waitFor(t, "the filter's first build", e.FilterReady)
+	sec := addCred(t, st, "tok_elsewhere", h) // not told
+	if res, err := e.Verify(t.Context(), tokend.VerifyRequest{Token: sec}); err != nil || res.Code != tokend.CodeValid {
+		t.Errorf("a token not yet told answered %s, %v; want VALID within the budget", res.Code, err)
+	}
+	var c confirmBudget
+	c.init(DefaultFilterConfirm)
+	n := 0
+	for range 10_000 {
+		if c.take(0) {
+			n++
+		}
+	}
+	if n != DefaultFilterConfirm {
+		t.Errorf("a burst at one instant took %d reads, want %d", n, DefaultFilterConfirm)
+	}
+	if !c.take(int64(time.Second)) {
+		t.Error("no read a second later")
 	}
 }
