@@ -36,7 +36,7 @@ import (
 // is handed the secret by one instance and presents it at once to another
 // could be faster. So a secret the filter rules out is still read from
 // storage while reads of such secrets stay within a small budget
-// (Options.FilterConfirm a second, as many in a burst): without a flood the
+// (Options.FilterConfirm a second, five times as many in a burst): without a flood the
 // engine answers exactly as without a filter, and a flood, from however
 // many addresses, costs at most that budget in reads.
 //
@@ -78,9 +78,13 @@ type confirmBudget struct {
 func (c *confirmBudget) init(rate int) {
 	if rate > 0 {
 		c.interval = int64(time.Second) / int64(rate)
-		c.burst = c.interval * int64(rate)
+		c.burst = c.interval * int64(rate) * filterConfirmBurst
 	}
 }
+
+// filterConfirmBurst: a burst takes up to this many seconds of the budget,
+// for a new token verified by many clients at once before its notice came.
+const filterConfirmBurst = 5
 
 // take reports whether one more read is within the budget at now.
 func (c *confirmBudget) take(now int64) bool {

@@ -270,8 +270,8 @@ func TestARuledOutSecretIsReadWithinTheBudget(t *testing.T) {
 			n++
 		}
 	}
-	if n != DefaultFilterConfirm {
-		t.Errorf("a burst at one instant took %d reads, want %d", n, DefaultFilterConfirm)
+	if n != DefaultFilterConfirm*filterConfirmBurst {
+		t.Errorf("a burst at one instant took %d reads, want %d", n, DefaultFilterConfirm*filterConfirmBurst)
 	}
 	if !c.take(int64(time.Second)) {
 		t.Error("no read a second later")
