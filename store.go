@@ -69,6 +69,18 @@ type Store interface {
 	// the read stays cheap however many other tokens there are.
 	DecoySecrets(ctx context.Context) ([]DecoySecret, error)
 
+	// SecretHashes calls fn with the hash of every secret TokenBySecret can
+	// find: every token's current secret whatever its status, decoys
+	// included, and every secret replaced by rotation still kept. With
+	// tokenIDs, only those tokens' (one read however many); with none,
+	// every token's, read as a stream, never held in memory at once (the
+	// verification engine's filter of known secrets reads a million this
+	// way). fn may not keep hash past its call.
+	SecretHashes(ctx context.Context, tokenIDs []string, fn func(hash []byte)) error
+	// CountSecrets answers how many hashes SecretHashes with no ids would
+	// answer now, to size what holds them.
+	CountSecrets(ctx context.Context) (int, error)
+
 	// ForgetRetiredSecrets deletes the secrets replaced by rotation whose
 	// grace ended before before, and answers how many it deleted; their
 	// use then answers NOT_FOUND. Idempotent: any number of instances may
@@ -351,6 +363,17 @@ type DecoySecret struct {
 type Invalidator interface {
 	TokenChanged(id string)
 	AppChanged(id string)
+}
+
+// SecretKeeper is an Invalidator that keeps a filter of the secrets storage
+// holds, to answer an unknown one without reading storage (the verification
+// engine). Whoever creates or rotates a token in its process tells it the
+// new secret's hash once the write committed and before the secret is handed
+// out, so that no caller can present a secret the filter has not seen; other
+// instances learn of it through TokenChanged, which a store that spans
+// instances relays for every create.
+type SecretKeeper interface {
+	SecretAdded(hash []byte)
 }
 
 // Resyncer is an Invalidator whose changes arrive over a connection that can

@@ -3,18 +3,26 @@
 // over a counting wrapper of the SQLite store) and what it does to the
 // latency of a valid token verified at the same time.
 //
-// Phases, each on a fresh engine, each bounded by --n requests and
-// --max-time:
+// Phases, each on a fresh engine (whose filter of known secrets is built
+// before the phase starts), each bounded by --n requests and --max-time:
 //
 //	malformed          secrets whose checksum is wrong, or not secrets at all
 //	unknown            well-formed secrets (secret.Generate) that no token has,
-//	                   all distinct, with the per-address failure throttle off
+//	                   all distinct, from --spread addresses, throttle off
 //	unknown+throttle   the same from one address, FailureLimit --failure-limit
 //	unknown+throttle/  the same spread over --spread addresses
 //	spread
 //
-// A prober verifies one valid token every --probe-every from another
-// address during each phase (and alone, before them, for a baseline).
+// Each runs with the filter (phase/filter) and without it (phase/nofilter,
+// verify.Options.NoFilter), one after the other, for --rounds rounds. A
+// prober verifies one valid token every --probe-every from another address
+// during each phase and, for --alone before it on the same engine, alone:
+// each phase prints its storage reads per request and its p50 and p99 as
+// ratios to the prober alone; the summary prints the medians over rounds.
+//
+// --rebuild-db FILE measures the filter instead: the time to build it from
+// that database (bench/seed --bulk makes one of a million tokens) and its
+// memory, --rounds times.
 package main
 
 import (
@@ -55,27 +63,43 @@ func (c *countingStore) TokenBySecret(ctx context.Context, hash []byte) (tokend.
 }
 
 type phase struct {
-	name    string
-	kind    string // malformed or unknown
-	limit   int    // FailureLimit
-	spread  int    // distinct flood addresses
-	workers int
+	name     string
+	kind     string // malformed or unknown
+	limit    int    // FailureLimit
+	spread   int    // distinct flood addresses
+	workers  int
+	noFilter bool
+}
+
+// result is what one phase measured.
+type result struct {
+	readsPerRequest float64
+	p50, p99        float64 // ratios to the prober alone
 }
 
 func main() {
-	n := flag.Int("n", 1_000_000, "flood requests per phase")
+	n := flag.Int("n", 100_000, "flood requests per phase")
 	maxTime := flag.Duration("max-time", 3*time.Minute, "upper bound on each phase")
 	limit := flag.Int("failure-limit", 100, "FailureLimit of the throttled phases (tokend's default)")
 	spread := flag.Int("spread", 65536, "flood addresses of the spread phase")
 	probeEvery := flag.Duration("probe-every", 500*time.Microsecond, "pause between two verifications of the valid token")
-	only := flag.String("phases", "", "comma-separated phase names to run; all when empty")
+	only := flag.String("phases", "", "comma-separated phase names to run (e.g. unknown/filter); all when empty")
+	rounds := flag.Int("rounds", 1, "rounds of every phase, alternating")
+	alone := flag.Duration("alone", 2*time.Second, "how long the prober runs alone before each phase")
+	rebuildDB := flag.String("rebuild-db", "", "measure building the filter from this SQLite database instead of a flood")
 	flag.Parse()
-	if err := run(*n, *maxTime, *limit, *spread, *probeEvery, *only); err != nil {
+	if *rebuildDB != "" {
+		if err := measureRebuild(*rebuildDB, *rounds); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
+	if err := run(*n, *maxTime, *limit, *spread, *probeEvery, *alone, *only, *rounds); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(n int, maxTime time.Duration, limit, spread int, probeEvery time.Duration, only string) error {
+func run(n int, maxTime time.Duration, limit, spread int, probeEvery, alone time.Duration, only string, rounds int) error {
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "tokend-flood-")
 	if err != nil {
@@ -87,7 +111,7 @@ func run(n int, maxTime time.Duration, limit, spread int, probeEvery time.Durati
 		return err
 	}
 	defer st.Close()
-	h, err := secret.NewHasher([]byte("tokend-bench-pepper-0123456789abcdef"))
+	h, err := secret.NewHasher([]byte(benchPepper))
 	if err != nil {
 		return err
 	}
@@ -114,40 +138,77 @@ func run(n int, maxTime time.Duration, limit, spread int, probeEvery time.Durati
 	fmt.Printf("flood: %d requests per phase, %d flood goroutines, GOMAXPROCS %d, probe every %s, cache 100000 entries\n",
 		n, workers, runtime.GOMAXPROCS(0), probeEvery)
 
-	// Baseline: the prober alone.
-	{
-		e := verify.New(verify.Options{Store: cs, Hasher: h})
-		lat := probe(ctx, e, valid, probeEvery, func() bool { return false }, 2*time.Second)
-		fmt.Printf("%-26s valid token alone for 2s: %s\n", "baseline", latencies(lat))
-	}
-
-	phases := []phase{
+	var phases []phase
+	for _, p := range []phase{
 		{name: "malformed", kind: "malformed", workers: workers},
-		{name: "unknown", kind: "unknown", workers: workers},
+		{name: "unknown", kind: "unknown", spread: spread, workers: workers},
 		{name: "unknown+throttle", kind: "unknown", limit: limit, spread: 1, workers: workers},
 		{name: "unknown+throttle/spread", kind: "unknown", limit: limit, spread: spread, workers: workers},
+	} {
+		for _, off := range []bool{false, true} {
+			q := p
+			q.noFilter = off
+			q.name += map[bool]string{false: "/filter", true: "/nofilter"}[off]
+			if only == "" || slices.Contains(strings.Split(only, ","), q.name) {
+				phases = append(phases, q)
+			}
+		}
 	}
+	results := map[string][]result{}
+	for round := range rounds {
+		fmt.Printf("round %d\n", round+1)
+		for _, p := range phases {
+			r, err := runPhase(ctx, cs, h, valid, p, n, maxTime, probeEvery, alone)
+			if err != nil {
+				return err
+			}
+			results[p.name] = append(results[p.name], r)
+		}
+	}
+	fmt.Printf("medians over %d rounds (load average at the end: %s)\n", rounds, loadAvg())
 	for _, p := range phases {
-		if only != "" && !slices.Contains(strings.Split(only, ","), p.name) {
-			continue
+		rs := results[p.name]
+		med := func(f func(r result) float64) float64 {
+			v := make([]float64, len(rs))
+			for i, r := range rs {
+				v[i] = f(r)
+			}
+			slices.Sort(v)
+			return v[len(v)/2]
 		}
-		if err := runPhase(ctx, cs, h, valid, p, n, maxTime, probeEvery); err != nil {
-			return err
-		}
+		fmt.Printf("%-34s storage reads/request %.4f; valid token during the flood / alone: p50 x%.2f, p99 x%.2f\n",
+			p.name, med(func(r result) float64 { return r.readsPerRequest }),
+			med(func(r result) float64 { return r.p50 }), med(func(r result) float64 { return r.p99 }))
 	}
 	return nil
 }
 
-func runPhase(ctx context.Context, cs *countingStore, h *secret.Hasher, valid string, p phase, n int, maxTime, probeEvery time.Duration) error {
-	e := verify.New(verify.Options{Store: cs, Hasher: h, FailureLimit: p.limit})
+// loadAvg answers the first three fields of /proc/loadavg, or "?".
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Join(strings.Fields(string(b))[:3], " ")
+}
+
+func runPhase(ctx context.Context, cs *countingStore, h *secret.Hasher, valid string, p phase, n int, maxTime, probeEvery, alone time.Duration) (result, error) {
+	e := verify.New(verify.Options{Store: cs, Hasher: h, FailureLimit: p.limit, NoFilter: p.noFilter})
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
 	runDone := make(chan struct{})
 	go func() { e.Run(runCtx); close(runDone) }()
-	// Warm the valid token into the cache, then start counting.
-	if _, err := e.Verify(ctx, tokend.VerifyRequest{Token: valid, IP: "192.0.2.10"}); err != nil {
-		return err
+	if !p.noFilter {
+		for !e.FilterReady() {
+			time.Sleep(time.Millisecond)
+		}
 	}
+	// Warm the valid token into the cache, then the prober alone, then
+	// start counting.
+	if _, err := e.Verify(ctx, tokend.VerifyRequest{Token: valid, IP: "192.0.2.10"}); err != nil {
+		return result{}, err
+	}
+	base := probe(ctx, e, valid, probeEvery, func() bool { return false }, alone)
 	calls0, valid0 := cs.calls.Load(), cs.validCalls.Load()
 
 	var sent atomic.Int64
@@ -209,10 +270,61 @@ func runPhase(ctx context.Context, cs *countingStore, h *secret.Hasher, valid st
 		}
 	}
 	calls := cs.calls.Load() - calls0
-	fmt.Printf("%-26s sent %d in %s (%.0f/s); storage lookups %d (%.4f per request; valid token re-read %d times); errors %d; answers: %s\n",
+	fmt.Printf("%-34s sent %d in %s (%.0f/s); storage lookups %d (%.4f per request; valid token re-read %d times); errors %d; answers: %s\n",
 		p.name, total, el.Round(time.Millisecond), float64(total)/el.Seconds(), calls, float64(calls)/float64(total),
 		cs.validCalls.Load()-valid0, errs.Load(), strings.Join(answered, ", "))
-	fmt.Printf("%-26s valid token during the flood: %s\n", "", latencies(lat))
+	r := result{readsPerRequest: float64(calls) / float64(total)}
+	r.p50 = float64(quantile(lat, 0.5)) / float64(quantile(base, 0.5))
+	r.p99 = float64(quantile(lat, 0.99)) / float64(quantile(base, 0.99))
+	fmt.Printf("%-34s valid token alone: %s; during the flood: %s; ratio p50 x%.2f p99 x%.2f\n", "", latencies(base), latencies(lat), r.p50, r.p99)
+	return r, nil
+}
+
+// quantile answers the q-quantile of lat (sorted in place).
+func quantile(lat []time.Duration, q float64) time.Duration {
+	if len(lat) == 0 {
+		return 0
+	}
+	slices.Sort(lat)
+	return lat[min(len(lat)-1, int(float64(len(lat))*q))]
+}
+
+// measureRebuild builds the filter of known secrets from the database at
+// path rounds times, and reports the time each took and its memory.
+func measureRebuild(path string, rounds int) error {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, path)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	h, err := secret.NewHasher([]byte(benchPepper))
+	if err != nil {
+		return err
+	}
+	n, err := st.CountSecrets(ctx)
+	if err != nil {
+		return err
+	}
+	e := verify.New(verify.Options{Store: st, Hasher: h})
+	var took []time.Duration
+	var ms runtime.MemStats
+	for range rounds {
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		before := ms.HeapAlloc
+		t0 := time.Now()
+		if err := e.RebuildFilter(ctx); err != nil {
+			return err
+		}
+		took = append(took, time.Since(t0))
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		entries, bytes, _ := e.FilterStats()
+		fmt.Printf("rebuild: %d secrets in the database, %d in the filter: %s; filter %d bytes (%.2f bytes a secret); heap after GC %+d bytes\n",
+			n, entries, took[len(took)-1].Round(time.Millisecond), bytes, float64(bytes)/float64(max(n, 1)), int64(ms.HeapAlloc)-int64(before))
+	}
+	fmt.Printf("rebuild: median %s over %d rounds (load average %s)\n", quantile(took, 0.5).Round(time.Millisecond), rounds, loadAvg())
 	return nil
 }
 
@@ -237,10 +349,12 @@ func latencies(lat []time.Duration) string {
 	if len(lat) == 0 {
 		return "no samples"
 	}
-	slices.Sort(lat)
-	q := func(p float64) time.Duration { return lat[min(len(lat)-1, int(float64(len(lat))*p))] }
-	return fmt.Sprintf("n=%d p50 %s p99 %s max %s", len(lat), q(0.5), q(0.99), lat[len(lat)-1])
+	return fmt.Sprintf("n=%d p50 %s p99 %s max %s", len(lat), quantile(lat, 0.5), quantile(lat, 0.99), quantile(lat, 1))
 }
+
+// benchPepper is bench/seed's Pepper, so that --rebuild-db reads its
+// digests as the engine would.
+const benchPepper = "tokend-bench-pepper-0123456789abcdef"
 
 const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 

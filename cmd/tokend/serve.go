@@ -54,6 +54,8 @@ type config struct {
 	cacheBytes     int64
 	cacheTTL       time.Duration
 	negativeTTL    time.Duration
+	secretFilter   bool // the filter of known secrets (verify.Options.NoFilter)
+	filterRebuild  time.Duration
 	flushInterval  time.Duration
 	failureLimit   int
 	trackNetworks  bool
@@ -391,6 +393,8 @@ func serveCmd(e env) *cobra.Command {
 	fs.IntVar(&c.cacheEntries, "cache-entries", 100_000, "verification cache size (TOKEND_CACHE_ENTRIES)")
 	fs.Int64Var(&c.cacheBytes, "cache-bytes", 64<<20, "approximate memory the verification cache may hold, in bytes (TOKEND_CACHE_BYTES)")
 	fs.DurationVar(&c.cacheTTL, "cache-ttl", time.Minute, "how long a cached token is trusted before it is read again (TOKEND_CACHE_TTL)")
+	fs.BoolVar(&c.secretFilter, "secret-filter", true, "keep a filter of every stored secret's hash in memory, so that a well-formed secret no token has answers NOT_FOUND without a database read; turn off while instances of a version that does not announce every create share the database (TOKEND_SECRET_FILTER)")
+	fs.DurationVar(&c.filterRebuild, "secret-filter-rebuild", verify.DefaultFilterRebuild, "how often the filter of stored secrets is built again from the database (TOKEND_SECRET_FILTER_REBUILD)")
 	fs.DurationVar(&c.negativeTTL, "negative-ttl", 5*time.Second, "how long an unknown token is remembered as unknown (TOKEND_NEGATIVE_TTL)")
 	fs.DurationVar(&c.flushInterval, "flush-interval", time.Second, "how often usage and last-used times are written (TOKEND_FLUSH_INTERVAL)")
 	fs.BoolVar(&c.trackNetworks, "track-networks", true, "note the networks (IPv4 /24, IPv6 /48) each token is used from, and raise token.new_network for a new one; false turns both off (TOKEND_TRACK_NETWORKS)")
@@ -438,6 +442,9 @@ func serve(ctx context.Context, c config, e env) error {
 			return fmt.Errorf("--trusted-proxies: %q is not a CIDR range", s)
 		}
 		trusted = append(trusted, p)
+	}
+	if c.filterRebuild <= 0 {
+		return errors.New("--secret-filter-rebuild must be positive")
 	}
 	if c.staleWindow < 0 {
 		return errors.New("--stale-window must not be negative")
@@ -500,6 +507,7 @@ func serve(ctx context.Context, c config, e env) error {
 		FlushInterval: c.flushInterval, FailureLimit: c.failureLimit, FailureWindow: time.Minute,
 		StaleWindow:   staleWindow,
 		TrackNetworks: c.trackNetworks, NetworkEvent: manage.NewNetworkEvent,
+		NoFilter: !c.secretFilter, FilterRebuild: c.filterRebuild,
 	}
 	var shared *redislimit.Limiter
 	if c.redis != "" {

@@ -55,6 +55,9 @@ type Service struct {
 	store  tokend.Store
 	hasher *secret.Hasher
 	inval  tokend.Invalidator
+	// keeper, when the Invalidator is one, is told every new secret
+	// before it is handed out (see tokend.SecretKeeper).
+	keeper tokend.SecretKeeper
 	now    func() time.Time
 	log    *slog.Logger
 	users  userState // users.go
@@ -79,6 +82,7 @@ func New(o Options) *Service {
 	if s.inval == nil {
 		s.inval = nopInvalidator{}
 	}
+	s.keeper, _ = s.inval.(tokend.SecretKeeper)
 	s.users = newUserState(o)
 	s.events = o.Events
 	if es, ok := o.Store.(tokend.EventStore); ok && s.events == nil {

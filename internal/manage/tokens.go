@@ -113,6 +113,7 @@ func (s *Service) CreateToken(ctx context.Context, a tokend.Actor, in tokend.Tok
 		}
 		return tokend.Token{}, secret.Secret{}, storeErr(err, "token")
 	}
+	s.secretAdded(t.SecretHash)
 	if t.Decoy {
 		// The engines keep every decoy's secrets (the store tells the
 		// other instances).
@@ -147,6 +148,15 @@ func (s *Service) newSecret(t *tokend.Token, app tokend.App) (secret.Secret, err
 	t.SecretHash = sum[:]
 	t.Masked = sec.String()
 	return sec, nil
+}
+
+// secretAdded tells the engine's filter of known secrets of a secret whose
+// write committed, before the caller hands it out: a filter that had not
+// seen it would answer it NOT_FOUND.
+func (s *Service) secretAdded(hash []byte) {
+	if s.keeper != nil {
+		s.keeper.SecretAdded(hash)
+	}
 }
 
 // appFor loads the app a token belongs to, recording a field problem when
@@ -698,6 +708,7 @@ func (s *Service) RotateToken(ctx context.Context, a tokend.Actor, id string, gr
 	if err != nil {
 		return tokend.Token{}, secret.Secret{}, storeErrIfMatch(err, "token", version)
 	}
+	s.secretAdded(t.SecretHash)
 	s.inval.TokenChanged(id)
 	s.log.InfoContext(ctx, "token rotated", "token_id", id, "actor", a.Ref())
 	return s.present(t), sec, nil

@@ -78,6 +78,8 @@ type Engine interface {
 	StorageErrors() uint64
 	FlushErrors() uint64
 	CacheSize() (entries int, bytes int64)
+	StorageReads() uint64
+	FilterStats() (entries int64, bytes int, rebuilds uint64)
 }
 
 // Engine registers the verification engine's metrics.
@@ -95,6 +97,15 @@ func (r *Registry) Engine(e Engine) {
 	r.Counter("tokend_storage_errors_total",
 		"Storage failures: reads for verifications that could not be answered (503), and usage flushes refused.",
 		prometheus.Labels{"op": "usage_flush"}, e.FlushErrors)
+	r.Counter("tokend_storage_reads_total",
+		"Reads from storage: tokens read by secret for verifications (cache misses the filter of known secrets did not rule out).",
+		prometheus.Labels{"op": "verify"}, e.StorageReads)
+	r.Gauge("tokend_secret_filter_entries", "Secrets in the filter of known secrets (0 while it is not built, or off).", nil,
+		func() float64 { n, _, _ := e.FilterStats(); return float64(n) })
+	r.Gauge("tokend_secret_filter_bytes", "Memory of the filter of known secrets.", nil,
+		func() float64 { _, b, _ := e.FilterStats(); return float64(b) })
+	r.Counter("tokend_secret_filter_rebuilds_total", "Times the filter of known secrets was built from storage and put in place.", nil,
+		func() uint64 { _, _, n := e.FilterStats(); return n })
 	r.Gauge("tokend_cache_entries", "Entries in the verification cache, known and unknown secrets.", nil,
 		func() float64 { n, _ := e.CacheSize(); return float64(n) })
 	r.Gauge("tokend_cache_bytes", "Estimated bytes held by the verification cache's entries.", nil,

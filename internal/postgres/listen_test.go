@@ -157,6 +157,16 @@ func TestChangesThroughOneStoreAreRelayedByAnothersListener(t *testing.T) {
 		do   func() error
 		want string
 	}{
+		// Every create, not only a decoy's: the engines keep a filter of
+		// every secret.
+		{"create", func() error {
+			tok := tokend.Token{
+				ID: "tok_a4", AppID: "app_a", Name: "new", Type: tokend.TypeStandard, Access: tokend.AccessFull,
+				Status: tokend.StatusActive, Masked: "shop_…abcd", CreatedAt: t0, UpdatedAt: t0, Version: 1,
+				SecretHash: bytes.Repeat([]byte{9}, 32),
+			}
+			return a.CreateToken(ctx, tok, event(tokend.ActionTokenCreate, "app_a", tok.ID))
+		}, "token:tok_a4"},
 		{"edit", update("tok_a1", func(tok *tokend.Token) { tok.AllowedIPs = []string{"10.0.0.0/8"} }), "token:tok_a1"},
 		{"disable", update("tok_a1", func(tok *tokend.Token) { tok.Status = tokend.StatusDisabled }), "token:tok_a1"},
 		{"rotate", update("tok_a3", func(tok *tokend.Token) { tok.SecretHash = bytes.Repeat([]byte{7}, 32) }), "token:tok_a3"},

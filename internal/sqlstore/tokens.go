@@ -162,8 +162,9 @@ func NameTaken(cause error) error {
 // same name at once. A token with an owner is first counted against its
 // app's max_tokens_per_owner (checkOwnerLimit), in the same transaction.
 // A decoy is neither: it takes no name and counts for no limit, so that
-// the owner it is planted among cannot tell it is there. A new decoy is
-// announced (changed), for the engines that keep every decoy's secrets.
+// the owner it is planted among cannot tell it is there. Every new token
+// is announced (changed): the engines keep a filter of every secret, and
+// every decoy's secrets.
 func (s *Store) CreateToken(ctx context.Context, t tokend.Token, ev tokend.Event) error {
 	return s.Write(ctx, func(tx *sql.Tx) error {
 		if err := s.checkOwnerLimit(ctx, tx, t); err != nil {
@@ -172,10 +173,8 @@ func (s *Store) CreateToken(ctx context.Context, t tokend.Token, ev tokend.Event
 		if err := s.putToken(ctx, tx, insertToken, "create token", t); err != nil {
 			return err
 		}
-		if t.Decoy {
-			if err := s.changed(ctx, tx, ChangedToken, t.ID); err != nil {
-				return err
-			}
+		if err := s.changed(ctx, tx, ChangedToken, t.ID); err != nil {
+			return err
 		}
 		return s.InsertEvent(ctx, tx, ev)
 	})
@@ -295,6 +294,49 @@ func (s *Store) DecoySecrets(ctx context.Context) ([]tokend.DecoySecret, error) 
 		}
 		return tokend.DecoySecret{Hash: retired, Token: t}, err
 	})
+}
+
+var (
+	// allSecrets is every hash TokenBySecretQuery can match, in no order;
+	// secretCount counts them.
+	allSecrets  = Q(`SELECT secret_hash FROM tokens UNION ALL SELECT hash FROM retired_secrets`)
+	secretCount = Q(`SELECT (SELECT count(*) FROM tokens) + (SELECT count(*) FROM retired_secrets)`)
+)
+
+// SecretHashes streams the rows of one statement: allSecrets, or the same
+// for the tokens named (their ids bound once, each placeholder standing in
+// both branches). A row's hash is handed to fn without a copy.
+func (s *Store) SecretHashes(ctx context.Context, tokenIDs []string, fn func(hash []byte)) error {
+	q, args := s.sql(allSecrets), []any(nil)
+	if len(tokenIDs) > 0 {
+		ph := placeholders(len(tokenIDs))
+		q = s.rebind(`SELECT secret_hash FROM tokens WHERE id IN (` + ph + `)
+			UNION ALL SELECT hash FROM retired_secrets WHERE token_id IN (` + ph + `)`)
+		args = make([]any, len(tokenIDs))
+		for i, id := range tokenIDs {
+			args[i] = id
+		}
+	}
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return s.Err("read secret hashes", err)
+	}
+	defer rows.Close()
+	var h sql.RawBytes
+	for rows.Next() {
+		if err := rows.Scan(&h); err != nil {
+			return s.Err("read secret hashes", err)
+		}
+		fn(h)
+	}
+	return s.Err("read secret hashes", rows.Err())
+}
+
+// CountSecrets is one read (secretCount).
+func (s *Store) CountSecrets(ctx context.Context) (int, error) {
+	var n int64
+	err := s.r.QueryRowContext(ctx, s.sql(secretCount)).Scan(&n)
+	return int(n), s.Err("count secret hashes", err)
 }
 
 // ForgetRetiredSecrets is one DELETE: instances that run it at once delete

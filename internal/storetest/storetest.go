@@ -38,6 +38,7 @@ func Run(t *testing.T, newStore func(t *testing.T) tokend.Store) {
 		{"Revoke", revokeTests},
 		{"Owners", ownerTests},
 		{"Decoys", decoyTests},
+		{"Secrets", secretTests},
 		{"Delete", deleteTests},
 		{"Events", eventTests},
 		{"Notifications", notificationTests},

@@ -2,9 +2,10 @@
 // good for this request?" for the HTTP verify endpoint, forward auth and the
 // in-process middleware, fast enough to sit in front of every API call.
 //
-// A verification runs checksum → HMAC → cache → checks → rate limit → answer.
-// The checksum rejects mistyped and made-up secrets before any hashing or
-// storage; the cache, keyed by the HMAC digest, spares storage for tokens in
+// A verification runs checksum → HMAC → cache → filter → checks → rate
+// limit → answer. The checksum rejects mistyped and made-up secrets before
+// any hashing or storage; the filter of every known secret (filter.go)
+// answers a well-formed secret that no token has without storage; the cache, keyed by the HMAC digest, spares storage for tokens in
 // use; expiry, IP ranges, origins, permissions and rate limits are checked on
 // every request, from the cached entry, and a use of a token with max_uses is
 // taken from storage, the authority shared by every instance.
@@ -83,6 +84,16 @@ type Options struct {
 	// error keeps ev for the next flush. Without it, such a use is only
 	// recorded, as with the policy notify.
 	Disable func(ctx context.Context, tokenID string, ev tokend.Event) error
+	// NoFilter turns off the filter of known secrets (see filter.go):
+	// every secret not in the cache is then read from storage, as before
+	// it existed. FilterRebuild is how often Run builds the filter again
+	// (default DefaultFilterRebuild).
+	NoFilter      bool
+	FilterRebuild time.Duration
+	// FilterConfirm is how many secrets the filter rules out are still
+	// read from storage a second, and in a burst (see filter.go); default
+	// DefaultFilterConfirm, negative for none.
+	FilterConfirm int
 }
 
 // Defaults for the zero Options fields.
@@ -153,6 +164,9 @@ type Engine struct {
 	trackNetworks bool
 	networkEvent  func(tokend.NewNetwork) tokend.Event
 	netQueue      netQueue
+
+	// filter rules out secrets no token has (filter.go).
+	filter secretFilter
 }
 
 // New makes an Engine. It panics without a Store or a Hasher: that is a
@@ -220,6 +234,13 @@ func New(o Options) *Engine {
 	if e.networkEvent == nil {
 		e.networkEvent = basicNetworkEvent
 	}
+	if o.FilterRebuild <= 0 {
+		o.FilterRebuild = DefaultFilterRebuild
+	}
+	if o.FilterConfirm == 0 {
+		o.FilterConfirm = DefaultFilterConfirm
+	}
+	e.filter.init(!o.NoFilter, o.FilterRebuild, o.FilterConfirm)
 	e.cache.init(o.CacheEntries, o.CacheBytes)
 	e.tokens.init()
 	e.owners.init()
@@ -230,8 +251,9 @@ func New(o Options) *Engine {
 }
 
 var (
-	_ tokend.Verifier = (*Engine)(nil)
-	_ tokend.Resyncer = (*Engine)(nil)
+	_ tokend.Verifier     = (*Engine)(nil)
+	_ tokend.Resyncer     = (*Engine)(nil)
+	_ tokend.SecretKeeper = (*Engine)(nil)
 )
 
 // screen is Verify before the answer is counted: the failure throttle
@@ -302,6 +324,10 @@ func (e *Engine) verify(ctx context.Context, r tokend.VerifyRequest, now int64, 
 		}
 		return tokend.VerifyResult{}, false, nil
 	}
+	if ent == nil && e.ruledOut(&d, now) {
+		// No token has this secret: no storage read, nothing cached.
+		return tokend.VerifyResult{Code: tokend.CodeNotFound}, true, nil
+	}
 	if ent == nil {
 		var installed bool
 		var err error
@@ -348,6 +374,7 @@ func (e *Engine) trusted(ent *entry, now int64) bool {
 func (e *Engine) load(ctx context.Context, d [32]byte, now int64) (ent *entry, installed bool, err error) {
 	epoch := e.tokens.epoch.Load()
 	ctx, cancel := context.WithTimeout(ctx, e.readTimeout)
+	e.stats.reads.Add(1)
 	cred, err := e.store.TokenBySecret(ctx, d[:])
 	cancel()
 	if errors.Is(err, tokend.ErrNotFound) {

@@ -111,6 +111,28 @@ func (s *fakeStore) DecoySecrets(ctx context.Context) ([]tokend.DecoySecret, err
 	return out, nil
 }
 
+// SecretHashes answers every credential's hash (of the tokens named, when
+// any are), as a real store reads current and retired secrets.
+func (s *fakeStore) SecretHashes(ctx context.Context, ids []string, fn func([]byte)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lookupErr != nil {
+		return s.lookupErr
+	}
+	for k, c := range s.creds {
+		if ids == nil || slices.Contains(ids, c.Token.ID) {
+			fn(k[:])
+		}
+	}
+	return nil
+}
+
+func (s *fakeStore) CountSecrets(ctx context.Context) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.creds), s.lookupErr
+}
+
 func (s *fakeStore) RecordUsage(ctx context.Context, b tokend.UsageBatch) error {
 	s.usageCalls.Add(1)
 	s.mu.Lock()

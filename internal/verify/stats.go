@@ -26,7 +26,10 @@ const statStripes = 16
 type stats struct {
 	stripe [statStripes]statStripe
 	// Storage failures: reads on the verification path, usage flushes.
-	readErrors  atomic.Uint64
+	readErrors atomic.Uint64
+	// reads counts the tokens read by secret (cache misses the filter
+	// did not rule out).
+	reads       atomic.Uint64
 	flushErrors atomic.Uint64
 }
 

@@ -12,6 +12,9 @@ func (e *Engine) OutOfSync(t time.Time) {
 	if since <= 0 { // the zero time or earlier: out of sync since forever
 		since = 1
 	}
+	// Creates elsewhere may go untold: the filter rules nothing out until
+	// it is built again after Resync.
+	e.filter.outOfSync(false)
 	for {
 		cur := e.outOfSync.Load()
 		if (cur != 0 && cur <= since) || e.outOfSync.CompareAndSwap(cur, since) {
@@ -28,6 +31,7 @@ func (e *Engine) OutOfSync(t time.Time) {
 func (e *Engine) Resync() {
 	e.tokens.resync()
 	e.cache.dropNegative()
+	e.filter.outOfSync(true) // built again, and only then trusted
 	e.outOfSync.Store(0)
 	e.decoysChanged()
 }

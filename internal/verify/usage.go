@@ -15,6 +15,7 @@ import (
 // and retired) re-read storage, and the decoys' secrets be read again. Call
 // it after the change is committed (and after a decoy is created).
 func (e *Engine) TokenChanged(id string) {
+	e.filter.changed(id) // a create, or a rotation, elsewhere: see filter.go
 	e.tokens.tokenChanged(id)
 	e.decoysChanged()
 }
@@ -28,9 +29,13 @@ func (e *Engine) AppChanged(id string) {
 
 // Run writes pending usage every FlushInterval until ctx is done, and keeps
 // the decoys' secrets fresh (see decoy.go): read first, then
-// DecoyRefreshDelay after an invalidation and every DecoyRefreshInterval.
-// Call it once, in its own goroutine, and Close after it returns.
+// DecoyRefreshDelay after an invalidation and every DecoyRefreshInterval,
+// and keeps the filter of known secrets (see filter.go): nothing is ruled
+// out before Run has built it. Call it once, in its own goroutine, and Close after it returns.
 func (e *Engine) Run(ctx context.Context) {
+	filterDone := make(chan struct{})
+	go func() { e.runFilter(ctx); close(filterDone) }()
+	defer func() { <-filterDone }()
 	t := time.NewTicker(e.flushInterval)
 	defer t.Stop()
 	_ = e.refreshDecoys(ctx) // logs, and is tried again
