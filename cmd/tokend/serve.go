@@ -509,6 +509,13 @@ func serve(ctx context.Context, c config, e env) error {
 		TrackNetworks: c.trackNetworks, NetworkEvent: manage.NewNetworkEvent,
 		NoFilter: !c.secretFilter, FilterRebuild: c.filterRebuild,
 	}
+	if b.pg == nil {
+		// On SQLite this process makes every write, and adds each new
+		// secret to the filter before handing it out: no other instance
+		// can create a secret the filter has not heard of yet, so what it
+		// rules out needs no confirming read.
+		opts.FilterConfirm = -1
+	}
 	var shared *redislimit.Limiter
 	if c.redis != "" {
 		// Closed after the engine, which uses it until its last flush.
