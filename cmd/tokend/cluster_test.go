@@ -415,9 +415,13 @@ func testADatabaseOutageIsServedWithinTheStaleWindowThen503(t *testing.T, bin st
 	b.waitLog(t, m.inStep, 10*time.Second)
 	admin := a.bootstrap
 	app := a.newApp(t, admin, "shop")
+	heard, _ := b.metric(t, "tokend_invalidations_received_total")
 	cached := a.newToken(t, admin, app.ID, "cached")
 	uncached := a.newToken(t, admin, app.ID, "uncached")
 	revoked := a.newToken(t, admin, app.ID, "revoked during the outage")
+	// B hears of every create; one heard after B cached the token would
+	// make B read it again, during the outage.
+	waitHeard(t, []*instance{b}, []float64{heard}, 3)
 	for _, sec := range []string{cached.Secret, revoked.Secret} {
 		if _, code := b.verifyAt(t, sec, clientIP); code != "VALID" {
 			t.Fatalf("B before the outage: %s", code)

@@ -69,6 +69,7 @@ type cluster struct {
 	env        map[string]string
 	admin      string
 	appID      string
+	members    []*instance
 }
 
 func newCluster(t *testing.T) *cluster {
@@ -93,17 +94,52 @@ func (c *cluster) start(t *testing.T, redisURL string, args ...string) *instance
 		in.create(t, "/v1/apps", c.admin, tokend.AppInput{Name: "shop"}, &app)
 		c.appID = app.ID
 	}
+	c.members = append(c.members, in)
 	return in
 }
 
 func (c *cluster) limitedToken(t *testing.T, in *instance, limit int) string {
 	t.Helper()
+	heard := c.heard(t)
 	var tok created
 	in.create(t, "/v1/tokens", c.admin, tokend.TokenInput{
 		AppID: c.appID, Name: fmt.Sprint("limited ", time.Now().UnixNano()),
 		RateLimit: &tokend.RateLimit{Limit: limit, Window: tokend.Duration(time.Minute)},
 	}, &tok)
+	// Every create is announced; an instance that heard of it only after
+	// caching the token would read it again, which a test of outages
+	// must not leave to chance.
+	waitHeard(t, c.members, heard, 1)
 	return tok.Secret
+}
+
+// heard answers how many changes each member has been told so far.
+func (c *cluster) heard(t *testing.T) []float64 {
+	t.Helper()
+	n := make([]float64, len(c.members))
+	for i, in := range c.members {
+		n[i], _ = in.metric(t, "tokend_invalidations_received_total")
+	}
+	return n
+}
+
+// waitHeard waits until each instance has been told at least k more
+// changes than before (tokend_invalidations_received_total).
+func waitHeard(t *testing.T, ins []*instance, before []float64, k float64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for i, in := range ins {
+		for {
+			n, _ := in.metric(t, "tokend_invalidations_received_total")
+			if n >= before[i]+k {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("instance %d was told %v changes within 10s, want %v", i, n-before[i], k)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
 }
 
 // Two instances on one database and one Redis: a token limited to N a
