@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"time"
@@ -148,6 +149,24 @@ func (s *Service) newSecret(t *tokend.Token, app tokend.App) (secret.Secret, err
 	t.SecretHash = sum[:]
 	t.Masked = sec.String()
 	return sec, nil
+}
+
+// appOfToken reads the app of token id before the token's write begins.
+// A read inside the write's function would wait for a second connection
+// while the write holds one: on PostgreSQL, where both come from one pool,
+// writes that fill the pool would then wait for each other until their
+// requests give up. A token never changes app, so the app read first is
+// the token's still (the write checks).
+func (s *Service) appOfToken(ctx context.Context, id string) (tokend.App, error) {
+	t, err := s.store.Token(ctx, id)
+	if err != nil {
+		return tokend.App{}, storeErr(err, "token")
+	}
+	app, err := s.store.App(ctx, t.AppID)
+	if err != nil {
+		return tokend.App{}, storeErr(err, "app")
+	}
+	return app, nil
 }
 
 // secretAdded tells the engine's filter of known secrets of a secret whose
@@ -381,10 +400,11 @@ func (s *Service) UpdateToken(ctx context.Context, a tokend.Actor, id string, pa
 		return tokend.Token{}, err
 	}
 	now := s.Now()
-	var (
-		app   tokend.App
-		owner string
-	)
+	app, err := s.appOfToken(ctx, id)
+	if err != nil {
+		return tokend.Token{}, err
+	}
+	var owner string
 	t, err := s.store.UpdateToken(ctx, id, func(t *tokend.Token) (tokend.Event, error) {
 		if err := outOfScope(a, *t); err != nil {
 			return tokend.Event{}, err
@@ -396,9 +416,8 @@ func (s *Service) UpdateToken(ctx context.Context, a tokend.Actor, id string, pa
 		if t.Status == tokend.StatusRevoked {
 			return tokend.Event{}, tokend.Errorf(tokend.ECodeConflict, "a revoked token cannot be edited")
 		}
-		var err error
-		if app, err = s.store.App(ctx, t.AppID); err != nil {
-			return tokend.Event{}, storeErr(err, "app")
+		if t.AppID != app.ID {
+			return tokend.Event{}, tokend.Internal(fmt.Errorf("token %s moved from app %s to %s", t.ID, app.ID, t.AppID))
 		}
 		if app.System {
 			if err := requireAtLeast(a, t.Access, t.Permissions); err != nil {
@@ -674,6 +693,10 @@ func (s *Service) RotateToken(ctx context.Context, a tokend.Actor, id string, gr
 		return tokend.Token{}, secret.Secret{}, err
 	}
 	now := s.Now()
+	app, err := s.appOfToken(ctx, id)
+	if err != nil {
+		return tokend.Token{}, secret.Secret{}, err
+	}
 	var sec secret.Secret
 	t, err := s.store.UpdateToken(ctx, id, func(t *tokend.Token) (tokend.Event, error) {
 		if err := outOfScope(a, *t); err != nil {
@@ -688,10 +711,10 @@ func (s *Service) RotateToken(ctx context.Context, a tokend.Actor, id string, gr
 		if t.Status == tokend.StatusRevoked {
 			return tokend.Event{}, tokend.Errorf(tokend.ECodeConflict, "a revoked token cannot be rotated")
 		}
-		app, err := s.store.App(ctx, t.AppID)
-		if err != nil {
-			return tokend.Event{}, storeErr(err, "app")
+		if t.AppID != app.ID {
+			return tokend.Event{}, tokend.Internal(fmt.Errorf("token %s moved from app %s to %s", t.ID, app.ID, t.AppID))
 		}
+		var err error
 		if sec, err = s.newSecret(t, app); err != nil {
 			return tokend.Event{}, err
 		}
