@@ -12,7 +12,7 @@ import (
 	"github.com/tokend/tokend/internal/testclock"
 )
 
-// TestTokenWritesNeedOneConnection edits and rotates a token on a
+// TestTokenWritesNeedOneConnection edits, rotates and disables a token on a
 // PostgreSQL store whose pool holds a single connection. A write that
 // read the token's app inside its transaction would wait for a second
 // connection while holding the only one, until its context ended: with a
@@ -33,7 +33,7 @@ func TestTokenWritesNeedOneConnection(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	a := tokend.SystemActor
-	app, err := svc.CreateApp(ctx, a, tokend.AppInput{Name: "pool"})
+	app, err := svc.CreateApp(ctx, a, tokend.AppInput{Name: "pool", RotatedSecretPolicy: tokend.RotatedDisable})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,5 +47,12 @@ func TestTokenWritesNeedOneConnection(t *testing.T) {
 	}
 	if _, _, err := svc.RotateToken(ctx, a, tok.ID, 0, 0); err != nil {
 		t.Fatalf("rotate with a pool of one connection: %v", err)
+	}
+	ev := tokend.Event{Time: time.Date(2026, 12, 2, 8, 0, 0, 0, time.UTC), Actor: "system", ActorName: "tokend verification", Action: tokend.ActionTokenOldSecret, TokenID: tok.ID, AppID: app.ID}
+	if err := svc.DisableRotated(ctx, tok.ID, ev); err != nil {
+		t.Fatalf("disable for a rotated-out secret with a pool of one connection: %v", err)
+	}
+	if got, err := st.Token(ctx, tok.ID); err != nil || got.Status != tokend.StatusDisabled {
+		t.Fatalf("after DisableRotated: %v %v, want disabled", got.Status, err)
 	}
 }

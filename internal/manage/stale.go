@@ -134,17 +134,25 @@ func (s *Service) RunDisableUnused(ctx context.Context, tick <-chan time.Time) {
 // as it is, and ev is recorded on its own. It is verify.Options.Disable.
 func (s *Service) DisableRotated(ctx context.Context, id string, ev tokend.Event) error {
 	now := s.Now()
-	_, err := s.store.UpdateToken(ctx, id, func(t *tokend.Token) (tokend.Event, error) {
+	// The policy as it is now: a use queued during an outage is applied
+	// after an admin may have set it back to notify. It is read before the
+	// write begins (see appOfToken).
+	cur, err := s.store.Token(ctx, id)
+	if errors.Is(err, tokend.ErrNotFound) {
+		return storeErr(s.store.AppendEvent(ctx, ev), "event")
+	}
+	if err != nil {
+		return storeErr(err, "token")
+	}
+	app, err := s.store.App(ctx, cur.AppID)
+	if err != nil {
+		return storeErr(err, "app")
+	}
+	_, err = s.store.UpdateToken(ctx, id, func(t *tokend.Token) (tokend.Event, error) {
 		if t.StatusAt(now) != tokend.StatusActive {
 			return tokend.Event{}, errNothing
 		}
-		// The policy as it is now: a use queued during an outage is
-		// applied after an admin may have set it back to notify.
-		app, err := s.store.App(ctx, t.AppID)
-		if err != nil {
-			return tokend.Event{}, err
-		}
-		if app.RotatedSecretPolicy != tokend.RotatedDisable {
+		if t.AppID != app.ID || app.RotatedSecretPolicy != tokend.RotatedDisable {
 			return tokend.Event{}, errNothing
 		}
 		t.Status, t.UpdatedAt = tokend.StatusDisabled, now
