@@ -43,7 +43,7 @@ type entry struct {
 	// one, a retired secret's grace end.
 	until int64
 	state *tokenState
-	gen   uint64 // state.gen when read; stale once they differ
+	gen   uint64 // state.generation() when read; stale once they differ
 
 	catalog *[]string // the app's: the ceiling of every permission (interned)
 	expires int64     // unix ns; 0 for never
@@ -214,10 +214,10 @@ const (
 	// slotOverhead is a shard map's slot (32-byte key, pointer, control
 	// byte) at a typical load, plus the entry's allocation rounding.
 	slotOverhead = 64
-	// tokenStateSize is a token state with its slot in the table, its
-	// place in the app index, and the usage it collects between flushes:
-	// the current hour's counters, one activity note, the last address.
-	tokenStateSize = int64(unsafe.Sizeof(tokenState{})) + 2*48 +
+	// tokenStateSize is a token state with its slot in the table, and the
+	// usage it collects between flushes: the current hour's counters, one
+	// activity note, the last address.
+	tokenStateSize = int64(unsafe.Sizeof(tokenState{})) + 48 +
 		int64(unsafe.Sizeof(hourUsage{})) + int64(unsafe.Sizeof(activityNote{})) + int64(unsafe.Sizeof(lastIP{}))
 	negativeEntrySize = int64(unsafe.Sizeof(entry{})) + slotOverhead
 	stringHeader      = int64(unsafe.Sizeof(""))
@@ -371,7 +371,7 @@ func (ent *entry) fresh(now, ttl int64) bool {
 	if ent.negative {
 		return now < ent.until
 	}
-	return now-ent.born < ttl && ent.gen == ent.state.gen.Load()
+	return now-ent.born < ttl && ent.gen == ent.state.generation()
 }
 
 // put installs ent for d, evicting entries until the shard is within both
@@ -442,13 +442,13 @@ func (sh *cacheShard) evictLocked(now, ttl int64) *entry {
 // waiting to be flushed, so that a re-read never forgets uses that storage
 // has not seen yet.
 type tokenState struct {
-	id    string
-	appID string // interned: shared by the app's tokens
+	id  string
+	app *appGen // shared by the app's tokens
 
-	gen       atomic.Uint64
-	uses      atomic.Int64 // successful verifications known here
-	unflushed atomic.Int64 // of which not yet written to storage
-	batched   atomic.Int64 // of which not yet taken by a flush
+	gen       atomic.Uint64 // bumped by an invalidation of the token
+	uses      atomic.Int64  // successful verifications known here
+	unflushed atomic.Int64  // of which not yet written to storage
+	batched   atomic.Int64  // of which not yet taken by a flush
 	limiter   limiter
 	// rotated is the last token.rotated_secret_used raised here; nil
 	// until the first (see rotatedMarkOf).
@@ -501,15 +501,31 @@ func (st *tokenState) seedUses(stored int64) {
 	}
 }
 
-// tokenTable finds token states by token id, and token states by app id for
-// AppChanged, so that invalidation touches only the tokens concerned.
+// generation is what an entry records when read and compares on every
+// hit: the token's generation plus its app's. Both only grow, so that the
+// sum changes when either is bumped.
+func (st *tokenState) generation() uint64 { return st.gen.Load() + st.app.gen.Load() }
+
+// appGen is an app's generation, which AppChanged bumps: every entry of the
+// app's tokens read before goes stale at once, without an index of the
+// app's tokens to visit. There is one per app id ever cached (apps are few);
+// it is never forgotten, so that a state made later shares it.
+type appGen struct {
+	id  string
+	gen atomic.Uint64
+}
+
+// tokenTable finds token states by token id, and apps' generations by app
+// id, so that invalidation touches only the tokens concerned.
 type tokenTable struct {
 	seed maphash.Seed
 	// epoch changes on every invalidation, so that a read from storage that
 	// overlapped one is not cached.
 	epoch atomic.Uint64
 	shard [shards]tokenShard
-	apps  [shards]appShard
+
+	appsMu sync.RWMutex
+	apps   map[string]*appGen
 }
 
 type tokenShard struct {
@@ -517,23 +533,32 @@ type tokenShard struct {
 	byID map[string]*tokenState
 }
 
-// appShard indexes token states by app id. Its locks are a family of their
-// own, always taken after a token shard's and never before, so the two
-// cannot deadlock.
-type appShard struct {
-	mu    sync.RWMutex
-	byApp map[string]map[*tokenState]struct{}
-}
-
 func (t *tokenTable) init() {
 	t.seed = maphash.MakeSeed()
 	for i := range t.shard {
 		t.shard[i].byID = make(map[string]*tokenState)
-		t.apps[i].byApp = make(map[string]map[*tokenState]struct{})
 	}
+	t.apps = make(map[string]*appGen)
 }
 
 func (t *tokenTable) shardIndex(s string) uint64 { return maphash.String(t.seed, s) % shards }
+
+// appGenOf answers the app's generation, made on first use.
+func (t *tokenTable) appGenOf(appID string) *appGen {
+	t.appsMu.RLock()
+	a := t.apps[appID]
+	t.appsMu.RUnlock()
+	if a != nil {
+		return a
+	}
+	t.appsMu.Lock()
+	defer t.appsMu.Unlock()
+	if a = t.apps[appID]; a == nil {
+		a = &appGen{id: appID}
+		t.apps[appID] = a
+	}
+	return a
+}
 
 // acquire finds or makes the state of a token and holds it for one cache
 // entry.
@@ -543,9 +568,8 @@ func (t *tokenTable) acquire(id, appID string) *tokenState {
 	sh.mu.Lock()
 	st := sh.byID[id]
 	if st == nil {
-		st = &tokenState{id: id, appID: appID}
+		st = &tokenState{id: id, app: t.appGenOf(appID)}
 		sh.byID[id] = st
-		t.indexApp(st, true)
 	}
 	st.refs++
 	sh.mu.Unlock()
@@ -577,28 +601,6 @@ func (t *tokenTable) dropIfUnusedLocked(sh *tokenShard, st *tokenState) {
 		return
 	}
 	delete(sh.byID, st.id)
-	t.indexApp(st, false)
-}
-
-// indexApp adds or removes st in the app index; the caller holds st's
-// token shard lock.
-func (t *tokenTable) indexApp(st *tokenState, add bool) {
-	ash := &t.apps[t.shardIndex(st.appID)]
-	ash.mu.Lock()
-	defer ash.mu.Unlock()
-	set := ash.byApp[st.appID]
-	if add {
-		if set == nil {
-			set = make(map[*tokenState]struct{})
-			ash.byApp[st.appID] = set
-		}
-		set[st] = struct{}{}
-		return
-	}
-	delete(set, st)
-	if len(set) == 0 {
-		delete(ash.byApp, st.appID)
-	}
 }
 
 // tokenChanged makes every cached entry of the token stale. The epoch moves
@@ -614,14 +616,15 @@ func (t *tokenTable) tokenChanged(id string) {
 	sh.mu.RUnlock()
 }
 
-// appChanged makes every cached entry of the app's tokens stale; it visits
-// only that app's tokens.
+// appChanged makes every cached entry of the app's tokens stale: it bumps
+// the app's generation, which their entries recorded. An app never cached
+// has none to bump (a read in flight sees the epoch).
 func (t *tokenTable) appChanged(appID string) {
 	t.epoch.Add(1)
-	ash := &t.apps[t.shardIndex(appID)]
-	ash.mu.RLock()
-	for st := range ash.byApp[appID] {
-		st.gen.Add(1)
+	t.appsMu.RLock()
+	a := t.apps[appID]
+	t.appsMu.RUnlock()
+	if a != nil {
+		a.gen.Add(1)
 	}
-	ash.mu.RUnlock()
 }

@@ -375,7 +375,7 @@ func (e *Engine) load(ctx context.Context, d [32]byte, now int64) (ent *entry, i
 	// The generation is read before the epoch is compared (in install):
 	// an invalidation bumps the epoch first, so either install sees the new
 	// epoch or this entry carries the old generation and goes stale.
-	ent = newEntry(cred, st, st.gen.Load(), now, &e.intern)
+	ent = newEntry(cred, st, st.generation(), now, &e.intern)
 	if e.trackNetworks {
 		ent.size += networkStateSize
 	}

@@ -76,7 +76,7 @@ func (e *Engine) rotatedSecretUsed(ent *entry, r *tokend.VerifyRequest, now int6
 	}
 	when := time.Unix(0, now).UTC()
 	ua := eventText(r.UserAgent)
-	data := map[string]any{"token_id": st.id, "app_id": st.appID, "at": when.Format(time.RFC3339Nano)}
+	data := map[string]any{"token_id": st.id, "app_id": st.app.id, "at": when.Format(time.RFC3339Nano)}
 	details := map[string]any{"reason": "a secret replaced by rotation was used after its grace period"}
 	for k, v := range map[string]string{"ip": storableIP(r.IP), "user_agent": ua, "endpoint": r.Endpoint} {
 		if v != "" {
@@ -101,7 +101,7 @@ func (e *Engine) rotatedSecretUsed(ent *entry, r *tokend.VerifyRequest, now int6
 		ActorName: "tokend verification",
 		IP:        storableIP(r.IP),
 		Action:    tokend.ActionTokenOldSecret,
-		AppID:     st.appID,
+		AppID:     st.app.id,
 		TokenID:   st.id,
 		Details:   details,
 		Notices:   []tokend.Notice{{Type: tokend.EventTokenRotatedSecretUsed, Data: data}},
@@ -123,7 +123,7 @@ func (e *Engine) rotatedSecretUsed(ent *entry, r *tokend.VerifyRequest, now int6
 			"action", tokend.ActionTokenOldSecret, "token_id", st.id)
 	}
 	e.log.Warn("verify: a secret replaced by rotation was used after its grace period; it may have leaked",
-		"token_id", st.id, "app_id", st.appID, "ip", ev.IP, "endpoint", r.Endpoint, "policy", string(policy))
+		"token_id", st.id, "app_id", st.app.id, "ip", ev.IP, "endpoint", r.Endpoint, "policy", string(policy))
 }
 
 // applyDisables hands each queued use of a rotated-out secret whose app
