@@ -421,8 +421,9 @@ func (st *tokenState) drain(u *usageTable, counts map[usageKey]int64, last map[s
 		past = append(past, hu)
 	}
 	clear(st.past[len(past):])
+	idle := false
 	if cur != nil {
-		if cur.drained && empty(cur) {
+		if idle = cur.drained && empty(cur); idle {
 			// Not verified since the last flush: the current hour's
 			// counters become a past hour's, which the next flush
 			// forgets (or drains, should a request that loaded them
@@ -456,19 +457,42 @@ func (st *tokenState) drain(u *usageTable, counts map[usageKey]int64, last map[s
 	// Only the uses not counted in storage already (see record); the hourly
 	// counts above take every verification.
 	uses := st.batched.Swap(0)
-	if at := st.lastAt.Load(); valid > 0 || uses > 0 || at > st.flushedAt {
+	at := st.lastAt.Load()
+	p := st.lastIP.Load()
+	switch {
+	case p == nil && at > st.flushedAt:
+		// A use whose address lastUse has not stored yet (it stores one
+		// right after moving lastAt when there is none): written by the
+		// next flush, rather than with no address now.
+		st.batched.Add(uses)
+		keep = true
+	case valid > 0 || uses > 0 || at > st.flushedAt:
 		st.flushedAt = at
 		l := last[st.id]
 		if at > l.at {
 			l.at = at
-			if p := st.lastIP.Load(); p != nil {
+			if p != nil {
 				l.ip = p.addr
 			}
 		}
 		l.uses += uses
 		last[st.id] = l
+	case idle && p != nil:
+		st.forgetLastIP(p, at)
 	}
 	return keep
+}
+
+// forgetLastIP drops the last address of an idle token whose last use is
+// written (at), so that it holds none: lastUse stores one again at the
+// next use. A use that moved lastAt meanwhile may have seen p and not
+// stored its address; then p is put back (atomics are sequentially
+// consistent: either lastUse's load of lastIP sees nil, or the load of
+// lastAt here sees its move).
+func (st *tokenState) forgetLastIP(p *lastIP, at int64) {
+	if st.lastIP.CompareAndSwap(p, nil) && st.lastAt.Load() != at {
+		st.lastIP.CompareAndSwap(nil, p)
+	}
 }
 
 func empty(hu *hourUsage) bool {

@@ -368,9 +368,10 @@ func TestFlushKeepsTheWholeBatchWhileStorageIsDown(t *testing.T) {
 	}
 }
 
-// A token not verified since the last flush gives up its counters and its
-// activity array at the flushes after, so that a cache of idle tokens holds
-// none; verified again, it counts from fresh ones, and nothing is lost.
+// A token not verified since the last flush gives up its counters, its
+// activity array and its last address at the flushes after, so that a cache
+// of idle tokens holds none; verified again, it counts from fresh ones, and
+// nothing is lost.
 func TestIdleTokenGivesUpItsUsageCounters(t *testing.T) {
 	h := newHarness(t)
 	sec := h.token(func(t *tokend.Token) { t.ID = "tok_idle" })
@@ -381,11 +382,11 @@ func TestIdleTokenGivesUpItsUsageCounters(t *testing.T) {
 		defer sh.mu.RUnlock()
 		return sh.byID["tok_idle"]
 	}
-	held := func() (usage bool, past int, notes bool) {
+	held := func() (usage bool, past int, notes, addr bool) {
 		s := st()
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		return s.usage.Load() != nil, len(s.past), s.activity.notes != nil
+		return s.usage.Load() != nil, len(s.past), s.activity.notes != nil, s.lastIP.Load() != nil
 	}
 	h.verify(tokend.VerifyRequest{Token: sec, IP: "192.0.2.1"})
 	for range 3 {
@@ -393,19 +394,58 @@ func TestIdleTokenGivesUpItsUsageCounters(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if u, p, n := held(); u || p != 0 || n {
-		t.Fatalf("idle after three flushes: current hour held %v, %d past hours, activity array %v; want none", u, p, n)
+	if u, p, n, a := held(); u || p != 0 || n || a {
+		t.Fatalf("idle after three flushes: current hour held %v, %d past hours, activity array %v, last address %v; want none", u, p, n, a)
 	}
+	h.clock.Advance(time.Minute)
 	h.verify(tokend.VerifyRequest{Token: sec, IP: "192.0.2.1"})
-	if u, _, n := held(); !u || !n {
-		t.Fatalf("verified again: current hour held %v, activity array %v; want both", u, n)
+	if u, _, n, a := held(); !u || !n || !a {
+		t.Fatalf("verified again: current hour held %v, activity array %v, last address %v; want all", u, n, a)
 	}
 	if err := h.e.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := h.store.recorded()
-	counts, _ := usage(b)
+	counts, last := usage(b)
 	if n := counts[key("tok_idle", time.Date(2030, 1, 1, 9, 0, 0, 0, time.UTC), tokend.CodeValid)]; n != 2 {
 		t.Errorf("VALID at 09:00 counted %d times, want 2", n)
+	}
+	if l := last["tok_idle"]; !l.At.Equal(time.Date(2030, 1, 1, 9, 1, 0, 0, time.UTC)) || l.IP != "192.0.2.1" {
+		t.Errorf("last use written %v from %q, want 09:01 from 192.0.2.1", l.At, l.IP)
+	}
+}
+
+// A flush that finds a use whose address lastUse has not stored yet writes
+// it at the next flush, with its address, rather than with none now.
+func TestLastUseWaitsForItsAddress(t *testing.T) {
+	h := newHarness(t)
+	sec := h.token(func(t *tokend.Token) { t.ID = "tok_wait" })
+	h.clock.Set(time.Date(2030, 1, 1, 9, 0, 0, 0, time.UTC))
+	h.verify(tokend.VerifyRequest{Token: sec, IP: "192.0.2.1"})
+	if err := h.e.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	sh := &h.e.tokens.shard[h.e.tokens.shardIndex("tok_wait")]
+	sh.mu.RLock()
+	s := sh.byID["tok_wait"]
+	sh.mu.RUnlock()
+	// lastUse half done: lastAt moved, the address not stored yet.
+	at := time.Date(2030, 1, 1, 9, 5, 0, 0, time.UTC)
+	s.lastIP.Store(nil)
+	s.lastAt.Store(at.UnixNano())
+	if err := h.e.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := h.store.recorded()
+	if _, last := usage(b); last["tok_wait"].At.Equal(at) {
+		t.Fatalf("last use at 09:05 written before its address was known (from %q)", last["tok_wait"].IP)
+	}
+	s.lastIP.Store(&lastIP{given: "192.0.2.9", addr: "192.0.2.9"})
+	if err := h.e.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	b, _ = h.store.recorded()
+	if _, last := usage(b); !last["tok_wait"].At.Equal(at) || last["tok_wait"].IP != "192.0.2.9" {
+		t.Errorf("last use written %v from %q, want 09:05 from 192.0.2.9", last["tok_wait"].At, last["tok_wait"].IP)
 	}
 }
