@@ -66,7 +66,7 @@ func (st *tokenState) recordActivity(now int64, code tokend.Code, r *tokend.Veri
 	}
 	note := activityNote{at: now, code: code, ip: r.IP, method: method, path: path}
 	st.mu.Lock()
-	st.activity.add(note)
+	st.heldLocked().activity.add(note)
 	st.mu.Unlock()
 }
 
@@ -75,18 +75,22 @@ func (st *tokenState) recordActivity(now int64, code tokend.Code, r *tokend.Veri
 func (st *tokenState) takeActivity(rows *[]tokend.Activity) {
 	var notes [tokend.MaxActivity]activityNote
 	st.mu.Lock()
-	ring := &st.activity
-	k := len(ring.notes)
-	for i := range k {
-		notes[i] = ring.notes[(int(ring.n)-k+i)%tokend.MaxActivity]
+	k := 0
+	if h := st.held; h != nil {
+		ring := &h.activity
+		k = len(ring.notes)
+		for i := range k {
+			notes[i] = ring.notes[(int(ring.n)-k+i)%tokend.MaxActivity]
+		}
+		clear(ring.notes) // let go of the requests' strings
+		ring.notes, ring.n = ring.notes[:0], 0
+		if k == 0 && len(h.past) == 0 {
+			// Not verified since the last flush, and no past hour
+			// left: the array goes too, and comes back with the next
+			// verification.
+			st.held = nil
+		}
 	}
-	clear(ring.notes) // let go of the requests' strings
-	if k == 0 {
-		// Not verified since the last flush: the array goes too, and
-		// comes back with the next verification.
-		ring.notes = nil
-	}
-	ring.notes, ring.n = ring.notes[:0], 0
 	st.mu.Unlock()
 	for _, n := range notes[:k] {
 		*rows = append(*rows, tokend.Activity{

@@ -217,7 +217,7 @@ const (
 	// tokenStateSize is a token state with its slot in the table, and the
 	// usage it collects between flushes: the current hour's counters, one
 	// activity note, the last address.
-	tokenStateSize = int64(unsafe.Sizeof(tokenState{})) + 48 +
+	tokenStateSize = int64(unsafe.Sizeof(tokenState{})) + 48 + int64(unsafe.Sizeof(heldUsage{})) +
 		int64(unsafe.Sizeof(hourUsage{})) + int64(unsafe.Sizeof(activityNote{})) + int64(unsafe.Sizeof(lastIP{}))
 	negativeEntrySize = int64(unsafe.Sizeof(entry{})) + slotOverhead
 	stringHeader      = int64(unsafe.Sizeof(""))
@@ -462,13 +462,30 @@ type tokenState struct {
 	usage     atomic.Pointer[hourUsage]
 	lastAt    atomic.Int64
 	lastIP    atomic.Pointer[lastIP]
-	mu        sync.Mutex   // guards past, the change of hour and activity
-	past      []*hourUsage // earlier hours not yet written
-	flushedAt int64        // flush-only: lastAt when last written
-	activity  activityRing
+	mu        sync.Mutex // guards held and the change of hour
+	held      *heldUsage // nil while idle
+	flushedAt int64      // flush-only: lastAt when last written
 	dirty     atomic.Bool
 
 	refs int32 // cache entries referring to it; under the table shard's lock
+}
+
+// heldUsage is what a token in use holds besides its current hour's
+// counters, under its state's mu: the activity noted since the last flush,
+// and earlier hours' counters not yet written. A flush that leaves it
+// empty drops it, so that an idle token holds none.
+type heldUsage struct {
+	past     []*hourUsage
+	activity activityRing
+}
+
+// heldLocked answers the token's heldUsage, made on first use; the caller
+// holds st.mu.
+func (st *tokenState) heldLocked() *heldUsage {
+	if st.held == nil {
+		st.held = &heldUsage{}
+	}
+	return st.held
 }
 
 // dirtyShard answers which of the usage table's lists st goes on: any

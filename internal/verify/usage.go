@@ -320,7 +320,8 @@ func (st *tokenState) newHour(hour int64) *hourUsage {
 		// Looked at by two more flushes, whatever the last one did: a
 		// request that loaded it before the hour turned may still add.
 		hu.drained = false
-		st.past = append(st.past, hu)
+		h := st.heldLocked()
+		h.past = append(h.past, hu)
 	}
 	hu = &hourUsage{hour: hour}
 	st.usage.Store(hu)
@@ -408,19 +409,23 @@ func (st *tokenState) drain(u *usageTable, counts map[usageKey]int64, last map[s
 	st.dirty.Store(false)
 	st.mu.Lock()
 	cur := st.usage.Load()
-	hours := append([]*hourUsage{cur}, st.past...)
+	var held []*hourUsage
+	if st.held != nil {
+		held = st.held.past
+	}
+	hours := append([]*hourUsage{cur}, held...)
 	// A past hour is forgotten once a flush found it empty after an
 	// earlier one drained it: a request that loaded it just before the
 	// hour turned has long finished adding to it.
-	past := st.past[:0]
-	for _, hu := range st.past {
+	past := held[:0]
+	for _, hu := range held {
 		if hu.drained && empty(hu) {
 			continue
 		}
 		hu.drained = true
 		past = append(past, hu)
 	}
-	clear(st.past[len(past):])
+	clear(held[len(past):])
 	idle := false
 	if cur != nil {
 		if idle = cur.drained && empty(cur); idle {
@@ -433,7 +438,11 @@ func (st *tokenState) drain(u *usageTable, counts map[usageKey]int64, last map[s
 		}
 		cur.drained = true
 	}
-	st.past = past
+	if len(past) > 0 {
+		st.heldLocked().past = past
+	} else if st.held != nil {
+		st.held.past = nil
+	}
 	keep = len(past) > 0 || st.usage.Load() != nil
 	st.mu.Unlock()
 
