@@ -30,23 +30,20 @@ const evictionSamples = 5
 // origins, max_uses, an owner limit, a retired secret's version) sits
 // behind rare.
 type entry struct {
-	negative       bool
-	canRead        bool // tokend.Allows of the abstract read
-	canWrite       bool // and of the abstract write
-	retired        bool
-	disableOnReuse bool // a retired secret's app's rotated_secret_policy is disable
-	ipRestricted   bool
-	status         statusCode
-	size           int64 // approximate bytes held, estimated once (see estimateSize)
-	born           int64 // when read from storage (unix ns)
-	// until is, on a negative entry, when it is forgotten; on a positive
-	// one, a retired secret's grace end.
-	until int64
+	canRead  bool // tokend.Allows of the abstract read
+	canWrite bool // and of the abstract write
+	retired  bool
+	status   statusCode
+	size     int32 // approximate bytes held, estimated once (see estimateSize)
+	born     int64 // when read from storage (unix ns)
+	// state is nil on a negative entry (no token has the digest).
 	state *tokenState
 	gen   uint64 // state.generation() when read; stale once they differ
 
 	catalog *[]string // the app's: the ceiling of every permission (interned)
-	expires int64     // unix ns; 0 for never
+	// expires is, on a positive entry, the token's expiry (unix ns; 0 for
+	// never); on a negative one, when it is forgotten.
+	expires int64
 	limit   *limitSpec
 	rare    *entryRare // nil for most: see entryRare
 
@@ -61,6 +58,10 @@ type entryRare struct {
 	maxUses int64 // 0 for no limit
 	// version is the token's when read, for a retired secret's events.
 	version int64
+	// graceUntil is a retired secret's grace end (unix ns; 0 for none).
+	graceUntil     int64
+	ipRestricted   bool
+	disableOnReuse bool // a retired secret's app's rotated_secret_policy is disable
 	// decoy, on a negative entry, is the decoy token the secret is of: it
 	// answers as an unknown secret and raises token.decoy_used.
 	decoy    *decoyInfo
@@ -94,7 +95,22 @@ func statusCodeOf(s tokend.Status) statusCode {
 	return statusOther
 }
 
-func (ent *entry) graceUntil() int64 { return ent.until }
+// negative says that no token has the entry's digest.
+func (ent *entry) negative() bool { return ent.state == nil }
+
+func (ent *entry) graceUntil() int64 {
+	if ent.rare == nil {
+		return 0
+	}
+	return ent.rare.graceUntil
+}
+
+func (ent *entry) ipRestricted() bool { return ent.rare != nil && ent.rare.ipRestricted }
+
+func (ent *entry) disableOnReuse() bool { return ent.rare != nil && ent.rare.disableOnReuse }
+
+// setSize records the estimate n (bounded: no entry comes near 2 GiB).
+func (ent *entry) setSize(n int64) { ent.size = int32(min(n, 1<<31-1)) }
 
 // decoy is the decoy whose secret a negative entry is of; nil for none,
 // and for no entry.
@@ -151,11 +167,13 @@ func newEntry(c tokend.Credential, st *tokenState, gen uint64, now int64, in *in
 	tok.Type, tok.Access = tokend.TokenType(in.str(string(t.Type))), tokend.Access(in.str(string(t.Access)))
 	tok.Permissions = *in.list(tokend.LivePermissions(t.Permissions, *catalog))
 	tok.Metadata, tok.Scope, tok.AllowedIPs, tok.RateLimit = t.Metadata, t.Scope, t.AllowedIPs, t.RateLimit
-	ent.disableOnReuse = c.Retired && c.RotatedSecretPolicy == tokend.RotatedDisable
+	if c.Retired && c.RotatedSecretPolicy == tokend.RotatedDisable {
+		ent.rareOf().disableOnReuse = true
+	}
 	ent.canRead = tokend.Allows(tok.Access, tok.Permissions, *catalog, tokend.PermRead)
 	ent.canWrite = tokend.Allows(tok.Access, tok.Permissions, *catalog, tokend.PermWrite)
 	if c.Retired && !c.GraceUntil.IsZero() {
-		ent.until = c.GraceUntil.UnixNano()
+		ent.rareOf().graceUntil = c.GraceUntil.UnixNano()
 	}
 	if t.ExpiresAt != nil {
 		x := *t.ExpiresAt
@@ -168,8 +186,8 @@ func newEntry(c tokend.Credential, st *tokenState, gen uint64, now int64, in *in
 	if len(t.AllowedIPs) > 0 {
 		// A range that does not parse is skipped, not a reason to open
 		// the token to every address: with none left, nothing passes.
-		ent.ipRestricted = true
 		r := ent.rareOf()
+		r.ipRestricted = true
 		for _, s := range t.AllowedIPs {
 			p, err := tokend.ParsePrefix(s)
 			if err != nil {
@@ -199,12 +217,12 @@ func newEntry(c tokend.Credential, st *tokenState, gen uint64, now int64, in *in
 		r.ownerLimit = newLimitSpec(*c.OwnerRateLimit)
 		r.ownerKey = tokend.OwnerRateKey(t.AppID, t.OwnerID)
 	}
-	ent.size = ent.estimateSize()
+	ent.setSize(ent.estimateSize())
 	return ent
 }
 
 func newNegativeEntry(now, ttl int64) *entry {
-	return &entry{negative: true, born: now, until: now + ttl, size: negativeEntrySize}
+	return &entry{born: now, expires: now + ttl, size: int32(negativeEntrySize)}
 }
 
 // Sizes for the estimate of what an entry holds. They are approximations of
@@ -368,8 +386,8 @@ func (c *cache) get(d [32]byte, now, ttl int64) *entry {
 }
 
 func (ent *entry) fresh(now, ttl int64) bool {
-	if ent.negative {
-		return now < ent.until
+	if ent.negative() {
+		return now < ent.expires
 	}
 	return now-ent.born < ttl && ent.gen == ent.state.generation()
 }
@@ -389,13 +407,13 @@ func (c *cache) put(d [32]byte, ent *entry, epoch *atomic.Uint64, want uint64, t
 	}
 	if old := sh.m[d]; old != nil {
 		delete(sh.m, d)
-		sh.bytes -= old.size
+		sh.bytes -= int64(old.size)
 		out = append(out, old)
 	}
-	if ent.size > c.bytesPerShard {
+	if int64(ent.size) > c.bytesPerShard {
 		return false, out
 	}
-	for len(sh.m) >= c.perShard || sh.bytes+ent.size > c.bytesPerShard {
+	for len(sh.m) >= c.perShard || sh.bytes+int64(ent.size) > c.bytesPerShard {
 		victim := sh.evictLocked(ent.born, ttl)
 		if victim == nil { // empty: the bounds hold
 			break
@@ -403,7 +421,7 @@ func (c *cache) put(d [32]byte, ent *entry, epoch *atomic.Uint64, want uint64, t
 		out = append(out, victim)
 	}
 	sh.m[d] = ent
-	sh.bytes += ent.size
+	sh.bytes += int64(ent.size)
 	return true, out
 }
 
@@ -432,7 +450,7 @@ func (sh *cacheShard) evictLocked(now, ttl int64) *entry {
 		return nil
 	}
 	delete(sh.m, key)
-	sh.bytes -= pick.size
+	sh.bytes -= int64(pick.size)
 	return pick
 }
 

@@ -83,7 +83,7 @@ func (e *Engine) rotatedSecretUsed(ent *entry, r *tokend.VerifyRequest, now int6
 			data[k], details[k] = v, v
 		}
 	}
-	if !ent.negative {
+	if !ent.negative() {
 		data["name"] = ent.token.Name
 	}
 	if ent.graceUntil() != 0 {
@@ -91,7 +91,7 @@ func (e *Engine) rotatedSecretUsed(ent *entry, r *tokend.VerifyRequest, now int6
 		data["grace_until"] = details["grace_until"]
 	}
 	policy := tokend.RotatedNotify
-	if ent.disableOnReuse {
+	if ent.disableOnReuse() {
 		policy = tokend.RotatedDisable
 	}
 	data["policy"] = string(policy)
@@ -107,7 +107,7 @@ func (e *Engine) rotatedSecretUsed(ent *entry, r *tokend.VerifyRequest, now int6
 		Notices:   []tokend.Notice{{Type: tokend.EventTokenRotatedSecretUsed, Data: data}},
 	}
 	queued := false
-	if ent.disableOnReuse && e.disable != nil {
+	if ent.disableOnReuse() && e.disable != nil {
 		queued = e.disables.add(ev)
 		if queued {
 			select {
