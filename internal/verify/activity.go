@@ -66,17 +66,25 @@ func (st *tokenState) recordActivity(now int64, code tokend.Code, r *tokend.Veri
 	}
 	note := activityNote{at: now, code: code, ip: r.IP, method: method, path: path}
 	st.mu.Lock()
-	st.heldLocked().activity.add(note)
+	h := st.heldLocked()
+	h.activity.add(note)
+	if code == tokend.CodeValid {
+		// Before lastUse moves lastAt (see tokenState.drain).
+		h.lastIP = r.IP
+	}
 	st.mu.Unlock()
 }
 
 // takeActivity appends the notes added since the last flush to rows, oldest
-// first, as the rows storage keeps.
-func (st *tokenState) takeActivity(rows *[]tokend.Activity) {
+// first, as the rows storage keeps, and answers the last use and its
+// address, read together: an address is noted before lastAt moves.
+func (st *tokenState) takeActivity(rows *[]tokend.Activity) (at int64, ip string) {
 	var notes [tokend.MaxActivity]activityNote
 	st.mu.Lock()
 	k := 0
+	at = st.lastAt.Load()
 	if h := st.held; h != nil {
+		ip = h.lastIP
 		ring := &h.activity
 		k = len(ring.notes)
 		for i := range k {
@@ -102,6 +110,7 @@ func (st *tokenState) takeActivity(rows *[]tokend.Activity) {
 			Path:    ActivityPath(n.path),
 		})
 	}
+	return at, ip
 }
 
 // activityMethod answers what of a forward-auth method may be stored: a

@@ -236,7 +236,7 @@ const (
 	// usage it collects between flushes: the current hour's counters, one
 	// activity note, the last address.
 	tokenStateSize = int64(unsafe.Sizeof(tokenState{})) + 48 + int64(unsafe.Sizeof(heldUsage{})) +
-		int64(unsafe.Sizeof(hourUsage{})) + int64(unsafe.Sizeof(activityNote{})) + int64(unsafe.Sizeof(lastIP{}))
+		int64(unsafe.Sizeof(hourUsage{})) + int64(unsafe.Sizeof(activityNote{}))
 	negativeEntrySize = int64(unsafe.Sizeof(entry{})) + slotOverhead
 	stringHeader      = int64(unsafe.Sizeof(""))
 	ifaceHeader       = int64(unsafe.Sizeof(any(nil)))
@@ -479,7 +479,6 @@ type tokenState struct {
 	// Usage since the last flush (see usageTable).
 	usage     atomic.Pointer[hourUsage]
 	lastAt    atomic.Int64
-	lastIP    atomic.Pointer[lastIP]
 	mu        sync.Mutex // guards held and the change of hour
 	held      *heldUsage // nil while idle
 	flushedAt int64      // flush-only: lastAt when last written
@@ -490,11 +489,14 @@ type tokenState struct {
 
 // heldUsage is what a token in use holds besides its current hour's
 // counters, under its state's mu: the activity noted since the last flush,
-// and earlier hours' counters not yet written. A flush that leaves it
-// empty drops it, so that an idle token holds none.
+// earlier hours' counters not yet written, and the address of the last
+// successful use, as the request gave it. A flush that finds nothing noted
+// since the last one takes the address and drops the rest, so that an idle
+// token holds none.
 type heldUsage struct {
 	past     []*hourUsage
 	activity activityRing
+	lastIP   string
 }
 
 // heldLocked answers the token's heldUsage, made on first use; the caller

@@ -280,7 +280,6 @@ type dirtyShard struct {
 // successful one was already added to the token's use count in storage (a
 // token with max_uses, see Engine.takeUse): the flush must not add it again.
 func (u *usageTable) record(st *tokenState, now int64, code tokend.Code, r *tokend.VerifyRequest, counted bool) {
-	ip := r.IP
 	st.recordActivity(now, code, r)
 	hour := now - now%hourNs
 	hu := st.usage.Load()
@@ -294,7 +293,7 @@ func (u *usageTable) record(st *tokenState, now int64, code tokend.Code, r *toke
 			st.unflushed.Add(1)
 			st.batched.Add(1)
 		}
-		st.lastUse(now, ip)
+		st.lastUse(now)
 	}
 	hu.n[codeSlot(code)].Add(1)
 	// After counting: a flush clears the mark before it drains, so a count
@@ -328,13 +327,6 @@ func (st *tokenState) newHour(hour int64) *hourUsage {
 	return hu
 }
 
-// lastIP is the address of a token's last use: as the request gave it, and
-// as it may be written to storage.
-type lastIP struct {
-	given string
-	addr  string // given when it is an IP address, its zone dropped; else ""
-}
-
 // storableIP answers what of a request's ip may be written as a last-used
 // address: an address that parses, without a zone; nothing otherwise. A
 // caller's string is never stored as it came (one with a NUL byte made every
@@ -350,21 +342,14 @@ func storableIP(ip string) string {
 	return ip
 }
 
-// lastUse moves the last use forward. The address is looked at and stored
-// only when it changes, so that a client calling from one address allocates
-// nothing.
-func (st *tokenState) lastUse(now int64, ip string) {
+// lastUse moves the last use forward (its address is noted with the
+// activity, see recordActivity).
+func (st *tokenState) lastUse(now int64) {
 	for {
 		cur := st.lastAt.Load()
-		if now < cur {
+		if now <= cur || st.lastAt.CompareAndSwap(cur, now) {
 			return
 		}
-		if now == cur || st.lastAt.CompareAndSwap(cur, now) {
-			break
-		}
-	}
-	if p := st.lastIP.Load(); p == nil || p.given != ip {
-		st.lastIP.Store(&lastIP{given: ip, addr: storableIP(ip)})
 	}
 }
 
@@ -426,9 +411,8 @@ func (st *tokenState) drain(u *usageTable, counts map[usageKey]int64, last map[s
 		past = append(past, hu)
 	}
 	clear(held[len(past):])
-	idle := false
 	if cur != nil {
-		if idle = cur.drained && empty(cur); idle {
+		if cur.drained && empty(cur) {
 			// Not verified since the last flush: the current hour's
 			// counters become a past hour's, which the next flush
 			// forgets (or drains, should a request that loaded them
@@ -446,7 +430,7 @@ func (st *tokenState) drain(u *usageTable, counts map[usageKey]int64, last map[s
 	keep = len(past) > 0 || st.usage.Load() != nil
 	st.mu.Unlock()
 
-	st.takeActivity(&u.act)
+	at, ip := st.takeActivity(&u.act)
 
 	var valid int64
 	for _, hu := range hours {
@@ -466,42 +450,16 @@ func (st *tokenState) drain(u *usageTable, counts map[usageKey]int64, last map[s
 	// Only the uses not counted in storage already (see record); the hourly
 	// counts above take every verification.
 	uses := st.batched.Swap(0)
-	at := st.lastAt.Load()
-	p := st.lastIP.Load()
-	switch {
-	case p == nil && at > st.flushedAt:
-		// A use whose address lastUse has not stored yet (it stores one
-		// right after moving lastAt when there is none): written by the
-		// next flush, rather than with no address now.
-		st.batched.Add(uses)
-		keep = true
-	case valid > 0 || uses > 0 || at > st.flushedAt:
+	if valid > 0 || uses > 0 || at > st.flushedAt {
 		st.flushedAt = at
 		l := last[st.id]
 		if at > l.at {
-			l.at = at
-			if p != nil {
-				l.ip = p.addr
-			}
+			l.at, l.ip = at, storableIP(ip)
 		}
 		l.uses += uses
 		last[st.id] = l
-	case idle && p != nil:
-		st.forgetLastIP(p, at)
 	}
 	return keep
-}
-
-// forgetLastIP drops the last address of an idle token whose last use is
-// written (at), so that it holds none: lastUse stores one again at the
-// next use. A use that moved lastAt meanwhile may have seen p and not
-// stored its address; then p is put back (atomics are sequentially
-// consistent: either lastUse's load of lastIP sees nil, or the load of
-// lastAt here sees its move).
-func (st *tokenState) forgetLastIP(p *lastIP, at int64) {
-	if st.lastIP.CompareAndSwap(p, nil) && st.lastAt.Load() != at {
-		st.lastIP.CompareAndSwap(nil, p)
-	}
 }
 
 func empty(hu *hourUsage) bool {

@@ -385,14 +385,14 @@ func TestIdleTokenGivesUpItsUsageCounters(t *testing.T) {
 		defer sh.mu.RUnlock()
 		return sh.byID["tok_idle"]
 	}
-	held := func() (usage bool, past int, notes, addr bool) {
+	held := func() (usage bool, past int, notes bool, addr string) {
 		s := st()
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if s.held != nil {
-			past = len(s.held.past)
+			past, addr = len(s.held.past), s.held.lastIP
 		}
-		return s.usage.Load() != nil, past, s.held != nil, s.lastIP.Load() != nil
+		return s.usage.Load() != nil, past, s.held != nil, addr
 	}
 	h.verify(tokend.VerifyRequest{Token: sec, IP: "192.0.2.1"})
 	for range 3 {
@@ -400,13 +400,13 @@ func TestIdleTokenGivesUpItsUsageCounters(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if u, p, n, a := held(); u || p != 0 || n || a {
-		t.Fatalf("idle after three flushes: current hour held %v, %d past hours, activity or past hours held %v, last address %v; want none", u, p, n, a)
+	if u, p, n, a := held(); u || p != 0 || n || a != "" {
+		t.Fatalf("idle after three flushes: current hour held %v, %d past hours, activity or past hours held %v, last address %q; want none", u, p, n, a)
 	}
 	h.clock.Advance(time.Minute)
 	h.verify(tokend.VerifyRequest{Token: sec, IP: "192.0.2.1"})
-	if u, _, n, a := held(); !u || !n || !a {
-		t.Fatalf("verified again: current hour held %v, activity held %v, last address %v; want all", u, n, a)
+	if u, _, n, a := held(); !u || !n || a != "192.0.2.1" {
+		t.Fatalf("verified again: current hour held %v, activity held %v, last address %q; want both and 192.0.2.1", u, n, a)
 	}
 	if err := h.e.Flush(context.Background()); err != nil {
 		t.Fatal(err)
@@ -418,40 +418,5 @@ func TestIdleTokenGivesUpItsUsageCounters(t *testing.T) {
 	}
 	if l := last["tok_idle"]; !l.At.Equal(time.Date(2030, 1, 1, 9, 1, 0, 0, time.UTC)) || l.IP != "192.0.2.1" {
 		t.Errorf("last use written %v from %q, want 09:01 from 192.0.2.1", l.At, l.IP)
-	}
-}
-
-// A flush that finds a use whose address lastUse has not stored yet writes
-// it at the next flush, with its address, rather than with none now.
-func TestLastUseWaitsForItsAddress(t *testing.T) {
-	h := newHarness(t)
-	sec := h.token(func(t *tokend.Token) { t.ID = "tok_wait" })
-	h.clock.Set(time.Date(2030, 1, 1, 9, 0, 0, 0, time.UTC))
-	h.verify(tokend.VerifyRequest{Token: sec, IP: "192.0.2.1"})
-	if err := h.e.Flush(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	sh := &h.e.tokens.shard[h.e.tokens.shardIndex("tok_wait")]
-	sh.mu.RLock()
-	s := sh.byID["tok_wait"]
-	sh.mu.RUnlock()
-	// lastUse half done: lastAt moved, the address not stored yet.
-	at := time.Date(2030, 1, 1, 9, 5, 0, 0, time.UTC)
-	s.lastIP.Store(nil)
-	s.lastAt.Store(at.UnixNano())
-	if err := h.e.Flush(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	b, _ := h.store.recorded()
-	if _, last := usage(b); last["tok_wait"].At.Equal(at) {
-		t.Fatalf("last use at 09:05 written before its address was known (from %q)", last["tok_wait"].IP)
-	}
-	s.lastIP.Store(&lastIP{given: "192.0.2.9", addr: "192.0.2.9"})
-	if err := h.e.Flush(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	b, _ = h.store.recorded()
-	if _, last := usage(b); !last["tok_wait"].At.Equal(at) || last["tok_wait"].IP != "192.0.2.9" {
-		t.Errorf("last use written %v from %q, want 09:05 from 192.0.2.9", last["tok_wait"].At, last["tok_wait"].IP)
 	}
 }
