@@ -66,27 +66,39 @@ func (st *tokenState) recordActivity(now int64, code tokend.Code, r *tokend.Veri
 	}
 	note := activityNote{at: now, code: code, ip: r.IP, method: method, path: path}
 	st.mu.Lock()
-	st.activity.add(note)
+	h := st.heldLocked()
+	h.activity.add(note)
+	if code == tokend.CodeValid {
+		// Before lastUse moves lastAt (see tokenState.drain).
+		h.lastIP = r.IP
+	}
 	st.mu.Unlock()
 }
 
 // takeActivity appends the notes added since the last flush to rows, oldest
-// first, as the rows storage keeps.
-func (st *tokenState) takeActivity(rows *[]tokend.Activity) {
+// first, as the rows storage keeps, and answers the last use and its
+// address, read together: an address is noted before lastAt moves.
+func (st *tokenState) takeActivity(rows *[]tokend.Activity) (at int64, ip string) {
 	var notes [tokend.MaxActivity]activityNote
 	st.mu.Lock()
-	ring := &st.activity
-	k := len(ring.notes)
-	for i := range k {
-		notes[i] = ring.notes[(int(ring.n)-k+i)%tokend.MaxActivity]
+	k := 0
+	at = st.lastAt.Load()
+	if h := st.held; h != nil {
+		ip = h.lastIP
+		ring := &h.activity
+		k = len(ring.notes)
+		for i := range k {
+			notes[i] = ring.notes[(int(ring.n)-k+i)%tokend.MaxActivity]
+		}
+		clear(ring.notes) // let go of the requests' strings
+		ring.notes, ring.n = ring.notes[:0], 0
+		if k == 0 && len(h.past) == 0 {
+			// Not verified since the last flush, and no past hour
+			// left: the array goes too, and comes back with the next
+			// verification.
+			st.held = nil
+		}
 	}
-	clear(ring.notes) // let go of the requests' strings
-	if k == 0 {
-		// Not verified since the last flush: the array goes too, and
-		// comes back with the next verification.
-		ring.notes = nil
-	}
-	ring.notes, ring.n = ring.notes[:0], 0
 	st.mu.Unlock()
 	for _, n := range notes[:k] {
 		*rows = append(*rows, tokend.Activity{
@@ -98,6 +110,7 @@ func (st *tokenState) takeActivity(rows *[]tokend.Activity) {
 			Path:    ActivityPath(n.path),
 		})
 	}
+	return at, ip
 }
 
 // activityMethod answers what of a forward-auth method may be stored: a

@@ -30,23 +30,20 @@ const evictionSamples = 5
 // origins, max_uses, an owner limit, a retired secret's version) sits
 // behind rare.
 type entry struct {
-	negative       bool
-	canRead        bool // tokend.Allows of the abstract read
-	canWrite       bool // and of the abstract write
-	retired        bool
-	disableOnReuse bool // a retired secret's app's rotated_secret_policy is disable
-	ipRestricted   bool
-	status         statusCode
-	size           int64 // approximate bytes held, estimated once (see estimateSize)
-	born           int64 // when read from storage (unix ns)
-	// until is, on a negative entry, when it is forgotten; on a positive
-	// one, a retired secret's grace end.
-	until int64
+	canRead  bool // tokend.Allows of the abstract read
+	canWrite bool // and of the abstract write
+	retired  bool
+	status   statusCode
+	size     int32 // approximate bytes held, estimated once (see estimateSize)
+	born     int64 // when read from storage (unix ns)
+	// state is nil on a negative entry (no token has the digest).
 	state *tokenState
-	gen   uint64 // state.gen when read; stale once they differ
+	gen   uint64 // state.generation() when read; stale once they differ
 
 	catalog *[]string // the app's: the ceiling of every permission (interned)
-	expires int64     // unix ns; 0 for never
+	// expires is, on a positive entry, the token's expiry (unix ns; 0 for
+	// never); on a negative one, when it is forgotten.
+	expires int64
 	limit   *limitSpec
 	rare    *entryRare // nil for most: see entryRare
 
@@ -61,6 +58,10 @@ type entryRare struct {
 	maxUses int64 // 0 for no limit
 	// version is the token's when read, for a retired secret's events.
 	version int64
+	// graceUntil is a retired secret's grace end (unix ns; 0 for none).
+	graceUntil     int64
+	ipRestricted   bool
+	disableOnReuse bool // a retired secret's app's rotated_secret_policy is disable
 	// decoy, on a negative entry, is the decoy token the secret is of: it
 	// answers as an unknown secret and raises token.decoy_used.
 	decoy    *decoyInfo
@@ -94,7 +95,22 @@ func statusCodeOf(s tokend.Status) statusCode {
 	return statusOther
 }
 
-func (ent *entry) graceUntil() int64 { return ent.until }
+// negative says that no token has the entry's digest.
+func (ent *entry) negative() bool { return ent.state == nil }
+
+func (ent *entry) graceUntil() int64 {
+	if ent.rare == nil {
+		return 0
+	}
+	return ent.rare.graceUntil
+}
+
+func (ent *entry) ipRestricted() bool { return ent.rare != nil && ent.rare.ipRestricted }
+
+func (ent *entry) disableOnReuse() bool { return ent.rare != nil && ent.rare.disableOnReuse }
+
+// setSize records the estimate n (bounded: no entry comes near 2 GiB).
+func (ent *entry) setSize(n int64) { ent.size = int32(min(n, 1<<31-1)) }
 
 // decoy is the decoy whose secret a negative entry is of; nil for none,
 // and for no entry.
@@ -151,11 +167,13 @@ func newEntry(c tokend.Credential, st *tokenState, gen uint64, now int64, in *in
 	tok.Type, tok.Access = tokend.TokenType(in.str(string(t.Type))), tokend.Access(in.str(string(t.Access)))
 	tok.Permissions = *in.list(tokend.LivePermissions(t.Permissions, *catalog))
 	tok.Metadata, tok.Scope, tok.AllowedIPs, tok.RateLimit = t.Metadata, t.Scope, t.AllowedIPs, t.RateLimit
-	ent.disableOnReuse = c.Retired && c.RotatedSecretPolicy == tokend.RotatedDisable
+	if c.Retired && c.RotatedSecretPolicy == tokend.RotatedDisable {
+		ent.rareOf().disableOnReuse = true
+	}
 	ent.canRead = tokend.Allows(tok.Access, tok.Permissions, *catalog, tokend.PermRead)
 	ent.canWrite = tokend.Allows(tok.Access, tok.Permissions, *catalog, tokend.PermWrite)
 	if c.Retired && !c.GraceUntil.IsZero() {
-		ent.until = c.GraceUntil.UnixNano()
+		ent.rareOf().graceUntil = c.GraceUntil.UnixNano()
 	}
 	if t.ExpiresAt != nil {
 		x := *t.ExpiresAt
@@ -168,8 +186,8 @@ func newEntry(c tokend.Credential, st *tokenState, gen uint64, now int64, in *in
 	if len(t.AllowedIPs) > 0 {
 		// A range that does not parse is skipped, not a reason to open
 		// the token to every address: with none left, nothing passes.
-		ent.ipRestricted = true
 		r := ent.rareOf()
+		r.ipRestricted = true
 		for _, s := range t.AllowedIPs {
 			p, err := tokend.ParsePrefix(s)
 			if err != nil {
@@ -199,12 +217,12 @@ func newEntry(c tokend.Credential, st *tokenState, gen uint64, now int64, in *in
 		r.ownerLimit = newLimitSpec(*c.OwnerRateLimit)
 		r.ownerKey = tokend.OwnerRateKey(t.AppID, t.OwnerID)
 	}
-	ent.size = ent.estimateSize()
+	ent.setSize(ent.estimateSize())
 	return ent
 }
 
 func newNegativeEntry(now, ttl int64) *entry {
-	return &entry{negative: true, born: now, until: now + ttl, size: negativeEntrySize}
+	return &entry{born: now, expires: now + ttl, size: int32(negativeEntrySize)}
 }
 
 // Sizes for the estimate of what an entry holds. They are approximations of
@@ -214,11 +232,11 @@ const (
 	// slotOverhead is a shard map's slot (32-byte key, pointer, control
 	// byte) at a typical load, plus the entry's allocation rounding.
 	slotOverhead = 64
-	// tokenStateSize is a token state with its slot in the table, its
-	// place in the app index, and the usage it collects between flushes:
-	// the current hour's counters, one activity note, the last address.
-	tokenStateSize = int64(unsafe.Sizeof(tokenState{})) + 2*48 +
-		int64(unsafe.Sizeof(hourUsage{})) + int64(unsafe.Sizeof(activityNote{})) + int64(unsafe.Sizeof(lastIP{}))
+	// tokenStateSize is a token state with its slot in the table, and the
+	// usage it collects between flushes: the current hour's counters, one
+	// activity note, the last address.
+	tokenStateSize = int64(unsafe.Sizeof(tokenState{})) + 48 + int64(unsafe.Sizeof(heldUsage{})) +
+		int64(unsafe.Sizeof(hourUsage{})) + int64(unsafe.Sizeof(activityNote{}))
 	negativeEntrySize = int64(unsafe.Sizeof(entry{})) + slotOverhead
 	stringHeader      = int64(unsafe.Sizeof(""))
 	ifaceHeader       = int64(unsafe.Sizeof(any(nil)))
@@ -368,10 +386,10 @@ func (c *cache) get(d [32]byte, now, ttl int64) *entry {
 }
 
 func (ent *entry) fresh(now, ttl int64) bool {
-	if ent.negative {
-		return now < ent.until
+	if ent.negative() {
+		return now < ent.expires
 	}
-	return now-ent.born < ttl && ent.gen == ent.state.gen.Load()
+	return now-ent.born < ttl && ent.gen == ent.state.generation()
 }
 
 // put installs ent for d, evicting entries until the shard is within both
@@ -389,13 +407,13 @@ func (c *cache) put(d [32]byte, ent *entry, epoch *atomic.Uint64, want uint64, t
 	}
 	if old := sh.m[d]; old != nil {
 		delete(sh.m, d)
-		sh.bytes -= old.size
+		sh.bytes -= int64(old.size)
 		out = append(out, old)
 	}
-	if ent.size > c.bytesPerShard {
+	if int64(ent.size) > c.bytesPerShard {
 		return false, out
 	}
-	for len(sh.m) >= c.perShard || sh.bytes+ent.size > c.bytesPerShard {
+	for len(sh.m) >= c.perShard || sh.bytes+int64(ent.size) > c.bytesPerShard {
 		victim := sh.evictLocked(ent.born, ttl)
 		if victim == nil { // empty: the bounds hold
 			break
@@ -403,7 +421,7 @@ func (c *cache) put(d [32]byte, ent *entry, epoch *atomic.Uint64, want uint64, t
 		out = append(out, victim)
 	}
 	sh.m[d] = ent
-	sh.bytes += ent.size
+	sh.bytes += int64(ent.size)
 	return true, out
 }
 
@@ -432,7 +450,7 @@ func (sh *cacheShard) evictLocked(now, ttl int64) *entry {
 		return nil
 	}
 	delete(sh.m, key)
-	sh.bytes -= pick.size
+	sh.bytes -= int64(pick.size)
 	return pick
 }
 
@@ -442,13 +460,13 @@ func (sh *cacheShard) evictLocked(now, ttl int64) *entry {
 // waiting to be flushed, so that a re-read never forgets uses that storage
 // has not seen yet.
 type tokenState struct {
-	id    string
-	appID string // interned: shared by the app's tokens
+	id  string
+	app *appGen // shared by the app's tokens
 
-	gen       atomic.Uint64
-	uses      atomic.Int64 // successful verifications known here
-	unflushed atomic.Int64 // of which not yet written to storage
-	batched   atomic.Int64 // of which not yet taken by a flush
+	gen       atomic.Uint64 // bumped by an invalidation of the token
+	uses      atomic.Int64  // successful verifications known here
+	unflushed atomic.Int64  // of which not yet written to storage
+	batched   atomic.Int64  // of which not yet taken by a flush
 	limiter   limiter
 	// rotated is the last token.rotated_secret_used raised here; nil
 	// until the first (see rotatedMarkOf).
@@ -461,14 +479,33 @@ type tokenState struct {
 	// Usage since the last flush (see usageTable).
 	usage     atomic.Pointer[hourUsage]
 	lastAt    atomic.Int64
-	lastIP    atomic.Pointer[lastIP]
-	mu        sync.Mutex   // guards past, the change of hour and activity
-	past      []*hourUsage // earlier hours not yet written
-	flushedAt int64        // flush-only: lastAt when last written
-	activity  activityRing
+	mu        sync.Mutex // guards held and the change of hour
+	held      *heldUsage // nil while idle
+	flushedAt int64      // flush-only: lastAt when last written
 	dirty     atomic.Bool
 
 	refs int32 // cache entries referring to it; under the table shard's lock
+}
+
+// heldUsage is what a token in use holds besides its current hour's
+// counters, under its state's mu: the activity noted since the last flush,
+// earlier hours' counters not yet written, and the address of the last
+// successful use, as the request gave it. A flush that finds nothing noted
+// since the last one takes the address and drops the rest, so that an idle
+// token holds none.
+type heldUsage struct {
+	past     []*hourUsage
+	activity activityRing
+	lastIP   string
+}
+
+// heldLocked answers the token's heldUsage, made on first use; the caller
+// holds st.mu.
+func (st *tokenState) heldLocked() *heldUsage {
+	if st.held == nil {
+		st.held = &heldUsage{}
+	}
+	return st.held
 }
 
 // dirtyShard answers which of the usage table's lists st goes on: any
@@ -501,15 +538,31 @@ func (st *tokenState) seedUses(stored int64) {
 	}
 }
 
-// tokenTable finds token states by token id, and token states by app id for
-// AppChanged, so that invalidation touches only the tokens concerned.
+// generation is what an entry records when read and compares on every
+// hit: the token's generation plus its app's. Both only grow, so that the
+// sum changes when either is bumped.
+func (st *tokenState) generation() uint64 { return st.gen.Load() + st.app.gen.Load() }
+
+// appGen is an app's generation, which AppChanged bumps: every entry of the
+// app's tokens read before goes stale at once, without an index of the
+// app's tokens to visit. There is one per app id ever cached (apps are few);
+// it is never forgotten, so that a state made later shares it.
+type appGen struct {
+	id  string
+	gen atomic.Uint64
+}
+
+// tokenTable finds token states by token id, and apps' generations by app
+// id, so that invalidation touches only the tokens concerned.
 type tokenTable struct {
 	seed maphash.Seed
 	// epoch changes on every invalidation, so that a read from storage that
 	// overlapped one is not cached.
 	epoch atomic.Uint64
 	shard [shards]tokenShard
-	apps  [shards]appShard
+
+	appsMu sync.RWMutex
+	apps   map[string]*appGen
 }
 
 type tokenShard struct {
@@ -517,23 +570,32 @@ type tokenShard struct {
 	byID map[string]*tokenState
 }
 
-// appShard indexes token states by app id. Its locks are a family of their
-// own, always taken after a token shard's and never before, so the two
-// cannot deadlock.
-type appShard struct {
-	mu    sync.RWMutex
-	byApp map[string]map[*tokenState]struct{}
-}
-
 func (t *tokenTable) init() {
 	t.seed = maphash.MakeSeed()
 	for i := range t.shard {
 		t.shard[i].byID = make(map[string]*tokenState)
-		t.apps[i].byApp = make(map[string]map[*tokenState]struct{})
 	}
+	t.apps = make(map[string]*appGen)
 }
 
 func (t *tokenTable) shardIndex(s string) uint64 { return maphash.String(t.seed, s) % shards }
+
+// appGenOf answers the app's generation, made on first use.
+func (t *tokenTable) appGenOf(appID string) *appGen {
+	t.appsMu.RLock()
+	a := t.apps[appID]
+	t.appsMu.RUnlock()
+	if a != nil {
+		return a
+	}
+	t.appsMu.Lock()
+	defer t.appsMu.Unlock()
+	if a = t.apps[appID]; a == nil {
+		a = &appGen{id: appID}
+		t.apps[appID] = a
+	}
+	return a
+}
 
 // acquire finds or makes the state of a token and holds it for one cache
 // entry.
@@ -543,9 +605,8 @@ func (t *tokenTable) acquire(id, appID string) *tokenState {
 	sh.mu.Lock()
 	st := sh.byID[id]
 	if st == nil {
-		st = &tokenState{id: id, appID: appID}
+		st = &tokenState{id: id, app: t.appGenOf(appID)}
 		sh.byID[id] = st
-		t.indexApp(st, true)
 	}
 	st.refs++
 	sh.mu.Unlock()
@@ -577,28 +638,6 @@ func (t *tokenTable) dropIfUnusedLocked(sh *tokenShard, st *tokenState) {
 		return
 	}
 	delete(sh.byID, st.id)
-	t.indexApp(st, false)
-}
-
-// indexApp adds or removes st in the app index; the caller holds st's
-// token shard lock.
-func (t *tokenTable) indexApp(st *tokenState, add bool) {
-	ash := &t.apps[t.shardIndex(st.appID)]
-	ash.mu.Lock()
-	defer ash.mu.Unlock()
-	set := ash.byApp[st.appID]
-	if add {
-		if set == nil {
-			set = make(map[*tokenState]struct{})
-			ash.byApp[st.appID] = set
-		}
-		set[st] = struct{}{}
-		return
-	}
-	delete(set, st)
-	if len(set) == 0 {
-		delete(ash.byApp, st.appID)
-	}
 }
 
 // tokenChanged makes every cached entry of the token stale. The epoch moves
@@ -614,14 +653,15 @@ func (t *tokenTable) tokenChanged(id string) {
 	sh.mu.RUnlock()
 }
 
-// appChanged makes every cached entry of the app's tokens stale; it visits
-// only that app's tokens.
+// appChanged makes every cached entry of the app's tokens stale: it bumps
+// the app's generation, which their entries recorded. An app never cached
+// has none to bump (a read in flight sees the epoch).
 func (t *tokenTable) appChanged(appID string) {
 	t.epoch.Add(1)
-	ash := &t.apps[t.shardIndex(appID)]
-	ash.mu.RLock()
-	for st := range ash.byApp[appID] {
-		st.gen.Add(1)
+	t.appsMu.RLock()
+	a := t.apps[appID]
+	t.appsMu.RUnlock()
+	if a != nil {
+		a.gen.Add(1)
 	}
-	ash.mu.RUnlock()
 }

@@ -36,7 +36,7 @@ func (e *Engine) cacheBytes(t *testing.T) int64 {
 		sh.mu.RLock()
 		var sum int64
 		for _, ent := range sh.m {
-			sum += ent.size
+			sum += int64(ent.size)
 		}
 		b, n := sh.bytes, len(sh.m)
 		sh.mu.RUnlock()
@@ -221,7 +221,7 @@ func TestEntrySizeCountsWhatItHolds(t *testing.T) {
 		if ent == nil {
 			t.Fatal("not cached")
 		}
-		return ent.size
+		return int64(ent.size)
 	}
 	p, r := size(plain), size(rich)
 	if p < int64(unsafe.Sizeof(entry{})+unsafe.Sizeof(tokend.VerifiedToken{})) {

@@ -60,8 +60,8 @@ func newDecoyInfo(t tokend.Token) *decoyInfo {
 func newDecoyEntry(t tokend.Token, now, ttl int64) *entry {
 	ent := newNegativeEntry(now, ttl)
 	ent.rare = &entryRare{decoy: newDecoyInfo(t)}
-	ent.size += int64(unsafe.Sizeof(decoyInfo{})) + int64(unsafe.Sizeof(entryRare{})) +
-		int64(len(t.ID)+len(t.AppID)+len(t.OwnerID)+len(t.Name)+len(t.Masked))
+	ent.setSize(int64(ent.size) + int64(unsafe.Sizeof(decoyInfo{})) + int64(unsafe.Sizeof(entryRare{})) +
+		int64(len(t.ID)+len(t.AppID)+len(t.OwnerID)+len(t.Name)+len(t.Masked)))
 	return ent
 }
 

@@ -318,7 +318,7 @@ func (e *Engine) verify(ctx context.Context, r tokend.VerifyRequest, now int64, 
 	if ent != nil && !e.trusted(ent, now) {
 		ent = nil // read again below; an outage answers an error, not this
 	}
-	if cachedOnly && (ent == nil || ent.negative) {
+	if cachedOnly && (ent == nil || ent.negative()) {
 		if dc := e.blockedDecoy(ent, d); dc != nil {
 			e.decoyUsed(dc, &r, now)
 		}
@@ -342,7 +342,7 @@ func (e *Engine) verify(ctx context.Context, r tokend.VerifyRequest, now int64, 
 			defer e.tokens.release(ent.state)
 		}
 	}
-	if ent.negative {
+	if ent.negative() {
 		if d := ent.decoy(); d != nil {
 			e.decoyUsed(d, &r, now)
 		}
@@ -402,9 +402,9 @@ func (e *Engine) load(ctx context.Context, d [32]byte, now int64) (ent *entry, i
 	// The generation is read before the epoch is compared (in install):
 	// an invalidation bumps the epoch first, so either install sees the new
 	// epoch or this entry carries the old generation and goes stale.
-	ent = newEntry(cred, st, st.gen.Load(), now, &e.intern)
+	ent = newEntry(cred, st, st.generation(), now, &e.intern)
 	if e.trackNetworks {
-		ent.size += networkStateSize
+		ent.setSize(int64(ent.size) + networkStateSize)
 	}
 	if e.installIfEpoch(d, ent, epoch) {
 		return ent, true, nil
@@ -478,7 +478,7 @@ func (e *Engine) rules(ctx context.Context, ent *entry, r *tokend.VerifyRequest,
 		peek()
 		return tokend.CodeRotated, nil
 	}
-	if ent.ipRestricted && !ent.ipAllowed(r.IP) {
+	if ent.ipRestricted() && !ent.ipAllowed(r.IP) {
 		peek()
 		return tokend.CodeIPNotAllowed, nil
 	}

@@ -97,7 +97,7 @@ func (e *Engine) noteNetwork(st *tokenState, now int64, ip string) {
 			next.ip, next.nets, next.last, next.warned = s.ip, s.nets, s.last, true
 			if st.nets.CompareAndSwap(s, next) {
 				e.log.Warn("verify: a token was used from more new networks this hour than are recorded; the rest of the hour's are not (token.new_network is not raised for them)",
-					"token_id", st.id, "app_id", st.appID, "limit", maxNewNetworksPerHour)
+					"token_id", st.id, "app_id", st.app.id, "limit", maxNewNetworksPerHour)
 			}
 		}
 		return

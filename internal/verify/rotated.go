@@ -76,14 +76,14 @@ func (e *Engine) rotatedSecretUsed(ent *entry, r *tokend.VerifyRequest, now int6
 	}
 	when := time.Unix(0, now).UTC()
 	ua := eventText(r.UserAgent)
-	data := map[string]any{"token_id": st.id, "app_id": st.appID, "at": when.Format(time.RFC3339Nano)}
+	data := map[string]any{"token_id": st.id, "app_id": st.app.id, "at": when.Format(time.RFC3339Nano)}
 	details := map[string]any{"reason": "a secret replaced by rotation was used after its grace period"}
 	for k, v := range map[string]string{"ip": storableIP(r.IP), "user_agent": ua, "endpoint": r.Endpoint} {
 		if v != "" {
 			data[k], details[k] = v, v
 		}
 	}
-	if !ent.negative {
+	if !ent.negative() {
 		data["name"] = ent.token.Name
 	}
 	if ent.graceUntil() != 0 {
@@ -91,7 +91,7 @@ func (e *Engine) rotatedSecretUsed(ent *entry, r *tokend.VerifyRequest, now int6
 		data["grace_until"] = details["grace_until"]
 	}
 	policy := tokend.RotatedNotify
-	if ent.disableOnReuse {
+	if ent.disableOnReuse() {
 		policy = tokend.RotatedDisable
 	}
 	data["policy"] = string(policy)
@@ -101,13 +101,13 @@ func (e *Engine) rotatedSecretUsed(ent *entry, r *tokend.VerifyRequest, now int6
 		ActorName: "tokend verification",
 		IP:        storableIP(r.IP),
 		Action:    tokend.ActionTokenOldSecret,
-		AppID:     st.appID,
+		AppID:     st.app.id,
 		TokenID:   st.id,
 		Details:   details,
 		Notices:   []tokend.Notice{{Type: tokend.EventTokenRotatedSecretUsed, Data: data}},
 	}
 	queued := false
-	if ent.disableOnReuse && e.disable != nil {
+	if ent.disableOnReuse() && e.disable != nil {
 		queued = e.disables.add(ev)
 		if queued {
 			select {
@@ -123,7 +123,7 @@ func (e *Engine) rotatedSecretUsed(ent *entry, r *tokend.VerifyRequest, now int6
 			"action", tokend.ActionTokenOldSecret, "token_id", st.id)
 	}
 	e.log.Warn("verify: a secret replaced by rotation was used after its grace period; it may have leaked",
-		"token_id", st.id, "app_id", st.appID, "ip", ev.IP, "endpoint", r.Endpoint, "policy", string(policy))
+		"token_id", st.id, "app_id", st.app.id, "ip", ev.IP, "endpoint", r.Endpoint, "policy", string(policy))
 }
 
 // applyDisables hands each queued use of a rotated-out secret whose app

@@ -65,9 +65,9 @@ func (c *cache) dropNegative() {
 		sh := &c.shard[i]
 		sh.mu.Lock()
 		for k, ent := range sh.m {
-			if ent.negative {
+			if ent.negative() {
 				delete(sh.m, k)
-				sh.bytes -= ent.size
+				sh.bytes -= int64(ent.size)
 			}
 		}
 		sh.mu.Unlock()

@@ -285,7 +285,6 @@ type dirtyShard struct {
 // successful one was already added to the token's use count in storage (a
 // token with max_uses, see Engine.takeUse): the flush must not add it again.
 func (u *usageTable) record(st *tokenState, now int64, code tokend.Code, r *tokend.VerifyRequest, counted bool) {
-	ip := r.IP
 	st.recordActivity(now, code, r)
 	hour := now - now%hourNs
 	hu := st.usage.Load()
@@ -299,7 +298,7 @@ func (u *usageTable) record(st *tokenState, now int64, code tokend.Code, r *toke
 			st.unflushed.Add(1)
 			st.batched.Add(1)
 		}
-		st.lastUse(now, ip)
+		st.lastUse(now)
 	}
 	hu.n[codeSlot(code)].Add(1)
 	// After counting: a flush clears the mark before it drains, so a count
@@ -325,18 +324,12 @@ func (st *tokenState) newHour(hour int64) *hourUsage {
 		// Looked at by two more flushes, whatever the last one did: a
 		// request that loaded it before the hour turned may still add.
 		hu.drained = false
-		st.past = append(st.past, hu)
+		h := st.heldLocked()
+		h.past = append(h.past, hu)
 	}
 	hu = &hourUsage{hour: hour}
 	st.usage.Store(hu)
 	return hu
-}
-
-// lastIP is the address of a token's last use: as the request gave it, and
-// as it may be written to storage.
-type lastIP struct {
-	given string
-	addr  string // given when it is an IP address, its zone dropped; else ""
 }
 
 // storableIP answers what of a request's ip may be written as a last-used
@@ -354,21 +347,14 @@ func storableIP(ip string) string {
 	return ip
 }
 
-// lastUse moves the last use forward. The address is looked at and stored
-// only when it changes, so that a client calling from one address allocates
-// nothing.
-func (st *tokenState) lastUse(now int64, ip string) {
+// lastUse moves the last use forward (its address is noted with the
+// activity, see recordActivity).
+func (st *tokenState) lastUse(now int64) {
 	for {
 		cur := st.lastAt.Load()
-		if now < cur {
+		if now <= cur || st.lastAt.CompareAndSwap(cur, now) {
 			return
 		}
-		if now == cur || st.lastAt.CompareAndSwap(cur, now) {
-			break
-		}
-	}
-	if p := st.lastIP.Load(); p == nil || p.given != ip {
-		st.lastIP.Store(&lastIP{given: ip, addr: storableIP(ip)})
 	}
 }
 
@@ -413,19 +399,23 @@ func (st *tokenState) drain(u *usageTable, counts map[usageKey]int64, last map[s
 	st.dirty.Store(false)
 	st.mu.Lock()
 	cur := st.usage.Load()
-	hours := append([]*hourUsage{cur}, st.past...)
+	var held []*hourUsage
+	if st.held != nil {
+		held = st.held.past
+	}
+	hours := append([]*hourUsage{cur}, held...)
 	// A past hour is forgotten once a flush found it empty after an
 	// earlier one drained it: a request that loaded it just before the
 	// hour turned has long finished adding to it.
-	past := st.past[:0]
-	for _, hu := range st.past {
+	past := held[:0]
+	for _, hu := range held {
 		if hu.drained && empty(hu) {
 			continue
 		}
 		hu.drained = true
 		past = append(past, hu)
 	}
-	clear(st.past[len(past):])
+	clear(held[len(past):])
 	if cur != nil {
 		if cur.drained && empty(cur) {
 			// Not verified since the last flush: the current hour's
@@ -437,11 +427,15 @@ func (st *tokenState) drain(u *usageTable, counts map[usageKey]int64, last map[s
 		}
 		cur.drained = true
 	}
-	st.past = past
+	if len(past) > 0 {
+		st.heldLocked().past = past
+	} else if st.held != nil {
+		st.held.past = nil
+	}
 	keep = len(past) > 0 || st.usage.Load() != nil
 	st.mu.Unlock()
 
-	st.takeActivity(&u.act)
+	at, ip := st.takeActivity(&u.act)
 
 	var valid int64
 	for _, hu := range hours {
@@ -461,14 +455,11 @@ func (st *tokenState) drain(u *usageTable, counts map[usageKey]int64, last map[s
 	// Only the uses not counted in storage already (see record); the hourly
 	// counts above take every verification.
 	uses := st.batched.Swap(0)
-	if at := st.lastAt.Load(); valid > 0 || uses > 0 || at > st.flushedAt {
+	if valid > 0 || uses > 0 || at > st.flushedAt {
 		st.flushedAt = at
 		l := last[st.id]
 		if at > l.at {
-			l.at = at
-			if p := st.lastIP.Load(); p != nil {
-				l.ip = p.addr
-			}
+			l.at, l.ip = at, storableIP(ip)
 		}
 		l.uses += uses
 		last[st.id] = l

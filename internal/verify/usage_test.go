@@ -243,7 +243,10 @@ func TestPastHoursAreForgottenOnceWritten(t *testing.T) {
 	}
 	st := h.e.cache.get(h.hasher.Sum(sec), h.clock.Now().UnixNano(), int64(time.Hour)).state
 	st.mu.Lock()
-	n := len(st.past)
+	n := 0
+	if st.held != nil {
+		n = len(st.held.past)
+	}
 	st.mu.Unlock()
 	if n != 0 {
 		t.Errorf("%d past hours still held after they were written", n)
@@ -368,9 +371,10 @@ func TestFlushKeepsTheWholeBatchWhileStorageIsDown(t *testing.T) {
 	}
 }
 
-// A token not verified since the last flush gives up its counters and its
-// activity array at the flushes after, so that a cache of idle tokens holds
-// none; verified again, it counts from fresh ones, and nothing is lost.
+// A token not verified since the last flush gives up its counters, its
+// activity array and its last address at the flushes after, so that a cache
+// of idle tokens holds none; verified again, it counts from fresh ones, and
+// nothing is lost.
 func TestIdleTokenGivesUpItsUsageCounters(t *testing.T) {
 	h := newHarness(t)
 	sec := h.token(func(t *tokend.Token) { t.ID = "tok_idle" })
@@ -381,11 +385,14 @@ func TestIdleTokenGivesUpItsUsageCounters(t *testing.T) {
 		defer sh.mu.RUnlock()
 		return sh.byID["tok_idle"]
 	}
-	held := func() (usage bool, past int, notes bool) {
+	held := func() (usage bool, past int, notes bool, addr string) {
 		s := st()
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		return s.usage.Load() != nil, len(s.past), s.activity.notes != nil
+		if s.held != nil {
+			past, addr = len(s.held.past), s.held.lastIP
+		}
+		return s.usage.Load() != nil, past, s.held != nil, addr
 	}
 	h.verify(tokend.VerifyRequest{Token: sec, IP: "192.0.2.1"})
 	for range 3 {
@@ -393,19 +400,23 @@ func TestIdleTokenGivesUpItsUsageCounters(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if u, p, n := held(); u || p != 0 || n {
-		t.Fatalf("idle after three flushes: current hour held %v, %d past hours, activity array %v; want none", u, p, n)
+	if u, p, n, a := held(); u || p != 0 || n || a != "" {
+		t.Fatalf("idle after three flushes: current hour held %v, %d past hours, activity or past hours held %v, last address %q; want none", u, p, n, a)
 	}
+	h.clock.Advance(time.Minute)
 	h.verify(tokend.VerifyRequest{Token: sec, IP: "192.0.2.1"})
-	if u, _, n := held(); !u || !n {
-		t.Fatalf("verified again: current hour held %v, activity array %v; want both", u, n)
+	if u, _, n, a := held(); !u || !n || a != "192.0.2.1" {
+		t.Fatalf("verified again: current hour held %v, activity held %v, last address %q; want both and 192.0.2.1", u, n, a)
 	}
 	if err := h.e.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := h.store.recorded()
-	counts, _ := usage(b)
+	counts, last := usage(b)
 	if n := counts[key("tok_idle", time.Date(2030, 1, 1, 9, 0, 0, 0, time.UTC), tokend.CodeValid)]; n != 2 {
 		t.Errorf("VALID at 09:00 counted %d times, want 2", n)
+	}
+	if l := last["tok_idle"]; !l.At.Equal(time.Date(2030, 1, 1, 9, 1, 0, 0, time.UTC)) || l.IP != "192.0.2.1" {
+		t.Errorf("last use written %v from %q, want 09:01 from 192.0.2.1", l.At, l.IP)
 	}
 }
