@@ -156,9 +156,15 @@ func (s *Service) newSecret(t *tokend.Token, app tokend.App) (secret.Secret, err
 // while the write holds one: on PostgreSQL, where both come from one pool,
 // writes that fill the pool would then wait for each other until their
 // requests give up. A token never changes app, so the app read first is
-// the token's still (the write checks).
+// the token's still (the write checks). A token not found answers no app
+// and no error: the write then answers for it as it does for every token
+// it cannot change (412 under If-Match, the same for a token out of the
+// actor's scope), so that this read tells nobody more.
 func (s *Service) appOfToken(ctx context.Context, id string) (tokend.App, error) {
 	t, err := s.store.Token(ctx, id)
+	if errors.Is(err, tokend.ErrNotFound) {
+		return tokend.App{}, nil
+	}
 	if err != nil {
 		return tokend.App{}, storeErr(err, "token")
 	}
