@@ -314,12 +314,14 @@ func (p *Poller) poll(ctx context.Context, now time.Time, first bool) (full bool
 		p.outOfSync = false
 		p.catchUp(first)
 	case !overdue.IsZero():
+		// Down before the target hears of it: whoever the target tells
+		// sees Connected() false already.
+		p.up.Store(false)
 		if !p.outOfSync {
 			p.log.Warn("invalidation poller: a write transaction has been running for a long time; cached answers are trusted for a bounded time until it ends", "since", overdue)
 			p.target.OutOfSync(overdue)
 			p.outOfSync = true
 		}
-		p.up.Store(false)
 	case p.outOfSync && !full:
 		p.target.CaughtUp()
 		p.outOfSync = false
