@@ -219,6 +219,16 @@ func TestTheFilterRulesOutOnlyWhenComplete(t *testing.T) {
 	if got := verify(unknownSecret(t)); got != tokend.CodeNotFound || e.StorageReads() != reads {
 		t.Errorf("after the rebuild an unknown secret answered %s with %d reads", got, e.StorageReads()-reads)
 	}
+
+	// Out of sync, then caught up by a poller that relayed what it
+	// missed (no Resync): the filter is built again and rules out again.
+	e.OutOfSync(time.Now())
+	e.CaughtUp()
+	waitFor(t, "the rebuild after CaughtUp", e.FilterReady)
+	reads = e.StorageReads()
+	if got := verify(unknownSecret(t)); got != tokend.CodeNotFound || e.StorageReads() != reads {
+		t.Errorf("after CaughtUp an unknown secret answered %s with %d reads", got, e.StorageReads()-reads)
+	}
 }
 
 // Storage that fails the first build: nothing is ruled out (each unknown

@@ -41,6 +41,9 @@ func (e *Engine) Resync() {
 // answers are trusted again, and none is dropped.
 func (e *Engine) CaughtUp() {
 	e.outOfSync.Store(0)
+	// The filter was dropped when the trouble began, and the adds told
+	// meanwhile went nowhere: built again, and only then trusted.
+	e.filter.outOfSync(true)
 }
 
 // resync makes every cached positive entry stale at once. The token states
