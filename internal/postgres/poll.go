@@ -310,9 +310,10 @@ func (p *Poller) poll(ctx context.Context, now time.Time, first bool) (full bool
 
 	switch {
 	case resync:
-		p.target.Resync()
-		p.outOfSync = false
+		// Up before the target hears of it, as below.
 		p.catchUp(first)
+		p.outOfSync = false
+		p.target.Resync()
 	case !overdue.IsZero():
 		// Down before the target hears of it: whoever the target tells
 		// sees Connected() false already.
@@ -323,9 +324,9 @@ func (p *Poller) poll(ctx context.Context, now time.Time, first bool) (full bool
 			p.outOfSync = true
 		}
 	case p.outOfSync && !full:
-		p.target.CaughtUp()
-		p.outOfSync = false
 		p.catchUp(first)
+		p.outOfSync = false
+		p.target.CaughtUp()
 	case !p.outOfSync:
 		p.up.Store(true)
 	}
