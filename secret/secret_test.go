@@ -332,7 +332,7 @@ func TestRedact(t *testing.T) {
 			t.Errorf("Redact(%q) = %q, want it unchanged", in, got)
 		}
 	}
-	if n := testing.AllocsPerRun(100, func() { Redact("path=/v1/tokens/tok_4Lx0u1ZbT5uJ9mYtq2c3Qe status=404") }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { Redact("path=/v1/tokens/tok_4Lx0u1ZbT5uJ9mYtq2c3Qe status=404") }); n != 0 && !raceEnabled {
 		t.Errorf("Redact allocates %v times on text without a secret", n)
 	}
 }
