@@ -106,15 +106,11 @@ func run(n int, maxTime time.Duration, limit, spread int, probeEvery, alone time
 		return err
 	}
 	defer os.RemoveAll(dir)
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "flood.db"))
+	st, h, err := openBench(ctx, filepath.Join(dir, "flood.db"))
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	h, err := secret.NewHasher([]byte(benchPepper))
-	if err != nil {
-		return err
-	}
 	now := time.Now().UTC()
 	ev := tokend.Event{Time: now, Actor: "system", ActorName: "bench", Action: tokend.ActionAppCreate, AppID: "app_flood"}
 	if err := st.CreateApp(ctx, tokend.App{ID: "app_flood", Name: "flood", TokenPrefix: "bench", CreatedAt: now, UpdatedAt: now, Version: 1}, ev); err != nil {
@@ -289,19 +285,30 @@ func quantile(lat []time.Duration, q float64) time.Duration {
 	return lat[min(len(lat)-1, int(float64(len(lat))*q))]
 }
 
+// openBench opens the SQLite database at path and the hasher of the
+// bench's pepper.
+func openBench(ctx context.Context, path string) (*sqlite.Store, *secret.Hasher, error) {
+	st, err := sqlite.Open(ctx, path)
+	if err != nil {
+		return nil, nil, err
+	}
+	h, err := secret.NewHasher([]byte(benchPepper))
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return st, h, nil
+}
+
 // measureRebuild builds the filter of known secrets from the database at
 // path rounds times, and reports the time each took and its memory.
 func measureRebuild(path string, rounds int) error {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, path)
+	st, h, err := openBench(ctx, path)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	h, err := secret.NewHasher([]byte(benchPepper))
-	if err != nil {
-		return err
-	}
 	n, err := st.CountSecrets(ctx)
 	if err != nil {
 		return err
