@@ -123,14 +123,20 @@ type VerifiedToken struct {
 	Permissions []string       `json:"permissions,omitempty"`
 	ExpiresAt   *time.Time     `json:"expires_at,omitempty"`
 	Metadata    map[string]any `json:"metadata,omitempty"`
-	// Scope is an admin token's scope (Token.Scope), for the management
-	// API that authenticates with it; never part of a verification answer.
-	Scope *AdminScope `json:"-"`
-	// AllowedIPs and RateLimit are the token's own restrictions, for the
-	// management API that bounds the admin tokens an admin token creates
-	// (Actor.Limits); never part of a verification answer.
-	AllowedIPs []string   `json:"-"`
-	RateLimit  *RateLimit `json:"-"`
+	// Admin is, of an admin token only, what the management API that
+	// authenticates with it needs besides; nil for every other token (and
+	// for an admin token with neither scope nor restrictions). Never part
+	// of a verification answer. Apart so that the millions of product
+	// tokens a cache holds do not each carry room for it.
+	Admin *AdminDetails `json:"-"`
+}
+
+// AdminDetails are an admin token's scope (Token.Scope) and its own
+// restrictions, which bound the admin tokens it creates (Actor.Limits).
+type AdminDetails struct {
+	Scope      *AdminScope
+	AllowedIPs []string
+	RateLimit  *RateLimit
 }
 
 // RateLimitState reports a token's rate limit after this verification.

@@ -21,7 +21,7 @@ func TestAdminActorLimits(t *testing.T) {
 	exp := time.Now().Add(time.Hour)
 	rl := &tokend.RateLimit{Limit: 5, Window: tokend.Duration(time.Hour)}
 	a := manage.AdminActor(tokend.VerifiedToken{ID: "tok_p", Access: tokend.AccessFull, ExpiresAt: &exp,
-		AllowedIPs: []string{"10.0.0.0/8"}, RateLimit: rl}, "10.1.2.3")
+		Admin: &tokend.AdminDetails{AllowedIPs: []string{"10.0.0.0/8"}, RateLimit: rl}}, "10.1.2.3")
 	if a.Limits == nil || !a.Limits.ExpiresAt.Equal(exp) || len(a.Limits.AllowedIPs) != 1 || *a.Limits.RateLimit != *rl {
 		t.Fatalf("limits = %+v", a.Limits)
 	}

@@ -320,15 +320,19 @@ var errNothing = fmt.Errorf("nothing changed")
 // AdminActor is the actor for a verified admin token: what its access grants
 // of the admin permissions.
 func AdminActor(t tokend.VerifiedToken, ip string) tokend.Actor {
-	a := tokend.Actor{Kind: "token", ID: t.ID, Name: t.Name, IP: ip, Permissions: effective(t.Access, t.Permissions), Scope: t.Scope.Clone()}
-	if t.ExpiresAt != nil || len(t.AllowedIPs) > 0 || t.RateLimit != nil {
-		l := &tokend.ActorLimits{AllowedIPs: slices.Clone(t.AllowedIPs)}
+	var d tokend.AdminDetails
+	if t.Admin != nil {
+		d = *t.Admin
+	}
+	a := tokend.Actor{Kind: "token", ID: t.ID, Name: t.Name, IP: ip, Permissions: effective(t.Access, t.Permissions), Scope: d.Scope.Clone()}
+	if t.ExpiresAt != nil || len(d.AllowedIPs) > 0 || d.RateLimit != nil {
+		l := &tokend.ActorLimits{AllowedIPs: slices.Clone(d.AllowedIPs)}
 		if t.ExpiresAt != nil {
 			x := *t.ExpiresAt
 			l.ExpiresAt = &x
 		}
-		if t.RateLimit != nil {
-			r := *t.RateLimit
+		if d.RateLimit != nil {
+			r := *d.RateLimit
 			l.RateLimit = &r
 		}
 		a.Limits = l

@@ -25,9 +25,9 @@ const maxCarriedActivity = 10_000
 
 type activityNote struct {
 	at           int64
-	code         tokend.Code
 	ip           string
 	method, path string
+	code         uint8 // its index in tokend.Codes (codeSlot)
 }
 
 // activityRing holds the notes since the last flush: a slice that grows
@@ -64,7 +64,7 @@ func (st *tokenState) recordActivity(now int64, code tokend.Code, r *tokend.Veri
 	if len(method) > maxActivityMethod {
 		method = ""
 	}
-	note := activityNote{at: now, code: code, ip: r.IP, method: method, path: path}
+	note := activityNote{at: now, code: uint8(codeSlot(code)), ip: r.IP, method: method, path: path}
 	st.mu.Lock()
 	h := st.heldLocked()
 	h.activity.add(note)
@@ -105,7 +105,7 @@ func (st *tokenState) takeActivity(rows *[]tokend.Activity) (at int64, ip string
 			TokenID: st.id,
 			At:      time.Unix(0, n.at).UTC(),
 			IP:      storableIP(n.ip),
-			Code:    n.code,
+			Code:    tokend.Codes[n.code],
 			Method:  activityMethod(n.method),
 			Path:    ActivityPath(n.path),
 		})

@@ -166,7 +166,10 @@ func newEntry(c tokend.Credential, st *tokenState, gen uint64, now int64, in *in
 	tok.ID, tok.AppID, tok.OwnerID, tok.Name = t.ID, in.str(t.AppID), t.OwnerID, t.Name
 	tok.Type, tok.Access = tokend.TokenType(in.str(string(t.Type))), tokend.Access(in.str(string(t.Access)))
 	tok.Permissions = *in.list(tokend.LivePermissions(t.Permissions, *catalog))
-	tok.Metadata, tok.Scope, tok.AllowedIPs, tok.RateLimit = t.Metadata, t.Scope, t.AllowedIPs, t.RateLimit
+	tok.Metadata = t.Metadata
+	if t.AppID == tokend.SystemAppID && (t.Scope != nil || len(t.AllowedIPs) > 0 || t.RateLimit != nil) {
+		tok.Admin = &tokend.AdminDetails{Scope: t.Scope, AllowedIPs: t.AllowedIPs, RateLimit: t.RateLimit}
+	}
 	if c.Retired && c.RotatedSecretPolicy == tokend.RotatedDisable {
 		ent.rareOf().disableOnReuse = true
 	}
@@ -274,21 +277,24 @@ func (ent *entry) estimateSize() int64 {
 	}
 	t := &ent.token
 	n += int64(len(t.ID) + len(t.OwnerID) + len(t.Name))
-	if sc := t.Scope; sc != nil {
-		n += int64(unsafe.Sizeof(*sc)) + int64(len(sc.OwnerID)) + int64(cap(sc.AppIDs))*stringHeader
-		for _, id := range sc.AppIDs {
-			n += int64(len(id))
+	if a := t.Admin; a != nil {
+		n += int64(unsafe.Sizeof(*a))
+		if sc := a.Scope; sc != nil {
+			n += int64(unsafe.Sizeof(*sc)) + int64(len(sc.OwnerID)) + int64(cap(sc.AppIDs))*stringHeader
+			for _, id := range sc.AppIDs {
+				n += int64(len(id))
+			}
 		}
-	}
-	// The token's own restrictions, as the management API reads them
-	// (Actor.Limits): kept alive by the entry beside their parsed forms
-	// above.
-	n += int64(cap(t.AllowedIPs)) * stringHeader
-	for _, s := range t.AllowedIPs {
-		n += int64(len(s))
-	}
-	if t.RateLimit != nil {
-		n += int64(unsafe.Sizeof(*t.RateLimit))
+		// The admin token's own restrictions, as the management API reads
+		// them (Actor.Limits): kept alive by the entry beside their parsed
+		// forms above.
+		n += int64(cap(a.AllowedIPs)) * stringHeader
+		for _, s := range a.AllowedIPs {
+			n += int64(len(s))
+		}
+		if a.RateLimit != nil {
+			n += int64(unsafe.Sizeof(*a.RateLimit))
+		}
 	}
 	if t.ExpiresAt != nil {
 		n += int64(unsafe.Sizeof(*t.ExpiresAt))
@@ -350,9 +356,19 @@ type cache struct {
 	shard         [shards]cacheShard
 }
 
+// cacheKey is the first half of a secret's HMAC digest: what the cache
+// files an entry under. 128 bits of HMAC-SHA256 keep two secrets from
+// meeting by chance (about 2^-69 with a billion cached) as well as 256
+// do, and none can be sought on purpose without the pepper; while the
+// shards' map slots, one per cached entry, take 24 bytes instead of 40.
+// Storage is always asked with the whole digest.
+type cacheKey [16]byte
+
+func keyOf(d *[32]byte) cacheKey { return cacheKey(d[:16]) }
+
 type cacheShard struct {
 	mu    sync.RWMutex
-	m     map[[32]byte]*entry
+	m     map[cacheKey]*entry
 	bytes int64    // sum of the entries' sizes; under mu
 	_     [32]byte // keep neighbouring shards' locks off one cache line
 }
@@ -364,20 +380,21 @@ func (c *cache) init(maxEntries int, maxBytes int64) {
 	}
 	c.bytesPerShard = maxBytes / shards
 	for i := range c.shard {
-		c.shard[i].m = make(map[[32]byte]*entry)
+		c.shard[i].m = make(map[cacheKey]*entry)
 	}
 }
 
-func (c *cache) shardOf(d [32]byte) *cacheShard {
+func (c *cache) shardOf(k cacheKey) *cacheShard {
 	// HMAC output is uniform: any of its bits pick a shard evenly.
-	return &c.shard[binary.LittleEndian.Uint64(d[:8])%shards]
+	return &c.shard[binary.LittleEndian.Uint64(k[:8])%shards]
 }
 
 // get answers the fresh entry for d, or nil when storage must be asked.
-func (c *cache) get(d [32]byte, now, ttl int64) *entry {
-	sh := c.shardOf(d)
+func (c *cache) get(d *[32]byte, now, ttl int64) *entry {
+	k := keyOf(d)
+	sh := c.shardOf(k)
 	sh.mu.RLock()
-	ent := sh.m[d]
+	ent := sh.m[k]
 	sh.mu.RUnlock()
 	if ent == nil || !ent.fresh(now, ttl) {
 		return nil
@@ -398,15 +415,16 @@ func (ent *entry) fresh(now, ttl int64) bool {
 // would have replaced dropped). It reports whether ent was installed, and
 // appends the entries it removed to out, for the caller to release outside
 // the shard lock.
-func (c *cache) put(d [32]byte, ent *entry, epoch *atomic.Uint64, want uint64, ttl int64, out []*entry) (bool, []*entry) {
-	sh := c.shardOf(d)
+func (c *cache) put(d *[32]byte, ent *entry, epoch *atomic.Uint64, want uint64, ttl int64, out []*entry) (bool, []*entry) {
+	k := keyOf(d)
+	sh := c.shardOf(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if epoch != nil && epoch.Load() != want {
 		return false, out
 	}
-	if old := sh.m[d]; old != nil {
-		delete(sh.m, d)
+	if old := sh.m[k]; old != nil {
+		delete(sh.m, k)
 		sh.bytes -= int64(old.size)
 		out = append(out, old)
 	}
@@ -420,14 +438,14 @@ func (c *cache) put(d [32]byte, ent *entry, epoch *atomic.Uint64, want uint64, t
 		}
 		out = append(out, victim)
 	}
-	sh.m[d] = ent
+	sh.m[k] = ent
 	sh.bytes += int64(ent.size)
 	return true, out
 }
 
 func (sh *cacheShard) evictLocked(now, ttl int64) *entry {
 	var (
-		key   [32]byte
+		key   cacheKey
 		pick  *entry
 		found bool
 		n     int

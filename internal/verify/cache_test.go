@@ -217,7 +217,7 @@ func TestEntrySizeCountsWhatItHolds(t *testing.T) {
 	h.code(plain)
 	h.code(rich)
 	size := func(sec string) int64 {
-		ent := h.e.cache.get(h.hasher.Sum(sec), h.clock.Now().UnixNano(), h.e.cacheTTL)
+		ent := h.e.cache.get(ptr(h.hasher.Sum(sec)), h.clock.Now().UnixNano(), h.e.cacheTTL)
 		if ent == nil {
 			t.Fatal("not cached")
 		}

@@ -164,6 +164,8 @@ type Engine struct {
 	trackNetworks bool
 	networkEvent  func(tokend.NewNetwork) tokend.Event
 	netQueue      netQueue
+	// netSwept is when sweepNetworks last ran (unix ns); flush-only.
+	netSwept int64
 
 	// filter rules out secrets no token has (filter.go).
 	filter secretFilter
@@ -314,7 +316,7 @@ func (e *Engine) verify(ctx context.Context, r tokend.VerifyRequest, now int64, 
 		return tokend.VerifyResult{Code: tokend.CodeMalformed}, !cachedOnly, nil
 	}
 	d := e.sum(r.Token)
-	ent := e.cache.get(d, now, e.cacheTTL)
+	ent := e.cache.get(&d, now, e.cacheTTL)
 	if ent != nil && !e.trusted(ent, now) {
 		ent = nil // read again below; an outage answers an error, not this
 	}
@@ -415,7 +417,7 @@ func (e *Engine) load(ctx context.Context, d [32]byte, now int64) (ent *entry, i
 // install caches a negative entry, or leaves it to answer this request only.
 func (e *Engine) install(d [32]byte, ent *entry) {
 	var buf [4]*entry
-	_, removed := e.cache.put(d, ent, nil, 0, e.cacheTTL, buf[:0])
+	_, removed := e.cache.put(&d, ent, nil, 0, e.cacheTTL, buf[:0])
 	e.releaseEntries(removed)
 }
 
@@ -423,7 +425,7 @@ func (e *Engine) install(d [32]byte, ent *entry) {
 // epoch was read or the entry is too big to cache; it reports which.
 func (e *Engine) installIfEpoch(d [32]byte, ent *entry, epoch uint64) bool {
 	var buf [4]*entry
-	ok, removed := e.cache.put(d, ent, &e.tokens.epoch, epoch, e.cacheTTL, buf[:0])
+	ok, removed := e.cache.put(&d, ent, &e.tokens.epoch, epoch, e.cacheTTL, buf[:0])
 	e.releaseEntries(removed)
 	return ok
 }

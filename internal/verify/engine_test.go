@@ -844,7 +844,7 @@ func TestRateLimitAndMaxUsesTogether(t *testing.T) {
 	if valid != 50 {
 		t.Fatalf("valid = %d, want 50", valid)
 	}
-	ent := h.e.cache.get(h.hasher.Sum(sec), h.clock.Now().UnixNano(), int64(time.Hour))
+	ent := h.e.cache.get(ptr(h.hasher.Sum(sec)), h.clock.Now().UnixNano(), int64(time.Hour))
 	if rl := ent.state.limiter.peek(ent.limit, h.clock.Now().UnixNano()); rl.Remaining != 950 {
 		t.Errorf("rate limit remaining = %d, want 950: only the valid answers spend it", rl.Remaining)
 	}

@@ -31,6 +31,14 @@ import (
 // network and instance, so that flushes stay small.
 const networkTouch = time.Minute
 
+// networkIdle is how long after a token's last valid use its state keeps
+// the set of its networks. A set let go costs what a restart costs: the
+// token's next use queues its network again, and the store, which keeps
+// every network seen within tokend.NewNetworkWindow, raises nothing for a
+// known one. A token used every minute or so keeps its set; the many that
+// sit idle in a large cache hold none (about 150 bytes each).
+const networkIdle = 2 * networkTouch
+
 // maxPendingNetworks bounds the networks waiting for a flush (while storage
 // is unavailable, or when tokens are used from very many networks); one
 // more is dropped, and its network is queued again at its next touch.
@@ -234,6 +242,7 @@ func maxTime(a, b time.Time) time.Time {
 // anything else it refuses is dropped and logged (the networks are queued
 // again at their next touch).
 func (e *Engine) writeNetworks(ctx context.Context) error {
+	e.sweepNetworks(e.now().UnixNano())
 	m, dropped := e.netQueue.take()
 	if dropped > 0 {
 		e.log.Warn("verify: networks not queued (too many waiting, or more than a token keeps in one flush); each is queued again at its next use a minute on", "networks", dropped)
@@ -268,4 +277,25 @@ const networkStateSize = int64(unsafe.Sizeof(netSet{})) + 16 +
 // Options.NetworkEvent: the token's id, app and name as its data.
 func basicNetworkEvent(n tokend.NewNetwork) tokend.Event {
 	return n.Event(map[string]any{"id": n.Token.ID, "app_id": n.Token.AppID, "name": n.Token.Name})
+}
+
+// sweepNetworks lets go of the network sets of the tokens not validly used
+// for networkIdle, once every networkTouch at most; flush-only (under the
+// usage table's flushMu). A request that replaces a set meanwhile wins: the
+// sweep only clears the set it looked at.
+func (e *Engine) sweepNetworks(now int64) {
+	if !e.trackNetworks || now-e.netSwept < int64(networkTouch) {
+		return
+	}
+	e.netSwept = now
+	for i := range e.tokens.shard {
+		sh := &e.tokens.shard[i]
+		sh.mu.RLock()
+		for _, st := range sh.byID {
+			if s := st.nets.Load(); s != nil && now-st.lastAt.Load() >= int64(networkIdle) {
+				st.nets.CompareAndSwap(s, nil)
+			}
+		}
+		sh.mu.RUnlock()
+	}
 }

@@ -248,3 +248,48 @@ func TestNetworkDroppedIsQueuedAgain(t *testing.T) {
 		t.Errorf("the dropped network's next use (-want +got):\n%s", d)
 	}
 }
+
+// TestIdleTokensLetGoOfTheirNetworks: the flush lets go of the network set
+// of a token not validly used for networkIdle, and only of such a token;
+// its next use queues its network again, as after a restart (the store
+// knows it, and raises nothing).
+func TestIdleTokensLetGoOfTheirNetworks(t *testing.T) {
+	h := trackingHarness(t)
+	idle := h.token(func(tok *tokend.Token) { tok.ID = "tok_idle" })
+	busy := h.token(func(tok *tokend.Token) { tok.ID = "tok_busy" })
+	use := func(sec string) {
+		t.Helper()
+		if res := h.verify(tokend.VerifyRequest{Token: sec, IP: "203.0.113.7"}); !res.Valid {
+			t.Fatalf("verify: %s", res.Code)
+		}
+	}
+	nets := func(sec string) *netSet {
+		return h.e.cache.get(ptr(h.hasher.Sum(sec)), h.clock.Now().UnixNano(), int64(24*time.Hour)).state.nets.Load()
+	}
+	use(idle)
+	use(busy)
+	if got := h.flushNetworks(); len(got) != 2 {
+		t.Fatalf("first uses queued %q; want both tokens' network", got)
+	}
+	// The busy token is used every 50 s, within networkTouch: its set
+	// stays. The sweep runs at most once every networkTouch, so the idle
+	// token's set goes within networkIdle+networkTouch (here at 200 s).
+	for range 4 {
+		h.clock.Advance(50 * time.Second)
+		use(busy)
+		h.flushNetworks()
+	}
+	if nets(busy) == nil {
+		t.Fatal("the network set of a token in use was let go")
+	}
+	if nets(idle) != nil {
+		t.Fatalf("the network set of a token idle for %v is kept", 200*time.Second)
+	}
+	use(idle)
+	if d := cmp.Diff([]string{"tok_idle 203.0.113.0/24 203.0.113.7"}, h.flushNetworks()); d != "" {
+		t.Errorf("the idle token's next use (-want +got):\n%s", d)
+	}
+	if nets(idle) == nil {
+		t.Error("the idle token's next use made no set")
+	}
+}

@@ -253,10 +253,58 @@ func codeSlot(c tokend.Code) int {
 
 // hourUsage counts one token's verifications in one hour, by code, with
 // atomics: a hot token verified from every core meets no lock and no map.
+// Most tokens only ever see CodeValid: the other codes' counters are made
+// at the first of them, so that every token verified since the last flush
+// holds 32 bytes of counters rather than 144.
 type hourUsage struct {
 	hour    int64
-	n       [maxCodes]atomic.Int64
-	drained bool // emptied by an earlier flush; under the token state's mu
+	valid   atomic.Int64
+	others  atomic.Pointer[[maxCodes]atomic.Int64] // by codeSlot; nil until needed
+	drained bool                                   // emptied by an earlier flush; under the token state's mu
+}
+
+// add counts one verification answered code.
+func (hu *hourUsage) add(code tokend.Code) {
+	if code == tokend.CodeValid {
+		hu.valid.Add(1)
+		return
+	}
+	o := hu.others.Load()
+	if o == nil {
+		hu.others.CompareAndSwap(nil, new([maxCodes]atomic.Int64))
+		o = hu.others.Load()
+	}
+	o[codeSlot(code)].Add(1)
+}
+
+// take empties the counters, calling fn with each code counted and its
+// count.
+func (hu *hourUsage) take(fn func(code tokend.Code, n int64)) {
+	if v := hu.valid.Swap(0); v != 0 {
+		fn(tokend.CodeValid, v)
+	}
+	if o := hu.others.Load(); o != nil {
+		for i := range o {
+			if v := o[i].Swap(0); v != 0 {
+				fn(tokend.Codes[i], v)
+			}
+		}
+	}
+}
+
+// empty reports whether nothing is counted.
+func (hu *hourUsage) empty() bool {
+	if hu.valid.Load() != 0 {
+		return false
+	}
+	if o := hu.others.Load(); o != nil {
+		for i := range o {
+			if o[i].Load() != 0 {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // usageTable collects usage between flushes. The counters live in each
@@ -300,7 +348,7 @@ func (u *usageTable) record(st *tokenState, now int64, code tokend.Code, r *toke
 		}
 		st.lastUse(now)
 	}
-	hu.n[codeSlot(code)].Add(1)
+	hu.add(code)
 	// After counting: a flush clears the mark before it drains, so a count
 	// it misses is marked again for the next one.
 	if !st.dirty.Load() && st.dirty.CompareAndSwap(false, true) {
@@ -409,7 +457,7 @@ func (st *tokenState) drain(u *usageTable, counts map[usageKey]int64, last map[s
 	// hour turned has long finished adding to it.
 	past := held[:0]
 	for _, hu := range held {
-		if hu.drained && empty(hu) {
+		if hu.drained && hu.empty() {
 			continue
 		}
 		hu.drained = true
@@ -417,7 +465,7 @@ func (st *tokenState) drain(u *usageTable, counts map[usageKey]int64, last map[s
 	}
 	clear(held[len(past):])
 	if cur != nil {
-		if cur.drained && empty(cur) {
+		if cur.drained && cur.empty() {
 			// Not verified since the last flush: the current hour's
 			// counters become a past hour's, which the next flush
 			// forgets (or drains, should a request that loaded them
@@ -442,15 +490,12 @@ func (st *tokenState) drain(u *usageTable, counts map[usageKey]int64, last map[s
 		if hu == nil {
 			continue
 		}
-		for i := range hu.n {
-			if v := hu.n[i].Swap(0); v != 0 {
-				code := tokend.Codes[i]
-				counts[usageKey{id: st.id, hour: hu.hour, code: code}] += v
-				if code == tokend.CodeValid {
-					valid += v
-				}
+		hu.take(func(code tokend.Code, v int64) {
+			counts[usageKey{id: st.id, hour: hu.hour, code: code}] += v
+			if code == tokend.CodeValid {
+				valid += v
 			}
-		}
+		})
 	}
 	// Only the uses not counted in storage already (see record); the hourly
 	// counts above take every verification.
@@ -465,15 +510,6 @@ func (st *tokenState) drain(u *usageTable, counts map[usageKey]int64, last map[s
 		last[st.id] = l
 	}
 	return keep
-}
-
-func empty(hu *hourUsage) bool {
-	for i := range hu.n {
-		if hu.n[i].Load() != 0 {
-			return false
-		}
-	}
-	return true
 }
 
 func batchOf(counts map[usageKey]int64, last map[string]lastUse) tokend.UsageBatch {

@@ -241,7 +241,7 @@ func TestPastHoursAreForgottenOnceWritten(t *testing.T) {
 	for range 3 {
 		h.e.Flush(context.Background())
 	}
-	st := h.e.cache.get(h.hasher.Sum(sec), h.clock.Now().UnixNano(), int64(time.Hour)).state
+	st := h.e.cache.get(ptr(h.hasher.Sum(sec)), h.clock.Now().UnixNano(), int64(time.Hour)).state
 	st.mu.Lock()
 	n := 0
 	if st.held != nil {
