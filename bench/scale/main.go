@@ -69,7 +69,14 @@ type options struct {
 	bulk       bool
 	base       string
 	rounds     int
+	serveArgs  multiFlag
 }
+
+// multiFlag is a flag that may be given several times.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, " ") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 func main() {
 	var o options
@@ -87,6 +94,7 @@ func main() {
 	flag.BoolVar(&o.bulk, "bulk", false, "make all but the first 1,000 tokens by the bulk path (see bulkCreate) rather than through the service")
 	flag.StringVar(&o.base, "tokend-base", "", "a second tokend binary (a base revision; bench/scale.sh builds it from BASE_REV): the sequential cache misses are timed on both, in alternating rounds")
 	flag.IntVar(&o.rounds, "rounds", 10, "with --tokend-base: rounds of cache misses on each binary, alternating")
+	flag.Var(&o.serveArgs, "serve-arg", "an argument added to the server's command line, e.g. --serve-arg=--flush-interval=10s (repeatable)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -586,6 +594,7 @@ func startServer(ctx context.Context, o options, binary, dbURL string) (*server,
 		// Room for every token verified, so that the memory figure is the
 		// cost of the cached tokens rather than of evictions.
 		"--cache-entries", strconv.Itoa(entries), "--cache-bytes", strconv.Itoa(entries * 2048)}
+	args = append(args, o.serveArgs...)
 	s, err := benchserve.Start(ctx, binary, args, []string{"TOKEND_PEPPER=" + pepper})
 	if err != nil {
 		return nil, err
