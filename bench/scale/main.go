@@ -442,6 +442,17 @@ func measure(ctx context.Context, o options, dbURL string, f *fixture) error {
 	samples := min(o.samples, len(order))
 	c := newClient(srv.URL, o.concurrent)
 
+	// The floor of a cache miss: the store's read alone (the prepared
+	// statement the server runs, through the same pgx pool code), one at a
+	// time over other secrets than the timed ones, from this process.
+	if direct := order[max(samples, len(order)-samples):]; len(direct) > 0 {
+		lat, err := storeReads(ctx, dbURL, direct, f)
+		if err != nil {
+			return err
+		}
+		report("store read alone (TokenBySecret)", lat)
+	}
+
 	// Cold: each secret once, one at a time; then the same ones again.
 	timed := order[:samples]
 	if o.base != "" {
@@ -793,4 +804,28 @@ func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 // shuffle orders idx at random, so that samples are spread over the table.
 func shuffle(idx []int) {
 	mrand.Shuffle(len(idx), func(i, j int) { idx[i], idx[j] = idx[j], idx[i] })
+}
+
+// storeReads times the store's TokenBySecret of each secret of idx, one at
+// a time, on a store of its own over the database.
+func storeReads(ctx context.Context, dbURL string, idx []int, f *fixture) ([]time.Duration, error) {
+	st, err := postgres.Open(ctx, dbURL)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	h, err := secret.NewHasher([]byte(pepper))
+	if err != nil {
+		return nil, err
+	}
+	lat := make([]time.Duration, 0, len(idx))
+	for _, i := range idx {
+		d := h.Sum(f.secrets[i])
+		t0 := time.Now()
+		if _, err := st.TokenBySecret(ctx, d[:]); err != nil {
+			return nil, fmt.Errorf("store read of token %s: %w", f.ids[i], err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	return lat, nil
 }
