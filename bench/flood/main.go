@@ -77,6 +77,9 @@ type result struct {
 	p50, p99        float64 // ratios to the prober alone
 }
 
+// floodRate is --rate.
+var floodRate float64
+
 func main() {
 	n := flag.Int("n", 100_000, "flood requests per phase")
 	maxTime := flag.Duration("max-time", 3*time.Minute, "upper bound on each phase")
@@ -86,6 +89,7 @@ func main() {
 	only := flag.String("phases", "", "comma-separated phase names to run (e.g. unknown/filter); all when empty")
 	rounds := flag.Int("rounds", 1, "rounds of every phase, alternating")
 	alone := flag.Duration("alone", 2*time.Second, "how long the prober runs alone before each phase")
+	flag.Float64Var(&floodRate, "rate", 0, "flood requests per second in all, paced (0: as fast as the flood goroutines go); a paced flood leaves the prober the CPU it had alone, so that what is left of the p99 ratio is the flood's cost rather than its share of the cores")
 	rebuildDB := flag.String("rebuild-db", "", "measure building the filter from this SQLite database instead of a flood")
 	flag.Parse()
 	if *rebuildDB != "" {
@@ -227,6 +231,12 @@ func runPhase(ctx context.Context, cs *countingStore, h *secret.Hasher, valid st
 				k := sent.Add(1)
 				if k > int64(n) || (i%1024 == 0 && time.Now().After(deadline)) {
 					return
+				}
+				if floodRate > 0 {
+					// The k-th request of all is due k/rate after the start.
+					if wait := time.Until(start.Add(time.Duration(float64(k) / floodRate * float64(time.Second)))); wait > 0 {
+						time.Sleep(wait)
+					}
 				}
 				tok := ""
 				switch p.kind {
