@@ -45,7 +45,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		Short:         "tokend issues, manages and verifies API tokens",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// --version prints what `tokend version` does.
+		Version: version(),
 	}
+	root.SetVersionTemplate(readBuild().String())
 	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)
@@ -53,6 +56,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	root.AddCommand(
 		serveCmd(e), bootstrapCmd(e), migrateCmd(e),
 		tokenCmd(e), appCmd(e), auditCmd(e), eventsCmd(e), webhookCmd(e), leaksCmd(e),
+		versionCmd(e), healthcheckCmd(e),
 	)
 	return root.ExecuteContext(ctx)
 }
