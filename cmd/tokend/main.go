@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -48,7 +49,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		// --version prints what `tokend version` does.
 		Version: version(),
 	}
-	root.SetVersionTemplate(readBuild().String())
+	// A template: braces a stamp might hold are printed, not run.
+	root.SetVersionTemplate(strings.ReplaceAll(readBuild().String(), "{{", `{{"{{"}}`))
 	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)

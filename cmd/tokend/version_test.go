@@ -47,6 +47,14 @@ func TestVersionSaysWhatItKnowsAndWhatTheLinkerWasTold(t *testing.T) {
 		t.Errorf("stamped tokend --version:\n%s\nwant:\n%s", got, want)
 	}
 
+	// --version goes through cobra's template: a stamp's braces are
+	// printed as they are.
+	buildVersion = "v1{{.Oops}}"
+	if got := runOut(t, "--version"); !strings.HasPrefix(got, "tokend v1{{.Oops}}\n") {
+		t.Errorf("tokend --version with braces in the stamp: %q", got)
+	}
+	buildVersion = "v1.2.3"
+
 	// The served version is the same: /metrics' tokend_build_info, and
 	// the OpenAPI document.
 	in := startTokend(t, t.TempDir(), nil)
