@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -45,7 +46,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		Short:         "tokend issues, manages and verifies API tokens",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// --version prints what `tokend version` does.
+		Version: version(),
 	}
+	// A template: braces a stamp might hold are printed, not run.
+	root.SetVersionTemplate(strings.ReplaceAll(readBuild().String(), "{{", `{{"{{"}}`))
 	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)
@@ -53,6 +58,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	root.AddCommand(
 		serveCmd(e), bootstrapCmd(e), migrateCmd(e),
 		tokenCmd(e), appCmd(e), auditCmd(e), eventsCmd(e), webhookCmd(e), leaksCmd(e),
+		versionCmd(e), healthcheckCmd(e),
 	)
 	return root.ExecuteContext(ctx)
 }

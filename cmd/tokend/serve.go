@@ -75,6 +75,8 @@ type config struct {
 	webhookRetry   []time.Duration
 	webhookLease   time.Duration
 	githubKeys     string
+	tlsCert        string
+	tlsKey         string
 }
 
 // storageFlags are shared by serve, bootstrap and migrate.
@@ -413,6 +415,8 @@ func serveCmd(e env) *cobra.Command {
 	fs.DurationVar(&c.redisTimeout, "redis-timeout", redislimit.DefaultTimeout, "longest wait for a Redis command before limits fall back on this instance's own (TOKEND_REDIS_TIMEOUT)")
 	mailFlags(fs, &c.mail)
 	fs.StringVar(&c.githubKeys, "github-scanning-keys", "", "file of GitHub's secret scanning public keys (their published list): serves POST /v1/leaks/github for GitHub's secret scanning partner program; read again on SIGHUP (TOKEND_GITHUB_SCANNING_KEYS)")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM file of the certificate (and its chain) to serve HTTPS with, TLS 1.2 or later; read again on SIGHUP (TOKEND_TLS_CERT)")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM file of the private key of --tls-cert; read again on SIGHUP (TOKEND_TLS_KEY)")
 	fs.BoolVar(&c.webhookHTTP, "webhook-allow-http", false, "let webhook endpoints be plain http:// URLs, not only https:// (TOKEND_WEBHOOK_ALLOW_HTTP)")
 	fs.BoolVar(&c.webhookPrivate, "webhook-allow-private", false, "let webhook deliveries reach loopback, private, link-local and other non-public addresses (TOKEND_WEBHOOK_ALLOW_PRIVATE)")
 	fs.DurationSliceVar(&c.webhookRetry, "webhook-retry-schedule", webhook.DefaultSchedule, "waits after each failed delivery attempt, the last repeated until 3 days after the first (TOKEND_WEBHOOK_RETRY_SCHEDULE)")
@@ -472,6 +476,13 @@ func serve(ctx context.Context, c config, e env) error {
 			return fmt.Errorf("--github-scanning-keys: %w", err)
 		}
 		warnSkippedKeys(log, c.githubKeys, githubKeys.Set())
+	}
+	// So is the TLS certificate.
+	var cert *certificate
+	if c.tlsCert != "" || c.tlsKey != "" {
+		if cert, err = loadCertificate(c.tlsCert, c.tlsKey, log); err != nil {
+			return err
+		}
 	}
 	staleWindow := c.staleWindow
 	if c.eventInterval <= 0 {
@@ -627,7 +638,8 @@ func serve(ctx context.Context, c config, e env) error {
 	}
 	defer stopDispatcher()
 
-	reg := metrics.New(version())
+	bi := readBuild()
+	reg := metrics.New(metrics.Build{Version: bi.Version, Revision: bi.Revision, GoVersion: bi.GoVersion})
 	reg.Engine(engine)
 	reg.Webhooks(dispatcher)
 	if shared != nil {
@@ -654,9 +666,17 @@ func serve(ctx context.Context, c config, e env) error {
 		}})
 		log.Info("GitHub secret scanning reports are taken at POST /v1/leaks/github", "file", c.githubKeys)
 	}
+	if cert != nil {
+		reloads = append(reloads, cert.reloader())
+	}
 	stopReloads := reloadOnHangup(log, reloads)
 	defer stopReloads()
 	handler := httpapi.NewServer(deps)
+	scheme := "http"
+	if cert != nil {
+		scheme = "https"
+		handler = hsts(handler)
+	}
 	srv := &http.Server{
 		Handler:           handler,
 		ConnContext:       httpapi.ConnContext,
@@ -667,12 +687,21 @@ func serve(ctx context.Context, c config, e env) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	url := "http://" + ln.Addr().String()
+	url := scheme + "://" + ln.Addr().String()
 	printBanner(e.stdout, url, bootstrapSecret, needsSetup)
+	if cert == nil && reachableFromOthers(ln.Addr()) {
+		printCookieRules(e.stdout, ln.Addr().String())
+	}
+	fmt.Fprintln(e.stdout, "Press Ctrl+C to stop.")
 	log.Info("tokend started", "addr", ln.Addr().String(), "version", version())
 
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	if cert != nil {
+		srv.TLSConfig = cert.config()
+		go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { errc <- srv.Serve(ln) }()
+	}
 	select {
 	case err := <-errc:
 		return err
@@ -758,7 +787,29 @@ func printBanner(w io.Writer, url, bootstrapSecret string, needsSetup bool) {
 	} else if needsSetup {
 		fmt.Fprintf(w, "\nNo dashboard user yet: open %s/setup and paste an owner admin token (`tokend bootstrap` makes one).\n\n", url)
 	}
-	fmt.Fprintln(w, "Press Ctrl+C to stop.")
+}
+
+// printCookieRules explains, when serve takes plain HTTP from other
+// machines, why a browser on one of them cannot sign in to the dashboard,
+// and what to do about it. The cookies are web.Server's (internal/web,
+// auth.go).
+func printCookieRules(w io.Writer, addr string) {
+	_, port, _ := net.SplitHostPort(addr)
+	fmt.Fprintf(w, `Plain HTTP on %[1]s, which other machines can reach: the dashboard signs
+nobody in from them. Its cookies (__Host-tokend_session, __Host-tokend_csrf) are
+Secure, and browsers keep Secure cookies only from https:// pages, or from
+http://localhost and http://127.0.0.1 (Chrome, Firefox). At any other http://
+address the setup and sign-in forms answer 403 ("The form was missing its
+security token"). The API, verification and forward auth work as they are.
+For the dashboard from another machine, either
+  - serve HTTPS: --tls-cert FILE --tls-key FILE (TOKEND_TLS_CERT, TOKEND_TLS_KEY),
+  - or put a reverse proxy that terminates TLS in front (its address in
+    --trusted-proxies, for the client addresses),
+  - or open http://localhost:%[2]s/ on that machine through an SSH tunnel:
+    ssh -L %[2]s:127.0.0.1:%[2]s <this host> (a container's port published on the
+    browser's machine works the same way: http://localhost:<published port>/).
+
+`, addr, port)
 }
 
 // staleSweep is how often the apps' stale-token policies are applied; their
@@ -780,6 +831,7 @@ func newDashboard(ctx context.Context, b *backend, svc *manage.Service, v tokend
 	}
 	dash := web.New(web.Options{
 		Service: svc, Users: b.users, Verifier: v, Key: key, Logger: log, MailOn: mailOn,
+		Version: version(),
 	})
 	// The customer portal is a separate area under /portal/: its own
 	// sessions and cookie, never the dashboard's.
@@ -793,8 +845,6 @@ func newDashboard(ctx context.Context, b *backend, svc *manage.Service, v tokend
 	wg.Go(func() { cust.Run(sweepCtx, sessionSweep) })
 	return mux, func() { cancel(); wg.Wait() }, nil
 }
-
-func version() string { return "0.1.0" }
 
 func bootstrapCmd(e env) *cobra.Command {
 	var c config

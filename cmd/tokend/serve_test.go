@@ -49,7 +49,7 @@ func (l *lockedBuffer) String() string {
 }
 
 var (
-	listeningRE = regexp.MustCompile(`listening on (http://\S+)`)
+	listeningRE = regexp.MustCompile(`listening on (https?://\S+)`)
 	secretRE    = regexp.MustCompile(`(?m)^\s+(tkd_admin_[0-9A-Za-z]+_[0-9A-Za-z]{6})\s*$`)
 )
 

@@ -28,15 +28,23 @@ type Registry struct {
 	reg *prometheus.Registry
 }
 
-// New makes a registry; version labels tokend_build_info.
-func New(version string) *Registry {
+// Build is what the binary knows of its own making, shown as the labels of
+// tokend_build_info.
+type Build struct {
+	Version   string // the module version, or "devel"
+	Revision  string // the VCS commit, or "unknown"
+	GoVersion string // runtime.Version()
+}
+
+// New makes a registry; b labels tokend_build_info.
+func New(b Build) *Registry {
 	r := &Registry{reg: prometheus.NewRegistry()}
 	r.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
-	r.Gauge("tokend_build_info", "Always 1; the version is a label.",
-		prometheus.Labels{"version": version}, func() float64 { return 1 })
+	r.Gauge("tokend_build_info", "Always 1; the version, the VCS revision and the Go version that built tokend are labels.",
+		prometheus.Labels{"version": b.Version, "revision": b.Revision, "goversion": b.GoVersion}, func() float64 { return 1 })
 	return r
 }
 

@@ -21,7 +21,9 @@ type page struct {
 	User  *tokend.User // nil when nobody is signed in
 	CSRF  string       // the form token of this session (or of the sign-in form)
 	Flash *flash
-	Data  any
+	// Version is tokend's, for the footer that signed-in users see.
+	Version string
+	Data    any
 }
 
 // Can reports whether the signed-in user holds perm, for showing or hiding
@@ -134,6 +136,7 @@ func (s *Server) fillPage(w http.ResponseWriter, r *http.Request, p *page) {
 		p.User = &u
 	}
 	p.CSRF = s.csrfToken(w, r)
+	p.Version = s.version
 	if p.Flash == nil {
 		p.Flash = s.takeFlash(w, r)
 	}

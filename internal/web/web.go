@@ -16,6 +16,7 @@
 package web
 
 import (
+	"cmp"
 	"embed"
 	"io"
 	"io/fs"
@@ -51,6 +52,9 @@ type Options struct {
 	// MailOn tells the profile page that this server sends mail
 	// (--smtp-url).
 	MailOn bool
+	// Version is tokend's version, shown in the footer to signed-in users
+	// only (it would tell a stranger which flaws to try).
+	Version string
 	// Insecure drops the Secure attribute and the __Host- prefix from
 	// cookies, for tests over plain HTTP on a non-loopback address only.
 	Insecure bool
@@ -66,6 +70,7 @@ type Server struct {
 	now      func() time.Time
 	insecure bool
 	mailOn   bool
+	version  string
 	idle     time.Duration
 	absolute time.Duration
 	throttle LoginThrottle
@@ -81,7 +86,8 @@ func New(o Options) *Server {
 	s := &Server{
 		svc: o.Service, users: o.Users, verifier: o.Verifier, key: o.Key,
 		log: o.Logger, now: o.Now, insecure: o.Insecure, mailOn: o.MailOn,
-		idle: o.IdleTimeout, absolute: o.AbsoluteTimeout, throttle: o.LoginThrottle,
+		version: cmp.Or(o.Version, "devel"),
+		idle:    o.IdleTimeout, absolute: o.AbsoluteTimeout, throttle: o.LoginThrottle,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
