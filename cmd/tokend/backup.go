@@ -87,6 +87,9 @@ func backup(ctx context.Context, src, out string, force bool) (sqlite.Info, erro
 	if _, err := os.Stat(src); errors.Is(err, fs.ErrNotExist) {
 		return sqlite.Info{}, fmt.Errorf("there is no database at %s: give the --data-dir (or --database) that tokend serve uses", src)
 	}
+	if err := notTheDatabase(src, out); err != nil {
+		return sqlite.Info{}, err
+	}
 	if _, err := os.Lstat(out); err == nil && !force {
 		return sqlite.Info{}, fmt.Errorf("%s exists: give another --out, or --force to replace it", out)
 	}
@@ -116,10 +119,35 @@ func backup(ctx context.Context, src, out string, force bool) (sqlite.Info, erro
 	return info, syncDir(filepath.Dir(out))
 }
 
+// notTheDatabase refuses an --out that is the database at src or one of
+// its companion files: renaming a backup over them under a running server
+// would lose every write it makes after.
+func notTheDatabase(src, out string) error {
+	outInfo, err := os.Stat(out)
+	for _, p := range []string{src, src + "-wal", src + "-shm", src + "-journal"} {
+		if err == nil {
+			if pi, perr := os.Stat(p); perr == nil && os.SameFile(pi, outInfo) {
+				return fmt.Errorf("--out %s is the database itself (%s): give a file elsewhere", out, p)
+			}
+		}
+		a, aerr := filepath.Abs(p)
+		b, berr := filepath.Abs(out)
+		if aerr == nil && berr == nil && a == b {
+			return fmt.Errorf("--out %s is the database itself (%s): give a file elsewhere", out, p)
+		}
+	}
+	return nil
+}
+
 // tempBeside creates an empty file (0600) in the directory of path, for a
 // file that will be renamed to path: a rename within one directory is
 // atomic, so path is either absent, the old file or the whole new one.
 func tempBeside(path string) (string, error) {
+	// Absolute: SQLite would read a name that starts with "file:" as a URI.
+	path, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
 	raw := make([]byte, 6)
 	rand.Read(raw)
 	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp-"+hex.EncodeToString(raw))

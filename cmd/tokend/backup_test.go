@@ -393,6 +393,16 @@ func TestBackupRefusesAndOverwritesOnlyWithForce(t *testing.T) {
 		t.Errorf("the backup written with --force: %v", err)
 	}
 
+	db := filepath.Join(src, "tokend.db")
+	live := readFile(t, db)
+	for _, o := range []string{db, db + "-wal", filepath.Join(src, ".", "tokend.db")} {
+		err = runFails(t, nil, "backup", "--data-dir", src, "--out", o, "--force")
+		wantErr(t, "--out the database", err, "is the database itself")
+	}
+	if !bytes.Equal(live, readFile(t, db)) {
+		t.Error("a refused backup onto the database changed it")
+	}
+
 	missing := filepath.Join(t.TempDir(), "nothing-here")
 	err = runFails(t, nil, "backup", "--data-dir", missing, "--out", filepath.Join(t.TempDir(), "b.db"))
 	wantErr(t, "no database", err, "there is no database at "+filepath.Join(missing, "tokend.db"))
