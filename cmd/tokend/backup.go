@@ -90,8 +90,15 @@ func backup(ctx context.Context, src, out string, force bool) (sqlite.Info, erro
 	if err := notTheDatabase(src, out); err != nil {
 		return sqlite.Info{}, err
 	}
-	if _, err := os.Lstat(out); err == nil && !force {
-		return sqlite.Info{}, fmt.Errorf("%s exists: give another --out, or --force to replace it", out)
+	if st, err := os.Lstat(out); err == nil {
+		switch {
+		case !st.Mode().IsRegular():
+			// --force renames over what is there: never a directory, a
+			// device (/dev/null as root) or a link.
+			return sqlite.Info{}, fmt.Errorf("%s exists and is not a regular file: give another --out", out)
+		case !force:
+			return sqlite.Info{}, fmt.Errorf("%s exists: give another --out, or --force to replace it", out)
+		}
 	}
 	tmp, err := tempBeside(out)
 	if err != nil {
@@ -229,8 +236,10 @@ func restoreCmd(e env) *cobra.Command {
 // restore installs the backup from as the database of c, under the data
 // directory's lock: a server cannot start on it meanwhile.
 func restore(ctx context.Context, c config, getenv func(string) string, from string) (sqlite.Info, error) {
-	if _, err := os.Stat(from); err != nil {
+	if st, err := os.Stat(from); err != nil {
 		return sqlite.Info{}, fmt.Errorf("the backup: %w", err)
+	} else if !st.Mode().IsRegular() {
+		return sqlite.Info{}, fmt.Errorf("the backup %s is not a regular file", from)
 	}
 	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
 		return sqlite.Info{}, fmt.Errorf("creating the data directory: %w", err)

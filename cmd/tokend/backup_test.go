@@ -403,6 +403,11 @@ func TestBackupRefusesAndOverwritesOnlyWithForce(t *testing.T) {
 		t.Error("a refused backup onto the database changed it")
 	}
 
+	err = runFails(t, nil, "backup", "--data-dir", src, "--out", os.DevNull, "--force")
+	wantErr(t, "--out a device", err, "not a regular file")
+	err = runFails(t, nil, "restore", "--from", os.DevNull, "--data-dir", filepath.Join(t.TempDir(), "d"))
+	wantErr(t, "--from a device", err, "not a regular file")
+
 	missing := filepath.Join(t.TempDir(), "nothing-here")
 	err = runFails(t, nil, "backup", "--data-dir", missing, "--out", filepath.Join(t.TempDir(), "b.db"))
 	wantErr(t, "no database", err, "there is no database at "+filepath.Join(missing, "tokend.db"))

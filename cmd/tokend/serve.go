@@ -859,6 +859,6 @@ func migrateCmd(e env) *cobra.Command {
 		},
 	}
 	storageFlags(cmd.Flags(), &c)
-	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "list the migrations that would be applied, and apply none (no lock, no pepper needed, nothing written)")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "list the migrations that would be applied, and apply none: reads the database only, with no lock and no pepper")
 	return cmd
 }
