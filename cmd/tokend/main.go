@@ -1,5 +1,5 @@
 // Command tokend is the tokend binary: the server (serve), its set-up verbs
-// (bootstrap, migrate), and a CLI over the REST API (token, app, audit).
+// (bootstrap, migrate, backup, restore), and a CLI over the REST API (token, app, audit).
 //
 // main only hands the process's environment to run, so that tests drive the
 // very same code in-process with their own arguments, environment and
@@ -56,7 +56,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(
-		serveCmd(e), bootstrapCmd(e), migrateCmd(e),
+		serveCmd(e), bootstrapCmd(e), migrateCmd(e), backupCmd(e), restoreCmd(e),
 		tokenCmd(e), appCmd(e), auditCmd(e), eventsCmd(e), webhookCmd(e), leaksCmd(e),
 		versionCmd(e), healthcheckCmd(e),
 	)

@@ -881,13 +881,19 @@ func bootstrapCmd(e env) *cobra.Command {
 
 func migrateCmd(e env) *cobra.Command {
 	var c config
+	var dryRun bool
 	cmd := &cobra.Command{
 		Use:   "migrate",
 		Short: "Apply database migrations and exit",
-		Args:  cobra.NoArgs,
+		Long: "Apply the database migrations this tokend has and the database lacks, and exit. " +
+			"A database whose schema is newer than this tokend's is refused: migrations are never undone.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := applyEnv(cmd.Flags(), e.getenv); err != nil {
 				return err
+			}
+			if dryRun {
+				return migrateDryRun(cmd.Context(), c, e)
 			}
 			log, err := newLogger(c, e.stderr)
 			if err != nil {
@@ -903,5 +909,6 @@ func migrateCmd(e env) *cobra.Command {
 		},
 	}
 	storageFlags(cmd.Flags(), &c)
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "list the migrations that would be applied, and apply none: reads the database only, with no lock and no pepper")
 	return cmd
 }

@@ -58,17 +58,9 @@ var (
 // Open connects to the database at url (postgres://…), and brings its
 // schema up to date.
 func Open(ctx context.Context, url string) (*Store, error) {
-	cfg, err := pgxpool.ParseConfig(url)
+	cfg, err := parseURL(url)
 	if err != nil {
-		// The parse error may quote the URL, password included.
-		return nil, errors.New("postgres: the database URL is not a valid PostgreSQL connection string")
-	}
-	if cfg.ConnConfig.ConnectTimeout == 0 {
-		// Without connect_timeout in the URL, a server whose network drops
-		// packets would hold every request that needs a new connection
-		// for as long as the kernel retries (minutes); this answers
-		// UNAVAILABLE instead.
-		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
+		return nil, err
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -87,6 +79,23 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// parseURL reads the database URL into a pool configuration.
+func parseURL(url string) (*pgxpool.Config, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// The parse error may quote the URL, password included.
+		return nil, errors.New("postgres: the database URL is not a valid PostgreSQL connection string")
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		// Without connect_timeout in the URL, a server whose network drops
+		// packets would hold every request that needs a new connection
+		// for as long as the kernel retries (minutes); this answers
+		// UNAVAILABLE instead.
+		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
+	}
+	return cfg, nil
 }
 
 // migrationLockID keys the advisory lock held while migrating. Advisory

@@ -43,3 +43,32 @@ func TestUpgradeToOwners(t *testing.T) {
 		},
 	})
 }
+
+func TestUpgradeFromEveryVersion(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	storetest.UpgradeFromEveryVersion(t, storetest.UpgradeEvery{
+		Dialect:    goose.DialectPostgres,
+		Migrations: migrations,
+		Time:       flavor.Time,
+		New: func(t *testing.T) (*sql.DB, func(t *testing.T) interface {
+			tokend.Store
+			io.Closer
+		}) {
+			url := pgtest.WithSchema(t, url) // a database of its own, as far as tokend can tell
+			db, err := sql.Open("pgx", url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return db, func(t *testing.T) interface {
+				tokend.Store
+				io.Closer
+			} {
+				s, err := Open(t.Context(), url)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return s
+			}
+		},
+	})
+}

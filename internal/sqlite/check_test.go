@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -10,8 +9,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/tokend/tokend"
 )
 
 // makeReadOnly makes files unwritable for this process until the test
@@ -87,46 +84,8 @@ func TestPingFailsWhenAWriteWouldFail(t *testing.T) {
 }
 
 func TestOpenRefusesADamagedFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "tokend.db")
+	path := damagedFile(t)
 	s, err := Open(t.Context(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	seed(t, s, bytes.Repeat([]byte{7}, 32))
-	for i := range 300 {
-		tok := tokend.Token{
-			ID: fmt.Sprintf("tok_x%04d", i), AppID: "app_a", Name: fmt.Sprintf("token %d", i), Type: tokend.TypeStandard,
-			Access: tokend.AccessFull, Status: tokend.StatusActive, Masked: "shop_…abcd", CreatedAt: t0, UpdatedAt: t0,
-			Version: 1, SecretHash: bytes.Repeat([]byte{byte(i), byte(i >> 8), 1}, 11)[:32],
-		}
-		if err := s.CreateToken(t.Context(), tok, event(tokend.ActionTokenCreate, "app_a", tok.ID)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := s.Close(); err != nil { // checkpoints the WAL into the file
-		t.Fatal(err)
-	}
-	st, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const page = 4096
-	if st.Size() < 8*page {
-		t.Fatalf("the database has only %d bytes; the test needs several pages", st.Size())
-	}
-	// One page in the middle of the file, overwritten.
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteAt(bytes.Repeat([]byte("garbage!"), page/8), st.Size()/page/2*page); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-
-	s, err = Open(t.Context(), path)
 	if err == nil {
 		s.Close()
 		t.Fatal("Open succeeded on a damaged database file")

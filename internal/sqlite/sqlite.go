@@ -129,6 +129,11 @@ func dsn(path string, writer bool) string {
 		// racing the writer for the lock.
 		q.Add("_pragma", "query_only(1)")
 	}
+	return fileURL(path, q)
+}
+
+// fileURL is the URI filename of path with the parameters q.
+func fileURL(path string, q url.Values) string {
 	u := url.URL{Scheme: "file", Path: path, RawQuery: q.Encode()}
 	if path[0] != '/' {
 		// A relative path stays relative: "file:data/tokend.db".
@@ -198,8 +203,14 @@ func (e *readOnlyError) Unwrap() error { return e.err }
 // and checks the structure of every table and index (not that indexes
 // match their rows, which integrity_check adds at several times the cost).
 func (s *Store) quickCheck(ctx context.Context) error {
+	return check(ctx, s.w, "quick_check")
+}
+
+// check runs PRAGMA pragma (quick_check or integrity_check) and answers a
+// *damagedError with the first problems it finds.
+func check(ctx context.Context, db *sql.DB, pragma string) error {
 	const shown = 5 // problems quoted in the error
-	rows, err := s.w.QueryContext(ctx, fmt.Sprintf("PRAGMA quick_check(%d)", shown))
+	rows, err := db.QueryContext(ctx, fmt.Sprintf("PRAGMA %s(%d)", pragma, shown))
 	if err != nil {
 		return err
 	}
@@ -218,16 +229,19 @@ func (s *Store) quickCheck(ctx context.Context) error {
 		return err
 	}
 	if len(problems) > 0 {
-		return &damagedError{problems: problems}
+		return &damagedError{check: pragma, problems: problems}
 	}
 	return nil
 }
 
 // damagedError is a database file that fails the integrity check.
-type damagedError struct{ problems []string }
+type damagedError struct {
+	check    string // the pragma that found the problems
+	problems []string
+}
 
 func (e *damagedError) Error() string {
-	return "PRAGMA quick_check found: " + strings.Join(e.problems, "; ")
+	return "PRAGMA " + e.check + " found: " + strings.Join(e.problems, "; ")
 }
 
 // openErr says what is wrong with the database file at path when Open

@@ -40,3 +40,32 @@ func TestUpgradeToOwners(t *testing.T) {
 		},
 	})
 }
+
+func TestUpgradeFromEveryVersion(t *testing.T) {
+	storetest.UpgradeFromEveryVersion(t, storetest.UpgradeEvery{
+		Dialect:    goose.DialectSQLite3,
+		Migrations: migrations,
+		Question:   true,
+		Time:       flavor.Time,
+		New: func(t *testing.T) (*sql.DB, func(t *testing.T) interface {
+			tokend.Store
+			io.Closer
+		}) {
+			path := filepath.Join(t.TempDir(), "tokend.db")
+			db, err := sql.Open("sqlite", dsn(path, true))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return db, func(t *testing.T) interface {
+				tokend.Store
+				io.Closer
+			} {
+				s, err := Open(t.Context(), path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return s
+			}
+		},
+	})
+}
