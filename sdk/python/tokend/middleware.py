@@ -43,6 +43,7 @@ worker thread, so the loop is never blocked on the network.
 """
 
 import asyncio
+import functools
 import hashlib
 import ipaddress
 import json
@@ -397,17 +398,17 @@ class _Guard:
 
 
 def _key(q: _Question) -> bytes:
-    """Digest everything the answer depends on, each field length-prefixed
-    so that no two questions share a key. The token itself is kept nowhere."""
-    parts = [q.token, str(len(q.permissions))]
-    parts += q.permissions
-    parts += (q.ip, q.origin)
-    b = "".join("%d:%s" % (len(p), p) for p in parts)
-    return hashlib.sha256(b.encode("utf-8", "surrogatepass")).digest()
+    """Digest everything the answer depends on. The repr of a tuple of
+    strings tells every tuple apart (each string quoted and escaped), so no
+    two questions share a key; the token itself is kept nowhere."""
+    t = (q.token, tuple(q.permissions), q.ip, q.origin)
+    return hashlib.sha256(repr(t).encode("utf-8", "surrogatepass")).digest()
 
 
+@functools.lru_cache(maxsize=4096)
 def _ip(ip: Optional[str]) -> str:
-    """One IP address without a zone, as tokend takes it, or "" for none."""
+    """One IP address without a zone, as tokend takes it, or "" for none
+    (remembered: a service sees the same few addresses over and over)."""
     if not ip:
         return ""
     ip = ip.split("%", 1)[0]

@@ -1,0 +1,209 @@
+"""Benchmark: a hello-world WSGI app with and without WSGIMiddleware.
+
+    python3 -m tokend.bench [--url URL --secret SECRET] [--requests N] [--rounds R]
+
+The middleware's answer is cached (the first request asks tokend, every
+other one is the cached path), and both apps are measured in the same run,
+in alternating rounds, in two ways:
+
+- over HTTP: each app served by wsgiref on 127.0.0.1, sent the same GET with
+  a bearer token over a new connection each (wsgiref speaks HTTP/1.0), from
+  one client thread of this process;
+- in-process: each app called directly with a copy of the same environ.
+
+It prints requests/s for each, and the median over the rounds of the ratio
+with/without (the goal is at least 0.9). Against a real tokend give --url
+and --secret (a valid token's); without them a stub on 127.0.0.1 answers the
+one verification the cache needs as tokend would answer VALID.
+"""
+
+import argparse
+import http.client
+import http.server
+import json
+import random
+import statistics
+import sys
+import threading
+import time
+import zlib
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.util import setup_testing_defaults
+
+from ._client import Client
+from .middleware import WSGIMiddleware
+
+_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def hello(environ: Dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "12")])
+    return [b"hello world\n"]
+
+
+def _secret() -> str:
+    body = "bench_" + "".join(random.choice(_ALPHABET) for _ in range(43))
+    n = zlib.crc32(body.encode())
+    s = ""
+    for _ in range(6):
+        s = _ALPHABET[n % 62] + s
+        n //= 62
+    return body + "_" + s
+
+
+def _stub_tokend() -> Tuple[str, Callable[[], None]]:
+    """A stand-in for tokend's POST /v1/verify that answers VALID."""
+    answer = json.dumps({"valid": True, "code": "VALID", "token": {"id": "tok_bench", "app_id": "app_bench",
+                         "name": "bench", "type": "standard", "access": "full_access"}}).encode()  # fmt: skip
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+
+    def stop() -> None:
+        srv.shutdown()
+        srv.server_close()
+
+    return "http://127.0.0.1:%d" % srv.server_address[1], stop
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def _serve(app: Any) -> Tuple[WSGIServer, int]:
+    srv = make_server("127.0.0.1", 0, app, handler_class=_Quiet)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, srv.server_address[1]
+
+
+def _over_http(port: int, secret: str, n: int) -> float:
+    """Send n GETs, each on its own connection; answer requests/s."""
+    headers = {"Authorization": "Bearer " + secret}
+    start = time.perf_counter()
+    for _ in range(n):
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        c.request("GET", "/hello", headers=headers)
+        r = c.getresponse()
+        r.read()
+        if r.status != 200:
+            raise SystemExit("the app answered %d: is the token valid?" % r.status)
+        c.close()
+    return n / (time.perf_counter() - start)
+
+
+def _in_process(app: Any, environ: Dict[str, Any], n: int) -> float:
+    def start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+        if status[:3] != "200":
+            raise SystemExit("the app answered %s: is the token valid?" % status)
+
+    start = time.perf_counter()
+    for _ in range(n):
+        for _ in app(dict(environ), start_response):
+            pass
+    return n / (time.perf_counter() - start)
+
+
+def _rounds(label: str, plain: Callable[[], float], guarded: Callable[[], float], rounds: int) -> Dict[str, Any]:
+    ratios: List[float] = []
+    with_rps: List[float] = []
+    without_rps: List[float] = []
+    for i in range(rounds):
+        # Alternate which goes first, so that a change of load between the
+        # two halves of a round does not favour one side.
+        if i % 2 == 0:
+            a = plain()
+            b = guarded()
+        else:
+            b = guarded()
+            a = plain()
+        without_rps.append(a)
+        with_rps.append(b)
+        ratios.append(b / a)
+    res = {
+        "measure": label,
+        "without_rps": statistics.median(without_rps),
+        "with_rps": statistics.median(with_rps),
+        "ratio_median": statistics.median(ratios),
+        "ratio_min": min(ratios),
+        "ratio_max": max(ratios),
+    }
+    res["added_us"] = (1 / res["with_rps"] - 1 / res["without_rps"]) * 1e6
+    return res
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    p = argparse.ArgumentParser(prog="python3 -m tokend.bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--url", help="a tokend's base URL (default: a stub answering VALID)")
+    p.add_argument("--secret", help="a valid token's secret, with --url")
+    p.add_argument("--requests", type=int, default=2000, help="HTTP requests per app per round (default 2000)")
+    p.add_argument("--inproc", type=int, default=200000, help="in-process calls per app per round (default 200000)")
+    p.add_argument("--rounds", type=int, default=10, help="alternating rounds (default 10)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = p.parse_args(argv)
+    if bool(args.url) != bool(args.secret):
+        p.error("--url and --secret go together")
+
+    stop = None
+    url, secret = args.url, args.secret
+    if not url:
+        url, stop = _stub_tokend()
+        secret = _secret()
+    try:
+        guarded_app = WSGIMiddleware(hello, Client(url))  # the default cache: 5 s
+        # Keep the cached answer fresh for the whole run without changing
+        # what a request does: the clock the cache reads stands still.
+        frozen = time.monotonic()
+        guarded_app._guard.monotonic = lambda: frozen
+
+        environ: Dict[str, Any] = {"REQUEST_METHOD": "GET", "PATH_INFO": "/hello", "REMOTE_ADDR": "127.0.0.1",
+                                   "HTTP_AUTHORIZATION": "Bearer " + secret}  # fmt: skip
+        setup_testing_defaults(environ)
+        _in_process(guarded_app, environ, 1)  # the one call to tokend: now cached
+
+        plain_srv, plain_port = _serve(hello)
+        guarded_srv, guarded_port = _serve(guarded_app)
+        try:
+            _over_http(plain_port, secret, 200)  # warm up
+            _over_http(guarded_port, secret, 200)
+            results = [
+                _rounds("over HTTP (wsgiref)", lambda: _over_http(plain_port, secret, args.requests),
+                        lambda: _over_http(guarded_port, secret, args.requests), args.rounds),  # fmt: skip
+                _rounds("in-process", lambda: _in_process(hello, environ, args.inproc),
+                        lambda: _in_process(guarded_app, environ, args.inproc), args.rounds),  # fmt: skip
+            ]
+        finally:
+            for s in (plain_srv, guarded_srv):
+                s.shutdown()
+                s.server_close()
+    finally:
+        if stop is not None:
+            stop()
+
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    print("python %s, %d rounds, tokend: %s" % (sys.version.split()[0], args.rounds, "given" if args.url else "stub"))
+    for r in results:
+        print(
+            "%-20s without %9.0f req/s   with %9.0f req/s   with/without median %.3f (rounds %.3f–%.3f), %+.2f µs a request"
+            % (r["measure"], r["without_rps"], r["with_rps"], r["ratio_median"], r["ratio_min"], r["ratio_max"], r["added_us"])
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
