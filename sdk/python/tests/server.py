@@ -9,7 +9,6 @@ Go toolchain the tests skip, except under CI=true, where they fail.
 
 import atexit
 import os
-import random
 import re
 import shutil
 import signal
@@ -17,16 +16,15 @@ import subprocess
 import tempfile
 import threading
 import unittest
-import zlib
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import tokend
+from tokend._secret import _example
 
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 
 _LISTENING = re.compile(r"listening on (http://\S+)")
 _ADMIN = re.compile(r"^\s+(tkd_admin_[0-9A-Za-z]+_[0-9A-Za-z]{6})\s*$")
-_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
 class Server:
@@ -140,13 +138,41 @@ def admin_client() -> tokend.Client:
 
 def unknown_secret(prefix: str = "tkd") -> str:
     """A well-formed secret, checksum and all, that no token has."""
-    body = prefix + "_" + "".join(random.choice(_ALPHABET) for _ in range(43))
-    n = zlib.crc32(body.encode())
-    sum_ = ""
-    for _ in range(6):
-        sum_ = _ALPHABET[n % 62] + sum_
-        n //= 62
-    return body + "_" + sum_
+    return _example(prefix)
+
+
+class TokendCase(unittest.TestCase):
+    """A test case with an app of its own (prefix shop, orders:read and
+    orders:write), the admin client, and self.client, a CountingClient
+    without an admin token."""
+
+    admin: tokend.Client
+    app: tokend.App
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.admin = admin_client()
+        cls.app = cls.admin.create_app(name(cls.__name__), token_prefix="shop", permissions=["orders:read", "orders:write"])
+
+    def setUp(self) -> None:
+        self.client = CountingClient(shared().url)
+
+    def token(self, **fields: Any) -> tokend.IssuedToken:
+        return self.admin.create_token(self.app["id"], name("bot"), **fields)
+
+
+class CountingClient(tokend.Client):
+    """A real client that counts its calls to tokend."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def verify(self, *args: Any, **kwargs: Any) -> tokend.VerifyResult:
+        with self._lock:
+            self.calls += 1
+        return super().verify(*args, **kwargs)
 
 
 _names = 0

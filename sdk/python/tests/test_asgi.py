@@ -9,7 +9,6 @@ from typing import Any, Dict, List, MutableMapping, Optional, Tuple
 import tokend
 from tests import server
 from tests.test_client import closed_port_url
-from tests.test_wsgi import CountingClient
 
 
 class App:
@@ -59,18 +58,7 @@ def run(coro: Any) -> Any:
     return asyncio.run(coro)
 
 
-class ASGITest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls) -> None:
-        cls.admin = server.admin_client()
-        cls.app = cls.admin.create_app(server.name("asgi shop"), token_prefix="shop", permissions=["orders:read", "orders:write"])
-
-    def setUp(self) -> None:
-        self.client = CountingClient(server.shared().url)
-
-    def token(self, **fields: Any) -> tokend.IssuedToken:
-        return self.admin.create_token(self.app["id"], server.name("asgi"), **fields)
-
+class ASGITest(server.TokendCase):
     def test_valid_token_reaches_the_app_in_scope_and_state(self) -> None:
         it = self.token()
         inner = App()
@@ -137,7 +125,7 @@ class ASGITest(unittest.TestCase):
         entered, release = threading.Event(), threading.Event()
         threads: List[threading.Thread] = []
 
-        class Slow(CountingClient):
+        class Slow(server.CountingClient):
             def verify(self, *args: Any, **kwargs: Any) -> tokend.VerifyResult:
                 threads.append(threading.current_thread())
                 entered.set()

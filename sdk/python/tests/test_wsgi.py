@@ -14,20 +14,6 @@ from tests import server
 from tests.test_client import closed_port_url
 
 
-class CountingClient(tokend.Client):
-    """A real client that counts its calls to tokend."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.calls = 0
-        self._lock = threading.Lock()
-
-    def verify(self, *args: Any, **kwargs: Any) -> tokend.VerifyResult:
-        with self._lock:
-            self.calls += 1
-        return super().verify(*args, **kwargs)
-
-
 def hello(environ: Dict[str, Any], start_response: Any) -> List[bytes]:
     tok = tokend.token_from(environ)
     body = json.dumps({"id": tok.id if tok else None, "name": tok.name if tok else None}).encode()
@@ -55,18 +41,7 @@ def bearer(secret: str) -> Dict[str, str]:
     return {"Authorization": "Bearer " + secret}
 
 
-class WSGITest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls) -> None:
-        cls.admin = server.admin_client()
-        cls.app = cls.admin.create_app(server.name("wsgi shop"), token_prefix="shop", permissions=["orders:read", "orders:write"])
-
-    def setUp(self) -> None:
-        self.client = CountingClient(server.shared().url)
-
-    def token(self, **fields: Any) -> tokend.IssuedToken:
-        return self.admin.create_token(self.app["id"], server.name("wsgi"), **fields)
-
+class WSGITest(server.TokendCase):
     def test_valid_token_reaches_the_app_with_its_identity(self) -> None:
         it = self.token()
         app = tokend.WSGIMiddleware(hello, self.client)
@@ -92,7 +67,7 @@ class WSGITest(unittest.TestCase):
         self.assertEqual(self.client.calls, 0)
 
     def test_malformed_token_is_refused_without_asking_tokend(self) -> None:
-        down = CountingClient(closed_port_url())
+        down = server.CountingClient(closed_port_url())
         app = tokend.WSGIMiddleware(hello, down)
         status, h, body, _ = call(app, headers=bearer("shop_not-a-real-token"))
         self.assertEqual(status, 401)

@@ -5,6 +5,7 @@ mistyped or made-up secret without asking tokend, as the Go SDK does. Nothing
 here keeps or prints a secret.
 """
 
+import secrets
 import zlib
 
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -52,3 +53,15 @@ def mask(secret: str) -> str:
     if j <= 0 or len(secret) < 8:
         return "…"
     return secret[: j + 1] + "…" + secret[-4:]
+
+
+def _example(prefix: str) -> str:
+    """A well-formed secret, checksum and all, that no token has (for tests
+    and the benchmark: tokend makes the real ones)."""
+    body = prefix + "_" + "".join(secrets.choice(_ALPHABET) for _ in range(RANDOM_LEN))
+    n = zlib.crc32(body.encode("ascii"))
+    tail = ""
+    for _ in range(CHECKSUM_LEN):
+        tail = _ALPHABET[n % 62] + tail
+        n //= 62
+    return body + "_" + tail

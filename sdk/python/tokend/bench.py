@@ -21,35 +21,21 @@ import argparse
 import http.client
 import http.server
 import json
-import random
 import statistics
 import sys
 import threading
 import time
-import zlib
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from wsgiref.util import setup_testing_defaults
 
 from ._client import Client
+from ._secret import _example
 from .middleware import WSGIMiddleware
-
-_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-
 
 def hello(environ: Dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "12")])
     return [b"hello world\n"]
-
-
-def _secret() -> str:
-    body = "bench_" + "".join(random.choice(_ALPHABET) for _ in range(43))
-    n = zlib.crc32(body.encode())
-    s = ""
-    for _ in range(6):
-        s = _ALPHABET[n % 62] + s
-        n //= 62
-    return body + "_" + s
 
 
 def _stub_tokend() -> Tuple[str, Callable[[], None]]:
@@ -161,7 +147,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     url, secret = args.url, args.secret
     if not url:
         url, stop = _stub_tokend()
-        secret = _secret()
+        secret = _example("bench")
     try:
         guarded_app = WSGIMiddleware(hello, Client(url))  # the default cache: 5 s
         # Keep the cached answer fresh for the whole run without changing

@@ -55,7 +55,7 @@ from typing import Any, Awaitable, Callable, Dict, Iterable, List, Mapping, Muta
 from ._client import Client
 from ._errors import TokendError, UnavailableError
 from ._models import MALFORMED, RATE_LIMITED, VALID, RateLimitState, VerifiedToken, VerifyResult
-from ._secret import check_secret
+from ._secret import MAX_LEN, check_secret
 
 #: How long a positive answer is reused, in seconds: short, since it is also
 #: how long a revocation takes to be seen here.
@@ -300,6 +300,9 @@ class _Guard:
         stale positive answer for outages."""
         if q is None:
             return _NO_CREDENTIALS, None
+        if len(q.token) > MAX_LEN:
+            # Too long to be a secret: refused before it costs a digest.
+            return _MALFORMED, None
         if self.cached:
             hit, stale = self.cached_answer(q)
             if hit is not None:
@@ -429,26 +432,23 @@ def _bearer(authorization: Optional[str], api_key: Optional[str]) -> str:
     return (api_key or "").strip()
 
 
-class WSGIMiddleware:
-    """Guard a WSGI app with tokend, as the module documentation describes.
-
-    ``app.wsgi_app = WSGIMiddleware(app.wsgi_app, client)`` for Flask;
-    wrap ``get_wsgi_application()`` for Django. Make one and wrap the app
-    once: the cache lives in the middleware.
-    """
+class _Middleware:
+    """The options WSGIMiddleware and ASGIMiddleware share (see the module
+    documentation); the request is what permissions_func and client_ip get:
+    the WSGI environ or the ASGI scope."""
 
     def __init__(
         self,
-        app: WSGIApp,
+        app: Any,
         client: Client,
         *,
         permissions: Optional[Sequence[str]] = None,
-        permissions_func: Optional[Callable[[Dict[str, Any]], Sequence[str]]] = None,
+        permissions_func: Optional[Callable[[Any], Sequence[str]]] = None,
         cache_ttl: float = DEFAULT_CACHE_TTL,
         refusal_ttl: float = DEFAULT_REFUSAL_TTL,
         cache_size: int = DEFAULT_CACHE_SIZE,
         stale_if_unavailable: float = 0.0,
-        client_ip: Optional[Callable[[Dict[str, Any]], Optional[str]]] = None,
+        client_ip: Optional[Callable[[Any], Optional[str]]] = None,
         ignore_origin: bool = False,
         on_error: Optional[Callable[[BaseException], None]] = None,
     ) -> None:
@@ -457,6 +457,17 @@ class WSGIMiddleware:
             client, permissions, permissions_func, cache_ttl, refusal_ttl, cache_size,
             stale_if_unavailable, client_ip, ignore_origin, on_error,
         )  # fmt: skip
+
+
+class WSGIMiddleware(_Middleware):
+    """Guard a WSGI app with tokend, as the module documentation describes.
+
+    ``app.wsgi_app = WSGIMiddleware(app.wsgi_app, client)`` for Flask;
+    wrap ``get_wsgi_application()`` for Django. Make one and wrap the app
+    once: the cache lives in the middleware.
+    """
+
+    app: WSGIApp
 
     def __call__(self, environ: Dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         g = self._guard
@@ -481,7 +492,7 @@ class WSGIMiddleware:
         return [ans.body]
 
 
-class ASGIMiddleware:
+class ASGIMiddleware(_Middleware):
     """Guard an ASGI app with tokend, as the module documentation describes.
 
     ``app.add_middleware(ASGIMiddleware, client=client)`` for Starlette and
@@ -490,26 +501,7 @@ class ASGIMiddleware:
     it is accepted, which servers answer 403); lifespan passes through.
     """
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        client: Client,
-        *,
-        permissions: Optional[Sequence[str]] = None,
-        permissions_func: Optional[Callable[[MutableMapping[str, Any]], Sequence[str]]] = None,
-        cache_ttl: float = DEFAULT_CACHE_TTL,
-        refusal_ttl: float = DEFAULT_REFUSAL_TTL,
-        cache_size: int = DEFAULT_CACHE_SIZE,
-        stale_if_unavailable: float = 0.0,
-        client_ip: Optional[Callable[[MutableMapping[str, Any]], Optional[str]]] = None,
-        ignore_origin: bool = False,
-        on_error: Optional[Callable[[BaseException], None]] = None,
-    ) -> None:
-        self.app = app
-        self._guard = _Guard(
-            client, permissions, permissions_func, cache_ttl, refusal_ttl, cache_size,
-            stale_if_unavailable, client_ip, ignore_origin, on_error,
-        )  # fmt: skip
+    app: ASGIApp
 
     async def __call__(
         self, scope: MutableMapping[str, Any], receive: Callable[[], Awaitable[Any]], send: Callable[[Any], Awaitable[None]]
