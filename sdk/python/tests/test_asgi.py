@@ -120,6 +120,17 @@ class ASGITest(server.TokendCase):
         self.assertEqual(run(many()), [200] * 5)
         self.assertEqual(self.client.calls, 1)
 
+    def test_concurrent_requests_share_one_call(self) -> None:
+        it = self.token()
+        app = tokend.ASGIMiddleware(App(), self.client)
+
+        async def many() -> List[int]:
+            calls = [call(app, headers={"Authorization": "Bearer " + it.secret}) for _ in range(12)]
+            return [r[0] for r in await asyncio.gather(*calls)]
+
+        self.assertEqual(run(many()), [200] * 12)
+        self.assertEqual(self.client.calls, 1)
+
     def test_the_call_to_tokend_does_not_block_the_event_loop(self) -> None:
         it = self.token()
         entered, release = threading.Event(), threading.Event()

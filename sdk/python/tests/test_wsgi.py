@@ -73,6 +73,8 @@ class WSGITest(server.TokendCase):
         self.assertEqual(status, 401)
         self.assertEqual(h["WWW-Authenticate"], 'Bearer realm="tokend", error="invalid_token"')
         self.assertEqual(json.loads(body)["reason"], "MALFORMED")
+        status, _, body, _ = call(app, headers=bearer(server.unknown_secret("shop") + "x" * 100000))
+        self.assertEqual((status, json.loads(body)["reason"]), (401, "MALFORMED"))
         self.assertEqual(down.calls, 0)
 
     def test_refusals_answer_as_forward_auth(self) -> None:
