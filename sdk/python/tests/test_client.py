@@ -58,6 +58,10 @@ def closed_port_url() -> str:
 
 
 class VerifyTest(unittest.TestCase):
+    admin: tokend.Client
+    app: tokend.App
+    client: tokend.Client
+
     @classmethod
     def setUpClass(cls) -> None:
         cls.admin = server.admin_client()
@@ -94,7 +98,7 @@ class VerifyTest(unittest.TestCase):
         self.admin.revoke_token(revoked.token["id"])
         disabled = self.token()
         self.admin.disable_token(disabled.token["id"])
-        cases = [
+        cases: List[Tuple[str, str, Dict[str, Any], str, int]] = [
             ("write permission for a read_only token", reader.secret, {"permissions": ["orders:write"], "ip": "10.0.0.1"}, tokend.INSUFFICIENT_PERMISSIONS, 403),
             ("address outside allowed_ips", reader.secret, {"ip": "192.0.2.1"}, tokend.IP_NOT_ALLOWED, 403),
             ("standard token from a browser", reader.secret, {"ip": "10.0.0.1", "origin": "https://evil.example"}, tokend.ORIGIN_NOT_ALLOWED, 403),
@@ -238,6 +242,8 @@ class RedirectTest(unittest.TestCase):
 
 
 class ManagementTest(unittest.TestCase):
+    admin: tokend.Client
+
     @classmethod
     def setUpClass(cls) -> None:
         cls.admin = server.admin_client()
@@ -339,7 +345,7 @@ class ManagementTest(unittest.TestCase):
 
 class ClientArgumentsTest(unittest.TestCase):
     def test_bad_arguments_are_refused(self) -> None:
-        for kw in (
+        cases: List[Dict[str, Any]] = [
             {"base_url": "127.0.0.1:8080"},
             {"base_url": "ftp://host"},
             {"base_url": "http://user:pw@host"},
@@ -347,7 +353,8 @@ class ClientArgumentsTest(unittest.TestCase):
             {"base_url": "http://host", "admin_token": "a b"},
             {"base_url": "http://host", "admin_token": ""},
             {"base_url": "http://host", "timeout": 0},
-        ):
+        ]
+        for kw in cases:
             with self.subTest(kw=kw), self.assertRaises(ValueError):
                 tokend.Client(**kw)
 

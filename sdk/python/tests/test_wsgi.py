@@ -45,7 +45,8 @@ class WSGITest(server.TokendCase):
     def test_valid_token_reaches_the_app_with_its_identity(self) -> None:
         it = self.token()
         app = tokend.WSGIMiddleware(hello, self.client)
-        for headers in (bearer(it.secret), {"Authorization": "bearer  " + it.secret + " "}, {"X-API-Key": it.secret}):
+        cases: List[Dict[str, str]] = [bearer(it.secret), {"Authorization": "bearer  " + it.secret + " "}, {"X-API-Key": it.secret}]
+        for headers in cases:
             with self.subTest(headers=list(headers)):
                 status, _, body, environ = call(app, headers=headers)
                 self.assertEqual(status, 200)
@@ -54,7 +55,8 @@ class WSGITest(server.TokendCase):
 
     def test_no_token_is_401_with_a_challenge(self) -> None:
         app = tokend.WSGIMiddleware(hello, self.client)
-        for headers in ({}, {"Authorization": "Basic dXNlcjpwdw=="}, {"Authorization": "Bearer "}):
+        no_token: List[Dict[str, str]] = [{}, {"Authorization": "Basic dXNlcjpwdw=="}, {"Authorization": "Bearer "}]
+        for headers in no_token:
             with self.subTest(headers=headers):
                 status, h, body, environ = call(app, headers=headers)
                 self.assertEqual(status, 401)
@@ -140,6 +142,12 @@ class WSGITest(server.TokendCase):
         self.assertEqual(call(plain, headers=bearer(it.secret), remote="")[0], 403)
         self.assertEqual(call(plain, headers=bearer(it.secret), remote="203.0.113.7")[0], 200)
 
+    def test_ignore_origin_lets_a_standard_token_pass_from_a_browser(self) -> None:
+        it = self.token()
+        from_browser = dict(bearer(it.secret), Origin="https://app.example")
+        self.assertEqual(call(tokend.WSGIMiddleware(hello, self.client), headers=from_browser)[0], 403)
+        self.assertEqual(call(tokend.WSGIMiddleware(hello, self.client, ignore_origin=True), headers=from_browser)[0], 200)
+
     def test_positive_answers_are_cached_for_the_ttl(self) -> None:
         it = self.token()
         app = tokend.WSGIMiddleware(hello, self.client)
@@ -188,8 +196,9 @@ class WSGITest(server.TokendCase):
     def test_cache_never_outlives_the_token(self) -> None:
         it = self.token(expires_in="7d")
         app = tokend.WSGIMiddleware(hello, self.client, cache_ttl=3600)
-        expires = tokend.Client(server.shared().url).verify(it.secret).token.expires_at  # type: ignore[union-attr]
-        assert expires is not None
+        verified = tokend.Client(server.shared().url).verify(it.secret).token
+        assert verified is not None and verified.expires_at is not None
+        expires = verified.expires_at
         clock = [0.0]
         app._guard.monotonic = lambda: clock[0]
         app._guard.wall = lambda: expires.timestamp() - 10  # ten seconds left

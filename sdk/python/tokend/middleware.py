@@ -512,15 +512,20 @@ class ASGIMiddleware(_Middleware):
             return
         g = self._guard
         auth = api_key = origin = ua = None
+        # The first of a repeated header counts, as net/http's Get reads it.
         for name, value in scope.get("headers") or ():
             if name == b"authorization":
-                auth = value.decode("latin-1")
+                if auth is None:
+                    auth = value.decode("latin-1")
             elif name == b"x-api-key":
-                api_key = value.decode("latin-1")
+                if api_key is None:
+                    api_key = value.decode("latin-1")
             elif name == b"origin":
-                origin = value.decode("latin-1")
+                if origin is None:
+                    origin = value.decode("latin-1")
             elif name == b"user-agent":
-                ua = value.decode("latin-1")
+                if ua is None:
+                    ua = value.decode("latin-1")
         tok = _bearer(auth, api_key)
         q = None
         if tok:
