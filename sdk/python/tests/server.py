@@ -8,11 +8,13 @@ Go toolchain the tests skip, except under CI=true, where they fail.
 """
 
 import atexit
+import ctypes
 import os
 import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import unittest
@@ -73,6 +75,16 @@ def _binary(workdir: str) -> str:
     return out
 
 
+def _die_with_parent() -> None:
+    """Have Linux stop the server if the test process dies without its
+    atexit (killed by a test runner's timeout)."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+
 def start(extra_args: Optional[List[str]] = None) -> Server:
     """Start a tokend serve of its own (the caller stops it)."""
     workdir = tempfile.mkdtemp(prefix="tokend-py-")
@@ -84,7 +96,9 @@ def start(extra_args: Optional[List[str]] = None) -> Server:
         # tokens from one address on purpose.
         args = [bin_path, "serve", "--addr", "127.0.0.1:0", "--data-dir", os.path.join(workdir, "data"), "--failure-limit", "0"]
         with open(logs, "w") as errf:
-            proc = subprocess.Popen(args + (extra_args or []), stdout=subprocess.PIPE, stderr=errf, env=env, text=True)
+            proc = subprocess.Popen(
+                args + (extra_args or []), stdout=subprocess.PIPE, stderr=errf, env=env, text=True, preexec_fn=_die_with_parent
+            )
         assert proc.stdout is not None
         url = admin = ""
         ready = threading.Event()
