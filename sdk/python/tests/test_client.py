@@ -212,6 +212,21 @@ class VerifyTest(unittest.TestCase):
         self.assertEqual(len(fake.requests), 3, "one refused, then one each without user_agent")
 
 
+class AdminTokenTest(unittest.TestCase):
+    def test_verify_never_sends_the_admin_token(self) -> None:
+        answer = json.dumps({"valid": False, "code": "NOT_FOUND"}).encode()
+        fake = FakeServer(lambda h: (200, {"Content-Type": "application/json"}, answer))
+        self.addCleanup(fake.close)
+        admin = server.unknown_secret("tkd_admin")
+        c = tokend.Client(fake.url, admin_token=admin)
+        c.verify(server.unknown_secret())
+        with self.assertRaises(tokend.UnavailableError):
+            c.list_apps()  # the fake's answer is no list
+        self.assertEqual([r[1] for r in fake.requests], ["/v1/verify", "/v1/apps"])
+        self.assertNotIn("Authorization", fake.requests[0][2])
+        self.assertEqual(fake.requests[1][2].get("Authorization"), "Bearer " + admin)
+
+
 class RedirectTest(unittest.TestCase):
     def test_redirect_to_another_origin_is_refused_and_gets_no_admin_token(self) -> None:
         other = FakeServer(lambda h: (200, {"Content-Type": "application/json"}, b'{"items":[]}'))
