@@ -67,6 +67,7 @@ DEFAULT_CACHE_SIZE = 10_000
 
 _MAX_USER_AGENT = 512
 _READ_METHODS = frozenset(("GET", "HEAD", "OPTIONS"))
+_ASGI_HEADERS = frozenset((b"authorization", b"x-api-key", b"origin", b"user-agent"))
 _PERMS_READ: Tuple[str, ...] = ("read",)
 _PERMS_WRITE: Tuple[str, ...] = ("write",)
 
@@ -511,21 +512,13 @@ class ASGIMiddleware(_Middleware):
             await self.app(scope, receive, send)
             return
         g = self._guard
-        auth = api_key = origin = ua = None
         # The first of a repeated header counts, as net/http's Get reads it.
+        found: Dict[bytes, str] = {}
         for name, value in scope.get("headers") or ():
-            if name == b"authorization":
-                if auth is None:
-                    auth = value.decode("latin-1")
-            elif name == b"x-api-key":
-                if api_key is None:
-                    api_key = value.decode("latin-1")
-            elif name == b"origin":
-                if origin is None:
-                    origin = value.decode("latin-1")
-            elif name == b"user-agent":
-                if ua is None:
-                    ua = value.decode("latin-1")
+            if name in _ASGI_HEADERS and name not in found:
+                found[name] = value.decode("latin-1")
+        auth, api_key = found.get(b"authorization"), found.get(b"x-api-key")
+        origin, ua = found.get(b"origin"), found.get(b"user-agent")
         tok = _bearer(auth, api_key)
         q = None
         if tok:
