@@ -75,6 +75,7 @@ type config struct {
 	webhookRetry   []time.Duration
 	webhookLease   time.Duration
 	githubKeys     string
+	auditRetention string
 }
 
 // storageFlags are shared by serve, bootstrap and migrate.
@@ -407,6 +408,7 @@ func serveCmd(e env) *cobra.Command {
 	// How often forgotten rotated-out secrets are deleted; tests shorten it.
 	fs.DurationVar(&c.rotatedSweep, "rotated-secret-sweep", time.Hour, "")
 	_ = fs.MarkHidden("rotated-secret-sweep")
+	fs.StringVar(&c.auditRetention, "audit-retention", "", "delete audit rows older than this (such as 365d), every hour, keeping the chain verifiable from a checkpoint signed with a key derived from the pepper; empty or 0 keeps the audit log forever, the default (TOKEND_AUDIT_RETENTION)")
 	fs.DurationVar(&c.shutdown, "shutdown-timeout", 15*time.Second, "how long a graceful shutdown may take (TOKEND_SHUTDOWN_TIMEOUT)")
 	fs.StringVar(&c.redis, "redis", "", "redis:// or rediss:// URL: share rate limits and the failure throttle with every instance on it; without, each instance limits on its own (TOKEND_REDIS)")
 	fs.StringVar(&c.redisPrefix, "redis-prefix", redislimit.DefaultPrefix, "prefix of tokend's Redis keys, for several deployments on one Redis (TOKEND_REDIS_PREFIX)")
@@ -462,6 +464,10 @@ func serve(ctx context.Context, c config, e env) error {
 		return errors.New("--rotated-secret-sweep must be positive")
 	}
 	if err := checkWebhookFlags(c); err != nil {
+		return err
+	}
+	auditRetention, err := parseRetention(c.auditRetention)
+	if err != nil {
 		return err
 	}
 	// GitHub's keys are read before anything is opened or created: a key
@@ -618,6 +624,9 @@ func serve(ctx context.Context, c config, e env) error {
 		go func() { svc.RunForgetRotated(forgetCtx, forgetTicker.C, c.rotatedKeep); close(forgetDone) }()
 		defer func() { stopForget(); forgetTicker.Stop(); <-forgetDone }()
 	}
+
+	stopAudit := startAuditJobs(ctx, b, auditRetention, log)
+	defer stopAudit()
 
 	// The mailed event types go to mailer (nil: no mail is sent; made and
 	// checked by newMailer above).
