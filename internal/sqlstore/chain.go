@@ -29,6 +29,10 @@ var (
 	chainRow     = Q(`UPDATE events SET pos = $1, prev_hash = $2, hash = $3 WHERE id = $4 AND pos IS NULL`)
 )
 
+// chainGather is how long RunChainer lets rows gather after a commit
+// before it chains them.
+const chainGather = 20 * time.Millisecond
+
 // chainBatch bounds the rows one ChainAudit transaction chains.
 const chainBatch = 500
 
@@ -162,6 +166,12 @@ func (s *Store) RunChainer(ctx context.Context, every time.Duration, onErr func(
 			cancel()
 			return
 		case <-s.chainKick:
+			// Let the writes of the next moment join this pass: a pass
+			// costs a transaction of its own, and more rows cost little.
+			select {
+			case <-ctx.Done():
+			case <-time.After(chainGather):
+			}
 		case <-t.C:
 		}
 	}
