@@ -368,3 +368,58 @@ func TestAuditExportRecomputesAlone(t *testing.T) {
 		}
 	})
 }
+
+// TestAuditVerifyBesideServe writes through a running server and verifies
+// and exports its audit log from another process's point of view, while it
+// still runs: the reader takes no lock of the data directory. The list of
+// `tokend audit` keeps working, and retention is refused below an hour.
+func TestAuditVerifyBesideServe(t *testing.T) {
+	dir := t.TempDir()
+	in := startTokend(t, dir, nil, "--audit-retention", "400d")
+	cmd := cliOf(t, in)
+	var app tokend.App
+	json.Unmarshal([]byte(cmd("app", "create", "--name", "Shop", "--json")), &app)
+	var tok createdToken
+	json.Unmarshal([]byte(cmd("token", "create", "--app", app.ID, "--name", "ci", "--json")), &tok)
+	cmd("token", "revoke", tok.Token.ID)
+	if out := cmd("audit", "--token-id", tok.Token.ID); !strings.Contains(out, "token.revoke") {
+		t.Fatalf("tokend audit: %s", out)
+	}
+	vars := map[string]string{}
+	getenv := func(k string) string { return vars[k] }
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), []string{"audit", "verify", "--data-dir", dir}, getenv, nil, &out, &errOut); err != nil {
+		t.Fatalf("verify beside serve: %v", err)
+	}
+	// bootstrap's app and token, the app, the token, its revocation
+	if !strings.Contains(out.String(), "audit log intact: 5 rows verified") {
+		t.Fatalf("verify: %s", out.String())
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"audit", "export", "--format", "jsonl", "--data-dir", dir}, getenv, nil, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(out.String(), "\n"); n != 5 || strings.Contains(out.String(), tok.Secret) {
+		t.Fatalf("export: %d lines, or a secret in it:\n%s", n, out.String())
+	}
+	in.stop()
+
+	err := runFails(t, nil, "serve", "--addr", "127.0.0.1:0", "--data-dir", dir, "--audit-retention", "5m")
+	wantErr(t, "a retention under an hour", err, "--audit-retention", "shorter than an hour")
+	err = runFails(t, nil, "serve", "--addr", "127.0.0.1:0", "--data-dir", dir, "--audit-retention", "forever")
+	wantErr(t, "a retention that is no duration", err, "--audit-retention", "365d")
+	err = runFails(t, nil, "audit", "export", "--data-dir", dir)
+	wantErr(t, "an export without --format", err, "--format", "jsonl")
+	err = runFails(t, nil, "audit", "export", "--format", "jsonl", "--data-dir", dir, "--since", "0")
+	wantErr(t, "a position 0", err, "positions start at 1")
+	err = runFails(t, nil, "audit", "verify", "--data-dir", t.TempDir())
+	wantErr(t, "a data directory without a database", err, "tokend.db")
+
+	out.Reset()
+	if err := run(context.Background(), []string{"serve", "--help"}, getenv, nil, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "empty or 0 keeps the audit log forever, the default") {
+		t.Errorf("serve --help does not say what --audit-retention defaults to:\n%s", out.String())
+	}
+}

@@ -215,7 +215,15 @@ func openPostgres(ctx context.Context, c config, getenv func(string) string, log
 		st.Close()
 		return nil, err
 	}
-	return &backend{store: st, users: st, hasher: hasher, pepper: p.value, close: st.Close, pg: st}, nil
+	// What this process wrote joins the audit chain before it closes the
+	// store, though no chainer ran (bootstrap, migrate).
+	closeAll := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, err := st.ChainAudit(ctx)
+		return errors.Join(err, st.Close())
+	}
+	return &backend{store: st, users: st, hasher: hasher, pepper: p.value, close: closeAll, pg: st}, nil
 }
 
 // pepper is the HMAC pepper and where it came from, for messages.
