@@ -423,3 +423,34 @@ func TestAuditVerifyBesideServe(t *testing.T) {
 		t.Errorf("serve --help does not say what --audit-retention defaults to:\n%s", out.String())
 	}
 }
+
+// TestServeAuditRetentionCuts starts serve with --audit-retention on a
+// database whose first rows are older than it: serve cuts them at start,
+// and verify (with the pepper of the data directory) passes from the
+// signed checkpoint.
+func TestServeAuditRetentionCuts(t *testing.T) {
+	dir := t.TempDir()
+	st, err := sqlite.Open(context.Background(), filepath.Join(dir, "tokend.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-48 * time.Hour)
+	for i := range 3 {
+		if err := st.AppendEvent(context.Background(), tokend.Event{Time: old.Add(time.Duration(i) * time.Minute), Actor: "system", Action: tokend.ActionAppCreate, AppID: "app_old"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+	startTokend(t, dir, nil, "--audit-retention", "24h")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, err := (&chainDB{args: []string{"--data-dir", dir}}).verify(t, nil)
+		if err == nil && strings.Contains(out, "from the signed retention checkpoint at position 3") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no cut after 30s: %v\n%s", err, out)
+		}
+		time.Sleep(20 * time.Millisecond) // polling a condition, with a deadline
+	}
+}
