@@ -24,9 +24,14 @@ func auditCmd(e env) *cobra.Command {
 		Long: `Show the audit log, newest first: who did what, when, from where.
 
 The token being audited is --token-id: --token is the admin token that
-authenticates this command, as for every API verb.`,
+authenticates this command, as for every API verb.
+
+The log is a hash chain: "tokend audit verify" checks it and "tokend audit
+export" streams it with its hashes, both against the database itself.`,
 		Example: `  tokend audit --app app_123 --since 24h
-  tokend audit --token-id tok_123 --action token.rotate --json`,
+  tokend audit --token-id tok_123 --action token.rotate --json
+  tokend audit verify --data-dir /var/lib/tokend
+  tokend audit export --format jsonl > audit.jsonl`,
 		Args: cobra.NoArgs,
 	}
 	f := addAPIFlags(cmd, e)
@@ -56,6 +61,7 @@ authenticates this command, as for every API verb.`,
 	fl.StringVar(&o.Action, "action", "", "only events of this action, e.g. token.revoke")
 	lf.register(fl, &o.Limit, &o.Cursor)
 	explainErrors(cmd, f)
+	cmd.AddCommand(auditVerifyCmd(e), auditExportCmd(e))
 	return cmd
 }
 

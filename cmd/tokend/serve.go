@@ -77,6 +77,7 @@ type config struct {
 	githubKeys     string
 	tlsCert        string
 	tlsKey         string
+	auditRetention string
 }
 
 // storageFlags are shared by serve, bootstrap and migrate.
@@ -216,7 +217,15 @@ func openPostgres(ctx context.Context, c config, getenv func(string) string, log
 		st.Close()
 		return nil, err
 	}
-	return &backend{store: st, users: st, hasher: hasher, pepper: p.value, close: st.Close, pg: st}, nil
+	// What this process wrote joins the audit chain before it closes the
+	// store, though no chainer ran (bootstrap, migrate).
+	closeAll := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, err := st.ChainAudit(ctx)
+		return errors.Join(err, st.Close())
+	}
+	return &backend{store: st, users: st, hasher: hasher, pepper: p.value, close: closeAll, pg: st}, nil
 }
 
 // pepper is the HMAC pepper and where it came from, for messages.
@@ -409,6 +418,7 @@ func serveCmd(e env) *cobra.Command {
 	// How often forgotten rotated-out secrets are deleted; tests shorten it.
 	fs.DurationVar(&c.rotatedSweep, "rotated-secret-sweep", time.Hour, "")
 	_ = fs.MarkHidden("rotated-secret-sweep")
+	fs.StringVar(&c.auditRetention, "audit-retention", "", "delete audit rows older than this (such as 365d), every hour, keeping the chain verifiable from a checkpoint signed with a key derived from the pepper; empty or 0 keeps the audit log forever, the default (TOKEND_AUDIT_RETENTION)")
 	fs.DurationVar(&c.shutdown, "shutdown-timeout", 15*time.Second, "how long a graceful shutdown may take (TOKEND_SHUTDOWN_TIMEOUT)")
 	fs.StringVar(&c.redis, "redis", "", "redis:// or rediss:// URL: share rate limits and the failure throttle with every instance on it; without, each instance limits on its own (TOKEND_REDIS)")
 	fs.StringVar(&c.redisPrefix, "redis-prefix", redislimit.DefaultPrefix, "prefix of tokend's Redis keys, for several deployments on one Redis (TOKEND_REDIS_PREFIX)")
@@ -466,6 +476,10 @@ func serve(ctx context.Context, c config, e env) error {
 		return errors.New("--rotated-secret-sweep must be positive")
 	}
 	if err := checkWebhookFlags(c); err != nil {
+		return err
+	}
+	auditRetention, err := parseRetention(c.auditRetention)
+	if err != nil {
 		return err
 	}
 	// GitHub's keys are read before anything is opened or created: a key
@@ -629,6 +643,9 @@ func serve(ctx context.Context, c config, e env) error {
 		go func() { svc.RunForgetRotated(forgetCtx, forgetTicker.C, c.rotatedKeep); close(forgetDone) }()
 		defer func() { stopForget(); forgetTicker.Stop(); <-forgetDone }()
 	}
+
+	stopAudit := startAuditJobs(ctx, b, auditRetention, log)
+	defer stopAudit()
 
 	// The mailed event types go to mailer (nil: no mail is sent; made and
 	// checked by newMailer above).

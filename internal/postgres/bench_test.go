@@ -2,8 +2,13 @@ package postgres
 
 import (
 	"context"
+	"io/fs"
 	"testing"
 	"time"
+
+	"github.com/pressly/goose/v3"
+
+	"github.com/tokend/tokend/internal/sqlstore"
 
 	"github.com/tokend/tokend/internal/postgres/pgtest"
 	"github.com/tokend/tokend/internal/storetest"
@@ -65,5 +70,48 @@ func BenchmarkChangeLogPoll(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+	})
+}
+
+// BenchmarkAuditChainCreates measures token creates per second, 8
+// writers at a time (storetest.BenchAuditChainCreates): on a schema before
+// the audit chain (migration 00014: "plain"), with rows chained after
+// commit by a background chainer as serve runs it ("chained"; the chaining
+// of a round's last rows is timed too), and with each row chained in its
+// own transaction under audit_head's lock ("in_tx", the design not taken:
+// the lock is held through every commit).
+func BenchmarkAuditChainCreates(b *testing.B) {
+	ctx := context.Background()
+	newStore := func(upTo int64, inTx bool) *Store {
+		s, err := connect(ctx, pgtest.WithSchema(b, pgtest.NewDatabase(b)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { s.Close() })
+		fsys, _ := fs.Sub(migrations, "migrations")
+		p, err := goose.NewProvider(goose.DialectPostgres, s.db, fsys, goose.WithDisableGlobalRegistry(true))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := p.UpTo(ctx, upTo); err != nil {
+			b.Fatal(err)
+		}
+		if inTx {
+			f := *flavor
+			f.ChainInTx = true
+			s.Store = sqlstore.New(&f, s.db, s.db)
+		}
+		return s
+	}
+	chained := newStore(15, false)
+	storetest.BenchAuditChainCreates(b, 8, []storetest.ChainVariant{
+		{Name: "plain", Store: newStore(14, false)},
+		{Name: "chained", Store: chained, Chain: func(ctx context.Context) func() {
+			ctx, cancel := context.WithCancel(ctx)
+			done := make(chan struct{})
+			go func() { chained.RunChainer(ctx, time.Second, func(err error) { b.Error(err) }); close(done) }()
+			return func() { cancel(); <-done } // its last pass chains what is left
+		}},
+		{Name: "in_tx", Store: newStore(15, true)},
 	})
 }

@@ -55,11 +55,14 @@ var flavor = &sqlstore.Flavor{
 	EventWriteLock: eventWriteLock,
 	EventReadLock:  eventReadLock,
 	LeadLock:       leadLock,
-	Notify:         notify,
-	Classify:       classify,
-	ForeignKey:     isForeignKey,
-	Retryable:      retryable,
-	ExecBatch:      execBatch,
+	// Verification reads the audit rows, the head and the checkpoint as of
+	// one moment.
+	Snapshot:   &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
+	Notify:     notify,
+	Classify:   classify,
+	ForeignKey: isForeignKey,
+	Retryable:  retryable,
+	ExecBatch:  execBatch,
 }
 
 // execBatch sends a flush's statements in one round trip, on the pgx

@@ -58,16 +58,10 @@ var (
 // Open connects to the database at url (postgres://…), and brings its
 // schema up to date.
 func Open(ctx context.Context, url string) (*Store, error) {
-	cfg, err := parseURL(url)
+	s, err := connect(ctx, url)
 	if err != nil {
 		return nil, err
 	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("postgres: connect: %w", err)
-	}
-	db := stdlib.OpenDBFromPool(pool)
-	s := &Store{Store: sqlstore.New(flavor, db, db), pool: pool, db: db}
 	// Before the migrations, which would fail on a read-only database with
 	// a message about a table.
 	if err := s.ping(ctx, "connect"); err != nil {
@@ -79,6 +73,34 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// OpenReader connects to the database at url without migrating it, for
+// commands that only read (`tokend audit verify`, `export`), which an
+// auditor may run with a role that cannot write, or on a standby.
+func OpenReader(ctx context.Context, url string) (*Store, error) {
+	s, err := connect(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.pool.Ping(ctx); err != nil {
+		s.Close()
+		return nil, storeErr("connect", err)
+	}
+	return s, nil
+}
+
+func connect(ctx context.Context, url string) (*Store, error) {
+	cfg, err := parseURL(url)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: connect: %w", err)
+	}
+	db := stdlib.OpenDBFromPool(pool)
+	return &Store{Store: sqlstore.New(flavor, db, db), pool: pool, db: db}, nil
 }
 
 // parseURL reads the database URL into a pool configuration.

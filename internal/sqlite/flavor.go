@@ -40,8 +40,11 @@ var flavor = &sqlstore.Flavor{
 	ILike:       "LIKE",
 	Last4:       "substr(masked, -4)",
 	CheckUnique: true,
-	Classify:    classify,
-	ForeignKey:  isForeignKey,
+	// Writes are serial: each audit row joins the chain in its own
+	// transaction, and a row outside the chain was not written by tokend.
+	ChainInTx:  true,
+	Classify:   classify,
+	ForeignKey: isForeignKey,
 }
 
 // storeErr translates a driver error into the domain's errors (see

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"runtime"
 	"strings"
 
@@ -104,8 +105,33 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("%w (%s)", err, path)
 	}
+	// The audit rows written before the hash chain existed join it at the
+	// first open after migration 00015.
+	if err := s.ChainLegacy(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("%w (%s)", err, path)
+	}
 	if s.bySecret, err = r.PrepareContext(ctx, flavor.Text(sqlstore.TokenBySecretQuery)); err != nil {
 		s.Close()
+		return nil, openErr(path, err)
+	}
+	return s, nil
+}
+
+// OpenReader opens the existing database at path for reading only: no
+// migration, no write, no lock on the data directory, so that `tokend
+// audit verify` and `export` may run beside a serving tokend.
+func OpenReader(ctx context.Context, path string) (*Store, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	r, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	s := &Store{Store: sqlstore.New(flavor, r, r), w: r, r: r, path: path}
+	if err := r.PingContext(ctx); err != nil {
+		r.Close()
 		return nil, openErr(path, err)
 	}
 	return s, nil
@@ -147,6 +173,9 @@ func (s *Store) Close() error {
 	var err error
 	if s.bySecret != nil {
 		err = s.bySecret.Close()
+	}
+	if s.w == s.r {
+		return errors.Join(err, s.r.Close())
 	}
 	return errors.Join(err, s.r.Close(), s.w.Close())
 }

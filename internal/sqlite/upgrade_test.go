@@ -13,8 +13,21 @@ import (
 )
 
 func TestUpgradeToOwners(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "tokend.db")
-	storetest.UpgradeToOwners(t, storetest.Upgrade{
+	u := upgrade(filepath.Join(t.TempDir(), "tokend.db"))
+	u.Seed = []string{
+		`INSERT INTO apps (id, name, token_prefix, permissions, created_at, updated_at, version)
+		 VALUES ('app_a', 'Shop', 'shop', '[]', 1, 1, 1)`,
+		`INSERT INTO tokens (id, app_id, name, description, type, access, permissions, allowed_ips,
+		   allowed_origins, metadata, status, masked, created_at, created_by, updated_at, version, secret_hash)
+		 VALUES ('tok_old', 'app_a', 'ci', '', 'standard', 'full_access', 'null', 'null',
+		   'null', 'null', 'active', 'shop_…abcd', 1, 'system', 1, 1, x'0102')`,
+	}
+	storetest.UpgradeToOwners(t, u)
+}
+
+// upgrade is the Upgrade of the database at path.
+func upgrade(path string) storetest.Upgrade {
+	return storetest.Upgrade{
 		Dialect:    goose.DialectSQLite3,
 		Migrations: migrations,
 		DB: func(t *testing.T) *sql.DB {
@@ -24,21 +37,17 @@ func TestUpgradeToOwners(t *testing.T) {
 			}
 			return db
 		},
-		Seed: []string{
-			`INSERT INTO apps (id, name, token_prefix, permissions, created_at, updated_at, version)
-			 VALUES ('app_a', 'Shop', 'shop', '[]', 1, 1, 1)`,
-			`INSERT INTO tokens (id, app_id, name, description, type, access, permissions, allowed_ips,
-			   allowed_origins, metadata, status, masked, created_at, created_by, updated_at, version, secret_hash)
-			 VALUES ('tok_old', 'app_a', 'ci', '', 'standard', 'full_access', 'null', 'null',
-			   'null', 'null', 'active', 'shop_…abcd', 1, 'system', 1, 1, x'0102')`,
-		},
 		Open: func(t *testing.T) interface {
 			tokend.Store
 			io.Closer
 		} {
 			return openTemp(t, path)
 		},
-	})
+	}
+}
+
+func TestUpgradeChainsTheAuditLog(t *testing.T) {
+	storetest.UpgradeAuditChain(t, upgrade(filepath.Join(t.TempDir(), "tokend.db")), "1")
 }
 
 func TestUpgradeFromEveryVersion(t *testing.T) {

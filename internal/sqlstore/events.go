@@ -13,12 +13,14 @@ const eventColumns = `id, "time", actor, actor_name, ip, action, app_id, token_i
 
 var insertEvent = Q(`
 	INSERT INTO events ("time", actor, actor_name, ip, action, app_id, token_id, details)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+	RETURNING id`)
 
 // InsertEvent appends ev inside the caller's transaction, so that a change
 // and its audit record are committed together or not at all. The id is the
 // store's; ev.ID is ignored. The flavor's EventWriteLock comes first (see
-// postgres/events.go for why PostgreSQL needs one).
+// postgres/events.go for why PostgreSQL needs one). The row joins the
+// audit hash chain here or after the commit (chainEvent).
 func (s *Store) InsertEvent(ctx context.Context, tx *sql.Tx, ev tokend.Event) error {
 	details, err := toJSON(ev.Details)
 	if err != nil {
@@ -29,10 +31,14 @@ func (s *Store) InsertEvent(ctx context.Context, tx *sql.Tx, ev tokend.Event) er
 			return s.Err("insert event", err)
 		}
 	}
-	_, err = tx.ExecContext(ctx, s.sql(insertEvent),
-		s.time(ev.Time), ev.Actor, ev.ActorName, ev.IP, ev.Action, ev.AppID, ev.TokenID, details)
+	var id int64
+	err = tx.QueryRowContext(ctx, s.sql(insertEvent),
+		s.time(ev.Time), ev.Actor, ev.ActorName, ev.IP, ev.Action, ev.AppID, ev.TokenID, details).Scan(&id)
 	if err != nil {
 		return s.Err("insert event", err)
+	}
+	if err := s.chainEvent(ctx, tx, id); err != nil {
+		return err
 	}
 	return s.insertNotices(ctx, tx, ev)
 }

@@ -46,6 +46,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -96,6 +97,13 @@ type Flavor struct {
 	// EventReadLock before Events reads them, in a read-only transaction
 	// of its own (see postgres/events.go). Empty: none.
 	EventWriteLock, EventReadLock string
+	// ChainInTx: chain each audit row in the transaction that writes it
+	// (SQLite, whose writes are serial anyway); otherwise rows are chained
+	// after commit, by ChainAudit (see chain.go).
+	ChainInTx bool
+	// Snapshot are the options of the read transaction that verifies or
+	// exports the audit log, which must see one consistent state.
+	Snapshot *sql.TxOptions
 	// LeadLock answers, for the name $1, whether this transaction now
 	// holds the lock that lets one instance of many run a job (Lead), and
 	// holds it until the transaction ends. Empty where one process owns
@@ -140,6 +148,11 @@ type Store struct {
 	// (outboxWritten set by insertNotices); see SetOutboxHook.
 	outboxHook    atomic.Pointer[func()]
 	outboxWritten atomic.Bool
+
+	// unchained holds the open transactions that wrote an audit row left
+	// for ChainAudit; their commit kicks RunChainer through chainKick.
+	unchained sync.Map
+	chainKick chan struct{}
 }
 
 // SetOutboxHook has fn called after each commit that wrote events to the
@@ -157,7 +170,7 @@ var (
 
 // New is a store that writes through w and reads through r.
 func New(f *Flavor, w, r *sql.DB) *Store {
-	return &Store{f: f, w: w, r: r}
+	return &Store{f: f, w: w, r: r, chainKick: make(chan struct{}, 1)}
 }
 
 // Query is a fixed query, rebound once per placeholder style.
@@ -220,9 +233,12 @@ func (s *Store) writeConn(ctx context.Context, fn func(conn *sql.Conn, tx *sql.T
 func (s *Store) commit(tx *sql.Tx, err error) error {
 	if err != nil {
 		_ = tx.Rollback()
+		s.committed(tx, false)
 		return err
 	}
-	if err := tx.Commit(); err != nil {
+	err = tx.Commit()
+	s.committed(tx, err == nil)
+	if err != nil {
 		return s.Err("commit", err)
 	}
 	if s.outboxWritten.Swap(false) {

@@ -42,21 +42,8 @@ type Upgrade struct {
 // and down to 00007 and up again works.
 func UpgradeToOwners(t *testing.T, u Upgrade) {
 	ctx := t.Context()
-	migrate := func(db *sql.DB) *goose.Provider {
-		t.Helper()
-		fsys, err := fs.Sub(u.Migrations, "migrations")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := goose.NewProvider(u.Dialect, db, fsys, goose.WithDisableGlobalRegistry(true))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-
 	db := u.DB(t)
-	if _, err := migrate(db).UpTo(ctx, 7); err != nil {
+	if _, err := u.provider(t, db).UpTo(ctx, 7); err != nil {
 		t.Fatalf("migrate to 00007: %v", err)
 	}
 	for _, q := range u.Seed {
@@ -94,7 +81,7 @@ func UpgradeToOwners(t *testing.T, u Upgrade) {
 
 	db = u.DB(t)
 	defer db.Close()
-	p := migrate(db)
+	p := u.provider(t, db)
 	if _, err := p.DownTo(ctx, 7); err != nil {
 		t.Fatalf("down to 00007: %v", err)
 	}
@@ -287,4 +274,18 @@ func checkUpgraded(t *testing.T, s tokend.Store, h *secret.Hasher, live, gone st
 	if err := engine.Close(ctx); err != nil {
 		t.Error(err)
 	}
+}
+
+// provider is goose on db with u's migrations only.
+func (u Upgrade) provider(t *testing.T, db *sql.DB) *goose.Provider {
+	t.Helper()
+	fsys, err := fs.Sub(u.Migrations, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(u.Dialect, db, fsys, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
