@@ -63,6 +63,13 @@ type VerifyRequest struct {
 	// constants), set by the caller, never read from a body: told in the
 	// security events a secret can raise.
 	Endpoint string `json:"-"`
+
+	// Peek asks about the token without using it (GET /v1/self): its rate
+	// limit is reported, not spent; no use is counted toward max_uses and
+	// nothing is recorded as its use (usage, last use, activity, networks).
+	// The failure throttle and the filter of known secrets apply as to any
+	// verification. Set by the caller, never read from a body.
+	Peek bool `json:"-"`
 }
 
 // Where a secret is presented for verification (VerifyRequest.Endpoint).
@@ -72,6 +79,7 @@ const (
 	EndpointAdmin       = "admin"        // the management API's bearer token
 	EndpointDashboard   = "dashboard"    // the dashboard's sign-in with a token
 	EndpointMiddleware  = "middleware"   // an in-process verifier (the Go SDK's)
+	EndpointSelf        = "self"         // GET /v1/self: a token asking about itself
 )
 
 // Doors of the failure throttle. Each counts its failures apart, so that

@@ -33,6 +33,12 @@ func addRoutes(api huma.API, mux *http.ServeMux, d Deps) {
 	registerVerify(api, mux, log, public(withErrors(op(http.MethodPost, "/v1/verify", "verify", "Verify a token", "Verification", 200), http.StatusTooManyRequests)), d.Verifier)
 	register(api, log, public(withErrors(op(http.MethodGet, "/v1/auth", "forward-auth", "Forward auth for reverse proxies", "Verification", 200), http.StatusTooManyRequests)), handleForwardAuth(d.Verifier))
 
+	// The token asking about itself: its own secret is the credential,
+	// checked by the engine in the handler, not by authenticate.
+	self := op(http.MethodGet, "/v1/self", "self", "The presented token's own id, app, permissions, expiry and rate limit (its secret never)", "Verification", 200)
+	self.Security = []map[string][]string{{"token": {}}}
+	register(api, log, withErrors(self, http.StatusTooManyRequests), handleSelf(svc, d.Verifier))
+
 	register(api, log, op(http.MethodGet, "/v1/apps", "list-apps", "List applications", "Apps", 200), handleAppList(svc))
 	register(api, log, op(http.MethodPost, "/v1/apps", "create-app", "Create an application", "Apps", 201), handleAppCreate(svc))
 	register(api, log, op(http.MethodGet, "/v1/apps/{id}", "get-app", "Get an application", "Apps", 200), handleAppGet(svc))

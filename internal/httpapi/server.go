@@ -144,6 +144,7 @@ func apiConfig(version string) huma.Config {
 	cfg.Components.Schemas.RegisterTypeAlias(reflect.TypeFor[tokend.Duration](), reflect.TypeFor[string]())
 	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		"bearer": {Type: "http", Scheme: "bearer", Description: "The secret of an admin token (an owner token comes from `tokend bootstrap`)."},
+		"token":  {Type: "http", Scheme: "bearer", Description: "The secret of the token asking about itself (GET /v1/self): any token, a product's or an admin's."},
 	}
 	return cfg
 }
