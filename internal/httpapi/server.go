@@ -135,7 +135,8 @@ func apiConfig(version string) huma.Config {
 	cfg.Info.Description = "Issue, manage and verify API tokens. Management endpoints take an admin token as a bearer token; " +
 		"/v1/verify and /v1/auth take the token being verified."
 	cfg.CreateHooks = nil // no $schema links in answers
-	cfg.DocsPath = ""     // the docs UI would load scripts from elsewhere
+	cfg.Formats = withRawBodies(cfg.Formats)
+	cfg.DocsPath = "" // the docs UI would load scripts from elsewhere
 	cfg.SchemasPath = ""
 	cfg.OpenAPIPath = "/openapi"
 	// The API is at the root of whatever address serves this document.

@@ -39,7 +39,7 @@ func (s *Service) CreateToken(ctx context.Context, a tokend.Actor, in tokend.Tok
 		}
 	}
 	now := s.Now()
-	var p tokend.Problems
+	p := problemsOf(ctx)
 	app, err := s.appFor(ctx, &p, in.AppID)
 	if err != nil {
 		return tokend.Token{}, secret.Secret{}, err
@@ -430,7 +430,7 @@ func (s *Service) UpdateToken(ctx context.Context, a tokend.Actor, id string, pa
 				return tokend.Event{}, err
 			}
 		}
-		d, err := applyPatch(t, patch, app, now)
+		d, err := applyPatch(problemsOf(ctx), t, patch, app, now)
 		if err != nil {
 			return tokend.Event{}, err
 		}
@@ -465,9 +465,9 @@ func (s *Service) UpdateToken(ctx context.Context, a tokend.Actor, id string, pa
 
 // applyPatch changes t as the patch says, validates the result, and answers
 // what changed.
-func applyPatch(t *tokend.Token, patch tokend.TokenPatch, app tokend.App, now time.Time) (map[string]any, error) {
+// p holds the problems found before (see WithProblems).
+func applyPatch(p tokend.Problems, t *tokend.Token, patch tokend.TokenPatch, app tokend.App, now time.Time) (map[string]any, error) {
 	before := *t
-	var p tokend.Problems
 	if (patch.OwnerID != nil && *patch.OwnerID != t.OwnerID) || (patch.IsNull("owner_id") && t.OwnerID != "") {
 		p.Add("owner_id", "cannot be changed after creation; create a token for the other owner instead")
 	}
