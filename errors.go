@@ -155,6 +155,13 @@ func (c ErrorCode) Status() int {
 	return 500
 }
 
+// ErrorCodes lists every ErrorCode, the closed set an error answer's code
+// is drawn from.
+var ErrorCodes = []ErrorCode{
+	ECodeInvalid, ECodeMalformedRequest, ECodeUnauthenticated, ECodeForbidden, ECodeNotFound, ECodeConflict,
+	ECodePreconditionFailed, ECodeMethodNotAllowed, ECodeTooLarge, ECodeRateLimited, ECodeUnavailable, ECodeInternal,
+}
+
 // CodeForStatus is the code of an error answered with an HTTP status, for
 // answers that carry none: the inverse of Status, with other client errors
 // read as malformed requests and other server errors as internal ones.

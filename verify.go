@@ -115,7 +115,7 @@ func (r VerifyRequest) Check() error {
 type VerifyResult struct {
 	Valid     bool            `json:"valid"`
 	Code      Code            `json:"code" enum:"VALID,MALFORMED,NOT_FOUND,EXPIRED,DISABLED,REVOKED,IP_NOT_ALLOWED,ORIGIN_NOT_ALLOWED,INSUFFICIENT_PERMISSIONS,RATE_LIMITED,USAGE_EXCEEDED,ROTATED"`
-	Reason    string          `json:"reason,omitempty" doc:"More detail on the code, e.g. client_throttled for RATE_LIMITED."`
+	Reason    string          `json:"reason,omitempty" enum:"client_throttled,owner_rate_limited" doc:"More detail on the code: client_throttled (the failure throttle refused the caller's address) or owner_rate_limited (the rate limit shared by the token's owner) for RATE_LIMITED."`
 	Token     *VerifiedToken  `json:"token,omitempty"`
 	RateLimit *RateLimitState `json:"rate_limit,omitempty"`
 }
@@ -126,8 +126,8 @@ type VerifiedToken struct {
 	AppID       string         `json:"app_id"`
 	OwnerID     string         `json:"owner_id,omitempty" doc:"The owner of the token; absent when it has none."`
 	Name        string         `json:"name"`
-	Type        TokenType      `json:"type"`
-	Access      Access         `json:"access"`
+	Type        TokenType      `json:"type" enum:"standard,plugin"`
+	Access      Access         `json:"access" enum:"read_only,full_access,custom"`
 	Permissions []string       `json:"permissions,omitempty"`
 	ExpiresAt   *time.Time     `json:"expires_at,omitempty"`
 	Metadata    map[string]any `json:"metadata,omitempty"`
@@ -143,12 +143,12 @@ type VerifiedToken struct {
 
 // RateLimitState reports a token's rate limit after this verification.
 type RateLimitState struct {
-	Limit     int `json:"limit"`
-	Remaining int `json:"remaining"`
+	Limit     int `json:"limit" doc:"Verifications allowed per window."`
+	Remaining int `json:"remaining" doc:"Verifications left in the current window."`
 	// Reset is the number of seconds until the full limit is available again.
-	Reset int `json:"reset"`
+	Reset int `json:"reset" minimum:"0" doc:"Seconds until the full limit is available again (0: it is)."`
 	// RetryAfter is the number of seconds to wait when rate limited.
-	RetryAfter int `json:"retry_after,omitempty"`
+	RetryAfter int `json:"retry_after,omitempty" minimum:"0" doc:"When rate limited: seconds to wait before trying again."`
 }
 
 // Verifier answers verification questions. The verify package implements it.

@@ -154,7 +154,7 @@ func handleAudit(svc *manage.Service) func(context.Context, *auditInput) (*event
 
 type healthOutput struct {
 	Body struct {
-		Status string `json:"status" example:"ok"`
+		Status string `json:"status" enum:"ok"`
 	}
 }
 

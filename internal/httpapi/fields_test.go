@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/tokend/tokend"
@@ -89,4 +90,25 @@ func (h *harness) counts(t *testing.T) storeCounts {
 	var audit tokend.Page[tokend.Event]
 	h.do("GET", "/v1/audit?limit=200", h.owner, nil).json(t, &audit)
 	return storeCounts{len(apps.Items), n, len(audit.Items)}
+}
+
+// Permissions without access mean access custom, as the CLI reads them;
+// with another access the answer says what to change.
+func TestPermissionsWithoutAccessMeanCustom(t *testing.T) {
+	h := newHarness(t)
+	app := h.createApp(tokend.AppInput{Name: "Shop", Permissions: []string{"orders:read", "orders:write"}})
+	tok, _ := h.createToken(tokend.TokenInput{AppID: app.ID, Name: "reader", Permissions: []string{"orders:read"}})
+	if tok.Access != tokend.AccessCustom || !slices.Equal(tok.Permissions, []string{"orders:read"}) {
+		t.Errorf("access %s, permissions %v; want custom with orders:read", tok.Access, tok.Permissions)
+	}
+	if tok, _ := h.createToken(tokend.TokenInput{AppID: app.ID, Name: "plain"}); tok.Access != tokend.AccessReadOnly {
+		t.Errorf("without permissions: access %s, want read_only", tok.Access)
+	}
+	r := h.do("POST", "/v1/tokens", h.owner, tokend.TokenInput{AppID: app.ID, Name: "both", Access: tokend.AccessReadOnly, Permissions: []string{"orders:read"}})
+	if r.status != http.StatusUnprocessableEntity {
+		t.Fatalf("read_only with permissions: %d %s", r.status, r.body)
+	}
+	if p := r.problem(t); len(p.Errors) != 1 || p.Errors[0].Field != "permissions" || !strings.Contains(p.Errors[0].Message, "set access to custom") {
+		t.Errorf("the answer does not say what to change: %s", r.body)
+	}
 }

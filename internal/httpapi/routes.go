@@ -23,21 +23,32 @@ func addRoutes(api huma.API, mux *http.ServeMux, d Deps) {
 	}
 	// Public operations declare an empty security requirement: no
 	// credential, said explicitly (linters flag an operation that says
-	// nothing).
-	public := func(o huma.Operation) huma.Operation { o.Security = []map[string][]string{}; return o }
+	// nothing), and list the errors they can give: no admin token is
+	// checked, so none of its.
+	public := func(o huma.Operation, errors ...int) huma.Operation {
+		o.Security, o.Errors = []map[string][]string{}, errors
+		return o
+	}
 	withErrors := func(o huma.Operation, codes ...int) huma.Operation { o.Errors = append(o.Errors, codes...); return o }
 
 	register(api, log, public(op(http.MethodGet, "/healthz", "health", "Liveness", "Operations", 200)), handleHealth)
-	register(api, log, public(op(http.MethodGet, "/readyz", "ready", "Readiness: storage reachable and writable", "Operations", 200)), handleReady(d.Ready))
+	register(api, log, public(op(http.MethodGet, "/readyz", "ready", "Readiness: storage reachable and writable", "Operations", 200),
+		http.StatusServiceUnavailable), handleReady(d.Ready))
 
-	registerVerify(api, mux, log, public(withErrors(op(http.MethodPost, "/v1/verify", "verify", "Verify a token", "Verification", 200), http.StatusTooManyRequests)), d.Verifier)
-	register(api, log, public(withErrors(op(http.MethodGet, "/v1/auth", "forward-auth", "Forward auth for reverse proxies", "Verification", 200), http.StatusTooManyRequests)), handleForwardAuth(d.Verifier))
+	// A verification is answered 200 whatever the token (RATE_LIMITED
+	// included), once the question is well formed.
+	registerVerify(api, mux, log, public(op(http.MethodPost, "/v1/verify", "verify", "Verify a token", "Verification", 200),
+		http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType, http.StatusUnprocessableEntity,
+		http.StatusServiceUnavailable), d.Verifier)
+	register(api, log, public(op(http.MethodGet, "/v1/auth", "forward-auth", "Forward auth for reverse proxies", "Verification", 200),
+		http.StatusUnauthorized, http.StatusForbidden, http.StatusTooManyRequests, http.StatusServiceUnavailable), handleForwardAuth(d.Verifier))
 
 	// The token asking about itself: its own secret is the credential,
 	// checked by the engine in the handler, not by authenticate.
 	self := op(http.MethodGet, "/v1/self", "self", "The presented token's own id, app, permissions, expiry and rate limit (its secret never)", "Verification", 200)
 	self.Security = []map[string][]string{{"token": {}}}
-	register(api, log, withErrors(self, http.StatusTooManyRequests), handleSelf(svc, d.Verifier))
+	self.Errors = []int{http.StatusUnauthorized, http.StatusForbidden, http.StatusTooManyRequests, http.StatusServiceUnavailable}
+	register(api, log, self, handleSelf(svc, d.Verifier))
 
 	register(api, log, op(http.MethodGet, "/v1/apps", "list-apps", "List applications", "Apps", 200), handleAppList(svc))
 	register(api, log, checkBody(op(http.MethodPost, "/v1/apps", "create-app", "Create an application", "Apps", 201)), handleAppCreate(api, svc))

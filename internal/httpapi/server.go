@@ -78,6 +78,7 @@ func NewServer(d Deps) http.Handler {
 	api := humago.New(mux, apiConfig(d.Version))
 	api.UseMiddleware(strictJSON(api), authenticate(api, d.Verifier, d.Logger))
 	addRoutes(api, mux, d)
+	finishDocument(api)
 	fallback := d.Extra
 	if fallback == nil {
 		fallback = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

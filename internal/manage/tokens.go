@@ -52,7 +52,12 @@ func (s *Service) CreateToken(ctx context.Context, a tokend.Actor, in tokend.Tok
 	if in.Type == "" {
 		in.Type = tokend.TypeStandard
 	}
-	if in.Access == "" {
+	switch {
+	case in.Access == "" && len(in.Permissions) > 0:
+		// Permissions without an access can only mean these permissions
+		// (as the CLI reads --permission without --access).
+		in.Access = tokend.AccessCustom
+	case in.Access == "":
 		in.Access = tokend.AccessReadOnly
 	}
 	if in.ExpiresIn == "" && in.ExpiresAt == nil {
@@ -229,7 +234,7 @@ func checkToken(p *tokend.Problems, t *tokend.Token, app tokend.App, now time.Ti
 		t.Permissions = dedupe(t.Permissions)
 	case tokend.AccessReadOnly, tokend.AccessFull:
 		if len(t.Permissions) > 0 {
-			p.Add("permissions", "are only for access custom")
+			p.Add("permissions", "are only for access custom: set access to custom (or leave it out) to give exactly these permissions")
 		}
 		t.Permissions = nil
 	default:
