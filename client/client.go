@@ -292,7 +292,6 @@ func maybeJSON(ct string) bool {
 		strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
 }
 
-
 // fieldNames caches the JSON names of a struct type's fields.
 var fieldNames sync.Map // reflect.Type → map[string]bool
 
