@@ -80,7 +80,7 @@ type config struct {
 // storageFlags are shared by serve, bootstrap and migrate.
 func storageFlags(fs *pflag.FlagSet, c *config) {
 	fs.StringVar(&c.dataDir, "data-dir", "./tokend-data", "directory for the SQLite database and the pepper file (TOKEND_DATA_DIR)")
-	fs.StringVar(&c.database, "database", "", "SQLite file path, or a postgres:// URL that several instances may share (PostgreSQL needs the same TOKEND_PEPPER or --pepper-file on every instance); default <data-dir>/tokend.db (TOKEND_DATABASE)")
+	fs.StringVar(&c.database, "database", "", "SQLite file path (or file: URL), or a postgres:// (postgresql://) URL that several instances may share (PostgreSQL needs the same TOKEND_PEPPER or --pepper-file on every instance); default <data-dir>/tokend.db (TOKEND_DATABASE)")
 	fs.StringVar(&c.pepperFile, "pepper-file", "", "file holding the HMAC pepper; default <data-dir>/pepper, created on first start; TOKEND_PEPPER gives the pepper itself (TOKEND_PEPPER_FILE)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error (TOKEND_LOG_LEVEL)")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json (TOKEND_LOG_FORMAT)")
@@ -131,14 +131,39 @@ type backend struct {
 	pg *postgres.Store
 }
 
+// sqlitePath answers the SQLite file that --database names when it names
+// no PostgreSQL database: a path as it is, or a file: URL's path. Any other
+// URL (mysql://…, sqlite://…) is refused with the forms tokend takes,
+// instead of becoming a file of that name or an error of SQLite's.
+func sqlitePath(database string) (string, error) {
+	if strings.HasPrefix(database, "file:") {
+		u, err := url.Parse(database)
+		if err == nil && u.RawQuery == "" && u.Fragment == "" && (u.Host == "" || u.Host == "localhost") {
+			if u.Opaque != "" {
+				return u.Opaque, nil // file:tokend.db, relative
+			}
+			if u.Path != "" {
+				return u.Path, nil // file:///var/lib/tokend/tokend.db
+			}
+		}
+	} else if !strings.Contains(database, "://") {
+		return database, nil
+	}
+	return "", fmt.Errorf("--database %q is not a database tokend can use: give a SQLite file path (such as ./tokend-data/tokend.db, "+
+		"or file:tokend.db), or a PostgreSQL URL starting with postgres:// or postgresql://", redactURL(database))
+}
+
 func openBackend(ctx context.Context, c config, getenv func(string) string, log *slog.Logger) (*backend, error) {
 	if strings.HasPrefix(c.database, "postgres://") || strings.HasPrefix(c.database, "postgresql://") {
 		return openPostgres(ctx, c, getenv, log)
 	}
+	path, err := sqlitePath(c.database)
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating the data directory: %w", err)
 	}
-	path := c.database
 	if path == "" {
 		path = filepath.Join(c.dataDir, "tokend.db")
 	}

@@ -552,3 +552,28 @@ func TestServeRefusesNumbersOutOfRange(t *testing.T) {
 		}
 	})
 }
+
+// --database names the forms it takes when given another: a mysql:// URL
+// was opened as a SQLite file and answered SQLite's error. A file: URL is
+// a SQLite path.
+func TestDatabaseNamesTheSupportedSchemes(t *testing.T) {
+	for _, db := range []string{"mysql://x", "sqlite:///tmp/x.db", "redis://127.0.0.1:6379/0", "file:x.db?mode=ro"} {
+		for _, cmd := range []string{"serve", "bootstrap", "migrate"} {
+			dir := filepath.Join(t.TempDir(), "data")
+			err := runFails(t, nil, withAddr(cmd, "--data-dir", dir, "--database", db)...)
+			wantErr(t, cmd+" --database "+db, err, "SQLite file path", "file:", "postgres://", "postgresql://")
+			if _, err := os.Stat(dir); !os.IsNotExist(err) {
+				t.Errorf("%s --database %s created %s (%v)", cmd, db, dir, err)
+			}
+		}
+	}
+	t.Run("file: URL", func(t *testing.T) {
+		dir := t.TempDir()
+		db := filepath.Join(dir, "via-url.db")
+		a := startTokend(t, dir, nil, "--database", "file://"+db)
+		a.stop()
+		if _, err := os.Stat(db); err != nil {
+			t.Errorf("file://%s did not open %s: %v", db, db, err)
+		}
+	})
+}
