@@ -535,7 +535,11 @@ func serve(ctx context.Context, c config, e env) error {
 		}
 		defer shared.Close()
 		opts.Shared = shared
-		log.Info("rate limits and the failure throttle are shared through Redis", "redis", redactURL(c.redis), "prefix", c.redisPrefix)
+		if shared.Up() {
+			log.Info("rate limits and the failure throttle are shared through Redis", "redis", redactURL(c.redis), "prefix", c.redisPrefix)
+		} else { // Open warned that it is unreachable
+			log.Info("rate limits and the failure throttle will be shared through Redis once it answers", "redis", redactURL(c.redis), "prefix", c.redisPrefix)
+		}
 	}
 	// A rotated-out secret presented again disables its token where its
 	// app says so, through the service (made below, before anything is
