@@ -112,3 +112,30 @@ func TestPermissionsWithoutAccessMeanCustom(t *testing.T) {
 		t.Errorf("the answer does not say what to change: %s", r.body)
 	}
 }
+
+// Following the tour's curl and then its CLI step made two "Shop" apps: a
+// second app of a name is refused, 409 naming the first.
+func TestDuplicateAppNamesAreRefused(t *testing.T) {
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) {
+			h := newHarness(t, st.opts)
+			shop := h.createApp(tokend.AppInput{Name: "Shop"})
+			other := h.createApp(tokend.AppInput{Name: "Warehouse"})
+			for _, c := range []struct{ method, path string }{{"POST", "/v1/apps"}, {"PATCH", "/v1/apps/" + other.ID}} {
+				r := h.do(c.method, c.path, h.owner, map[string]string{"name": "shop"})
+				if r.status != http.StatusConflict {
+					t.Fatalf("%s %s named like another: %d %s", c.method, c.path, r.status, r.body)
+				}
+				p := r.problem(t)
+				if p.Code != tokend.ECodeConflict || !strings.Contains(p.Detail, shop.ID) || !slices.Equal(fields(p), []string{"name"}) {
+					t.Errorf("the answer does not name the app that has the name: %s", r.body)
+				}
+			}
+			var page tokend.Page[tokend.App]
+			h.do("GET", "/v1/apps", h.owner, nil).json(t, &page)
+			if len(page.Items) != 3 { // the system app, Shop, Warehouse
+				t.Errorf("%d apps after the refusals, want 3", len(page.Items))
+			}
+		})
+	}
+}

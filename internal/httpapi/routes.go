@@ -51,9 +51,9 @@ func addRoutes(api huma.API, mux *http.ServeMux, d Deps) {
 	register(api, log, self, handleSelf(svc, d.Verifier))
 
 	register(api, log, op(http.MethodGet, "/v1/apps", "list-apps", "List applications", "Apps", 200), handleAppList(svc))
-	register(api, log, checkBody(op(http.MethodPost, "/v1/apps", "create-app", "Create an application", "Apps", 201)), handleAppCreate(api, svc))
+	register(api, log, checkBody(withErrors(op(http.MethodPost, "/v1/apps", "create-app", "Create an application", "Apps", 201), http.StatusConflict)), handleAppCreate(api, svc))
 	register(api, log, op(http.MethodGet, "/v1/apps/{id}", "get-app", "Get an application", "Apps", 200), handleAppGet(svc))
-	register(api, log, checkBody(withErrors(op(http.MethodPatch, "/v1/apps/{id}", "update-app", "Edit an application", "Apps", 200), http.StatusPreconditionFailed)), handleAppPatch(api, svc))
+	register(api, log, checkBody(withErrors(op(http.MethodPatch, "/v1/apps/{id}", "update-app", "Edit an application", "Apps", 200), http.StatusConflict, http.StatusPreconditionFailed)), handleAppPatch(api, svc))
 	register(api, log, withErrors(op(http.MethodDelete, "/v1/apps/{id}", "delete-app", "Delete an application and all its tokens", "Apps", 204), http.StatusPreconditionFailed), handleAppDelete(svc))
 	register(api, log, op(http.MethodPost, "/v1/apps/{id}/revoke-all", "revoke-all", "Revoke every token of an application", "Apps", 200), handleAppRevokeAll(svc))
 	register(api, log, op(http.MethodPost, "/v1/apps/{id}/owners/{owner_id}/revoke-all", "revoke-owner", "Revoke every token of one owner of an application", "Apps", 200), handleOwnerRevokeAll(svc))
