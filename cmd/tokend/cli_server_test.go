@@ -6,6 +6,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/tokend/tokend"
 )
 
 // The CLI notices when --server is not tokend: another JSON service, an
@@ -48,5 +50,26 @@ func TestCLISaysWhenTheServerIsNotTokend(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// token list shows app names beside ids, and ids alone when the admin
+// token may not read applications.
+func TestTokenListShowsAppNamesWhenItMay(t *testing.T) {
+	page := mustJSON(t, tokend.Page[tokend.Token]{Items: []tokend.Token{tok}})
+	with := newFakeAPI(t, map[string]reply{
+		"GET /v1/tokens": {200, page},
+		"GET /v1/apps":   {200, mustJSON(t, tokend.Page[tokend.App]{Items: []tokend.App{app}})},
+	})
+	if r := cli(t, with, nil, nil, "token", "list"); r.err != nil || !strings.Contains(r.stdout, "Acme (app_1)") {
+		t.Errorf("with apps:read: %v\n%s", r.err, r.stdout)
+	}
+	without := newFakeAPI(t, map[string]reply{
+		"GET /v1/tokens": {200, page},
+		"GET /v1/apps":   {403, `{"type":"about:blank","title":"Forbidden","status":403,"detail":"this requires the apps:read permission","code":"FORBIDDEN"}`},
+	})
+	r := cli(t, without, nil, nil, "token", "list")
+	if r.err != nil || !strings.Contains(r.stdout, "app_1") || strings.Contains(r.stdout, "Acme") {
+		t.Errorf("without apps:read: %v\n%s", r.err, r.stdout)
 	}
 }

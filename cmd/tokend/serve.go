@@ -403,6 +403,10 @@ func serveCmd(e env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the tokend server",
+		Long: "Run the tokend server: the REST API, verification, the dashboard and /metrics on --addr.\n\n" +
+			"The first start on an empty store creates an owner admin token and prints its secret once, in the " +
+			"start-up banner on stdout, with a line to paste: export TOKEND_URL=… TOKEND_TOKEN=…. Keep it: it is " +
+			"not shown again. Later, `tokend bootstrap` makes another (on SQLite, with serve stopped).",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := applyEnv(cmd.Flags(), e.getenv); err != nil {

@@ -545,7 +545,9 @@ func TestServeRefusesNumbersOutOfRange(t *testing.T) {
 		if err := run(context.Background(), []string{"serve", "--help"}, func(string) string { return "" }, nil, &help, &help); err != nil {
 			t.Fatal(err)
 		}
-		for _, w := range []string{"0 turns the throttle off", "0 trusts none", "0 keeps them forever", "positive (TOKEND_CACHE_TTL)"} {
+		for _, w := range []string{"0 turns the throttle off", "0 trusts none", "0 keeps them forever", "positive (TOKEND_CACHE_TTL)",
+			// And where the first admin token comes from.
+			"first start on an empty store creates an owner admin token", "TOKEND_TOKEN", "tokend bootstrap"} {
 			if !strings.Contains(help.String(), w) {
 				t.Errorf("serve --help does not say %q", w)
 			}
