@@ -407,7 +407,7 @@ func serveCmd(e env) *cobra.Command {
 			"The first start on an empty store creates an owner admin token and prints its secret once, in the " +
 			"start-up banner on stdout, with a line to paste: export TOKEND_URL=… TOKEND_TOKEN=…. Keep it: it is " +
 			"not shown again. Later, `tokend bootstrap` makes another (on SQLite, with serve stopped).",
-		Args:  cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := applyEnv(cmd.Flags(), e.getenv); err != nil {
 				return err
