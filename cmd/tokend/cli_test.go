@@ -801,7 +801,7 @@ func TestServerAndToken(t *testing.T) {
 	})
 	t.Run("invalid server URL", func(t *testing.T) {
 		r := cli(t, a, nil, map[string]string{"TOKEND_URL": "127.0.0.1:8080"}, "app", "list")
-		if r.err == nil || !strings.Contains(r.err.Error(), "set --server or TOKEND_URL") {
+		if r.err == nil || !strings.Contains(r.err.Error(), "--server (or TOKEND_URL) should be") || !strings.Contains(r.err.Error(), "such as http://127.0.0.1:8080") {
 			t.Errorf("error %v", r.err)
 		}
 	})
