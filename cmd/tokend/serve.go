@@ -131,11 +131,11 @@ type backend struct {
 	pg *postgres.Store
 }
 
-// sqlitePath answers the SQLite file that --database names when it names
+// sqliteFile answers the SQLite file that --database names when it names
 // no PostgreSQL database: a path as it is, or a file: URL's path. Any other
 // URL (mysql://…, sqlite://…) is refused with the forms tokend takes,
 // instead of becoming a file of that name or an error of SQLite's.
-func sqlitePath(database string) (string, error) {
+func sqliteFile(database string) (string, error) {
 	if strings.HasPrefix(database, "file:") {
 		u, err := url.Parse(database)
 		if err == nil && u.RawQuery == "" && u.Fragment == "" && (u.Host == "" || u.Host == "localhost") {
@@ -157,7 +157,7 @@ func openBackend(ctx context.Context, c config, getenv func(string) string, log 
 	if strings.HasPrefix(c.database, "postgres://") || strings.HasPrefix(c.database, "postgresql://") {
 		return openPostgres(ctx, c, getenv, log)
 	}
-	path, err := sqlitePath(c.database)
+	path, err := sqliteFile(c.database)
 	if err != nil {
 		return nil, err
 	}
