@@ -45,6 +45,17 @@ func ErrOwnerLimit(max int) *Error {
 	}
 }
 
+// ErrAppNameTaken refuses an application name that another application
+// (id) has already, whatever the case of its letters: two "Shop"s cannot be
+// told apart in a list, a menu or a log.
+func ErrAppNameTaken(name, id string) *Error {
+	return &Error{
+		Code:    ECodeConflict,
+		Message: fmt.Sprintf("an application named %q exists already: %s; use it, or choose another name", name, id),
+		Fields:  []FieldError{{Field: "name", Message: fmt.Sprintf("is the name of application %s", id)}},
+	}
+}
+
 // IsOwnerLimit reports whether err is an ErrOwnerLimit refusal.
 func IsOwnerLimit(err error) bool {
 	var e *Error
@@ -153,6 +164,13 @@ func (c ErrorCode) Status() int {
 		return 503
 	}
 	return 500
+}
+
+// ErrorCodes lists every ErrorCode, the closed set an error answer's code
+// is drawn from.
+var ErrorCodes = []ErrorCode{
+	ECodeInvalid, ECodeMalformedRequest, ECodeUnauthenticated, ECodeForbidden, ECodeNotFound, ECodeConflict,
+	ECodePreconditionFailed, ECodeMethodNotAllowed, ECodeTooLarge, ECodeRateLimited, ECodeUnavailable, ECodeInternal,
 }
 
 // CodeForStatus is the code of an error answered with an HTTP status, for

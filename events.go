@@ -149,14 +149,14 @@ const (
 // recipient.
 type Delivery struct {
 	ID          string     `json:"id" example:"dlv_4Lx0u1ZbT5uJ9mYtq2c3Qe"`
-	Kind        string     `json:"kind"`
+	Kind        string     `json:"kind" enum:"webhook,mail"`
 	WebhookID   string     `json:"webhook_id,omitempty"`
 	Recipient   string     `json:"recipient,omitempty"`
 	EventSeq    int64      `json:"-"`
 	EventID     string     `json:"event_id"`
 	EventType   string     `json:"event_type"`
 	TokenID     string     `json:"token_id"`
-	Status      string     `json:"status"`
+	Status      string     `json:"status" enum:"pending,delivered,failed"`
 	Attempts    int        `json:"attempts"`
 	NextAt      *time.Time `json:"next_retry_at" nullable:"true"`
 	LastStatus  *int       `json:"last_status" nullable:"true" doc:"HTTP status of the last attempt; null when none answered."`

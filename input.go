@@ -31,8 +31,8 @@ type TokenInput struct {
 	OwnerName      string         `json:"owner_name,omitempty" maxLength:"200" doc:"How the owner is shown, up to 200 characters; only with owner_id."`
 	Name           string         `json:"name" doc:"1 to 50 characters, unique among the app's live tokens."`
 	Description    string         `json:"description,omitempty" doc:"Up to 500 characters."`
-	Type           TokenType      `json:"type,omitempty" doc:"standard (default) or plugin."`
-	Access         Access         `json:"access,omitempty" doc:"read_only (default), full_access or custom."`
+	Type           TokenType      `json:"type,omitempty" enum:"standard,plugin" doc:"standard (default) or plugin."`
+	Access         Access         `json:"access,omitempty" enum:"read_only,full_access,custom" doc:"read_only (default), full_access or custom; custom when only permissions are given."`
 	Permissions    []string       `json:"permissions,omitempty" doc:"With access custom: permissions from the app's catalog."`
 	ExpiresIn      string         `json:"expires_in,omitempty" doc:"7d, 30d, 90d, unlimited, or any duration such as 12h. Default 30d unless expires_at is given."`
 	ExpiresAt      *time.Time     `json:"expires_at,omitempty" doc:"An explicit expiry instead of expires_in."`
@@ -56,8 +56,8 @@ type TokenPatch struct {
 	OwnerName      *string         `json:"owner_name,omitempty" maxLength:"200" nullable:"true" doc:"A new owner name, up to 200 characters; null or empty clears it."`
 	Name           *string         `json:"name,omitempty" doc:"1 to 50 characters."`
 	Description    *string         `json:"description,omitempty"`
-	Type           *TokenType      `json:"type,omitempty" doc:"standard or plugin."`
-	Access         *Access         `json:"access,omitempty" doc:"read_only, full_access or custom."`
+	Type           *TokenType      `json:"type,omitempty" enum:"standard,plugin" doc:"standard or plugin."`
+	Access         *Access         `json:"access,omitempty" enum:"read_only,full_access,custom" doc:"read_only, full_access or custom."`
 	Permissions    *[]string       `json:"permissions,omitempty"`
 	ExpiresIn      *string         `json:"expires_in,omitempty" doc:"7d, 30d, 90d, a duration from now, or unlimited to remove the expiry."`
 	ExpiresAt      *time.Time      `json:"expires_at,omitempty" nullable:"true" doc:"A new expiry; null removes it."`

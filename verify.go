@@ -63,6 +63,13 @@ type VerifyRequest struct {
 	// constants), set by the caller, never read from a body: told in the
 	// security events a secret can raise.
 	Endpoint string `json:"-"`
+
+	// Peek asks about the token without using it (GET /v1/self): its rate
+	// limit is reported, not spent; no use is counted toward max_uses and
+	// nothing is recorded as its use (usage, last use, activity, networks).
+	// The failure throttle and the filter of known secrets apply as to any
+	// verification. Set by the caller, never read from a body.
+	Peek bool `json:"-"`
 }
 
 // Where a secret is presented for verification (VerifyRequest.Endpoint).
@@ -72,6 +79,7 @@ const (
 	EndpointAdmin       = "admin"        // the management API's bearer token
 	EndpointDashboard   = "dashboard"    // the dashboard's sign-in with a token
 	EndpointMiddleware  = "middleware"   // an in-process verifier (the Go SDK's)
+	EndpointSelf        = "self"         // GET /v1/self: a token asking about itself
 )
 
 // Doors of the failure throttle. Each counts its failures apart, so that
@@ -107,7 +115,7 @@ func (r VerifyRequest) Check() error {
 type VerifyResult struct {
 	Valid     bool            `json:"valid"`
 	Code      Code            `json:"code" enum:"VALID,MALFORMED,NOT_FOUND,EXPIRED,DISABLED,REVOKED,IP_NOT_ALLOWED,ORIGIN_NOT_ALLOWED,INSUFFICIENT_PERMISSIONS,RATE_LIMITED,USAGE_EXCEEDED,ROTATED"`
-	Reason    string          `json:"reason,omitempty" doc:"More detail on the code, e.g. client_throttled for RATE_LIMITED."`
+	Reason    string          `json:"reason,omitempty" enum:"client_throttled,owner_rate_limited" doc:"More detail on the code: client_throttled (the failure throttle refused the caller's address) or owner_rate_limited (the rate limit shared by the token's owner) for RATE_LIMITED."`
 	Token     *VerifiedToken  `json:"token,omitempty"`
 	RateLimit *RateLimitState `json:"rate_limit,omitempty"`
 }
@@ -118,8 +126,8 @@ type VerifiedToken struct {
 	AppID       string         `json:"app_id"`
 	OwnerID     string         `json:"owner_id,omitempty" doc:"The owner of the token; absent when it has none."`
 	Name        string         `json:"name"`
-	Type        TokenType      `json:"type"`
-	Access      Access         `json:"access"`
+	Type        TokenType      `json:"type" enum:"standard,plugin"`
+	Access      Access         `json:"access" enum:"read_only,full_access,custom"`
 	Permissions []string       `json:"permissions,omitempty"`
 	ExpiresAt   *time.Time     `json:"expires_at,omitempty"`
 	Metadata    map[string]any `json:"metadata,omitempty"`
@@ -141,12 +149,12 @@ type AdminDetails struct {
 
 // RateLimitState reports a token's rate limit after this verification.
 type RateLimitState struct {
-	Limit     int `json:"limit"`
-	Remaining int `json:"remaining"`
+	Limit     int `json:"limit" doc:"Verifications allowed per window."`
+	Remaining int `json:"remaining" doc:"Verifications left in the current window."`
 	// Reset is the number of seconds until the full limit is available again.
-	Reset int `json:"reset"`
+	Reset int `json:"reset" minimum:"0" doc:"Seconds until the full limit is available again (0: it is)."`
 	// RetryAfter is the number of seconds to wait when rate limited.
-	RetryAfter int `json:"retry_after,omitempty"`
+	RetryAfter int `json:"retry_after,omitempty" minimum:"0" doc:"When rate limited: seconds to wait before trying again."`
 }
 
 // Verifier answers verification questions. The verify package implements it.

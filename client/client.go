@@ -27,8 +27,10 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -98,11 +100,10 @@ func WithUserAgent(ua string) Option {
 // "http://127.0.0.1:8080" or "https://tokens.example.com/tokend".
 func New(baseURL string, opts ...Option) (*Client, error) {
 	u, err := url.Parse(baseURL)
-	if err != nil {
-		return nil, fmt.Errorf("client: invalid base URL: %w", err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return nil, fmt.Errorf("client: base URL %q must be http:// or https:// with a host", baseURL)
+	if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		// "127.0.0.1:8080" does not even parse, "localhost:8080" reads
+		// as the scheme localhost: either way, say what a URL looks like.
+		return nil, fmt.Errorf("client: base URL %q must start with http:// or https:// and name a host, such as http://127.0.0.1:8080", baseURL)
 	}
 	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 		return nil, errors.New("client: base URL must not hold user information, a query or a fragment")
@@ -249,6 +250,9 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return readError(resp)
 	}
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != http.StatusNoContent && !maybeJSON(ct) {
+		return fmt.Errorf("client: %w: %s %s answered %d with Content-Type %s", ErrNotTokend, r.method, u.Path, resp.StatusCode, ct)
+	}
 	if out == nil || resp.StatusCode == http.StatusNoContent {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxProblemBytes))
 		return nil
@@ -263,9 +267,89 @@ func (c *Client) do(ctx context.Context, r request, out any) error {
 	if err := json.Unmarshal(b, out); err != nil {
 		// The error of encoding/json names a type or a position, never the
 		// content, so a secret in the answer cannot leak through it.
-		return fmt.Errorf("client: decoding the answer to %s %s: %w", r.method, u.Path, err)
+		return fmt.Errorf("client: %w: decoding the answer to %s %s: %w", ErrNotTokend, r.method, u.Path, err)
+	}
+	if !knownShape(b, out) {
+		return fmt.Errorf("client: %w: the answer to %s %s is JSON with none of the fields tokend answers", ErrNotTokend, r.method, u.Path)
 	}
 	return nil
+}
+
+// ErrNotTokend is (as errors.Is tells) the error of a 2xx answer that
+// tokend cannot have given: not JSON, or JSON of another shape. The base
+// URL most likely names another service, or a page in front of tokend.
+var ErrNotTokend = errors.New("the server did not answer as tokend does (is the base URL tokend's?)")
+
+// maybeJSON reports whether an answer of this Content-Type may be JSON:
+// tokend's is application/json; no type, or the text/plain that Go's
+// servers sniff for a body written without one, leave it to the shape.
+func maybeJSON(ct string) bool {
+	if ct == "" {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && (mt == "application/json" || mt == "text/plain" ||
+		strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
+}
+
+// fieldNames caches the JSON names of a struct type's fields.
+var fieldNames sync.Map // reflect.Type → map[string]bool
+
+// addFieldNames adds the JSON names of struct type t's fields to m, those
+// of embedded structs as encoding/json flattens them.
+func addFieldNames(m map[string]bool, t reflect.Type) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" {
+			continue
+		}
+		if name == "" && f.Anonymous && f.Type.Kind() == reflect.Struct {
+			addFieldNames(m, f.Type)
+			continue
+		}
+		if !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		m[name] = true
+	}
+}
+
+// knownShape reports whether an answer decoded into out could be tokend's:
+// when out is a struct and the answer an object, the object has at least
+// one of the struct's fields (another service's JSON decodes into a struct
+// without error, as its zero value).
+func knownShape(b []byte, out any) bool {
+	t := reflect.TypeOf(out)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return true
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(b, &obj) != nil || len(obj) == 0 {
+		return true // not an object, or an empty one: nothing to tell
+	}
+	names, ok := fieldNames.Load(t)
+	if !ok {
+		m := map[string]bool{}
+		addFieldNames(m, t)
+		names, _ = fieldNames.LoadOrStore(t, m)
+	}
+	known := names.(map[string]bool)
+	if len(known) == 0 {
+		return true
+	}
+	for k := range obj {
+		if known[k] {
+			return true
+		}
+	}
+	return false
 }
 
 // readError turns a non-2xx answer into an *Error, from its problem document

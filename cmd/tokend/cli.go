@@ -67,7 +67,7 @@ func (f *apiFlags) client(cmd *cobra.Command) (*client.Client, error) {
 	}
 	c, err := client.New(f.serverURL(cmd), client.WithToken(tok), client.WithUserAgent("tokend-cli"))
 	if err != nil {
-		return nil, fmt.Errorf("%w (set --server or TOKEND_URL)", err)
+		return nil, fmt.Errorf("%s\n%s", strings.TrimPrefix(err.Error(), "client: "), serverHint)
 	}
 	return c, nil
 }
@@ -98,8 +98,20 @@ type cliError struct {
 func (e *cliError) Error() string { return e.msg }
 func (e *cliError) Unwrap() error { return e.err }
 
+// serverHint says what --server should look like.
+const serverHint = "--server (or TOKEND_URL) should be the base URL of a tokend server, such as " + defaultServer
+
 func explain(err error, server string) error {
+	if errors.Is(err, client.ErrNotTokend) {
+		return &cliError{msg: fmt.Sprintf("the server at %s does not answer as tokend does: %s\n%s", server,
+			strings.TrimPrefix(strings.TrimPrefix(err.Error(), "client: "), client.ErrNotTokend.Error()+": "), serverHint), err: err}
+	}
 	var ce *client.Error
+	if errors.As(err, &ce) && ce.Type == "" && ce.Detail == "" {
+		// tokend answers every error under /v1 with a problem document.
+		return &cliError{msg: fmt.Sprintf("the server at %s answered %d %s, not a tokend problem document: is it tokend?\n%s",
+			server, ce.Status, ce.Title, serverHint), err: err}
+	}
 	if errors.As(err, &ce) {
 		var b strings.Builder
 		switch ce.Code {

@@ -51,7 +51,7 @@ export" streams it with its hashes, both against the database itself.`,
 		}
 		return printPage(e, f.json, page, "No audit events match.", []string{"TIME", "ACTOR", "ACTION", "APP", "TOKEN", "IP"},
 			func(ev tokend.Event) []string {
-				return []string{ev.Time.UTC().Format(time.RFC3339), nonEmpty(ev.Actor), ev.Action,
+				return []string{fmtTime(ev.Time), nonEmpty(ev.Actor), ev.Action,
 					nonEmpty(ev.AppID), nonEmpty(ev.TokenID), nonEmpty(ev.IP)}
 			})
 	}

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"time"
-
 	"github.com/spf13/cobra"
 
 	"github.com/tokend/tokend"
@@ -45,7 +43,7 @@ that authenticates this command, as for every API verb.`,
 		}
 		return printPage(e, f.json, page, "No events match.", []string{"TIME", "TYPE", "APP", "TOKEN", "ACTOR", "ID"},
 			func(n tokend.Notification) []string {
-				return []string{n.OccurredAt.UTC().Format(time.RFC3339), n.Type,
+				return []string{fmtTime(n.OccurredAt), n.Type,
 					nonEmpty(n.AppID), nonEmpty(n.TokenID), actorOf(n.Actor), n.ID}
 			})
 	}

@@ -238,11 +238,11 @@ version:         4
 `,
 		},
 		{
-			name: "token list is a table, with a hint for the next page",
+			name: "token list is a table with app names beside ids, and a hint for the next page",
 			args: []string{"token", "list"},
-			wantOut: `ID     NAME              APP    OWNER               TYPE      ACCESS     STATUS    EXPIRES               LAST USED
-tok_1  ci                app_1  -                   standard  custom     active    2026-12-23 09:00 UTC  2026-11-23 11:00 UTC
-tok_2  dashboard plugin  app_1  Acme Ltd (acct_42)  plugin    read_only  disabled  never                 never
+			wantOut: `ID     NAME              APP           OWNER               TYPE      ACCESS     STATUS    EXPIRES               LAST USED
+tok_1  ci                Acme (app_1)  -                   standard  custom     active    2026-12-23 09:00 UTC  2026-11-23 11:00 UTC
+tok_2  dashboard plugin  Acme (app_1)  Acme Ltd (acct_42)  plugin    read_only  disabled  never                 never
 `,
 			wantErrOut: "More results: run again with --cursor cur2, or with --all.\n",
 		},
@@ -316,10 +316,10 @@ version:            2
 			wantOut: "Revoked 1 token of owner \"acct/42\" in app app_1.\n",
 		},
 		{
-			name: "audit is a table",
+			name: "audit is a table, its times as the other tables write them",
 			args: []string{"audit"},
 			wantOut: `TIME                  ACTOR            ACTION        APP    TOKEN  IP
-2026-11-23T09:00:00Z  token:tok_admin  token.revoke  app_1  tok_1  127.0.0.1
+2026-11-23 09:00 UTC  token:tok_admin  token.revoke  app_1  tok_1  127.0.0.1
 `,
 		},
 	}
@@ -801,7 +801,7 @@ func TestServerAndToken(t *testing.T) {
 	})
 	t.Run("invalid server URL", func(t *testing.T) {
 		r := cli(t, a, nil, map[string]string{"TOKEND_URL": "127.0.0.1:8080"}, "app", "list")
-		if r.err == nil || !strings.Contains(r.err.Error(), "set --server or TOKEND_URL") {
+		if r.err == nil || !strings.Contains(r.err.Error(), "--server (or TOKEND_URL) should be") || !strings.Contains(r.err.Error(), "such as http://127.0.0.1:8080") {
 			t.Errorf("error %v", r.err)
 		}
 	})

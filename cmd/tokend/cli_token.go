@@ -183,9 +183,10 @@ func tokenListCmd(e env, f *apiFlags) *cobra.Command {
 				fmt.Fprintln(e.stderr, "No tokens match.")
 				return nil
 			}
+			apps := appNames(cmd.Context(), c)
 			rows := make([][]string, 0, len(page.Items))
 			for _, t := range page.Items {
-				rows = append(rows, []string{t.ID, t.Name, t.AppID, fmtOwner(t), string(t.Type), string(t.Access), string(t.Status),
+				rows = append(rows, []string{t.ID, t.Name, fmtApp(apps, t.AppID), fmtOwner(t), string(t.Type), string(t.Access), string(t.Status),
 					fmtTimePtr(t.ExpiresAt, "never"), fmtTimePtr(t.LastUsedAt, "never")})
 			}
 			if err := printTable(e.stdout, []string{"ID", "NAME", "APP", "OWNER", "TYPE", "ACCESS", "STATUS", "EXPIRES", "LAST USED"}, rows); err != nil {
@@ -299,6 +300,27 @@ func printToken(w io.Writer, asJSON bool, t tokend.Token) error {
 }
 
 // fmtOwner shows a token's owner: its name and id, its id alone, or "-".
+// appNames answers the name of every application the admin token may
+// read, by id; none when it may not (the table then shows ids alone).
+func appNames(ctx context.Context, c *client.Client) map[string]string {
+	names := map[string]string{}
+	for a, err := range c.AllApps(ctx, client.ListOptions{Limit: 200}) {
+		if err != nil {
+			return names
+		}
+		names[a.ID] = a.Name
+	}
+	return names
+}
+
+// fmtApp writes an application as the owner column does: "Shop (app_…)".
+func fmtApp(names map[string]string, id string) string {
+	if n := names[id]; n != "" {
+		return n + " (" + id + ")"
+	}
+	return id
+}
+
 func fmtOwner(t tokend.Token) string {
 	switch {
 	case t.OwnerID == "":

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -18,9 +19,10 @@ var goSnippetContext = map[string]struct {
 	params  string // the enclosing function's parameters
 	returns string // "error" when the snippet returns one
 }{
-	`c, _ := client.New(os.Getenv("TOKEND_URL"))          // no admin token needed to verify`: {
+	`c, err := client.New(os.Getenv("TOKEND_URL")) // no admin token needed to verify`: {
 		imports: []string{"fmt", "net/http", "os", "time", "github.com/tokend/tokend/client"},
 		params:  "mux *http.ServeMux",
+		returns: "error",
 	},
 	`var findings []struct {`: {
 		imports: []string{"encoding/json", "fmt", "os", "github.com/tokend/tokend/secret"},
@@ -38,6 +40,10 @@ var goSnippetContext = map[string]struct {
 		returns: "error",
 	},
 }
+
+// ignoredError finds a constructor's error thrown away in a snippet
+// (`c, _ := client.New(…)`): the value is nil when the error is not.
+var ignoredError = regexp.MustCompile(`^\s*\w+, _ :?= (client\.New|sql\.Open|url\.Parse)\(`)
 
 // TestDocsGoSnippetsCompile builds every ```go block of README.md and docs/
 // as the body of a function (top-level func declarations in a block stay
@@ -64,6 +70,13 @@ func TestDocsGoSnippetsCompile(t *testing.T) {
 			if !ok {
 				t.Errorf("%s:%d: a Go block this test does not know: give it a context in goSnippetContext", b.file, b.line)
 				continue
+			}
+			for i, l := range b.body {
+				// It compiles, and panics on a nil client as soon as the
+				// URL is wrong: readers copy snippets as they are.
+				if ignoredError.MatchString(l) {
+					t.Errorf("%s:%d: the snippet ignores an error that leaves a nil value behind: %s", b.file, b.line+1+i, strings.TrimSpace(l))
+				}
 			}
 			n++
 			src := goSnippetSource(n, b.body, ctx.imports, ctx.params, ctx.returns)

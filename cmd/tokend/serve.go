@@ -83,7 +83,7 @@ type config struct {
 // storageFlags are shared by serve, bootstrap and migrate.
 func storageFlags(fs *pflag.FlagSet, c *config) {
 	fs.StringVar(&c.dataDir, "data-dir", "./tokend-data", "directory for the SQLite database and the pepper file (TOKEND_DATA_DIR)")
-	fs.StringVar(&c.database, "database", "", "SQLite file path, or a postgres:// URL that several instances may share (PostgreSQL needs the same TOKEND_PEPPER or --pepper-file on every instance); default <data-dir>/tokend.db (TOKEND_DATABASE)")
+	fs.StringVar(&c.database, "database", "", "SQLite file path (or file: URL), or a postgres:// (postgresql://) URL that several instances may share (PostgreSQL needs the same TOKEND_PEPPER or --pepper-file on every instance); default <data-dir>/tokend.db (TOKEND_DATABASE)")
 	fs.StringVar(&c.pepperFile, "pepper-file", "", "file holding the HMAC pepper; default <data-dir>/pepper, created on first start; TOKEND_PEPPER gives the pepper itself (TOKEND_PEPPER_FILE)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error (TOKEND_LOG_LEVEL)")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json (TOKEND_LOG_FORMAT)")
@@ -134,14 +134,39 @@ type backend struct {
 	pg *postgres.Store
 }
 
+// sqliteFile answers the SQLite file that --database names when it names
+// no PostgreSQL database: a path as it is, or a file: URL's path. Any other
+// URL (mysql://…, sqlite://…) is refused with the forms tokend takes,
+// instead of becoming a file of that name or an error of SQLite's.
+func sqliteFile(database string) (string, error) {
+	if strings.HasPrefix(database, "file:") {
+		u, err := url.Parse(database)
+		if err == nil && u.RawQuery == "" && u.Fragment == "" && (u.Host == "" || u.Host == "localhost") {
+			if u.Opaque != "" {
+				return u.Opaque, nil // file:tokend.db, relative
+			}
+			if u.Path != "" {
+				return u.Path, nil // file:///var/lib/tokend/tokend.db
+			}
+		}
+	} else if !strings.Contains(database, "://") {
+		return database, nil
+	}
+	return "", fmt.Errorf("--database %q is not a database tokend can use: give a SQLite file path (such as ./tokend-data/tokend.db, "+
+		"or file:tokend.db), or a PostgreSQL URL starting with postgres:// or postgresql://", redactURL(database))
+}
+
 func openBackend(ctx context.Context, c config, getenv func(string) string, log *slog.Logger) (*backend, error) {
 	if strings.HasPrefix(c.database, "postgres://") || strings.HasPrefix(c.database, "postgresql://") {
 		return openPostgres(ctx, c, getenv, log)
 	}
+	path, err := sqliteFile(c.database)
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating the data directory: %w", err)
 	}
-	path := c.database
 	if path == "" {
 		path = filepath.Join(c.dataDir, "tokend.db")
 	}
@@ -389,7 +414,11 @@ func serveCmd(e env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the tokend server",
-		Args:  cobra.NoArgs,
+		Long: "Run the tokend server: the REST API, verification, the dashboard and /metrics on --addr.\n\n" +
+			"The first start on an empty store creates an owner admin token and prints its secret once, in the " +
+			"start-up banner on stdout, with a line to paste: export TOKEND_URL=… TOKEND_TOKEN=…. Keep it: it is " +
+			"not shown again. Later, `tokend bootstrap` makes another (on SQLite, with serve stopped).",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := applyEnv(cmd.Flags(), e.getenv); err != nil {
 				return err
@@ -401,28 +430,28 @@ func serveCmd(e env) *cobra.Command {
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to listen on (TOKEND_ADDR)")
 	storageFlags(fs, &c)
 	fs.StringSliceVar(&c.trustedProxies, "trusted-proxies", nil, "CIDR ranges of reverse proxies whose X-Forwarded-For is believed (TOKEND_TRUSTED_PROXIES)")
-	fs.IntVar(&c.cacheEntries, "cache-entries", 100_000, "verification cache size (TOKEND_CACHE_ENTRIES)")
-	fs.Int64Var(&c.cacheBytes, "cache-bytes", 64<<20, "approximate memory the verification cache may hold, in bytes (TOKEND_CACHE_BYTES)")
-	fs.DurationVar(&c.cacheTTL, "cache-ttl", time.Minute, "how long a cached token is trusted before it is read again (TOKEND_CACHE_TTL)")
+	fs.IntVar(&c.cacheEntries, "cache-entries", 100_000, "verification cache size, in tokens (known and unknown secrets); at least 1 (TOKEND_CACHE_ENTRIES)")
+	fs.Int64Var(&c.cacheBytes, "cache-bytes", 64<<20, "approximate memory the verification cache may hold, in bytes; at least 1 (TOKEND_CACHE_BYTES)")
+	fs.DurationVar(&c.cacheTTL, "cache-ttl", time.Minute, "how long a cached token is trusted before it is read again; positive (TOKEND_CACHE_TTL)")
 	fs.BoolVar(&c.secretFilter, "secret-filter", true, "keep a filter of every stored secret's hash in memory, so that a well-formed secret no token has answers NOT_FOUND without a database read; turn off while instances of a version that does not announce every create share the database (TOKEND_SECRET_FILTER)")
-	fs.DurationVar(&c.filterRebuild, "secret-filter-rebuild", verify.DefaultFilterRebuild, "how often the filter of stored secrets is built again from the database (TOKEND_SECRET_FILTER_REBUILD)")
-	fs.DurationVar(&c.negativeTTL, "negative-ttl", 5*time.Second, "how long an unknown token is remembered as unknown (TOKEND_NEGATIVE_TTL)")
-	fs.DurationVar(&c.flushInterval, "flush-interval", time.Second, "how often usage and last-used times are written (TOKEND_FLUSH_INTERVAL)")
+	fs.DurationVar(&c.filterRebuild, "secret-filter-rebuild", verify.DefaultFilterRebuild, "how often the filter of stored secrets is built again from the database; positive (TOKEND_SECRET_FILTER_REBUILD)")
+	fs.DurationVar(&c.negativeTTL, "negative-ttl", 5*time.Second, "how long an unknown token is remembered as unknown; positive (TOKEND_NEGATIVE_TTL)")
+	fs.DurationVar(&c.flushInterval, "flush-interval", time.Second, "how often usage and last-used times are written; positive (TOKEND_FLUSH_INTERVAL)")
 	fs.BoolVar(&c.trackNetworks, "track-networks", true, "note the networks (IPv4 /24, IPv6 /48) each token is used from, and raise token.new_network for a new one; false turns both off (TOKEND_TRACK_NETWORKS)")
-	fs.IntVar(&c.failureLimit, "failure-limit", 100, "failed verifications allowed per client address per minute before it is throttled; 0 disables (TOKEND_FAILURE_LIMIT)")
+	fs.IntVar(&c.failureLimit, "failure-limit", 100, "failed verifications allowed per client address per minute before it is throttled; 0 turns the throttle off, negative is refused (TOKEND_FAILURE_LIMIT)")
 	fs.DurationVar(&c.staleWindow, "stale-window", verify.DefaultStaleWindow, "PostgreSQL: how long cached answers are still trusted once changes from other instances may be missed (the database or the connection that carries them is lost); 0 trusts none (TOKEND_STALE_WINDOW)")
 	fs.StringVar(&c.invalidation, "invalidation", "listen", "PostgreSQL: how changes made through other instances reach this one: listen (LISTEN/NOTIFY, one extra connection) or poll (read the change log every --invalidation-poll-interval, for databases without LISTEN) (TOKEND_INVALIDATION)")
-	fs.DurationVar(&c.pollInterval, "invalidation-poll-interval", postgres.DefaultPollInterval, "PostgreSQL, --invalidation poll: the wait between two reads of the change log (TOKEND_INVALIDATION_POLL_INTERVAL)")
-	fs.DurationVar(&c.eventInterval, "event-interval", time.Minute, "how often the time-based events (token.expiring, token.expired) are looked for (TOKEND_EVENT_INTERVAL)")
+	fs.DurationVar(&c.pollInterval, "invalidation-poll-interval", postgres.DefaultPollInterval, "PostgreSQL, --invalidation poll: the wait between two reads of the change log; positive (TOKEND_INVALIDATION_POLL_INTERVAL)")
+	fs.DurationVar(&c.eventInterval, "event-interval", time.Minute, "how often the time-based events (token.expiring, token.expired) are looked for; positive (TOKEND_EVENT_INTERVAL)")
 	fs.DurationVar(&c.rotatedKeep, "rotated-secret-retention", tokend.DefaultRotatedSecretRetention, "how long a secret replaced by rotation is remembered after its grace ends, so that its use answers ROTATED and raises token.rotated_secret_used; after that it answers NOT_FOUND. 0 keeps them forever (TOKEND_ROTATED_SECRET_RETENTION)")
 	// How often forgotten rotated-out secrets are deleted; tests shorten it.
 	fs.DurationVar(&c.rotatedSweep, "rotated-secret-sweep", time.Hour, "")
 	_ = fs.MarkHidden("rotated-secret-sweep")
 	fs.StringVar(&c.auditRetention, "audit-retention", "", "delete audit rows older than this (such as 365d), every hour, keeping the chain verifiable from a checkpoint signed with a key derived from the pepper; empty or 0 keeps the audit log forever, the default (TOKEND_AUDIT_RETENTION)")
-	fs.DurationVar(&c.shutdown, "shutdown-timeout", 15*time.Second, "how long a graceful shutdown may take (TOKEND_SHUTDOWN_TIMEOUT)")
+	fs.DurationVar(&c.shutdown, "shutdown-timeout", 15*time.Second, "how long a graceful shutdown may take (it writes the usage not yet written); positive (TOKEND_SHUTDOWN_TIMEOUT)")
 	fs.StringVar(&c.redis, "redis", "", "redis:// or rediss:// URL: share rate limits and the failure throttle with every instance on it; without, each instance limits on its own (TOKEND_REDIS)")
 	fs.StringVar(&c.redisPrefix, "redis-prefix", redislimit.DefaultPrefix, "prefix of tokend's Redis keys, for several deployments on one Redis (TOKEND_REDIS_PREFIX)")
-	fs.DurationVar(&c.redisTimeout, "redis-timeout", redislimit.DefaultTimeout, "longest wait for a Redis command before limits fall back on this instance's own (TOKEND_REDIS_TIMEOUT)")
+	fs.DurationVar(&c.redisTimeout, "redis-timeout", redislimit.DefaultTimeout, "longest wait for a Redis command before limits fall back on this instance's own; positive (TOKEND_REDIS_TIMEOUT)")
 	mailFlags(fs, &c.mail)
 	fs.StringVar(&c.githubKeys, "github-scanning-keys", "", "file of GitHub's secret scanning public keys (their published list): serves POST /v1/leaks/github for GitHub's secret scanning partner program; read again on SIGHUP (TOKEND_GITHUB_SCANNING_KEYS)")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM file of the certificate (and its chain) to serve HTTPS with, TLS 1.2 or later; read again on SIGHUP (TOKEND_TLS_CERT)")
@@ -457,23 +486,11 @@ func serve(ctx context.Context, c config, e env) error {
 		}
 		trusted = append(trusted, p)
 	}
-	if c.filterRebuild <= 0 {
-		return errors.New("--secret-filter-rebuild must be positive")
-	}
-	if c.staleWindow < 0 {
-		return errors.New("--stale-window must not be negative")
+	if err := checkNumbers(c); err != nil {
+		return err
 	}
 	if c.invalidation != "listen" && c.invalidation != "poll" {
 		return fmt.Errorf("--invalidation: %q is neither listen nor poll", c.invalidation)
-	}
-	if c.pollInterval <= 0 {
-		return errors.New("--invalidation-poll-interval must be positive")
-	}
-	if c.rotatedKeep < 0 {
-		return errors.New("--rotated-secret-retention must not be negative (0 keeps rotated-out secrets forever)")
-	}
-	if c.rotatedSweep <= 0 {
-		return errors.New("--rotated-secret-sweep must be positive")
 	}
 	if err := checkWebhookFlags(c); err != nil {
 		return err
@@ -499,9 +516,6 @@ func serve(ctx context.Context, c config, e env) error {
 		}
 	}
 	staleWindow := c.staleWindow
-	if c.eventInterval <= 0 {
-		return errors.New("--event-interval must be positive")
-	}
 	if staleWindow == 0 {
 		staleWindow = -1 // the engine's "none"; its zero is the default
 	}
@@ -550,7 +564,11 @@ func serve(ctx context.Context, c config, e env) error {
 		}
 		defer shared.Close()
 		opts.Shared = shared
-		log.Info("rate limits and the failure throttle are shared through Redis", "redis", redactURL(c.redis), "prefix", c.redisPrefix)
+		if shared.Up() {
+			log.Info("rate limits and the failure throttle are shared through Redis", "redis", redactURL(c.redis), "prefix", c.redisPrefix)
+		} else { // Open warned that it is unreachable
+			log.Info("rate limits and the failure throttle will be shared through Redis once it answers", "redis", redactURL(c.redis), "prefix", c.redisPrefix)
+		}
 	}
 	// A rotated-out secret presented again disables its token where its
 	// app says so, through the service (made below, before anything is
@@ -735,6 +753,42 @@ func serve(ctx context.Context, c config, e env) error {
 
 // checkWebhookFlags refuses a retry schedule or lease the dispatcher
 // cannot use, before anything is opened or created.
+// checkNumbers refuses the numeric flags of serve that are out of range,
+// each in the words of its --help: a zero the engine would silently read
+// as its default (--cache-ttl 0 was a minute) is refused, unless the flag
+// says what 0 means (--failure-limit, --stale-window,
+// --rotated-secret-retention).
+func checkNumbers(c config) error {
+	positive := []struct {
+		flag string
+		v    int64
+	}{
+		{"cache-entries", int64(c.cacheEntries)}, {"cache-bytes", c.cacheBytes},
+		{"cache-ttl", int64(c.cacheTTL)}, {"negative-ttl", int64(c.negativeTTL)}, {"flush-interval", int64(c.flushInterval)},
+		{"secret-filter-rebuild", int64(c.filterRebuild)}, {"invalidation-poll-interval", int64(c.pollInterval)},
+		{"event-interval", int64(c.eventInterval)}, {"rotated-secret-sweep", int64(c.rotatedSweep)},
+		{"shutdown-timeout", int64(c.shutdown)}, {"redis-timeout", int64(c.redisTimeout)},
+	}
+	for _, p := range positive {
+		if p.v <= 0 {
+			return fmt.Errorf("--%s must be positive (0 does not turn it off)", p.flag)
+		}
+	}
+	for _, z := range []struct {
+		flag, zero string
+		v          int64
+	}{
+		{"failure-limit", "turns the throttle off", int64(c.failureLimit)},
+		{"stale-window", "trusts no cached answer", int64(c.staleWindow)},
+		{"rotated-secret-retention", "keeps rotated-out secrets forever", int64(c.rotatedKeep)},
+	} {
+		if z.v < 0 {
+			return fmt.Errorf("--%s must not be negative (0 %s)", z.flag, z.zero)
+		}
+	}
+	return nil
+}
+
 func checkWebhookFlags(c config) error {
 	for _, w := range c.webhookRetry {
 		if w <= 0 {

@@ -504,3 +504,78 @@ func TestABusyPortOnTheFirstStartCreatesNothing(t *testing.T) {
 		t.Errorf("system tokens: %d %s; want exactly one", status, b)
 	}
 }
+
+// Numeric flags out of range are refused, naming the flag and what 0
+// means where it means something; nothing is created. A zero the engine
+// would have read as its default (--cache-ttl 0 was a minute) is one.
+func TestServeRefusesNumbersOutOfRange(t *testing.T) {
+	for _, c := range []struct {
+		args  []string
+		wants []string
+	}{
+		{[]string{"--cache-ttl", "0"}, []string{"--cache-ttl must be positive"}},
+		{[]string{"--cache-entries", "0"}, []string{"--cache-entries must be positive"}},
+		{[]string{"--cache-bytes", "-1"}, []string{"--cache-bytes must be positive"}},
+		{[]string{"--negative-ttl", "0s"}, []string{"--negative-ttl must be positive"}},
+		{[]string{"--flush-interval", "0"}, []string{"--flush-interval must be positive"}},
+		{[]string{"--shutdown-timeout", "0"}, []string{"--shutdown-timeout must be positive"}},
+		{[]string{"--redis-timeout", "-5ms"}, []string{"--redis-timeout must be positive"}},
+		{[]string{"--event-interval", "0"}, []string{"--event-interval must be positive"}},
+		{[]string{"--secret-filter-rebuild", "0"}, []string{"--secret-filter-rebuild must be positive"}},
+		{[]string{"--invalidation-poll-interval", "0"}, []string{"--invalidation-poll-interval must be positive"}},
+		{[]string{"--failure-limit", "-1"}, []string{"--failure-limit must not be negative", "0 turns the throttle off"}},
+		{[]string{"--stale-window", "-1s"}, []string{"--stale-window must not be negative"}},
+		{[]string{"--rotated-secret-retention", "-1h"}, []string{"--rotated-secret-retention must not be negative"}},
+	} {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "data")
+			err := runFails(t, nil, withAddr("serve", append([]string{"--data-dir", dir}, c.args...)...)...)
+			wantErr(t, strings.Join(c.args, " "), err, c.wants...)
+			if _, err := os.Stat(dir); !os.IsNotExist(err) {
+				t.Errorf("the refused start created %s (%v)", dir, err)
+			}
+		})
+	}
+	t.Run("the environment too", func(t *testing.T) {
+		err := runFails(t, map[string]string{"TOKEND_CACHE_TTL": "0"}, withAddr("serve", "--data-dir", filepath.Join(t.TempDir(), "data"))...)
+		wantErr(t, "TOKEND_CACHE_TTL=0", err, "--cache-ttl must be positive")
+	})
+	t.Run("--help says which zeros mean something", func(t *testing.T) {
+		var help bytes.Buffer
+		if err := run(context.Background(), []string{"serve", "--help"}, func(string) string { return "" }, nil, &help, &help); err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range []string{"0 turns the throttle off", "0 trusts none", "0 keeps them forever", "positive (TOKEND_CACHE_TTL)",
+			// And where the first admin token comes from.
+			"first start on an empty store creates an owner admin token", "TOKEND_TOKEN", "tokend bootstrap"} {
+			if !strings.Contains(help.String(), w) {
+				t.Errorf("serve --help does not say %q", w)
+			}
+		}
+	})
+}
+
+// --database names the forms it takes when given another: a mysql:// URL
+// was opened as a SQLite file and answered SQLite's error. A file: URL is
+// a SQLite path.
+func TestDatabaseNamesTheSupportedSchemes(t *testing.T) {
+	for _, db := range []string{"mysql://x", "sqlite:///tmp/x.db", "redis://127.0.0.1:6379/0", "file:x.db?mode=ro"} {
+		for _, cmd := range []string{"serve", "bootstrap", "migrate"} {
+			dir := filepath.Join(t.TempDir(), "data")
+			err := runFails(t, nil, withAddr(cmd, "--data-dir", dir, "--database", db)...)
+			wantErr(t, cmd+" --database "+db, err, "SQLite file path", "file:", "postgres://", "postgresql://")
+			if _, err := os.Stat(dir); !os.IsNotExist(err) {
+				t.Errorf("%s --database %s created %s (%v)", cmd, db, dir, err)
+			}
+		}
+	}
+	t.Run("file: URL", func(t *testing.T) {
+		dir := t.TempDir()
+		db := filepath.Join(dir, "via-url.db")
+		a := startTokend(t, dir, nil, "--database", "file://"+db)
+		a.stop()
+		if _, err := os.Stat(db); err != nil {
+			t.Errorf("file://%s did not open %s: %v", db, db, err)
+		}
+	})
+}

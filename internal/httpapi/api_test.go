@@ -460,7 +460,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"no name", tokend.TokenInput{AppID: app.ID}, 422, "name"},
 		{"an unknown app", tokend.TokenInput{AppID: "app_nope", Name: "x"}, 422, "app_id"},
 		{"a bad type", map[string]any{"app_id": app.ID, "name": "x", "type": "root"}, 422, "type"},
-		{"permissions without custom", tokend.TokenInput{AppID: app.ID, Name: "x", Permissions: []string{"orders:read"}}, 422, "permissions"},
+		{"permissions with read_only", tokend.TokenInput{AppID: app.ID, Name: "x", Access: tokend.AccessReadOnly, Permissions: []string{"orders:read"}}, 422, "permissions"},
 		{"custom without permissions", tokend.TokenInput{AppID: app.ID, Name: "x", Access: tokend.AccessCustom}, 422, "permissions"},
 		{"a bad CIDR", tokend.TokenInput{AppID: app.ID, Name: "x", AllowedIPs: []string{"10.0.0.0/99"}}, 422, "allowed_ips[0]"},
 		{"a bad origin", tokend.TokenInput{AppID: app.ID, Name: "x", AllowedOrigins: []string{"javascript:alert(1)"}}, 422, "allowed_origins[0]"},

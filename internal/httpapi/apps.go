@@ -3,6 +3,8 @@ package httpapi
 import (
 	"context"
 
+	"github.com/danielgtaylor/huma/v2"
+
 	"github.com/tokend/tokend"
 	"github.com/tokend/tokend/internal/manage"
 )
@@ -29,12 +31,17 @@ func appOut(a tokend.App, err error) (*appOutput, error) {
 }
 
 type createAppInput struct {
-	Body tokend.AppInput
+	Body checked[tokend.AppInput]
 }
 
-func handleAppCreate(svc *manage.Service) func(context.Context, *createAppInput) (*appOutput, error) {
+func handleAppCreate(api huma.API, svc *manage.Service) func(context.Context, *createAppInput) (*appOutput, error) {
 	return func(ctx context.Context, in *createAppInput) (*appOutput, error) {
-		return appOut(svc.CreateApp(ctx, actorFrom(ctx), in.Body))
+		body, ctx, probs, err := decodeChecked(ctx, api, in.Body)
+		if err != nil {
+			return nil, err
+		}
+		a, err := svc.CreateApp(ctx, actorFrom(ctx), body)
+		return appOut(a, withBodyProblems(probs, err))
 	}
 }
 
@@ -66,16 +73,21 @@ func handleAppGet(svc *manage.Service) func(context.Context, *appIDPath) (*appOu
 type patchAppInput struct {
 	ID      string `path:"id" maxLength:"64" doc:"The app id (app_…)."`
 	IfMatch string `header:"If-Match" doc:"The ETag from a previous read; 412 if the app changed since."`
-	Body    tokend.AppPatch
+	Body    checked[tokend.AppPatch]
 }
 
-func handleAppPatch(svc *manage.Service) func(context.Context, *patchAppInput) (*appOutput, error) {
+func handleAppPatch(api huma.API, svc *manage.Service) func(context.Context, *patchAppInput) (*appOutput, error) {
 	return func(ctx context.Context, in *patchAppInput) (*appOutput, error) {
 		v, err := ifMatch(in.IfMatch)
 		if err != nil {
 			return nil, err
 		}
-		return appOut(svc.UpdateApp(ctx, actorFrom(ctx), in.ID, in.Body, v))
+		patch, ctx, probs, err := decodeChecked(ctx, api, in.Body)
+		if err != nil {
+			return nil, err
+		}
+		a, err := svc.UpdateApp(ctx, actorFrom(ctx), in.ID, patch, v)
+		return appOut(a, withBodyProblems(probs, err))
 	}
 }
 
@@ -142,7 +154,7 @@ func handleAudit(svc *manage.Service) func(context.Context, *auditInput) (*event
 
 type healthOutput struct {
 	Body struct {
-		Status string `json:"status" example:"ok"`
+		Status string `json:"status" enum:"ok"`
 	}
 }
 

@@ -26,6 +26,13 @@ import (
 func strictJSON(api huma.API) func(huma.Context, func(huma.Context)) {
 	return func(ctx huma.Context, next func(huma.Context)) {
 		r, w := humago.Unwrap(ctx)
+		if op := ctx.Operation(); op != nil && op.SkipValidateBody && r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody &&
+			!isJSON(r.Header.Get("Content-Type")) {
+			// A checked body (checked.go): huma, which would say so, does
+			// not look at it.
+			writeProblem(api, w, r, problemFrom(newProblem(http.StatusUnsupportedMediaType, "unknown content type: "+r.Header.Get("Content-Type"))))
+			return
+		}
 		if r.Body == nil || r.Body == http.NoBody || !isJSON(r.Header.Get("Content-Type")) {
 			next(ctx)
 			return

@@ -64,6 +64,9 @@ func (s *syncBuffer) String() string {
 type harnessOpts struct {
 	trusted      []netip.Prefix
 	failureLimit int // the engine's FailureLimit; 0: no failure throttle
+	// filterConfirm is the engine's FilterConfirm (negative: the filter of
+	// known secrets confirms nothing it rules out with a read).
+	filterConfirm int
 	// postgres runs the API on a fresh PostgreSQL database instead of
 	// SQLite (the test skips when no server answers, unless CI=true).
 	postgres bool
@@ -113,7 +116,7 @@ func newHarness(t testing.TB, opts ...harnessOpts) *harness {
 	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	engine := verify.New(verify.Options{Store: st, Hasher: hasher, Logger: log, FailureLimit: o.failureLimit})
+	engine := verify.New(verify.Options{Store: st, Hasher: hasher, Logger: log, FailureLimit: o.failureLimit, FilterConfirm: o.filterConfirm})
 	secrets, err := webhook.NewSecrets([]byte("test-pepper-test-pepper-test-pepper"))
 	if err != nil {
 		t.Fatal(err)

@@ -23,28 +23,45 @@ func addRoutes(api huma.API, mux *http.ServeMux, d Deps) {
 	}
 	// Public operations declare an empty security requirement: no
 	// credential, said explicitly (linters flag an operation that says
-	// nothing).
-	public := func(o huma.Operation) huma.Operation { o.Security = []map[string][]string{}; return o }
+	// nothing), and list the errors they can give: no admin token is
+	// checked, so none of its.
+	public := func(o huma.Operation, errors ...int) huma.Operation {
+		o.Security, o.Errors = []map[string][]string{}, errors
+		return o
+	}
 	withErrors := func(o huma.Operation, codes ...int) huma.Operation { o.Errors = append(o.Errors, codes...); return o }
 
 	register(api, log, public(op(http.MethodGet, "/healthz", "health", "Liveness", "Operations", 200)), handleHealth)
-	register(api, log, public(op(http.MethodGet, "/readyz", "ready", "Readiness: storage reachable and writable", "Operations", 200)), handleReady(d.Ready))
+	register(api, log, public(op(http.MethodGet, "/readyz", "ready", "Readiness: storage reachable and writable", "Operations", 200),
+		http.StatusServiceUnavailable), handleReady(d.Ready))
 
-	registerVerify(api, mux, log, public(withErrors(op(http.MethodPost, "/v1/verify", "verify", "Verify a token", "Verification", 200), http.StatusTooManyRequests)), d.Verifier)
-	register(api, log, public(withErrors(op(http.MethodGet, "/v1/auth", "forward-auth", "Forward auth for reverse proxies", "Verification", 200), http.StatusTooManyRequests)), handleForwardAuth(d.Verifier))
+	// A verification is answered 200 whatever the token (RATE_LIMITED
+	// included), once the question is well formed.
+	registerVerify(api, mux, log, public(op(http.MethodPost, "/v1/verify", "verify", "Verify a token", "Verification", 200),
+		http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType, http.StatusUnprocessableEntity,
+		http.StatusServiceUnavailable), d.Verifier)
+	register(api, log, public(op(http.MethodGet, "/v1/auth", "forward-auth", "Forward auth for reverse proxies", "Verification", 200),
+		http.StatusUnauthorized, http.StatusForbidden, http.StatusTooManyRequests, http.StatusServiceUnavailable), handleForwardAuth(d.Verifier))
+
+	// The token asking about itself: its own secret is the credential,
+	// checked by the engine in the handler, not by authenticate.
+	self := op(http.MethodGet, "/v1/self", "self", "The presented token's own id, app, permissions, expiry and rate limit (its secret never)", "Verification", 200)
+	self.Security = []map[string][]string{{"token": {}}}
+	self.Errors = []int{http.StatusUnauthorized, http.StatusForbidden, http.StatusTooManyRequests, http.StatusServiceUnavailable}
+	register(api, log, self, handleSelf(svc, d.Verifier))
 
 	register(api, log, op(http.MethodGet, "/v1/apps", "list-apps", "List applications", "Apps", 200), handleAppList(svc))
-	register(api, log, op(http.MethodPost, "/v1/apps", "create-app", "Create an application", "Apps", 201), handleAppCreate(svc))
+	register(api, log, checkBody(withErrors(op(http.MethodPost, "/v1/apps", "create-app", "Create an application", "Apps", 201), http.StatusConflict)), handleAppCreate(api, svc))
 	register(api, log, op(http.MethodGet, "/v1/apps/{id}", "get-app", "Get an application", "Apps", 200), handleAppGet(svc))
-	register(api, log, withErrors(op(http.MethodPatch, "/v1/apps/{id}", "update-app", "Edit an application", "Apps", 200), http.StatusPreconditionFailed), handleAppPatch(svc))
+	register(api, log, checkBody(withErrors(op(http.MethodPatch, "/v1/apps/{id}", "update-app", "Edit an application", "Apps", 200), http.StatusConflict, http.StatusPreconditionFailed)), handleAppPatch(api, svc))
 	register(api, log, withErrors(op(http.MethodDelete, "/v1/apps/{id}", "delete-app", "Delete an application and all its tokens", "Apps", 204), http.StatusPreconditionFailed), handleAppDelete(svc))
 	register(api, log, op(http.MethodPost, "/v1/apps/{id}/revoke-all", "revoke-all", "Revoke every token of an application", "Apps", 200), handleAppRevokeAll(svc))
 	register(api, log, op(http.MethodPost, "/v1/apps/{id}/owners/{owner_id}/revoke-all", "revoke-owner", "Revoke every token of one owner of an application", "Apps", 200), handleOwnerRevokeAll(svc))
 
 	register(api, log, op(http.MethodGet, "/v1/tokens", "list-tokens", "List tokens", "Tokens", 200), handleTokenList(svc))
-	register(api, log, withErrors(op(http.MethodPost, "/v1/tokens", "create-token", "Create a token; the answer holds its secret, shown only once", "Tokens", 201), http.StatusConflict), handleTokenCreate(svc))
+	register(api, log, checkBody(withErrors(op(http.MethodPost, "/v1/tokens", "create-token", "Create a token; the answer holds its secret, shown only once", "Tokens", 201), http.StatusConflict)), handleTokenCreate(api, svc))
 	register(api, log, op(http.MethodGet, "/v1/tokens/{id}", "get-token", "Get a token", "Tokens", 200), handleTokenGet(svc))
-	register(api, log, withErrors(op(http.MethodPatch, "/v1/tokens/{id}", "update-token", "Edit a token", "Tokens", 200), http.StatusConflict, http.StatusPreconditionFailed), handleTokenPatch(svc))
+	register(api, log, checkBody(withErrors(op(http.MethodPatch, "/v1/tokens/{id}", "update-token", "Edit a token", "Tokens", 200), http.StatusConflict, http.StatusPreconditionFailed)), handleTokenPatch(api, svc))
 	register(api, log, withErrors(op(http.MethodPost, "/v1/tokens/{id}/disable", "disable-token", "Disable a token", "Tokens", 200), http.StatusConflict, http.StatusPreconditionFailed), handleTokenState(svc.DisableToken))
 	register(api, log, withErrors(op(http.MethodPost, "/v1/tokens/{id}/enable", "enable-token", "Enable a disabled token", "Tokens", 200), http.StatusConflict, http.StatusPreconditionFailed), handleTokenState(svc.EnableToken))
 	register(api, log, withErrors(op(http.MethodPost, "/v1/tokens/{id}/revoke", "revoke-token", "Revoke a token for good", "Tokens", 200), http.StatusPreconditionFailed), handleTokenState(svc.RevokeToken))
@@ -65,9 +82,9 @@ func addRoutes(api huma.API, mux *http.ServeMux, d Deps) {
 	register(api, log, op(http.MethodGet, "/v1/events", "list-events", "Events (token.created, token.expiring…), newest first", "Events", 200), handleEvents(svc))
 
 	register(api, log, op(http.MethodGet, "/v1/webhooks", "list-webhooks", "List webhook endpoints", "Webhooks", 200), handleWebhookList(svc))
-	register(api, log, op(http.MethodPost, "/v1/webhooks", "create-webhook", "Add a webhook endpoint; the answer holds its signing secret, shown only once", "Webhooks", 201), handleWebhookCreate(svc))
+	register(api, log, checkBody(op(http.MethodPost, "/v1/webhooks", "create-webhook", "Add a webhook endpoint; the answer holds its signing secret, shown only once", "Webhooks", 201)), handleWebhookCreate(api, svc))
 	register(api, log, op(http.MethodGet, "/v1/webhooks/{id}", "get-webhook", "Get a webhook endpoint", "Webhooks", 200), handleWebhookGet(svc))
-	register(api, log, withErrors(op(http.MethodPatch, "/v1/webhooks/{id}", "update-webhook", "Edit, enable or disable a webhook endpoint", "Webhooks", 200), http.StatusPreconditionFailed), handleWebhookPatch(svc))
+	register(api, log, checkBody(withErrors(op(http.MethodPatch, "/v1/webhooks/{id}", "update-webhook", "Edit, enable or disable a webhook endpoint", "Webhooks", 200), http.StatusPreconditionFailed)), handleWebhookPatch(api, svc))
 	register(api, log, withErrors(op(http.MethodDelete, "/v1/webhooks/{id}", "delete-webhook", "Delete a webhook endpoint and its deliveries", "Webhooks", 204), http.StatusPreconditionFailed), handleWebhookDelete(svc))
 	register(api, log, withErrors(op(http.MethodPost, "/v1/webhooks/{id}/rotate-secret", "rotate-webhook-secret", "Give a webhook endpoint a new signing secret, shown only once; the old one signs alongside for 24 hours", "Webhooks", 200), http.StatusPreconditionFailed), handleWebhookRotate(svc))
 	register(api, log, withErrors(op(http.MethodPost, "/v1/webhooks/{id}/test", "test-webhook", "Send a webhook.test event to this endpoint only", "Webhooks", 202), http.StatusConflict), handleWebhookTest(svc))

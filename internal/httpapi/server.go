@@ -78,6 +78,7 @@ func NewServer(d Deps) http.Handler {
 	api := humago.New(mux, apiConfig(d.Version))
 	api.UseMiddleware(strictJSON(api), authenticate(api, d.Verifier, d.Logger))
 	addRoutes(api, mux, d)
+	finishDocument(api)
 	fallback := d.Extra
 	if fallback == nil {
 		fallback = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -135,7 +136,8 @@ func apiConfig(version string) huma.Config {
 	cfg.Info.Description = "Issue, manage and verify API tokens. Management endpoints take an admin token as a bearer token; " +
 		"/v1/verify and /v1/auth take the token being verified."
 	cfg.CreateHooks = nil // no $schema links in answers
-	cfg.DocsPath = ""     // the docs UI would load scripts from elsewhere
+	cfg.Formats = withRawBodies(cfg.Formats)
+	cfg.DocsPath = "" // the docs UI would load scripts from elsewhere
 	cfg.SchemasPath = ""
 	cfg.OpenAPIPath = "/openapi"
 	// The API is at the root of whatever address serves this document.
@@ -144,6 +146,7 @@ func apiConfig(version string) huma.Config {
 	cfg.Components.Schemas.RegisterTypeAlias(reflect.TypeFor[tokend.Duration](), reflect.TypeFor[string]())
 	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		"bearer": {Type: "http", Scheme: "bearer", Description: "The secret of an admin token (an owner token comes from `tokend bootstrap`)."},
+		"token":  {Type: "http", Scheme: "bearer", Description: "The secret of the token asking about itself (GET /v1/self): any token, a product's or an admin's."},
 	}
 	return cfg
 }

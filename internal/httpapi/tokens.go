@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/danielgtaylor/huma/v2"
+
 	"github.com/tokend/tokend"
 	"github.com/tokend/tokend/internal/manage"
 )
@@ -62,13 +64,17 @@ type tokenSecretOutput struct {
 }
 
 type createTokenInput struct {
-	Body tokend.TokenInput
+	Body checked[tokend.TokenInput]
 }
 
-func handleTokenCreate(svc *manage.Service) func(context.Context, *createTokenInput) (*tokenSecretOutput, error) {
+func handleTokenCreate(api huma.API, svc *manage.Service) func(context.Context, *createTokenInput) (*tokenSecretOutput, error) {
 	return func(ctx context.Context, in *createTokenInput) (*tokenSecretOutput, error) {
-		t, sec, err := svc.CreateToken(ctx, actorFrom(ctx), in.Body)
+		body, ctx, probs, err := decodeChecked(ctx, api, in.Body)
 		if err != nil {
+			return nil, err
+		}
+		t, sec, err := svc.CreateToken(ctx, actorFrom(ctx), body)
+		if err = withBodyProblems(probs, err); err != nil {
 			return nil, err
 		}
 		return &tokenSecretOutput{ETag: etag(t.Version), Body: TokenWithSecret{Token: t, Secret: sec.Reveal()}}, nil
@@ -136,16 +142,21 @@ func handleTokenGet(svc *manage.Service) func(context.Context, *idPath) (*tokenO
 type patchTokenInput struct {
 	ID      string `path:"id" maxLength:"64" doc:"The token id (tok_…)."`
 	IfMatch string `header:"If-Match" doc:"The ETag from a previous read; 412 if the token changed since."`
-	Body    tokend.TokenPatch
+	Body    checked[tokend.TokenPatch]
 }
 
-func handleTokenPatch(svc *manage.Service) func(context.Context, *patchTokenInput) (*tokenOutput, error) {
+func handleTokenPatch(api huma.API, svc *manage.Service) func(context.Context, *patchTokenInput) (*tokenOutput, error) {
 	return func(ctx context.Context, in *patchTokenInput) (*tokenOutput, error) {
 		v, err := ifMatch(in.IfMatch)
 		if err != nil {
 			return nil, err
 		}
-		return tokenOut(svc.UpdateToken(ctx, actorFrom(ctx), in.ID, in.Body, v))
+		patch, ctx, probs, err := decodeChecked(ctx, api, in.Body)
+		if err != nil {
+			return nil, err
+		}
+		t, err := svc.UpdateToken(ctx, actorFrom(ctx), in.ID, patch, v)
+		return tokenOut(t, withBodyProblems(probs, err))
 	}
 }
 

@@ -58,6 +58,19 @@ func refusal(res tokend.VerifyResult) *Problem {
 	return p
 }
 
+// presented answers the token a request presents as Authorization: Bearer,
+// else as X-API-Key, or the 401 for a request that presents none.
+func presented(authorization, apiKey string) (string, error) {
+	tok := bearer(authorization)
+	if tok == "" {
+		tok = strings.TrimSpace(apiKey)
+	}
+	if tok == "" {
+		return "", missingCredentials()
+	}
+	return tok, nil
+}
+
 func missingCredentials() *Problem {
 	p := &Problem{Type: "about:blank", Status: http.StatusUnauthorized, Title: http.StatusText(http.StatusUnauthorized),
 		Code: tokend.ECodeUnauthenticated, Detail: "a bearer token is required"}
@@ -70,7 +83,7 @@ func missingCredentials() *Problem {
 // service call checks the one it needs.
 func authenticate(api huma.API, v tokend.Verifier, log *slog.Logger) func(huma.Context, func(huma.Context)) {
 	return func(ctx huma.Context, next func(huma.Context)) {
-		if op := ctx.Operation(); op == nil || len(op.Security) == 0 {
+		if op := ctx.Operation(); op == nil || !needsAdmin(op.Security) {
 			next(ctx)
 			return
 		}
@@ -113,6 +126,18 @@ func authenticate(api huma.API, v tokend.Verifier, log *slog.Logger) func(huma.C
 		}
 		next(huma.WithValue(ctx, keyActor, actor))
 	}
+}
+
+// needsAdmin reports whether an operation's security requirement is an
+// admin token (the "bearer" scheme); public operations have none, and
+// GET /v1/self checks its own token.
+func needsAdmin(security []map[string][]string) bool {
+	for _, req := range security {
+		if _, ok := req["bearer"]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *Problem) withDetail(d string) *Problem {
@@ -159,12 +184,9 @@ type forwardAuthOutput struct {
 // 429.
 func handleForwardAuth(v tokend.Verifier) func(context.Context, *forwardAuthInput) (*forwardAuthOutput, error) {
 	return func(ctx context.Context, in *forwardAuthInput) (*forwardAuthOutput, error) {
-		tok := bearer(in.Authorization)
-		if tok == "" {
-			tok = strings.TrimSpace(in.APIKey)
-		}
-		if tok == "" {
-			return nil, missingCredentials()
+		tok, err := presented(in.Authorization, in.APIKey)
+		if err != nil {
+			return nil, err
 		}
 		method := in.ForwardedMeth
 		if method == "" {

@@ -3,6 +3,8 @@ package httpapi
 import (
 	"context"
 
+	"github.com/danielgtaylor/huma/v2"
+
 	"github.com/tokend/tokend"
 	"github.com/tokend/tokend/internal/manage"
 )
@@ -41,12 +43,17 @@ func webhookOut(w tokend.Webhook, err error) (*webhookOutput, error) {
 }
 
 type createWebhookInput struct {
-	Body tokend.WebhookInput
+	Body checked[tokend.WebhookInput]
 }
 
-func handleWebhookCreate(svc *manage.Service) func(context.Context, *createWebhookInput) (*webhookSecretOutput, error) {
+func handleWebhookCreate(api huma.API, svc *manage.Service) func(context.Context, *createWebhookInput) (*webhookSecretOutput, error) {
 	return func(ctx context.Context, in *createWebhookInput) (*webhookSecretOutput, error) {
-		return webhookSecretOut(svc.CreateWebhook(ctx, actorFrom(ctx), in.Body))
+		body, ctx, probs, err := decodeChecked(ctx, api, in.Body)
+		if err != nil {
+			return nil, err
+		}
+		w, sec, err := svc.CreateWebhook(ctx, actorFrom(ctx), body)
+		return webhookSecretOut(w, sec, withBodyProblems(probs, err))
 	}
 }
 
@@ -79,16 +86,21 @@ func handleWebhookGet(svc *manage.Service) func(context.Context, *webhookIDPath)
 type patchWebhookInput struct {
 	ID      string `path:"id" maxLength:"64" doc:"The webhook id (whk_…)."`
 	IfMatch string `header:"If-Match" doc:"The ETag from a previous read; 412 if the webhook changed since."`
-	Body    tokend.WebhookPatch
+	Body    checked[tokend.WebhookPatch]
 }
 
-func handleWebhookPatch(svc *manage.Service) func(context.Context, *patchWebhookInput) (*webhookOutput, error) {
+func handleWebhookPatch(api huma.API, svc *manage.Service) func(context.Context, *patchWebhookInput) (*webhookOutput, error) {
 	return func(ctx context.Context, in *patchWebhookInput) (*webhookOutput, error) {
 		v, err := ifMatch(in.IfMatch)
 		if err != nil {
 			return nil, err
 		}
-		return webhookOut(svc.UpdateWebhook(ctx, actorFrom(ctx), in.ID, in.Body, v))
+		patch, ctx, probs, err := decodeChecked(ctx, api, in.Body)
+		if err != nil {
+			return nil, err
+		}
+		w, err := svc.UpdateWebhook(ctx, actorFrom(ctx), in.ID, patch, v)
+		return webhookOut(w, withBodyProblems(probs, err))
 	}
 }
 

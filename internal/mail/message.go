@@ -478,6 +478,8 @@ func endpointName(ep string) string {
 		return "the dashboard's sign-in"
 	case tokend.EndpointMiddleware:
 		return "the Go SDK's middleware"
+	case tokend.EndpointSelf:
+		return "GET /v1/self"
 	}
 	return ep
 }

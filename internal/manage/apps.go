@@ -50,7 +50,7 @@ func (s *Service) CreateApp(ctx context.Context, a tokend.Actor, in tokend.AppIn
 	if app.TokenPrefix == "" {
 		app.TokenPrefix = tokend.DefaultPrefix
 	}
-	var p tokend.Problems
+	p := problemsOf(ctx)
 	checkApp(&p, &app)
 	if err := p.Err(); err != nil {
 		return tokend.App{}, err
@@ -136,7 +136,7 @@ func (s *Service) UpdateApp(ctx context.Context, a tokend.Actor, id string, patc
 			return tokend.Event{}, tokend.Errorf(tokend.ECodeForbidden, "the system application is built in and cannot be changed")
 		}
 		before := *app
-		var p tokend.Problems
+		p := problemsOf(ctx)
 		if patch.Name != nil {
 			app.Name = *patch.Name
 		}

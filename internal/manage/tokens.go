@@ -39,7 +39,7 @@ func (s *Service) CreateToken(ctx context.Context, a tokend.Actor, in tokend.Tok
 		}
 	}
 	now := s.Now()
-	var p tokend.Problems
+	p := problemsOf(ctx)
 	app, err := s.appFor(ctx, &p, in.AppID)
 	if err != nil {
 		return tokend.Token{}, secret.Secret{}, err
@@ -52,7 +52,12 @@ func (s *Service) CreateToken(ctx context.Context, a tokend.Actor, in tokend.Tok
 	if in.Type == "" {
 		in.Type = tokend.TypeStandard
 	}
-	if in.Access == "" {
+	switch {
+	case in.Access == "" && len(in.Permissions) > 0:
+		// Permissions without an access can only mean these permissions
+		// (as the CLI reads --permission without --access).
+		in.Access = tokend.AccessCustom
+	case in.Access == "":
 		in.Access = tokend.AccessReadOnly
 	}
 	if in.ExpiresIn == "" && in.ExpiresAt == nil {
@@ -229,7 +234,7 @@ func checkToken(p *tokend.Problems, t *tokend.Token, app tokend.App, now time.Ti
 		t.Permissions = dedupe(t.Permissions)
 	case tokend.AccessReadOnly, tokend.AccessFull:
 		if len(t.Permissions) > 0 {
-			p.Add("permissions", "are only for access custom")
+			p.Add("permissions", "are only for access custom: set access to custom (or leave it out) to give exactly these permissions")
 		}
 		t.Permissions = nil
 	default:
@@ -430,7 +435,7 @@ func (s *Service) UpdateToken(ctx context.Context, a tokend.Actor, id string, pa
 				return tokend.Event{}, err
 			}
 		}
-		d, err := applyPatch(t, patch, app, now)
+		d, err := applyPatch(problemsOf(ctx), t, patch, app, now)
 		if err != nil {
 			return tokend.Event{}, err
 		}
@@ -465,9 +470,9 @@ func (s *Service) UpdateToken(ctx context.Context, a tokend.Actor, id string, pa
 
 // applyPatch changes t as the patch says, validates the result, and answers
 // what changed.
-func applyPatch(t *tokend.Token, patch tokend.TokenPatch, app tokend.App, now time.Time) (map[string]any, error) {
+// p holds the problems found before (see WithProblems).
+func applyPatch(p tokend.Problems, t *tokend.Token, patch tokend.TokenPatch, app tokend.App, now time.Time) (map[string]any, error) {
 	before := *t
-	var p tokend.Problems
 	if (patch.OwnerID != nil && *patch.OwnerID != t.OwnerID) || (patch.IsNull("owner_id") && t.OwnerID != "") {
 		p.Add("owner_id", "cannot be changed after creation; create a token for the other owner instead")
 	}

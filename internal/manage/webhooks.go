@@ -64,7 +64,7 @@ func (s *Service) CreateWebhook(ctx context.Context, a tokend.Actor, in tokend.W
 	if err != nil {
 		return tokend.Webhook{}, "", err
 	}
-	var p tokend.Problems
+	p := problemsOf(ctx)
 	s.checkWebhookURL(&p, "url", in.URL)
 	events := checkWebhookEvents(&p, "events", in.Events)
 	checkWebhookDescription(&p, "description", in.Description)
@@ -147,7 +147,7 @@ func (s *Service) UpdateWebhook(ctx context.Context, a tokend.Actor, id string, 
 	if err := checkID(id, "webhook"); err != nil {
 		return tokend.Webhook{}, err
 	}
-	var p tokend.Problems
+	p := problemsOf(ctx)
 	var events []string
 	for _, f := range patch.Null {
 		p.Add(f, "cannot be null")

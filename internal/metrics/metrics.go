@@ -82,6 +82,7 @@ func (r *Registry) Gauge(name, help string, labels prometheus.Labels, f func() f
 // Engine is what the verification engine (internal/verify) reports.
 type Engine interface {
 	Verifications(tokend.Code) uint64
+	AdminAuthentications(tokend.Code) uint64
 	Throttled() uint64
 	StorageErrors() uint64
 	FlushErrors() uint64
@@ -94,8 +95,11 @@ type Engine interface {
 func (r *Registry) Engine(e Engine) {
 	for _, c := range tokend.Codes {
 		r.Counter("tokend_verifications_total",
-			"Verifications answered, by code (a client refused by the failure throttle counts as RATE_LIMITED).",
+			"Verifications answered, by code (a client refused by the failure throttle counts as RATE_LIMITED); admin tokens checked by the management API and the dashboard are counted apart, in tokend_admin_authentications_total.",
 			prometheus.Labels{"code": string(c)}, func() uint64 { return e.Verifications(c) })
+		r.Counter("tokend_admin_authentications_total",
+			"Admin tokens checked by the management API (its bearer token) and the dashboard's sign-in, by code; not counted in tokend_verifications_total.",
+			prometheus.Labels{"code": string(c)}, func() uint64 { return e.AdminAuthentications(c) })
 	}
 	r.Counter("tokend_verifications_throttled_total",
 		"Verifications refused by the failure throttle before the secret was looked at.", nil, e.Throttled)

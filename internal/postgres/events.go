@@ -28,5 +28,10 @@ var (
 // single-key locks above (PostgreSQL keeps the two key spaces apart).
 var leadLock = fmt.Sprintf(`SELECT pg_try_advisory_xact_lock(%d, hashtext($1))`, leadLockClass)
 
+// appNamesLock is the flavor's LockAppNames: the pair (leadLockClass, 0),
+// which no job name's hash in LeadLock's key space takes but by chance, and
+// then only delays that job's turn.
+var appNamesLock = fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d, 0)`, leadLockClass)
+
 // leadLockClass is "toke" in ASCII.
 const leadLockClass int32 = 0x746f6b65

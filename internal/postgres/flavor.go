@@ -39,6 +39,9 @@ var flavor = &sqlstore.Flavor{
 	// claims: the others take the next ones instead of waiting.
 	SkipLocked: " FOR UPDATE SKIP LOCKED",
 	LockUsers:  `LOCK TABLE users IN EXCLUSIVE MODE`,
+	// Creates and renames of apps, one after the other (apps are few and
+	// rarely change; nothing else waits for it).
+	LockAppNames: appNamesLock,
 	// Names and codes sort by byte, as on SQLite, whatever the database's
 	// locale.
 	ByteOrder: ` COLLATE "C"`,

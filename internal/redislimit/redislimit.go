@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -113,6 +114,12 @@ func Open(url string, o Options) (*Limiter, error) {
 	opt.ContextTimeoutEnabled = true
 	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	l := New(redis.NewClient(opt), o)
+	// go-redis logs through one logger of its own for the whole process,
+	// in lines of its own format on stderr (a failed dial every probe while
+	// Redis is down, also under --log-format json): they go to this
+	// limiter's logger at debug level, since markDown and probe say once
+	// per outage what it means.
+	redis.SetLogger(clientLog{l.log})
 	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
 	defer cancel()
 	if err := l.check(ctx); err != nil {
@@ -263,6 +270,15 @@ func (l *Limiter) markDown(err error) {
 	go l.probe()
 }
 
+// clientLog is go-redis's logger (redis.SetLogger) as slog debug lines.
+type clientLog struct{ log *slog.Logger }
+
+func (c clientLog) Printf(ctx context.Context, format string, v ...any) {
+	if c.log.Enabled(ctx, slog.LevelDebug) {
+		c.log.DebugContext(ctx, "redis client", "detail", strings.TrimSpace(fmt.Sprintf(format, v...)))
+	}
+}
+
 // probe retries until Redis answers, then marks it up.
 func (l *Limiter) probe() {
 	defer l.probes.Done()
@@ -288,7 +304,7 @@ func (l *Limiter) probe() {
 			l.lastWait.Store(int64(wait))
 			l.backAt.Store(time.Now().UnixNano())
 			l.up.Store(true)
-			l.log.Warn("redis answers again: rate limits and the failure throttle are shared again")
+			l.log.Info("redis answers again: rate limits and the failure throttle are shared again")
 			return
 		}
 		wait = min(2*wait, l.probeHi)

@@ -3,6 +3,8 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"strings"
 
 	"github.com/tokend/tokend"
 )
@@ -12,6 +14,9 @@ const appColumns = `id, name, token_prefix, permissions, max_token_lifetime, sys
 var (
 	insertApp = Q(`INSERT INTO apps (` + appColumns + `) VALUES (` + placeholders(16) + `)`)
 	appByID   = Q(`SELECT ` + appColumns + ` FROM apps WHERE id = $1`)
+	// appNamed finds another app with a name, whatever the case of its
+	// (ASCII) letters.
+	appNamed  = Q(`SELECT id FROM apps WHERE lower(name) = lower($1) AND id <> $2 LIMIT 1`)
 	updateApp = Q(`
 		UPDATE apps
 		SET name = $2, token_prefix = $3, permissions = $4, max_token_lifetime = $5,
@@ -25,6 +30,9 @@ var (
 
 func (s *Store) CreateApp(ctx context.Context, a tokend.App, ev tokend.Event) error {
 	return s.Write(ctx, func(tx *sql.Tx) error {
+		if err := s.checkAppName(ctx, tx, a); err != nil {
+			return err
+		}
 		args, err := s.appArgs(a)
 		if err != nil {
 			return err
@@ -71,7 +79,7 @@ func (s *Store) UpdateApp(ctx context.Context, id string, fn func(a *tokend.App)
 		if err != nil {
 			return err
 		}
-		version := a.Version
+		version, name := a.Version, a.Name
 		ev, err := fn(&a)
 		if err != nil {
 			return err
@@ -79,6 +87,11 @@ func (s *Store) UpdateApp(ctx context.Context, id string, fn func(a *tokend.App)
 		// The id is the row's identity, and the version is the store's to
 		// keep; whatever fn did to them is undone.
 		a.ID, a.Version = id, version+1
+		if !strings.EqualFold(a.Name, name) {
+			if err := s.checkAppName(ctx, tx, a); err != nil {
+				return err
+			}
+		}
 		args, err := s.appArgs(a)
 		if err != nil {
 			return err
@@ -95,6 +108,26 @@ func (s *Store) UpdateApp(ctx context.Context, id string, fn func(a *tokend.App)
 		return tokend.App{}, err
 	}
 	return a, nil
+}
+
+// checkAppName refuses a's name when another app has it already (see
+// tokend.ErrAppNameTaken). Apps that shared a name before this rule keep
+// it; only a create or a rename to a taken name is refused.
+func (s *Store) checkAppName(ctx context.Context, tx *sql.Tx, a tokend.App) error {
+	if s.f.LockAppNames != "" {
+		if _, err := tx.ExecContext(ctx, s.f.LockAppNames); err != nil {
+			return s.Err("lock app names", err)
+		}
+	}
+	var other string
+	err := tx.QueryRowContext(ctx, s.sql(appNamed), a.Name, a.ID).Scan(&other)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
+	case err != nil:
+		return s.Err("find app by name", err)
+	}
+	return tokend.ErrAppNameTaken(a.Name, other)
 }
 
 // DeleteApp deletes the app; its tokens, and with them their retired secrets

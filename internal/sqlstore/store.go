@@ -77,6 +77,11 @@ type Flavor struct {
 	// LockUsers is run before CreateFirstUser reads whether the users
 	// table is empty; empty where the write lock covers it.
 	LockUsers string
+	// LockAppNames is run before a transaction that creates or renames an
+	// app looks for another app of that name, and held until it ends, so
+	// that two such transactions cannot both find the name free; empty
+	// where the write lock covers it.
+	LockAppNames string
 	// ByteOrder is appended to a text column in ORDER BY so that it sorts
 	// by byte whatever the database's locale (` COLLATE "C"`).
 	ByteOrder string

@@ -1,6 +1,10 @@
 package storetest
 
 import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,6 +15,8 @@ var appTests = []test{
 	{name: "round trip keeps every field", run: testAppRoundTrip},
 	{name: "create writes its event", run: testAppCreateEvent},
 	{name: "existing id conflicts", run: testAppIDConflict},
+	{name: "a name another app has conflicts, whatever its case", run: testAppNameTaken},
+	{name: "concurrent creates of one name: one wins", run: testAppNameRace},
 	{name: "missing app is not found", run: testAppNotFound},
 	{name: "update bumps version and writes the event", run: testAppUpdate},
 	{name: "update error changes nothing and writes no event", run: testAppUpdateError},
@@ -77,6 +83,79 @@ func testAppIDConflict(t *testing.T, s tokend.Store) {
 	got, err := s.App(t.Context(), "app_a")
 	if err != nil || got.Name != "App app_a" {
 		t.Errorf("App after a refused create = %+v, %v; want the first app unchanged", got, err)
+	}
+}
+
+func testAppNameTaken(t *testing.T, s tokend.Store) {
+	ctx := t.Context()
+	shop := newApp("app_shop")
+	shop.Name = "Shop"
+	mustCreateApp(t, s, shop)
+	other := newApp("app_other")
+	mustCreateApp(t, s, other)
+	events := countEvents(t, s)
+
+	again := newApp("app_again")
+	again.Name = "shop"
+	err := s.CreateApp(ctx, again, newEvent(tokend.ActionAppCreate, again.ID, ""))
+	wantErrIs(t, "CreateApp with a taken name", err, tokend.ErrConflict)
+	var te *tokend.Error
+	if !errors.As(err, &te) || !strings.Contains(te.Message, "app_shop") || len(te.Fields) != 1 || te.Fields[0].Field != "name" {
+		t.Errorf("the refusal does not name the app that has the name, on the field name: %#v", err)
+	}
+	if _, err := s.App(ctx, again.ID); !errors.Is(err, tokend.ErrNotFound) {
+		t.Errorf("the refused app was stored: %v", err)
+	}
+	_, err = s.UpdateApp(ctx, other.ID, func(a *tokend.App) (tokend.Event, error) {
+		a.Name = "SHOP"
+		return newEvent(tokend.ActionAppUpdate, a.ID, ""), nil
+	})
+	wantErrIs(t, "renaming an app to a taken name", err, tokend.ErrConflict)
+	if n := countEvents(t, s); n != events {
+		t.Errorf("%d events after refused writes, want %d", n, events)
+	}
+	// An app keeps its own name, in another case too; other edits of an
+	// app whose name is taken (from before the rule) pass.
+	if _, err := s.UpdateApp(ctx, shop.ID, func(a *tokend.App) (tokend.Event, error) {
+		a.Name = "SHOP"
+		return newEvent(tokend.ActionAppUpdate, a.ID, ""), nil
+	}); err != nil {
+		t.Errorf("renaming an app to its own name in capitals: %v", err)
+	}
+	if _, err := s.UpdateApp(ctx, other.ID, func(a *tokend.App) (tokend.Event, error) {
+		a.Name = "Shop floor"
+		return newEvent(tokend.ActionAppUpdate, a.ID, ""), nil
+	}); err != nil {
+		t.Errorf("renaming an app to a free name: %v", err)
+	}
+}
+
+func testAppNameRace(t *testing.T, s tokend.Store) {
+	const n = 8
+	errs := make(chan error, n)
+	var start sync.WaitGroup
+	start.Add(1)
+	for i := range n {
+		go func() {
+			start.Wait()
+			a := newApp(fmt.Sprintf("app_race%d", i))
+			a.Name = "Race"
+			errs <- s.CreateApp(t.Context(), a, newEvent(tokend.ActionAppCreate, a.ID, ""))
+		}()
+	}
+	start.Done()
+	won := 0
+	for range n {
+		err := <-errs
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, tokend.ErrConflict):
+			t.Errorf("a create lost with %v, want a conflict", err)
+		}
+	}
+	if won != 1 {
+		t.Errorf("%d of %d concurrent creates of one name won, want 1", won, n)
 	}
 }
 

@@ -354,6 +354,9 @@ func (e *Engine) verify(ctx context.Context, r tokend.VerifyRequest, now int64, 
 	if err != nil {
 		return tokend.VerifyResult{}, true, err
 	}
+	if r.Peek {
+		return res, true, nil // asked about, not used: nothing recorded
+	}
 	e.usage.record(ent.state, now, res.Code, &r, ent.maxUses() != 0)
 	if e.trackNetworks && res.Valid {
 		e.noteNetwork(ent.state, now, r.IP)
@@ -499,6 +502,11 @@ func (e *Engine) rules(ctx context.Context, ent *entry, r *tokend.VerifyRequest,
 	if maxUses := ent.maxUses(); maxUses != 0 && st.uses.Load() >= maxUses {
 		peek()
 		return tokend.CodeUsageExceeded, nil
+	}
+	if r.Peek {
+		// Asked about, not used: the limit as it stands, no use taken.
+		peek()
+		return tokend.CodeValid, nil
 	}
 	if limited {
 		state, ok, reason := e.takeRate(ctx, ent, now)

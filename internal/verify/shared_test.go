@@ -300,3 +300,50 @@ func TestCountingAllocatesNothing(t *testing.T) {
 		t.Fatalf("a cached verification allocates %v times", n)
 	}
 }
+
+// Admin tokens checked by the management API and the dashboard are counted
+// apart: scripts driving the API do not show up as product verifications.
+func TestAdminAuthenticationsAreCountedApart(t *testing.T) {
+	h := newHarness(t)
+	sec := h.token()
+	h.verify(tokend.VerifyRequest{Token: sec})
+	h.verify(tokend.VerifyRequest{Token: sec, Endpoint: tokend.EndpointAdmin})
+	h.verify(tokend.VerifyRequest{Token: sec, Endpoint: tokend.EndpointAdmin})
+	h.verify(tokend.VerifyRequest{Token: "junk", Endpoint: tokend.EndpointDashboard})
+	h.verify(tokend.VerifyRequest{Token: sec, Endpoint: tokend.EndpointSelf})
+	for c, want := range map[tokend.Code][2]uint64{
+		tokend.CodeValid:     {2, 2}, // verify and self; admin twice
+		tokend.CodeMalformed: {0, 1},
+	} {
+		if got := [2]uint64{h.e.Verifications(c), h.e.AdminAuthentications(c)}; got != want {
+			t.Errorf("%s: verifications, admin = %v, want %v", c, got, want)
+		}
+	}
+}
+
+// A peek (GET /v1/self) reports the rate limit without spending it and
+// counts no use: the token's verifications are all still there after it.
+func TestPeekSpendsNothing(t *testing.T) {
+	h := newHarness(t)
+	sec := h.token(func(t *tokend.Token) {
+		t.RateLimit = &tokend.RateLimit{Limit: 2, Window: tokend.Duration(time.Hour)}
+		t.MaxUses = ptr(int64(2))
+	})
+	for range 5 {
+		res := h.verify(tokend.VerifyRequest{Token: sec, Peek: true})
+		if !res.Valid || res.RateLimit == nil || res.RateLimit.Remaining != 2 {
+			t.Fatalf("peek: %+v", res)
+		}
+	}
+	if h.store.takes.Load() != 0 {
+		t.Errorf("peeks took %d uses", h.store.takes.Load())
+	}
+	for i := range 2 {
+		if res := h.verify(tokend.VerifyRequest{Token: sec}); !res.Valid {
+			t.Fatalf("verification %d after the peeks: %+v", i, res)
+		}
+	}
+	if res := h.verify(tokend.VerifyRequest{Token: sec, Peek: true}); res.Valid || res.Code != tokend.CodeUsageExceeded {
+		t.Errorf("peek of a used-up token: %+v, want USAGE_EXCEEDED", res)
+	}
+}

@@ -12,7 +12,7 @@ import (
 // caller must answer 503, never treat it as valid.
 func (e *Engine) Verify(ctx context.Context, r tokend.VerifyRequest) (tokend.VerifyResult, error) {
 	res, err := e.screen(ctx, r)
-	e.stats.count(r.Token, res, err)
+	e.stats.count(&r, res, err)
 	return res, err
 }
 
@@ -31,6 +31,10 @@ type stats struct {
 	// did not rule out).
 	reads       atomic.Uint64
 	flushErrors atomic.Uint64
+	// admin counts the checks of admin tokens (the management API's
+	// bearer, the dashboard's sign-in) apart from verifications, by code:
+	// few, so not striped.
+	admin [maxCodes]atomic.Uint64
 }
 
 type statStripe struct {
@@ -39,11 +43,16 @@ type statStripe struct {
 	_         [56]byte // the next stripe starts on a cache line of its own
 }
 
-func (s *stats) count(secret string, res tokend.VerifyResult, err error) {
+func (s *stats) count(r *tokend.VerifyRequest, res tokend.VerifyResult, err error) {
 	if err != nil {
 		s.readErrors.Add(1)
 		return
 	}
+	if isAdmin(r.Endpoint) {
+		s.admin[codeSlot(res.Code)].Add(1)
+		return
+	}
+	secret := r.Token
 	// The secret's last character (of a checksum, for a well-formed one)
 	// spreads tokens over the stripes; it is not kept.
 	sp := &s.stripe[0]
@@ -66,6 +75,19 @@ func (e *Engine) Verifications(c tokend.Code) uint64 {
 		n += e.stats.stripe[s].codes[i].Load()
 	}
 	return n
+}
+
+// AdminAuthentications answers how many checks of admin tokens (at the
+// management API and the dashboard's sign-in) ended with the code since the
+// engine started. They are not counted in Verifications, nor in Throttled.
+func (e *Engine) AdminAuthentications(c tokend.Code) uint64 {
+	return e.stats.admin[codeSlot(c)].Load()
+}
+
+// isAdmin reports whether a secret presented at this endpoint is checked
+// as an admin token, not verified for a product.
+func isAdmin(endpoint string) bool {
+	return endpoint == tokend.EndpointAdmin || endpoint == tokend.EndpointDashboard
 }
 
 // Throttled answers how many verifications the failure throttle refused

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/tokend/tokend"
+)
+
+// The CLI notices when --server is not tokend: another JSON service, an
+// HTML page, a URL without a scheme each end in a message that says what
+// --server should look like, and a non-zero exit.
+func TestCLISaysWhenTheServerIsNotTokend(t *testing.T) {
+	other := func(ct, body string, status int) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", ct)
+			w.WriteHeader(status)
+			io.WriteString(w, body)
+		}))
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	a := newFakeAPI(t, nil)
+	for _, c := range []struct {
+		name, server string
+		want         string
+	}{
+		{"another JSON service", other("application/json", `{"status":"ok","service":"billing"}`, 200), "does not answer as tokend does"},
+		{"a JSON list", other("application/json", `[{"id":1}]`, 200), "does not answer as tokend does"},
+		{"an HTML page", other("text/html; charset=utf-8", "<!doctype html><title>Welcome</title>", 200), "Content-Type text/html"},
+		{"an HTML error page", other("text/html", "<h1>Not Found</h1>", 404), "not a tokend problem document"},
+		{"no scheme", "127.0.0.1:8080", "must start with http:// or https://"},
+		{"host:port read as a scheme", "localhost:8080", "must start with http:// or https://"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			for _, args := range [][]string{{"token", "list"}, {"app", "list"}} {
+				r := cli(t, a, nil, map[string]string{"TOKEND_URL": c.server}, args...)
+				if r.err == nil {
+					t.Fatalf("%v: no error; stdout %q", args, r.stdout)
+				}
+				msg := r.err.Error()
+				if !strings.Contains(msg, c.want) || !strings.Contains(msg, "such as http://127.0.0.1:8080") {
+					t.Errorf("%v: %q lacks %q or what --server should look like", args, msg, c.want)
+				}
+				if strings.Contains(r.stdout, "No tokens") || strings.Contains(r.stdout, "No apps") {
+					t.Errorf("%v: printed as if tokend had answered: %q", args, r.stdout)
+				}
+			}
+		})
+	}
+}
+
+// token list shows app names beside ids, and ids alone when the admin
+// token may not read applications.
+func TestTokenListShowsAppNamesWhenItMay(t *testing.T) {
+	page := mustJSON(t, tokend.Page[tokend.Token]{Items: []tokend.Token{tok}})
+	with := newFakeAPI(t, map[string]reply{
+		"GET /v1/tokens": {200, page},
+		"GET /v1/apps":   {200, mustJSON(t, tokend.Page[tokend.App]{Items: []tokend.App{app}})},
+	})
+	if r := cli(t, with, nil, nil, "token", "list"); r.err != nil || !strings.Contains(r.stdout, "Acme (app_1)") {
+		t.Errorf("with apps:read: %v\n%s", r.err, r.stdout)
+	}
+	without := newFakeAPI(t, map[string]reply{
+		"GET /v1/tokens": {200, page},
+		"GET /v1/apps":   {403, `{"type":"about:blank","title":"Forbidden","status":403,"detail":"this requires the apps:read permission","code":"FORBIDDEN"}`},
+	})
+	r := cli(t, without, nil, nil, "token", "list")
+	if r.err != nil || !strings.Contains(r.stdout, "app_1") || strings.Contains(r.stdout, "Acme") {
+		t.Errorf("without apps:read: %v\n%s", r.err, r.stdout)
+	}
+}
