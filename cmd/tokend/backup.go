@@ -26,11 +26,26 @@ func isPostgres(database string) bool {
 
 // sqlitePath is the SQLite database file of c: --database, or tokend.db in
 // the data directory.
+// sqlitePath expects c.database to be a path already (see sqliteDatabase).
 func sqlitePath(c config) string {
 	if c.database != "" {
 		return c.database
 	}
 	return filepath.Join(c.dataDir, "tokend.db")
+}
+
+// sqliteDatabase turns a file: URL in c.database into its path, as serve
+// reads it, and refuses what is no SQLite database.
+func sqliteDatabase(c *config) error {
+	if c.database == "" {
+		return nil
+	}
+	p, err := sqliteFile(c.database)
+	if err != nil {
+		return err
+	}
+	c.database = p
+	return nil
 }
 
 // pgDumpAdvice is what backup and restore say on PostgreSQL, where the
@@ -63,6 +78,9 @@ func backupCmd(e env) *cobra.Command {
 			}
 			if isPostgres(c.database) {
 				return errors.New("tokend backup copies SQLite databases; " + pgDumpAdvice)
+			}
+			if err := sqliteDatabase(&c); err != nil {
+				return err
 			}
 			info, err := backup(cmd.Context(), sqlitePath(c), out, force)
 			if err != nil {
@@ -218,6 +236,9 @@ func restoreCmd(e env) *cobra.Command {
 			if isPostgres(c.database) {
 				return errors.New("tokend restore installs SQLite backups; " + pgDumpAdvice)
 			}
+			if err := sqliteDatabase(&c); err != nil {
+				return err
+			}
 			info, err := restore(cmd.Context(), c, e.getenv, from)
 			if err != nil {
 				return err
@@ -351,7 +372,7 @@ func migrateDryRun(ctx context.Context, c config, e env) error {
 	var err error
 	if isPostgres(c.database) {
 		st, err = postgres.MigrationStatus(ctx, c.database)
-	} else {
+	} else if err = sqliteDatabase(&c); err == nil {
 		st, err = sqlite.MigrationStatus(ctx, sqlitePath(c))
 	}
 	if err != nil {

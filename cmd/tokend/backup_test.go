@@ -423,6 +423,16 @@ func TestBackupRefusesAndOverwritesOnlyWithForce(t *testing.T) {
 	wantErr(t, "PostgreSQL", err, "pg_dump --format=custom", "pg_restore")
 	err = runFails(t, nil, "backup", "--data-dir", src)
 	wantErr(t, "no --out", err, "--out FILE is required")
+
+	// The database as serve takes it: a file: URL is its path, and what
+	// is no SQLite database is named as such.
+	byURL := filepath.Join(t.TempDir(), "by-url.db")
+	runOK(t, nil, "backup", "--database", "file://"+filepath.Join(src, "tokend.db"), "--out", byURL)
+	if _, err := sqlite.Inspect(t.Context(), byURL); err != nil {
+		t.Errorf("the backup of a file: URL: %v", err)
+	}
+	err = runFails(t, nil, "backup", "--database", "mysql://x", "--out", filepath.Join(t.TempDir(), "b.db"))
+	wantErr(t, "mysql://", err, "not a database tokend can use")
 }
 
 // A database that a newer tokend migrated is refused by every command
