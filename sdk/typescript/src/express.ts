@@ -40,19 +40,20 @@ export function tokendExpress(tokend: Tokend, opts: GuardOptions<NodeRequest> = 
       inputOf(req, req.method ?? "GET", (n) => first(h[n]), req.ip ?? req.socket?.remoteAddress, opts),
       opts as GuardOptions<never>,
     );
-    const done = (o: Outcome) => {
-      if (o.ok) {
-        req.tokend = o.token;
-        if (o.rateLimit) req.tokendRateLimit = o.rateLimit;
-        next();
-        return;
-      }
-      res.writeHead(o.status, { ...o.headers, "Content-Length": String(Buffer.byteLength(o.body)) });
-      res.end(o.body);
-    };
-    if (out instanceof Promise) out.then(done, next);
-    else done(out);
+    if (out instanceof Promise) out.then((o) => answer(o, req, res, next), next);
+    else answer(out, req, res, next);
   };
+}
+
+function answer(o: Outcome, req: NodeRequest, res: ServerResponse, next: (err?: unknown) => void): void {
+  if (o.ok) {
+    req.tokend = o.token;
+    if (o.rateLimit) req.tokendRateLimit = o.rateLimit;
+    next();
+    return;
+  }
+  res.writeHead(o.status, { ...o.headers, "Content-Length": String(Buffer.byteLength(o.body)) });
+  res.end(o.body);
 }
 
 /** @internal */

@@ -95,7 +95,8 @@ export type AuthResult = Passed | { ok: false; response: Response };
 const DEFAULT_TTL_MS = 5_000;
 const DEFAULT_ENTRIES = 10_000;
 const DEFAULT_VERIFY_TIMEOUT_MS = 5_000;
-const MAX_USER_AGENT = 512;
+/** The longest origin and user_agent POST /v1/verify takes, in characters. */
+const MAX_FIELD = 512;
 const READ = Object.freeze(["read"]) as string[];
 const WRITE = Object.freeze(["write"]) as string[];
 
@@ -188,8 +189,11 @@ export class Guard {
       permissions: perms,
       ip: cleanIp(input.ip),
       origin: opts.ignoreOrigin ? "" : (input.origin ?? ""),
-      userAgent: input.userAgent ? input.userAgent.slice(0, MAX_USER_AGENT) : "",
+      userAgent: input.userAgent ? clip(input.userAgent, MAX_FIELD) : "",
     };
+    // No browser sends an Origin that long, and tokend refuses the
+    // question (422): it is refused here as an origin no token allows.
+    if (q.origin.length > MAX_FIELD) return refusal({ valid: false, code: "ORIGIN_NOT_ALLOWED" });
     if (!this.valid && !this.refused) return this.#ask(q, opts, "", undefined);
     const raw = keyOf(q);
     if (syncHash) return this.#cached(q, opts, syncHash(raw));
@@ -317,6 +321,17 @@ export function inputOf<R>(r: R, method: string, header: (name: string) => strin
 }
 
 function permissionsFor(method: string): string[] {
+  switch (method) {
+    case "GET":
+    case "HEAD":
+    case "OPTIONS":
+      return READ;
+    case "POST":
+    case "PUT":
+    case "PATCH":
+    case "DELETE":
+      return WRITE;
+  }
   switch (method.toUpperCase()) {
     case "GET":
     case "HEAD":
@@ -380,6 +395,13 @@ function parseIp(ip: string): string {
   if (/^\d{1,3}(\.\d{1,3}){3}$/.test(a)) return a.split(".").every((o) => Number(o) <= 255) ? a : "";
   if (a.includes(":") && /^[0-9a-fA-F:.]{2,45}$/.test(a)) return a;
   return "";
+}
+
+/** s cut to n UTF-16 units, never between the two halves of a character. */
+function clip(s: string, n: number): string {
+  if (s.length <= n) return s;
+  const c = s.charCodeAt(n - 1);
+  return s.slice(0, c >= 0xd800 && c <= 0xdbff ? n - 1 : n);
 }
 
 function nonNegative(v: number | undefined, def: number, name: string): number {

@@ -191,6 +191,14 @@ for (const [name, make] of frameworks) {
       assert.deepEqual([a.status, a.body.reason], [403, "ORIGIN_NOT_ALLOWED"]);
     });
 
+    test("an overlong Origin or User-Agent is no 503: refused as an origin, clipped as an agent", async () => {
+      const t = await token({ access: "read_only" });
+      const a = await h.request("GET", "/orders", { Authorization: "Bearer " + t.secret, Origin: "https://" + "a".repeat(600) + ".example" });
+      assert.deepEqual([a.status, a.body.reason], [403, "ORIGIN_NOT_ALLOWED"]);
+      const ua = await h.request("GET", "/orders", { Authorization: "Bearer " + t.secret, "User-Agent": "x".repeat(2000) });
+      assert.equal(ua.status, 200);
+    });
+
     test("a used-up rate limit: 429 with Retry-After and RateLimit headers", async () => {
       const t = await token({ access: "read_only", rate_limit: { limit: 1, window: "1h" } });
       const first = await h.request("GET", "/orders", { Authorization: "Bearer " + t.secret });
