@@ -63,6 +63,11 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
+/** The median in bold, and the rounds' range. */
+function spread(xs: number[]): string {
+  return `**${median(xs).toFixed(3)}** (${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)})`;
+}
+
 const srv = await startTokend();
 try {
   const admin = new Tokend({ baseUrl: srv.url, adminToken: srv.admin });
@@ -70,7 +75,7 @@ try {
   const { secret } = await admin.createToken({ app_id: app.id, name: "bench", access: "read_only" });
   const auth = { Authorization: "Bearer " + secret };
   console.log(`node ${process.version}, ${seconds} s × ${rounds} rounds per route, ${conns} connections`);
-  console.log("| framework | without (req/s) | with the middleware, cached (req/s) | with/without, wall (median) | with/without, per CPU second (median) |");
+  console.log("| framework | without (req/s) | with the middleware, cached (req/s) | with/without by wall time: median (rounds) | with/without by CPU time: median (rounds) |");
   console.log("|---|---|---|---|---|");
   for (const fw of values.frameworks.split(",")) {
     const child = spawn(process.execPath, [join(pkgDir, "dist", "bench", "server.js"), fw, srv.url], { stdio: ["ignore", "pipe", "inherit"] });
@@ -105,7 +110,7 @@ try {
       }
       const t = seconds * rounds;
       console.log(
-        `| ${fw} | ${Math.round(plainN / t)} | ${Math.round(guardedN / t)} | ${median(wall).toFixed(3)} | ${median(perCPU).toFixed(3)} |`,
+        `| ${fw} | ${Math.round(plainN / t)} | ${Math.round(guardedN / t)} | ${spread(wall)} | ${spread(perCPU)} |`,
       );
     } finally {
       child.kill();
