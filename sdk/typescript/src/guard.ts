@@ -130,16 +130,26 @@ class Bounded {
 }
 
 // Node, Bun and Deno have node:crypto's synchronous hash; elsewhere
-// WebCrypto's asynchronous digest does the same work.
+// WebCrypto's asynchronous digest does the same work. (Node before 20.16 has
+// no getBuiltinModule, and Node 18 no global crypto: it imports the module.)
 type Hash = (s: string) => string;
-const syncHash: Hash | undefined = (() => {
-  const p = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
-  const c = p?.getBuiltinModule?.("node:crypto") as
-    | { hash?: (alg: string, data: string, enc: string) => string; createHash: (alg: string) => { update(s: string): { digest(enc: string): string } } }
-    | undefined;
+type NodeCrypto = {
+  hash?: (alg: string, data: string, enc: string) => string;
+  createHash: (alg: string) => { update(s: string): { digest(enc: string): string } };
+};
+const syncHash: Hash | undefined = await (async () => {
+  const p = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown; versions?: { node?: string } } }).process;
+  let c = p?.getBuiltinModule?.("node:crypto") as NodeCrypto | undefined;
+  if (!c && p?.versions?.node) {
+    try {
+      c = (await import("node:crypto")) as unknown as NodeCrypto;
+    } catch {
+      // A runtime that looks like Node without its crypto: WebCrypto it is.
+    }
+  }
   if (!c) return undefined;
-  if (c.hash) return (s) => c.hash!("sha256", s, "base64");
-  return (s) => c.createHash("sha256").update(s).digest("base64");
+  if (c.hash) return (s: string) => c.hash!("sha256", s, "base64");
+  return (s: string) => c.createHash("sha256").update(s).digest("base64");
 })();
 
 async function subtleHash(s: string): Promise<string> {
