@@ -126,6 +126,10 @@ func (r *revealWalk) createReveal(t *testing.T) {
 	}
 	for _, sn := range []struct{ sel, want string }{
 		{"snippet-go", `client.New("` + d.in.url + `")`},
+		{"snippet-ts", `new Tokend({ baseUrl: "` + d.in.url + `" })`},
+		{"snippet-ts", "process.env.SHOP_API_TOKEN"},
+		{"snippet-py", `tokend.Client("` + d.in.url + `")`},
+		{"snippet-py", `os.environ["SHOP_API_TOKEN"]`},
 		{"snippet-nginx", "proxy_pass " + d.in.url + "/v1/auth;"},
 		{"snippet-caddy", "forward_auth " + strings.TrimPrefix(d.in.url, "http://")},
 	} {
@@ -143,6 +147,10 @@ func (r *revealWalk) createReveal(t *testing.T) {
 	}
 	b.clickText(t, `[data-testid="next-steps"]`, "Protect any API behind nginx or Caddy (forward auth)")
 	r.inView(t, `[data-testid="snippet-nginx"]`, false)
+	b.clickText(t, `[data-testid="next-steps"]`, "Protect a TypeScript service (Express, Fastify, Hono, Next.js)")
+	r.inView(t, `[data-testid="snippet-ts"]`, false)
+	b.clickText(t, `[data-testid="next-steps"]`, "Protect a Python service (WSGI, ASGI)")
+	r.inView(t, `[data-testid="snippet-py"]`, false)
 	b.run(t, "back to the secret", chromedp.Focus(chromedp.ID("new-secret")))
 	b.shot(t, r.name("reveal"))
 
