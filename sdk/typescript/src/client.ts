@@ -401,7 +401,8 @@ function problemOf(resp: Response, text: string): TokendError {
           type: str(v.type),
           title: str(v.title),
           detail: str(v.detail),
-          code: str(v.code),
+          // A code of a newer server than these types is passed on as it came.
+          code: str(v.code) as Problem["code"],
           errors: Array.isArray(v.errors)
             ? v.errors.filter((f: unknown) => f && typeof f === "object").map((f: { field?: unknown; message?: unknown }) => ({
                 field: str(f.field) ?? "",
