@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -203,7 +204,10 @@ var (
 )
 
 // CheckName checks a token, app or user name: one line of printable text
-// (CheckText's LineText rule).
+// (CheckText's LineText rule) that cannot read as another name on a screen:
+// no space around it, and no word (a run of letters) mixing Latin, Greek
+// and Cyrillic letters, the look-alikes of one another ("Shоp" with a
+// Cyrillic о).
 func CheckName(p *Problems, field, name string) {
 	n := utf8.RuneCountInString(name)
 	switch {
@@ -211,9 +215,43 @@ func CheckName(p *Problems, field, name string) {
 		p.Add(field, "is required")
 	case n > MaxNameLen:
 		p.Add(field, "must be at most %d characters (it has %d)", MaxNameLen, n)
+	case strings.TrimFunc(name, unicode.IsSpace) != name:
+		p.Add(field, "must not begin or end with a space")
 	default:
-		CheckText(p, field, name, LineText)
+		if msg := TextProblem(name, LineText); msg != "" {
+			p.Add(field, "%s", msg)
+		} else if a, b := mixedScripts(name); a != "" {
+			p.Add(field, "mixes %s and %s letters in one word: it could pass for another name; write each word in one script", a, b)
+		}
 	}
+}
+
+// lookalikeScripts are the scripts whose letters pass for one another.
+var lookalikeScripts = []struct {
+	name  string
+	table *unicode.RangeTable
+}{{"Latin", unicode.Latin}, {"Greek", unicode.Greek}, {"Cyrillic", unicode.Cyrillic}}
+
+// mixedScripts answers the first two lookalikeScripts found in one word of
+// s (a run of letters and combining marks), or "" when there are none.
+func mixedScripts(s string) (string, string) {
+	seen := -1
+	for _, r := range s {
+		if !unicode.IsLetter(r) && !unicode.IsMark(r) {
+			seen = -1
+			continue
+		}
+		for i, sc := range lookalikeScripts {
+			if !unicode.Is(sc.table, r) {
+				continue
+			}
+			if seen >= 0 && seen != i {
+				return lookalikeScripts[min(seen, i)].name, lookalikeScripts[max(seen, i)].name
+			}
+			seen = i
+		}
+	}
+	return "", ""
 }
 
 // ValidOwnerID reports whether s is an owner id: 1 to MaxOwnerIDLen

@@ -302,3 +302,32 @@ func TestNetworkOf(t *testing.T) {
 		}
 	}
 }
+
+// A name that would read as another on a screen is refused: spaces around
+// it ("deploy " beside "deploy") and a word that mixes Latin, Greek and
+// Cyrillic letters ("Shоp" with a Cyrillic о beside "Shop"). Words of one
+// script, and words of several scripts side by side, pass.
+func TestNamesThatReadAsAnother(t *testing.T) {
+	for name, want := range map[string]string{
+		"deploy ":       "must not begin or end with a space",
+		" deploy":       "must not begin or end with a space",
+		"deploy\u00a0":  "must not begin or end with a space",
+		"Sh\u043ep":     "mixes Latin and Cyrillic letters",
+		"p\u0430ypal 2": "mixes Latin and Cyrillic letters",
+		"\u03a1ay":      "mixes Latin and Greek letters",
+		"deploy bot":    "",
+		"Магазин":       "",
+		"Shop Магазин":  "",
+		"Σ-bot":         "",
+		"Café 東京":       "",
+	} {
+		var p tokend.Problems
+		tokend.CheckName(&p, "name", name)
+		switch {
+		case want == "" && len(p) != 0:
+			t.Errorf("CheckName(%q) = %v; want it accepted", name, p)
+		case want != "" && (len(p) != 1 || !strings.Contains(p[0].Message, want)):
+			t.Errorf("CheckName(%q) = %v; want one problem saying %q", name, p, want)
+		}
+	}
+}

@@ -319,9 +319,11 @@ func addFieldNames(m map[string]bool, t reflect.Type) {
 }
 
 // knownShape reports whether an answer decoded into out could be tokend's:
-// when out is a struct and the answer an object, the object has at least
-// one of the struct's fields (another service's JSON decodes into a struct
-// without error, as its zero value).
+// when out is a struct, the answer is an object (never null, never empty:
+// tokend answers no struct that way) with at least one of the struct's
+// fields, and a page has both of a page's fields, which tokend always
+// writes (another service's JSON decodes into a struct without error, as
+// its zero value).
 func knownShape(b []byte, out any) bool {
 	t := reflect.TypeOf(out)
 	for t.Kind() == reflect.Pointer {
@@ -329,10 +331,6 @@ func knownShape(b []byte, out any) bool {
 	}
 	if t.Kind() != reflect.Struct {
 		return true
-	}
-	var obj map[string]json.RawMessage
-	if json.Unmarshal(b, &obj) != nil || len(obj) == 0 {
-		return true // not an object, or an empty one: nothing to tell
 	}
 	names, ok := fieldNames.Load(t)
 	if !ok {
@@ -343,6 +341,15 @@ func knownShape(b []byte, out any) bool {
 	known := names.(map[string]bool)
 	if len(known) == 0 {
 		return true
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(b, &obj) != nil || len(obj) == 0 {
+		return false // null or {}: not an answer of tokend's
+	}
+	if known["items"] && known["next_cursor"] {
+		_, items := obj["items"]
+		_, next := obj["next_cursor"]
+		return items && next
 	}
 	for k := range obj {
 		if known[k] {

@@ -118,10 +118,11 @@ func backup(ctx context.Context, src, out string, force bool) (sqlite.Info, erro
 			return sqlite.Info{}, fmt.Errorf("%s exists: give another --out, or --force to replace it", out)
 		}
 	}
-	tmp, err := tempBeside(out)
+	tmp, release, err := tempBeside(out)
 	if err != nil {
 		return sqlite.Info{}, err
 	}
+	defer release()
 	defer os.Remove(tmp) // gone by then once renamed
 	if err := sqlite.Copy(ctx, src, tmp); err != nil {
 		return sqlite.Info{}, err
@@ -167,20 +168,56 @@ func notTheDatabase(src, out string) error {
 // tempBeside creates an empty file (0600) in the directory of path, for a
 // file that will be renamed to path: a rename within one directory is
 // atomic, so path is either absent, the old file or the whole new one.
-func tempBeside(path string) (string, error) {
+// The file stays open under an flock until release, which tells a running
+// copy from one that a kill -9 left behind: removeLeftTemps, first,
+// removes those.
+func tempBeside(path string) (tmp string, release func(), err error) {
 	// Absolute: SQLite would read a name that starts with "file:" as a URI.
-	path, err := filepath.Abs(path)
+	path, err = filepath.Abs(path)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
+	removeLeftTemps(path)
 	raw := make([]byte, 6)
 	rand.Read(raw)
-	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp-"+hex.EncodeToString(raw))
+	tmp = filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp-"+hex.EncodeToString(raw))
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return "", fmt.Errorf("creating a file beside %s: %w", path, err)
+		return "", nil, fmt.Errorf("creating a file beside %s: %w", path, err)
 	}
-	return tmp, f.Close()
+	if err := tryLock(f); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return "", nil, fmt.Errorf("locking %s: %w", tmp, err)
+	}
+	return tmp, func() { f.Close() }, nil
+}
+
+// removeLeftTemps removes the temporary files of tempBeside(path) that no
+// process holds any more (a backup or restore killed with -9: each is a
+// whole or partial copy of a database), with SQLite's companions of them.
+// Where flock does not exist it leaves them: a running one could not be
+// told apart.
+func removeLeftTemps(path string) {
+	if !flockWorks {
+		return
+	}
+	temps, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*"))
+	for _, tmp := range temps {
+		if strings.HasSuffix(tmp, "-journal") || strings.HasSuffix(tmp, "-wal") || strings.HasSuffix(tmp, "-shm") {
+			continue
+		}
+		f, err := os.Open(tmp)
+		if err != nil {
+			continue
+		}
+		if tryLock(f) == nil {
+			for _, p := range []string{tmp, tmp + "-journal", tmp + "-wal", tmp + "-shm"} {
+				os.Remove(p)
+			}
+		}
+		f.Close()
+	}
 }
 
 // syncFile writes the file at path to stable storage.
@@ -282,10 +319,11 @@ func restore(ctx context.Context, c config, getenv func(string) string, from str
 	}
 
 	// The copy is checked where it will stay, not the file it came from.
-	tmp, err := tempBeside(path)
+	tmp, closeTmp, err := tempBeside(path)
 	if err != nil {
 		return sqlite.Info{}, err
 	}
+	defer closeTmp()
 	defer func() {
 		// Reading a backup made in WAL mode may leave these beside it.
 		for _, p := range []string{tmp, tmp + "-wal", tmp + "-shm"} {

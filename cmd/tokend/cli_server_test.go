@@ -30,6 +30,9 @@ func TestCLISaysWhenTheServerIsNotTokend(t *testing.T) {
 	}{
 		{"another JSON service", other("application/json", `{"status":"ok","service":"billing"}`, 200), "does not answer as tokend does"},
 		{"a JSON list", other("application/json", `[{"id":1}]`, 200), "does not answer as tokend does"},
+		{"an empty JSON object", other("application/json", `{}`, 200), "does not answer as tokend does"},
+		{"JSON null", other("application/json", `null`, 200), "does not answer as tokend does"},
+		{"another service's page of items", other("application/json", `{"items":[],"total":0}`, 200), "does not answer as tokend does"},
 		{"an HTML page", other("text/html; charset=utf-8", "<!doctype html><title>Welcome</title>", 200), "Content-Type text/html"},
 		{"an HTML error page", other("text/html", "<h1>Not Found</h1>", 404), "not a tokend problem document"},
 		{"no scheme", "127.0.0.1:8080", "must start with http:// or https://"},
@@ -48,6 +51,14 @@ func TestCLISaysWhenTheServerIsNotTokend(t *testing.T) {
 				if strings.Contains(r.stdout, "No tokens") || strings.Contains(r.stdout, "No apps") {
 					t.Errorf("%v: printed as if tokend had answered: %q", args, r.stdout)
 				}
+			}
+			if c.server[0] != 'h' {
+				return
+			}
+			// A write is not reported done on an answer tokend cannot have given.
+			r := cli(t, a, nil, map[string]string{"TOKEND_URL": c.server}, "app", "create", "--name", "Shop")
+			if r.err == nil || strings.Contains(r.stdout, "Created") {
+				t.Errorf("app create: err %v, stdout %q; want an error and nothing created", r.err, r.stdout)
 			}
 		})
 	}

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/tokend/tokend"
@@ -15,7 +16,7 @@ func TestPermissionRuleAtVerifyAndForwardAuth(t *testing.T) {
 	h := newHarness(t)
 	app := h.createApp(tokend.AppInput{Name: "shop", Permissions: []string{"orders:read", "orders:write", "reports:get"}})
 	tok := func(access tokend.Access, perms ...string) string {
-		_, sec := h.createToken(tokend.TokenInput{AppID: app.ID, Name: string(access) + " " + joinPerms(perms), Access: access, Permissions: perms})
+		_, sec := h.createToken(tokend.TokenInput{AppID: app.ID, Name: strings.TrimSpace(string(access) + " " + joinPerms(perms)), Access: access, Permissions: perms})
 		return sec
 	}
 	writeOnly := tok(tokend.AccessCustom, "orders:write")

@@ -203,7 +203,7 @@ func (s *Service) CreateUser(ctx context.Context, a tokend.Actor, in UserInput) 
 func (s *Service) newUser(in UserInput) (tokend.User, error) {
 	email := NormalizeEmail(in.Email)
 	var p tokend.Problems
-	tokend.CheckName(&p, "name", in.Name)
+	tokend.CheckName(&p, "name", strings.TrimSpace(in.Name)) // kept trimmed
 	CheckEmail(&p, "email", email)
 	checkRole(&p, "role", in.Role)
 	password.Check(&p, "password", in.Password)
@@ -298,7 +298,7 @@ func (s *Service) UpdateUser(ctx context.Context, a tokend.Actor, id string, pat
 	}
 	var p tokend.Problems
 	if patch.Name != nil {
-		tokend.CheckName(&p, "name", *patch.Name)
+		tokend.CheckName(&p, "name", strings.TrimSpace(*patch.Name)) // kept trimmed
 	}
 	if patch.Role != nil {
 		checkRole(&p, "role", *patch.Role)

@@ -3,8 +3,10 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"strings"
+	"unicode"
+
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/tokend/tokend"
 )
@@ -14,10 +16,11 @@ const appColumns = `id, name, token_prefix, permissions, max_token_lifetime, sys
 var (
 	insertApp = Q(`INSERT INTO apps (` + appColumns + `) VALUES (` + placeholders(16) + `)`)
 	appByID   = Q(`SELECT ` + appColumns + ` FROM apps WHERE id = $1`)
-	// appNamed finds another app with a name, whatever the case of its
-	// (ASCII) letters.
-	appNamed  = Q(`SELECT id FROM apps WHERE lower(name) = lower($1) AND id <> $2 LIMIT 1`)
-	updateApp = Q(`
+	// otherAppNames lists the names of the apps but one, for checkAppName
+	// to compare by nameKey (neither SQLite's lower() nor a collation
+	// folds what nameKey does).
+	otherAppNames = Q(`SELECT id, name FROM apps WHERE id <> $1 ORDER BY id`)
+	updateApp     = Q(`
 		UPDATE apps
 		SET name = $2, token_prefix = $3, permissions = $4, max_token_lifetime = $5,
 		    system = $6, created_at = $7, updated_at = $8, version = $9,
@@ -119,15 +122,61 @@ func (s *Store) checkAppName(ctx context.Context, tx *sql.Tx, a tokend.App) erro
 			return s.Err("lock app names", err)
 		}
 	}
-	var other string
-	err := tx.QueryRowContext(ctx, s.sql(appNamed), a.Name, a.ID).Scan(&other)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
+	rows, err := tx.QueryContext(ctx, s.sql(otherAppNames), a.ID)
+	if err != nil {
+		return s.Err("list app names", err)
+	}
+	defer rows.Close()
+	key, other := nameKey(a.Name), ""
+	for rows.Next() {
+		var id, name string
+		if err := rows.Scan(&id, &name); err != nil {
+			return s.Err("list app names", err)
+		}
+		if nameKey(name) == key {
+			other = id
+			break
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return s.Err("list app names", err)
+	}
+	if other == "" {
 		return nil
-	case err != nil:
-		return s.Err("find app by name", err)
 	}
 	return tokend.ErrAppNameTaken(a.Name, other)
+}
+
+// nameKey is what two app names that read as one on a screen share: the
+// name in Unicode's compatibility composition (NFKC: a decomposed accent
+// composed, full-width letters as ASCII), with every letter's case folded,
+// spaces around it dropped and runs of spaces inside made one. Letters of
+// different scripts that look alike (Latin o, Cyrillic о) stay apart.
+func nameKey(name string) string {
+	var b strings.Builder
+	space := false
+	for _, r := range norm.NFKC.String(name) {
+		if unicode.IsSpace(r) {
+			space = b.Len() > 0
+			continue
+		}
+		if space {
+			b.WriteByte(' ')
+			space = false
+		}
+		b.WriteRune(foldRune(r))
+	}
+	return b.String()
+}
+
+// foldRune is the smallest rune of r's simple case-folding orbit (s, S and
+// ſ all give S), so runes equal under folding give one rune.
+func foldRune(r rune) rune {
+	least := r
+	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+		least = min(least, f)
+	}
+	return least
 }
 
 // DeleteApp deletes the app; its tokens, and with them their retired secrets

@@ -16,6 +16,7 @@ var appTests = []test{
 	{name: "create writes its event", run: testAppCreateEvent},
 	{name: "existing id conflicts", run: testAppIDConflict},
 	{name: "a name another app has conflicts, whatever its case", run: testAppNameTaken},
+	{name: "a name that only looks different conflicts: spaces, Unicode forms and case", run: testAppNameLookalike},
 	{name: "concurrent creates of one name: one wins", run: testAppNameRace},
 	{name: "missing app is not found", run: testAppNotFound},
 	{name: "update bumps version and writes the event", run: testAppUpdate},
@@ -128,6 +129,32 @@ func testAppNameTaken(t *testing.T, s tokend.Store) {
 	}); err != nil {
 		t.Errorf("renaming an app to a free name: %v", err)
 	}
+}
+
+// Names that read as one on a screen are one name: around and repeated
+// spaces, a composed or decomposed accent, full-width letters, and the case
+// of letters beyond ASCII (SQLite's lower() folds ASCII only).
+func testAppNameLookalike(t *testing.T, s tokend.Store) {
+	ctx := t.Context()
+	for i, taken := range []string{"Shop", "Café", "Müller GmbH", "Shop floor"} {
+		a := newApp(fmt.Sprintf("app_taken%d", i))
+		a.Name = taken
+		mustCreateApp(t, s, a)
+	}
+	for i, name := range []string{
+		"Shop ", " shop", "\tSHOP", "Ｓｈｏｐ", "ſhop", // ſ folds to s
+		"Cafe\u0301", "CAFÉ", "MÜLLER GMBH", "Shop  floor",
+	} {
+		a := newApp(fmt.Sprintf("app_alike%d", i))
+		a.Name = name
+		err := s.CreateApp(ctx, a, newEvent(tokend.ActionAppCreate, a.ID, ""))
+		if !errors.Is(err, tokend.ErrConflict) {
+			t.Errorf("CreateApp(%q) = %v; want a conflict with the app of that name", name, err)
+		}
+	}
+	other := newApp("app_other")
+	other.Name = "Café au lait"
+	mustCreateApp(t, s, other)
 }
 
 func testAppNameRace(t *testing.T, s tokend.Store) {
