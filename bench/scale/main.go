@@ -70,6 +70,7 @@ type options struct {
 	base       string
 	rounds     int
 	serveArgs  multiFlag
+	serveEnv   multiFlag
 }
 
 // multiFlag is a flag that may be given several times.
@@ -95,6 +96,7 @@ func main() {
 	flag.StringVar(&o.base, "tokend-base", "", "a second tokend binary (a base revision; bench/scale.sh builds it from BASE_REV): the sequential cache misses are timed on both, in alternating rounds")
 	flag.IntVar(&o.rounds, "rounds", 10, "with --tokend-base: rounds of cache misses on each binary, alternating")
 	flag.Var(&o.serveArgs, "serve-arg", "an argument added to the server's command line, e.g. --serve-arg=--flush-interval=10s (repeatable)")
+	flag.Var(&o.serveEnv, "serve-env", "a KEY=VALUE added to the server's environment, e.g. --serve-env GOGC=off (repeatable)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -606,7 +608,7 @@ func startServer(ctx context.Context, o options, binary, dbURL string) (*server,
 		// cost of the cached tokens rather than of evictions.
 		"--cache-entries", strconv.Itoa(entries), "--cache-bytes", strconv.Itoa(entries * 2048)}
 	args = append(args, o.serveArgs...)
-	s, err := benchserve.Start(ctx, binary, args, []string{"TOKEND_PEPPER=" + pepper})
+	s, err := benchserve.Start(ctx, binary, args, append([]string{"TOKEND_PEPPER=" + pepper}, o.serveEnv...))
 	if err != nil {
 		return nil, err
 	}
