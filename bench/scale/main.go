@@ -153,15 +153,11 @@ const pluginOrigin = "https://plugin.example"
 func create(ctx context.Context, o options, dbURL string) (*fixture, error) {
 	// The pool is as large as the number of workers, so that they wait on
 	// the database and not on each other for a connection.
-	st, err := postgres.Open(ctx, withPoolSize(dbURL, o.workers))
+	st, h, err := openStore(ctx, withPoolSize(dbURL, o.workers))
 	if err != nil {
 		return nil, err
 	}
 	defer st.Close()
-	h, err := secret.NewHasher([]byte(pepper))
-	if err != nil {
-		return nil, err
-	}
 	svc := manage.New(manage.Options{Store: st, Hasher: h})
 	_, admin, err := svc.Bootstrap(ctx)
 	if err != nil {
@@ -811,15 +807,11 @@ func shuffle(idx []int) {
 // storeReads times the store's TokenBySecret of each secret of idx, one at
 // a time, on a store of its own over the database.
 func storeReads(ctx context.Context, dbURL string, idx []int, f *fixture) ([]time.Duration, error) {
-	st, err := postgres.Open(ctx, dbURL)
+	st, h, err := openStore(ctx, dbURL)
 	if err != nil {
 		return nil, err
 	}
 	defer st.Close()
-	h, err := secret.NewHasher([]byte(pepper))
-	if err != nil {
-		return nil, err
-	}
 	lat := make([]time.Duration, 0, len(idx))
 	for _, i := range idx {
 		d := h.Sum(f.secrets[i])
@@ -830,4 +822,19 @@ func storeReads(ctx context.Context, dbURL string, idx []int, f *fixture) ([]tim
 		lat = append(lat, time.Since(t0))
 	}
 	return lat, nil
+}
+
+// openStore opens the store on the database at url, and the hasher of the
+// pepper this program shares with the server.
+func openStore(ctx context.Context, url string) (*postgres.Store, *secret.Hasher, error) {
+	st, err := postgres.Open(ctx, url)
+	if err != nil {
+		return nil, nil, err
+	}
+	h, err := secret.NewHasher([]byte(pepper))
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return st, h, nil
 }

@@ -48,6 +48,16 @@ func sqliteDatabase(c *config) error {
 	return nil
 }
 
+// sqliteOnly refuses a PostgreSQL c.database for a command that only
+// works on SQLite (what says which), pointing to pg_dump, and reads any
+// other as sqliteDatabase does.
+func sqliteOnly(c *config, what string) error {
+	if isPostgres(c.database) {
+		return errors.New(what + "; " + pgDumpAdvice)
+	}
+	return sqliteDatabase(c)
+}
+
 // pgDumpAdvice is what backup and restore say on PostgreSQL, where the
 // database's own tools do the work.
 const pgDumpAdvice = "on PostgreSQL, back up with pg_dump --format=custom and restore with pg_restore into an empty database (docs/operations.md, \"Backups\")"
@@ -76,10 +86,7 @@ func backupCmd(e env) *cobra.Command {
 			if out == "" {
 				return errors.New("--out FILE is required: where to write the backup")
 			}
-			if isPostgres(c.database) {
-				return errors.New("tokend backup copies SQLite databases; " + pgDumpAdvice)
-			}
-			if err := sqliteDatabase(&c); err != nil {
+			if err := sqliteOnly(&c, "tokend backup copies SQLite databases"); err != nil {
 				return err
 			}
 			info, err := backup(cmd.Context(), sqlitePath(c), out, force)
@@ -270,10 +277,7 @@ func restoreCmd(e env) *cobra.Command {
 			if from == "" {
 				return errors.New("--from FILE is required: the backup to restore")
 			}
-			if isPostgres(c.database) {
-				return errors.New("tokend restore installs SQLite backups; " + pgDumpAdvice)
-			}
-			if err := sqliteDatabase(&c); err != nil {
+			if err := sqliteOnly(&c, "tokend restore installs SQLite backups"); err != nil {
 				return err
 			}
 			info, err := restore(cmd.Context(), c, e.getenv, from)
