@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -17,7 +18,7 @@ import (
 // tokenCols are the columns of tokens in the order tokenArgs and ScanToken
 // use. The INSERT and UPDATE statements are spelled from this one list so
 // that a new column cannot be forgotten in one of them.
-var tokenCols = []string{
+var tokenCols = [...]string{
 	"id", "app_id", "name", "description", "type", "access", "permissions",
 	"expires_at", "allowed_ips", "allowed_origins", "rate_limit", "rate_window",
 	"max_uses", "use_count", "metadata", "status", "masked", "created_at",
@@ -38,22 +39,40 @@ var credentialCols = []string{
 	"scope", "decoy",
 }
 
+// jsonColumns are the JSON columns of tokens.
+var jsonColumns = map[string]bool{
+	"permissions": true, "allowed_ips": true, "allowed_origins": true, "metadata": true, "scope": true,
+}
+
 var (
-	credentialColumnsT = "t." + strings.Join(credentialCols, ", t.")
+	// credentialColumnsT names credentialCols of the table aliased t, its
+	// JSON columns as text: pgx plans a jsonb column's scan anew on every
+	// read (an allocation or two), a text column's not at all, and jsonb's
+	// text is what the scan decodes either way.
+	credentialColumnsT = func() string {
+		cols := make([]string, len(credentialCols))
+		for k, c := range credentialCols {
+			cols[k] = "t." + c
+			if jsonColumns[c] {
+				cols[k] = "CAST(" + cols[k] + " AS TEXT)"
+			}
+		}
+		return strings.Join(cols, ", ")
+	}()
 	// credentialIdx are credentialCols' indexes in tokenCols.
 	credentialIdx = func() []int {
 		idx := make([]int, len(credentialCols))
 		for k, c := range credentialCols {
-			idx[k] = slices.Index(tokenCols, c)
+			idx[k] = slices.Index(tokenCols[:], c)
 			if idx[k] < 0 {
 				panic("sqlstore: credentialCols names no column " + c) // at start, in every test
 			}
 		}
 		return idx
 	}()
-	tokenColumns = strings.Join(tokenCols, ", ")
+	tokenColumns = strings.Join(tokenCols[:], ", ")
 	// tokenColumnsT names the same columns of the table aliased t.
-	tokenColumnsT = "t." + strings.Join(tokenCols, ", t.")
+	tokenColumnsT = "t." + strings.Join(tokenCols[:], ", t.")
 	insertToken   = Q(`INSERT INTO tokens (` + tokenColumns + `) VALUES (` + placeholders(len(tokenCols)) + `)`)
 	// updateToken binds the same arguments as insertToken: $1 is the id.
 	updateToken = Q(func() string {
@@ -95,11 +114,11 @@ var (
 	// PostgreSQL dialect runs it through pgx itself, prepared on each
 	// connection: it is the verification cache miss.
 	TokenBySecretQuery = Q(`
-		SELECT ` + credentialColumnsT + `, NULL, NULL, a.permissions, a.owner_rate_limit
+		SELECT ` + credentialColumnsT + `, NULL, NULL, CAST(a.permissions AS TEXT), CAST(a.owner_rate_limit AS TEXT)
 		FROM tokens t JOIN apps a ON a.id = t.app_id
 		WHERE t.secret_hash = $1
 		UNION ALL
-		SELECT ` + credentialColumnsT + `, r.grace_until, a.rotated_secret_policy, a.permissions, a.owner_rate_limit
+		SELECT ` + credentialColumnsT + `, r.grace_until, a.rotated_secret_policy, CAST(a.permissions AS TEXT), CAST(a.owner_rate_limit AS TEXT)
 		FROM retired_secrets r JOIN tokens t ON t.id = r.token_id JOIN apps a ON a.id = t.app_id
 		WHERE r.hash = $1
 		LIMIT 1`)
@@ -264,24 +283,24 @@ func (s *Store) TokenBySecret(ctx context.Context, hash []byte) (tokend.Credenti
 // the ceiling of what the token is granted at verification; so does, for a
 // secret replaced by rotation, its grace and its app's policy.
 func (s *Store) CredentialBySecret(row Row) (tokend.Credential, error) {
-	var (
-		grace               NullTime
-		policy              *string
-		catalog, ownerLimit JSON
-	)
-	t, err := s.scanColumns(row, credentialIdx, &grace, &policy, &catalog, &ownerLimit)
+	r := new(credentialScan)
+	t, err := s.scanInto(row, &r.tokenScan, credentialIdx, &r.grace, &r.policy, &r.catalog, &r.ownerLimit)
 	if err != nil {
 		return tokend.Credential{}, err
 	}
-	c, err := s.credential(t, catalog, ownerLimit)
-	if grace.Valid { // a retired secret: its grace_until is never NULL
-		c.Retired, c.GraceUntil = true, grace.Time
-		if policy != nil {
-			c.RotatedSecretPolicy = tokend.RotatedSecretPolicy(*policy)
-		}
-		c.RotatedSecretPolicy = rotatedSecretPolicy(c.RotatedSecretPolicy)
+	c := tokend.Credential{Token: t, Catalog: r.catalog.v}
+	j := jsonCodec{err: r.catalog.err}
+	if r.ownerLimit != nil {
+		c.OwnerRateLimit = decode[*tokend.RateLimit](&j, r.ownerLimit)
 	}
-	return c, err
+	if j.err != nil {
+		return tokend.Credential{}, s.internal("app "+t.AppID, j.err)
+	}
+	if r.grace.Valid { // a retired secret: its grace_until is never NULL
+		c.Retired, c.GraceUntil = true, r.grace.Time
+		c.RotatedSecretPolicy = rotatedSecretPolicy(tokend.RotatedSecretPolicy(r.policy))
+	}
+	return c, nil
 }
 
 // DecoySecrets is one read (decoySecrets).
@@ -349,17 +368,6 @@ func (s *Store) ForgetRetiredSecrets(ctx context.Context, before time.Time) (int
 
 // credential is t granted at most its app's catalog, with its app's owner
 // rate limit (NULL: none), as read by TokenBySecretQuery.
-func (s *Store) credential(t tokend.Token, catalog, ownerLimit JSON) (tokend.Credential, error) {
-	var j jsonCodec
-	c := tokend.Credential{Token: t, Catalog: decode[[]string](&j, catalog)}
-	if ownerLimit != nil {
-		c.OwnerRateLimit = decode[*tokend.RateLimit](&j, ownerLimit)
-	}
-	if j.err != nil {
-		return tokend.Credential{}, s.internal("app "+t.AppID, j.err)
-	}
-	return c, nil
-}
 
 // tokenWhere adds the conditions of the tokens f selects, its cursor
 // aside.
@@ -775,48 +783,47 @@ func (s *Store) ScanToken(sc Row, extra ...any) (tokend.Token, error) {
 // them, in order, for nil), then any extra ones into extra; the fields of
 // the columns not read stay zero.
 func (s *Store) scanColumns(sc Row, cols []int, extra ...any) (tokend.Token, error) {
-	var (
-		t                                  tokend.Token
-		typ, access, status                string
-		perms, ips, origins, meta, scope   JSON
-		expires, lastUsed, revoked, prevEx NullTime
-		limit, window, maxUses             NullInt64
-		created, updated                   Time
-	)
-	dest := []any{
-		&t.ID, &t.AppID, &t.Name, &t.Description, &typ, &access, &perms,
-		&expires, &ips, &origins, &limit, &window,
-		&maxUses, &t.UseCount, &meta, &status, &t.Masked, &created,
-		&t.CreatedBy, &updated, &lastUsed, &t.LastUsedIP, &revoked,
-		&prevEx, &t.Version, &t.SecretHash, &t.OwnerID,
-		&t.OwnerName, &scope, &t.Decoy,
+	return s.scanInto(sc, new(tokenScan), cols, extra...)
+}
+
+// scanInto is scanColumns into r's destinations.
+func (s *Store) scanInto(sc Row, r *tokenScan, cols []int, extra ...any) (tokend.Token, error) {
+	t := &r.t
+	all := [len(tokenCols)]any{
+		&t.ID, &t.AppID, &t.Name, &t.Description, &r.typ, &r.access, &r.perms,
+		&r.expires, &r.ips, &r.origins, &r.limit, &r.window,
+		&r.maxUses, &t.UseCount, &r.meta, &r.status, &t.Masked, &r.created,
+		&t.CreatedBy, &r.updated, &r.lastUsed, &t.LastUsedIP, &r.revoked,
+		&r.prevEx, &t.Version, &t.SecretHash, &t.OwnerID,
+		&t.OwnerName, &r.scope, &t.Decoy,
 	}
-	if cols != nil {
-		some := make([]any, len(cols), len(cols)+len(extra))
-		for k, i := range cols {
-			some[k] = dest[i]
+	dest := r.dest[:0]
+	if cols == nil {
+		dest = append(dest, all[:]...)
+	} else {
+		for _, i := range cols {
+			dest = append(dest, all[i])
 		}
-		dest = some
 	}
 	if err := sc.Scan(append(dest, extra...)...); err != nil {
 		return tokend.Token{}, s.Err("read token", err)
 	}
-	t.Type, t.Access, t.Status = tokend.TokenType(typ), tokend.Access(access), tokend.Status(status)
-	t.ExpiresAt, t.LastUsedAt = expires.Ptr(), lastUsed.Ptr()
-	t.RevokedAt, t.PreviousSecretExpiresAt = revoked.Ptr(), prevEx.Ptr()
-	t.CreatedAt, t.UpdatedAt = created.Time, updated.Time
-	t.MaxUses = maxUses.Ptr()
-	if limit.Valid {
-		t.RateLimit = &tokend.RateLimit{Limit: int(limit.Int64), Window: tokend.Duration(window.Int64)}
+	t.Type, t.Access, t.Status = tokend.TokenType(r.typ), tokend.Access(r.access), tokend.Status(r.status)
+	t.ExpiresAt, t.LastUsedAt = r.expires.Ptr(), r.lastUsed.Ptr()
+	t.RevokedAt, t.PreviousSecretExpiresAt = r.revoked.Ptr(), r.prevEx.Ptr()
+	t.CreatedAt, t.UpdatedAt = r.created.Time, r.updated.Time
+	t.MaxUses = r.maxUses.Ptr()
+	if r.limit.Valid {
+		t.RateLimit = &tokend.RateLimit{Limit: int(r.limit.Int64), Window: tokend.Duration(r.window.Int64)}
 	}
-	var j jsonCodec
-	t.Permissions, t.AllowedIPs = decode[[]string](&j, perms), decode[[]string](&j, ips)
-	t.AllowedOrigins, t.Metadata = decode[[]string](&j, origins), decode[map[string]any](&j, meta)
-	if scope != nil { // NULL: unscoped
-		t.Scope = decode[*tokend.AdminScope](&j, scope)
+	t.Permissions, t.AllowedIPs, t.AllowedOrigins = r.perms.v, r.ips.v, r.origins.v
+	j := jsonCodec{err: cmp.Or(r.perms.err, r.ips.err, r.origins.err)}
+	t.Metadata = decodeObject(&j, r.meta)
+	if r.scope != nil { // NULL: unscoped
+		t.Scope = decode[*tokend.AdminScope](&j, r.scope)
 	}
 	if j.err != nil {
 		return tokend.Token{}, s.internal("token "+t.ID, j.err)
 	}
-	return t, nil
+	return *t, nil
 }
