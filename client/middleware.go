@@ -38,8 +38,16 @@
 //
 // Keep the TTL short, or 0 for tokens whose limits must hold exactly.
 // Concurrent requests that miss the cache for the same key wait for one call
-// to tokend and share its answer. Refusals are never cached, and neither is a
-// positive answer that used up the token's rate limit.
+// to tokend and share its answer. A positive answer that used up the token's
+// rate limit is not cached.
+//
+// Refusals are cached too, for RefusalTTL (by default the shorter of
+// DefaultRefusalTTL and the TTL, so CacheTTL(0) alone turns all caching
+// off), so that a client retrying a bad token does not make a call each
+// time; RATE_LIMITED is never cached, since only tokend knows when its
+// wait ends. A token enabled again, or given the permission it lacked, may
+// be refused here for that long. The TypeScript and Python SDKs cache with
+// the same rules and defaults.
 //
 // When tokend cannot answer (unreachable, an error status, a timeout) the
 // middleware fails closed with 503, unless StaleIfUnavailable allows a
@@ -74,7 +82,9 @@ const (
 	// DefaultCacheTTL is how long a positive answer is reused: short, since
 	// it is also how long a revocation takes to be seen and how long
 	// requests go uncounted by tokend (see the package documentation).
-	DefaultCacheTTL = 10 * time.Second
+	DefaultCacheTTL = 5 * time.Second
+	// DefaultRefusalTTL is how long a refusal is reused (see RefusalTTL).
+	DefaultRefusalTTL = 5 * time.Second
 	// DefaultCacheSize bounds the number of cached answers.
 	DefaultCacheSize = 10_000
 	// DefaultVerifyTimeout bounds one call to tokend.
@@ -110,6 +120,16 @@ func CacheTTL(d time.Duration) MiddlewareOption {
 		panic("client: CacheTTL must not be negative")
 	}
 	return func(m *middleware) { m.ttl = d }
+}
+
+// RefusalTTL sets how long a refusal (other than RATE_LIMITED) is reused;
+// 0 caches none. Unless set, it is the shorter of DefaultRefusalTTL and the
+// CacheTTL.
+func RefusalTTL(d time.Duration) MiddlewareOption {
+	if d < 0 {
+		panic("client: RefusalTTL must not be negative")
+	}
+	return func(m *middleware) { m.refusalTTL = d }
 }
 
 // CacheSize bounds the number of cached answers (n ≥ 1). When the cache is
@@ -172,12 +192,17 @@ func (c *Client) Middleware(opts ...MiddlewareOption) func(http.Handler) http.Ha
 		ttl:     DefaultCacheTTL,
 		size:    DefaultCacheSize,
 		timeout: DefaultVerifyTimeout,
+		// Unset: derived from the TTL below.
+		refusalTTL: -1,
 	}
 	for _, o := range opts {
 		o(m)
 	}
+	if m.refusalTTL < 0 {
+		m.refusalTTL = min(DefaultRefusalTTL, m.ttl)
+	}
 	m.base = m.wall()
-	if m.ttl > 0 || m.grace > 0 {
+	if m.ttl > 0 || m.grace > 0 || m.refusalTTL > 0 {
 		m.cache = newCache(m.size)
 	}
 	return func(next http.Handler) http.Handler {
@@ -225,13 +250,16 @@ type middleware struct {
 	permsFn  func(*http.Request) []string
 	ttl      time.Duration
 	grace    time.Duration
-	size     int
-	timeout  time.Duration
-	ipFn     func(*http.Request) string
-	noOrigin bool
-	onError  func(*http.Request, error)
-	now      func() time.Time // nil for time.Now; tests set it
-	base     time.Time        // when the middleware was made
+	// refusalTTL: how long a refusal is cached (negative until options
+	// are applied: unset).
+	refusalTTL time.Duration
+	size       int
+	timeout    time.Duration
+	ipFn       func(*http.Request) string
+	noOrigin   bool
+	onError    func(*http.Request, error)
+	now        func() time.Time // nil for time.Now; tests set it
+	base       time.Time        // when the middleware was made
 
 	cache    *cache // nil when nothing is cached
 	flightMu sync.Mutex
@@ -258,10 +286,13 @@ func (m *middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	var id *identity
 	if m.cache != nil {
 		key = cacheKey(&req)
-		var fresh bool
-		if id, fresh = m.cache.get(key, m.elapsed()); fresh {
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, id)))
+		e, fresh := m.cache.get(key, m.elapsed())
+		if fresh {
+			m.serveCached(w, r, next, e)
 			return
+		}
+		if e != nil {
+			id = e.id
 		}
 	}
 	// The checksum refuses a mistyped or made-up secret, an overlong one
@@ -287,10 +318,20 @@ func (m *middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	}
 	hit, res, err := m.shared(r.Context(), key, req)
 	if hit != nil {
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, hit)))
+		m.serveCached(w, r, next, hit)
 		return
 	}
 	m.answer(w, r, next, res, err, id)
+}
+
+// serveCached lets the request through with a cached identity, or refuses
+// it with a cached refusal.
+func (m *middleware) serveCached(w http.ResponseWriter, r *http.Request, next http.Handler, e *entry) {
+	if e.refusal != nil {
+		refuse(w, *e.refusal)
+		return
+	}
+	next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, e.id)))
 }
 
 // answer lets the request through on a positive answer, refuses it on a
@@ -339,7 +380,7 @@ type flight struct {
 // The call is detached from the first request's cancellation (a client
 // going away must not fail the others) and bounded by the timeout; a
 // waiting request gives up when its own context ends.
-func (m *middleware) shared(ctx context.Context, key [32]byte, req tokend.VerifyRequest) (*identity, tokend.VerifyResult, error) {
+func (m *middleware) shared(ctx context.Context, key [32]byte, req tokend.VerifyRequest) (*entry, tokend.VerifyResult, error) {
 	m.flightMu.Lock()
 	if f, ok := m.flights[key]; ok {
 		m.flightMu.Unlock()
@@ -353,9 +394,9 @@ func (m *middleware) shared(ctx context.Context, key [32]byte, req tokend.Verify
 	// A call caches its answer before it leaves the map, so looking again
 	// here, under the lock, makes one call per key and TTL however the
 	// requests interleave.
-	if id, fresh := m.cache.get(key, m.elapsed()); fresh {
+	if e, fresh := m.cache.get(key, m.elapsed()); fresh {
 		m.flightMu.Unlock()
-		return id, tokend.VerifyResult{}, nil
+		return e, tokend.VerifyResult{}, nil
 	}
 	if err := ctx.Err(); err != nil {
 		// Nobody is left to answer; let the next request make the call.
@@ -385,14 +426,20 @@ func (m *middleware) shared(ctx context.Context, key [32]byte, req tokend.Verify
 // remember caches tokend's latest answer to the question of key: a
 // positive one for the TTL (plus the grace for outages), never past the
 // token's expiry, and not when the token's rate limit is used up (the next
-// request must hear tokend's refusal). Any other answer drops what was
-// cached, so that an outage cannot bring back a token just refused.
+// request must hear tokend's refusal); a refusal for the refusal TTL, but
+// RATE_LIMITED. Either replaces what was cached, and an answer not cached
+// drops it, so that an outage cannot bring back a token just refused.
 func (m *middleware) remember(key [32]byte, res tokend.VerifyResult) {
 	if !res.Valid || res.Code != tokend.CodeValid || res.Token == nil {
-		m.cache.delete(key)
+		if res.Valid || res.Code == tokend.CodeRateLimited || m.refusalTTL == 0 {
+			m.cache.delete(key)
+			return
+		}
+		now := m.elapsed()
+		m.cache.put(key, &entry{refusal: &res, fresh: now + m.refusalTTL, stale: now + m.refusalTTL}, now)
 		return
 	}
-	if rl := res.RateLimit; rl != nil && rl.Remaining <= 0 {
+	if rl := res.RateLimit; rl != nil && rl.Remaining <= 0 || m.ttl == 0 && m.grace == 0 {
 		m.cache.delete(key)
 		return
 	}
@@ -498,10 +545,12 @@ func appendField(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// entry is a cached positive answer: served until fresh, and while tokend
-// cannot answer until stale (times on the middleware's elapsed clock).
+// entry is a cached answer: a positive one (id) served until fresh, and
+// while tokend cannot answer until stale; or a refusal, served until fresh,
+// which is stale (times on the middleware's elapsed clock).
 type entry struct {
 	id           *identity
+	refusal      *tokend.VerifyResult
 	fresh, stale time.Duration
 }
 
@@ -533,9 +582,9 @@ func newCache(size int) *cache {
 
 func (c *cache) shard(key [32]byte) *shard { return &c.shards[int(key[0])%len(c.shards)] }
 
-// get answers the entry's identity and whether it is fresh; a stale one is
-// answered for use during an outage, and a dead one is dropped.
-func (c *cache) get(key [32]byte, now time.Duration) (id *identity, fresh bool) {
+// get answers the entry and whether it is fresh; a stale one is answered
+// for use during an outage, and a dead one is dropped.
+func (c *cache) get(key [32]byte, now time.Duration) (e *entry, fresh bool) {
 	s := c.shard(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -547,7 +596,7 @@ func (c *cache) get(key [32]byte, now time.Duration) (id *identity, fresh bool) 
 		delete(s.m, key)
 		return nil, false
 	}
-	return e.id, now < e.fresh
+	return e, now < e.fresh
 }
 
 // evictSample is how many entries a full shard looks at to choose the one

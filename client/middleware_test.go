@@ -427,7 +427,50 @@ func TestMiddlewareCache(t *testing.T) {
 	step("revocation is seen once the TTL has passed", "POST", 200, 0)
 	clk.Advance(10 * time.Second)
 	step("refusals are seen after the TTL", "GET", 401, 1)
-	step("refusals are not cached", "GET", 401, 1)
+	step("a refusal is reused", "GET", 401, 0)
+	clk.Advance(DefaultRefusalTTL - time.Second)
+	step("within the refusal TTL", "GET", 401, 0)
+	f.set(tok, fakeToken{access: tokend.AccessFull})
+	clk.Advance(time.Second)
+	step("a token enabled again passes once the refusal TTL has passed", "GET", 200, 1)
+}
+
+// Refusals are cached for RefusalTTL, by default the shorter of
+// DefaultRefusalTTL and the TTL; never RATE_LIMITED; and CacheTTL(0) alone
+// turns all caching off, as it did before refusals were cached.
+func TestMiddlewareRefusalCache(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		opts  []MiddlewareOption
+		code  tokend.Code
+		calls int64 // for three requests within a second
+	}{
+		{"revoked, defaults", nil, tokend.CodeRevoked, 1},
+		{"not found, defaults", nil, tokend.CodeNotFound, 1},
+		{"insufficient permissions, defaults", nil, tokend.CodeInsufficientPermissions, 1},
+		{"rate limited is never cached", nil, tokend.CodeRateLimited, 3},
+		{"RefusalTTL(0)", []MiddlewareOption{RefusalTTL(0)}, tokend.CodeRevoked, 3},
+		{"CacheTTL(0) alone caches nothing", []MiddlewareOption{CacheTTL(0)}, tokend.CodeRevoked, 3},
+		{"CacheTTL(0) with RefusalTTL", []MiddlewareOption{CacheTTL(0), RefusalTTL(time.Minute)}, tokend.CodeRevoked, 1},
+		{"a short TTL shortens refusals", []MiddlewareOption{CacheTTL(100 * time.Millisecond)}, tokend.CodeRevoked, 3},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeTokend(t)
+			clk := newClock()
+			tok := f.add(t, fakeToken{code: tt.code})
+			g := guard(t, f, append(tt.opts, withClock(clk))...)
+			want := tt.code.Status()
+			for range 3 {
+				if w := g.do("GET", bearer(tok)...); w.Code != want {
+					t.Fatalf("status %d, want %d", w.Code, want)
+				}
+				clk.Advance(300 * time.Millisecond)
+			}
+			if n := f.calls.Load(); n != tt.calls {
+				t.Errorf("%d calls to tokend, want %d", n, tt.calls)
+			}
+		})
+	}
 }
 
 func TestMiddlewareCacheNeverOutlivesExpiry(t *testing.T) {
@@ -461,8 +504,8 @@ func TestMiddlewareCacheNeverOutlivesExpiry(t *testing.T) {
 	late := f.add(t, fakeToken{expiresAt: &past})
 	g.do("GET", bearer(late)...)
 	g.do("GET", bearer(late)...)
-	if n := g.mw.cache.len(); n != 0 {
-		t.Errorf("%d entries cached for expired tokens", n)
+	if n := f.calls.Load(); n != 5 {
+		t.Errorf("%d calls to tokend, want 5: an answer for a token already expired was cached", n)
 	}
 }
 
@@ -552,6 +595,10 @@ func TestMiddlewareRefusalDropsTheStaleAnswer(t *testing.T) {
 		t.Fatalf("status %d for a revoked token, want 401", w.Code)
 	}
 	f.down.Store(true)
+	if w := g.do("GET", bearer(tok)...); w.Code != 401 {
+		t.Errorf("status %d during an outage within the refusal TTL, want the cached 401", w.Code)
+	}
+	clk.Advance(DefaultRefusalTTL)
 	if w := g.do("GET", bearer(tok)...); w.Code != 503 {
 		t.Errorf("status %d during an outage after a refusal, want 503: a refused token must not come back", w.Code)
 	}
@@ -682,10 +729,11 @@ func TestMiddlewareConcurrentMixed(t *testing.T) {
 
 func TestMiddlewareOptionsRefuseImpossibleValues(t *testing.T) {
 	for name, f := range map[string]func(){
-		"negative TTL":   func() { CacheTTL(-1) },
-		"empty cache":    func() { CacheSize(0) },
-		"negative grace": func() { StaleIfUnavailable(-time.Second) },
-		"zero timeout":   func() { VerifyTimeout(0) },
+		"negative TTL":         func() { CacheTTL(-1) },
+		"negative refusal TTL": func() { RefusalTTL(-1) },
+		"empty cache":          func() { CacheSize(0) },
+		"negative grace":       func() { StaleIfUnavailable(-time.Second) },
+		"zero timeout":         func() { VerifyTimeout(0) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			defer func() {
