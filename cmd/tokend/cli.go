@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -102,6 +104,10 @@ func (e *cliError) Unwrap() error { return e.err }
 const serverHint = "--server (or TOKEND_URL) should be the base URL of a tokend server, such as " + defaultServer
 
 func explain(err error, server string) error {
+	if base, extra, ok := pastTheBase(server); ok && noSuchEndpoint(err) {
+		return &cliError{msg: fmt.Sprintf("the server at %s has no such endpoint: --server (or TOKEND_URL) should be tokend's base URL, without %s: try --server %s",
+			server, extra, base), err: err}
+	}
 	if errors.Is(err, client.ErrNotTokend) {
 		return &cliError{msg: fmt.Sprintf("the server at %s does not answer as tokend does: %s\n%s", server,
 			strings.TrimPrefix(strings.TrimPrefix(err.Error(), "client: "), client.ErrNotTokend.Error()+": "), serverHint), err: err}
@@ -143,6 +149,52 @@ func explain(err error, server string) error {
 		return &cliError{msg: fmt.Sprintf("cannot reach the tokend server at %s (set --server or TOKEND_URL): %v", server, oe.Err), err: err}
 	}
 	return err
+}
+
+// pastTheBase answers the base URL in server when server goes on past it
+// to where tokend serves something (the API's /v1, the OpenAPI document,
+// a health check, a page of the dashboard), and what follows the base:
+// "http://host/v1" is what a reader of the API reference types. The CLI
+// does not strip it and go on: tokend may be served under a prefix that
+// ends so (https://example.com/v1 is a valid base), so the hint is given
+// only once the server has answered that no such endpoint exists.
+func pastTheBase(server string) (base, extra string, ok bool) {
+	u, err := url.Parse(server)
+	if err != nil || u.Host == "" {
+		return "", "", false
+	}
+	segs := strings.Split(strings.TrimRight(u.Path, "/"), "/")
+	for i := 1; i < len(segs); i++ {
+		if segs[i] == "v1" || i == len(segs)-1 && tokendPaths[segs[i]] {
+			extra = "/" + strings.Join(segs[i:], "/")
+			u.Path, u.RawPath = strings.Join(segs[:i], "/"), ""
+			return u.String(), extra, true
+		}
+	}
+	return "", "", false
+}
+
+// tokendPaths are the last path segments of tokend's own pages outside
+// /v1, which a --server copied from a browser may end in.
+var tokendPaths = map[string]bool{
+	"openapi": true, "openapi.json": true, "openapi.yaml": true, "healthz": true, "readyz": true,
+	"metrics": true, "dashboard": true, "login": true, "setup": true, "docs": true,
+}
+
+// noSuchEndpoint reports whether err says the server has no such route,
+// rather than no such resource: tokend's 404 for an unrouted /v1 path, a
+// 405, or an answer that is not tokend's (a dashboard page, a redirect to
+// its login).
+func noSuchEndpoint(err error) bool {
+	if errors.Is(err, client.ErrNotTokend) {
+		return true
+	}
+	var ce *client.Error
+	if !errors.As(err, &ce) {
+		return false
+	}
+	return ce.Type == "" && ce.Detail == "" || ce.Status == http.StatusMethodNotAllowed ||
+		ce.Status == http.StatusNotFound && ce.Detail == "no such endpoint"
 }
 
 // printJSON writes v as indented JSON.

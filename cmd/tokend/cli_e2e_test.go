@@ -124,8 +124,11 @@ func TestCLIEndToEnd(t *testing.T) {
 	if r.err == nil || !strings.Contains(r.err.Error(), "--if-version") {
 		t.Errorf("stale edit: %v", r.err)
 	}
-	r = cmd(nil, "token", "edit", tok.ID, "--allow-ip", "not-an-ip", "--allow-origin", "nope")
-	if r.err == nil || !strings.Contains(r.err.Error(), "\n  allowed_ips") || !strings.Contains(r.err.Error(), "\n  allowed_origins") {
+	// Every invalid field of an edit is shown, one line each.
+	r = cmd(nil, "token", "edit", tok.ID, "--name", "", "--allow-ip", "not-an-ip", "--allow-origin", "nope")
+	if r.err == nil || !strings.HasPrefix(r.err.Error(), "the request has 3 invalid fields\n") ||
+		strings.Count(r.err.Error(), "\n  ") != 3 || !strings.Contains(r.err.Error(), "\n  name: ") ||
+		!strings.Contains(r.err.Error(), "\n  allowed_ips") || !strings.Contains(r.err.Error(), "\n  allowed_origins") {
 		t.Errorf("invalid edit: %v", r.err)
 	}
 

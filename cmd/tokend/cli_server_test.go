@@ -1,11 +1,15 @@
 package main
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	neturl "net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tokend/tokend"
 )
@@ -83,4 +87,60 @@ func TestTokenListShowsAppNamesWhenItMay(t *testing.T) {
 	if r.err != nil || !strings.Contains(r.stdout, "app_1") || strings.Contains(r.stdout, "Acme") {
 		t.Errorf("without apps:read: %v\n%s", r.err, r.stdout)
 	}
+}
+
+// A --server that goes on past tokend's base URL (the API's /v1, as the
+// API reference spells paths, or a page copied from the browser) ends in
+// a message that gives the base to use instead of "no such endpoint";
+// tokend served under a prefix that ends in /v1 still works, and its own
+// "not found" stays what it is.
+func TestCLISaysWhenTheServerGoesPastTheBaseURL(t *testing.T) {
+	url, admin := e2eServer(t)
+	cmd := func(server string, args ...string) result {
+		t.Helper()
+		vars := map[string]string{"TOKEND_URL": server, "TOKEND_TOKEN": admin}
+		var out, errOut strings.Builder
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		err := run(ctx, args, func(k string) string { return vars[k] }, strings.NewReader(""), &out, &errOut)
+		return result{out.String(), errOut.String(), err}
+	}
+	if r := cmd(url, "app", "list"); r.err != nil {
+		t.Fatalf("with the base URL: %v", r.err)
+	}
+	for _, c := range []struct{ server, extra string }{
+		{url + "/v1", "/v1"},
+		{url + "/v1/", "/v1"},
+		{url + "/v1/tokens", "/v1/tokens"},
+		{url + "/openapi.json", "/openapi.json"},
+		{url + "/healthz", "/healthz"},
+		{url + "/login", "/login"},
+	} {
+		for _, args := range [][]string{{"token", "list"}, {"app", "create", "--name", "Shop"}} {
+			r := cmd(c.server, args...)
+			want := "should be tokend's base URL, without " + c.extra + ": try --server " + url
+			if r.err == nil || !strings.Contains(r.err.Error(), want) || !strings.HasSuffix(r.err.Error(), url) {
+				t.Errorf("--server %s, %v: %v; want an error with %q", c.server, args, r.err, want)
+			}
+		}
+	}
+
+	prefixed := httptest.NewServer(http.StripPrefix("/v1", httputil.NewSingleHostReverseProxy(mustParseURL(t, url))))
+	t.Cleanup(prefixed.Close)
+	if r := cmd(prefixed.URL+"/v1", "app", "list"); r.err != nil {
+		t.Errorf("tokend served under /v1: %v", r.err)
+	}
+	r := cmd(prefixed.URL+"/v1", "token", "get", "tok_nope")
+	if r.err == nil || strings.Contains(r.err.Error(), "base URL") {
+		t.Errorf("a token that does not exist, under a /v1 prefix: %v; want tokend's not found", r.err)
+	}
+}
+
+func mustParseURL(t *testing.T, s string) *neturl.URL {
+	t.Helper()
+	u, err := neturl.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }

@@ -868,6 +868,13 @@ func TestErrorMessages(t *testing.T) {
 			want: `invalid --metadata: it must be a JSON object such as {"team":"infra"}`,
 		},
 		{
+			name: "every flag the CLI reads itself is reported at once",
+			args: []string{"token", "edit", "tok_1", "--expires-at", "soon", "--rate-limit", "fast", "--metadata", "[1]"},
+			want: "invalid --expires-at \"soon\": use an RFC 3339 time such as 2026-12-31T23:59:00Z or a date such as 2026-12-31\n" +
+				"invalid rate limit \"fast\": use LIMIT/WINDOW such as 1000/1h\n" +
+				`invalid --metadata: it must be a JSON object such as {"team":"infra"}`,
+		},
+		{
 			name: "required flags",
 			args: []string{"token", "create", "--name", "n"},
 			want: `required flag(s) "app" not set`,

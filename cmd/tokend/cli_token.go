@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -62,18 +63,17 @@ func tokenCreateCmd(e env, f *apiFlags) *cobra.Command {
 			if len(perms) > 0 && !fl.Changed("access") {
 				in.Access = tokend.AccessCustom
 			}
+			// Every flag the CLI reads itself is checked before one is
+			// reported, as the server reports every invalid field.
+			var bad []error
 			if fl.Changed("expires-at") {
 				t, err := parseTime("expires-at", expiresAt)
-				if err != nil {
-					return err
-				}
+				bad = append(bad, err)
 				in.ExpiresAt = &t
 			}
 			if fl.Changed("rate-limit") {
 				rl, err := parseRateLimit(rateLimit)
-				if err != nil {
-					return err
-				}
+				bad = append(bad, err)
 				in.RateLimit = rl
 			}
 			if fl.Changed("max-uses") {
@@ -84,10 +84,11 @@ func tokenCreateCmd(e env, f *apiFlags) *cobra.Command {
 			}
 			if fl.Changed("metadata") {
 				m, err := parseMetadata(metadata)
-				if err != nil {
-					return err
-				}
+				bad = append(bad, err)
 				in.Metadata = m
+			}
+			if err := errors.Join(bad...); err != nil {
+				return err
 			}
 			c, err := f.client(cmd)
 			if err != nil {
@@ -371,11 +372,10 @@ func tokenEditCmd(e env, f *apiFlags) *cobra.Command {
 			if fl.Changed("expires-in") {
 				p.ExpiresIn = &expiresIn
 			}
+			var bad []error // as in create: every flag checked first
 			if fl.Changed("expires-at") {
 				t, err := parseTime("expires-at", expiresAt)
-				if err != nil {
-					return err
-				}
+				bad = append(bad, err)
 				p.ExpiresAt = &t
 			}
 			null("no-expiry", "expires_at", noExpiry)
@@ -389,9 +389,7 @@ func tokenEditCmd(e env, f *apiFlags) *cobra.Command {
 			null("clear-allow-origins", "allowed_origins", clearOrigins)
 			if fl.Changed("rate-limit") {
 				rl, err := parseRateLimit(rateLimit)
-				if err != nil {
-					return err
-				}
+				bad = append(bad, err)
 				p.RateLimit = rl
 			}
 			null("clear-rate-limit", "rate_limit", clearRate)
@@ -401,12 +399,13 @@ func tokenEditCmd(e env, f *apiFlags) *cobra.Command {
 			null("clear-max-uses", "max_uses", clearMax)
 			if fl.Changed("metadata") {
 				m, err := parseMetadata(metadata)
-				if err != nil {
-					return err
-				}
+				bad = append(bad, err)
 				p.Metadata = &m
 			}
 			null("clear-metadata", "metadata", clearMeta)
+			if err := errors.Join(bad...); err != nil {
+				return err
+			}
 			if p.Empty() {
 				return fmt.Errorf("nothing to change: give at least one flag to edit (see tokend token edit --help)")
 			}

@@ -1,12 +1,15 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -100,15 +103,88 @@ func decodeChecked[T any](ctx context.Context, api huma.API, body checked[T]) (T
 			delete(members, k)
 		}
 	}
-	accepted, err := json.Marshal(members)
-	if err == nil {
-		err = json.Unmarshal(accepted, &v)
-	}
-	if err != nil && len(probs) == 0 {
-		// The schema took what Go cannot decode: still a field problem.
-		probs.Add("", "%s", err.Error())
-	}
+	v, undecodable := decodeMembers[T](members)
+	probs = append(probs, undecodable...)
 	return v, manage.WithProblems(ctx, probs), probs, nil
+}
+
+// decodeMembers decodes the members the schema accepted into a T. A member
+// that Go still cannot decode (a duration such as "soon", a number beyond
+// the field's integer type) is a field problem and is left out: decoding
+// the object whole would fail whole, and a patch with its own decoder
+// would come out empty, so that one such member hid every problem the
+// service finds in the others.
+func decodeMembers[T any](members map[string]json.RawMessage) (T, tokend.Problems) {
+	var v T
+	if b, err := json.Marshal(members); err == nil && json.Unmarshal(b, &v) == nil {
+		return v, nil
+	}
+	var probs tokend.Problems
+	for _, k := range slices.Sorted(maps.Keys(members)) {
+		if f, bad := memberProblem[T]([]string{k}, members[k]); bad {
+			probs = append(probs, f)
+			delete(members, k)
+		}
+	}
+	v = *new(T)
+	b, err := json.Marshal(members)
+	if err == nil {
+		err = json.Unmarshal(b, &v)
+	}
+	if err != nil {
+		// Every member decodes alone but not together: still a problem
+		// of the body, never a success.
+		probs.Add("", "%s", decodeMessage(err))
+	}
+	return v, probs
+}
+
+// memberProblem answers the problem of the member at path, holding raw,
+// decoded alone into a T; inside an object it names the innermost member
+// at fault ("rate_limit.window", not "rate_limit").
+func memberProblem[T any](path []string, raw json.RawMessage) (tokend.FieldError, bool) {
+	var v T
+	err := json.Unmarshal(nested(path, raw), &v)
+	if err == nil {
+		return tokend.FieldError{}, false
+	}
+	var sub map[string]json.RawMessage
+	if json.Unmarshal(raw, &sub) == nil {
+		for _, k := range slices.Sorted(maps.Keys(sub)) {
+			if f, bad := memberProblem[T](append(slices.Clip(path), k), sub[k]); bad {
+				return f, true
+			}
+		}
+	}
+	return tokend.FieldError{Field: strings.Join(path, "."), Message: decodeMessage(err)}, true
+}
+
+// nested answers raw wrapped in one object per name of path:
+// {"a":{"b":raw}} for a.b.
+func nested(path []string, raw json.RawMessage) []byte {
+	var b []byte
+	for _, k := range path {
+		name, _ := json.Marshal(k)
+		b = append(append(append(b, '{'), name...), ':')
+	}
+	b = append(b, raw...)
+	return append(b, bytes.Repeat([]byte{'}'}, len(path))...)
+}
+
+// decodeMessage says why a value the schema accepted cannot be decoded,
+// in the words of the field problems rather than Go's.
+func decodeMessage(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Type != nil {
+		switch max := ^uint64(0) >> (64 - te.Type.Bits()); te.Type.Kind() {
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+			return fmt.Sprintf("must be a whole number from %d to %d", -int64(max>>1)-1, max>>1)
+		case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+			return fmt.Sprintf("must be a whole number from 0 to %d", max)
+		}
+		return "cannot be " + te.Value
+	}
+	return strings.TrimPrefix(err.Error(), "json: ")
 }
 
 // withBodyProblems answers what the service answered for a checked body:

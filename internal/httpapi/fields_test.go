@@ -30,6 +30,18 @@ func TestEveryInvalidFieldAtOnce(t *testing.T) {
 		{"token edit", "PATCH", "/v1/tokens/" + tok.ID,
 			`{"name":"","access":"bogus","max_uses":"many","allowed_ips":["nope"]}`,
 			[]string{"name", "access", "max_uses", "allowed_ips[0]"}},
+		// Values the schema takes but Go cannot decode (a duration, a
+		// number beyond int64): TokenPatch and AppPatch decode themselves
+		// whole, so one of them emptied the patch and hid the others.
+		{"token edit: values only the decoder refuses", "PATCH", "/v1/tokens/" + tok.ID,
+			`{"name":"","max_uses":1e30,"rate_limit":{"limit":5,"window":"soon"}}`,
+			[]string{"name", "max_uses", "rate_limit.window"}},
+		{"app edit: values only the decoder refuses", "PATCH", "/v1/apps/" + app.ID,
+			`{"name":"","max_token_lifetime":"soon","owner_rate_limit":{"limit":5,"window":"soon"}}`,
+			[]string{"name", "max_token_lifetime", "owner_rate_limit.window"}},
+		{"app create: a duration only the decoder refuses", "POST", "/v1/apps",
+			`{"token_prefix":"BAD!","max_token_lifetime":"soon"}`,
+			[]string{"name", "token_prefix", "max_token_lifetime"}},
 		{"app create: missing name, bad prefix, out-of-range limit", "POST", "/v1/apps",
 			`{"token_prefix":"BAD!","max_tokens_per_owner":0,"permissions":["no action"]}`,
 			[]string{"name", "token_prefix", "max_tokens_per_owner", "permissions[0]"}},
@@ -57,6 +69,9 @@ func TestEveryInvalidFieldAtOnce(t *testing.T) {
 			}
 			if len(got) != len(slices.Compact(slices.Sorted(slices.Values(got)))) {
 				t.Errorf("a field is named twice: %s", r.body)
+			}
+			if len(got) != len(c.want) {
+				t.Errorf("%d fields named, want %d (%v): %s", len(got), len(c.want), c.want, r.body)
 			}
 		})
 	}

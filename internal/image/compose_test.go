@@ -31,8 +31,8 @@ type compose struct {
 // compose.yaml runs tokend on PostgreSQL with Redis: tokend starts once
 // both are healthy, its pepper comes from a secret, no secret is written in
 // the file, and the port is published on loopback only. (No registry is
-// reachable here to pull postgres and redis and run it; TestContainerImage
-// runs the image itself.)
+// reachable here to pull postgres and redis: TestComposeUp runs the file
+// with stand-ins for them.)
 func TestComposeFile(t *testing.T) {
 	root := filepath.Join("..", "..")
 	b, err := os.ReadFile(filepath.Join(root, "compose.yaml"))

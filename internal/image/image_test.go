@@ -42,32 +42,11 @@ func TestContainerImage(t *testing.T) {
 	podman := needTool(t, "podman")
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Minute)
 	defer cancel()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	goImage := os.Getenv("TOKEND_TEST_GO_IMAGE")
-	if goImage == "" {
-		goImage = localGoImage(t, ctx, podman)
-	}
-
+	root := repoRoot(t)
 	suffix := randomHex(t)
 	tag := "localhost/tokend-imagetest:" + suffix
 	name := "tokend-imagetest-" + suffix
-	start := time.Now()
-	// --format docker: the OCI format has no HEALTHCHECK. --layers=false
-	// leaves no build-stage images behind; the module and build caches
-	// are cache mounts, kept between builds anyway.
-	out, err := exec.CommandContext(ctx, podman, "build", "--format", "docker", "--layers=false", "--network", "host",
-		"--build-arg", "GO_IMAGE="+goImage,
-		"--build-arg", "GOPROXY="+goEnv(t, "GOPROXY"),
-		"--build-arg", "VERSION="+stampVersion, "--build-arg", "REVISION="+stampRevision,
-		"-t", tag, "-f", filepath.Join(root, "Containerfile"), root).CombinedOutput()
-	if err != nil {
-		t.Fatalf("podman build: %v\n%s", err, out)
-	}
-	t.Logf("podman build took %s", time.Since(start).Round(time.Second))
-	t.Cleanup(func() { _ = exec.Command(podman, "rmi", "-f", tag).Run() })
+	buildImage(t, ctx, podman, root, tag)
 
 	// Run as a user would: the image's own address (0.0.0.0:8080 inside),
 	// its port published on a free port of the host's loopback.
@@ -152,12 +131,49 @@ func TestContainerImage(t *testing.T) {
 	})
 }
 
+// repoRoot answers the repository's directory, which holds the
+// Containerfile and compose.yaml.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// buildImage builds the Containerfile in root as tag, stamped with
+// stampVersion and stampRevision, and removes the image when the test ends.
+func buildImage(t *testing.T, ctx context.Context, podman, root, tag string) {
+	t.Helper()
+	goImage := os.Getenv("TOKEND_TEST_GO_IMAGE")
+	if goImage == "" {
+		goImage = localGoImage(t, ctx, podman)
+	}
+	start := time.Now()
+	// --format docker: the OCI format has no HEALTHCHECK. --layers=false
+	// leaves no build-stage images behind; the module and build caches
+	// are cache mounts, kept between builds anyway.
+	out, err := exec.CommandContext(ctx, podman, "build", "--format", "docker", "--layers=false", "--network", "host",
+		"--build-arg", "GO_IMAGE="+goImage,
+		"--build-arg", "GOPROXY="+goEnv(t, "GOPROXY"),
+		"--build-arg", "VERSION="+stampVersion, "--build-arg", "REVISION="+stampRevision,
+		"-t", tag, "-f", filepath.Join(root, "Containerfile"), root).CombinedOutput()
+	if err != nil {
+		t.Fatalf("podman build: %v\n%s", err, out)
+	}
+	t.Logf("podman build took %s", time.Since(start).Round(time.Second))
+	t.Cleanup(func() { _ = exec.Command(podman, "rmi", "-f", tag).Run() })
+}
+
 // container is one running container of the image under test.
 type container struct {
 	t    *testing.T
 	bin  string // podman
 	name string
 	addr string // where the host reaches its port 8080
+	// restarts: its restart policy starts it again when it stops.
+	restarts bool
 }
 
 // podman runs a podman command that must succeed, and answers its output.
@@ -178,11 +194,12 @@ func (c *container) inspect(format string) string {
 }
 
 // waitHealthy waits until the container's /healthz answers 200, and fails
-// with its logs when it stops or does not answer within a minute.
+// with its logs when it stops (unless its restart policy starts it again)
+// or does not answer within two minutes.
 func (c *container) waitHealthy(ctx context.Context) {
 	c.t.Helper()
 	c.addr = strings.TrimSpace(c.podman("port", c.name, "8080/tcp"))
-	deadline := time.Now().Add(time.Minute)
+	deadline := time.Now().Add(2 * time.Minute)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -193,8 +210,8 @@ func (c *container) waitHealthy(ctx context.Context) {
 				return
 			}
 		}
-		if c.inspect("{{.State.Running}}") != "true" || time.Now().After(deadline) || ctx.Err() != nil {
-			c.t.Fatalf("the container does not answer /healthz (last: %v); its logs:\n%s", err, c.podman("logs", c.name))
+		if !c.restarts && c.inspect("{{.State.Running}}") != "true" || time.Now().After(deadline) || ctx.Err() != nil {
+			c.t.Fatalf("%s does not answer /healthz on %s (last: %v); its logs:\n%s", c.name, c.addr, err, c.podman("logs", c.name))
 		}
 		<-tick.C
 	}
