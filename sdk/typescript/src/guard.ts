@@ -61,6 +61,9 @@ export interface GuardOptions<R = Request> {
   timeoutMs?: number;
 }
 
+/** A request header's value, if it has one. */
+type Header = string | null | undefined;
+
 /** What the guard reads from a request. */
 export interface GuardInput {
   method: string;
@@ -201,13 +204,7 @@ export class Guard {
    * costs no object but the key and its digest.
    */
   decide<R>(
-    r: R,
-    method: string,
-    authorization: string | null | undefined,
-    apiKey: string | null | undefined,
-    origin: string | null | undefined,
-    userAgent: string | null | undefined,
-    ip: string | null | undefined,
+    r: R, method: string, authorization: Header, apiKey: Header, origin: Header, userAgent: Header, ip: Header,
     opts: GuardOptions<R>,
   ): Outcome | Promise<Outcome> {
     const p = opts.permissions;
@@ -220,14 +217,8 @@ export class Guard {
   }
 
   #decide(
-    method: string,
-    authorization: string | null | undefined,
-    apiKey: string | null | undefined,
-    origin: string | null | undefined,
-    userAgent: string | null | undefined,
-    ip: string | null | undefined,
-    permissions: string[] | undefined,
-    opts: GuardOptions<never>,
+    method: string, authorization: Header, apiKey: Header, origin: Header, userAgent: Header, ip: Header,
+    permissions: string[] | undefined, opts: GuardOptions<never>, digest?: string,
   ): Outcome | Promise<Outcome> {
     const tok = credentials(authorization, apiKey);
     if (!tok) return noToken;
@@ -238,20 +229,15 @@ export class Guard {
     // question (422): it is refused here as an origin no token allows.
     if (org.length > MAX_FIELD) return refusal({ valid: false, code: "ORIGIN_NOT_ALLOWED" });
     if (!this.valid && !this.refused) return this.#ask(question(tok, perms, addr, org, userAgent), opts, "", undefined);
-    const raw = keyOf(tok, perms, addr, org);
-    if (syncHash) return this.#cached(syncHash(raw), tok, perms, addr, org, userAgent, opts);
-    return subtleHash(raw).then((k) => this.#cached(k, tok, perms, addr, org, userAgent, opts));
-  }
-
-  #cached(
-    key: string,
-    tok: string,
-    perms: string[],
-    addr: string,
-    org: string,
-    userAgent: string | null | undefined,
-    opts: GuardOptions<never>,
-  ): Outcome | Promise<Outcome> {
+    let key = digest;
+    if (key === undefined) {
+      const raw = keyOf(tok, perms, addr, org);
+      if (!syncHash) {
+        // WebCrypto digests asynchronously: decided again with the digest.
+        return subtleHash(raw).then((k) => this.#decide(method, authorization, apiKey, origin, userAgent, ip, permissions, opts, k));
+      }
+      key = syncHash(raw);
+    }
     const now = this.#now();
     const hit = this.valid?.get(key, now);
     if (hit && now < hit.fresh) return hit.out;
