@@ -107,6 +107,21 @@ func TestTypeScriptSDK(t *testing.T) {
 	env := []string{"TOKEND_BIN=" + bin, "TOKEND_REPO=" + root, "NO_COLOR=1"}
 	run(t, dir, env, 5*time.Minute, npm, "ci", "--no-audit", "--no-fund")
 	run(t, dir, env, 10*time.Minute, npm, "test")
+
+	// The package promises Bun and Deno as well as Node: the parts of the
+	// suite that need no Node-only tool (the client, the cache, every
+	// middleware with its framework) run again under each. npm ci brought
+	// both, pinned, as devDependencies; one installed on PATH does too.
+	for _, rt := range []string{"bun", "deno"} {
+		t.Run(rt, func(t *testing.T) {
+			if _, err := os.Stat(filepath.Join(dir, "node_modules", ".bin", rt)); err != nil {
+				need(t, rt)
+			}
+			// No update check or telemetry: the tests reach no network.
+			env := append(env, "DENO_NO_UPDATE_CHECK=1", "DO_NOT_TRACK=1")
+			run(t, dir, env, 10*time.Minute, npm, "run", "test:"+rt)
+		})
+	}
 }
 
 // TestPythonSDK runs `python3 -m unittest discover` in sdk/python, when it

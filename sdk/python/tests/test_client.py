@@ -14,14 +14,34 @@ from tests import server
 class FakeServer:
     """A tiny HTTP server answering every request with handler(path,
     headers), for what a real tokend does not do on demand (a 503, a
-    redirect, a page that is not JSON). It records the requests it got."""
+    redirect, a page that is not JSON). It records the requests it got and
+    counts the connections it accepted. With keep_alive it speaks HTTP/1.1
+    and keeps connections open between requests, as tokend does; else it
+    closes each after one answer, as an HTTP/1.0 server does."""
 
-    def __init__(self, handler: Callable[[Any], Tuple[int, Dict[str, str], bytes]]) -> None:
+    def __init__(self, handler: Callable[[Any], Tuple[int, Dict[str, str], bytes]], keep_alive: bool = False) -> None:
         self.requests: List[Tuple[str, str, Dict[str, str]]] = []
+        self.connections = 0
+        self.open: List[socket.socket] = []
+        self._lock = threading.Lock()
         fake = self
 
         class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
+            def setup(self) -> None:
+                super().setup()
+                with fake._lock:
+                    fake.connections += 1
+                    fake.open.append(self.connection)
+
             def _any(self) -> None:
+                try:
+                    self._answer()
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (a test of its timeout)
+
+            def _answer(self) -> None:
                 n = int(self.headers.get("Content-Length") or 0)
                 if n:
                     self.rfile.read(n)
@@ -43,7 +63,19 @@ class FakeServer:
         self.url = "http://127.0.0.1:%d" % self.httpd.server_address[1]
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
+    def drop_connections(self) -> None:
+        """Close every connection the server holds, as a server does with
+        connections idle for too long."""
+        with self._lock:
+            conns, self.open = self.open, []
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
     def close(self) -> None:
+        self.drop_connections()
         self.httpd.shutdown()
         self.httpd.server_close()
 

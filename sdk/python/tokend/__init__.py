@@ -17,7 +17,7 @@ reached raises UnavailableError. WSGIMiddleware and ASGIMiddleware guard a
 web app (Flask, Django, FastAPI, Starlette) without importing any framework.
 """
 
-from ._client import DEFAULT_TIMEOUT, MAX_ANSWER_BYTES, Client
+from ._client import DEFAULT_TIMEOUT, MAX_ANSWER_BYTES, POOL_SIZE, Client
 from ._errors import ProblemError, TokendError, UnavailableError
 from ._models import (
     DISABLED,
@@ -72,6 +72,7 @@ __all__ = [
     "MAX_ANSWER_BYTES",
     "NOT_FOUND",
     "ORIGIN_NOT_ALLOWED",
+    "POOL_SIZE",
     "Page",
     "ProblemError",
     "RATE_LIMITED",

@@ -2,12 +2,12 @@
 
 import http.client
 import json
+import select
 import threading
-import urllib.error
+import time
 import urllib.parse
-import urllib.request
 from datetime import datetime, timezone
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ._errors import ProblemError, TokendError, UnavailableError
 from ._models import App, AuditEvent, IssuedToken, Page, Token, VerifyResult
@@ -25,24 +25,90 @@ _USER_AGENT = "tokend-python"
 TimeLike = Union[datetime, str]
 
 
-class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
-    """Follow a redirect only within the base URL's scheme and host.
+#: How many idle connections a Client keeps to its server.
+POOL_SIZE = 10
 
-    urllib hands a redirect every header of the first request, the
-    Authorization one included: a redirect to another origin would give it
-    the admin token. The Go SDK refuses those too.
-    """
+# An idle connection older than this is closed rather than reused: the
+# server (tokend keeps them 2 minutes) or a proxy before it may be about to
+# close it, and a request sent as it does so would fail.
+_IDLE_MAX = 30.0
 
-    def __init__(self, origin: str) -> None:
-        self._origin = origin
+_MAX_REDIRECTS = 10
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
-        u = urllib.parse.urlsplit(urllib.parse.urljoin(req.full_url, newurl))
-        if (u.scheme + "://" + u.netloc).lower() != self._origin:
-            raise UnavailableError(
-                "refusing to follow a redirect to %s://%s, which is not the configured server" % (u.scheme, u.hostname)
-            )
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
+# Methods whose request may be sent again when a reused connection turns
+# out to be closed before it answered: doing them twice is doing them once.
+# A POST (verify counts a use) is not among them.
+_IDEMPOTENT = frozenset(("GET", "HEAD", "PUT", "DELETE", "OPTIONS"))
+
+
+class _Pool:
+    """Keep-alive connections to one server, shared by the threads of a
+    Client: each connection serves one request at a time, and goes back to
+    the pool only once its answer was read whole."""
+
+    def __init__(self, scheme: str, host: str, port: Optional[int], size: int) -> None:
+        self._https = scheme == "https"
+        self._host = host
+        self._port = port
+        self._size = size
+        self._lock = threading.Lock()
+        self._idle: List[Tuple[http.client.HTTPConnection, float]] = []
+
+    def get(self, timeout: float) -> Tuple[http.client.HTTPConnection, bool]:
+        """A connection, and whether it served a request before."""
+        now = time.monotonic()
+        while True:
+            with self._lock:
+                if not self._idle:
+                    break
+                # The most recently used first: the likeliest still open.
+                conn, since = self._idle.pop()
+            if now - since < _IDLE_MAX and not _dropped(conn):
+                conn.timeout = timeout
+                if conn.sock is not None:
+                    conn.sock.settimeout(timeout)
+                return conn, True
+            conn.close()
+        return self.new(timeout), False
+
+    def new(self, timeout: float) -> http.client.HTTPConnection:
+        """A connection of its own (opened at its first request)."""
+        if self._https:
+            return http.client.HTTPSConnection(self._host, self._port, timeout=timeout)
+        return http.client.HTTPConnection(self._host, self._port, timeout=timeout)
+
+    def put(self, conn: http.client.HTTPConnection) -> None:
+        with self._lock:
+            if conn.sock is not None and len(self._idle) < self._size:
+                self._idle.append((conn, time.monotonic()))
+                return
+        conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn, _ in idle:
+            conn.close()
+
+    # A Client dropped without close() leaves no socket open behind it.
+    __del__ = close
+
+
+def _dropped(conn: http.client.HTTPConnection) -> bool:
+    """Report whether an idle connection was closed by the other end: one
+    that has something to read before it was asked anything holds an end of
+    file (or bytes no request asked for), and cannot be used."""
+    sock = conn.sock
+    if sock is None:
+        return True
+    try:
+        if hasattr(select, "poll"):
+            p = select.poll()
+            p.register(sock, select.POLLIN)
+            return bool(p.poll(0))
+        return bool(select.select([sock], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
 
 
 class Client:
@@ -53,7 +119,9 @@ class Client:
     token on management calls only; verify needs none and sends none.
     timeout bounds each wait on the network, in seconds.
 
-    A Client is safe to share between threads. It never puts a secret in an
+    A Client is safe to share between threads. It keeps up to POOL_SIZE idle
+    connections to the server for the next calls (close() closes them; a
+    Client is also a context manager). It never puts a secret in an
     exception message, a repr or a log.
     """
 
@@ -77,7 +145,12 @@ class Client:
         self._token = admin_token
         self.timeout = float(timeout)
         self._user_agent = user_agent
-        self._opener = urllib.request.build_opener(_SameOriginRedirects((u.scheme + "://" + u.netloc).lower()))
+        self._origin = (u.scheme + "://" + u.netloc).lower()
+        try:
+            port = u.port
+        except ValueError:
+            raise ValueError("tokend: base URL %r has an invalid port" % base_url) from None
+        self._pool = _Pool(u.scheme, u.hostname or "", port, POOL_SIZE)
         # Set once a server refused the user_agent member of POST /v1/verify
         # (a tokend older than the field): verify leaves it out from then on.
         self._old_server = threading.Event()
@@ -88,6 +161,16 @@ class Client:
 
     def __repr__(self) -> str:
         return "tokend.Client(%r)" % self._base
+
+    def close(self) -> None:
+        """Close the idle connections; a later call opens new ones."""
+        self._pool.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
     # Verification.
 
@@ -339,11 +422,11 @@ class Client:
         decode: bool = True,
     ) -> Any:
         """Send one request; answer the decoded JSON of a 2xx answer."""
-        url = self._base + path
+        target = urllib.parse.urlsplit(self._base).path + path
         if query:
             q = [(k, str(v)) for k, v in query.items() if v is not None and v != ""]
             if q:
-                url += "?" + urllib.parse.urlencode(q)
+                target += "?" + urllib.parse.urlencode(q)
         data = None
         headers = {"Accept": "application/json, application/problem+json", "User-Agent": self._user_agent}
         if body is not None:
@@ -353,22 +436,18 @@ class Client:
             headers["Authorization"] = "Bearer " + self._token
         if version:
             headers["If-Match"] = '"%d"' % version
-        req = urllib.request.Request(url, data=data, headers=headers, method=method)
         where = "%s %s" % (method, path)
         try:
-            with self._opener.open(req, timeout=self.timeout) as resp:
-                raw = resp.read(MAX_ANSWER_BYTES + 1)
-                status = resp.status
-        except urllib.error.HTTPError as e:
-            with e:
-                raise _problem(e) from None
+            status, resp_headers, raw = self._send(method, target, data, headers)
         except TokendError:
             raise
         except (OSError, ValueError, http.client.HTTPException) as e:
-            # URLError, timeouts, refused and reset connections: the message
-            # names the method and path, never the query or a header.
+            # Timeouts, refused and reset connections: the message names the
+            # method and path, never the query or a header.
             raise UnavailableError("tokend: %s: %s" % (where, _reason(e))) from None
-        if len(raw) > MAX_ANSWER_BYTES:
+        if status < 200 or status > 299:
+            raise _problem(status, resp_headers, raw or b"")
+        if raw is None:
             raise UnavailableError("tokend: the answer to %s is larger than %d bytes" % (where, MAX_ANSWER_BYTES))
         if not decode or status == 204 or not raw:
             return None
@@ -378,15 +457,75 @@ class Client:
             # Not the content: an answer may hold a secret.
             raise UnavailableError("tokend: the answer to %s is not JSON" % where) from None
 
+    def _send(
+        self, method: str, target: str, data: Optional[bytes], headers: Dict[str, str]
+    ) -> Tuple[int, http.client.HTTPMessage, Optional[bytes]]:
+        """Send a request, following redirects within the server; answer the
+        status, headers and body (None for a 2xx body over the limit)."""
+        for _ in range(_MAX_REDIRECTS + 1):
+            status, resp_headers, raw = self._round_trip(method, target, data, headers)
+            location = resp_headers.get("Location")
+            if status not in (301, 302, 303, 307, 308) or not location:
+                return status, resp_headers, raw
+            # A redirect elsewhere would carry the admin token (and the
+            # secret being verified) to another server: the Go SDK refuses
+            # those too.
+            u = urllib.parse.urlsplit(urllib.parse.urljoin(self._origin + target, location))
+            if (u.scheme + "://" + u.netloc).lower() != self._origin:
+                raise UnavailableError(
+                    "refusing to follow a redirect to %s://%s, which is not the configured server" % (u.scheme, u.hostname)
+                )
+            target = (u.path or "/") + ("?" + u.query if u.query else "")
+            if status in (301, 302, 303) and method not in ("GET", "HEAD"):
+                method, data = "GET", None
+                headers = {k: v for k, v in headers.items() if k != "Content-Type"}
+        raise UnavailableError("tokend: more than %d redirects" % _MAX_REDIRECTS)
 
-def _problem(e: urllib.error.HTTPError) -> ProblemError:
+    def _round_trip(
+        self, method: str, target: str, data: Optional[bytes], headers: Dict[str, str]
+    ) -> Tuple[int, http.client.HTTPMessage, Optional[bytes]]:
+        """One request and its answer on a pooled connection. A reused
+        connection the server closed before answering is replaced by a new
+        one, and an idempotent request sent again on it."""
+        conn, reused = self._pool.get(self.timeout)
+        try:
+            try:
+                conn.request(method, target, body=data, headers=headers)
+                resp = conn.getresponse()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                if not reused or method not in _IDEMPOTENT:
+                    raise
+                conn.close()
+                conn = self._pool.new(self.timeout)
+                conn.request(method, target, body=data, headers=headers)
+                resp = conn.getresponse()
+            ok = 200 <= resp.status <= 299
+            limit = MAX_ANSWER_BYTES if ok else _MAX_PROBLEM_BYTES
+            raw: Optional[bytes]
+            if ok and resp.length is not None and resp.length > MAX_ANSWER_BYTES:
+                raw = None  # refused unread
+            else:
+                raw = resp.read(limit + 1) if ok else resp.read(limit)
+                if ok and len(raw) > limit:
+                    raw = None
+        except BaseException:
+            conn.close()
+            raise
+        if resp.isclosed():
+            # Read whole: the connection can serve the next request (unless
+            # the server said it would close it, and http.client did).
+            self._pool.put(conn)
+        else:
+            # What is left unread (an answer past its limit) is not worth
+            # reading: the connection goes with it.
+            conn.close()
+        return resp.status, resp.headers, raw
+
+
+def _problem(status: int, headers: http.client.HTTPMessage, raw: bytes) -> ProblemError:
     """Turn an error answer into a ProblemError, from its problem document
     when it has one."""
-    try:
-        raw = e.read(_MAX_PROBLEM_BYTES)
-    except OSError:
-        raw = b""
-    ctype = (e.headers.get("Content-Type") or "").split(";")[0].strip().lower() if e.headers else ""
+    ctype = (headers.get("Content-Type") or "").split(";")[0].strip().lower()
     doc = None
     if ctype in ("application/problem+json", "application/json"):
         try:
@@ -396,10 +535,10 @@ def _problem(e: urllib.error.HTTPError) -> ProblemError:
         if isinstance(d, dict) and (d.get("code") or d.get("title") or d.get("detail")):
             doc = d
     retry = None
-    ra = e.headers.get("Retry-After") if e.headers else None
+    ra = headers.get("Retry-After")
     if ra and ra.strip().isdigit():
         retry = int(ra.strip())
-    return ProblemError.from_problem(e.code, doc, retry)
+    return ProblemError.from_problem(status, doc, retry)
 
 
 def _reason(e: BaseException) -> str:

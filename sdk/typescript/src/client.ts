@@ -140,6 +140,15 @@ export class TokendConnectionError extends Error {
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 
+/**
+ * The most bytes of one answer the client reads, as the Go SDK's
+ * MaxAnswerBytes: a page of the largest size with large metadata fits well
+ * within it. A larger answer is a TokendConnectionError.
+ */
+export const MAX_ANSWER_BYTES = 16 << 20;
+/** A problem document is small: an error answer is read no further. */
+const MAX_PROBLEM_BYTES = 64 << 10;
+
 /** A client of one tokend server. Safe to share; make one per server. */
 export class Tokend {
   readonly baseUrl: string;
@@ -371,14 +380,21 @@ export class Tokend {
         `tokend: ${method} ${path} answered a redirect (${resp.status}), which is not followed; set baseUrl to the server's final address`,
       );
     }
-    let text: string;
+    const ok = resp.status >= 200 && resp.status <= 299;
+    let text: string | undefined;
     try {
-      text = await resp.text();
+      // An error's problem document is small: what is past the limit is
+      // left unread, and the cut document is no problem document.
+      text = await readUpTo(resp, ok ? MAX_ANSWER_BYTES : MAX_PROBLEM_BYTES, ok);
     } catch (e) {
-      throw new TokendConnectionError(`tokend: reading the answer to ${method} ${path} failed`, { cause: e });
+      const why = timeout.aborted ? "timed out" : signal.aborted ? "was aborted" : "failed";
+      throw new TokendConnectionError(`tokend: reading the answer to ${method} ${path} ${why}`, { cause: e });
     }
-    if (resp.status < 200 || resp.status > 299) {
-      throw problemOf(resp, text);
+    if (!ok) {
+      throw problemOf(resp, text ?? "");
+    }
+    if (text === undefined) {
+      throw new TokendConnectionError(`tokend: the answer to ${method} ${path} is larger than ${MAX_ANSWER_BYTES} bytes`);
     }
     if (resp.status === 204 || text === "") return undefined as T;
     try {
@@ -387,6 +403,35 @@ export class Tokend {
       // The parser's message may quote the answer, which may hold a secret.
       throw new TokendConnectionError(`tokend: the answer to ${method} ${path} is not JSON`);
     }
+  }
+}
+
+/**
+ * The body of resp as text, read no further than max bytes: past them, the
+ * rest is cancelled unread and the answer is undefined when strict, the
+ * first max bytes otherwise. A server (or whatever answers in its place)
+ * cannot make the client hold more than max bytes of one answer.
+ */
+async function readUpTo(resp: Response, max: number, strict: boolean): Promise<string | undefined> {
+  const body = resp.body;
+  if (!body) return "";
+  if (strict && Number(resp.headers.get("Content-Length")) > max) {
+    await body.cancel().catch(() => {});
+    return undefined;
+  }
+  const reader = body.getReader();
+  const dec = new TextDecoder();
+  let text = "";
+  let n = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return text + dec.decode();
+    if (n + value.byteLength > max) {
+      await reader.cancel().catch(() => {});
+      return strict ? undefined : text + dec.decode(value.subarray(0, max - n));
+    }
+    n += value.byteLength;
+    text += dec.decode(value, { stream: true });
   }
 }
 

@@ -4,7 +4,7 @@
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { RateLimitState, Tokend, VerifiedToken } from "./client.js";
-import { inputOf, type GuardOptions, type Outcome } from "./guard.js";
+import type { GuardOptions, Outcome } from "./guard.js";
 
 declare global {
   // Express's own request type merges this namespace's Request.
@@ -36,9 +36,9 @@ export function tokendExpress(tokend: Tokend, opts: GuardOptions<NodeRequest> = 
   const guard = tokend.guard();
   return function tokendMiddleware(req: NodeRequest, res: ServerResponse, next: (err?: unknown) => void): void {
     const h = req.headers;
-    const out = guard.check(
-      inputOf(req, req.method ?? "GET", (n) => first(h[n]), req.ip ?? req.socket?.remoteAddress, opts),
-      opts as GuardOptions<never>,
+    const out = guard.decide(
+      req, req.method ?? "GET", h.authorization, first(h["x-api-key"]), first(h.origin), h["user-agent"],
+      req.ip ?? req.socket?.remoteAddress, opts,
     );
     if (out instanceof Promise) out.then((o) => answer(o, req, res, next), next);
     else answer(out, req, res, next);

@@ -3,7 +3,7 @@
 
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from "fastify";
 import type { RateLimitState, Tokend, VerifiedToken } from "./client.js";
-import { inputOf, type GuardOptions, type Outcome } from "./guard.js";
+import type { GuardOptions, Outcome } from "./guard.js";
 import { first } from "./express.js";
 
 declare module "fastify" {
@@ -26,7 +26,7 @@ export function tokendFastify(tokend: Tokend, opts: GuardOptions<FastifyRequest>
   const guard = tokend.guard();
   return function tokendPreHandler(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
     const h = request.headers;
-    const out = guard.check(inputOf(request, request.method, (n) => first(h[n]), request.ip, opts), opts as GuardOptions<never>);
+    const out = guard.decide(request, request.method, h.authorization, first(h["x-api-key"]), first(h.origin), h["user-agent"], request.ip, opts);
     const answer = (o: Outcome) => {
       if (o.ok) {
         request.tokend = o.token;

@@ -61,6 +61,9 @@ export interface GuardOptions<R = Request> {
   timeoutMs?: number;
 }
 
+/** A request header's value, if it has one. */
+type Header = string | null | undefined;
+
 /** What the guard reads from a request. */
 export interface GuardInput {
   method: string;
@@ -191,34 +194,58 @@ export class Guard {
    * (or the token is missing or malformed), else a promise of it.
    */
   check(input: GuardInput, opts: GuardOptions<never>): Outcome | Promise<Outcome> {
-    const tok = credentials(input.authorization, input.apiKey);
-    if (!tok) return noToken;
-    const perms = input.permissions ?? permissionsFor(input.method);
-    const q: Question = {
-      token: tok,
-      permissions: perms,
-      ip: cleanIp(input.ip),
-      origin: opts.ignoreOrigin ? "" : (input.origin ?? ""),
-      userAgent: input.userAgent ? clip(input.userAgent, MAX_FIELD) : "",
-    };
-    // No browser sends an Origin that long, and tokend refuses the
-    // question (422): it is refused here as an origin no token allows.
-    if (q.origin.length > MAX_FIELD) return refusal({ valid: false, code: "ORIGIN_NOT_ALLOWED" });
-    if (!this.valid && !this.refused) return this.#ask(q, opts, "", undefined);
-    const raw = keyOf(q);
-    if (syncHash) return this.#cached(q, opts, syncHash(raw));
-    return subtleHash(raw).then((k) => this.#cached(q, opts, k));
+    return this.#decide(input.method, input.authorization, input.apiKey, input.origin, input.userAgent, input.ip, input.permissions, opts);
   }
 
-  #cached(q: Question, opts: GuardOptions<never>, key: string): Outcome | Promise<Outcome> {
+  /**
+   * check for a framework's request r, with its parts as arguments (its
+   * address unless opts.clientIp gives it, the permissions opts give it):
+   * what every middleware calls, once per request, so that a cached answer
+   * costs no object but the key and its digest.
+   */
+  decide<R>(
+    r: R, method: string, authorization: Header, apiKey: Header, origin: Header, userAgent: Header, ip: Header,
+    opts: GuardOptions<R>,
+  ): Outcome | Promise<Outcome> {
+    const p = opts.permissions;
+    return this.#decide(
+      method, authorization, apiKey, origin, userAgent,
+      opts.clientIp ? opts.clientIp(r) : ip,
+      p === undefined ? undefined : typeof p === "function" ? p(r) : p,
+      opts as GuardOptions<never>,
+    );
+  }
+
+  #decide(
+    method: string, authorization: Header, apiKey: Header, origin: Header, userAgent: Header, ip: Header,
+    permissions: string[] | undefined, opts: GuardOptions<never>, digest?: string,
+  ): Outcome | Promise<Outcome> {
+    const tok = credentials(authorization, apiKey);
+    if (!tok) return noToken;
+    const perms = permissions ?? permissionsFor(method);
+    const addr = cleanIp(ip);
+    const org = opts.ignoreOrigin || !origin ? "" : origin;
+    // No browser sends an Origin that long, and tokend refuses the
+    // question (422): it is refused here as an origin no token allows.
+    if (org.length > MAX_FIELD) return refusal({ valid: false, code: "ORIGIN_NOT_ALLOWED" });
+    if (!this.valid && !this.refused) return this.#ask(question(tok, perms, addr, org, userAgent), opts, "", undefined);
+    let key = digest;
+    if (key === undefined) {
+      const raw = keyOf(tok, perms, addr, org);
+      if (!syncHash) {
+        // WebCrypto digests asynchronously: decided again with the digest.
+        return subtleHash(raw).then((k) => this.#decide(method, authorization, apiKey, origin, userAgent, ip, permissions, opts, k));
+      }
+      key = syncHash(raw);
+    }
     const now = this.#now();
     const hit = this.valid?.get(key, now);
     if (hit && now < hit.fresh) return hit.out;
     const no = this.refused?.get(key, now);
     if (no) return no.out;
     // Only a checked secret is cached, so a hit needs no check.
-    if (!validSecret(q.token)) return refusal({ valid: false, code: "MALFORMED" });
-    return this.#ask(q, opts, key, hit);
+    if (!validSecret(tok)) return refusal({ valid: false, code: "MALFORMED" });
+    return this.#ask(question(tok, perms, addr, org, userAgent), opts, key, hit);
   }
 
   async #ask(q: Question, opts: GuardOptions<never>, key: string, stale: Entry | undefined): Promise<Outcome> {
@@ -298,7 +325,8 @@ export class Guard {
   /** The guard for a Request (fetch API): authenticate. */
   async authenticate(request: Request, opts: GuardOptions<Request> & { ip?: string }): Promise<AuthResult> {
     const h = request.headers;
-    const out = await this.check(inputOf(request, request.method, (n) => h.get(n), opts.ip, opts), opts as GuardOptions<never>);
+    let out = this.decide(request, request.method, h.get("authorization"), h.get("x-api-key"), h.get("origin"), h.get("user-agent"), opts.ip, opts);
+    if (out instanceof Promise) out = await out;
     if (out.ok) return out;
     return { ok: false, response: new Response(out.body, { status: out.status, headers: out.headers }) };
   }
@@ -310,24 +338,6 @@ interface Question {
   ip: string;
   origin: string;
   userAgent: string;
-}
-
-/**
- * @internal what the guard reads from a framework's request r: its
- * headers through header, its address (unless clientIp is given) and the
- * permissions the options give it.
- */
-export function inputOf<R>(r: R, method: string, header: (name: string) => string | null | undefined, ip: string | undefined, opts: GuardOptions<R>): GuardInput {
-  const p = opts.permissions;
-  return {
-    method,
-    authorization: header("authorization"),
-    apiKey: header("x-api-key"),
-    origin: header("origin"),
-    userAgent: header("user-agent"),
-    ip: opts.clientIp ? opts.clientIp(r) : ip,
-    permissions: p === undefined ? undefined : typeof p === "function" ? p(r) : p,
-  };
 }
 
 function permissionsFor(method: string): string[] {
@@ -352,11 +362,16 @@ function permissionsFor(method: string): string[] {
 }
 
 /** Every field the answer depends on, each length-prefixed so that no two questions share a key. */
-function keyOf(q: Question): string {
-  let s = q.token.length + ":" + q.token + q.permissions.length + ";";
-  const p = isSorted(q.permissions) ? q.permissions : [...q.permissions].sort();
-  for (const x of p) s += x.length + ":" + x;
-  return s + q.ip.length + ":" + q.ip + q.origin.length + ":" + q.origin;
+function keyOf(token: string, permissions: string[], ip: string, origin: string): string {
+  let s = token.length + ":" + token + permissions.length + ";";
+  const p = isSorted(permissions) ? permissions : [...permissions].sort();
+  for (let i = 0; i < p.length; i++) s += p[i]!.length + ":" + p[i];
+  return s + ip.length + ":" + ip + origin.length + ":" + origin;
+}
+
+/** What tokend is asked, made only when it is asked. */
+function question(token: string, permissions: string[], ip: string, origin: string, userAgent: string | null | undefined): Question {
+  return { token, permissions, ip, origin, userAgent: userAgent ? clip(userAgent, MAX_FIELD) : "" };
 }
 
 function isSorted(a: string[]): boolean {
@@ -367,6 +382,12 @@ function isSorted(a: string[]): boolean {
 /** The token of Authorization: Bearer, or else of X-API-Key. */
 export function credentials(authorization?: string | null, apiKey?: string | null): string {
   if (authorization) {
+    // The common form, "Bearer <token>" with nothing around the token:
+    // what the general case below answers, without copies of the header.
+    const n = authorization.length;
+    if (n > 7 && authorization.startsWith("Bearer ") && authorization.charCodeAt(7) > 32 && authorization.charCodeAt(n - 1) > 32) {
+      return authorization.slice(7);
+    }
     const h = authorization.trim();
     const sp = h.indexOf(" ");
     if (sp > 0 && h.slice(0, sp).toLowerCase() === "bearer") {

@@ -3,7 +3,7 @@
 
 import type { Context, MiddlewareHandler } from "hono";
 import type { RateLimitState, Tokend, VerifiedToken } from "./client.js";
-import { inputOf, type GuardOptions } from "./guard.js";
+import type { GuardOptions } from "./guard.js";
 
 /** What the middleware sets on the context: c.get("tokend"). */
 export type TokendVariables = {
@@ -22,7 +22,8 @@ export function tokendHono(tokend: Tokend, opts: GuardOptions<Context> = {}): Mi
   return async (c, next) => {
     const r = c.req.raw;
     const h = r.headers;
-    const out = await guard.check(inputOf(c, r.method, (n) => h.get(n), nodeSocketIp(c), opts), opts as GuardOptions<never>);
+    let out = guard.decide(c, r.method, h.get("authorization"), h.get("x-api-key"), h.get("origin"), h.get("user-agent"), nodeSocketIp(c), opts);
+    if (out instanceof Promise) out = await out;
     if (!out.ok) return new Response(out.body, { status: out.status, headers: out.headers });
     c.set("tokend", out.token);
     c.set("tokendRateLimit", out.rateLimit);

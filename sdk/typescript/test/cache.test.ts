@@ -6,6 +6,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { Tokend, type CacheOptions } from "@tokend/sdk";
 import { startShop, type Server } from "./server.js";
+import { credentials } from "../src/guard.js";
 
 let srv: Server;
 let admin: Tokend;
@@ -157,4 +158,23 @@ test("the cache is bounded, and keeps no secret", async () => {
 test("impossible cache settings are refused when the client is made", () => {
   assert.throws(() => new Tokend({ baseUrl: srv.url, cache: { ttlMs: -1 } }), RangeError);
   assert.throws(() => new Tokend({ baseUrl: srv.url, cache: { maxEntries: 0 } }), RangeError);
+});
+
+test("the token is read from Authorization: Bearer in any case and spacing, else from X-API-Key", () => {
+  const cases: [string | undefined, string | undefined, string][] = [
+    ["Bearer shop_a", undefined, "shop_a"],
+    ["bearer shop_a", undefined, "shop_a"],
+    ["BEARER  shop_a ", undefined, "shop_a"],
+    [" Bearer shop_a", undefined, "shop_a"],
+    ["Bearer shop_a\t", undefined, "shop_a"],
+    ["Bearer shop_a b", undefined, "shop_a b"],
+    ["Bearer ", "shop_k", "shop_k"],
+    ["Bearer", "shop_k", "shop_k"],
+    ["Basic c2hvcA==", " shop_k ", "shop_k"],
+    ["Bearershop_a", undefined, ""],
+    [undefined, undefined, ""],
+  ];
+  for (const [authorization, apiKey, want] of cases) {
+    assert.equal(credentials(authorization, apiKey), want, JSON.stringify([authorization, apiKey]));
+  }
 });

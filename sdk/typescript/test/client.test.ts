@@ -5,7 +5,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createServer, type Server as HTTPServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { Tokend, TokendError, TokendConnectionError } from "@tokend/sdk";
+import { Tokend, TokendError, TokendConnectionError, MAX_ANSWER_BYTES } from "@tokend/sdk";
 import { startShop, type Server } from "./server.js";
 
 let srv: Server;
@@ -192,4 +192,74 @@ test("the constructor refuses base URLs that could leak the admin token", () => 
   assert.throws(() => new Tokend({ baseUrl: "http://x/?a=b" }), TypeError);
   assert.throws(() => new Tokend({ baseUrl: "http://x", adminToken: "a b" }), TypeError);
   assert.equal(new Tokend({ baseUrl: "http://x/tokend/" }).baseUrl, "http://x/tokend");
+});
+
+/**
+ * A server whose every answer is status with a body of up to 100 MB (with a
+ * Content-Length of it when told), written only as fast as the client
+ * reads; sent() tells how much of it went out before the client hung up.
+ */
+async function flood(status: number, withLength: boolean) {
+  const total = 100 << 20;
+  const chunk = Buffer.alloc(64 << 10, "a");
+  let written = 0;
+  let closed!: () => void;
+  const hungUp = new Promise<void>((r) => (closed = r));
+  const f = await fake((_, res) => {
+    res.writeHead(status, { "Content-Type": "application/json", ...(withLength ? { "Content-Length": String(total) } : {}) });
+    res.on("close", closed);
+    const more = () => {
+      while (written < total && !res.destroyed) {
+        written += chunk.length;
+        if (!res.write(chunk)) return void res.once("drain", more);
+      }
+      res.end();
+    };
+    more();
+  });
+  return { url: f.url, close: f.close, sent: async () => (await hungUp, written) };
+}
+
+test("an endless answer is refused past 16 MiB, unread beyond it", async () => {
+  for (const withLength of [false, true]) {
+    const f = await flood(200, withLength);
+    try {
+      const e = await new Tokend({ baseUrl: f.url }).verify("shop_x").then(() => null, (e) => e);
+      assert.ok(e instanceof TokendConnectionError, String(e));
+      assert.match(e.message, /is larger than 16777216 bytes/);
+      // What the socket buffers hold besides: far from the 100 MB sent to a
+      // client that reads them all.
+      const sent = await f.sent();
+      assert.ok(sent < 40 << 20, `the server got to write ${sent} bytes`);
+    } finally {
+      await f.close();
+    }
+  }
+});
+
+test("an endless error answer is read only as far as a problem document goes", async () => {
+  const f = await flood(500, false);
+  try {
+    const e = await new Tokend({ baseUrl: f.url }).listApps().then(() => null, (e) => e);
+    assert.ok(e instanceof TokendError, String(e));
+    assert.deepEqual([e.status, e.code], [500, "INTERNAL"]);
+    const sent = await f.sent();
+    assert.ok(sent < 40 << 20, `the server got to write ${sent} bytes`);
+  } finally {
+    await f.close();
+  }
+});
+
+test("an answer of exactly the limit is read whole", async () => {
+  const items = "x".repeat(MAX_ANSWER_BYTES - '{"items":[""]}'.length);
+  const f = await fake((_, res) => {
+    res.writeHead(200, { "Content-Type": "application/json" });
+    res.end(`{"items":["${items}"]}`);
+  });
+  try {
+    const page = await new Tokend({ baseUrl: f.url }).listApps();
+    assert.equal((page.items[0] as unknown as string).length, items.length);
+  } finally {
+    await f.close();
+  }
 });
