@@ -120,28 +120,48 @@ func link(t chainTail, rows []auditchain.Row, upto int64) []stmt {
 	return append(stmts, stmt{setChainHead, []any{head.Pos, head.Hash, upto}})
 }
 
+// How a chain pass finds the events that are safe to chain (all of them
+// above chained_upto: no writer may still commit a lower id after it).
+type chainMode int
+
+const (
+	// settle: wait for the writers that drew ids (settledID), and chain
+	// up to the highest id then committed.
+	settle chainMode = iota
+	// prefix: chain the run of consecutive ids after chained_upto that
+	// have committed, without waiting for anyone. Ids are drawn one after
+	// the other, so a committed run leaves no writer behind it; the run
+	// stops at an id not committed yet, or rolled back (a gap that only
+	// settle can pass).
+	prefix
+	// prefixThenSettle: prefix, then settle if a gap stopped it.
+	prefixThenSettle
+)
+
 // chainPass chains, in tx, what the next pass has to: the rows left in
-// audit_backlog first, then the events above chained_upto up to settled,
-// at most chainBatch of them, in id order. It answers how many it chained
-// and whether it left work for another pass.
-func (s *Store) chainPass(ctx context.Context, conn *sql.Conn, tx *sql.Tx, settled int64) (n int, more bool, err error) {
+// audit_backlog first, then the events above chained_upto that mode finds
+// safe (up to settled, with settle), at most chainBatch of them, in id
+// order. It answers how many it chained, whether it left work for another
+// pass, and whether a gap in the ids stopped a prefix pass.
+func (s *Store) chainPass(ctx context.Context, conn *sql.Conn, tx *sql.Tx, mode chainMode, settled int64) (n int, more, gap bool, err error) {
 	t, err := s.lockTail(ctx, tx)
 	if err != nil {
-		return 0, false, err
+		return 0, false, false, err
 	}
 	limit := ` ORDER BY id LIMIT ` + strconv.Itoa(chainBatch)
 	backlog, err := s.exists(ctx, tx, `SELECT 1 FROM audit_backlog`)
 	if err != nil {
-		return 0, false, err
+		return 0, false, false, err
 	}
 	var (
 		rows  []auditchain.Row
 		stmts []stmt
 	)
-	if backlog {
+	switch {
+	case backlog:
 		rows, err = list(ctx, s, tx, "chain audit", `SELECT `+eventColumns+` FROM events WHERE id IN (SELECT event_id FROM audit_backlog)`+limit, nil, s.scanEventRow)
 		if err != nil {
-			return 0, false, err
+			return 0, false, false, err
 		}
 		stmts = link(t, rows, t.upto)
 		// What is left of the backlog after these has no event (deleted)
@@ -152,13 +172,13 @@ func (s *Store) chainPass(ctx context.Context, conn *sql.Conn, tx *sql.Tx, settl
 		}
 		stmts = append(stmts, clear)
 		more = true
-	} else {
+	case mode == settle:
 		if settled <= t.upto {
-			return 0, false, nil
+			return 0, false, false, nil
 		}
 		rows, err = list(ctx, s, tx, "chain audit", s.rebind(`SELECT `+eventColumns+` FROM events WHERE id > $1 AND id <= $2`+limit), []any{t.upto, settled}, s.scanEventRow)
 		if err != nil {
-			return 0, false, err
+			return 0, false, false, err
 		}
 		// Every id up to settled that is not here was rolled back.
 		upto := settled
@@ -166,8 +186,22 @@ func (s *Store) chainPass(ctx context.Context, conn *sql.Conn, tx *sql.Tx, settl
 			upto = rows[len(rows)-1].ID
 		}
 		stmts = link(t, rows, upto)
+	default:
+		rows, err = list(ctx, s, tx, "chain audit", s.rebind(`SELECT `+eventColumns+` FROM events WHERE id > $1`+limit), []any{t.upto}, s.scanEventRow)
+		if err != nil {
+			return 0, false, false, err
+		}
+		run := 0
+		for run < len(rows) && rows[run].ID == t.upto+int64(run)+1 {
+			run++
+		}
+		gap, more = run < len(rows), run == chainBatch
+		if rows = rows[:run]; run == 0 {
+			return 0, false, gap, nil
+		}
+		stmts = link(t, rows, rows[run-1].ID)
 	}
-	return len(rows), more, s.execAll(ctx, conn, tx, "chain audit", stmts)
+	return len(rows), more, gap, s.execAll(ctx, conn, tx, "chain audit", stmts)
 }
 
 // exists reports whether q, in tx, answers a row.
@@ -205,15 +239,19 @@ func (s *Store) settledID(ctx context.Context) (int64, error) {
 // (SQLite) it does nothing: a row left unchained there was not written by
 // tokend, and must stay out for verification to name it.
 func (s *Store) ChainAudit(ctx context.Context) (int64, error) {
+	return s.chainAudit(ctx, settle)
+}
+
+func (s *Store) chainAudit(ctx context.Context, mode chainMode) (int64, error) {
 	if s.f.ChainInTx {
 		return 0, nil
 	}
-	return s.chainAll(ctx, true)
+	return s.chainAll(ctx, true, mode)
 }
 
 // chainAll runs chain passes until none is left: of the backlog only, or,
-// with events, of the events above chained_upto too.
-func (s *Store) chainAll(ctx context.Context, events bool) (int64, error) {
+// with events, of the events above chained_upto too, found as mode says.
+func (s *Store) chainAll(ctx context.Context, events bool, mode chainMode) (int64, error) {
 	// Most passes find nothing: they ask without taking the head's lock,
 	// which would write to the database every time, or the events lock,
 	// which would hold writers back for a moment.
@@ -221,32 +259,33 @@ func (s *Store) chainAll(ctx context.Context, events bool) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	var settled int64
+	newer := false
 	if events {
-		newer, err := s.exists(ctx, s.w, `SELECT 1 FROM events WHERE id > (SELECT chained_upto FROM audit_head)`)
-		if err != nil {
+		if newer, err = s.exists(ctx, s.w, `SELECT 1 FROM events WHERE id > (SELECT chained_upto FROM audit_head)`); err != nil {
 			return 0, err
 		}
-		if newer {
-			if settled, err = s.settledID(ctx); err != nil {
-				return 0, err
-			}
-		}
-		backlog = backlog || newer
 	}
-	if !backlog {
+	if !backlog && !newer {
 		return 0, nil
 	}
-	var total int64
+	var (
+		total   int64
+		settled int64
+	)
+	if mode == settle && newer {
+		if settled, err = s.settledID(ctx); err != nil {
+			return 0, err
+		}
+	}
 	for {
 		var (
-			n    int
-			more bool
+			n         int
+			more, gap bool
 		)
 		err := s.retry(func() error {
 			return s.writeConn(ctx, func(conn *sql.Conn, tx *sql.Tx) error {
 				var err error
-				n, more, err = s.chainPass(ctx, conn, tx, settled)
+				n, more, gap, err = s.chainPass(ctx, conn, tx, mode, settled)
 				return err
 			})
 		})
@@ -254,7 +293,14 @@ func (s *Store) chainAll(ctx context.Context, events bool) (int64, error) {
 			return total, err
 		}
 		total += int64(n)
-		if !more {
+		switch {
+		case more:
+		case gap && mode == prefixThenSettle && events:
+			if settled, err = s.settledID(ctx); err != nil {
+				return total, err
+			}
+			mode = settle
+		default:
 			return total, nil
 		}
 	}
@@ -268,14 +314,14 @@ func (s *Store) ChainLegacy(ctx context.Context) error {
 	if !s.f.ChainInTx {
 		return nil
 	}
-	_, err := s.chainAll(ctx, false)
+	_, err := s.chainAll(ctx, false, settle)
 	return err
 }
 
-// RunChainer runs ChainAudit at once, after each commit that wrote an
-// audit row unchained (in this process), and every interval (for rows
-// other instances wrote and did not chain, having died between commit and
-// chain), until ctx ends. onErr hears each failure. Where rows are chained
+// RunChainer chains at once, after each commit that wrote an audit row
+// unchained (in this process), and every interval (for rows other
+// instances wrote and did not chain, having died between commit and chain,
+// and past the ids of writers that rolled back), until ctx ends. onErr hears each failure. Where rows are chained
 // with their write it returns at once.
 func (s *Store) RunChainer(ctx context.Context, every time.Duration, onErr func(error)) {
 	if s.f.ChainInTx {
@@ -283,8 +329,13 @@ func (s *Store) RunChainer(ctx context.Context, every time.Duration, onErr func(
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
+	// A kick chains the run of ids committed after the chain's end without
+	// waiting for anyone; a tick also passes the gaps that stop such runs
+	// (a writer that rolled back, or is slow to commit), holding the
+	// writers back for a moment (settledID).
+	mode := prefixThenSettle
 	for {
-		if _, err := s.ChainAudit(ctx); err != nil && ctx.Err() == nil {
+		if _, err := s.chainAudit(ctx, mode); err != nil && ctx.Err() == nil {
 			onErr(err)
 		}
 		select {
@@ -304,7 +355,9 @@ func (s *Store) RunChainer(ctx context.Context, every time.Duration, onErr func(
 			case <-ctx.Done():
 			case <-time.After(chainGather):
 			}
+			mode = prefix
 		case <-t.C:
+			mode = prefixThenSettle
 		}
 	}
 }
