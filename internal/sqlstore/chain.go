@@ -144,6 +144,11 @@ const (
 // order. It answers how many it chained, whether it left work for another
 // pass, and whether a gap in the ids stopped a prefix pass.
 func (s *Store) chainPass(ctx context.Context, conn *sql.Conn, tx *sql.Tx, mode chainMode, settled int64) (n int, more, gap bool, err error) {
+	if s.f.ChainCommit != "" {
+		if _, err := tx.ExecContext(ctx, s.f.ChainCommit); err != nil {
+			return 0, false, false, s.Err("chain audit", err)
+		}
+	}
 	t, err := s.lockTail(ctx, tx)
 	if err != nil {
 		return 0, false, false, err
