@@ -105,7 +105,7 @@ func fill(t *testing.T, db *chainDB, n int) {
 	if _, err := db.store.ChainAudit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := db.raw.Query(`SELECT id FROM events ORDER BY pos`)
+	rows, err := db.raw.Query(`SELECT event_id FROM audit_chain ORDER BY pos`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,10 +130,22 @@ func (db *chainDB) exec(t *testing.T, q string) {
 func (db *chainDB) hash(t *testing.T, pos int) []byte {
 	t.Helper()
 	var h []byte
-	if err := db.raw.QueryRow(fmt.Sprintf(`SELECT hash FROM events WHERE pos = %d`, pos)).Scan(&h); err != nil {
+	if err := db.raw.QueryRow(fmt.Sprintf(`SELECT hash FROM audit_chain WHERE pos = %d`, pos)).Scan(&h); err != nil {
 		t.Fatal(err)
 	}
 	return h
+}
+
+// at is the condition on events of the row at pos.
+func (db *chainDB) at(pos int) string { return fmt.Sprintf("id = %d", db.ids[pos-1]) }
+
+// deleteRows deletes the rows at the positions cond (on audit_chain)
+// selects, from the events and from the chain, as someone covering their
+// tracks would.
+func (db *chainDB) deleteRows(t *testing.T, cond string) {
+	t.Helper()
+	db.exec(t, `DELETE FROM events WHERE id IN (SELECT event_id FROM audit_chain WHERE `+cond+`)`)
+	db.exec(t, `DELETE FROM audit_chain WHERE `+cond)
 }
 
 // verify runs tokend audit verify and answers its output, or its error.
@@ -174,41 +186,58 @@ func TestAuditVerifyNamesTheFirstTamperedRow(t *testing.T) {
 			t.Fatalf("verify said %q", out)
 		}
 		t.Run("a row's details changed", func(t *testing.T) {
-			db.exec(t, fmt.Sprintf(`UPDATE events SET details = '{"name":"harmless"}' WHERE pos = 3`))
+			db.exec(t, `UPDATE events SET details = '{"name":"harmless"}' WHERE `+db.at(3))
 			wantBroken(t, db, db.rowName(3)+": content does not match its hash — changed after it was written")
 			// Putting the original back is the only way to pass again.
 		})
 	})
 	auditEngines(t, 6, func(t *testing.T, db *chainDB) {
-		db.exec(t, `UPDATE events SET actor = 'user:usr_someone_else' WHERE pos = 5`)
-		db.exec(t, `UPDATE events SET ip = '198.51.100.1' WHERE pos = 2`)
+		db.exec(t, `UPDATE events SET actor = 'user:usr_someone_else' WHERE `+db.at(5))
+		db.exec(t, `UPDATE events SET ip = '198.51.100.1' WHERE `+db.at(2))
 		wantBroken(t, db, db.rowName(2)+": content does not match its hash")
 	})
 	auditEngines(t, 6, func(t *testing.T, db *chainDB) {
-		db.exec(t, `DELETE FROM events WHERE pos = 3`)
+		db.deleteRows(t, `pos = 3`)
 		wantBroken(t, db, "position 3: deleted — the row written between "+db.rowName(2)+" and "+db.rowName(4)+" is gone")
 	})
 	auditEngines(t, 6, func(t *testing.T, db *chainDB) {
-		db.exec(t, `DELETE FROM events WHERE pos = 1`)
+		// The row gone, its place in the chain left.
+		db.exec(t, `DELETE FROM events WHERE `+db.at(3))
+		wantBroken(t, db, fmt.Sprintf("position 3: deleted — row %d, written after %s, is gone", db.ids[2], db.rowName(2)))
+	})
+	auditEngines(t, 6, func(t *testing.T, db *chainDB) {
+		// The row's place in the chain gone, the row left.
+		db.exec(t, `DELETE FROM audit_chain WHERE pos = 3`)
+		wantBroken(t, db, "position 3: deleted — the row written between "+db.rowName(2)+" and "+db.rowName(4)+" is gone")
+	})
+	auditEngines(t, 6, func(t *testing.T, db *chainDB) {
+		// The last row's place in the chain gone, and the head moved back
+		// to the row before: the row is left outside the chain.
+		db.exec(t, `DELETE FROM audit_chain WHERE pos = 6`)
+		db.exec(t, fmt.Sprintf(`UPDATE audit_head SET pos = 5, hash = %s`, db.blob(db.hash(t, 5))))
+		wantBroken(t, db, db.rowName(6)+": not in the chain — inserted behind tokend's back, or its place in the chain was deleted")
+	})
+	auditEngines(t, 6, func(t *testing.T, db *chainDB) {
+		db.deleteRows(t, `pos = 1`)
 		wantBroken(t, db, "deleted — the rows before "+db.rowName(2)+" are gone")
 	})
 	auditEngines(t, 6, func(t *testing.T, db *chainDB) {
-		db.exec(t, `DELETE FROM events WHERE pos >= 5`)
+		db.deleteRows(t, `pos >= 5`)
 		wantBroken(t, db, "the last rows were deleted: the chain's head is at position 6, but its last row is at position 4")
 	})
 	auditEngines(t, 6, func(t *testing.T, db *chainDB) {
 		// Rows 3 and 4 swap places.
-		db.exec(t, `UPDATE events SET pos = 100 WHERE pos = 3`)
-		db.exec(t, `UPDATE events SET pos = 3 WHERE pos = 4`)
-		db.exec(t, `UPDATE events SET pos = 4 WHERE pos = 100`)
+		db.exec(t, `UPDATE audit_chain SET pos = 100 WHERE pos = 3`)
+		db.exec(t, `UPDATE audit_chain SET pos = 3 WHERE pos = 4`)
+		db.exec(t, `UPDATE audit_chain SET pos = 4 WHERE pos = 100`)
 		wantBroken(t, db, db.rowName(4)+": out of order — it was written after "+db.rowName(3)+", which now comes after it")
 	})
 	auditEngines(t, 6, func(t *testing.T, db *chainDB) {
 		// A forged row after row 3, hashed as tokend would, the rows after
 		// it moved one place down: the row that followed row 3 no longer
 		// follows what is before it.
-		db.exec(t, `UPDATE events SET pos = pos + 100 WHERE pos >= 4`)
-		db.exec(t, `UPDATE events SET pos = pos - 99 WHERE pos >= 104`)
+		db.exec(t, `UPDATE audit_chain SET pos = pos + 100 WHERE pos >= 4`)
+		db.exec(t, `UPDATE audit_chain SET pos = pos - 99 WHERE pos >= 104`)
 		at := db.times[2].Add(time.Hour)
 		var id int64
 		if err := db.raw.QueryRow(fmt.Sprintf(`INSERT INTO events ("time", actor, actor_name, ip, action, app_id, token_id, details)
@@ -217,14 +246,18 @@ func TestAuditVerifyNamesTheFirstTamperedRow(t *testing.T) {
 		}
 		forged := auditchain.Row{ID: id, Time: at, Actor: "system", ActorName: "tokend", Action: "token.revoke", AppID: "app_1", TokenID: "tok_2", Details: []byte("{}")}
 		prev := db.hash(t, 3)
-		db.exec(t, fmt.Sprintf(`UPDATE events SET pos = 4, prev_hash = %s, hash = %s WHERE id = %d`, db.blob(prev), db.blob(auditchain.Sum(prev, forged)), id))
+		db.exec(t, fmt.Sprintf(`INSERT INTO audit_chain (pos, event_id, prev_hash, hash) VALUES (4, %d, %s, %s)`, id, db.blob(prev), db.blob(auditchain.Sum(prev, forged))))
 		wantBroken(t, db, fmt.Sprintf("row %d (token.revoke, %s): inserted — %s was written right after %s", id, at.Format(time.RFC3339), db.rowName(4), db.rowName(3)))
 	})
 	auditEngines(t, 6, func(t *testing.T, db *chainDB) {
 		// A forged row that does not even try to fit.
-		db.exec(t, `UPDATE events SET pos = 200 WHERE pos = 6`)
-		db.exec(t, fmt.Sprintf(`INSERT INTO events ("time", actor, actor_name, ip, action, app_id, token_id, details, pos, prev_hash, hash)
-			VALUES (%s, 'system', 'tokend', '', 'token.revoke', 'app_1', 'tok_2', '{}', 6, %s, %s)`, timeLit(db, db.times[5]), db.blob(db.hash(t, 5)), db.blob(make([]byte, 32))))
+		db.exec(t, `UPDATE audit_chain SET pos = 200 WHERE pos = 6`)
+		var id int64
+		if err := db.raw.QueryRow(fmt.Sprintf(`INSERT INTO events ("time", actor, actor_name, ip, action, app_id, token_id, details)
+			VALUES (%s, 'system', 'tokend', '', 'token.revoke', 'app_1', 'tok_2', '{}') RETURNING id`, timeLit(db, db.times[5]))).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		db.exec(t, fmt.Sprintf(`INSERT INTO audit_chain (pos, event_id, prev_hash, hash) VALUES (6, %d, %s, %s)`, id, db.blob(db.hash(t, 5)), db.blob(make([]byte, 32))))
 		wantBroken(t, db, ": content does not match its hash")
 	})
 }
@@ -284,8 +317,10 @@ func TestAuditRetentionKeepsTheChainVerifiable(t *testing.T) {
 		t.Run("a deleted row after the cut", func(t *testing.T) {
 			tx, _ := db.raw.Begin()
 			defer tx.Rollback()
-			if _, err := tx.Exec(`DELETE FROM events WHERE pos = 4`); err != nil {
-				t.Fatal(err)
+			for _, q := range []string{`DELETE FROM events WHERE ` + db.at(4), `DELETE FROM audit_chain WHERE pos = 4`} {
+				if _, err := tx.Exec(q); err != nil {
+					t.Fatal(err)
+				}
 			}
 			tx.Commit()
 			wantBroken(t, db, "deleted — the rows before "+db.rowName(5)+" are gone (the chain must start at the retention checkpoint at position 3)")
@@ -297,7 +332,7 @@ func TestAuditRetentionKeepsTheChainVerifiable(t *testing.T) {
 			mac := cp.Sign(auditchain.Key([]byte("not the pepper, but just as long as it")))
 			db.exec(t, fmt.Sprintf(`INSERT INTO audit_checkpoints (pos, hash, "time", cut_at, mac) VALUES (5, %s, %s, %s, %s)`,
 				db.blob(h), timeLit(db, cp.Time), timeLit(db, cp.CutAt), db.blob(mac)))
-			db.exec(t, `DELETE FROM events WHERE pos = 5`)
+			db.deleteRows(t, `pos = 5`)
 			wantBroken(t, db, "position 5: the retention checkpoint's signature is wrong")
 		})
 	})

@@ -232,6 +232,9 @@ beside a running tokend. Rows not chained yet are left for the next export.`,
 				return src.Rows(cmd.Context(), from, func(r auditchain.Row) error {
 					// From the first row written at or after --since on,
 					// every row: an archive has no holes.
+					if r.Gone {
+						return fmt.Errorf("position %d: audit row %d is gone from the database, its place in the chain left: run tokend audit verify", r.Pos, r.ID)
+					}
 					if started = started || !r.Time.Before(fromAt); !started {
 						return nil
 					}

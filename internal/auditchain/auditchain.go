@@ -64,6 +64,10 @@ type Row struct {
 	Details   []byte // canonical JSON (Canonical)
 	PrevHash  []byte
 	Hash      []byte
+	// Gone: the chain has a place for the row ID at Pos, but the row
+	// itself is not in the database (deleted behind tokend's back); only
+	// Pos, ID and the hashes are set.
+	Gone bool
 }
 
 // Canonical re-encodes a JSON document as the chain hashes it: object keys

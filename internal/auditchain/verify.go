@@ -21,9 +21,12 @@ type Source interface {
 	ByHash(ctx context.Context, h []byte) (Row, bool, error)
 	// At answers the chained row at position pos.
 	At(ctx context.Context, pos int64) (Row, bool, error)
-	// Unchained answers how many rows are not in the chain, and the
-	// oldest of them.
-	Unchained(ctx context.Context) (int64, Row, error)
+	// Pending answers how many rows wait to join the chain (written by
+	// tokend and chained after their commit), and the oldest of them.
+	Pending(ctx context.Context) (int64, Row, error)
+	// Stray answers the oldest row that is neither in the chain nor
+	// waiting to join it: tokend did not write it.
+	Stray(ctx context.Context) (Row, bool, error)
 }
 
 // Report is what an intact chain holds.
@@ -32,8 +35,9 @@ type Report struct {
 	Head  Head        // where the chain ends
 	Start *Checkpoint // the retention cut it starts from; nil: the first row ever
 	// Pending rows are not chained yet: written by PostgreSQL instances
-	// in the last moment (they chain after committing), or inserted
-	// behind tokend's back (see Options.PendingIsBroken).
+	// in the last moment (they chain after committing), or, where rows
+	// are chained as they are written, inserted behind tokend's back (see
+	// Options.PendingIsBroken).
 	Pending       int64
 	OldestPending Row
 }
@@ -100,6 +104,13 @@ func Verify(ctx context.Context, src Source, o Options) (Report, error) {
 	// drivers cannot run a query while another's rows are open.
 	var broke *Row
 	err = src.Rows(ctx, from, func(r Row) error {
+		if r.Gone {
+			after := start
+			if last != nil {
+				after = last.Name()
+			}
+			return &Broken{Pos: r.Pos, Reason: fmt.Sprintf("deleted — row %d, written after %s, is gone (its place in the chain is left)", r.ID, after)}
+		}
 		if !bytes.Equal(r.PrevHash, prev) {
 			broke = &r
 			return errStop
@@ -133,7 +144,14 @@ func Verify(ctx context.Context, src Source, o Options) (Report, error) {
 	case !bytes.Equal(head.Hash, prev):
 		return Report{}, &Broken{Row: last, Pos: lastPos, Reason: "the last row does not match the chain's head: replaced after it was written"}
 	}
-	if rep.Pending, rep.OldestPending, err = src.Unchained(ctx); err != nil {
+	stray, found, err := src.Stray(ctx)
+	if err != nil {
+		return Report{}, err
+	}
+	if found {
+		return Report{}, &Broken{Row: &stray, Reason: "not in the chain — inserted behind tokend's back, or its place in the chain was deleted"}
+	}
+	if rep.Pending, rep.OldestPending, err = src.Pending(ctx); err != nil {
 		return Report{}, err
 	}
 	if rep.Pending > 0 && o.PendingIsBroken {

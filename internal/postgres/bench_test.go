@@ -76,7 +76,8 @@ func BenchmarkChangeLogPoll(b *testing.B) {
 // BenchmarkAuditChainCreates measures token creates per second, 8
 // writers at a time (storetest.BenchAuditChainCreates): on a schema before
 // the audit chain (migration 00014: "plain"), with rows chained after
-// commit by a background chainer as serve runs it ("chained"; the chaining
+// commit by a background chainer as serve runs it ("chained", on the
+// schema of 00016, where chaining inserts into audit_chain; the chaining
 // of a round's last rows is timed too), and with each row chained in its
 // own transaction under audit_head's lock ("in_tx", the design not taken:
 // the lock is held through every commit).
@@ -103,7 +104,7 @@ func BenchmarkAuditChainCreates(b *testing.B) {
 		}
 		return s
 	}
-	chained := newStore(15, false)
+	chained := newStore(16, false)
 	storetest.BenchAuditChainCreates(b, 8, []storetest.ChainVariant{
 		{Name: "plain", Store: newStore(14, false)},
 		{Name: "chained", Store: chained, Chain: func(ctx context.Context) func() {
@@ -112,6 +113,6 @@ func BenchmarkAuditChainCreates(b *testing.B) {
 			go func() { chained.RunChainer(ctx, time.Second, func(err error) { b.Error(err) }); close(done) }()
 			return func() { cancel(); <-done } // its last pass chains what is left
 		}},
-		{Name: "in_tx", Store: newStore(15, true)},
+		{Name: "in_tx", Store: newStore(16, true)},
 	})
 }

@@ -2,12 +2,15 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/tokend/tokend"
+	"github.com/tokend/tokend/internal/auditchain"
 	"github.com/tokend/tokend/internal/postgres/pgtest"
 	"github.com/tokend/tokend/internal/storetest"
 )
@@ -48,4 +51,62 @@ func TestAuditChainOfSeveralInstances(t *testing.T) {
 	if rep.Rows != writers*each || rep.Head.Pos != writers*each || rep.Pending != 0 {
 		t.Fatalf("%+v; want %d rows chained", rep, writers*each)
 	}
+}
+
+// TestAuditChainerPassesARolledBackID writes audit rows around one whose
+// transaction rolls back, leaving a hole in the ids: the chainer, left
+// to itself as serve runs it, chains the rows after the hole too (the
+// passes after a commit stop at a hole, the periodic one passes it).
+func TestAuditChainerPassesARolledBackID(t *testing.T) {
+	s := open(t, pgtest.WithSchema(t, pgtest.NewDatabase(t)))
+	ctx := context.Background()
+	write := func(i int) {
+		t.Helper()
+		if err := s.AppendEvent(ctx, tokend.Event{Time: time.Now(), Actor: "system", Action: tokend.ActionTokenCreate, AppID: "app_1", TokenID: fmt.Sprintf("tok_%d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		s.RunChainer(runCtx, 20*time.Millisecond, func(err error) { t.Errorf("chainer: %v", err) })
+		close(done)
+	}()
+	defer func() { cancel(); <-done }()
+	// Read without chaining (storetest.VerifyAudit would chain first).
+	waitChained := func(rows int64) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); ; {
+			var rep auditchain.Report
+			err := s.AuditSnapshot(ctx, func(src auditchain.Source) error {
+				var err error
+				rep, err = auditchain.Verify(ctx, src, auditchain.Options{})
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Rows == rows && rep.Pending == 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the chainer left rows unchained: %+v, want %d rows chained", rep, rows)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	write(1)
+	waitChained(1) // the chainer's first pass is behind it
+	rollback := errors.New("roll back")
+	if err := s.Write(ctx, func(tx *sql.Tx) error {
+		if err := s.InsertEvent(ctx, tx, tokend.Event{Time: time.Now(), Actor: "system", Action: tokend.ActionTokenRevoke, AppID: "app_1"}); err != nil {
+			return err
+		}
+		return rollback
+	}); !errors.Is(err, rollback) {
+		t.Fatal(err)
+	}
+	write(2)
+	write(3)
+	waitChained(3)
 }

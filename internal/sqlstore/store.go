@@ -106,6 +106,12 @@ type Flavor struct {
 	// (SQLite, whose writes are serial anyway); otherwise rows are chained
 	// after commit, by ChainAudit (see chain.go).
 	ChainInTx bool
+	// ChainCommit, run first in a transaction of ChainAudit, lets its
+	// commit return before it is on disk. Chaining is deterministic (the
+	// rows in id order after the head), so a pass that a crash of the
+	// database loses is made again, to the same hashes, by the next one.
+	// Empty: commits as every other write.
+	ChainCommit string
 	// Snapshot are the options of the read transaction that verifies or
 	// exports the audit log, which must see one consistent state.
 	Snapshot *sql.TxOptions

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"bytes"
 	"database/sql"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"github.com/pressly/goose/v3"
 
 	"github.com/tokend/tokend"
+	"github.com/tokend/tokend/internal/auditchain"
 	"github.com/tokend/tokend/internal/verify"
 	"github.com/tokend/tokend/secret"
 )
@@ -193,12 +195,88 @@ func UpgradeFromEveryVersion(t *testing.T, u UpgradeEvery) {
 					t.Fatalf("seed at %05d: %v\n%s", v, err, q)
 				}
 			}
+			var chained []byte
+			if v == 15 {
+				chained = chainAt15(t, db, u.Question, created)
+			}
 			db.Close()
 
 			s := open(t)
 			defer s.Close()
 			checkUpgraded(t, s, h, live.Reveal(), gone.Reveal(), created, expires, v >= 4)
+			checkUpgradedChain(t, s, chained)
 		})
+	}
+}
+
+// chainAt15 chains, as 00015 did in the events table itself, the first of
+// the two audit rows UpgradeFromEveryVersion seeded, and leaves the second
+// for later (on PostgreSQL written but not chained yet, on SQLite written
+// before 00015 and not chained yet), and answers the first row's hash.
+func chainAt15(t *testing.T, db *sql.DB, question bool, created time.Time) []byte {
+	t.Helper()
+	var ids []int64
+	rows, err := db.QueryContext(t.Context(), `SELECT id FROM events ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if rows.Close(); len(ids) != 2 {
+		t.Fatalf("seeded audit rows %v, want 2", ids)
+	}
+	first := auditchain.Row{ID: ids[0], Time: created, Actor: "token:tok_admin", ActorName: "admin", IP: "192.0.2.1",
+		Action: "token.create", AppID: "app_up", TokenID: "tok_live", Details: []byte(`{"name":"ci"}`)}
+	hash := auditchain.Sum(auditchain.Genesis, first)
+	for _, q := range []struct {
+		q    string
+		args []any
+	}{
+		{`UPDATE events SET pos = 1, prev_hash = $1, hash = $2 WHERE id = $3`, []any{auditchain.Genesis, hash, ids[0]}},
+		{`UPDATE audit_head SET pos = 1, hash = $1, legacy_upto = $2`, []any{hash, ids[1]}},
+	} {
+		text := q.q
+		if question {
+			text = strings.ReplaceAll(text, "$", "?")
+		}
+		if _, err := db.ExecContext(t.Context(), text, q.args...); err != nil {
+			t.Fatalf("chain at 00015: %v\n%s", err, text)
+		}
+	}
+	return hash
+}
+
+// checkUpgradedChain checks that the audit rows UpgradeFromEveryVersion
+// seeded are chained after the upgrade, in id order, and verify, and that
+// the row chained before it (chained: its hash; nil: none) kept its hash,
+// as an off-site export may have recorded it.
+func checkUpgradedChain(t *testing.T, s tokend.Store, chained []byte) {
+	t.Helper()
+	ctx := t.Context()
+	cs, ok := s.(AuditChainStore)
+	if !ok {
+		t.Fatalf("%T has no audit chain", s)
+	}
+	if rep := VerifyAudit(t, cs); rep.Rows != 2 || rep.Pending != 0 {
+		t.Fatalf("the audit chain after the upgrade: %+v; want 2 rows chained", rep)
+	}
+	var got []auditchain.Row
+	err := cs.AuditSnapshot(ctx, func(src auditchain.Source) error {
+		return src.Rows(ctx, 0, func(r auditchain.Row) error { got = append(got, r); return nil })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].ID >= got[1].ID || got[0].Action != "token.create" || got[1].Action != "token.revoke" {
+		t.Fatalf("the chained rows after the upgrade: %+v", got)
+	}
+	if chained != nil && !bytes.Equal(got[0].Hash, chained) {
+		t.Errorf("the first row's hash after the upgrade: %x, before it: %x", got[0].Hash, chained)
 	}
 }
 
