@@ -46,8 +46,9 @@
 // off), so that a client retrying a bad token does not make a call each
 // time; RATE_LIMITED is never cached, since only tokend knows when its
 // wait ends. A token enabled again, or given the permission it lacked, may
-// be refused here for that long. The TypeScript and Python SDKs cache with
-// the same rules and defaults.
+// be refused here for that long. The TypeScript and Python SDKs have the
+// same defaults (5 s each, never RATE_LIMITED), but there a TTL of 0 leaves
+// refusals cached: their refusal TTL does not follow the TTL.
 //
 // When tokend cannot answer (unreachable, an error status, a timeout) the
 // middleware fails closed with 503, unless StaleIfUnavailable allows a
