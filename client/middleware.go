@@ -329,7 +329,7 @@ func (m *middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 // it with a cached refusal.
 func (m *middleware) serveCached(w http.ResponseWriter, r *http.Request, next http.Handler, e *entry) {
 	if e.refusal != nil {
-		refuse(w, *e.refusal)
+		e.refusal.send(w)
 		return
 	}
 	next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), identityKey{}, e.id)))
@@ -437,7 +437,7 @@ func (m *middleware) remember(key [32]byte, res tokend.VerifyResult) {
 			return
 		}
 		now := m.elapsed()
-		m.cache.put(key, &entry{refusal: &res, fresh: now + m.refusalTTL, stale: now + m.refusalTTL}, now)
+		m.cache.put(key, &entry{refusal: prepare(res), fresh: now + m.refusalTTL, stale: now + m.refusalTTL}, now)
 		return
 	}
 	if rl := res.RateLimit; rl != nil && rl.Remaining <= 0 || m.ttl == 0 && m.grace == 0 {
@@ -551,7 +551,7 @@ func appendField(b []byte, s string) []byte {
 // which is stale (times on the middleware's elapsed clock).
 type entry struct {
 	id           *identity
-	refusal      *tokend.VerifyResult
+	refusal      *refusal
 	fresh, stale time.Duration
 }
 
@@ -661,6 +661,36 @@ type problemBody struct {
 // refuse answers a negative verification as tokend's forward-auth door
 // does: 401 for a token that is no good, 403 for a good token that may not
 // do this, 429 when rate limited.
+// refusal is a refused answer as refuse writes it, made once when it is
+// cached: a cached refusal is sent again without encoding it again.
+type refusal struct {
+	header http.Header
+	status int
+	body   []byte
+}
+
+// prepare records what refuse writes for res.
+func prepare(res tokend.VerifyResult) *refusal {
+	r := &refusal{header: http.Header{}}
+	refuse(r, res)
+	return r
+}
+
+func (r *refusal) Header() http.Header         { return r.header }
+func (r *refusal) WriteHeader(status int)      { r.status = status }
+func (r *refusal) Write(b []byte) (int, error) { r.body = append(r.body, b...); return len(b), nil }
+
+// send writes the recorded refusal to w. The header values are shared by
+// every request the refusal serves; nothing changes them after this.
+func (r *refusal) send(w http.ResponseWriter) {
+	h := w.Header()
+	for k, v := range r.header {
+		h[k] = v
+	}
+	w.WriteHeader(r.status)
+	_, _ = w.Write(r.body)
+}
+
 func refuse(w http.ResponseWriter, res tokend.VerifyResult) {
 	status, challenge := res.Code.Status(), ""
 	switch status {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -460,9 +462,17 @@ func TestMiddlewareRefusalCache(t *testing.T) {
 			tok := f.add(t, fakeToken{code: tt.code})
 			g := guard(t, f, append(tt.opts, withClock(clk))...)
 			want := tt.code.Status()
+			var first *httptest.ResponseRecorder
 			for range 3 {
-				if w := g.do("GET", bearer(tok)...); w.Code != want {
+				w := g.do("GET", bearer(tok)...)
+				if w.Code != want {
 					t.Fatalf("status %d, want %d", w.Code, want)
+				}
+				// A cached refusal is the same answer as the first.
+				if first == nil {
+					first = w
+				} else if w.Body.String() != first.Body.String() || !maps.EqualFunc(w.Header(), first.Header(), slices.Equal) {
+					t.Errorf("a repeated refusal differs: %v %s, first %v %s", w.Header(), w.Body, first.Header(), first.Body)
 				}
 				clk.Advance(300 * time.Millisecond)
 			}
